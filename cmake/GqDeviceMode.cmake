@@ -1,0 +1,28 @@
+# Decides whether device code is built for the GPU (nvcc) or for the cuemu emulator (g++).
+# AUTO: the GPU build only when nvcc is on the PATH *and* nvidia-smi lists a GPU, so a machine
+# with the toolkit but no GPU (every dev and CI machine here) gets a build whose tests can run.
+function(gq_resolve_device_mode out_var)
+  string(TOUPPER "${GQ_CUDA}" mode)
+  if(mode STREQUAL "ON")
+    set(${out_var} ON PARENT_SCOPE)
+  elseif(mode STREQUAL "OFF")
+    set(${out_var} OFF PARENT_SCOPE)
+  elseif(mode STREQUAL "AUTO")
+    find_program(GQ_NVCC nvcc HINTS /usr/local/cuda/bin)
+    find_program(GQ_NVIDIA_SMI nvidia-smi)
+    set(gpu OFF)
+    if(GQ_NVCC AND GQ_NVIDIA_SMI)
+      execute_process(COMMAND ${GQ_NVIDIA_SMI} -L OUTPUT_VARIABLE smi_out RESULT_VARIABLE smi_rc
+                      ERROR_QUIET)
+      if(smi_rc EQUAL 0 AND smi_out MATCHES "GPU [0-9]+:")
+        set(gpu ON)
+      endif()
+    endif()
+    if(gpu AND NOT CMAKE_CUDA_COMPILER)
+      set(CMAKE_CUDA_COMPILER ${GQ_NVCC} CACHE FILEPATH "CUDA compiler")
+    endif()
+    set(${out_var} ${gpu} PARENT_SCOPE)
+  else()
+    message(FATAL_ERROR "GQ_CUDA must be ON, OFF or AUTO (got '${GQ_CUDA}')")
+  endif()
+endfunction()

@@ -1,0 +1,48 @@
+// Streams and events. A stream_t is CUDA's own stream handle type (cudaStream_t is
+// `CUstream_st*`), so host headers need no CUDA include. The emulator runs every launch
+// synchronously on the calling thread's worker pool; its streams are null and its events are
+// wall-clock timestamps.
+#pragma once
+
+struct CUstream_st;
+struct CUevent_st;
+
+namespace gq {
+
+using stream_t = CUstream_st*;
+
+// RAII stream. The default-constructed one is a real (non-blocking) stream on the GPU.
+class Stream {
+ public:
+  Stream();
+  ~Stream();
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+  stream_t get() const { return stream_; }
+  void synchronize() const;
+
+ private:
+  stream_t stream_ = nullptr;
+};
+
+// RAII event for timing and ordering.
+class Event {
+ public:
+  Event();
+  ~Event();
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+  void record(stream_t stream = nullptr);
+  void synchronize() const;
+  // Milliseconds between two recorded events (start.elapsed_ms_until(stop)).
+  float elapsed_ms_until(const Event& stop) const;
+
+ private:
+  CUevent_st* event_ = nullptr;  // GPU build
+  double host_ms_ = 0;           // emulator build
+};
+
+// Waits for all outstanding device work.
+void device_synchronize();
+
+}  // namespace gq
