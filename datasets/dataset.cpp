@@ -1,0 +1,98 @@
+#include "datasets/dataset.h"
+
+#include <cstdlib>
+#include <functional>
+
+#include <fmt/format.h>
+
+#include "datasets/io.h"
+
+namespace gq::data {
+
+std::size_t Dataset::sample_size() const {
+  if (feature_dim > 0) return std::size_t(feature_dim);
+  return std::size_t(channels) * std::size_t(height) * std::size_t(width);
+}
+
+std::vector<std::int64_t> Dataset::class_counts() const {
+  std::vector<std::int64_t> counts(std::size_t(std::max(num_classes, 0)), 0);
+  for (auto l : labels) {
+    if (l >= 0 && l < num_classes) ++counts[std::size_t(l)];
+  }
+  return counts;
+}
+
+std::string_view split_name(Split split) {
+  return split == Split::train ? "train" : "test";
+}
+
+std::filesystem::path data_root(const std::filesystem::path& fallback) {
+  const char* env = std::getenv("GQ_DATA_DIR");
+  return env && *env ? std::filesystem::path(env) : fallback;
+}
+
+std::filesystem::path find_dataset(const std::filesystem::path& root, std::string_view name) {
+  namespace fs = std::filesystem;
+  // Each candidate: a path and a test that it holds the data.
+  struct Candidate {
+    fs::path path;
+    std::function<bool(const fs::path&)> holds;
+  };
+  auto has_any = [](std::vector<std::string> files) {
+    return [files = std::move(files)](const fs::path& p) {
+      std::error_code ec;
+      for (const auto& f : files) {
+        if (fs::is_regular_file(p / f, ec)) return true;
+      }
+      return false;
+    };
+  };
+  auto is_file = [](const fs::path& p) {
+    std::error_code ec;
+    return fs::is_regular_file(p, ec);
+  };
+  std::vector<Candidate> cands;
+  std::string hint;
+  if (name == "cifar10") {
+    auto bins = has_any({"data_batch_1.bin", "test_batch.bin"});
+    cands = {{root / "cifar10" / "cifar-10-batches-bin", bins},
+             {root / "cifar-10-batches-bin", bins},
+             {root / "cifar10" / "cifar-10-binary.tar.xz", is_file},
+             {root / "cifar10" / "cifar-10-binary.tar.gz", is_file},
+             {root / "cifar-10-binary.tar.xz", is_file},
+             {root / "cifar-10-binary.tar.gz", is_file}};
+    hint = "Put the CIFAR-10 binary version there (see shared/data/README.md).";
+  } else if (name == "mnist" || name == "fashion-mnist") {
+    auto idx = has_any({"train-images-idx3-ubyte.gz", "train-images-idx3-ubyte",
+                        "t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte"});
+    cands = {{root / std::string(name), idx}};
+    if (name == "fashion-mnist") {
+      cands.push_back({root / "fashion_mnist", idx});
+      cands.push_back({"/usr/share/datasets/fashion-mnist", idx});
+      hint = "Install it with apt-get install dataset-fashion-mnist.";
+    } else {
+      hint = "Put the MNIST IDX files there (see shared/data/README.md).";
+    }
+  } else if (name == "reuters21578") {
+    auto sgm = has_any({"reut2-000.sgm"});
+    cands = {{root / "reuters21578" / "reuters21578", sgm},
+             {root / "reuters21578", sgm},
+             {root / "reuters21578" / "reuters21578.tar.xz", is_file},
+             {root / "reuters21578" / "reuters21578.tar.gz", is_file},
+             {root / "reuters21578.tar.xz", is_file}};
+    hint = "Put reuters21578.tar.xz there (see shared/data/README.md).";
+  } else {
+    throw DataError(fmt::format("find_dataset: unknown dataset name '{}': expected cifar10, mnist, "
+                                "fashion-mnist or reuters21578",
+                                name),
+                    root.string());
+  }
+  std::vector<fs::path> tried;
+  for (const auto& c : cands) {
+    if (c.holds(c.path)) return c.path;
+    tried.push_back(c.path);
+  }
+  io::fail_missing(fmt::format("dataset '{}' under {}", name, root.string()), tried, hint);
+}
+
+}  // namespace gq::data

@@ -1,0 +1,257 @@
+#include "datasets/io.h"
+
+#include <archive_entry.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cctype>
+#include <climits>
+#include <fstream>
+
+#include <fmt/format.h>
+
+namespace gq::data::io {
+
+std::string Origin::display() const {
+  std::string s = file.string();
+  if (!member.empty()) s += fmt::format(" [member {}]", member);
+  return s;
+}
+
+std::string Origin::name() const {
+  if (!member.empty()) {
+    auto slash = member.find_last_of('/');
+    return slash == std::string::npos ? member : member.substr(slash + 1);
+  }
+  return file.filename().string();
+}
+
+void fail(const Origin& origin, std::int64_t offset, std::string_view problem,
+          std::string_view expected, std::string_view found) {
+  std::string msg = origin.display();
+  msg += ": ";
+  msg += problem;
+  if (offset >= 0) {
+    msg += fmt::format(" at byte offset {}", offset);
+    if (origin.decompressed) msg += " of the decompressed data";
+  }
+  if (!expected.empty()) msg += fmt::format(": expected {}", expected);
+  if (!found.empty()) msg += fmt::format("{} found {}", expected.empty() ? ":" : ",", found);
+  msg += ".";
+  if (!origin.hint.empty()) msg += " " + origin.hint;
+  throw DataError(msg, origin.file.string(), origin.member, offset);
+}
+
+void fail_missing(std::string_view what, const std::vector<std::filesystem::path>& tried,
+                  std::string_view hint) {
+  std::string msg = fmt::format("{} not found; looked for:", what);
+  for (const auto& p : tried) msg += "\n  " + p.string();
+  if (!hint.empty()) msg += fmt::format("\n{}", hint);
+  throw DataError(msg, tried.empty() ? std::string() : tried.front().string());
+}
+
+std::vector<std::uint8_t> read_file(const std::filesystem::path& file, std::string_view hint) {
+  Origin origin{file, {}, false, std::string(hint)};
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file, ec)) {
+    fail(origin, -1, "cannot read the file", "a regular file",
+         std::filesystem::exists(file, ec) ? "something else (a directory?)" : "nothing (missing)");
+  }
+  std::ifstream in(file, std::ios::binary);
+  if (!in) fail(origin, -1, "cannot open the file", "a readable file", "an open error");
+  in.seekg(0, std::ios::end);
+  const auto size = static_cast<std::int64_t>(in.tellg());
+  in.seekg(0, std::ios::beg);
+  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(std::max<std::int64_t>(size, 0)));
+  if (size > 0 &&
+      !in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size))) {
+    fail(origin, static_cast<std::int64_t>(in.gcount()), "read error",
+         fmt::format("{} bytes", size), fmt::format("{} bytes", in.gcount()));
+  }
+  return bytes;
+}
+
+bool is_gzip(std::span<const std::uint8_t> b) {
+  return b.size() >= 2 && b[0] == 0x1f && b[1] == 0x8b;
+}
+
+bool is_xz(std::span<const std::uint8_t> b) {
+  static constexpr std::uint8_t kMagic[6] = {0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00};
+  return b.size() >= 6 && std::equal(kMagic, kMagic + 6, b.begin());
+}
+
+std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> in, const Origin& origin) {
+  if (in.empty()) fail(origin, 0, "empty gzip file", "a gzip stream (magic 1f 8b)", "0 bytes");
+  if (!is_gzip(in)) {
+    fail(origin, 0, "not a gzip stream", "magic bytes 1f 8b",
+         fmt::format("{:02x} {:02x}", in[0], in.size() > 1 ? in[1] : 0));
+  }
+  z_stream zs{};
+  if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
+    fail(origin, -1, "zlib initialisation failed", "", "");
+  }
+  struct Guard {
+    z_stream* zs;
+    ~Guard() { inflateEnd(zs); }
+  } guard{&zs};
+
+  // The trailer's ISIZE (size mod 2^32 of the last member) is a good first guess of the size.
+  std::vector<std::uint8_t> out;
+  std::size_t isize = 0;
+  if (in.size() >= 18) {
+    const auto* t = in.data() + in.size() - 4;
+    isize = std::size_t(t[0]) | std::size_t(t[1]) << 8 | std::size_t(t[2]) << 16 |
+            std::size_t(t[3]) << 24;
+  }
+  out.resize(std::clamp<std::size_t>(isize, 1 << 16, std::size_t(1) << 31) + 1);
+  std::size_t produced = 0, consumed = 0;
+  while (true) {
+    if (produced == out.size()) out.resize(out.size() * 2);
+    const std::size_t in_chunk = std::min<std::size_t>(in.size() - consumed, UINT_MAX);
+    const std::size_t out_chunk = std::min<std::size_t>(out.size() - produced, UINT_MAX);
+    zs.next_in = const_cast<Bytef*>(in.data() + consumed);
+    zs.avail_in = static_cast<uInt>(in_chunk);
+    zs.next_out = out.data() + produced;
+    zs.avail_out = static_cast<uInt>(out_chunk);
+    const int rc = inflate(&zs, Z_NO_FLUSH);
+    consumed += in_chunk - zs.avail_in;
+    produced += out_chunk - zs.avail_out;
+    if (rc == Z_STREAM_END) {
+      if (consumed == in.size()) break;
+      // Another gzip member may follow (concatenated gzip); zero padding is tolerated.
+      auto rest = in.subspan(consumed);
+      if (is_gzip(rest)) {
+        inflateReset(&zs);
+        continue;
+      }
+      if (std::all_of(rest.begin(), rest.end(), [](std::uint8_t b) { return b == 0; })) break;
+      fail(origin, static_cast<std::int64_t>(consumed), "trailing bytes after the gzip stream",
+           "end of file or another gzip member (1f 8b)",
+           fmt::format("{} more bytes starting {:02x}", rest.size(), rest[0]));
+    }
+    if (rc == Z_OK) continue;
+    if (rc == Z_BUF_ERROR && zs.avail_out == 0) continue;  // output full: grow and go on
+    if (rc == Z_BUF_ERROR && consumed == in.size()) {
+      fail(origin, static_cast<std::int64_t>(consumed),
+           "truncated gzip stream (the file ends inside the compressed data)",
+           "more compressed data, then the 8-byte CRC-32/size trailer",
+           fmt::format("end of file after {} compressed bytes ({} bytes decompressed)", consumed,
+                       produced));
+    }
+    fail(origin, static_cast<std::int64_t>(consumed), "corrupt gzip stream",
+         "valid deflate data with matching CRC-32 and size",
+         fmt::format("zlib error '{}' after {} bytes decompressed", zs.msg ? zs.msg : "?",
+                     produced));
+  }
+  out.resize(produced);
+  out.shrink_to_fit();
+  return out;
+}
+
+bool ends_with_icase(std::string_view s, std::string_view suffix) {
+  if (s.size() < suffix.size()) return false;
+  return std::equal(suffix.begin(), suffix.end(),
+                    s.end() - static_cast<std::ptrdiff_t>(suffix.size()), [](char a, char b) {
+                      return std::tolower(static_cast<unsigned char>(a)) ==
+                             std::tolower(static_cast<unsigned char>(b));
+                    });
+}
+
+bool is_tar_name(const std::filesystem::path& file) {
+  const std::string n = file.filename().string();
+  for (std::string_view s : {".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2"}) {
+    if (ends_with_icase(n, s)) return true;
+  }
+  return false;
+}
+
+ArchiveReader::ArchiveReader(const std::filesystem::path& file, std::string hint)
+    : file_(file), hint_(std::move(hint)) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file, ec)) {
+    fail(Origin{file_, {}, false, hint_}, -1, "cannot open the archive", "a regular file",
+         std::filesystem::exists(file, ec) ? "something else (a directory?)" : "nothing (missing)");
+  }
+  ar_ = archive_read_new();
+  if (!ar_) fail(Origin{file_, {}, false, hint_}, -1, "libarchive: out of memory", "", "");
+  archive_read_support_filter_gzip(ar_);
+  archive_read_support_filter_xz(ar_);
+  archive_read_support_filter_bzip2(ar_);
+  archive_read_support_format_tar(ar_);
+  archive_read_support_format_empty(ar_);
+  if (archive_read_open_filename(ar_, file_.c_str(), std::size_t(1) << 20) != ARCHIVE_OK) {
+    fail_stream("opening it");
+  }
+}
+
+ArchiveReader::~ArchiveReader() {
+  if (ar_) archive_read_free(ar_);
+}
+
+void ArchiveReader::fail_stream(std::string_view while_doing) {
+  const char* err = archive_error_string(ar_);
+  const char* filter = archive_filter_count(ar_) > 1 ? archive_filter_name(ar_, 0) : nullptr;
+  if (!filter) {  // failed before the filter was set up: go by the name
+    const std::string n = file_.filename().string();
+    if (ends_with_icase(n, ".xz") || ends_with_icase(n, ".txz")) filter = "xz";
+    if (ends_with_icase(n, ".gz") || ends_with_icase(n, ".tgz")) filter = "gzip";
+  }
+  const auto raw = archive_filter_bytes(ar_, -1);
+  const auto unpacked = archive_filter_bytes(ar_, 0);
+  Origin origin{file_, have_entry_ ? current_.path : std::string(), false, hint_};
+  std::string found = fmt::format("libarchive error '{}'", err ? err : "unknown");
+  if (raw >= 0) {
+    found += fmt::format(" after {} compressed bytes read ({} bytes of tar stream unpacked)", raw,
+                         unpacked);
+  }
+  const std::string expected =
+      filter ? fmt::format("a complete tar archive in a valid {} stream", filter)
+             : std::string("a complete tar archive (optionally gzip/xz/bzip2 compressed)");
+  fail(origin, raw >= 0 ? raw : -1,
+       fmt::format("corrupt or truncated archive while {}", while_doing), expected, found);
+}
+
+bool ArchiveReader::next(Entry& entry) {
+  archive_entry* e = nullptr;
+  const int rc = archive_read_next_header(ar_, &e);
+  if (rc == ARCHIVE_EOF) {
+    have_entry_ = false;
+    return false;
+  }
+  if (rc < ARCHIVE_WARN) {
+    fail_stream(seen_.empty() ? std::string("reading the first member header")
+                              : fmt::format("reading the member header after {}", seen_.back()));
+  }
+  const char* path = archive_entry_pathname(e);
+  current_.path = path ? path : "";
+  const auto slash = current_.path.find_last_of('/');
+  current_.base = slash == std::string::npos ? current_.path : current_.path.substr(slash + 1);
+  current_.size = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
+  current_.regular = archive_entry_filetype(e) == AE_IFREG;
+  have_entry_ = true;
+  seen_.push_back(current_.path);
+  entry = current_;
+  return true;
+}
+
+std::vector<std::uint8_t> ArchiveReader::read() {
+  std::vector<std::uint8_t> data;
+  std::size_t got = 0;
+  const bool sized = current_.size >= 0;
+  data.resize(sized ? static_cast<std::size_t>(current_.size) : std::size_t(1) << 16);
+  while (!sized || got < data.size()) {
+    if (!sized && got == data.size()) data.resize(data.size() * 2);
+    const la_ssize_t n = archive_read_data(ar_, data.data() + got, data.size() - got);
+    if (n < 0) fail_stream("reading member data");
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  if (current_.size >= 0 && got != static_cast<std::size_t>(current_.size)) {
+    fail(origin_of(current_.path), static_cast<std::int64_t>(got), "archive member ends early",
+         fmt::format("{} bytes (tar header size)", current_.size), fmt::format("{} bytes", got));
+  }
+  data.resize(got);
+  return data;
+}
+
+}  // namespace gq::data::io

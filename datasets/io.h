@@ -1,0 +1,95 @@
+// Internal helpers of the dataset readers: reading files and archives, and raising DataError with a
+// uniform message. Not part of the public API.
+#pragma once
+
+#include <archive.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "datasets/dataset.h"
+
+namespace gq::data::io {
+
+// Where some bytes came from: a file on disk, or a member of an archive file.
+struct Origin {
+  std::filesystem::path file;
+  std::string member;         // empty: the file itself
+  bool decompressed = false;  // offsets count bytes of the decompressed (gunzipped) file
+  std::string hint;           // what to do about a failure (re-download, ...)
+
+  // "path" or "path [member m]"; with decompressed, says offsets are into the decompressed data.
+  std::string display() const;
+  // The member's base name, or the file's name: what readers match on and messages lead with.
+  std::string name() const;
+};
+
+// Throws DataError: "<origin>: <problem> at byte offset <offset>: expected <expected>, found
+// <found>. <hint>". offset < 0 omits the offset; empty expected/found omit those parts.
+[[noreturn]] void fail(const Origin& origin, std::int64_t offset, std::string_view problem,
+                       std::string_view expected, std::string_view found);
+
+// Throws DataError for a file or directory that was not found, listing every candidate tried.
+[[noreturn]] void fail_missing(std::string_view what,
+                               const std::vector<std::filesystem::path>& tried,
+                               std::string_view hint);
+
+// Reads a whole file. DataError when it cannot be opened or read.
+std::vector<std::uint8_t> read_file(const std::filesystem::path& file, std::string_view hint);
+
+bool is_gzip(std::span<const std::uint8_t> bytes);  // 1f 8b
+bool is_xz(std::span<const std::uint8_t> bytes);    // fd 37 7a 58 5a 00
+
+// Inflates a gzip file (one or more members) with zlib, checking every member's CRC-32 and size.
+// Offsets in errors count compressed bytes of `origin.file`.
+std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> compressed, const Origin& origin);
+
+// Case-insensitive suffix test on a file name.
+bool ends_with_icase(std::string_view s, std::string_view suffix);
+// True for names of tar archives we read: .tar, .tar.gz, .tgz, .tar.xz, .txz, .tar.bz2.
+bool is_tar_name(const std::filesystem::path& file);
+
+// Streams through the members of a tar archive (plain, gzip, xz or bzip2 compressed) in order,
+// with libarchive; nothing is written to disk. Stream errors (corrupt/truncated compression, bad
+// tar headers) raise DataError naming the archive, the member being read and the compressed byte
+// offset.
+class ArchiveReader {
+ public:
+  struct Entry {
+    std::string path;       // member path inside the archive
+    std::string base;       // last path component
+    std::int64_t size = 0;  // bytes, from the tar header
+    bool regular = false;   // a regular file (not a directory, link, ...)
+  };
+
+  ArchiveReader(const std::filesystem::path& file, std::string hint);
+  ~ArchiveReader();
+  ArchiveReader(const ArchiveReader&) = delete;
+  ArchiveReader& operator=(const ArchiveReader&) = delete;
+
+  // Advances to the next member; false at the end of the archive. Unread data of the previous
+  // member is skipped (still decompressed for a compressed stream, but not copied).
+  bool next(Entry& entry);
+  // Reads the current member whole; DataError when it ends before the header's size.
+  std::vector<std::uint8_t> read();
+  // Number of members seen so far and their paths (for "missing member" messages).
+  const std::vector<std::string>& seen() const { return seen_; }
+  const std::filesystem::path& file() const { return file_; }
+  Origin origin_of(const std::string& member) const { return Origin{file_, member, false, hint_}; }
+
+ private:
+  [[noreturn]] void fail_stream(std::string_view while_doing);
+
+  std::filesystem::path file_;
+  std::string hint_;
+  archive* ar_ = nullptr;
+  Entry current_;
+  bool have_entry_ = false;
+  std::vector<std::string> seen_;
+};
+
+}  // namespace gq::data::io
