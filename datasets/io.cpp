@@ -103,7 +103,9 @@ std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> in, const Origin&
     isize = std::size_t(t[0]) | std::size_t(t[1]) << 8 | std::size_t(t[2]) << 16 |
             std::size_t(t[3]) << 24;
   }
-  out.resize(std::clamp<std::size_t>(isize, 1 << 16, std::size_t(1) << 31) + 1);
+  // A damaged trailer can hold any value: never trust it beyond 8x the compressed size.
+  out.resize(
+      std::clamp<std::size_t>(isize, 1 << 16, std::max<std::size_t>(8 * in.size(), 1 << 16)) + 1);
   std::size_t produced = 0, consumed = 0;
   while (true) {
     if (produced == out.size()) out.resize(out.size() * 2);
