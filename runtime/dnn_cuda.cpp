@@ -1,1 +1,238 @@
-// placeholder
+// gq::dnn on the GPU: cuDNN 9 through its legacy convolution API (cudnn_cnn). Everything is
+// planned at construction: descriptors, one algorithm per pass (cuDNN's heuristics filtered to
+// deterministic, FMA-only kernels), and one device workspace sized for the largest of the three.
+#include <cudnn.h>
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+
+#include "runtime/cuda_check.h"
+#include "runtime/dnn.h"
+#include "runtime/memory.h"
+
+namespace gq::dnn {
+
+namespace {
+
+// Largest workspace an algorithm may ask for; faster algorithms needing more are skipped.
+constexpr std::size_t kMaxWorkspace = std::size_t{512} << 20;
+
+// One cuDNN handle per host thread, created on first use, bound to the caller's stream per call.
+class Handle {
+ public:
+  Handle() { GQ_CUDNN_CHECK(cudnnCreate(&handle_)); }
+  ~Handle() {
+    // At process exit the CUDA context may already be gone; nothing useful to do on failure.
+    if (handle_ != nullptr) (void)cudnnDestroy(handle_);
+  }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  cudnnHandle_t get() const { return handle_; }
+
+ private:
+  cudnnHandle_t handle_ = nullptr;
+};
+
+cudnnHandle_t thread_handle() {
+  thread_local Handle handle;
+  return handle.get();
+}
+
+cudnnHandle_t handle_for(stream_t stream) {
+  cudnnHandle_t h = thread_handle();
+  GQ_CUDNN_CHECK(cudnnSetStream(h, stream));
+  return h;
+}
+
+// Picks the first (fastest by cuDNN's heuristic) result that is supported, deterministic, does
+// not use tensor-core math (the descriptor is CUDNN_FMA_MATH, so none should) and fits the
+// workspace cap; `fallback` otherwise.
+template <class Perf, class Algo>
+Perf pick(const Perf* perf, int count, Algo fallback, std::size_t fallback_bytes) {
+  for (int i = 0; i < count; ++i) {
+    const Perf& p = perf[i];
+    if (p.status == CUDNN_STATUS_SUCCESS && p.determinism == CUDNN_DETERMINISTIC &&
+        p.mathType != CUDNN_TENSOR_OP_MATH && p.mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION &&
+        p.memory <= kMaxWorkspace) {
+      return p;
+    }
+  }
+  Perf p{};
+  p.algo = fallback;
+  p.status = CUDNN_STATUS_SUCCESS;
+  p.memory = fallback_bytes;
+  p.determinism = CUDNN_DETERMINISTIC;
+  p.mathType = CUDNN_FMA_MATH;
+  return p;
+}
+
+}  // namespace
+
+struct Conv2d::Impl {
+  Conv2dShape shape;
+  cudnnTensorDescriptor_t x_desc = nullptr, y_desc = nullptr;
+  cudnnFilterDescriptor_t w_desc = nullptr;
+  cudnnConvolutionDescriptor_t conv_desc = nullptr;
+  cudnnConvolutionFwdAlgo_t fwd_algo{};
+  cudnnConvolutionBwdDataAlgo_t bwd_data_algo{};
+  cudnnConvolutionBwdFilterAlgo_t bwd_filter_algo{};
+  DeviceBuffer<unsigned char> workspace;
+
+  explicit Impl(const Conv2dShape& s) : shape(s) {
+    try {
+      plan();
+    } catch (...) {
+      destroy();
+      throw;
+    }
+  }
+  ~Impl() { destroy(); }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  void destroy() noexcept {
+    if (conv_desc) (void)cudnnDestroyConvolutionDescriptor(conv_desc);
+    if (w_desc) (void)cudnnDestroyFilterDescriptor(w_desc);
+    if (y_desc) (void)cudnnDestroyTensorDescriptor(y_desc);
+    if (x_desc) (void)cudnnDestroyTensorDescriptor(x_desc);
+    conv_desc = nullptr;
+    w_desc = nullptr;
+    x_desc = y_desc = nullptr;
+  }
+
+  void plan() {
+    const Conv2dShape& s = shape;
+    GQ_CUDNN_CHECK(cudnnCreateTensorDescriptor(&x_desc));
+    GQ_CUDNN_CHECK(cudnnCreateTensorDescriptor(&y_desc));
+    GQ_CUDNN_CHECK(cudnnCreateFilterDescriptor(&w_desc));
+    GQ_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&conv_desc));
+    GQ_CUDNN_CHECK(cudnnSetTensor4dDescriptor(x_desc, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s.n, s.c,
+                                              s.h, s.w));
+    GQ_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w_desc, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, s.k, s.c,
+                                              s.r, s.s));
+    GQ_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv_desc, s.pad_h, s.pad_w, s.stride_h,
+                                                   s.stride_w, 1, 1, CUDNN_CROSS_CORRELATION,
+                                                   CUDNN_DATA_FLOAT));
+    // CUDNN_FMA_MATH, not CUDNN_DEFAULT_MATH: for float data cuDNN's default permits TF32 tensor
+    // cores on A100 and later (10-bit mantissa products). FMA math keeps full fp32 products.
+    GQ_CUDNN_CHECK(cudnnSetConvolutionMathType(conv_desc, CUDNN_FMA_MATH));
+    int on = 0, oc = 0, oh = 0, ow = 0;
+    GQ_CUDNN_CHECK(
+        cudnnGetConvolution2dForwardOutputDim(conv_desc, x_desc, w_desc, &on, &oc, &oh, &ow));
+    GQ_CHECK(on == s.n && oc == s.k && oh == s.out_h() && ow == s.out_w(),
+             "dnn::Conv2d: cuDNN output {}x{}x{}x{} differs from the shape's {}x{}x{}x{}", on, oc,
+             oh, ow, s.n, s.k, s.out_h(), s.out_w());
+    GQ_CUDNN_CHECK(
+        cudnnSetTensor4dDescriptor(y_desc, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s.n, s.k, oh, ow));
+
+    cudnnHandle_t h = thread_handle();
+    std::size_t bytes = 0, ws = 0;
+    {
+      std::array<cudnnConvolutionFwdAlgoPerf_t, CUDNN_CONVOLUTION_FWD_ALGO_COUNT> perf{};
+      int count = 0;
+      GQ_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, x_desc, w_desc, conv_desc, y_desc,
+                                                            static_cast<int>(perf.size()), &count,
+                                                            perf.data()));
+      const auto fb = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+      GQ_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, x_desc, w_desc, conv_desc, y_desc,
+                                                             fb, &bytes));
+      const auto p = pick(perf.data(), count, fb, bytes);
+      fwd_algo = p.algo;
+      ws = std::max(ws, p.memory);
+    }
+    {
+      std::array<cudnnConvolutionBwdDataAlgoPerf_t, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT> perf{};
+      int count = 0;
+      GQ_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
+          h, w_desc, y_desc, conv_desc, x_desc, static_cast<int>(perf.size()), &count,
+          perf.data()));
+      const auto fb = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;  // deterministic
+      GQ_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(h, w_desc, y_desc, conv_desc,
+                                                                  x_desc, fb, &bytes));
+      const auto p = pick(perf.data(), count, fb, bytes);
+      bwd_data_algo = p.algo;
+      ws = std::max(ws, p.memory);
+    }
+    {
+      std::array<cudnnConvolutionBwdFilterAlgoPerf_t, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT>
+          perf{};
+      int count = 0;
+      GQ_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+          h, x_desc, y_desc, conv_desc, w_desc, static_cast<int>(perf.size()), &count,
+          perf.data()));
+      const auto fb = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1;  // deterministic
+      GQ_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(h, x_desc, y_desc, conv_desc,
+                                                                    w_desc, fb, &bytes));
+      const auto p = pick(perf.data(), count, fb, bytes);
+      bwd_filter_algo = p.algo;
+      ws = std::max(ws, p.memory);
+    }
+    // The heuristics' memory estimates are re-queried exactly for the chosen algorithms.
+    GQ_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, x_desc, w_desc, conv_desc, y_desc,
+                                                           fwd_algo, &bytes));
+    ws = std::max(ws, bytes);
+    GQ_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(h, w_desc, y_desc, conv_desc,
+                                                                x_desc, bwd_data_algo, &bytes));
+    ws = std::max(ws, bytes);
+    GQ_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(h, x_desc, y_desc, conv_desc,
+                                                                  w_desc, bwd_filter_algo, &bytes));
+    ws = std::max(ws, bytes);
+    workspace = DeviceBuffer<unsigned char>(ws);
+  }
+};
+
+Conv2d::Conv2d(const Conv2dShape& shape) {
+  check_shape(shape);
+  impl_ = std::make_unique<Impl>(shape);
+}
+
+Conv2d::~Conv2d() = default;
+Conv2d::Conv2d(Conv2d&&) noexcept = default;
+Conv2d& Conv2d::operator=(Conv2d&&) noexcept = default;
+
+const Conv2dShape& Conv2d::shape() const {
+  GQ_CHECK(impl_ != nullptr, "dnn::Conv2d: use of a moved-from plan");
+  return impl_->shape;
+}
+
+std::size_t Conv2d::workspace_bytes() const {
+  GQ_CHECK(impl_ != nullptr, "dnn::Conv2d: use of a moved-from plan");
+  return impl_->workspace.bytes();
+}
+
+void Conv2d::forward(const float* x, const float* w, float* y, stream_t stream) {
+  GQ_CHECK(impl_ != nullptr, "dnn::Conv2d: use of a moved-from plan");
+  GQ_CHECK(x && w && y, "dnn::Conv2d::forward: null pointer (x={}, w={}, y={})",
+           static_cast<const void*>(x), static_cast<const void*>(w), static_cast<void*>(y));
+  Impl& p = *impl_;
+  const float one = 1.0f, zero = 0.0f;
+  GQ_CUDNN_CHECK(cudnnConvolutionForward(handle_for(stream), &one, p.x_desc, x, p.w_desc, w,
+                                         p.conv_desc, p.fwd_algo, p.workspace.data(),
+                                         p.workspace.bytes(), &zero, p.y_desc, y));
+}
+
+void Conv2d::backward_data(const float* dy, const float* w, float* dx, stream_t stream) {
+  GQ_CHECK(impl_ != nullptr, "dnn::Conv2d: use of a moved-from plan");
+  GQ_CHECK(dy && w && dx, "dnn::Conv2d::backward_data: null pointer (dy={}, w={}, dx={})",
+           static_cast<const void*>(dy), static_cast<const void*>(w), static_cast<void*>(dx));
+  Impl& p = *impl_;
+  const float one = 1.0f, zero = 0.0f;
+  GQ_CUDNN_CHECK(cudnnConvolutionBackwardData(handle_for(stream), &one, p.w_desc, w, p.y_desc, dy,
+                                              p.conv_desc, p.bwd_data_algo, p.workspace.data(),
+                                              p.workspace.bytes(), &zero, p.x_desc, dx));
+}
+
+void Conv2d::backward_filter(const float* x, const float* dy, float* dw, bool accumulate,
+                             stream_t stream) {
+  GQ_CHECK(impl_ != nullptr, "dnn::Conv2d: use of a moved-from plan");
+  GQ_CHECK(x && dy && dw, "dnn::Conv2d::backward_filter: null pointer (x={}, dy={}, dw={})",
+           static_cast<const void*>(x), static_cast<const void*>(dy), static_cast<void*>(dw));
+  Impl& p = *impl_;
+  const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+  GQ_CUDNN_CHECK(cudnnConvolutionBackwardFilter(handle_for(stream), &one, p.x_desc, x, p.y_desc, dy,
+                                                p.conv_desc, p.bwd_filter_algo, p.workspace.data(),
+                                                p.workspace.bytes(), &beta, p.w_desc, dw));
+}
+
+}  // namespace gq::dnn
