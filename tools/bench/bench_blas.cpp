@@ -116,6 +116,38 @@ void BM_Gemm(benchmark::State& state) {
     state.counters["x_naive"] = naive_256_seconds() / per_iter;
   }
 }
+// One convolution and one GEMM back to back, as in a training step: on the CPU the two
+// libraries' thread pools (oneDNN's OpenMP, OpenBLAS's pthreads) can contend. Arg: CPU GEMM
+// backend (0 = oneDNN, 1 = OpenBLAS); no difference on the GPU.
+void BM_ConvThenGemm(benchmark::State& state) {
+  const auto saved = gq::blas::detail::cpu_gemm();
+  gq::blas::detail::set_cpu_gemm(state.range(0) == 0 ? gq::blas::detail::CpuGemm::OneDnn
+                                                     : gq::blas::detail::CpuGemm::OpenBlas);
+  gq::dnn::Conv2dShape s{128, 32, 16, 16, 64, 3, 3};
+  s.pad_h = s.pad_w = 1;
+  gq::dnn::Conv2d conv(s);
+  DeviceBuffer<float> x = random_device(s.x_elems(), 1), w = random_device(s.w_elems(), 2),
+                      y = random_device(s.y_elems(), 3);
+  const int n = 512;
+  DeviceBuffer<float> a = random_device(n * n, 4), b = random_device(n * n, 5), c(n * n);
+  auto step = [&] {
+    conv.forward(x.data(), w.data(), y.data());
+    gq::blas::gemm(Op::N, Op::N, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+    gq::device_synchronize();
+  };
+  step();  // warm-up
+  const WallTimer timer;
+  for (auto _ : state) step();
+  set_gflops(state, s.flops_forward() + 2.0 * n * n * n, timer.seconds());
+  gq::blas::detail::set_cpu_gemm(saved);
+}
+BENCHMARK(BM_ConvThenGemm)
+    ->ArgName("openblas")
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
 BENCHMARK(BM_Gemm)->Arg(256)->Arg(512)->Arg(1024)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 // CIFAR shapes at batch 128, 3x3, pad 1: (c -> k, h = w).
