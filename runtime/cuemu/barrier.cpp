@@ -12,7 +12,7 @@ static std::string site_text(const Site& s) {
 int block_barrier(int pred, const char* what, const Loc& loc) {
   if (tl_thread == nullptr) fail_at(loc, std::string(what) + " called outside a kernel");
   Block& b = tl_worker->block;
-  if (b.exited != 0 && !lenient_exit())
+  if (b.exited != 0 && !b.lenient_exit)
     fail_at(loc, std::string(what) + " reached after " + std::to_string(b.exited) + " of " +
                      std::to_string(b.nthreads) +
                      " threads of the block exited (every thread must reach every barrier; "
@@ -43,7 +43,7 @@ void on_thread_exit(Block& b, Fiber& f) {
   ++b.exited;
   on_warp_lane_exit(b, f);
   if (b.bar_arrived == 0) return;
-  if (!lenient_exit())
+  if (!b.lenient_exit)
     fail_at(b.bar_site, "thread exited while " + std::to_string(b.bar_arrived) +
                             " threads of its block wait at this barrier (every thread must reach "
                             "every barrier; CUEMU_LENIENT_EXIT=1 allows this)");

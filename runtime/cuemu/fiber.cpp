@@ -161,6 +161,8 @@ void run_block(Worker& w, const LaunchDesc& desc, unsigned long long linear_bloc
   prepare_order(w, linear_block);
   b.exited = 0, b.bar_arrived = 0, b.bar_count = 0;
   b.error = nullptr;
+  b.lenient_exit = lenient_exit();
+  b.strict_shuffle = strict_shuffle();
   // The block's bytes end at the guard page, rounded to 16 for alignment.
   const std::size_t smem = (desc.smem + 15) & ~std::size_t{15};
   tl_dyn_smem = w.smem_base + (w.smem_usable - smem);

@@ -94,7 +94,7 @@ std::uint64_t warp_op(WarpOp op, unsigned mask, std::uint64_t value, int arg, in
                      " is not in its own mask " + hex(mask));
   if (w.arrived == 0) {
     const unsigned gone = mask & w.exited;
-    if (gone != 0 && strict_shuffle())
+    if (gone != 0 && b.strict_shuffle)
       fail_at(loc, std::string(what) + ": mask " + hex(mask) + " names lane(s) " +
                        lanes_text(gone) + " of warp " + std::to_string(f.warp) +
                        ", which have exited");
@@ -141,7 +141,7 @@ std::uint64_t warp_op(WarpOp op, unsigned mask, std::uint64_t value, int arg, in
   if (buf.arrived & src_bit) return buf.slot[src];
   // The source lane gave no value: undefined on hardware.
   count_poison_read();
-  if ((buf.mask & src_bit) && strict_shuffle())
+  if ((buf.mask & src_bit) && b.strict_shuffle)
     fail_at(loc, std::string(what) + ": lane " + std::to_string(f.lane) + " reads lane " +
                      std::to_string(src) + " of warp " + std::to_string(f.warp) + ", which " +
                      ((w.exists & src_bit) ? "has exited" : "does not exist (partial warp)") +
@@ -154,7 +154,7 @@ void on_warp_lane_exit(Block& b, Fiber& f) {
   const unsigned bit = 1u << f.lane;
   w.exited |= bit;
   if (w.arrived == 0 || (w.expected & bit) == 0) return;
-  if (strict_shuffle())
+  if (b.strict_shuffle)
     fail_at(w.site, std::string(w.site.what) + ": lane " + std::to_string(f.lane) + " of warp " +
                         std::to_string(f.warp) +
                         " exited without reaching this warp op, although "

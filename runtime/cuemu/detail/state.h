@@ -73,6 +73,9 @@ struct Block {
   std::vector<Fiber> fibers = std::vector<Fiber>(kMaxThreads);
   Warp warps[kMaxWarps];
   std::exception_ptr error;  // set by a fiber that threw; the block is then abandoned
+  // Settings sampled at block start (the hot paths must not re-read the atomics).
+  bool lenient_exit = false;
+  bool strict_shuffle = true;
 };
 
 // Per worker thread: its block state, fiber stacks, dynamic shared memory, scheduler context.
