@@ -26,16 +26,20 @@ function(gq_add_executable name)
   gq_device_sources(${name})
 endfunction()
 
-# gq_add_test(name SOURCES ... LIBS ...): a GoogleTest binary registered with ctest. In the
+# gq_add_test(name [HOST] SOURCES ... LIBS ...): a GoogleTest binary registered with ctest. In the
 # emulator build it is registered twice: forward thread order with one worker, and reverse order
-# with two workers, so races that one order hides show up in the other.
+# with two workers, so races that one order hides show up in the other. HOST marks a suite that
+# launches no kernels (label "host"): thread order cannot matter, so it runs once.
 function(gq_add_test name)
-  cmake_parse_arguments(ARG "" "" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(ARG "HOST" "" "SOURCES;LIBS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE gq_options ${ARG_LIBS} GTest::gtest GTest::gtest_main)
   gq_device_sources(${name})
   set(data_env "GQ_DATA_DIR=${GQ_TEST_DATA_DIR}")
-  if(GQ_WITH_CUDA)
+  if(ARG_HOST)
+    add_test(NAME ${name} COMMAND ${name})
+    set_tests_properties(${name} PROPERTIES LABELS "host" ENVIRONMENT "${data_env}")
+  elseif(GQ_WITH_CUDA)
     add_test(NAME ${name} COMMAND ${name})
     set_tests_properties(${name} PROPERTIES LABELS "gpu" ENVIRONMENT "${data_env}")
   else()

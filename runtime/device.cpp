@@ -1,1 +1,100 @@
-// placeholder
+#include "runtime/device.h"
+
+#include <unistd.h>
+
+#include <mutex>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "runtime/error.h"
+
+#if GQ_WITH_CUDA
+#include <cuda_runtime_api.h>
+
+#include "runtime/cuda_check.h"
+#else
+#include "runtime/cuemu/cuemu.h"
+#include "runtime/emulated_memory.h"
+#endif
+
+namespace gq {
+namespace {
+
+std::mutex g_device_mutex;
+std::optional<DeviceInfo> g_info;
+int g_ordinal = 0;
+
+DeviceInfo query_device(int ordinal) {
+  DeviceInfo info;
+  info.ordinal = ordinal;
+#if GQ_WITH_CUDA
+  cudaDeviceProp prop{};
+  GQ_CUDA_CHECK(cudaGetDeviceProperties(&prop, ordinal));
+  info.name = prop.name;
+  info.sm_count = prop.multiProcessorCount;
+  info.cc_major = prop.major;
+  info.cc_minor = prop.minor;
+  info.total_memory = prop.totalGlobalMem;
+  info.shared_memory_per_block = prop.sharedMemPerBlockOptin;
+  info.max_threads_per_block = prop.maxThreadsPerBlock;
+  int clock_khz = 0, bus_bits = 0;
+  cudaDeviceGetAttribute(&clock_khz, cudaDevAttrMemoryClockRate, ordinal);
+  cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, ordinal);
+  // DDR: two transfers per clock.
+  info.memory_bandwidth_gbs = 2.0 * clock_khz * 1e3 * (bus_bits / 8.0) / 1e9;
+#else
+  info.is_emulator = true;
+  info.sm_count = cuemu::worker_count();
+  info.name = fmt::format("cuemu CPU emulator ({} worker{})", info.sm_count,
+                          info.sm_count == 1 ? "" : "s");
+  info.total_memory = detail::emulated_memory_total();
+  info.shared_memory_per_block = 48 * 1024;
+  info.max_threads_per_block = 1024;
+#endif
+  return info;
+}
+
+}  // namespace
+
+int device_count() {
+#if GQ_WITH_CUDA
+  int n = 0;
+  const cudaError_t err = cudaGetDeviceCount(&n);
+  if (err == cudaErrorNoDevice || err == cudaErrorInsufficientDriver) return 0;
+  GQ_CUDA_CHECK(err);
+  return n;
+#else
+  return 1;
+#endif
+}
+
+void select_device(int ordinal) {
+  const int n = device_count();
+  GQ_CHECK(ordinal >= 0 && ordinal < n,
+           "device {} does not exist: {} device(s) visible (valid ordinals 0..{})", ordinal, n,
+           n - 1);
+#if GQ_WITH_CUDA
+  GQ_CUDA_CHECK(cudaSetDevice(ordinal));
+#endif
+  std::lock_guard lock(g_device_mutex);
+  g_ordinal = ordinal;
+  g_info.reset();
+}
+
+const DeviceInfo& device_info() {
+  std::lock_guard lock(g_device_mutex);
+  if (!g_info) g_info = query_device(g_ordinal);
+  return *g_info;
+}
+
+void device_memory(std::size_t* free_bytes, std::size_t* total_bytes) {
+#if GQ_WITH_CUDA
+  GQ_CUDA_CHECK(cudaMemGetInfo(free_bytes, total_bytes));
+#else
+  *total_bytes = detail::emulated_memory_total();
+  *free_bytes = *total_bytes - detail::emulated_memory_in_use();
+#endif
+}
+
+}  // namespace gq

@@ -1,1 +1,133 @@
-// placeholder
+#include "runtime/memory.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "runtime/error.h"
+
+#if GQ_WITH_CUDA
+#include <cuda_runtime_api.h>
+
+#include "runtime/cuda_check.h"
+#else
+#include <unistd.h>
+
+#include "runtime/emulated_memory.h"
+#endif
+
+namespace gq {
+
+namespace {
+std::string mib(std::size_t bytes) { return fmt::format("{:.1f} MiB", bytes / 1048576.0); }
+}  // namespace
+
+#if GQ_WITH_CUDA
+
+void* device_malloc(std::size_t bytes) {
+  if (bytes == 0) return nullptr;
+  void* p = nullptr;
+  const cudaError_t err = cudaMalloc(&p, bytes);
+  if (err == cudaErrorMemoryAllocation) {
+    cudaGetLastError();  // clear the sticky-free error state
+    std::size_t free_b = 0, total_b = 0;
+    cudaMemGetInfo(&free_b, &total_b);
+    throw OutOfMemory(fmt::format(
+        "out of device memory: requested {}, {} free of {}; lower --batch-size or the model size",
+        mib(bytes), mib(free_b), mib(total_b)));
+  }
+  GQ_CUDA_CHECK(err);
+  return p;
+}
+
+void device_free(void* ptr) noexcept {
+  if (ptr) cudaFree(ptr);
+}
+
+void copy_to_device(void* dst, const void* src, std::size_t bytes, stream_t stream) {
+  if (bytes) GQ_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream));
+}
+
+void copy_to_host(void* dst, const void* src, std::size_t bytes, stream_t stream) {
+  if (!bytes) return;
+  GQ_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream));
+  GQ_CUDA_CHECK(cudaStreamSynchronize(stream));  // the host data is valid on return
+}
+
+void copy_on_device(void* dst, const void* src, std::size_t bytes, stream_t stream) {
+  if (bytes) GQ_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream));
+}
+
+void memset_device(void* dst, int byte, std::size_t bytes, stream_t stream) {
+  if (bytes) GQ_CUDA_CHECK(cudaMemsetAsync(dst, byte, bytes, stream));
+}
+
+void set_emulated_memory_limit(std::size_t) {}
+
+#else  // emulator: device memory is host memory
+
+namespace {
+constexpr std::size_t kAlign = 64;  // header size too, so the user pointer stays aligned
+std::atomic<std::size_t> g_in_use{0};
+std::atomic<std::size_t> g_limit{0};
+}  // namespace
+
+namespace detail {
+std::size_t emulated_memory_total() {
+  const std::size_t limit = g_limit.load();
+  if (limit) return limit;
+  return static_cast<std::size_t>(sysconf(_SC_PHYS_PAGES)) *
+         static_cast<std::size_t>(sysconf(_SC_PAGE_SIZE));
+}
+std::size_t emulated_memory_in_use() { return g_in_use.load(); }
+}  // namespace detail
+
+void set_emulated_memory_limit(std::size_t bytes) { g_limit = bytes; }
+
+void* device_malloc(std::size_t bytes) {
+  if (bytes == 0) return nullptr;
+  const std::size_t total = detail::emulated_memory_total();
+  const std::size_t used = g_in_use.fetch_add(bytes) + bytes;
+  void* raw = used <= total ? std::aligned_alloc(kAlign, kAlign + (bytes + kAlign - 1) / kAlign * kAlign)
+                            : nullptr;
+  if (!raw) {
+    g_in_use -= bytes;
+    throw OutOfMemory(fmt::format(
+        "out of device memory (emulator): requested {}, {} free of {}; lower --batch-size or "
+        "the model size",
+        mib(bytes), mib(total - std::min(total, used - bytes)), mib(total)));
+  }
+  std::memcpy(raw, &bytes, sizeof(bytes));
+  void* user = static_cast<char*>(raw) + kAlign;
+  // Poison: a kernel that reads memory nobody wrote sees NaN (float) or -1 (int).
+  std::memset(user, 0xFF, bytes);
+  return user;
+}
+
+void device_free(void* ptr) noexcept {
+  if (!ptr) return;
+  void* raw = static_cast<char*>(ptr) - kAlign;
+  std::size_t bytes = 0;
+  std::memcpy(&bytes, raw, sizeof(bytes));
+  g_in_use -= bytes;
+  std::free(raw);
+}
+
+void copy_to_device(void* dst, const void* src, std::size_t bytes, stream_t) {
+  if (bytes) std::memcpy(dst, src, bytes);
+}
+void copy_to_host(void* dst, const void* src, std::size_t bytes, stream_t) {
+  if (bytes) std::memcpy(dst, src, bytes);
+}
+void copy_on_device(void* dst, const void* src, std::size_t bytes, stream_t) {
+  if (bytes) std::memmove(dst, src, bytes);
+}
+void memset_device(void* dst, int byte, std::size_t bytes, stream_t) {
+  if (bytes) std::memset(dst, byte, bytes);
+}
+
+#endif
+
+}  // namespace gq

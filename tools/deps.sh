@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages gradqueue builds against, if any is missing. Idempotent.
+set -euo pipefail
+
+packages=(
+  cmake ninja-build g++ pkg-config
+  libboost-context-dev     # emulator fibers
+  libopenblas-dev          # blas on the CPU
+  libdnnl-dev              # dnn on the CPU (oneDNN 2.x)
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libcli11-dev libfmt-dev nlohmann-json3-dev
+  libarchive-dev zlib1g-dev liblzma-dev  # datasets straight from .tar.xz / .gz
+  dataset-fashion-mnist    # fallback dataset when CIFAR-10 is absent
+  python3-numpy python3-matplotlib       # tools/plot.py
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+echo "deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+$SUDO apt-get update -q
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

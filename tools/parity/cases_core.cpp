@@ -1,0 +1,60 @@
+// Parity cases for the first kernels: reductions, elementwise maps, transpose.
+#include <cstdint>
+
+#include "kernels/elementwise.h"
+#include "kernels/reduce.h"
+#include "kernels/transpose.h"
+#include "runtime/memory.h"
+#include "runtime/rng.h"
+#include "tools/parity/parity.h"
+
+namespace gq::parity {
+namespace {
+
+std::vector<float> seeded(std::size_t n, std::uint64_t seed) {
+  HostRng rng(seed, 0x9a7);
+  std::vector<float> v(n);
+  for (float& x : v) x = 2.0f * rng.uniform() - 1.0f;
+  return v;
+}
+
+// Same launch shape on both devices and IEEE adds in the same order: sums agree exactly.
+GQ_PARITY_CASE("reduce/sum+max+argmax n=1000003", 0.0, 0.0) {
+  const std::size_t n = 1000003;
+  DeviceBuffer<float> x(std::span<const float>(seeded(n, 1)));
+  DeviceBuffer<char> scratch(kernels::reduce_scratch_bytes());
+  DeviceBuffer<float> out(4);
+  DeviceBuffer<std::int64_t> idx(1);
+  kernels::reduce_sum(x.data(), n, out.data(), scratch.data());
+  kernels::reduce_sum_squares(x.data(), n, out.data() + 1, scratch.data());
+  kernels::reduce_max(x.data(), n, out.data() + 2, scratch.data());
+  kernels::reduce_argmax(x.data(), n, idx.data(), out.data() + 3, scratch.data());
+  std::vector<float> r = out.to_host();
+  r.push_back(static_cast<float>(idx.to_host()[0]));
+  return r;
+}
+
+// nvcc may contract a*x+b*y into an FMA where g++ does not: allow a few ulps.
+GQ_PARITY_CASE("elementwise/axpy+add_scaled+multiply n=65539", 1e-7, 1e-6) {
+  const std::size_t n = 65539;
+  DeviceBuffer<float> a(std::span<const float>(seeded(n, 2)));
+  DeviceBuffer<float> b(std::span<const float>(seeded(n, 3)));
+  DeviceBuffer<float> out(3 * n);
+  kernels::add_scaled(n, 0.7f, a.data(), -1.3f, b.data(), out.data());
+  kernels::multiply(n, a.data(), b.data(), out.data() + n);
+  copy_on_device(out.data() + 2 * n, b.data(), n * sizeof(float));
+  kernels::axpy(n, 0.25f, a.data(), out.data() + 2 * n);
+  return out.to_host();
+}
+
+GQ_PARITY_CASE("transpose 300x41 batch 3", 0.0, 0.0) {
+  const int rows = 300, cols = 41, batch = 3;
+  const std::size_t n = std::size_t(rows) * cols * batch;
+  DeviceBuffer<float> in(std::span<const float>(seeded(n, 4)));
+  DeviceBuffer<float> out(n);
+  kernels::transpose(in.data(), out.data(), rows, cols, batch);
+  return out.to_host();
+}
+
+}  // namespace
+}  // namespace gq::parity

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The test command: builds and runs everything CI checks.
+#   1. emulator build (warnings are errors), ctest in forward thread order with 1 worker and in
+#      reverse order with 2 workers (every test binary is registered for both);
+#   2. the same under AddressSanitizer + UndefinedBehaviorSanitizer;
+#   3. a GQ_CUDA=ON build that compiles and links every target with nvcc (runs nothing here).
+# Options: --quick (step 1 only), --no-asan, --no-cuda.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+run_asan=1 run_cuda=1
+for arg in "$@"; do
+  case "$arg" in
+    --quick) run_asan=0 run_cuda=0 ;;
+    --no-asan) run_asan=0 ;;
+    --no-cuda) run_cuda=0 ;;
+    *) echo "test.sh: unknown option '$arg' (use --quick, --no-asan, --no-cuda)" >&2; exit 2 ;;
+  esac
+done
+
+tools/deps.sh
+jobs=$(nproc)
+export GQ_DATA_DIR="${GQ_DATA_DIR:-$PWD/../shared/data}"
+section() { printf '\n==== %s ====\n' "$*"; }
+started=$SECONDS
+
+section "emulator build (g++ + cuemu, -Werror)"
+cmake -S . -B build-emu -G Ninja -DGQ_CUDA=OFF -DGQ_WERROR=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build-emu -j "$jobs"
+section "emulator tests, forward order (CUEMU_ORDER=forward CUEMU_WORKERS=1) and host-only suites"
+ctest --test-dir build-emu -L "forward|host" --output-on-failure -j "$jobs"
+section "emulator tests, reverse order (CUEMU_ORDER=reverse CUEMU_WORKERS=2)"
+ctest --test-dir build-emu -L reverse --output-on-failure -j "$jobs"
+
+if [ "$run_asan" = 1 ]; then
+  section "emulator build with AddressSanitizer + UBSan"
+  cmake -S . -B build-asan -G Ninja -DGQ_CUDA=OFF -DGQ_SANITIZE=ON -DGQ_WERROR=ON \
+        -DGQ_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build build-asan -j "$jobs"
+  section "sanitizer tests (both orders)"
+  ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j "$jobs"
+fi
+
+if [ "$run_cuda" = 1 ]; then
+  section "GPU build (GQ_CUDA=ON, nvcc sm_80+sm_90): compile and link every target"
+  if command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ]; then
+    cmake -S . -B build-cuda -G Ninja -DGQ_CUDA=ON -DGQ_WERROR=ON \
+          -DCMAKE_CUDA_COMPILER="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)" >/dev/null
+    cmake --build build-cuda -j "$jobs"
+    echo "GPU build: $(ls build-cuda/bin | wc -l) binaries linked in build-cuda/bin"
+  else
+    echo "GPU build: SKIPPED (nvcc not found)"
+  fi
+fi
+section "all done in $((SECONDS - started)) s"
