@@ -182,7 +182,14 @@ ArchiveReader::ArchiveReader(const std::filesystem::path& file, std::string hint
   archive_read_support_format_tar(ar_);
   archive_read_support_format_empty(ar_);
   if (archive_read_open_filename(ar_, file_.c_str(), std::size_t(1) << 20) != ARCHIVE_OK) {
-    fail_stream("opening it");
+    // A throwing constructor runs no destructor: free the reader before reporting.
+    try {
+      fail_stream("opening it");
+    } catch (...) {
+      archive_read_free(ar_);
+      ar_ = nullptr;
+      throw;
+    }
   }
 }
 
