@@ -1,6 +1,7 @@
 // Elementwise maps over float arrays: one templated grid-stride kernel, one functor per op.
 // Launch shape: kBlock threads, grid from grid_stride_blocks (a few blocks per SM or emulator
-// worker, each thread looping), so the emulator runs few fibers with long loops.
+// worker), each thread looping over its grid_range share, so the emulator runs few fibers with
+// long contiguous loops.
 // Memory traffic: (inputs + 1) * 4 bytes per element; bandwidth-bound.
 #include "kernels/elementwise.h"
 
@@ -13,9 +14,7 @@ constexpr unsigned kBlock = 256;
 
 template <class Op>
 __global__ void __launch_bounds__(kBlock) map_kernel(std::size_t n, Op op) {
-  for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < n;
-       i += std::size_t{gridDim.x} * blockDim.x)
-    op(i);
+  for (std::size_t i : grid_range(n)) op(i);
 }
 
 template <class Op>

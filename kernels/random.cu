@@ -15,8 +15,7 @@ __global__ void __launch_bounds__(kBlock)
     fill_uniform_kernel(float* x, std::size_t n, float lo, float hi, std::uint64_t seed,
                         std::uint64_t rng_stream) {
   const std::size_t quads = (n + 3) / 4;
-  for (std::size_t q = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; q < quads;
-       q += std::size_t{gridDim.x} * blockDim.x) {
+  for (std::size_t q : grid_range(quads)) {
     const Philox4 r = philox_random4(seed, rng_stream, q);
     for (int j = 0; j < 4 && 4 * q + j < n; ++j) x[4 * q + j] = lo + (hi - lo) * uniform01(r.v[j]);
   }
@@ -26,8 +25,7 @@ __global__ void __launch_bounds__(kBlock)
     fill_normal_kernel(float* x, std::size_t n, float mean, float stddev, std::uint64_t seed,
                        std::uint64_t rng_stream) {
   const std::size_t quads = (n + 3) / 4;
-  for (std::size_t q = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; q < quads;
-       q += std::size_t{gridDim.x} * blockDim.x) {
+  for (std::size_t q : grid_range(quads)) {
     const Philox4 r = philox_random4(seed, rng_stream, q);
     float z[4];
     normal2(r.v[0], r.v[1], z[0], z[1]);

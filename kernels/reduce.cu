@@ -1,8 +1,8 @@
 // Reductions of one float array to a scalar: sum, sum of squares, max, argmax.
 // Launch shape: pass 1 = min(ceil(n / kItemsPerBlock), kMaxBlocks) blocks of kBlock threads, each
-// thread striding over the grid, each block writing one partial; pass 2 = one block combining the
-// partials in index order. The shape is a function of n only, so results are reproducible across
-// devices. Memory traffic: n reads + 2 * blocks partials; bandwidth-bound.
+// thread taking its grid_range share, each block writing one partial; pass 2 = one block combining
+// the partials in index order. The shape is a function of n only, so results do not depend on the
+// SM or worker count. Memory traffic: n reads + 2 * blocks partials; bandwidth-bound.
 #include "kernels/reduce.h"
 
 #include "kernels/block_reduce.cuh"
@@ -12,7 +12,9 @@ namespace gq::kernels {
 namespace {
 
 constexpr int kBlock = 256;
-constexpr int kMaxBlocks = 128;
+// Every thread of a block pays for the block reduction's barriers and shuffles, which on the
+// emulator cost ~50 ns each per thread: there, a few long-looping blocks are much cheaper.
+constexpr int kMaxBlocks = kOnEmulator ? 4 : 128;
 constexpr std::size_t kItemsPerBlock = 8 * kBlock;
 
 unsigned first_pass_blocks(std::size_t n) {
@@ -31,9 +33,7 @@ template <class Op>
 __global__ void __launch_bounds__(kBlock) sum_partials_kernel(const float* __restrict__ x,
                                                               std::size_t n, float* partials) {
   float acc = 0.0f;
-  for (std::size_t i = blockIdx.x * std::size_t{kBlock} + threadIdx.x; i < n;
-       i += std::size_t{gridDim.x} * kBlock)
-    acc += Op::load(x[i]);
+  for (std::size_t i : grid_range(n)) acc += Op::load(x[i]);
   acc = block_sum<kBlock>(acc);
   if (threadIdx.x == 0) partials[blockIdx.x] = acc;
 }
@@ -48,9 +48,7 @@ __global__ void __launch_bounds__(kBlock) sum_final_kernel(const float* partials
 __global__ void __launch_bounds__(kBlock) max_partials_kernel(const float* __restrict__ x,
                                                               std::size_t n, float* partials) {
   float acc = -INFINITY;
-  for (std::size_t i = blockIdx.x * std::size_t{kBlock} + threadIdx.x; i < n;
-       i += std::size_t{gridDim.x} * kBlock)
-    acc = fmaxf(acc, x[i]);
+  for (std::size_t i : grid_range(n)) acc = fmaxf(acc, x[i]);
   acc = block_max<kBlock>(acc);
   if (threadIdx.x == 0) partials[blockIdx.x] = acc;
 }
@@ -66,9 +64,7 @@ __global__ void __launch_bounds__(kBlock) argmax_partials_kernel(const float* __
                                                                  std::size_t n, float* values,
                                                                  long long* indices) {
   ValueIndex acc{-INFINITY, kNoIndex};
-  for (std::size_t i = blockIdx.x * std::size_t{kBlock} + threadIdx.x; i < n;
-       i += std::size_t{gridDim.x} * kBlock)
-    acc = better_of(acc, ValueIndex{x[i], static_cast<long long>(i)});
+  for (std::size_t i : grid_range(n)) acc = better_of(acc, ValueIndex{x[i], static_cast<long long>(i)});
   acc = block_argmax<kBlock>(acc);
   if (threadIdx.x == 0) {
     values[blockIdx.x] = acc.value;

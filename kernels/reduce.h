@@ -1,7 +1,7 @@
 // Deterministic reductions over a device array: sum, max, argmax.
-// Two passes with a fixed launch shape that depends only on n (not on the device), so the result is
-// bit-identical run to run and between the GPU and the emulator for the same n (IEEE adds in the
-// same order). No atomics.
+// Two passes with a fixed launch shape that depends only on n (not on the SM or worker count), so
+// the result is bit-identical run to run on a device. No atomics. (The GPU and the emulator split
+// the work among threads differently, see grid_range, so their sums differ by rounding.)
 #pragma once
 
 #include <cstddef>

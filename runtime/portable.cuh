@@ -31,6 +31,14 @@
 
 namespace gq {
 
+// True in the emulator build. Use it only for tuning constants (how many blocks a reduction
+// spreads over), never for semantics.
+#if defined(__CUDACC__)
+inline constexpr bool kOnEmulator = false;
+#else
+inline constexpr bool kOnEmulator = true;
+#endif
+
 // Launches kernel<<<grid, block, smem, stream>>>(args...) on the GPU, or runs it on the emulator.
 // Arguments are converted to the kernel's parameter types, as a real launch does.
 template <class... Params, class... Args>
@@ -44,6 +52,50 @@ void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem, 
   (void)stream;
   cuemu::launch(kernel, grid, block, smem, std::forward<Args>(args)...);
 #endif
+}
+
+// The share of [0, n) one thread owns in a loop spread over many threads: `for (i : range)`.
+struct IndexRange {
+  std::size_t first, last, stride;
+  struct iterator {
+    std::size_t i, stride;
+    GQ_HD std::size_t operator*() const { return i; }
+    GQ_HD iterator& operator++() {
+      i += stride;
+      return *this;
+    }
+    // `<`, not `!=`: a strided walk steps over `last`.
+    GQ_HD bool operator!=(const iterator& end) const { return i < end.i; }
+  };
+  GQ_HD iterator begin() const { return {first, stride}; }
+  GQ_HD iterator end() const { return {last, stride}; }
+};
+
+// Thread t of `threads` takes its share of [0, n). On the GPU the share is strided (neighbouring
+// threads touch neighbouring elements: coalesced loads). On the emulator, whose threads run one
+// after another on a CPU core, it is one contiguous chunk (what caches and prefetchers want):
+// a strided walk there costs ~10 ns per element against ~1 ns. Both visit every index exactly
+// once, so maps give identical results; float reductions round differently between the devices
+// (but deterministically on each, as the shares depend only on n and the launch shape).
+GQ_HD IndexRange thread_share(std::size_t n, std::size_t t, std::size_t threads) {
+#if defined(__CUDACC__)
+  return {t, n, threads};
+#else
+  const std::size_t chunk = (n + threads - 1) / threads;
+  const std::size_t first = t * chunk < n ? t * chunk : n;
+  return {first, first + chunk < n ? first + chunk : n, 1};
+#endif
+}
+
+// This thread's share of [0, n) in a loop over the whole (1-D) grid.
+__device__ __forceinline__ IndexRange grid_range(std::size_t n) {
+  return thread_share(n, std::size_t{blockIdx.x} * blockDim.x + threadIdx.x,
+                      std::size_t{gridDim.x} * blockDim.x);
+}
+
+// This thread's share of [0, n) in a loop over its (1-D) block.
+__device__ __forceinline__ IndexRange block_range(std::size_t n) {
+  return thread_share(n, threadIdx.x, blockDim.x);
 }
 
 // Grid size for a grid-stride loop over n items with `block` threads per block: enough blocks to

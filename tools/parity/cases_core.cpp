@@ -18,8 +18,9 @@ std::vector<float> seeded(std::size_t n, std::uint64_t seed) {
   return v;
 }
 
-// Same launch shape on both devices and IEEE adds in the same order: sums agree exactly.
-GQ_PARITY_CASE("reduce/sum+max+argmax n=1000003", 0.0, 0.0) {
+// The devices split the sum among threads differently (grid_range): rounding-level differences.
+// Max and argmax are exact.
+GQ_PARITY_CASE("reduce/sum+max+argmax n=1000003", 0.0, 1e-5) {
   const std::size_t n = 1000003;
   DeviceBuffer<float> x(std::span<const float>(seeded(n, 1)));
   DeviceBuffer<char> scratch(kernels::reduce_scratch_bytes());
