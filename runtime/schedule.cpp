@@ -1,0 +1,82 @@
+// Learning-rate schedules: linear warm-up, then constant / step / cosine / one-cycle decay.
+// Computed in double and rounded once, so the rate is the same on every build.
+#include "runtime/schedule.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+
+#include "runtime/error.h"
+
+namespace gq {
+namespace {
+
+void validate(const ScheduleConfig& cfg) {
+  GQ_CHECK(std::isfinite(cfg.base_lr) && cfg.base_lr >= 0.0f,
+           "learning-rate schedule: base_lr must be finite and >= 0 (got {})", cfg.base_lr);
+  GQ_CHECK(cfg.total_steps >= 1, "learning-rate schedule: total_steps must be >= 1 (got {})",
+           cfg.total_steps);
+  GQ_CHECK(cfg.warmup_steps >= 0, "learning-rate schedule: warmup_steps must be >= 0 (got {})",
+           cfg.warmup_steps);
+  GQ_CHECK(cfg.warmup_start_factor >= 0.0f,
+           "learning-rate schedule: warmup_start_factor must be >= 0 (got {})",
+           cfg.warmup_start_factor);
+  GQ_CHECK(cfg.step_size >= 1, "learning-rate schedule: step_size must be >= 1 (got {})",
+           cfg.step_size);
+  GQ_CHECK(cfg.gamma > 0.0f, "learning-rate schedule: gamma must be > 0 (got {})", cfg.gamma);
+  GQ_CHECK(cfg.final_lr_factor >= 0.0f,
+           "learning-rate schedule: final_lr_factor must be >= 0 (got {})", cfg.final_lr_factor);
+}
+
+}  // namespace
+
+float learning_rate(const ScheduleConfig& cfg, long step) {
+  validate(cfg);
+  GQ_CHECK(step >= 0, "learning_rate: step counts from 0 (got {})", step);
+  const double base = cfg.base_lr;
+  if (step < cfg.warmup_steps) {
+    const double start = cfg.warmup_start_factor;
+    const double t = static_cast<double>(step) / static_cast<double>(cfg.warmup_steps);
+    return static_cast<float>(base * (start + (1.0 - start) * t));
+  }
+  const long after = step - cfg.warmup_steps;
+  const double final_lr = base * cfg.final_lr_factor;
+  const long span = std::max(1L, cfg.total_steps - cfg.warmup_steps);
+  const double p = std::min(1.0, static_cast<double>(after) / static_cast<double>(span));
+  const double cosine = final_lr + (base - final_lr) * 0.5 * (1.0 + std::cos(std::numbers::pi * p));
+  switch (cfg.kind) {
+    case ScheduleKind::constant:
+      return cfg.base_lr;
+    case ScheduleKind::step:
+      return static_cast<float>(base * std::pow(static_cast<double>(cfg.gamma),
+                                                static_cast<double>(after / cfg.step_size)));
+    case ScheduleKind::cosine:
+      return static_cast<float>(cosine);
+    case ScheduleKind::onecycle:
+      return static_cast<float>(cfg.onecycle_linear ? base + (final_lr - base) * p : cosine);
+  }
+  GQ_FAIL("learning_rate: unknown schedule kind {}", static_cast<int>(cfg.kind));
+}
+
+ScheduleKind parse_schedule(const std::string& name) {
+  for (ScheduleKind kind :
+       {ScheduleKind::constant, ScheduleKind::step, ScheduleKind::cosine, ScheduleKind::onecycle})
+    if (name == schedule_name(kind)) return kind;
+  GQ_FAIL("unknown learning-rate schedule '{}'; valid: constant, step, cosine, onecycle", name);
+}
+
+const char* schedule_name(ScheduleKind kind) {
+  switch (kind) {
+    case ScheduleKind::constant:
+      return "constant";
+    case ScheduleKind::step:
+      return "step";
+    case ScheduleKind::cosine:
+      return "cosine";
+    case ScheduleKind::onecycle:
+      return "onecycle";
+  }
+  return "unknown";
+}
+
+}  // namespace gq

@@ -1,0 +1,144 @@
+// Parity cases for the training kernels: BatchNorm2d, GroupNorm, softmax cross-entropy and
+// accuracy, SGD, AdamW, gradient clipping and the non-finite detector.
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <vector>
+
+#include "kernels/loss.h"
+#include "kernels/norm.h"
+#include "kernels/optim.h"
+#include "kernels/reduce.h"
+#include "runtime/memory.h"
+#include "runtime/rng.h"
+#include "tools/parity/parity.h"
+
+namespace gq::parity {
+namespace {
+
+std::vector<float> seeded(std::size_t n, std::uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
+  HostRng rng(seed, 0x7a1);
+  std::vector<float> v(n);
+  for (float& x : v) x = lo + (hi - lo) * rng.uniform();
+  return v;
+}
+
+DeviceBuffer<float> upload(const std::vector<float>& v) {
+  return DeviceBuffer<float>(std::span<const float>(v));
+}
+
+void append(std::vector<float>& out, const DeviceBuffer<float>& b) {
+  const auto h = b.to_host();
+  out.insert(out.end(), h.begin(), h.end());
+}
+
+// The statistics are block reductions, which the GPU and the emulator share among threads
+// differently (block_range): they agree to rounding, not bit for bit.
+GQ_PARITY_CASE("norm/batchnorm2d train+eval+backward n=3 c=5 hw=63", 1e-6, 1e-5) {
+  const int n = 3, c = 5, hw = 63;
+  const std::size_t total = std::size_t(n) * c * hw;
+  auto x = upload(seeded(total, 1, -1.0f, 3.0f)), dy = upload(seeded(total, 2));
+  auto gamma = upload(seeded(c, 3, 0.5f, 1.5f)), beta = upload(seeded(c, 4));
+  auto rm = upload(seeded(c, 5)), rv = upload(seeded(c, 6, 0.5f, 2.0f));
+  DeviceBuffer<float> y(total), y_eval(total), mean(c), invstd(c), dx(total), dgamma(c), dbeta(c);
+  kernels::batchnorm2d_forward_train(n, c, hw, x.data(), gamma.data(), beta.data(), y.data(),
+                                     mean.data(), invstd.data(), rm.data(), rv.data(), 0.1f, 1e-5f);
+  kernels::batchnorm2d_backward(n, c, hw, x.data(), dy.data(), gamma.data(), mean.data(),
+                                invstd.data(), dx.data(), dgamma.data(), dbeta.data());
+  kernels::batchnorm2d_forward_eval(n, c, hw, x.data(), gamma.data(), beta.data(), rm.data(),
+                                    rv.data(), 1e-5f, y_eval.data());
+  std::vector<float> out;
+  for (const auto* b : {&y, &mean, &invstd, &rm, &rv, &dx, &dgamma, &dbeta, &y_eval})
+    append(out, *b);
+  return out;
+}
+
+GQ_PARITY_CASE("norm/groupnorm forward+backward n=3 c=6 hw=63 groups=3", 1e-6, 1e-5) {
+  const int n = 3, c = 6, hw = 63, groups = 3;
+  const std::size_t total = std::size_t(n) * c * hw;
+  auto x = upload(seeded(total, 7, -2.0f, 1.0f)), dy = upload(seeded(total, 8));
+  auto gamma = upload(seeded(c, 9, 0.5f, 1.5f)), beta = upload(seeded(c, 10));
+  DeviceBuffer<float> y(total), mean(n * groups), invstd(n * groups), dx(total), dgamma(c),
+      dbeta(c);
+  kernels::groupnorm_forward(n, c, hw, groups, x.data(), gamma.data(), beta.data(), 1e-5f, y.data(),
+                             mean.data(), invstd.data());
+  kernels::groupnorm_backward(n, c, hw, groups, x.data(), dy.data(), gamma.data(), mean.data(),
+                              invstd.data(), dx.data(), dgamma.data(), dbeta.data());
+  std::vector<float> out;
+  for (const auto* b : {&y, &mean, &invstd, &dx, &dgamma, &dbeta}) append(out, *b);
+  return out;
+}
+
+// expf / logf differ by an ulp or two between CUDA's libdevice and glibc.
+GQ_PARITY_CASE("loss/softmax_xent+correct n=257 classes=46 smoothing=0.1", 1e-6, 1e-5) {
+  const int n = 257, classes = 46;
+  auto logits = upload(seeded(std::size_t(n) * classes, 11, -6.0f, 6.0f));
+  HostRng rng(12, 0x1ab);
+  std::vector<std::int32_t> labels_h(n);
+  for (auto& l : labels_h) l = std::min(classes - 1, static_cast<int>(rng.uniform() * classes));
+  DeviceBuffer<std::int32_t> labels{std::span<const std::int32_t>(labels_h)}, correct(n);
+  DeviceBuffer<float> losses(n), dlogits(std::size_t(n) * classes), losses0(n);
+  kernels::softmax_xent(logits.data(), labels.data(), n, classes, 0.1f, losses.data(),
+                        dlogits.data(), 1.0f / n);
+  kernels::softmax_xent(logits.data(), labels.data(), n, classes, 0.0f, losses0.data(), nullptr,
+                        1.0f);
+  kernels::correct_predictions(logits.data(), labels.data(), n, classes, correct.data());
+  std::vector<float> out;
+  for (const auto* b : {&losses, &dlogits, &losses0}) append(out, *b);
+  for (std::int32_t v : correct.to_host()) out.push_back(static_cast<float>(v));
+  return out;
+}
+
+// Every multiply-add is an explicit fmaf: bit-identical on both devices.
+GQ_PARITY_CASE("optim/sgd momentum+nesterov+plain, 3 steps n=65539", 0.0, 0.0) {
+  const std::size_t n = 65539;
+  auto p1 = upload(seeded(n, 13)), p2 = upload(seeded(n, 13)), p3 = upload(seeded(n, 13));
+  auto b1 = upload(std::vector<float>(n, 0.0f)), b2 = upload(std::vector<float>(n, 0.0f));
+  for (int step = 0; step < 3; ++step) {
+    auto g = upload(seeded(n, 14 + step));
+    kernels::sgd_step(p1.data(), g.data(), b1.data(), n, 0.1f, 0.9f, false, 5e-4f);
+    kernels::sgd_step(p2.data(), g.data(), b2.data(), n, 0.1f, 0.9f, true, 5e-4f);
+    kernels::sgd_step(p3.data(), g.data(), nullptr, n, 0.1f, 0.0f, false, 1e-2f);
+  }
+  std::vector<float> out;
+  for (const auto* b : {&p1, &p2, &p3, &b1, &b2}) append(out, *b);
+  return out;
+}
+
+GQ_PARITY_CASE("optim/adamw 3 steps n=65539", 1e-7, 1e-6) {
+  const std::size_t n = 65539;
+  auto p = upload(seeded(n, 20));
+  auto m = upload(std::vector<float>(n, 0.0f)), v = upload(std::vector<float>(n, 0.0f));
+  for (int step = 1; step <= 3; ++step) {
+    auto g = upload(seeded(n, 20 + step));
+    kernels::adamw_step(p.data(), g.data(), m.data(), v.data(), n, 1e-3f, 0.9f, 0.999f, 1e-8f,
+                        0.01f, step);
+  }
+  std::vector<float> out;
+  for (const auto* b : {&p, &m, &v}) append(out, *b);
+  return out;
+}
+
+// The norm is a reduction, which the devices share among threads differently: rounding-level.
+GQ_PARITY_CASE("optim/clip_grad_norm+any_nonfinite n=65539", 1e-7, 1e-5) {
+  const std::size_t n = 65539;
+  DeviceBuffer<char> scratch(kernels::reduce_scratch_bytes());
+  auto g = upload(seeded(n, 30));
+  auto bad_h = seeded(n, 31);
+  bad_h[n - 1] = std::numeric_limits<float>::infinity();
+  auto bad = upload(bad_h);
+  DeviceBuffer<float> norm(1);
+  DeviceBuffer<std::int32_t> flags(2);
+  kernels::clip_grad_norm(g.data(), n, 10.0f, norm.data(), scratch.data());
+  kernels::any_nonfinite(g.data(), n, flags.data(), scratch.data());
+  kernels::any_nonfinite(bad.data(), n, flags.data() + 1, scratch.data());
+  std::vector<float> out;
+  append(out, norm);
+  append(out, g);
+  for (std::int32_t f : flags.to_host()) out.push_back(static_cast<float>(f));
+  return out;
+}
+
+}  // namespace
+}  // namespace gq::parity
