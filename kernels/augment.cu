@@ -1,0 +1,91 @@
+// Gather + random crop + random horizontal flip + normalization of a uint8 NCHW image batch.
+// Launch shape: one block of kBlock threads per output plane (batch * c blocks); each thread
+// draws the sample's Philox words itself (no shared memory, no barriers) and strides over the
+// plane's h * w pixels. Memory traffic: 1 byte read + 4 bytes written per output element, plus
+// 4 + 4 + 4 bytes per sample for index and labels; bandwidth-bound.
+#include "kernels/augment.h"
+
+#include <cstddef>
+
+#include "runtime/error.h"
+#include "runtime/portable.cuh"
+#include "runtime/rng.h"
+
+namespace gq::kernels {
+namespace {
+
+constexpr unsigned kBlock = 256;
+constexpr int kMaxChannels = 4;
+
+// Passed by value: the kernel needs no device copy of the normalization constants.
+struct Normalization {
+  float mean[kMaxChannels];
+  float std[kMaxChannels];
+};
+
+__global__ void __launch_bounds__(kBlock)
+    gather_augment_kernel(const std::uint8_t* __restrict__ images,
+                          const std::int32_t* __restrict__ labels,
+                          const std::int32_t* __restrict__ indices, int c, int h, int w,
+                          Normalization norm, int pad, bool flip, std::uint64_t seed,
+                          std::uint64_t step, float* __restrict__ out,
+                          std::int32_t* __restrict__ labels_out) {
+  const int b = static_cast<int>(blockIdx.x) / c;
+  const int ch = static_cast<int>(blockIdx.x) % c;
+  const std::int32_t sample = indices[b];
+  const std::size_t plane_size = std::size_t(h) * w;
+  const std::uint8_t* in = images + (std::size_t(sample) * c + ch) * plane_size;
+  float* dst = out + std::size_t(blockIdx.x) * plane_size;
+
+  const Philox4 r = philox_random4(seed, step, static_cast<std::uint64_t>(b));
+  const unsigned span = 2u * static_cast<unsigned>(pad) + 1u;
+  const int dy = static_cast<int>(r.v[0] % span) - pad;
+  const int dx = static_cast<int>(r.v[1] % span) - pad;
+  const bool flipped = flip && (r.v[2] & 1u);
+  const float mean = norm.mean[ch], sd = norm.std[ch];
+
+  for (int i = static_cast<int>(threadIdx.x); i < static_cast<int>(plane_size);
+       i += static_cast<int>(blockDim.x)) {
+    const int y = i / w, x = i % w;
+    const int sy = y + dy, fx = x + dx;
+    float v = 0.0f;
+    if (sy >= 0 && sy < h && fx >= 0 && fx < w) {
+      const int sx = flipped ? w - 1 - fx : fx;
+      v = (static_cast<float>(in[sy * w + sx]) / 255.0f - mean) / sd;
+    }
+    dst[i] = v;
+  }
+  if (labels_out != nullptr && ch == 0 && threadIdx.x == 0) labels_out[b] = labels[sample];
+}
+
+}  // namespace
+
+void gather_augment(const std::uint8_t* images, const std::int32_t* labels,
+                    const std::int32_t* indices, int batch, int c, int h, int w, const float* mean,
+                    const float* std, const AugmentParams& params, float* out,
+                    std::int32_t* labels_out, stream_t stream) {
+  GQ_CHECK(batch > 0 && c > 0 && h > 0 && w > 0,
+           "gather_augment: dims must be positive, got batch={} c={} h={} w={}", batch, c, h, w);
+  GQ_CHECK(c <= kMaxChannels, "gather_augment: at most {} channels supported, got {}", kMaxChannels,
+           c);
+  GQ_CHECK(params.pad >= 0 && params.pad < h && params.pad < w,
+           "gather_augment: crop pad must be in [0, min(h, w)), got {} for {}x{} images",
+           params.pad, h, w);
+  GQ_CHECK(images && indices && out && mean && std, "gather_augment: null pointer");
+  GQ_CHECK((labels == nullptr) == (labels_out == nullptr),
+           "gather_augment: pass both labels and labels_out, or neither");
+  GQ_CHECK(static_cast<long long>(batch) * c <= 0x7fffffffLL,
+           "gather_augment: batch * c = {} exceeds the grid limit",
+           static_cast<long long>(batch) * c);
+  Normalization norm{};
+  for (int ch = 0; ch < c; ++ch) {
+    GQ_CHECK(std[ch] > 0.0f, "gather_augment: std[{}] must be positive, got {}", ch, std[ch]);
+    norm.mean[ch] = mean[ch];
+    norm.std[ch] = std[ch];
+  }
+  launch(gather_augment_kernel, static_cast<unsigned>(batch * c), kBlock, 0, stream, images, labels,
+         indices, c, h, w, norm, params.pad, params.flip, params.seed, params.step, out,
+         labels_out);
+}
+
+}  // namespace gq::kernels

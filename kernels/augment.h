@@ -1,0 +1,34 @@
+// Batch assembly on the device: gather samples of a device-resident uint8 NCHW image dataset by
+// index, apply a random crop (zero padding) and horizontal flip, normalize to float.
+#pragma once
+
+#include <cstdint>
+
+#include "runtime/stream.h"
+
+namespace gq::kernels {
+
+struct AugmentParams {
+  int pad = 0;             // random crop offsets (dy, dx) in [-pad, pad]; 0 disables the crop
+  bool flip = false;       // mirror horizontally with probability 1/2
+  std::uint64_t seed = 0;  // Philox key
+  std::uint64_t step = 0;  // Philox stream: use a new one for every batch (e.g. the global step)
+};
+
+// The per-sample draws, for batch position b: r = philox_random4(seed, step, b);
+//   dy = r.v[0] % (2 * pad + 1) - pad,  dx = r.v[1] % (2 * pad + 1) - pad  (0 when pad == 0),
+//   flipped = flip && (r.v[2] & 1).
+// Output: out[b][ch][y][x] = F(y + dy, x + dx), where F is the (mirrored when flipped, i.e.
+// F(y, x) = in(y, w - 1 - x)) source image images[indices[b]] normalized as
+// (v / 255 - mean[ch]) / std[ch], and 0 where (y + dy, x + dx) falls outside the image.
+// labels_out[b] = labels[indices[b]] (labels and labels_out may both be null to skip labels).
+// images: [dataset size][c][h][w] uint8 on the device; indices: batch int32 on the device, each a
+// valid sample index (not checked); mean/std: host arrays of c floats, 1 <= c <= 4, std > 0;
+// 0 <= pad < min(h, w);
+// out: [batch][c][h][w] floats on the device.
+void gather_augment(const std::uint8_t* images, const std::int32_t* labels,
+                    const std::int32_t* indices, int batch, int c, int h, int w, const float* mean,
+                    const float* std, const AugmentParams& params, float* out,
+                    std::int32_t* labels_out, stream_t stream = nullptr);
+
+}  // namespace gq::kernels

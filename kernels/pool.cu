@@ -1,0 +1,238 @@
+// Max / average pooling (square window, stride, zero padding) and global average pooling, NCHW.
+// Launch shape: 2-D pooling forward and backward are grid-stride loops (kBlock threads, grid from
+// grid_stride_blocks) with one thread per output element (forward) or per input element
+// (backward, a gather over the at most ceil(window/stride)^2 windows that contain the element, in
+// a fixed order: no atomics). Global average pooling forward gives each (n, c) plane to one warp
+// (kBlock / 32 planes per block, grid-stride over planes) and reduces with a shuffle tree;
+// its backward is a grid-stride broadcast.
+// Memory traffic: max forward reads each input ~(window/stride)^2 times (cached) and writes
+// 8 bytes per output (value + int32 argmax); max backward reads the dy and argmax of the windows
+// around each input and writes 4 bytes per input; average pooling the same without argmax;
+// global average pooling reads the input once and writes one float per plane (backward: the
+// reverse). All bandwidth-bound.
+#include "kernels/pool.h"
+
+#include "kernels/block_reduce.cuh"
+#include "runtime/error.h"
+#include "runtime/portable.cuh"
+
+namespace gq::kernels {
+namespace {
+
+constexpr unsigned kBlock = 256;
+constexpr unsigned kWarpsPerBlock = kBlock / 32;
+
+// Shape facts the kernels need, passed by value.
+struct Geometry {
+  int h, w, out_h, out_w;
+  int window, stride, pad;
+};
+
+// Output windows along one axis that contain input coordinate i: [first, last] (empty if
+// first > last). Window o covers [o * stride - pad, o * stride - pad + window - 1].
+__device__ __forceinline__ void covering(int i, int window, int stride, int pad, int out,
+                                         int& first, int& last) {
+  const int hi = i + pad;          // o * stride <= hi
+  const int lo = hi - window + 1;  // o * stride >= lo
+  first = lo <= 0 ? 0 : (lo + stride - 1) / stride;
+  last = min(hi / stride, out - 1);
+}
+
+// Number of input elements (padding excluded) in the window starting at `start` along one axis.
+__device__ __forceinline__ int inside(int start, int window, int extent) {
+  return min(start + window, extent) - max(start, 0);
+}
+
+__global__ void __launch_bounds__(kBlock)
+    maxpool_forward_kernel(Geometry g, const float* __restrict__ x, float* __restrict__ y,
+                           std::int32_t* __restrict__ argmax, std::size_t total) {
+  for (std::size_t o = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; o < total;
+       o += std::size_t{gridDim.x} * blockDim.x) {
+    const int ow = static_cast<int>(o % g.out_w);
+    const int oh = static_cast<int>((o / g.out_w) % g.out_h);
+    const std::size_t plane = o / (std::size_t(g.out_w) * g.out_h);
+    const float* in = x + plane * g.h * g.w;
+    const int h0 = oh * g.stride - g.pad, w0 = ow * g.stride - g.pad;
+    const int h_begin = max(h0, 0), h_end = min(h0 + g.window, g.h);
+    const int w_begin = max(w0, 0), w_end = min(w0 + g.window, g.w);
+    int best_index = h_begin * g.w + w_begin;  // the window always holds an input element
+    float best = in[best_index];
+    for (int ih = h_begin; ih < h_end; ++ih)
+      for (int iw = w_begin; iw < w_end; ++iw) {
+        const float v = in[ih * g.w + iw];
+        // Strictly greater keeps the first maximum; the first NaN wins and then stays.
+        if (v > best || (v != v && best == best)) {
+          best = v;
+          best_index = ih * g.w + iw;
+        }
+      }
+    y[o] = best;
+    argmax[o] = best_index;
+  }
+}
+
+__global__ void __launch_bounds__(kBlock)
+    maxpool_backward_kernel(Geometry g, const float* __restrict__ dy,
+                            const std::int32_t* __restrict__ argmax, float* __restrict__ dx,
+                            std::size_t total) {
+  for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < total;
+       i += std::size_t{gridDim.x} * blockDim.x) {
+    const int iw = static_cast<int>(i % g.w);
+    const int ih = static_cast<int>((i / g.w) % g.h);
+    const std::size_t plane = i / (std::size_t(g.w) * g.h);
+    const std::size_t out_base = plane * g.out_h * g.out_w;
+    const int me = ih * g.w + iw;
+    int oh_first, oh_last, ow_first, ow_last;
+    covering(ih, g.window, g.stride, g.pad, g.out_h, oh_first, oh_last);
+    covering(iw, g.window, g.stride, g.pad, g.out_w, ow_first, ow_last);
+    float acc = 0.0f;
+    for (int oh = oh_first; oh <= oh_last; ++oh)
+      for (int ow = ow_first; ow <= ow_last; ++ow) {
+        const std::size_t o = out_base + std::size_t(oh) * g.out_w + ow;
+        if (argmax[o] == me) acc += dy[o];
+      }
+    dx[i] = acc;
+  }
+}
+
+__global__ void __launch_bounds__(kBlock)
+    avgpool_forward_kernel(Geometry g, const float* __restrict__ x, float* __restrict__ y,
+                           std::size_t total) {
+  for (std::size_t o = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; o < total;
+       o += std::size_t{gridDim.x} * blockDim.x) {
+    const int ow = static_cast<int>(o % g.out_w);
+    const int oh = static_cast<int>((o / g.out_w) % g.out_h);
+    const std::size_t plane = o / (std::size_t(g.out_w) * g.out_h);
+    const float* in = x + plane * g.h * g.w;
+    const int h0 = oh * g.stride - g.pad, w0 = ow * g.stride - g.pad;
+    const int h_begin = max(h0, 0), h_end = min(h0 + g.window, g.h);
+    const int w_begin = max(w0, 0), w_end = min(w0 + g.window, g.w);
+    float acc = 0.0f;
+    for (int ih = h_begin; ih < h_end; ++ih)
+      for (int iw = w_begin; iw < w_end; ++iw) acc += in[ih * g.w + iw];
+    y[o] = acc / static_cast<float>((h_end - h_begin) * (w_end - w_begin));
+  }
+}
+
+__global__ void __launch_bounds__(kBlock)
+    avgpool_backward_kernel(Geometry g, const float* __restrict__ dy, float* __restrict__ dx,
+                            std::size_t total) {
+  for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < total;
+       i += std::size_t{gridDim.x} * blockDim.x) {
+    const int iw = static_cast<int>(i % g.w);
+    const int ih = static_cast<int>((i / g.w) % g.h);
+    const std::size_t plane = i / (std::size_t(g.w) * g.h);
+    const std::size_t out_base = plane * g.out_h * g.out_w;
+    int oh_first, oh_last, ow_first, ow_last;
+    covering(ih, g.window, g.stride, g.pad, g.out_h, oh_first, oh_last);
+    covering(iw, g.window, g.stride, g.pad, g.out_w, ow_first, ow_last);
+    float acc = 0.0f;
+    for (int oh = oh_first; oh <= oh_last; ++oh) {
+      const int rows = inside(oh * g.stride - g.pad, g.window, g.h);
+      for (int ow = ow_first; ow <= ow_last; ++ow) {
+        const int count = rows * inside(ow * g.stride - g.pad, g.window, g.w);
+        acc += dy[out_base + std::size_t(oh) * g.out_w + ow] / static_cast<float>(count);
+      }
+    }
+    dx[i] = acc;
+  }
+}
+
+// One warp per plane; lanes stride over the plane, then a shuffle tree. Every lane of a warp runs
+// the same number of plane iterations, so the full-mask shuffles are convergent.
+__global__ void __launch_bounds__(kBlock)
+    global_avgpool_forward_kernel(const float* __restrict__ x, float* __restrict__ y,
+                                  std::size_t planes, int hw) {
+  const unsigned lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  for (std::size_t p = std::size_t{blockIdx.x} * kWarpsPerBlock + warp; p < planes;
+       p += std::size_t{gridDim.x} * kWarpsPerBlock) {
+    const float* in = x + p * hw;
+    float acc = 0.0f;
+    for (int i = static_cast<int>(lane); i < hw; i += 32) acc += in[i];
+    acc = warp_sum(acc);
+    if (lane == 0) y[p] = acc / static_cast<float>(hw);
+  }
+}
+
+__global__ void __launch_bounds__(kBlock)
+    global_avgpool_backward_kernel(const float* __restrict__ dy, float* __restrict__ dx,
+                                   std::size_t total, int hw) {
+  for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < total;
+       i += std::size_t{gridDim.x} * blockDim.x)
+    dx[i] = dy[i / hw] / static_cast<float>(hw);
+}
+
+Geometry checked_geometry(const PoolShape& s, const char* what) {
+  GQ_CHECK(s.n > 0 && s.c > 0 && s.h > 0 && s.w > 0,
+           "{}: input dims must be positive, got n={} c={} h={} w={}", what, s.n, s.c, s.h, s.w);
+  GQ_CHECK(s.window > 0 && s.stride > 0 && s.pad >= 0,
+           "{}: need window > 0, stride > 0, pad >= 0, got window={} stride={} pad={}", what,
+           s.window, s.stride, s.pad);
+  GQ_CHECK(2 * s.pad <= s.window,
+           "{}: pad {} is more than half the window {} (a window could hold only padding)", what,
+           s.pad, s.window);
+  GQ_CHECK(s.out_h() > 0 && s.out_w() > 0,
+           "{}: window {} with pad {} does not fit the {}x{} input (output {}x{})", what, s.window,
+           s.pad, s.h, s.w, s.out_h(), s.out_w());
+  return Geometry{s.h, s.w, s.out_h(), s.out_w(), s.window, s.stride, s.pad};
+}
+
+std::size_t planes(const PoolShape& s) {
+  return std::size_t(s.n) * s.c;
+}
+
+}  // namespace
+
+void maxpool2d_forward(const PoolShape& s, const float* x, float* y, std::int32_t* argmax,
+                       stream_t stream) {
+  const Geometry g = checked_geometry(s, "maxpool2d_forward");
+  GQ_CHECK(x && y && argmax, "maxpool2d_forward: null device pointer");
+  const std::size_t total = planes(s) * g.out_h * g.out_w;
+  launch(maxpool_forward_kernel, grid_stride_blocks(total, kBlock), kBlock, 0, stream, g, x, y,
+         argmax, total);
+}
+
+void maxpool2d_backward(const PoolShape& s, const float* dy, const std::int32_t* argmax, float* dx,
+                        stream_t stream) {
+  const Geometry g = checked_geometry(s, "maxpool2d_backward");
+  GQ_CHECK(dy && argmax && dx, "maxpool2d_backward: null device pointer");
+  const std::size_t total = planes(s) * g.h * g.w;
+  launch(maxpool_backward_kernel, grid_stride_blocks(total, kBlock), kBlock, 0, stream, g, dy,
+         argmax, dx, total);
+}
+
+void avgpool2d_forward(const PoolShape& s, const float* x, float* y, stream_t stream) {
+  const Geometry g = checked_geometry(s, "avgpool2d_forward");
+  GQ_CHECK(x && y, "avgpool2d_forward: null device pointer");
+  const std::size_t total = planes(s) * g.out_h * g.out_w;
+  launch(avgpool_forward_kernel, grid_stride_blocks(total, kBlock), kBlock, 0, stream, g, x, y,
+         total);
+}
+
+void avgpool2d_backward(const PoolShape& s, const float* dy, float* dx, stream_t stream) {
+  const Geometry g = checked_geometry(s, "avgpool2d_backward");
+  GQ_CHECK(dy && dx, "avgpool2d_backward: null device pointer");
+  const std::size_t total = planes(s) * g.h * g.w;
+  launch(avgpool_backward_kernel, grid_stride_blocks(total, kBlock), kBlock, 0, stream, g, dy, dx,
+         total);
+}
+
+void global_avgpool_forward(int n, int c, int hw, const float* x, float* y, stream_t stream) {
+  GQ_CHECK(n > 0 && c > 0 && hw > 0,
+           "global_avgpool_forward: dims must be positive, got n={} c={} hw={}", n, c, hw);
+  GQ_CHECK(x && y, "global_avgpool_forward: null device pointer");
+  const std::size_t count = std::size_t(n) * c;
+  const unsigned grid = grid_stride_blocks(count, kWarpsPerBlock);
+  launch(global_avgpool_forward_kernel, grid, kBlock, 0, stream, x, y, count, hw);
+}
+
+void global_avgpool_backward(int n, int c, int hw, const float* dy, float* dx, stream_t stream) {
+  GQ_CHECK(n > 0 && c > 0 && hw > 0,
+           "global_avgpool_backward: dims must be positive, got n={} c={} hw={}", n, c, hw);
+  GQ_CHECK(dy && dx, "global_avgpool_backward: null device pointer");
+  const std::size_t total = std::size_t(n) * c * hw;
+  launch(global_avgpool_backward_kernel, grid_stride_blocks(total, kBlock), kBlock, 0, stream, dy,
+         dx, total, hw);
+}
+
+}  // namespace gq::kernels

@@ -1,0 +1,156 @@
+// relu and exact-erf gelu: forward and backward against double references on awkward sizes,
+// outputs poisoned first, in-place use, and a finite-difference check of each backward.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <tuple>
+
+#include "kernels/activation.h"
+#include "runtime/error.h"
+#include "tests/test_util.h"
+
+namespace gq::kernels {
+namespace {
+
+double act_ref(Activation a, double x) {
+  if (a == Activation::relu) return x > 0 ? x : 0;
+  return 0.5 * x * std::erfc(-x / std::sqrt(2.0));
+}
+
+double grad_ref(Activation a, double x) {
+  if (a == Activation::relu) return x > 0 ? 1 : 0;
+  const double pi = 3.14159265358979323846;
+  return 0.5 * std::erfc(-x / std::sqrt(2.0)) + x * std::exp(-0.5 * x * x) / std::sqrt(2 * pi);
+}
+
+// Inputs in [-5, 5]; for relu, pushed at least 0.05 away from the kink at 0.
+std::vector<float> inputs(Activation a, std::size_t n, std::uint64_t seed) {
+  auto x = test::random_vector(n, seed, -5.0f, 5.0f);
+  if (a == Activation::relu)
+    for (float& v : x)
+      if (std::fabs(v) < 0.05f) v = v < 0 ? v - 0.05f : v + 0.05f;
+  return x;
+}
+
+class ActivationTest : public ::testing::TestWithParam<std::tuple<Activation, std::size_t>> {};
+
+TEST_P(ActivationTest, ForwardMatchesDoubleReference) {
+  const auto [act, n] = GetParam();
+  const auto x = inputs(act, n, n);
+  auto dx = test::to_device(x);
+  auto y = test::poisoned(n);
+  activation_forward(act, dx.data(), y.data(), n);
+  std::vector<double> want(n);
+  for (std::size_t i = 0; i < n; ++i) want[i] = act_ref(act, x[i]);
+  // erfcf is accurate to a few ulps; the relative error grows like 2z^2 ulp for z = -x/sqrt 2.
+  EXPECT_TRUE(test::all_close(y.to_host(), want, 1e-7, act == Activation::relu ? 0.0 : 1e-5));
+}
+
+TEST_P(ActivationTest, BackwardMatchesDoubleReference) {
+  const auto [act, n] = GetParam();
+  const auto x = inputs(act, n, n + 1);
+  const auto g = test::random_vector(n, n + 2);
+  auto dx_in = test::to_device(x), dg = test::to_device(g);
+  auto grad = test::poisoned(n);
+  activation_backward(act, dx_in.data(), dg.data(), grad.data(), n);
+  std::vector<double> want(n);
+  for (std::size_t i = 0; i < n; ++i) want[i] = double(g[i]) * grad_ref(act, x[i]);
+  EXPECT_TRUE(test::all_close(grad.to_host(), want, 1e-7, act == Activation::relu ? 0.0 : 1e-5));
+}
+
+TEST_P(ActivationTest, InPlaceMatchesOutOfPlace) {
+  const auto [act, n] = GetParam();
+  const auto x = inputs(act, n, n + 3);
+  const auto g = test::random_vector(n, n + 4);
+  auto d_x = test::to_device(x), d_g = test::to_device(g);
+  auto y = test::poisoned(n), grad = test::poisoned(n);
+  activation_forward(act, d_x.data(), y.data(), n);
+  activation_backward(act, d_x.data(), d_g.data(), grad.data(), n);
+  auto y_inplace = test::to_device(x);
+  activation_forward(act, y_inplace.data(), y_inplace.data(), n);
+  activation_backward(act, d_x.data(), d_g.data(), d_g.data(), n);  // dx aliases dy
+  EXPECT_EQ(y_inplace.to_host(), y.to_host());
+  EXPECT_EQ(d_g.to_host(), grad.to_host());
+}
+
+// L(x) = sum act(x) * g in double; central differences on a dozen coordinates against dx.
+TEST_P(ActivationTest, BackwardMatchesFiniteDifferences) {
+  const auto [act, n] = GetParam();
+  auto x = inputs(act, n, n + 5);
+  const auto g = test::random_vector(n, n + 6);
+  auto d_x = test::to_device(x), d_g = test::to_device(g);
+  auto grad = test::poisoned(n), y = test::poisoned(n);
+  activation_backward(act, d_x.data(), d_g.data(), grad.data(), n);
+  const auto analytic = grad.to_host();
+  const auto loss = [&](const std::vector<float>& xs) {
+    d_x.upload(xs);
+    activation_forward(act, d_x.data(), y.data(), n);
+    double l = 0;
+    const auto ys = y.to_host();
+    for (std::size_t i = 0; i < n; ++i) l += double(ys[i]) * g[i];
+    return l;
+  };
+  HostRng pick(n, 77);
+  const float eps = 1e-2f;
+  for (int t = 0; t < 12; ++t) {
+    const std::size_t j = pick.below(static_cast<std::uint32_t>(n));
+    const float x0 = x[j];
+    x[j] = x0 + eps;
+    const float xp = x[j];
+    const double lp = loss(x);
+    x[j] = x0 - eps;
+    const float xm = x[j];
+    const double lm = loss(x);
+    x[j] = x0;
+    const double fd = (lp - lm) / (double(xp) - double(xm));
+    EXPECT_NEAR(analytic[j], fd, 2e-4 + 1e-3 * std::fabs(fd)) << "coordinate " << j << " x " << x0;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AwkwardSizes, ActivationTest,
+                         ::testing::Combine(::testing::Values(Activation::relu, Activation::gelu),
+                                            ::testing::ValuesIn(test::kAwkwardSizes)),
+                         [](const auto& info) {
+                           return std::string(std::get<0>(info.param) == Activation::relu
+                                                  ? "relu"
+                                                  : "gelu") +
+                                  "_" + std::to_string(std::get<1>(info.param));
+                         });
+
+TEST(ActivationEdges, ReluPropagatesNaNAndItsBackwardSelects) {
+  const std::vector<float> x = {std::nanf(""), -1.0f, 0.0f, 2.0f};
+  const std::vector<float> g = {1.0f, std::nanf(""), 3.0f, 4.0f};
+  auto d_x = test::to_device(x), d_g = test::to_device(g);
+  auto y = test::poisoned(4), dx = test::poisoned(4);
+  activation_forward(Activation::relu, d_x.data(), y.data(), 4);
+  activation_backward(Activation::relu, d_x.data(), d_g.data(), dx.data(), 4);
+  const auto hy = y.to_host(), hdx = dx.to_host();
+  EXPECT_TRUE(std::isnan(hy[0]));
+  EXPECT_EQ(hy[1], 0.0f);
+  EXPECT_EQ(hy[3], 2.0f);
+  EXPECT_EQ(hdx[1], 0.0f);  // NaN gradient at an inactive unit is dropped
+  EXPECT_EQ(hdx[2], 0.0f);  // relu'(0) = 0
+  EXPECT_EQ(hdx[3], 4.0f);
+}
+
+TEST(ActivationEdges, GeluKeepsRelativeAccuracyFarLeft) {
+  const std::vector<float> x = {-9.0f, -7.5f, -6.0f, 8.0f};
+  auto d_x = test::to_device(x);
+  auto y = test::poisoned(4);
+  activation_forward(Activation::gelu, d_x.data(), y.data(), 4);
+  std::vector<double> want(4);
+  for (int i = 0; i < 4; ++i) want[i] = act_ref(Activation::gelu, x[i]);
+  EXPECT_TRUE(test::all_close(y.to_host(), want, 0, 1e-4));
+}
+
+TEST(ActivationEdges, ZeroLengthIsANoOpAndBadEnumThrows) {
+  activation_forward(Activation::gelu, nullptr, nullptr, 0);
+  activation_backward(Activation::relu, nullptr, nullptr, nullptr, 0);
+  auto x = test::poisoned(4);
+  EXPECT_THROW(activation_forward(static_cast<Activation>(7), x.data(), x.data(), 4), gq::Error);
+  EXPECT_THROW(activation_forward(Activation::relu, nullptr, x.data(), 4), gq::Error);
+}
+
+}  // namespace
+}  // namespace gq::kernels

@@ -1,0 +1,137 @@
+// Parity cases for the layer kernels: activations, pooling, bias, dropout, batch augmentation.
+// Zero tolerance where both devices do the same IEEE operations in the same order (comparisons,
+// adds in a fixed order, single multiplies and divisions); a few ulps for gelu (erfcf / expf differ
+// between CUDA's libdevice and glibc, and nvcc may contract the backward's a*b+c).
+#include <array>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "kernels/activation.h"
+#include "kernels/augment.h"
+#include "kernels/bias.h"
+#include "kernels/dropout.h"
+#include "kernels/pool.h"
+#include "runtime/memory.h"
+#include "runtime/rng.h"
+#include "tools/parity/parity.h"
+
+namespace gq::parity {
+namespace {
+
+std::vector<float> seeded(std::size_t n, std::uint64_t seed, float scale = 1.0f) {
+  HostRng rng(seed, 0x3c7);
+  std::vector<float> v(n);
+  for (float& x : v) x = scale * (2.0f * rng.uniform() - 1.0f);
+  return v;
+}
+
+DeviceBuffer<float> upload(const std::vector<float>& host) {
+  return DeviceBuffer<float>(std::span<const float>(host));
+}
+
+std::vector<float> concat(std::vector<float> a, const std::vector<float>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+GQ_PARITY_CASE("activation/relu forward+backward n=65539", 0.0, 0.0) {
+  const std::size_t n = 65539;
+  auto x = upload(seeded(n, 1, 4.0f)), g = upload(seeded(n, 2));
+  DeviceBuffer<float> y(n), dx(n);
+  kernels::activation_forward(kernels::Activation::relu, x.data(), y.data(), n);
+  kernels::activation_backward(kernels::Activation::relu, x.data(), g.data(), dx.data(), n);
+  return concat(y.to_host(), dx.to_host());
+}
+
+GQ_PARITY_CASE("activation/gelu forward+backward n=65539", 1e-6, 1e-6) {
+  const std::size_t n = 65539;
+  auto x = upload(seeded(n, 3, 6.0f)), g = upload(seeded(n, 4));
+  DeviceBuffer<float> y(n), dx(n);
+  kernels::activation_forward(kernels::Activation::gelu, x.data(), y.data(), n);
+  kernels::activation_backward(kernels::Activation::gelu, x.data(), g.data(), dx.data(), n);
+  return concat(y.to_host(), dx.to_host());
+}
+
+std::vector<float> pool_case(const kernels::PoolShape& s, std::uint64_t seed) {
+  const std::size_t in = std::size_t(s.n) * s.c * s.h * s.w;
+  const std::size_t out = std::size_t(s.n) * s.c * s.out_h() * s.out_w();
+  auto x = upload(seeded(in, seed)), g = upload(seeded(out, seed + 1));
+  DeviceBuffer<float> y(out), dx(in), avg(out), avg_dx(in);
+  DeviceBuffer<std::int32_t> argmax(out);
+  kernels::maxpool2d_forward(s, x.data(), y.data(), argmax.data());
+  kernels::maxpool2d_backward(s, g.data(), argmax.data(), dx.data());
+  kernels::avgpool2d_forward(s, x.data(), avg.data());
+  kernels::avgpool2d_backward(s, g.data(), avg_dx.data());
+  std::vector<float> r =
+      concat(concat(concat(y.to_host(), dx.to_host()), avg.to_host()), avg_dx.to_host());
+  for (std::int32_t i : argmax.to_host()) r.push_back(static_cast<float>(i));
+  return r;
+}
+
+GQ_PARITY_CASE("pool/max+avg 3x5x9x7 k3 s2 p1", 0.0, 0.0) {
+  return pool_case({3, 5, 9, 7, 3, 2, 1}, 5);
+}
+
+GQ_PARITY_CASE("pool/max+avg 4x16x32x32 k2 s2", 0.0, 0.0) {
+  return pool_case({4, 16, 32, 32, 2, 2, 0}, 7);
+}
+
+GQ_PARITY_CASE("pool/global avg 8x64x49 forward+backward", 0.0, 0.0) {
+  const int n = 8, c = 64, hw = 49;
+  const std::size_t planes = std::size_t(n) * c;
+  auto x = upload(seeded(planes * hw, 9)), g = upload(seeded(planes, 10));
+  DeviceBuffer<float> y(planes), dx(planes * hw);
+  kernels::global_avgpool_forward(n, c, hw, x.data(), y.data());
+  kernels::global_avgpool_backward(n, c, hw, g.data(), dx.data());
+  return concat(y.to_host(), dx.to_host());
+}
+
+GQ_PARITY_CASE("bias/add+grad conv 16x37x63 and linear 33x1000x1", 0.0, 0.0) {
+  std::vector<float> r;
+  for (const auto [n, ch, inner] :
+       {std::array<int, 3>{16, 37, 63}, std::array<int, 3>{33, 1000, 1}}) {
+    const std::size_t size = std::size_t(n) * ch * inner;
+    auto y = upload(seeded(size, 11)), b = upload(seeded(ch, 12)), g = upload(seeded(size, 13));
+    DeviceBuffer<float> db(ch);
+    kernels::bias_add(y.data(), b.data(), n, ch, inner);
+    kernels::bias_grad(g.data(), db.data(), n, ch, inner);
+    kernels::bias_grad(g.data(), db.data(), n, ch, inner, /*accumulate=*/true);
+    r = concat(concat(r, y.to_host()), db.to_host());
+  }
+  return r;
+}
+
+GQ_PARITY_CASE("dropout/forward+backward p=0.3 n=65539", 0.0, 0.0) {
+  const std::size_t n = 65539;
+  auto x = upload(seeded(n, 14)), g = upload(seeded(n, 15));
+  DeviceBuffer<float> y(n), dx(n);
+  kernels::dropout_forward(x.data(), y.data(), n, 0.3f, 1234, 56);
+  kernels::dropout_backward(g.data(), dx.data(), n, 0.3f, 1234, 56);
+  return concat(y.to_host(), dx.to_host());
+}
+
+GQ_PARITY_CASE("augment/gather+crop+flip 3x32x32 batch 37", 0.0, 0.0) {
+  const int count = 50, c = 3, h = 32, w = 32, batch = 37;
+  HostRng rng(16, 1);
+  std::vector<std::uint8_t> pixels(std::size_t(count) * c * h * w);
+  for (auto& p : pixels) p = static_cast<std::uint8_t>(rng.below(256));
+  std::vector<std::int32_t> labels(count), indices(batch);
+  for (auto& l : labels) l = static_cast<std::int32_t>(rng.below(10));
+  for (auto& i : indices) i = static_cast<std::int32_t>(rng.below(count));
+  DeviceBuffer<std::uint8_t> d_pixels{std::span<const std::uint8_t>(pixels)};
+  DeviceBuffer<std::int32_t> d_labels{std::span<const std::int32_t>(labels)};
+  DeviceBuffer<std::int32_t> d_indices{std::span<const std::int32_t>(indices)};
+  DeviceBuffer<float> out(std::size_t(batch) * c * h * w);
+  DeviceBuffer<std::int32_t> labels_out(batch);
+  const float mean[] = {0.4914f, 0.4822f, 0.4465f}, sd[] = {0.2470f, 0.2435f, 0.2616f};
+  kernels::gather_augment(d_pixels.data(), d_labels.data(), d_indices.data(), batch, c, h, w, mean,
+                          sd, kernels::AugmentParams{4, true, 99, 7}, out.data(),
+                          labels_out.data());
+  std::vector<float> r = out.to_host();
+  for (std::int32_t l : labels_out.to_host()) r.push_back(static_cast<float>(l));
+  return r;
+}
+
+}  // namespace
+}  // namespace gq::parity
