@@ -1,7 +1,8 @@
 // Pointwise activations (relu, exact-erf gelu) and their backward passes.
-// Launch shape: kBlock threads per block, grid from grid_stride_blocks(n), each thread striding
-// over the array. Memory traffic: forward 8 bytes per element (read x, write y); backward 12 bytes
-// per element (read x and dy, write dx); bandwidth-bound. Outputs may alias their matching input.
+// Launch shape: kBlock threads per block, grid from grid_stride_blocks(n), each thread looping
+// over its grid_range share. Memory traffic: forward 8 bytes per element (read x, write y);
+// backward 12 bytes per element (read x and dy, write dx); bandwidth-bound. Outputs may alias their
+// matching input.
 #include "kernels/activation.h"
 
 #include "runtime/error.h"
@@ -31,17 +32,13 @@ struct Gelu {
 
 template <class Act>
 __global__ void __launch_bounds__(kBlock) forward_kernel(const float* x, float* y, std::size_t n) {
-  for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < n;
-       i += std::size_t{gridDim.x} * blockDim.x)
-    y[i] = Act::forward(x[i]);
+  for (const std::size_t i : grid_range(n)) y[i] = Act::forward(x[i]);
 }
 
 template <class Act>
 __global__ void __launch_bounds__(kBlock)
     backward_kernel(const float* x, const float* dy, float* dx, std::size_t n) {
-  for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < n;
-       i += std::size_t{gridDim.x} * blockDim.x)
-    dx[i] = Act::backward(x[i], dy[i]);
+  for (const std::size_t i : grid_range(n)) dx[i] = Act::backward(x[i], dy[i]);
 }
 
 void check_args(Activation act, const void* a, const void* b, std::size_t n, const char* what) {

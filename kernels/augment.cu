@@ -1,8 +1,8 @@
 // Gather + random crop + random horizontal flip + normalization of a uint8 NCHW image batch.
 // Launch shape: one block of kBlock threads per output plane (batch * c blocks); each thread
-// draws the sample's Philox words itself (no shared memory, no barriers) and strides over the
-// plane's h * w pixels. Memory traffic: 1 byte read + 4 bytes written per output element, plus
-// 4 + 4 + 4 bytes per sample for index and labels; bandwidth-bound.
+// draws the sample's Philox words itself (no shared memory, no barriers) and loops over its
+// block_range share of the plane's h * w pixels. Memory traffic: 1 byte read + 4 bytes written per
+// output element, plus 4 + 4 + 4 bytes per sample for index and labels; bandwidth-bound.
 #include "kernels/augment.h"
 
 #include <cstddef>
@@ -44,9 +44,8 @@ __global__ void __launch_bounds__(kBlock)
   const bool flipped = flip && (r.v[2] & 1u);
   const float mean = norm.mean[ch], sd = norm.std[ch];
 
-  for (int i = static_cast<int>(threadIdx.x); i < static_cast<int>(plane_size);
-       i += static_cast<int>(blockDim.x)) {
-    const int y = i / w, x = i % w;
+  for (const std::size_t i : block_range(plane_size)) {
+    const int y = static_cast<int>(i / w), x = static_cast<int>(i % w);
     const int sy = y + dy, fx = x + dx;
     float v = 0.0f;
     if (sy >= 0 && sy < h && fx >= 0 && fx < w) {

@@ -1,10 +1,12 @@
 // Per-channel bias add (forward) and bias gradient (sum of dy over batch and spatial positions).
-// Launch shape: bias_add is a grid-stride loop (kBlock threads, grid from grid_stride_blocks).
-// bias_grad picks by `inner`: for inner >= kBlockPerChannelMin one block of kBlock threads per
-// channel (threads stride over the channel's n * inner elements, row by row, then block_sum); for
-// small inner (linear layers: inner = 1) one thread per channel summing its n * inner elements in
-// order, so neighbouring threads read neighbouring channels (coalesced). Both orders are fixed by
-// the shape alone: deterministic, no atomics.
+// Launch shape: bias_add is a grid-stride map (kBlock threads, grid from grid_stride_blocks, each
+// thread looping over its grid_range share). bias_grad picks by `inner`: for inner >=
+// kBlockPerChannelMin one block of kBlock threads per channel (each thread sums its block_range
+// share of the channel's n * inner elements, then block_sum); for small inner (linear layers:
+// inner = 1) one thread per channel summing its n * inner elements in order, so neighbouring
+// threads read neighbouring channels (coalesced). Both orders are fixed by the shape and device
+// alone: deterministic, no atomics (the block path rounds differently on GPU and emulator, whose
+// block_range shares differ).
 // Memory traffic: bias_add reads and writes y once (8 bytes per element) plus the bias (cached);
 // bias_grad reads dy once (4 bytes per element) and writes one float per channel.
 #include "kernels/bias.h"
@@ -24,21 +26,19 @@ constexpr int kBlockPerChannelMin = 32;
 __global__ void __launch_bounds__(kBlock)
     bias_add_kernel(float* __restrict__ y, const float* __restrict__ bias, std::size_t total,
                     int channels, int inner) {
-  for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < total;
-       i += std::size_t{gridDim.x} * blockDim.x)
-    y[i] += bias[(i / inner) % channels];
+  for (const std::size_t i : grid_range(total)) y[i] += bias[(i / inner) % channels];
 }
 
-// One block per channel (blockIdx.x). Thread t sums, for every sample, the positions k = t, t +
-// kBlock, ... of that sample's row; then the block tree combines the per-thread sums.
+// One block per channel (blockIdx.x). The channel's n * inner elements, flattened (sample-major),
+// are shared among the threads with block_range; then the block tree combines the per-thread sums.
 __global__ void __launch_bounds__(kBlock)
     bias_grad_block_kernel(const float* __restrict__ dy, float* __restrict__ db, int n,
                            int channels, int inner, bool accumulate) {
   const int ch = static_cast<int>(blockIdx.x);
   float acc = 0.0f;
-  for (int i = 0; i < n; ++i) {
-    const float* row = dy + (std::size_t(i) * channels + ch) * inner;
-    for (int k = static_cast<int>(threadIdx.x); k < inner; k += kBlock) acc += row[k];
+  for (const std::size_t k : block_range(std::size_t(n) * inner)) {
+    const std::size_t sample = k / inner, pos = k % inner;
+    acc += dy[(sample * channels + ch) * inner + pos];
   }
   acc = block_sum<kBlock>(acc);
   if (threadIdx.x == 0) db[ch] = accumulate ? db[ch] + acc : acc;
@@ -48,8 +48,7 @@ __global__ void __launch_bounds__(kBlock)
 __global__ void __launch_bounds__(kBlock)
     bias_grad_thread_kernel(const float* __restrict__ dy, float* __restrict__ db, int n,
                             int channels, int inner, bool accumulate) {
-  for (int ch = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); ch < channels;
-       ch += static_cast<int>(gridDim.x * blockDim.x)) {
+  for (const std::size_t ch : grid_range(std::size_t(channels))) {
     float acc = 0.0f;
     for (int i = 0; i < n; ++i) {
       const float* row = dy + (std::size_t(i) * channels + ch) * inner;

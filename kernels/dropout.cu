@@ -1,9 +1,9 @@
 // Inverted dropout, forward and backward, with the keep mask regenerated from Philox by element
 // index (see dropout.h for the exact mapping), so the two passes agree without a stored mask.
-// Launch shape: grid-stride loop (kBlock threads, grid from grid_stride_blocks) over groups of 4
-// elements; one Philox4x32-10 call per group supplies the 4 keep decisions.
-// Memory traffic: 8 bytes per element (read input, write output); no mask traffic. Bandwidth-bound
-// (the 10 Philox rounds per 4 elements are cheap integer multiplies).
+// Launch shape: grid-stride map (kBlock threads, grid from grid_stride_blocks, grid_range shares)
+// over groups of 4 elements; one Philox4x32-10 call per group supplies the 4 keep decisions. Memory
+// traffic: 8 bytes per element (read input, write output); no mask traffic. Bandwidth-bound (the 10
+// Philox rounds per 4 elements are cheap integer multiplies).
 #include "kernels/dropout.h"
 
 #include "runtime/error.h"
@@ -19,8 +19,7 @@ __global__ void __launch_bounds__(kBlock)
     dropout_kernel(const float* in, float* out, std::size_t n, float p, float scale,
                    std::uint64_t seed, std::uint64_t offset) {
   const std::size_t groups = (n + 3) / 4;
-  for (std::size_t g = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; g < groups;
-       g += std::size_t{gridDim.x} * blockDim.x) {
+  for (const std::size_t g : grid_range(groups)) {
     const Philox4 r = philox_random4(seed, offset, g);
     for (int k = 0; k < 4; ++k) {
       const std::size_t i = 4 * g + k;

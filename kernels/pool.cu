@@ -1,10 +1,10 @@
 // Max / average pooling (square window, stride, zero padding) and global average pooling, NCHW.
-// Launch shape: 2-D pooling forward and backward are grid-stride loops (kBlock threads, grid from
-// grid_stride_blocks) with one thread per output element (forward) or per input element
+// Launch shape: 2-D pooling forward and backward are grid-stride maps (kBlock threads, grid from
+// grid_stride_blocks, grid_range shares) over output elements (forward) or input elements
 // (backward, a gather over the at most ceil(window/stride)^2 windows that contain the element, in
 // a fixed order: no atomics). Global average pooling forward gives each (n, c) plane to one warp
-// (kBlock / 32 planes per block, grid-stride over planes) and reduces with a shuffle tree;
-// its backward is a grid-stride broadcast.
+// (kBlock / 32 planes per block, grid-stride over planes; lanes take thread_share chunks of the
+// plane) and reduces with a shuffle tree; its backward is a grid-stride broadcast.
 // Memory traffic: max forward reads each input ~(window/stride)^2 times (cached) and writes
 // 8 bytes per output (value + int32 argmax); max backward reads the dy and argmax of the windows
 // around each input and writes 4 bytes per input; average pooling the same without argmax;
@@ -46,8 +46,7 @@ __device__ __forceinline__ int inside(int start, int window, int extent) {
 __global__ void __launch_bounds__(kBlock)
     maxpool_forward_kernel(Geometry g, const float* __restrict__ x, float* __restrict__ y,
                            std::int32_t* __restrict__ argmax, std::size_t total) {
-  for (std::size_t o = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; o < total;
-       o += std::size_t{gridDim.x} * blockDim.x) {
+  for (const std::size_t o : grid_range(total)) {
     const int ow = static_cast<int>(o % g.out_w);
     const int oh = static_cast<int>((o / g.out_w) % g.out_h);
     const std::size_t plane = o / (std::size_t(g.out_w) * g.out_h);
@@ -75,8 +74,7 @@ __global__ void __launch_bounds__(kBlock)
     maxpool_backward_kernel(Geometry g, const float* __restrict__ dy,
                             const std::int32_t* __restrict__ argmax, float* __restrict__ dx,
                             std::size_t total) {
-  for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < total;
-       i += std::size_t{gridDim.x} * blockDim.x) {
+  for (const std::size_t i : grid_range(total)) {
     const int iw = static_cast<int>(i % g.w);
     const int ih = static_cast<int>((i / g.w) % g.h);
     const std::size_t plane = i / (std::size_t(g.w) * g.h);
@@ -98,8 +96,7 @@ __global__ void __launch_bounds__(kBlock)
 __global__ void __launch_bounds__(kBlock)
     avgpool_forward_kernel(Geometry g, const float* __restrict__ x, float* __restrict__ y,
                            std::size_t total) {
-  for (std::size_t o = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; o < total;
-       o += std::size_t{gridDim.x} * blockDim.x) {
+  for (const std::size_t o : grid_range(total)) {
     const int ow = static_cast<int>(o % g.out_w);
     const int oh = static_cast<int>((o / g.out_w) % g.out_h);
     const std::size_t plane = o / (std::size_t(g.out_w) * g.out_h);
@@ -117,8 +114,7 @@ __global__ void __launch_bounds__(kBlock)
 __global__ void __launch_bounds__(kBlock)
     avgpool_backward_kernel(Geometry g, const float* __restrict__ dy, float* __restrict__ dx,
                             std::size_t total) {
-  for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < total;
-       i += std::size_t{gridDim.x} * blockDim.x) {
+  for (const std::size_t i : grid_range(total)) {
     const int iw = static_cast<int>(i % g.w);
     const int ih = static_cast<int>((i / g.w) % g.h);
     const std::size_t plane = i / (std::size_t(g.w) * g.h);
@@ -148,7 +144,7 @@ __global__ void __launch_bounds__(kBlock)
        p += std::size_t{gridDim.x} * kWarpsPerBlock) {
     const float* in = x + p * hw;
     float acc = 0.0f;
-    for (int i = static_cast<int>(lane); i < hw; i += 32) acc += in[i];
+    for (const std::size_t i : thread_share(std::size_t(hw), lane, 32)) acc += in[i];
     acc = warp_sum(acc);
     if (lane == 0) y[p] = acc / static_cast<float>(hw);
   }
@@ -157,9 +153,7 @@ __global__ void __launch_bounds__(kBlock)
 __global__ void __launch_bounds__(kBlock)
     global_avgpool_backward_kernel(const float* __restrict__ dy, float* __restrict__ dx,
                                    std::size_t total, int hw) {
-  for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < total;
-       i += std::size_t{gridDim.x} * blockDim.x)
-    dx[i] = dy[i / hw] / static_cast<float>(hw);
+  for (const std::size_t i : grid_range(total)) dx[i] = dy[i / hw] / static_cast<float>(hw);
 }
 
 Geometry checked_geometry(const PoolShape& s, const char* what) {
