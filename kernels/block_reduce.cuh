@@ -16,7 +16,8 @@ __device__ __forceinline__ float warp_sum(float v) {
 }
 
 __device__ __forceinline__ float warp_max(float v) {
-  for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(kFullMask, v, offset));
+  for (int offset = 16; offset > 0; offset >>= 1)
+    v = fmaxf(v, __shfl_xor_sync(kFullMask, v, offset));
   return v;
 }
 
@@ -44,11 +45,14 @@ __device__ __forceinline__ ValueIndex warp_argmax(ValueIndex v) {
   return v;
 }
 
-// Block-wide sum for a block of BLOCK threads (a multiple of 32, at most 1024). Every thread
+// Block-wide sum for a block of BLOCK threads (a multiple of 32, at most 1024, or 1). Every thread
 // must call it; thread 0 gets the result (others get a partial). Uses 32 floats of shared memory.
+// BLOCK = 1 is a plain loop's worth of reduction: kernels choose it on the emulator, where each
+// barrier and shuffle costs every thread ~50 ns (see kOnEmulator).
 template <int BLOCK>
 __device__ __forceinline__ float block_sum(float v) {
-  static_assert(BLOCK % 32 == 0 && BLOCK <= 1024, "block_sum needs whole warps");
+  static_assert(BLOCK == 1 || (BLOCK % 32 == 0 && BLOCK <= 1024), "block_sum needs whole warps");
+  if constexpr (BLOCK == 1) return v;
   __shared__ float warp_partials[BLOCK / 32];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   v = warp_sum(v);
@@ -64,7 +68,8 @@ __device__ __forceinline__ float block_sum(float v) {
 
 template <int BLOCK>
 __device__ __forceinline__ float block_max(float v) {
-  static_assert(BLOCK % 32 == 0 && BLOCK <= 1024, "block_max needs whole warps");
+  static_assert(BLOCK == 1 || (BLOCK % 32 == 0 && BLOCK <= 1024), "block_max needs whole warps");
+  if constexpr (BLOCK == 1) return v;
   __shared__ float warp_partials[BLOCK / 32];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   v = warp_max(v);
@@ -80,7 +85,8 @@ __device__ __forceinline__ float block_max(float v) {
 
 template <int BLOCK>
 __device__ __forceinline__ ValueIndex block_argmax(ValueIndex v) {
-  static_assert(BLOCK % 32 == 0 && BLOCK <= 1024, "block_argmax needs whole warps");
+  static_assert(BLOCK == 1 || (BLOCK % 32 == 0 && BLOCK <= 1024), "block_argmax needs whole warps");
+  if constexpr (BLOCK == 1) return v;
   __shared__ float warp_values[BLOCK / 32];
   __shared__ long long warp_indices[BLOCK / 32];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;

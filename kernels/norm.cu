@@ -16,12 +16,16 @@
 
 #include "kernels/block_reduce.cuh"
 #include "runtime/error.h"
+#include "runtime/fast_divmod.h"
 #include "runtime/portable.cuh"
 
 namespace gq::kernels {
 namespace {
 
-constexpr int kBlock = 256;
+// One block per statistics segment. On the emulator every thread of a block pays ~50 ns per
+// barrier or shuffle, and there are n*groups segments: one thread looping over its segment is
+// much cheaper there (block_sum<1> is free).
+constexpr int kBlock = kOnEmulator ? 1 : 256;
 
 // block_sum with the result broadcast to every thread.
 __device__ __forceinline__ float block_sum_all(float v) {
@@ -35,26 +39,29 @@ __device__ __forceinline__ float block_sum_all(float v) {
 }
 
 // Offset of element k (0 <= k < n * hw) of channel ch, walking (sample, spatial) in order.
-__device__ __forceinline__ std::size_t channel_offset(std::size_t k, int c, int hw, int ch) {
-  const std::size_t i = k / hw, j = k - i * hw;
-  return (i * c + ch) * hw + j;
+__device__ __forceinline__ std::size_t channel_offset(std::size_t k, int c, const FastDivmod& hw,
+                                                      int ch) {
+  std::uint32_t i, j;
+  hw.divmod(static_cast<std::uint32_t>(k), i, j);
+  return (std::size_t{i} * c + ch) * hw.divisor() + j;
 }
 
 // ---- BatchNorm2d ----------------------------------------------------------------------------
 
 __global__ void __launch_bounds__(kBlock)
-    bn_forward_train_kernel(int n, int c, int hw, const float* __restrict__ x,
+    bn_forward_train_kernel(int n, int c, FastDivmod hw_div, const float* __restrict__ x,
                             const float* __restrict__ gamma, const float* __restrict__ beta,
                             float* __restrict__ y, float* save_mean, float* save_invstd,
                             float* running_mean, float* running_var, float momentum, float eps) {
+  const int hw = static_cast<int>(hw_div.divisor());
   const int ch = blockIdx.x;
   const std::size_t count = static_cast<std::size_t>(n) * hw;
   float acc = 0.0f;
-  for (const std::size_t k : block_range(count)) acc += x[channel_offset(k, c, hw, ch)];
+  for (const std::size_t k : block_range(count)) acc += x[channel_offset(k, c, hw_div, ch)];
   const float mean = block_sum_all(acc) / static_cast<float>(count);
   acc = 0.0f;
   for (const std::size_t k : block_range(count)) {
-    const float d = x[channel_offset(k, c, hw, ch)] - mean;
+    const float d = x[channel_offset(k, c, hw_div, ch)] - mean;
     acc = fmaf(d, d, acc);
   }
   const float var = block_sum_all(acc) / static_cast<float>(count);
@@ -68,35 +75,36 @@ __global__ void __launch_bounds__(kBlock)
   }
   const float scale = gamma[ch] * invstd, shift = beta[ch];
   for (const std::size_t k : block_range(count)) {
-    const std::size_t at = channel_offset(k, c, hw, ch);
+    const std::size_t at = channel_offset(k, c, hw_div, ch);
     y[at] = fmaf(x[at] - mean, scale, shift);
   }
 }
 
 __global__ void __launch_bounds__(kBlock)
-    bn_forward_eval_kernel(std::size_t total, int c, int hw, const float* __restrict__ x,
+    bn_forward_eval_kernel(std::size_t total, int c, FastDivmod hw_div, const float* __restrict__ x,
                            const float* __restrict__ gamma, const float* __restrict__ beta,
                            const float* __restrict__ running_mean,
                            const float* __restrict__ running_var, float eps, float* y) {
   for (std::size_t i : grid_range(total)) {
     const int ch =
-        static_cast<int>((i / static_cast<std::size_t>(hw)) % static_cast<std::size_t>(c));
+        static_cast<int>(hw_div.div(static_cast<std::uint32_t>(i)) % static_cast<std::uint32_t>(c));
     const float scale = gamma[ch] / sqrtf(running_var[ch] + eps);
     y[i] = fmaf(x[i] - running_mean[ch], scale, beta[ch]);
   }
 }
 
 __global__ void __launch_bounds__(kBlock)
-    bn_backward_kernel(int n, int c, int hw, const float* __restrict__ x,
+    bn_backward_kernel(int n, int c, FastDivmod hw_div, const float* __restrict__ x,
                        const float* __restrict__ dy, const float* __restrict__ gamma,
                        const float* __restrict__ save_mean, const float* __restrict__ save_invstd,
                        float* __restrict__ dx, float* dgamma, float* dbeta, bool accumulate) {
+  const int hw = static_cast<int>(hw_div.divisor());
   const int ch = blockIdx.x;
   const std::size_t count = static_cast<std::size_t>(n) * hw;
   const float mean = save_mean[ch], invstd = save_invstd[ch];
   float acc_dy = 0.0f, acc_dy_xhat = 0.0f;
   for (const std::size_t k : block_range(count)) {
-    const std::size_t at = channel_offset(k, c, hw, ch);
+    const std::size_t at = channel_offset(k, c, hw_div, ch);
     const float g = dy[at];
     acc_dy += g;
     acc_dy_xhat = fmaf(g, (x[at] - mean) * invstd, acc_dy_xhat);
@@ -111,7 +119,7 @@ __global__ void __launch_bounds__(kBlock)
   const float mean_dy = sum_dy * inv_count, mean_dy_xhat = sum_dy_xhat * inv_count;
   const float scale = gamma[ch] * invstd;
   for (const std::size_t k : block_range(count)) {
-    const std::size_t at = channel_offset(k, c, hw, ch);
+    const std::size_t at = channel_offset(k, c, hw_div, ch);
     const float xhat = (x[at] - mean) * invstd;
     dx[at] = scale * (dy[at] - fmaf(xhat, mean_dy_xhat, mean_dy));
   }
@@ -122,9 +130,10 @@ __global__ void __launch_bounds__(kBlock)
 // hw.
 
 __global__ void __launch_bounds__(kBlock)
-    gn_forward_kernel(int c, int hw, int groups, const float* __restrict__ x,
+    gn_forward_kernel(int c, FastDivmod hw_div, int groups, const float* __restrict__ x,
                       const float* __restrict__ gamma, const float* __restrict__ beta, float eps,
                       float* __restrict__ y, float* save_mean, float* save_invstd) {
+  const int hw = static_cast<int>(hw_div.divisor());
   const int segment = blockIdx.x;  // sample * groups + group
   const int cg = c / groups, g = segment % groups;
   const std::size_t count = static_cast<std::size_t>(cg) * hw;
@@ -146,16 +155,17 @@ __global__ void __launch_bounds__(kBlock)
   }
   float* ys = y + base;
   for (const std::size_t k : block_range(count)) {
-    const int ch = g * cg + static_cast<int>(k / hw);
+    const int ch = g * cg + static_cast<int>(hw_div.div(static_cast<std::uint32_t>(k)));
     ys[k] = fmaf((xs[k] - mean) * invstd, gamma[ch], beta[ch]);
   }
 }
 
 __global__ void __launch_bounds__(kBlock)
-    gn_backward_dx_kernel(int c, int hw, int groups, const float* __restrict__ x,
+    gn_backward_dx_kernel(int c, FastDivmod hw_div, int groups, const float* __restrict__ x,
                           const float* __restrict__ dy, const float* __restrict__ gamma,
                           const float* __restrict__ save_mean,
                           const float* __restrict__ save_invstd, float* __restrict__ dx) {
+  const int hw = static_cast<int>(hw_div.divisor());
   const int segment = blockIdx.x;
   const int cg = c / groups, g = segment % groups;
   const std::size_t count = static_cast<std::size_t>(cg) * hw;
@@ -166,7 +176,8 @@ __global__ void __launch_bounds__(kBlock)
   // With dxhat = dy * gamma: dx = invstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)).
   float acc = 0.0f, acc_xhat = 0.0f;
   for (const std::size_t k : block_range(count)) {
-    const float dxhat = dys[k] * gamma[g * cg + static_cast<int>(k / hw)];
+    const float dxhat =
+        dys[k] * gamma[g * cg + static_cast<int>(hw_div.div(static_cast<std::uint32_t>(k)))];
     acc += dxhat;
     acc_xhat = fmaf(dxhat, (xs[k] - mean) * invstd, acc_xhat);
   }
@@ -175,7 +186,8 @@ __global__ void __launch_bounds__(kBlock)
   const float mean_dxhat_xhat = block_sum_all(acc_xhat) * inv_count;
   float* dxs = dx + base;
   for (const std::size_t k : block_range(count)) {
-    const float dxhat = dys[k] * gamma[g * cg + static_cast<int>(k / hw)];
+    const float dxhat =
+        dys[k] * gamma[g * cg + static_cast<int>(hw_div.div(static_cast<std::uint32_t>(k)))];
     const float xhat = (xs[k] - mean) * invstd;
     dxs[k] = invstd * (dxhat - fmaf(xhat, mean_dxhat_xhat, mean_dxhat));
   }
@@ -183,17 +195,19 @@ __global__ void __launch_bounds__(kBlock)
 
 // One block per channel: dgamma = sum over (sample, spatial) of dy * xhat, dbeta = sum of dy.
 __global__ void __launch_bounds__(kBlock)
-    gn_backward_affine_kernel(int n, int c, int hw, int groups, const float* __restrict__ x,
-                              const float* __restrict__ dy, const float* __restrict__ save_mean,
+    gn_backward_affine_kernel(int n, int c, FastDivmod hw_div, int groups,
+                              const float* __restrict__ x, const float* __restrict__ dy,
+                              const float* __restrict__ save_mean,
                               const float* __restrict__ save_invstd, float* dgamma, float* dbeta,
                               bool accumulate) {
+  const int hw = static_cast<int>(hw_div.divisor());
   const int ch = blockIdx.x;
   const int g = ch / (c / groups);
   const std::size_t count = static_cast<std::size_t>(n) * hw;
   float acc_dy = 0.0f, acc_dy_xhat = 0.0f;
   for (const std::size_t k : block_range(count)) {
-    const int i = static_cast<int>(k / hw);
-    const std::size_t at = channel_offset(k, c, hw, ch);
+    const int i = static_cast<int>(hw_div.div(static_cast<std::uint32_t>(k)));
+    const std::size_t at = channel_offset(k, c, hw_div, ch);
     const int s = i * groups + g;
     const float d = dy[at];
     acc_dy += d;
@@ -210,6 +224,8 @@ __global__ void __launch_bounds__(kBlock)
 void check_nchw(const char* what, int n, int c, int hw) {
   GQ_CHECK(n >= 1 && c >= 1 && hw >= 1, "{}: needs n, c, h*w >= 1 (got n={}, c={}, hw={})", what, n,
            c, hw);
+  GQ_CHECK(static_cast<std::size_t>(n) * c * hw < (std::size_t{1} << 32),
+           "{}: {}x{}x{} has 2^32 or more elements; index arithmetic is 32-bit", what, n, c, hw);
 }
 
 void check_eps(const char* what, float eps) {
@@ -235,8 +251,9 @@ void batchnorm2d_forward_train(int n, int c, int hw, const float* x, const float
            "batchnorm2d_forward_train: needs more than one value per channel (n={}, hw={})", n, hw);
   GQ_CHECK(momentum >= 0.0f && momentum <= 1.0f,
            "batchnorm2d_forward_train: momentum must be in [0, 1] (got {})", momentum);
-  launch(bn_forward_train_kernel, static_cast<unsigned>(c), kBlock, 0, stream, n, c, hw, x, gamma,
-         beta, y, save_mean, save_invstd, running_mean, running_var, momentum, eps);
+  launch(bn_forward_train_kernel, static_cast<unsigned>(c), kBlock, 0, stream, n, c,
+         FastDivmod(static_cast<std::uint32_t>(hw)), x, gamma, beta, y, save_mean, save_invstd,
+         running_mean, running_var, momentum, eps);
 }
 
 void batchnorm2d_forward_eval(int n, int c, int hw, const float* x, const float* gamma,
@@ -245,16 +262,18 @@ void batchnorm2d_forward_eval(int n, int c, int hw, const float* x, const float*
   check_nchw("batchnorm2d_forward_eval", n, c, hw);
   check_eps("batchnorm2d_forward_eval", eps);
   const std::size_t total = static_cast<std::size_t>(n) * c * hw;
-  launch(bn_forward_eval_kernel, grid_stride_blocks(total, kBlock), kBlock, 0, stream, total, c, hw,
-         x, gamma, beta, running_mean, running_var, eps, y);
+  launch(bn_forward_eval_kernel, grid_stride_blocks(total, kBlock), kBlock, 0, stream, total, c,
+         FastDivmod(static_cast<std::uint32_t>(hw)), x, gamma, beta, running_mean, running_var, eps,
+         y);
 }
 
 void batchnorm2d_backward(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
                           const float* save_mean, const float* save_invstd, float* dx,
                           float* dgamma, float* dbeta, bool accumulate, stream_t stream) {
   check_nchw("batchnorm2d_backward", n, c, hw);
-  launch(bn_backward_kernel, static_cast<unsigned>(c), kBlock, 0, stream, n, c, hw, x, dy, gamma,
-         save_mean, save_invstd, dx, dgamma, dbeta, accumulate);
+  launch(bn_backward_kernel, static_cast<unsigned>(c), kBlock, 0, stream, n, c,
+         FastDivmod(static_cast<std::uint32_t>(hw)), x, dy, gamma, save_mean, save_invstd, dx,
+         dgamma, dbeta, accumulate);
 }
 
 void groupnorm_forward(int n, int c, int hw, int groups, const float* x, const float* gamma,
@@ -263,8 +282,9 @@ void groupnorm_forward(int n, int c, int hw, int groups, const float* x, const f
   check_nchw("groupnorm_forward", n, c, hw);
   check_groups("groupnorm_forward", n, c, groups);
   check_eps("groupnorm_forward", eps);
-  launch(gn_forward_kernel, static_cast<unsigned>(n * groups), kBlock, 0, stream, c, hw, groups, x,
-         gamma, beta, eps, y, save_mean, save_invstd);
+  launch(gn_forward_kernel, static_cast<unsigned>(n * groups), kBlock, 0, stream, c,
+         FastDivmod(static_cast<std::uint32_t>(hw)), groups, x, gamma, beta, eps, y, save_mean,
+         save_invstd);
 }
 
 void groupnorm_backward(int n, int c, int hw, int groups, const float* x, const float* dy,
@@ -272,10 +292,12 @@ void groupnorm_backward(int n, int c, int hw, int groups, const float* x, const 
                         float* dx, float* dgamma, float* dbeta, bool accumulate, stream_t stream) {
   check_nchw("groupnorm_backward", n, c, hw);
   check_groups("groupnorm_backward", n, c, groups);
-  launch(gn_backward_dx_kernel, static_cast<unsigned>(n * groups), kBlock, 0, stream, c, hw, groups,
-         x, dy, gamma, save_mean, save_invstd, dx);
-  launch(gn_backward_affine_kernel, static_cast<unsigned>(c), kBlock, 0, stream, n, c, hw, groups,
-         x, dy, save_mean, save_invstd, dgamma, dbeta, accumulate);
+  launch(gn_backward_dx_kernel, static_cast<unsigned>(n * groups), kBlock, 0, stream, c,
+         FastDivmod(static_cast<std::uint32_t>(hw)), groups, x, dy, gamma, save_mean, save_invstd,
+         dx);
+  launch(gn_backward_affine_kernel, static_cast<unsigned>(c), kBlock, 0, stream, n, c,
+         FastDivmod(static_cast<std::uint32_t>(hw)), groups, x, dy, save_mean, save_invstd, dgamma,
+         dbeta, accumulate);
 }
 
 }  // namespace gq::kernels

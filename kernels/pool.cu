@@ -2,9 +2,11 @@
 // Launch shape: 2-D pooling forward and backward are grid-stride maps (kBlock threads, grid from
 // grid_stride_blocks, grid_range shares) over output elements (forward) or input elements
 // (backward, a gather over the at most ceil(window/stride)^2 windows that contain the element, in
-// a fixed order: no atomics). Global average pooling forward gives each (n, c) plane to one warp
-// (kBlock / 32 planes per block, grid-stride over planes; lanes take thread_share chunks of the
-// plane) and reduces with a shuffle tree; its backward is a grid-stride broadcast.
+// a fixed order: no atomics; for non-overlapping max windows a conflict-free scatter from the
+// outputs instead). Global average pooling forward gives each (n, c) plane to one thread
+// (grid_range over planes; the planes are small, 4x4 to 8x8 in our nets, and the sum is then the
+// same on both devices); its backward is a grid-stride broadcast. Flat indices are split into
+// (plane, row, col) with FastDivmod: a hardware divide per element dominated these kernels.
 // Memory traffic: max forward reads each input ~(window/stride)^2 times (cached) and writes
 // 8 bytes per output (value + int32 argmax); max backward reads the dy and argmax of the windows
 // around each input and writes 4 bytes per input; average pooling the same without argmax;
@@ -14,28 +16,44 @@
 
 #include "kernels/block_reduce.cuh"
 #include "runtime/error.h"
+#include "runtime/fast_divmod.h"
+#include "runtime/memory.h"
 #include "runtime/portable.cuh"
 
 namespace gq::kernels {
 namespace {
 
 constexpr unsigned kBlock = 256;
-constexpr unsigned kWarpsPerBlock = kBlock / 32;
 
 // Shape facts the kernels need, passed by value.
 struct Geometry {
   int h, w, out_h, out_w;
   int window, stride, pad;
+  FastDivmod w_div, h_div, out_w_div, out_h_div, stride_div, out_plane_div;
 };
+
+// (plane, row, col) of flat index i over planes of rows x cols.
+struct Position {
+  std::size_t plane;
+  int row, col;
+};
+__device__ __forceinline__ Position locate(std::size_t i, const FastDivmod& cols,
+                                           const FastDivmod& rows) {
+  std::uint32_t q, col, plane, row;
+  cols.divmod(static_cast<std::uint32_t>(i), q, col);
+  rows.divmod(q, plane, row);
+  return {plane, static_cast<int>(row), static_cast<int>(col)};
+}
 
 // Output windows along one axis that contain input coordinate i: [first, last] (empty if
 // first > last). Window o covers [o * stride - pad, o * stride - pad + window - 1].
-__device__ __forceinline__ void covering(int i, int window, int stride, int pad, int out,
-                                         int& first, int& last) {
-  const int hi = i + pad;          // o * stride <= hi
-  const int lo = hi - window + 1;  // o * stride >= lo
-  first = lo <= 0 ? 0 : (lo + stride - 1) / stride;
-  last = min(hi / stride, out - 1);
+__device__ __forceinline__ void covering(int i, const Geometry& g, int out, int& first, int& last) {
+  const int hi = i + g.pad;          // o * stride <= hi
+  const int lo = hi - g.window + 1;  // o * stride >= lo
+  first = lo <= 0
+              ? 0
+              : static_cast<int>(g.stride_div.div(static_cast<std::uint32_t>(lo + g.stride - 1)));
+  last = min(static_cast<int>(g.stride_div.div(static_cast<std::uint32_t>(hi))), out - 1);
 }
 
 // Number of input elements (padding excluded) in the window starting at `start` along one axis.
@@ -47,9 +65,7 @@ __global__ void __launch_bounds__(kBlock)
     maxpool_forward_kernel(Geometry g, const float* __restrict__ x, float* __restrict__ y,
                            std::int32_t* __restrict__ argmax, std::size_t total) {
   for (const std::size_t o : grid_range(total)) {
-    const int ow = static_cast<int>(o % g.out_w);
-    const int oh = static_cast<int>((o / g.out_w) % g.out_h);
-    const std::size_t plane = o / (std::size_t(g.out_w) * g.out_h);
+    const auto [plane, oh, ow] = locate(o, g.out_w_div, g.out_h_div);
     const float* in = x + plane * g.h * g.w;
     const int h0 = oh * g.stride - g.pad, w0 = ow * g.stride - g.pad;
     const int h_begin = max(h0, 0), h_end = min(h0 + g.window, g.h);
@@ -75,14 +91,12 @@ __global__ void __launch_bounds__(kBlock)
                             const std::int32_t* __restrict__ argmax, float* __restrict__ dx,
                             std::size_t total) {
   for (const std::size_t i : grid_range(total)) {
-    const int iw = static_cast<int>(i % g.w);
-    const int ih = static_cast<int>((i / g.w) % g.h);
-    const std::size_t plane = i / (std::size_t(g.w) * g.h);
+    const auto [plane, ih, iw] = locate(i, g.w_div, g.h_div);
     const std::size_t out_base = plane * g.out_h * g.out_w;
     const int me = ih * g.w + iw;
     int oh_first, oh_last, ow_first, ow_last;
-    covering(ih, g.window, g.stride, g.pad, g.out_h, oh_first, oh_last);
-    covering(iw, g.window, g.stride, g.pad, g.out_w, ow_first, ow_last);
+    covering(ih, g, g.out_h, oh_first, oh_last);
+    covering(iw, g, g.out_w, ow_first, ow_last);
     float acc = 0.0f;
     for (int oh = oh_first; oh <= oh_last; ++oh)
       for (int ow = ow_first; ow <= ow_last; ++ow) {
@@ -93,13 +107,25 @@ __global__ void __launch_bounds__(kBlock)
   }
 }
 
+// Non-overlapping windows (stride >= window): every input lies in at most one window, so the
+// gradient is scattered from the outputs without conflicts onto a zeroed dx. A quarter of the
+// work of the gather for 2x2 windows.
+__global__ void __launch_bounds__(kBlock)
+    maxpool_backward_scatter_kernel(Geometry g, const float* __restrict__ dy,
+                                    const std::int32_t* __restrict__ argmax, float* __restrict__ dx,
+                                    std::size_t total_out) {
+  const FastDivmod& plane_size = g.out_plane_div;
+  for (const std::size_t o : grid_range(total_out)) {
+    const std::size_t plane = plane_size.div(static_cast<std::uint32_t>(o));
+    dx[plane * g.h * g.w + argmax[o]] = dy[o];
+  }
+}
+
 __global__ void __launch_bounds__(kBlock)
     avgpool_forward_kernel(Geometry g, const float* __restrict__ x, float* __restrict__ y,
                            std::size_t total) {
   for (const std::size_t o : grid_range(total)) {
-    const int ow = static_cast<int>(o % g.out_w);
-    const int oh = static_cast<int>((o / g.out_w) % g.out_h);
-    const std::size_t plane = o / (std::size_t(g.out_w) * g.out_h);
+    const auto [plane, oh, ow] = locate(o, g.out_w_div, g.out_h_div);
     const float* in = x + plane * g.h * g.w;
     const int h0 = oh * g.stride - g.pad, w0 = ow * g.stride - g.pad;
     const int h_begin = max(h0, 0), h_end = min(h0 + g.window, g.h);
@@ -115,13 +141,11 @@ __global__ void __launch_bounds__(kBlock)
     avgpool_backward_kernel(Geometry g, const float* __restrict__ dy, float* __restrict__ dx,
                             std::size_t total) {
   for (const std::size_t i : grid_range(total)) {
-    const int iw = static_cast<int>(i % g.w);
-    const int ih = static_cast<int>((i / g.w) % g.h);
-    const std::size_t plane = i / (std::size_t(g.w) * g.h);
+    const auto [plane, ih, iw] = locate(i, g.w_div, g.h_div);
     const std::size_t out_base = plane * g.out_h * g.out_w;
     int oh_first, oh_last, ow_first, ow_last;
-    covering(ih, g.window, g.stride, g.pad, g.out_h, oh_first, oh_last);
-    covering(iw, g.window, g.stride, g.pad, g.out_w, ow_first, ow_last);
+    covering(ih, g, g.out_h, oh_first, oh_last);
+    covering(iw, g, g.out_w, ow_first, ow_last);
     float acc = 0.0f;
     for (int oh = oh_first; oh <= oh_last; ++oh) {
       const int rows = inside(oh * g.stride - g.pad, g.window, g.h);
@@ -134,26 +158,23 @@ __global__ void __launch_bounds__(kBlock)
   }
 }
 
-// One warp per plane; lanes stride over the plane, then a shuffle tree. Every lane of a warp runs
-// the same number of plane iterations, so the full-mask shuffles are convergent.
+// One thread per plane, summing in index order.
 __global__ void __launch_bounds__(kBlock)
     global_avgpool_forward_kernel(const float* __restrict__ x, float* __restrict__ y,
                                   std::size_t planes, int hw) {
-  const unsigned lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  for (std::size_t p = std::size_t{blockIdx.x} * kWarpsPerBlock + warp; p < planes;
-       p += std::size_t{gridDim.x} * kWarpsPerBlock) {
+  for (const std::size_t p : grid_range(planes)) {
     const float* in = x + p * hw;
     float acc = 0.0f;
-    for (const std::size_t i : thread_share(std::size_t(hw), lane, 32)) acc += in[i];
-    acc = warp_sum(acc);
-    if (lane == 0) y[p] = acc / static_cast<float>(hw);
+    for (int i = 0; i < hw; ++i) acc += in[i];
+    y[p] = acc / static_cast<float>(hw);
   }
 }
 
 __global__ void __launch_bounds__(kBlock)
     global_avgpool_backward_kernel(const float* __restrict__ dy, float* __restrict__ dx,
-                                   std::size_t total, int hw) {
-  for (const std::size_t i : grid_range(total)) dx[i] = dy[i / hw] / static_cast<float>(hw);
+                                   std::size_t total, FastDivmod hw) {
+  for (const std::size_t i : grid_range(total))
+    dx[i] = dy[hw.div(static_cast<std::uint32_t>(i))] / static_cast<float>(hw.divisor());
 }
 
 Geometry checked_geometry(const PoolShape& s, const char* what) {
@@ -168,7 +189,22 @@ Geometry checked_geometry(const PoolShape& s, const char* what) {
   GQ_CHECK(s.out_h() > 0 && s.out_w() > 0,
            "{}: window {} with pad {} does not fit the {}x{} input (output {}x{})", what, s.window,
            s.pad, s.h, s.w, s.out_h(), s.out_w());
-  return Geometry{s.h, s.w, s.out_h(), s.out_w(), s.window, s.stride, s.pad};
+  GQ_CHECK(std::size_t(s.n) * s.c * s.h * s.w < (std::size_t{1} << 32),
+           "{}: {}x{}x{}x{} has 2^32 or more elements; index arithmetic is 32-bit", what, s.n, s.c,
+           s.h, s.w);
+  return Geometry{s.h,
+                  s.w,
+                  s.out_h(),
+                  s.out_w(),
+                  s.window,
+                  s.stride,
+                  s.pad,
+                  FastDivmod(s.w),
+                  FastDivmod(s.h),
+                  FastDivmod(s.out_w()),
+                  FastDivmod(s.out_h()),
+                  FastDivmod(s.stride),
+                  FastDivmod(s.out_h() * s.out_w())};
 }
 
 std::size_t planes(const PoolShape& s) {
@@ -190,6 +226,13 @@ void maxpool2d_backward(const PoolShape& s, const float* dy, const std::int32_t*
                         stream_t stream) {
   const Geometry g = checked_geometry(s, "maxpool2d_backward");
   GQ_CHECK(dy && argmax && dx, "maxpool2d_backward: null device pointer");
+  if (g.stride >= g.window) {
+    const std::size_t total_out = planes(s) * g.out_h * g.out_w;
+    memset_device(dx, 0, planes(s) * g.h * g.w * sizeof(float), stream);
+    launch(maxpool_backward_scatter_kernel, grid_stride_blocks(total_out, kBlock), kBlock, 0,
+           stream, g, dy, argmax, dx, total_out);
+    return;
+  }
   const std::size_t total = planes(s) * g.h * g.w;
   launch(maxpool_backward_kernel, grid_stride_blocks(total, kBlock), kBlock, 0, stream, g, dy,
          argmax, dx, total);
@@ -216,8 +259,8 @@ void global_avgpool_forward(int n, int c, int hw, const float* x, float* y, stre
            "global_avgpool_forward: dims must be positive, got n={} c={} hw={}", n, c, hw);
   GQ_CHECK(x && y, "global_avgpool_forward: null device pointer");
   const std::size_t count = std::size_t(n) * c;
-  const unsigned grid = grid_stride_blocks(count, kWarpsPerBlock);
-  launch(global_avgpool_forward_kernel, grid, kBlock, 0, stream, x, y, count, hw);
+  launch(global_avgpool_forward_kernel, grid_stride_blocks(count, kBlock), kBlock, 0, stream, x, y,
+         count, hw);
 }
 
 void global_avgpool_backward(int n, int c, int hw, const float* dy, float* dx, stream_t stream) {
@@ -225,8 +268,12 @@ void global_avgpool_backward(int n, int c, int hw, const float* dy, float* dx, s
            "global_avgpool_backward: dims must be positive, got n={} c={} hw={}", n, c, hw);
   GQ_CHECK(dy && dx, "global_avgpool_backward: null device pointer");
   const std::size_t total = std::size_t(n) * c * hw;
+  GQ_CHECK(total < (std::size_t{1} << 32),
+           "global_avgpool_backward: {} elements; index "
+           "arithmetic is 32-bit",
+           total);
   launch(global_avgpool_backward_kernel, grid_stride_blocks(total, kBlock), kBlock, 0, stream, dy,
-         dx, total, hw);
+         dx, total, FastDivmod(static_cast<std::uint32_t>(hw)));
 }
 
 }  // namespace gq::kernels

@@ -46,8 +46,8 @@ void fill_uniform(float* x, std::size_t n, float lo, float hi, std::uint64_t see
 void fill_normal(float* x, std::size_t n, float mean, float stddev, std::uint64_t seed,
                  std::uint64_t rng_stream, stream_t stream) {
   if (n == 0) return;
-  launch(fill_normal_kernel, grid_stride_blocks((n + 3) / 4, kBlock), kBlock, 0, stream, x, n,
-         mean, stddev, seed, rng_stream);
+  launch(fill_normal_kernel, grid_stride_blocks((n + 3) / 4, kBlock), kBlock, 0, stream, x, n, mean,
+         stddev, seed, rng_stream);
 }
 
 }  // namespace gq::kernels

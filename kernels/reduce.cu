@@ -30,41 +30,42 @@ struct SumSquaresOp {
 };
 
 template <class Op>
-__global__ void __launch_bounds__(kBlock) sum_partials_kernel(const float* __restrict__ x,
-                                                              std::size_t n, float* partials) {
+__global__ void __launch_bounds__(kBlock)
+    sum_partials_kernel(const float* __restrict__ x, std::size_t n, float* partials) {
   float acc = 0.0f;
   for (std::size_t i : grid_range(n)) acc += Op::load(x[i]);
   acc = block_sum<kBlock>(acc);
   if (threadIdx.x == 0) partials[blockIdx.x] = acc;
 }
 
-__global__ void __launch_bounds__(kBlock) sum_final_kernel(const float* partials, int count,
-                                                           float* out) {
+__global__ void __launch_bounds__(kBlock)
+    sum_final_kernel(const float* partials, int count, float* out) {
   const float v = static_cast<int>(threadIdx.x) < count ? partials[threadIdx.x] : 0.0f;
   const float total = block_sum<kBlock>(v);
   if (threadIdx.x == 0) *out = total;
 }
 
-__global__ void __launch_bounds__(kBlock) max_partials_kernel(const float* __restrict__ x,
-                                                              std::size_t n, float* partials) {
+__global__ void __launch_bounds__(kBlock)
+    max_partials_kernel(const float* __restrict__ x, std::size_t n, float* partials) {
   float acc = -INFINITY;
   for (std::size_t i : grid_range(n)) acc = fmaxf(acc, x[i]);
   acc = block_max<kBlock>(acc);
   if (threadIdx.x == 0) partials[blockIdx.x] = acc;
 }
 
-__global__ void __launch_bounds__(kBlock) max_final_kernel(const float* partials, int count,
-                                                           float* out) {
+__global__ void __launch_bounds__(kBlock)
+    max_final_kernel(const float* partials, int count, float* out) {
   const float v = static_cast<int>(threadIdx.x) < count ? partials[threadIdx.x] : -INFINITY;
   const float m = block_max<kBlock>(v);
   if (threadIdx.x == 0) *out = m;
 }
 
-__global__ void __launch_bounds__(kBlock) argmax_partials_kernel(const float* __restrict__ x,
-                                                                 std::size_t n, float* values,
-                                                                 long long* indices) {
+__global__ void __launch_bounds__(kBlock)
+    argmax_partials_kernel(const float* __restrict__ x, std::size_t n, float* values,
+                           long long* indices) {
   ValueIndex acc{-INFINITY, kNoIndex};
-  for (std::size_t i : grid_range(n)) acc = better_of(acc, ValueIndex{x[i], static_cast<long long>(i)});
+  for (std::size_t i : grid_range(n))
+    acc = better_of(acc, ValueIndex{x[i], static_cast<long long>(i)});
   acc = block_argmax<kBlock>(acc);
   if (threadIdx.x == 0) {
     values[blockIdx.x] = acc.value;
@@ -72,12 +73,12 @@ __global__ void __launch_bounds__(kBlock) argmax_partials_kernel(const float* __
   }
 }
 
-__global__ void __launch_bounds__(kBlock) argmax_final_kernel(const float* values,
-                                                              const long long* indices, int count,
-                                                              std::int64_t* out_index,
-                                                              float* out_value) {
-  const ValueIndex v = static_cast<int>(threadIdx.x) < count ? ValueIndex{values[threadIdx.x], indices[threadIdx.x]}
-                                           : ValueIndex{-INFINITY, kNoIndex};
+__global__ void __launch_bounds__(kBlock)
+    argmax_final_kernel(const float* values, const long long* indices, int count,
+                        std::int64_t* out_index, float* out_value) {
+  const ValueIndex v = static_cast<int>(threadIdx.x) < count
+                           ? ValueIndex{values[threadIdx.x], indices[threadIdx.x]}
+                           : ValueIndex{-INFINITY, kNoIndex};
   const ValueIndex best = block_argmax<kBlock>(v);
   if (threadIdx.x == 0) {
     *out_index = best.index == kNoIndex ? -1 : best.index;
@@ -97,14 +98,15 @@ void reduce_sum_impl(const float* x, std::size_t n, float* out, void* scratch, s
 
 }  // namespace
 
-std::size_t reduce_scratch_bytes() { return kMaxBlocks * (sizeof(float) + sizeof(long long)); }
+std::size_t reduce_scratch_bytes() {
+  return kMaxBlocks * (sizeof(float) + sizeof(long long));
+}
 
 void reduce_sum(const float* x, std::size_t n, float* out, void* scratch, stream_t stream) {
   reduce_sum_impl<SumOp>(x, n, out, scratch, stream);
 }
 
-void reduce_sum_squares(const float* x, std::size_t n, float* out, void* scratch,
-                        stream_t stream) {
+void reduce_sum_squares(const float* x, std::size_t n, float* out, void* scratch, stream_t stream) {
   reduce_sum_impl<SumSquaresOp>(x, n, out, scratch, stream);
 }
 

@@ -23,7 +23,8 @@ __global__ void __launch_bounds__(kTile* kRowsPerPass)
   const int col = blockIdx.x * kTile + threadIdx.x;
   for (int dy = threadIdx.y; dy < kTile; dy += kRowsPerPass) {
     const int row = blockIdx.y * kTile + dy;
-    if (row < rows && col < cols) tile[dy][threadIdx.x] = in[static_cast<long long>(row) * cols + col];
+    if (row < rows && col < cols)
+      tile[dy][threadIdx.x] = in[static_cast<long long>(row) * cols + col];
   }
   __syncthreads();
   // Write the tile transposed: output row = input column.

@@ -46,8 +46,8 @@ DeviceInfo query_device(int ordinal) {
 #else
   info.is_emulator = true;
   info.sm_count = cuemu::worker_count();
-  info.name = fmt::format("cuemu CPU emulator ({} worker{})", info.sm_count,
-                          info.sm_count == 1 ? "" : "s");
+  info.name =
+      fmt::format("cuemu CPU emulator ({} worker{})", info.sm_count, info.sm_count == 1 ? "" : "s");
   info.total_memory = detail::emulated_memory_total();
   info.shared_memory_per_block = 48 * 1024;
   info.max_threads_per_block = 1024;

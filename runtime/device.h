@@ -11,9 +11,9 @@ struct DeviceInfo {
   std::string name;
   bool is_emulator = false;
   int ordinal = 0;
-  int sm_count = 1;          // multiprocessors (emulator: worker threads)
+  int sm_count = 1;  // multiprocessors (emulator: worker threads)
   int cc_major = 0, cc_minor = 0;
-  std::size_t total_memory = 0;     // bytes
+  std::size_t total_memory = 0;  // bytes
   std::size_t shared_memory_per_block = 0;
   int max_threads_per_block = 1024;
   double memory_bandwidth_gbs = 0;  // peak estimate from the device attributes (0 if unknown)

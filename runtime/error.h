@@ -27,7 +27,9 @@ class OutOfMemory : public Error {
 
 namespace detail {
 
-inline void format_into(std::ostringstream& out, std::string_view pattern) { out << pattern; }
+inline void format_into(std::ostringstream& out, std::string_view pattern) {
+  out << pattern;
+}
 
 template <class First, class... Rest>
 void format_into(std::ostringstream& out, std::string_view pattern, const First& first,
@@ -57,10 +59,12 @@ std::string format_message(std::string_view pattern, const Args&... args) {
 }  // namespace gq
 
 // GQ_CHECK(cond, "message with {} placeholders", args...): throw gq::Error with file:line.
-#define GQ_CHECK(cond, ...)                                                                     \
-  do {                                                                                          \
-    if (!(cond)) ::gq::detail::fail_at(__FILE__, __LINE__, ::gq::detail::format_message(__VA_ARGS__)); \
+#define GQ_CHECK(cond, ...)                                                                 \
+  do {                                                                                      \
+    if (!(cond))                                                                            \
+      ::gq::detail::fail_at(__FILE__, __LINE__, ::gq::detail::format_message(__VA_ARGS__)); \
   } while (0)
 
 // GQ_FAIL("message with {} placeholders", args...): throw gq::Error with file:line.
-#define GQ_FAIL(...) ::gq::detail::fail_at(__FILE__, __LINE__, ::gq::detail::format_message(__VA_ARGS__))
+#define GQ_FAIL(...) \
+  ::gq::detail::fail_at(__FILE__, __LINE__, ::gq::detail::format_message(__VA_ARGS__))

@@ -21,7 +21,9 @@
 namespace gq {
 
 namespace {
-std::string mib(std::size_t bytes) { return fmt::format("{:.1f} MiB", bytes / 1048576.0); }
+std::string mib(std::size_t bytes) {
+  return fmt::format("{:.1f} MiB", bytes / 1048576.0);
+}
 }  // namespace
 
 #if GQ_WITH_CUDA
@@ -81,17 +83,22 @@ std::size_t emulated_memory_total() {
   return static_cast<std::size_t>(sysconf(_SC_PHYS_PAGES)) *
          static_cast<std::size_t>(sysconf(_SC_PAGE_SIZE));
 }
-std::size_t emulated_memory_in_use() { return g_in_use.load(); }
+std::size_t emulated_memory_in_use() {
+  return g_in_use.load();
+}
 }  // namespace detail
 
-void set_emulated_memory_limit(std::size_t bytes) { g_limit = bytes; }
+void set_emulated_memory_limit(std::size_t bytes) {
+  g_limit = bytes;
+}
 
 void* device_malloc(std::size_t bytes) {
   if (bytes == 0) return nullptr;
   const std::size_t total = detail::emulated_memory_total();
   const std::size_t used = g_in_use.fetch_add(bytes) + bytes;
-  void* raw = used <= total ? std::aligned_alloc(kAlign, kAlign + (bytes + kAlign - 1) / kAlign * kAlign)
-                            : nullptr;
+  void* raw = used <= total
+                  ? std::aligned_alloc(kAlign, kAlign + (bytes + kAlign - 1) / kAlign * kAlign)
+                  : nullptr;
   if (!raw) {
     g_in_use -= bytes;
     throw OutOfMemory(fmt::format(

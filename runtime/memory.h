@@ -66,7 +66,9 @@ class DeviceBuffer {
     return out;
   }
   // Sets every byte to `byte` (0xFF poisons floats to NaN, the tests' "not written" marker).
-  void fill_bytes(int byte, stream_t stream = nullptr) { memset_device(data_, byte, bytes(), stream); }
+  void fill_bytes(int byte, stream_t stream = nullptr) {
+    memset_device(data_, byte, bytes(), stream);
+  }
 
  private:
   T* data_ = nullptr;

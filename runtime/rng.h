@@ -42,15 +42,16 @@ GQ_HD Philox4 philox4x32_10(Philox4 c, std::uint32_t k0, std::uint32_t k1) {
 // Four words for (seed, stream, index): the seed is the key; stream and index fill the counter.
 // Streams separate independent uses of one seed (init, dropout, shuffling, k-means, ...).
 GQ_HD Philox4 philox_random4(std::uint64_t seed, std::uint64_t stream, std::uint64_t index) {
-  return philox4x32_10(Philox4{{static_cast<std::uint32_t>(index),
-                                static_cast<std::uint32_t>(index >> 32),
-                                static_cast<std::uint32_t>(stream),
-                                static_cast<std::uint32_t>(stream >> 32)}},
-                       static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32));
+  return philox4x32_10(
+      Philox4{{static_cast<std::uint32_t>(index), static_cast<std::uint32_t>(index >> 32),
+               static_cast<std::uint32_t>(stream), static_cast<std::uint32_t>(stream >> 32)}},
+      static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32));
 }
 
 // Uniform in [0, 1) with 24 random bits (every value exactly representable in float).
-GQ_HD float uniform01(std::uint32_t x) { return static_cast<float>(x >> 8) * (1.0f / 16777216.0f); }
+GQ_HD float uniform01(std::uint32_t x) {
+  return static_cast<float>(x >> 8) * (1.0f / 16777216.0f);
+}
 
 // Standard normal pair from two words (Box-Muller); u1 is moved to (0, 1] so log never sees 0.
 GQ_HD void normal2(std::uint32_t a, std::uint32_t b, float& z0, float& z1) {

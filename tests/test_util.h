@@ -40,8 +40,9 @@ inline DeviceBuffer<T> poisoned(std::size_t n) {
 }
 
 // Asserts |got - want| <= atol + rtol * |want| elementwise; reports the first few mismatches.
-inline ::testing::AssertionResult all_close(std::span<const float> got, std::span<const double> want,
-                                            double atol, double rtol) {
+inline ::testing::AssertionResult all_close(std::span<const float> got,
+                                            std::span<const double> want, double atol,
+                                            double rtol) {
   if (got.size() != want.size())
     return ::testing::AssertionFailure() << "size " << got.size() << " != " << want.size();
   int bad = 0;

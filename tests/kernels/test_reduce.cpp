@@ -67,8 +67,7 @@ TEST_P(Reduce, ResultIsBitIdenticalRunToRun) {
   EXPECT_EQ(std::memcmp(a.to_host().data(), b.to_host().data(), sizeof(float)), 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(AwkwardSizes, Reduce,
-                         ::testing::Values(1, 31, 257, 4097, 65539, 1000003));
+INSTANTIATE_TEST_SUITE_P(AwkwardSizes, Reduce, ::testing::Values(1, 31, 257, 4097, 65539, 1000003));
 
 TEST(ReduceEdges, EmptyInputGivesIdentities) {
   DeviceBuffer<char> scratch(reduce_scratch_bytes());

@@ -23,7 +23,8 @@ TEST_P(Transpose, MatchesReference) {
   for (int b = 0; b < batch; ++b)
     for (int i = 0; i < rows; ++i)
       for (int j = 0; j < cols; ++j)
-        ASSERT_EQ(got[(std::size_t(b) * cols + j) * rows + i], h[(std::size_t(b) * rows + i) * cols + j])
+        ASSERT_EQ(got[(std::size_t(b) * cols + j) * rows + i],
+                  h[(std::size_t(b) * rows + i) * cols + j])
             << "b=" << b << " i=" << i << " j=" << j;
 }
 

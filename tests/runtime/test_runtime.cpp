@@ -6,6 +6,7 @@
 
 #include "runtime/device.h"
 #include "runtime/error.h"
+#include "runtime/fast_divmod.h"
 #include "runtime/memory.h"
 #include "runtime/rng.h"
 #include "runtime/stream.h"
@@ -175,6 +176,33 @@ TEST(Tensor, ShapeNumelAndRoundTrip) {
   EXPECT_EQ(t.to_host(), host);
   EXPECT_THROW(t.upload(std::vector<float>(7)), Error);
   EXPECT_THROW((Shape{1, 2, 3, 4, 5}), Error);
+}
+
+}  // namespace
+}  // namespace gq
+
+namespace gq {
+namespace {
+
+TEST(FastDivmod, MatchesHardwareDivisionEverywhere) {
+  HostRng rng(2024);
+  std::vector<std::uint32_t> divisors = {
+      1,    2,    3,     5,     7,           10,          28,          32,         49,
+      1000, 1024, 65535, 65536, 0x7fffffffu, 0x80000000u, 0x80000001u, 0xffffffffu};
+  for (int i = 0; i < 200; ++i) divisors.push_back(1 + rng.next_u32() % 100000);
+  for (int i = 0; i < 50; ++i) divisors.push_back(std::max(1u, rng.next_u32()));
+  for (std::uint32_t d : divisors) {
+    const FastDivmod fd(d);
+    std::vector<std::uint32_t> ns = {0,           1,           d - 1,       d,     d + 1,
+                                     0xffffffffu, 0xfffffffeu, 0x80000000u, 2 * d, 2 * d - 1};
+    for (int i = 0; i < 2000; ++i) ns.push_back(rng.next_u32());
+    for (std::uint32_t n : ns) {
+      std::uint32_t q, r;
+      fd.divmod(n, q, r);
+      ASSERT_EQ(q, n / d) << n << " / " << d;
+      ASSERT_EQ(r, n % d) << n << " % " << d;
+    }
+  }
 }
 
 }  // namespace

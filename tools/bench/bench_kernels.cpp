@@ -32,7 +32,8 @@ void timed_loop(benchmark::State& state, double bytes_per_iter, F&& f) {
     const auto t0 = std::chrono::steady_clock::now();
     f();
     gq::device_synchronize();
-    state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    state.SetIterationTime(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(bytes_per_iter * state.iterations()));
   const double peak_gbs = gq::device_info().memory_bandwidth_gbs;  // 0 on the emulator
@@ -46,7 +47,8 @@ void BM_ReduceSum(benchmark::State& state) {
   auto x = ramp(n);
   DeviceBuffer<float> out(1);
   DeviceBuffer<char> scratch(gq::kernels::reduce_scratch_bytes());
-  timed_loop(state, 4.0 * n, [&] { gq::kernels::reduce_sum(x.data(), n, out.data(), scratch.data()); });
+  timed_loop(state, 4.0 * n,
+             [&] { gq::kernels::reduce_sum(x.data(), n, out.data(), scratch.data()); });
 }
 BENCHMARK(BM_ReduceSum)->Arg(1 << 20)->UseManualTime()->Unit(benchmark::kMillisecond);
 

@@ -83,8 +83,8 @@ int compare(const std::string& path_a, const std::string& path_b) {
         max_rel = std::max(max_rel, d / std::max(std::fabs(y), 1e-30));
       }
     }
-    fmt::print("{:<40} {:>9} {:>12.3e} {:>12.3e} {}\n", c.name, ia->second.size(), max_abs,
-               max_rel, ok ? "ok" : "MISMATCH");
+    fmt::print("{:<40} {:>9} {:>12.3e} {:>12.3e} {}\n", c.name, ia->second.size(), max_abs, max_rel,
+               ok ? "ok" : "MISMATCH");
     failures += !ok;
   }
   fmt::print("parity: {} passed, {} failed\n", registry().size() - failures, failures);
@@ -108,8 +108,7 @@ int main(int argc, char** argv) {
       for (const Case& c : registry()) fmt::print("{}\n", c.name);
       return 0;
     }
-    std::fprintf(stderr,
-                 "usage: gq-parity --write FILE | --compare GPU_FILE EMU_FILE | --list\n");
+    std::fprintf(stderr, "usage: gq-parity --write FILE | --compare GPU_FILE EMU_FILE | --list\n");
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gq-parity: %s\n", e.what());

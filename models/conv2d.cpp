@@ -1,0 +1,43 @@
+#include "models/conv2d.h"
+
+#include "kernels/bias.h"
+#include "runtime/error.h"
+
+namespace gq::models {
+
+Shape Conv2d::setup(const std::string& name, const Shape& in, int batch, ParamRegistry& params) {
+  GQ_CHECK(in.rank == 3, "{}: conv2d needs a [C, H, W] input, got {}", name, in.str());
+  const int c = static_cast<int>(in[0]), h = static_cast<int>(in[1]), w = static_cast<int>(in[2]);
+  plan_.emplace(
+      dnn::Conv2dShape{batch, c, h, w, out_, kernel_, kernel_, stride_, stride_, pad_, pad_});
+  params_ = &params;
+  weight_ = params.add(name + ".weight", Shape{out_, c, kernel_, kernel_}, true,
+                       Init::uniform_fan_in, static_cast<std::int64_t>(c) * kernel_ * kernel_);
+  if (bias_)
+    bias_id_ = params.add(name + ".bias", Shape{out_}, false, Init::uniform_fan_in,
+                          static_cast<std::int64_t>(c) * kernel_ * kernel_);
+  return Shape{out_, plan_->shape().out_h(), plan_->shape().out_w()};
+}
+
+void Conv2d::forward(const Context& ctx, const float* x, float* y) {
+  plan_->forward(x, params_->value(weight_), y, ctx.stream);
+  const auto& s = plan_->shape();
+  if (bias_)
+    kernels::bias_add(y, params_->value(bias_id_), s.n, s.k, s.out_h() * s.out_w(), ctx.stream);
+}
+
+void Conv2d::backward(const Context& ctx, const float* x, const float*, const float* dy,
+                      float* dx) {
+  const auto& s = plan_->shape();
+  plan_->backward_filter(x, dy, params_->grad(weight_), false, ctx.stream);
+  if (bias_)
+    kernels::bias_grad(dy, params_->grad(bias_id_), s.n, s.k, s.out_h() * s.out_w(), false,
+                       ctx.stream);
+  if (dx) plan_->backward_data(dy, params_->value(weight_), dx, ctx.stream);
+}
+
+double Conv2d::flops_per_sample() const {
+  return plan_->shape().flops_forward() / plan_->shape().n;
+}
+
+}  // namespace gq::models

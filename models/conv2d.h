@@ -1,0 +1,35 @@
+// Conv2d layer: dnn::Conv2d (cuDNN / oneDNN) for the convolution, kernels/bias for the bias.
+#pragma once
+
+#include <optional>
+
+#include "models/layer.h"
+#include "runtime/dnn.h"
+
+namespace gq::models {
+
+class Conv2d : public Layer {
+ public:
+  Conv2d(int out_channels, int kernel, int stride = 1, int pad = 0, bool bias = true)
+      : out_(out_channels), kernel_(kernel), stride_(stride), pad_(pad), bias_(bias) {}
+  std::string kind() const override { return "conv2d"; }
+  Shape setup(const std::string& name, const Shape& in, int batch, ParamRegistry& params) override;
+  void forward(const Context& ctx, const float* x, float* y) override;
+  void backward(const Context& ctx, const float* x, const float* y, const float* dy,
+                float* dx) override;
+  double flops_per_sample() const override;
+  MemoryUse memory_use() const override { return {0, plan_ ? plan_->workspace_bytes() : 0}; }
+  bool has_params() const override { return true; }
+
+  ParamRegistry::Id weight_id() const { return weight_; }
+  const dnn::Conv2dShape& shape() const { return plan_->shape(); }
+
+ private:
+  int out_, kernel_, stride_, pad_;
+  bool bias_;
+  ParamRegistry* params_ = nullptr;
+  ParamRegistry::Id weight_ = -1, bias_id_ = -1;
+  std::optional<dnn::Conv2d> plan_;
+};
+
+}  // namespace gq::models

@@ -1,0 +1,51 @@
+// The layer interface. A model is set up once for a fixed batch size: each layer learns its input
+// shape, registers its parameters and allocates everything it needs (saved statistics, library
+// plans, workspaces). forward/backward then allocate nothing.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "models/params.h"
+#include "runtime/memory.h"
+#include "runtime/stream.h"
+#include "runtime/tensor.h"
+
+namespace gq::models {
+
+struct Context {
+  stream_t stream = nullptr;
+  bool training = true;
+  std::uint64_t seed = 0;  // the run's seed (dropout masks)
+  std::uint64_t step = 0;  // the global step (a fresh dropout mask each step)
+};
+
+// Bytes each layer holds, by class, for the memory plan printed at start.
+struct MemoryUse {
+  std::size_t saved = 0;      // state kept from forward for backward (statistics, argmax, ...)
+  std::size_t workspace = 0;  // library workspaces and scratch
+};
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+  // A short type name for the summary table ("conv2d", "relu", ...).
+  virtual std::string kind() const = 0;
+  // in: one sample's shape ([C, H, W] or [F]); returns one sample's output shape.
+  virtual Shape setup(const std::string& name, const Shape& in, int batch,
+                      ParamRegistry& params) = 0;
+  virtual void forward(const Context& ctx, const float* x, float* y) = 0;
+  // Writes dx (skipped when dx is null: the first layer) and this layer's parameter gradients.
+  // x and y are the forward's input and output.
+  virtual void backward(const Context& ctx, const float* x, const float* y, const float* dy,
+                        float* dx) = 0;
+  // Multiply-adds x 2 of one sample's forward pass.
+  virtual double flops_per_sample() const { return 0; }
+  virtual MemoryUse memory_use() const { return {}; }
+  virtual bool has_params() const { return false; }
+  // Model state that is not a parameter (BatchNorm running statistics): saved in checkpoints.
+  virtual std::vector<DeviceBuffer<float>*> state_buffers() { return {}; }
+};
+
+}  // namespace gq::models

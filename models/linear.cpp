@@ -1,0 +1,39 @@
+#include "models/linear.h"
+
+#include "kernels/bias.h"
+#include "runtime/blas.h"
+#include "runtime/error.h"
+
+namespace gq::models {
+
+using blas::Op;
+
+Shape Linear::setup(const std::string& name, const Shape& in, int batch, ParamRegistry& params) {
+  GQ_CHECK(in.rank == 1, "{}: linear needs a flat [F] input (add a flatten layer), got {}", name,
+           in.str());
+  in_ = static_cast<int>(in[0]);
+  batch_ = batch;
+  params_ = &params;
+  weight_ = params.add(name + ".weight", Shape{out_, in_}, true, Init::uniform_fan_in, in_);
+  if (bias_) bias_id_ = params.add(name + ".bias", Shape{out_}, false, Init::uniform_fan_in, in_);
+  return Shape{out_};
+}
+
+void Linear::forward(const Context& ctx, const float* x, float* y) {
+  blas::gemm(Op::N, Op::T, batch_, out_, in_, 1.0f, x, in_, params_->value(weight_), in_, 0.0f, y,
+             out_, ctx.stream);
+  if (bias_) kernels::bias_add(y, params_->value(bias_id_), batch_, out_, 1, ctx.stream);
+}
+
+void Linear::backward(const Context& ctx, const float* x, const float*, const float* dy,
+                      float* dx) {
+  // dW = dy^T x, db = column sums of dy, dx = dy W.
+  blas::gemm(Op::T, Op::N, out_, in_, batch_, 1.0f, dy, out_, x, in_, 0.0f, params_->grad(weight_),
+             in_, ctx.stream);
+  if (bias_) kernels::bias_grad(dy, params_->grad(bias_id_), batch_, out_, 1, false, ctx.stream);
+  if (dx)
+    blas::gemm(Op::N, Op::N, batch_, in_, out_, 1.0f, dy, out_, params_->value(weight_), in_, 0.0f,
+               dx, in_, ctx.stream);
+}
+
+}  // namespace gq::models

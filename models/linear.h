@@ -1,0 +1,30 @@
+// Linear layer, y = x W^T + b with W stored [out, in] (PyTorch's layout), on blas::gemm.
+#pragma once
+
+#include "models/layer.h"
+
+namespace gq::models {
+
+class Linear : public Layer {
+ public:
+  explicit Linear(int out_features, bool bias = true) : out_(out_features), bias_(bias) {}
+  std::string kind() const override { return "linear"; }
+  Shape setup(const std::string& name, const Shape& in, int batch, ParamRegistry& params) override;
+  void forward(const Context& ctx, const float* x, float* y) override;
+  void backward(const Context& ctx, const float* x, const float* y, const float* dy,
+                float* dx) override;
+  double flops_per_sample() const override { return 2.0 * in_ * out_; }
+  bool has_params() const override { return true; }
+
+  ParamRegistry::Id weight_id() const { return weight_; }
+  int in_features() const { return in_; }
+  int out_features() const { return out_; }
+
+ private:
+  int out_, in_ = 0, batch_ = 0;
+  bool bias_;
+  ParamRegistry* params_ = nullptr;
+  ParamRegistry::Id weight_ = -1, bias_id_ = -1;
+};
+
+}  // namespace gq::models

@@ -1,0 +1,73 @@
+#include "models/norm_layers.h"
+
+#include "kernels/elementwise.h"
+#include "kernels/norm.h"
+#include "runtime/error.h"
+
+namespace gq::models {
+
+Shape BatchNorm2d::setup(const std::string& name, const Shape& in, int batch,
+                         ParamRegistry& params) {
+  GQ_CHECK(in.rank == 3, "{}: batchnorm2d needs a [C, H, W] input, got {}", name, in.str());
+  n_ = batch;
+  c_ = static_cast<int>(in[0]);
+  hw_ = static_cast<int>(in[1] * in[2]);
+  params_ = &params;
+  gamma_ = params.add(name + ".weight", Shape{c_}, false, Init::ones);
+  beta_ = params.add(name + ".bias", Shape{c_}, false, Init::zeros);
+  saved_ = DeviceBuffer<float>(2 * static_cast<std::size_t>(c_));
+  running_ = DeviceBuffer<float>(2 * static_cast<std::size_t>(c_));
+  kernels::fill(running_.data(), c_, 0.0f);
+  kernels::fill(running_.data() + c_, c_, 1.0f);
+  return in;
+}
+
+void BatchNorm2d::forward(const Context& ctx, const float* x, float* y) {
+  const float* gamma = params_->value(gamma_);
+  const float* beta = params_->value(beta_);
+  if (ctx.training)
+    kernels::batchnorm2d_forward_train(n_, c_, hw_, x, gamma, beta, y, saved_.data(),
+                                       saved_.data() + c_, running_.data(), running_.data() + c_,
+                                       momentum_, eps_, ctx.stream);
+  else
+    kernels::batchnorm2d_forward_eval(n_, c_, hw_, x, gamma, beta, running_.data(),
+                                      running_.data() + c_, eps_, y, ctx.stream);
+}
+
+void BatchNorm2d::backward(const Context& ctx, const float* x, const float*, const float* dy,
+                           float* dx) {
+  GQ_CHECK(dx, "batchnorm2d as the first layer is not supported (its backward writes dx)");
+  kernels::batchnorm2d_backward(n_, c_, hw_, x, dy, params_->value(gamma_), saved_.data(),
+                                saved_.data() + c_, dx, params_->grad(gamma_), params_->grad(beta_),
+                                false, ctx.stream);
+}
+
+Shape GroupNorm::setup(const std::string& name, const Shape& in, int batch, ParamRegistry& params) {
+  GQ_CHECK(in.rank == 3, "{}: groupnorm needs a [C, H, W] input, got {}", name, in.str());
+  n_ = batch;
+  c_ = static_cast<int>(in[0]);
+  hw_ = static_cast<int>(in[1] * in[2]);
+  GQ_CHECK(groups_ > 0 && c_ % groups_ == 0, "{}: {} channels do not split into {} groups", name,
+           c_, groups_);
+  params_ = &params;
+  gamma_ = params.add(name + ".weight", Shape{c_}, false, Init::ones);
+  beta_ = params.add(name + ".bias", Shape{c_}, false, Init::zeros);
+  saved_ = DeviceBuffer<float>(2 * static_cast<std::size_t>(n_) * groups_);
+  return in;
+}
+
+void GroupNorm::forward(const Context& ctx, const float* x, float* y) {
+  kernels::groupnorm_forward(n_, c_, hw_, groups_, x, params_->value(gamma_), params_->value(beta_),
+                             eps_, y, saved_.data(),
+                             saved_.data() + static_cast<std::size_t>(n_) * groups_, ctx.stream);
+}
+
+void GroupNorm::backward(const Context& ctx, const float* x, const float*, const float* dy,
+                         float* dx) {
+  GQ_CHECK(dx, "groupnorm as the first layer is not supported (its backward writes dx)");
+  kernels::groupnorm_backward(n_, c_, hw_, groups_, x, dy, params_->value(gamma_), saved_.data(),
+                              saved_.data() + static_cast<std::size_t>(n_) * groups_, dx,
+                              params_->grad(gamma_), params_->grad(beta_), false, ctx.stream);
+}
+
+}  // namespace gq::models

@@ -1,0 +1,53 @@
+// Normalisation layers: BatchNorm2d (batch statistics in training, running statistics in eval)
+// and GroupNorm (per-sample statistics: no coupling between samples, so per-sample gradients are
+// the gradients of each sample's own loss).
+#pragma once
+
+#include "models/layer.h"
+#include "runtime/memory.h"
+
+namespace gq::models {
+
+class BatchNorm2d : public Layer {
+ public:
+  explicit BatchNorm2d(float momentum = 0.1f, float eps = 1e-5f) : momentum_(momentum), eps_(eps) {}
+  std::string kind() const override { return "batchnorm2d"; }
+  Shape setup(const std::string& name, const Shape& in, int batch, ParamRegistry& params) override;
+  void forward(const Context& ctx, const float* x, float* y) override;
+  void backward(const Context& ctx, const float* x, const float* y, const float* dy,
+                float* dx) override;
+  MemoryUse memory_use() const override { return {saved_.bytes() + running_.bytes(), 0}; }
+  bool has_params() const override { return true; }
+  // Running mean then running variance (2*C floats).
+  std::vector<DeviceBuffer<float>*> state_buffers() override { return {&running_}; }
+
+ private:
+  float momentum_, eps_;
+  int n_ = 0, c_ = 0, hw_ = 0;
+  ParamRegistry* params_ = nullptr;
+  ParamRegistry::Id gamma_ = -1, beta_ = -1;
+  DeviceBuffer<float> saved_;    // mean, invstd
+  DeviceBuffer<float> running_;  // running mean, running var
+};
+
+class GroupNorm : public Layer {
+ public:
+  explicit GroupNorm(int groups, float eps = 1e-5f) : groups_(groups), eps_(eps) {}
+  std::string kind() const override { return "groupnorm"; }
+  Shape setup(const std::string& name, const Shape& in, int batch, ParamRegistry& params) override;
+  void forward(const Context& ctx, const float* x, float* y) override;
+  void backward(const Context& ctx, const float* x, const float* y, const float* dy,
+                float* dx) override;
+  MemoryUse memory_use() const override { return {saved_.bytes(), 0}; }
+  bool has_params() const override { return true; }
+
+ private:
+  int groups_;
+  float eps_;
+  int n_ = 0, c_ = 0, hw_ = 0;
+  ParamRegistry* params_ = nullptr;
+  ParamRegistry::Id gamma_ = -1, beta_ = -1;
+  DeviceBuffer<float> saved_;  // mean, invstd per (sample, group)
+};
+
+}  // namespace gq::models

@@ -1,0 +1,113 @@
+#include "models/sequential.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "runtime/error.h"
+#include "runtime/nvtx.h"
+
+namespace gq::models {
+
+void Sequential::add(std::string name, std::unique_ptr<Layer> layer) {
+  GQ_CHECK(batch_ == 0, "layer '{}' added after setup", name);
+  names_.push_back(std::move(name));
+  layers_.push_back(std::move(layer));
+}
+
+void Sequential::setup(const Shape& input, int batch) {
+  GQ_CHECK(!layers_.empty(), "a model needs at least one layer");
+  GQ_CHECK(batch > 0, "batch size must be positive, got {}", batch);
+  input_ = input;
+  batch_ = batch;
+  Shape shape = input;
+  std::size_t max_elems = static_cast<std::size_t>(input.numel());
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    shape = layers_[i]->setup(names_[i], shape, batch, params_);
+    shapes_.push_back(shape);
+    activations_.emplace_back(static_cast<std::size_t>(shape.numel()) * batch);
+    max_elems = std::max(max_elems, static_cast<std::size_t>(shape.numel()));
+  }
+  grad_a_ = DeviceBuffer<float>(max_elems * batch);
+  grad_b_ = DeviceBuffer<float>(max_elems * batch);
+  params_.allocate();
+}
+
+void Sequential::initialize(std::uint64_t seed, stream_t stream) {
+  params_.initialize(seed, stream);
+}
+
+const float* Sequential::forward(const Context& ctx, const float* x) {
+  GQ_NVTX_FUNCTION();
+  last_input_ = x;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    NvtxRange range(names_[i]);
+    layers_[i]->forward(ctx, i == 0 ? x : activations_[i - 1].data(), activations_[i].data());
+  }
+  return activations_.back().data();
+}
+
+void Sequential::backward(const Context& ctx, const float* dout) {
+  GQ_NVTX_FUNCTION();
+  GQ_CHECK(last_input_, "backward called before forward");
+  const float* dy = dout;
+  for (int i = num_layers() - 1; i >= 0; --i) {
+    NvtxRange range(names_[i] + ".backward");
+    // Ping-pong: the gradient flowing in never shares a buffer with the one flowing out.
+    float* dx = i == 0 ? nullptr : (dy == grad_a_.data() ? grad_b_.data() : grad_a_.data());
+    const float* x = i == 0 ? last_input_ : activations_[i - 1].data();
+    layers_[i]->backward(ctx, x, activations_[i].data(), dy, dx);
+    dy = dx;
+  }
+}
+
+double Sequential::flops_per_sample() const {
+  double f = 0;
+  for (const auto& l : layers_) f += l->flops_per_sample();
+  return f;
+}
+
+std::size_t Sequential::activation_bytes() const {
+  std::size_t b = 0;
+  for (const auto& a : activations_) b += a.bytes();
+  return b;
+}
+
+std::size_t Sequential::saved_bytes() const {
+  std::size_t b = 0;
+  for (const auto& l : layers_) b += l->memory_use().saved;
+  return b;
+}
+
+std::size_t Sequential::workspace_bytes() const {
+  std::size_t b = 0;
+  for (const auto& l : layers_) b += l->memory_use().workspace;
+  return b;
+}
+
+std::vector<DeviceBuffer<float>*> Sequential::state_buffers() {
+  std::vector<DeviceBuffer<float>*> out;
+  for (auto& l : layers_)
+    for (DeviceBuffer<float>* b : l->state_buffers()) out.push_back(b);
+  return out;
+}
+
+std::string Sequential::summary() const {
+  // Parameters per layer: registry entries are named "<layer>.<tensor>".
+  std::string s = fmt::format("{:<14} {:<15} {:>16} {:>10} {:>11}\n", "layer", "kind", "output",
+                              "params", "MFLOP/img");
+  std::size_t total_params = 0;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    std::size_t p = 0;
+    for (const ParamInfo& info : params_.infos())
+      if (info.name.rfind(names_[i] + ".", 0) == 0) p += info.numel();
+    total_params += p;
+    s += fmt::format("{:<14} {:<15} {:>16} {:>10} {:>11.2f}\n", names_[i], layers_[i]->kind(),
+                     shapes_[i].str(), p, layers_[i]->flops_per_sample() / 1e6);
+  }
+  s += fmt::format("{:<14} {:<15} {:>16} {:>10} {:>11.2f}\n", "total", "", input_.str() + " in",
+                   total_params, flops_per_sample() / 1e6);
+  return s;
+}
+
+}  // namespace gq::models

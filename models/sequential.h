@@ -1,0 +1,62 @@
+// A model as a sequence of layers, set up once for a fixed batch size. It owns every activation
+// (each layer's output is kept for backward), two ping-pong buffers for activation gradients, and
+// the parameter registry. forward/backward allocate nothing.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/layer.h"
+#include "models/params.h"
+#include "runtime/memory.h"
+
+namespace gq::models {
+
+class Sequential {
+ public:
+  void add(std::string name, std::unique_ptr<Layer> layer);
+  // Sets up every layer for `batch` samples of one-sample shape `input`, then allocates.
+  void setup(const Shape& input, int batch);
+  void initialize(std::uint64_t seed, stream_t stream = nullptr);
+
+  // x: [batch, input...] on the device. Returns the last layer's output.
+  const float* forward(const Context& ctx, const float* x);
+  // dout: gradient of the loss w.r.t. the output. Writes every parameter gradient.
+  void backward(const Context& ctx, const float* dout);
+
+  int batch() const { return batch_; }
+  int num_layers() const { return static_cast<int>(layers_.size()); }
+  Layer& layer(int i) { return *layers_[i]; }
+  const std::string& layer_name(int i) const { return names_[i]; }
+  const Shape& input_shape() const { return input_; }
+  const Shape& output_shape(int i) const { return shapes_[i]; }  // one sample
+  const Shape& output_shape() const { return shapes_.back(); }
+  const float* activation(int i) const { return activations_[i].data(); }
+  const float* output() const { return activations_.back().data(); }
+  ParamRegistry& params() { return params_; }
+
+  // Per-layer table: name, kind, output shape, parameters, forward MFLOPs per sample.
+  std::string summary() const;
+  double flops_per_sample() const;  // forward
+  // Bytes by class for the memory plan.
+  std::size_t activation_bytes() const;
+  std::size_t activation_grad_bytes() const { return grad_a_.bytes() + grad_b_.bytes(); }
+  std::size_t saved_bytes() const;
+  std::size_t workspace_bytes() const;
+  // Non-parameter state of all layers, in layer order (checkpoints).
+  std::vector<DeviceBuffer<float>*> state_buffers();
+
+ private:
+  std::vector<std::string> names_;
+  std::vector<std::unique_ptr<Layer>> layers_;
+  std::vector<Shape> shapes_;
+  std::vector<DeviceBuffer<float>> activations_;
+  DeviceBuffer<float> grad_a_, grad_b_;
+  ParamRegistry params_;
+  Shape input_;
+  int batch_ = 0;
+  const float* last_input_ = nullptr;
+};
+
+}  // namespace gq::models

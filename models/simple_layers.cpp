@@ -1,0 +1,79 @@
+#include "models/simple_layers.h"
+
+#include "kernels/dropout.h"
+#include "runtime/error.h"
+
+namespace gq::models {
+
+Shape Pool2d::setup(const std::string& name, const Shape& in, int batch, ParamRegistry&) {
+  GQ_CHECK(in.rank == 3, "{}: pooling needs a [C, H, W] input, got {}", name, in.str());
+  shape_ = kernels::PoolShape{batch,
+                              static_cast<int>(in[0]),
+                              static_cast<int>(in[1]),
+                              static_cast<int>(in[2]),
+                              window_,
+                              stride_,
+                              pad_};
+  GQ_CHECK(shape_.out_h() > 0 && shape_.out_w() > 0,
+           "{}: a {}x{} pooling window with stride {} does not fit a {}x{} input", name, window_,
+           window_, stride_, in[1], in[2]);
+  const Shape out{in[0], shape_.out_h(), shape_.out_w()};
+  if (kind_ == PoolKind::max) argmax_ = DeviceBuffer<std::int32_t>(out.numel() * batch);
+  return out;
+}
+
+void Pool2d::forward(const Context& ctx, const float* x, float* y) {
+  if (kind_ == PoolKind::max)
+    kernels::maxpool2d_forward(shape_, x, y, argmax_.data(), ctx.stream);
+  else
+    kernels::avgpool2d_forward(shape_, x, y, ctx.stream);
+}
+
+void Pool2d::backward(const Context& ctx, const float*, const float*, const float* dy, float* dx) {
+  if (!dx) return;
+  if (kind_ == PoolKind::max)
+    kernels::maxpool2d_backward(shape_, dy, argmax_.data(), dx, ctx.stream);
+  else
+    kernels::avgpool2d_backward(shape_, dy, dx, ctx.stream);
+}
+
+Shape GlobalAvgPool::setup(const std::string& name, const Shape& in, int batch, ParamRegistry&) {
+  GQ_CHECK(in.rank == 3, "{}: global pooling needs a [C, H, W] input, got {}", name, in.str());
+  n_ = batch;
+  c_ = static_cast<int>(in[0]);
+  hw_ = static_cast<int>(in[1] * in[2]);
+  return Shape{in[0]};
+}
+
+Shape Dropout::setup(const std::string& name, const Shape& in, int batch, ParamRegistry&) {
+  GQ_CHECK(p_ >= 0.0f && p_ < 1.0f, "{}: dropout probability must be in [0, 1), got {}", name, p_);
+  n_ = static_cast<std::size_t>(in.numel()) * batch;
+  // FNV-1a of the layer name: distinct, stable masks for distinct dropout layers.
+  salt_ = 1469598103934665603ull;
+  for (unsigned char ch : name) salt_ = (salt_ ^ ch) * 1099511628211ull;
+  return in;
+}
+
+// The mask's Philox stream: the step in the high bits, this layer's salt in the low ones.
+static std::uint64_t mask_offset(std::uint64_t step, std::uint64_t salt) {
+  return (step << 16) ^ (salt & 0xffff);
+}
+
+void Dropout::forward(const Context& ctx, const float* x, float* y) {
+  if (!ctx.training || p_ == 0.0f) {
+    copy_on_device(y, x, n_ * sizeof(float), ctx.stream);
+    return;
+  }
+  kernels::dropout_forward(x, y, n_, p_, ctx.seed, mask_offset(ctx.step, salt_), ctx.stream);
+}
+
+void Dropout::backward(const Context& ctx, const float*, const float*, const float* dy, float* dx) {
+  if (!dx) return;
+  if (!ctx.training || p_ == 0.0f) {
+    copy_on_device(dx, dy, n_ * sizeof(float), ctx.stream);
+    return;
+  }
+  kernels::dropout_backward(dy, dx, n_, p_, ctx.seed, mask_offset(ctx.step, salt_), ctx.stream);
+}
+
+}  // namespace gq::models

@@ -1,0 +1,117 @@
+#include "models/zoo.h"
+
+#include "models/conv2d.h"
+#include "models/linear.h"
+#include "models/norm_layers.h"
+#include "models/simple_layers.h"
+#include "runtime/error.h"
+
+namespace gq::models {
+namespace {
+
+using kernels::Activation;
+
+std::unique_ptr<Layer> relu() {
+  return std::make_unique<ActivationLayer>(Activation::relu);
+}
+std::unique_ptr<Layer> gelu() {
+  return std::make_unique<ActivationLayer>(Activation::gelu);
+}
+std::unique_ptr<Layer> maxpool(int window) {
+  return std::make_unique<Pool2d>(PoolKind::max, window, window);
+}
+
+// paper-cnn: three conv blocks (32, 64, 128 channels), each conv3x3 -> GroupNorm(8) -> ReLU ->
+// maxpool 2x2, then global average pooling and a linear classifier. GroupNorm keeps samples
+// independent, so per-sample gradients are exact gradients of each sample's own loss.
+void paper_cnn(Sequential& m, int classes) {
+  int block = 1;
+  for (int width : {32, 64, 128}) {
+    const std::string b = "block" + std::to_string(block++);
+    m.add(b + ".conv", std::make_unique<Conv2d>(width, 3, 1, 1, false));
+    m.add(b + ".norm", std::make_unique<GroupNorm>(8));
+    m.add(b + ".relu", relu());
+    m.add(b + ".pool", maxpool(2));
+  }
+  m.add("pool", std::make_unique<GlobalAvgPool>());
+  m.add("fc", std::make_unique<Linear>(classes));
+}
+
+// airbench: the airbench94-style net (~2M parameters): a 64-channel stem, then three blocks of
+// two conv3x3 + BatchNorm + GELU with max-pooling (widths 64, 256, 256), a global max pool
+// over the final 4x4 map and a linear head.
+void airbench(Sequential& m, int classes) {
+  m.add("stem.conv", std::make_unique<Conv2d>(64, 3, 1, 1, false));
+  m.add("stem.norm", std::make_unique<BatchNorm2d>());
+  m.add("stem.gelu", gelu());
+  int block = 1;
+  for (int width : {64, 256, 256}) {
+    const std::string b = "block" + std::to_string(block++);
+    m.add(b + ".conv1", std::make_unique<Conv2d>(width, 3, 1, 1, false));
+    m.add(b + ".pool", maxpool(2));
+    m.add(b + ".norm1", std::make_unique<BatchNorm2d>());
+    m.add(b + ".gelu1", gelu());
+    m.add(b + ".conv2", std::make_unique<Conv2d>(width, 3, 1, 1, false));
+    m.add(b + ".norm2", std::make_unique<BatchNorm2d>());
+    m.add(b + ".gelu2", gelu());
+  }
+  m.add("pool", std::make_unique<Pool2d>(PoolKind::max, 4, 4));
+  m.add("flatten", std::make_unique<Flatten>());
+  m.add("fc", std::make_unique<Linear>(classes, false));
+}
+
+// mnist-cnn: two conv blocks (32, 64) with ReLU and max-pooling, then a 128-unit hidden layer.
+void mnist_cnn(Sequential& m, int classes) {
+  m.add("conv1", std::make_unique<Conv2d>(32, 3, 1, 1));
+  m.add("relu1", relu());
+  m.add("pool1", maxpool(2));
+  m.add("conv2", std::make_unique<Conv2d>(64, 3, 1, 1));
+  m.add("relu2", relu());
+  m.add("pool2", maxpool(2));
+  m.add("flatten", std::make_unique<Flatten>());
+  m.add("fc1", std::make_unique<Linear>(128));
+  m.add("relu3", relu());
+  m.add("fc2", std::make_unique<Linear>(classes));
+}
+
+// mlp: for bag-of-words text: two hidden layers of 256 with ReLU and dropout 0.5.
+void mlp(Sequential& m, int classes) {
+  m.add("fc1", std::make_unique<Linear>(256));
+  m.add("relu1", relu());
+  m.add("drop1", std::make_unique<Dropout>(0.5f));
+  m.add("fc2", std::make_unique<Linear>(256));
+  m.add("relu2", relu());
+  m.add("drop2", std::make_unique<Dropout>(0.5f));
+  m.add("fc3", std::make_unique<Linear>(classes));
+}
+
+}  // namespace
+
+const std::vector<std::string>& model_names() {
+  static const std::vector<std::string> names = {"paper-cnn", "airbench", "mnist-cnn", "mlp"};
+  return names;
+}
+
+std::unique_ptr<Sequential> build_model(const std::string& name, const Shape& input,
+                                        int num_classes) {
+  auto m = std::make_unique<Sequential>();
+  const bool image = input.rank == 3;
+  if (name == "paper-cnn" && image) {
+    paper_cnn(*m, num_classes);
+  } else if (name == "airbench" && image) {
+    airbench(*m, num_classes);
+  } else if (name == "mnist-cnn" && image) {
+    mnist_cnn(*m, num_classes);
+  } else if (name == "mlp") {
+    if (image) m->add("flatten", std::make_unique<Flatten>());
+    mlp(*m, num_classes);
+  } else if (name == "paper-cnn" || name == "airbench" || name == "mnist-cnn") {
+    GQ_FAIL("model '{}' needs image input [C, H, W], but the dataset gives {}; use --model mlp",
+            name, input.str());
+  } else {
+    GQ_FAIL("unknown model '{}'; valid: paper-cnn, airbench, mnist-cnn, mlp", name);
+  }
+  return m;
+}
+
+}  // namespace gq::models

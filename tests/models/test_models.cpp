@@ -1,0 +1,138 @@
+// Layers through the Sequential container: whole-model gradients against finite differences,
+// shapes and parameter counts of the zoo, and the parameter registry's layout.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "models/conv2d.h"
+#include "models/linear.h"
+#include "models/norm_layers.h"
+#include "models/sequential.h"
+#include "models/simple_layers.h"
+#include "models/zoo.h"
+#include "runtime/error.h"
+#include "tests/test_util.h"
+
+namespace gq::models {
+namespace {
+
+// A small smooth model (GELU, average pooling) so central differences are well defined.
+std::unique_ptr<Sequential> tiny_model(bool batchnorm) {
+  auto m = std::make_unique<Sequential>();
+  m->add("conv1", std::make_unique<Conv2d>(6, 3, 1, 1));
+  if (batchnorm)
+    m->add("norm1", std::make_unique<BatchNorm2d>());
+  else
+    m->add("norm1", std::make_unique<GroupNorm>(3));
+  m->add("gelu1", std::make_unique<ActivationLayer>(kernels::Activation::gelu));
+  m->add("pool1", std::make_unique<Pool2d>(PoolKind::avg, 2, 2));
+  m->add("conv2", std::make_unique<Conv2d>(4, 3, 2, 1));
+  m->add("gap", std::make_unique<GlobalAvgPool>());
+  m->add("fc", std::make_unique<Linear>(5));
+  return m;
+}
+
+// L = sum(out * g) in double, from a forward pass.
+double loss_of(Sequential& m, const DeviceBuffer<float>& x, const std::vector<float>& g) {
+  Context ctx;
+  m.forward(ctx, x.data());
+  std::vector<float> out(g.size());
+  copy_to_host(out.data(), m.output(), out.size() * sizeof(float));
+  double l = 0;
+  for (std::size_t i = 0; i < g.size(); ++i) l += double(out[i]) * g[i];
+  return l;
+}
+
+void check_gradients(bool batchnorm) {
+  const int batch = 3;
+  auto m = tiny_model(batchnorm);
+  m->setup(Shape{2, 9, 7}, batch);
+  m->initialize(3);
+  const auto hx = test::random_vector(std::size_t(batch) * 2 * 9 * 7, 1);
+  auto x = test::to_device(hx);
+  const auto g = test::random_vector(std::size_t(batch) * 5, 2);
+  auto dout = test::to_device(g);
+
+  Context ctx;
+  m->forward(ctx, x.data());
+  m->backward(ctx, dout.data());
+  ParamRegistry& reg = m->params();
+  std::vector<float> values(reg.size()), grads(reg.size());
+  copy_to_host(values.data(), reg.values(), values.size() * 4);
+  copy_to_host(grads.data(), reg.grads(), grads.size() * 4);
+
+  // A few coordinates of every tensor.
+  for (const ParamInfo& p : reg.infos()) {
+    for (std::size_t k = 0; k < std::min<std::size_t>(p.numel(), 4); ++k) {
+      const std::size_t j = p.offset + (k * 7919) % p.numel();
+      const float h = 1e-2f;
+      auto eval_at = [&](float v) {
+        copy_to_device(reg.values() + j, &v, 4);
+        const double l = loss_of(*m, x, g);
+        copy_to_device(reg.values() + j, &values[j], 4);
+        return l;
+      };
+      const double fd = (eval_at(values[j] + h) - eval_at(values[j] - h)) / (2.0 * h);
+      EXPECT_NEAR(grads[j], fd, 2e-3 + 2e-2 * std::fabs(fd))
+          << p.name << " element " << j - p.offset;
+    }
+  }
+}
+
+TEST(SequentialGradients, MatchFiniteDifferencesWithGroupNorm) {
+  check_gradients(false);
+}
+TEST(SequentialGradients, MatchFiniteDifferencesWithBatchNorm) {
+  check_gradients(true);
+}
+
+TEST(ParamRegistry, DecayedTensorsComeFirstAndContiguous) {
+  auto m = tiny_model(false);
+  m->setup(Shape{2, 9, 7}, 2);
+  const ParamRegistry& reg = m->params();
+  std::size_t decayed = 0;
+  for (const ParamInfo& p : reg.infos()) {
+    if (p.decay) {
+      EXPECT_LT(p.offset, reg.decayed_count()) << p.name;
+      decayed += p.numel();
+    } else {
+      EXPECT_GE(p.offset, reg.decayed_count()) << p.name;
+    }
+  }
+  EXPECT_EQ(decayed, reg.decayed_count());
+  // conv1 (6*2*9 + 6), norm (6 + 6), conv2 (4*6*9 + 4), fc (5*4 + 5)
+  EXPECT_EQ(reg.size(), 108u + 6 + 12 + 216 + 4 + 20 + 5);
+}
+
+TEST(Zoo, ModelsHaveTheDocumentedShapes) {
+  struct Want {
+    const char* name;
+    Shape input;
+    std::size_t min_params, max_params;
+  };
+  const Want wants[] = {{"paper-cnn", Shape{3, 32, 32}, 90'000, 110'000},
+                        {"airbench", Shape{3, 32, 32}, 1'900'000, 2'100'000},
+                        {"mnist-cnn", Shape{1, 28, 28}, 400'000, 430'000},
+                        {"mlp", Shape{2000}, 500'000, 700'000}};
+  for (const Want& w : wants) {
+    auto m = build_model(w.name, w.input, 10);
+    m->setup(w.input, 2);
+    EXPECT_EQ(m->output_shape(), (Shape{10})) << w.name;
+    EXPECT_GE(m->params().size(), w.min_params) << w.name;
+    EXPECT_LE(m->params().size(), w.max_params) << w.name;
+    EXPECT_NE(m->summary().find("total"), std::string::npos);
+  }
+}
+
+TEST(Zoo, UnknownModelListsTheValidNames) {
+  try {
+    build_model("resnet", Shape{3, 32, 32}, 10);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("paper-cnn"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(build_model("paper-cnn", Shape{100}, 10), Error);
+}
+
+}  // namespace
+}  // namespace gq::models

@@ -1,0 +1,442 @@
+#include "tools/train/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "datasets/datasets.h"
+#include "kernels/augment.h"
+#include "kernels/elementwise.h"
+#include "kernels/loss.h"
+#include "kernels/optim.h"
+#include "kernels/reduce.h"
+#include "models/zoo.h"
+#include "runtime/device.h"
+#include "runtime/error.h"
+#include "runtime/nvtx.h"
+#include "runtime/rng.h"
+#include "tools/train/checkpoint.h"
+
+namespace gq::train {
+namespace {
+
+std::string mib(std::size_t bytes) {
+  return fmt::format("{:8.1f} MiB", bytes / 1048576.0);
+}
+
+data::TrainTest load_data(const TrainConfig& cfg) {
+  const std::filesystem::path root = cfg.data_dir.empty() ? data::data_root() : cfg.data_dir;
+  if (cfg.dataset == "cifar10") return data::load_cifar10_all(data::find_dataset(root, "cifar10"));
+  if (cfg.dataset == "mnist" || cfg.dataset == "fashion-mnist") {
+    const auto dir = data::find_dataset(root, cfg.dataset);
+    return {data::load_mnist(dir, data::Split::train, cfg.dataset),
+            data::load_mnist(dir, data::Split::test, cfg.dataset)};
+  }
+  GQ_FAIL("unknown or unsupported --dataset '{}'; valid: cifar10, mnist, fashion-mnist",
+          cfg.dataset);
+}
+
+void take_subset(data::Dataset& d, int n) {
+  if (n <= 0 || n >= d.n) return;
+  d.n = n;
+  d.images.resize(d.sample_size() * n);
+  d.labels.resize(n);
+}
+
+// Per-channel mean and standard deviation of the training images, in [0, 1] units.
+void channel_stats(const data::Dataset& d, std::vector<float>& mean, std::vector<float>& stddev) {
+  const std::size_t plane = static_cast<std::size_t>(d.height) * d.width;
+  mean.assign(d.channels, 0);
+  stddev.assign(d.channels, 0);
+  for (int c = 0; c < d.channels; ++c) {
+    double s = 0, s2 = 0;
+    for (int i = 0; i < d.n; ++i) {
+      const std::uint8_t* p =
+          d.images.data() + (static_cast<std::size_t>(i) * d.channels + c) * plane;
+      for (std::size_t j = 0; j < plane; ++j) {
+        const double v = p[j] / 255.0;
+        s += v;
+        s2 += v * v;
+      }
+    }
+    const double count = static_cast<double>(d.n) * plane;
+    mean[c] = static_cast<float>(s / count);
+    stddev[c] =
+        static_cast<float>(std::sqrt(std::max(1e-12, s2 / count - (s / count) * (s / count))));
+  }
+}
+
+}  // namespace
+
+Trainer::Trainer(const TrainConfig& config) : cfg_(config) {
+  GQ_CHECK(cfg_.batch_size > 0, "--batch-size must be positive, got {}", cfg_.batch_size);
+  GQ_CHECK(cfg_.epochs > 0 || cfg_.max_steps > 0, "--epochs or --max-steps must be positive");
+  data::TrainTest tt = load_data(cfg_);
+  train_ = std::move(tt.train);
+  test_ = std::move(tt.test);
+  take_subset(train_, cfg_.train_subset);
+  take_subset(test_, cfg_.test_subset);
+  GQ_CHECK(train_.n >= cfg_.batch_size,
+           "--batch-size {} is larger than the training set ({} samples); lower it",
+           cfg_.batch_size, train_.n);
+  channel_stats(train_, mean_, std_);
+
+  const Shape input{train_.channels, train_.height, train_.width};
+  model_ = models::build_model(cfg_.model, input, train_.num_classes);
+  model_->setup(input, cfg_.batch_size);
+  model_->initialize(cfg_.seed);
+
+  steps_per_epoch_ = train_.n / cfg_.batch_size;  // the last partial batch is dropped
+  total_steps_ = static_cast<long>(cfg_.epochs) * steps_per_epoch_;
+  if (cfg_.max_steps > 0)
+    total_steps_ = cfg_.epochs > 0 ? std::min(total_steps_, cfg_.max_steps) : cfg_.max_steps;
+
+  schedule_.kind = parse_schedule(cfg_.schedule);
+  schedule_.base_lr = cfg_.lr;
+  schedule_.total_steps = total_steps_;
+  schedule_.warmup_steps = schedule_.kind == ScheduleKind::constant
+                               ? 0
+                               : static_cast<long>(cfg_.warmup_fraction * total_steps_);
+  schedule_.step_size = std::max(1L, steps_per_epoch_ * 30);
+
+  const std::size_t p = model_->params().size();
+  const int classes = train_.num_classes;
+  const std::size_t b = cfg_.batch_size;
+  if (cfg_.optimizer == "momentum" || cfg_.optimizer == "nesterov") {
+    momentum_ = DeviceBuffer<float>(p);
+    momentum_.fill_bytes(0);
+  } else if (cfg_.optimizer == "adamw") {
+    adam_m_ = DeviceBuffer<float>(p);
+    adam_v_ = DeviceBuffer<float>(p);
+    adam_m_.fill_bytes(0);
+    adam_v_.fill_bytes(0);
+  } else {
+    GQ_CHECK(cfg_.optimizer == "sgd",
+             "unknown --optimizer '{}'; valid: sgd, momentum, nesterov, adamw", cfg_.optimizer);
+  }
+  batch_x_ = DeviceBuffer<float>(b * input.numel());
+  batch_y_ = DeviceBuffer<std::int32_t>(b);
+  dlogits_ = DeviceBuffer<float>(b * classes);
+  losses_ = DeviceBuffer<float>(b);
+  loss_sum_ = DeviceBuffer<float>(2);
+  loss_sum_.fill_bytes(0);
+  correct_ = DeviceBuffer<std::int32_t>(b);
+  nonfinite_ = DeviceBuffer<std::int32_t>(1);
+  grad_norm_ = DeviceBuffer<float>(1);
+  reduce_scratch_ = DeviceBuffer<char>(kernels::reduce_scratch_bytes());
+  upload_dataset();
+
+  if (!cfg_.metrics_path.empty()) {
+    if (cfg_.metrics_path.has_parent_path())
+      std::filesystem::create_directories(cfg_.metrics_path.parent_path());
+    metrics_.open(cfg_.metrics_path, cfg_.resume.empty() ? std::ios::trunc : std::ios::app);
+    GQ_CHECK(metrics_.good(), "cannot write --metrics file {}", cfg_.metrics_path.string());
+  }
+  if (!cfg_.resume.empty()) load(cfg_.resume);
+  if (!cfg_.quiet) {
+    fmt::print("device      {}\n", device_info().name);
+    fmt::print("data        {} train / {} test samples of {}, {} classes\n", train_.n, test_.n,
+               input.str(), classes);
+    fmt::print("schedule    {} steps ({} per epoch), {} lr {} warm-up {} steps\n", total_steps_,
+               steps_per_epoch_, cfg_.schedule, cfg_.lr, schedule_.warmup_steps);
+    fmt::print("\n{}\n{}\n", model_->summary(), memory_plan());
+  }
+}
+
+Trainer::~Trainer() = default;
+
+std::string Trainer::memory_plan() const {
+  const auto& m = *model_;
+  auto& reg = const_cast<models::Sequential&>(m).params();
+  const std::size_t param_bytes = reg.size() * sizeof(float);
+  const std::size_t opt = momentum_.bytes() + adam_m_.bytes() + adam_v_.bytes();
+  const std::size_t data = train_images_.bytes() + test_images_.bytes() + train_labels_.bytes() +
+                           test_labels_.bytes() + permutation_.bytes() + eval_indices_.bytes();
+  const std::size_t step = batch_x_.bytes() + batch_y_.bytes() + dlogits_.bytes() +
+                           losses_.bytes() + correct_.bytes() + reduce_scratch_.bytes();
+  const std::size_t rows[] = {param_bytes,
+                              param_bytes,
+                              opt,
+                              m.activation_bytes(),
+                              m.activation_grad_bytes(),
+                              m.saved_bytes(),
+                              m.workspace_bytes(),
+                              step,
+                              data};
+  const char* names[] = {"parameters",        "gradients",        "optimizer state",
+                         "activations",       "activation grads", "saved for backward",
+                         "library workspace", "batch buffers",    "datasets"};
+  std::string s = "memory plan (allocated once, before the first step)\n";
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < std::size(rows); ++i) {
+    s += fmt::format("  {:<20} {}\n", names[i], mib(rows[i]));
+    total += rows[i];
+  }
+  return s + fmt::format("  {:<20} {}\n", "total", mib(total));
+}
+
+void Trainer::upload_dataset() {
+  train_images_ = DeviceBuffer<std::uint8_t>(std::span<const std::uint8_t>(train_.images));
+  test_images_ = DeviceBuffer<std::uint8_t>(std::span<const std::uint8_t>(test_.images));
+  train_labels_ = DeviceBuffer<std::int32_t>(std::span<const std::int32_t>(train_.labels));
+  test_labels_ = DeviceBuffer<std::int32_t>(std::span<const std::int32_t>(test_.labels));
+  permutation_ = DeviceBuffer<std::int32_t>(train_.n);
+  // Evaluation covers the test set in whole batches; the tail batch wraps around and only its
+  // first samples are counted.
+  const int b = cfg_.batch_size;
+  const int padded = (test_.n + b - 1) / b * b;
+  std::vector<std::int32_t> idx(padded);
+  for (int i = 0; i < padded; ++i) idx[i] = i % test_.n;
+  eval_indices_ = DeviceBuffer<std::int32_t>(std::span<const std::int32_t>(idx));
+}
+
+// The epoch's order: a Fisher-Yates shuffle from (seed, epoch), so resuming at any epoch
+// reproduces it without saving it.
+void Trainer::begin_epoch() {
+  std::vector<std::int32_t> perm(train_.n);
+  std::iota(perm.begin(), perm.end(), 0);
+  HostRng rng(cfg_.seed, 0x5eed0000ull + static_cast<std::uint64_t>(epoch_));
+  for (int i = train_.n - 1; i > 0; --i) std::swap(perm[i], perm[rng.below(i + 1)]);
+  permutation_.upload(perm);
+}
+
+void Trainer::step() {
+  NvtxRange range("train_step");
+  const long in_epoch = step_ % steps_per_epoch_;
+  if (in_epoch == 0) {
+    epoch_ = static_cast<int>(step_ / steps_per_epoch_);
+    begin_epoch();
+  }
+  const int b = cfg_.batch_size;
+  const int classes = train_.num_classes;
+  models::Context ctx{nullptr, true, cfg_.seed, static_cast<std::uint64_t>(step_)};
+  {
+    NvtxRange r("data");
+    kernels::AugmentParams aug;
+    aug.pad = cfg_.augment && train_.channels == 3 ? 4 : 0;
+    aug.flip = cfg_.augment && train_.channels == 3;
+    aug.seed = cfg_.seed;
+    aug.step = static_cast<std::uint64_t>(step_);
+    kernels::gather_augment(train_images_.data(), train_labels_.data(),
+                            permutation_.data() + in_epoch * b, b, train_.channels, train_.height,
+                            train_.width, mean_.data(), std_.data(), aug, batch_x_.data(),
+                            batch_y_.data(), ctx.stream);
+  }
+  const float* logits = model_->forward(ctx, batch_x_.data());
+  {
+    NvtxRange r("loss");
+    kernels::softmax_xent(logits, batch_y_.data(), b, classes, cfg_.label_smoothing, losses_.data(),
+                          dlogits_.data(), 1.0f / b, ctx.stream);
+    kernels::reduce_sum(losses_.data(), b, loss_sum_.data() + 1, reduce_scratch_.data(),
+                        ctx.stream);
+    kernels::axpy(1, 1.0f / b, loss_sum_.data() + 1, loss_sum_.data(), ctx.stream);
+  }
+  model_->backward(ctx, dlogits_.data());
+  {
+    NvtxRange r("optimizer");
+    auto& reg = model_->params();
+    if (cfg_.clip_norm > 0)
+      kernels::clip_grad_norm(reg.grads(), reg.size(), cfg_.clip_norm, grad_norm_.data(),
+                              reduce_scratch_.data(), ctx.stream);
+    const float lr = learning_rate(schedule_, step_);
+    // Weight decay on the decayed range [0, decayed) only (conv/linear weights, not biases/norms).
+    const std::size_t ranges[2][2] = {{0, reg.decayed_count()}, {reg.decayed_count(), reg.size()}};
+    for (int r2 = 0; r2 < 2; ++r2) {
+      const std::size_t off = ranges[r2][0], n = ranges[r2][1] - ranges[r2][0];
+      if (n == 0) continue;
+      const float wd = r2 == 0 ? cfg_.weight_decay : 0.0f;
+      if (cfg_.optimizer == "adamw")
+        kernels::adamw_step(reg.values() + off, reg.grads() + off, adam_m_.data() + off,
+                            adam_v_.data() + off, n, lr, 0.9f, 0.999f, 1e-8f, wd,
+                            static_cast<int>(step_ + 1), ctx.stream);
+      else
+        kernels::sgd_step(reg.values() + off, reg.grads() + off,
+                          momentum_.empty() ? nullptr : momentum_.data() + off, n, lr,
+                          cfg_.optimizer == "sgd" ? 0.0f : cfg_.momentum,
+                          cfg_.optimizer == "nesterov", wd, ctx.stream);
+    }
+  }
+  ++step_;
+  ++loss_steps_;
+}
+
+double Trainer::take_train_loss() {
+  float sum = 0;
+  copy_to_host(&sum, loss_sum_.data(), sizeof sum);
+  memset_device(loss_sum_.data(), 0, sizeof(float));
+  const double mean = loss_steps_ ? sum / loss_steps_ : 0.0;
+  loss_steps_ = 0;
+  return mean;
+}
+
+EvalResult Trainer::evaluate() {
+  NvtxRange range("evaluate");
+  const int b = cfg_.batch_size, classes = test_.num_classes;
+  models::Context ctx{nullptr, false, cfg_.seed, 0};
+  EvalResult res;
+  res.confusion.assign(static_cast<std::size_t>(classes) * classes, 0);
+  std::vector<float> logits(static_cast<std::size_t>(b) * classes), losses(b);
+  double loss_sum = 0;
+  std::int64_t correct = 0;
+  kernels::AugmentParams plain;
+  for (int start = 0; start < test_.n; start += b) {
+    kernels::gather_augment(test_images_.data(), test_labels_.data(), eval_indices_.data() + start,
+                            b, test_.channels, test_.height, test_.width, mean_.data(), std_.data(),
+                            plain, batch_x_.data(), batch_y_.data(), ctx.stream);
+    const float* out = model_->forward(ctx, batch_x_.data());
+    kernels::softmax_xent(out, batch_y_.data(), b, classes, 0.0f, losses_.data(), nullptr, 1.0f,
+                          ctx.stream);
+    copy_to_host(logits.data(), out, logits.size() * sizeof(float));
+    copy_to_host(losses.data(), losses_.data(), losses.size() * sizeof(float));
+    const int valid = std::min(b, test_.n - start);
+    for (int i = 0; i < valid; ++i) {
+      const float* row = logits.data() + static_cast<std::size_t>(i) * classes;
+      const int pred = static_cast<int>(std::max_element(row, row + classes) - row);
+      const int label = test_.labels[start + i];
+      correct += pred == label;
+      ++res.confusion[static_cast<std::size_t>(label) * classes + pred];
+      loss_sum += losses[i];
+    }
+  }
+  res.n = test_.n;
+  res.loss = loss_sum / test_.n;
+  res.accuracy = static_cast<double>(correct) / test_.n;
+  return res;
+}
+
+void Trainer::log_metrics(const std::string& json_line) {
+  if (metrics_.is_open()) {
+    metrics_ << json_line << '\n';
+    metrics_.flush();
+  }
+}
+
+EvalResult Trainer::run() {
+  using clock = std::chrono::steady_clock;
+  auto t0 = clock::now();
+  long logged_step = step_;
+  auto t_log = t0;
+  int consecutive_bad = 0;
+  EvalResult last;
+  while (step_ < total_steps_) {
+    step();
+    const bool epoch_end = step_ % steps_per_epoch_ == 0 || step_ == total_steps_;
+    if (step_ % cfg_.log_every == 0 || epoch_end) {
+      const double loss = take_train_loss();
+      const auto now = clock::now();
+      const double secs = std::chrono::duration<double>(now - t_log).count();
+      const double ips = (step_ - logged_step) * cfg_.batch_size / std::max(secs, 1e-9);
+      const double eta = (total_steps_ - step_) * cfg_.batch_size / std::max(ips, 1e-9);
+      t_log = now;
+      logged_step = step_;
+      const float lr = learning_rate(schedule_, step_ - 1);
+      if (!std::isfinite(loss)) {
+        if (++consecutive_bad >= 1)
+          GQ_FAIL(
+              "training diverged: the mean training loss at step {} is {} (lr {}); lower --lr "
+              "or enable --clip-norm, then resume from the last checkpoint",
+              step_, loss, lr);
+      }
+      if (!cfg_.quiet)
+        fmt::print(
+            "\rstep {:>6}/{} epoch {:>3} loss {:.4f} lr {:.4f} {:>7.0f} img/s ETA {:>5.0f}s   {}",
+            step_, total_steps_, epoch_ + 1, loss, lr, ips, eta, epoch_end ? "\n" : "");
+      std::fflush(stdout);
+      log_metrics(nlohmann::json{
+          {"type", "train"},
+          {"step", step_},
+          {"epoch", epoch_ + 1},
+          {"loss", loss},
+          {"lr", lr},
+          {"images_per_s",
+           ips}}.dump());
+    }
+    if (cfg_.checkpoint_every > 0 && !cfg_.checkpoint_dir.empty() &&
+        step_ % cfg_.checkpoint_every == 0)
+      save(cfg_.checkpoint_dir / fmt::format("step{:07d}.ckpt", step_));
+    if (epoch_end) {
+      const auto te = clock::now();
+      last = evaluate();
+      t_log += clock::now() - te;  // evaluation time is not training throughput
+      if (!cfg_.quiet)
+        fmt::print("eval  epoch {:>3} test loss {:.4f} test accuracy {:.2f}%\n", epoch_ + 1,
+                   last.loss, 100 * last.accuracy);
+      log_metrics(nlohmann::json{{"type", "eval"},
+                                 {"step", step_},
+                                 {"epoch", epoch_ + 1},
+                                 {"test_loss", last.loss},
+                                 {"test_accuracy", last.accuracy}}
+                      .dump());
+    }
+  }
+  if (!cfg_.checkpoint_dir.empty()) save(cfg_.checkpoint_dir / "last.ckpt");
+  const double total = std::chrono::duration<double>(clock::now() - t0).count();
+  if (!cfg_.quiet) fmt::print("done: {} steps in {:.1f} s\n", total_steps_, total);
+  return last;
+}
+
+void Trainer::save(const std::filesystem::path& path) {
+  Checkpoint ck;
+  ck.header = {{"format", 1},
+               {"model", cfg_.model},
+               {"dataset", cfg_.dataset},
+               {"batch_size", cfg_.batch_size},
+               {"optimizer", cfg_.optimizer},
+               {"seed", cfg_.seed},
+               {"step", step_},
+               {"train_n", train_.n},
+               {"num_classes", train_.num_classes},
+               {"params", model_->params().size()}};
+  auto& reg = model_->params();
+  ck.sections["params"].resize(reg.size());
+  copy_to_host(ck.sections["params"].data(), reg.values(), reg.size() * sizeof(float));
+  if (!momentum_.empty()) ck.sections["momentum"] = momentum_.to_host();
+  if (!adam_m_.empty()) {
+    ck.sections["adam_m"] = adam_m_.to_host();
+    ck.sections["adam_v"] = adam_v_.to_host();
+  }
+  int i = 0;
+  for (DeviceBuffer<float>* b : model_->state_buffers())
+    ck.sections[fmt::format("state{}", i++)] = b->to_host();
+  write_checkpoint(path, ck);
+}
+
+void Trainer::load(const std::filesystem::path& path) {
+  const Checkpoint ck = read_checkpoint(path);
+  auto expect = [&](const char* key, const nlohmann::json& want) {
+    GQ_CHECK(ck.header.contains(key) && ck.header[key] == want,
+             "{}: checkpoint has {} = {}, but this run has {}; resume with the same settings",
+             path.string(), key, ck.header.value(key, nlohmann::json()).dump(), want.dump());
+  };
+  expect("model", cfg_.model);
+  expect("dataset", cfg_.dataset);
+  expect("batch_size", cfg_.batch_size);
+  expect("optimizer", cfg_.optimizer);
+  expect("train_n", train_.n);
+  auto& reg = model_->params();
+  auto restore = [&](const std::string& name, float* dst, std::size_t n) {
+    auto it = ck.sections.find(name);
+    GQ_CHECK(it != ck.sections.end() && it->second.size() == n,
+             "{}: section '{}' missing or of the wrong size (expected {} values)", path.string(),
+             name, n);
+    copy_to_device(dst, it->second.data(), n * sizeof(float));
+  };
+  restore("params", reg.values(), reg.size());
+  if (!momentum_.empty()) restore("momentum", momentum_.data(), momentum_.size());
+  if (!adam_m_.empty()) {
+    restore("adam_m", adam_m_.data(), adam_m_.size());
+    restore("adam_v", adam_v_.data(), adam_v_.size());
+  }
+  int i = 0;
+  for (DeviceBuffer<float>* b : model_->state_buffers())
+    restore(fmt::format("state{}", i++), b->data(), b->size());
+  step_ = ck.header.at("step").get<long>();
+  epoch_ = static_cast<int>(step_ / steps_per_epoch_);
+  if (step_ % steps_per_epoch_ != 0) begin_epoch();  // mid-epoch: rebuild this epoch's order
+}
+
+}  // namespace gq::train
