@@ -1,0 +1,85 @@
+// Per-sample and per-cluster weight gradients of Linear and Conv2d layers from one backward pass
+// (DESIGN §3.3): materialised per-sample gradients, per-sample gradient norms (Goodfellow's
+// factorisation for Linear; instantiation or ghost Gram matrices for Conv2d), and per-cluster mean
+// gradients over a batch grouped by cluster, without storing b per-sample gradients.
+// Layouts follow models/linear.cpp and models/conv2d.cpp: Linear W is [out, in] (y = x W^T + b);
+// Conv2d is a cross-correlation with x NCHW, weights KCRS, dy [n, k, out_h, out_w]. dy is the
+// gradient of the summed loss w.r.t. y, so sample i's rows of dy are the gradient of its own loss.
+// All pointers are device pointers; scratch is caller-allocated (sizes from the *_scratch_bytes
+// functions, 64-byte aligned as device_malloc returns); nothing allocates.
+#pragma once
+
+#include <cstddef>
+
+#include "runtime/dnn.h"
+#include "runtime/stream.h"
+
+namespace gq::kernels {
+
+// ---- Linear: x [b, in], dy [b, out], W [out, in].
+// gw[i] = dy_i ⊗ x_i ([b, out, in]); gb[i] = dy_i ([b, out]) when gb != nullptr.
+void linear_per_sample_grads(const float* x, const float* dy, int b, int in, int out, float* gw,
+                             float* gb, stream_t stream = nullptr);
+// sq_norms[i] = ||gw_i||^2 = ||dy_i||^2 ||x_i||^2 (+ ||dy_i||^2 with the bias), without
+// materialising gw.
+void linear_per_sample_sq_norms(const float* x, const float* dy, int b, int in, int out,
+                                bool with_bias, float* sq_norms, stream_t stream = nullptr);
+
+// ---- Conv2d (s.n = b): gw [b, k, c, r, s], gb [b, k] (sum of dy_i over positions) when not null.
+void conv2d_per_sample_grads(const dnn::Conv2dShape& s, const float* x, const float* dy, float* gw,
+                             float* gb, void* scratch, stream_t stream = nullptr);
+
+// How per-sample squared norms of a Conv2d are computed. With L = out_h*out_w positions, patch
+// size p = c*r*s and d = k output channels (anchors §3): `instantiate` forms every gw_i = dy_i
+// [d, L] x unfold(x_i) [L, p] (~L*p*d multiply-adds per sample) and sums its squares; `ghost` uses
+// ||sum_l dy_il ⊗ u_il||^2 = sum_{l,l'} (dy_il·dy_il')(u_il·u_il'), two L x L Gram matrices
+// (~L^2*(p+d) per sample).
+enum class NormMethod { instantiate, ghost };
+// The cheaper method by that cost model: ghost iff L*(p+d) < p*d.
+NormMethod conv2d_norm_method(const dnn::Conv2dShape& s);
+// With the method the cost model picks.
+void conv2d_per_sample_sq_norms(const dnn::Conv2dShape& s, const float* x, const float* dy,
+                                bool with_bias, float* sq_norms, void* scratch,
+                                stream_t stream = nullptr);
+// With a forced method (tests, benchmarks).
+void conv2d_per_sample_sq_norms(const dnn::Conv2dShape& s, NormMethod method, const float* x,
+                                const float* dy, bool with_bias, float* sq_norms, void* scratch,
+                                stream_t stream = nullptr);
+// Scratch for conv2d_per_sample_grads and for conv2d_per_sample_sq_norms with either method.
+std::size_t conv2d_per_sample_scratch_bytes(const dnn::Conv2dShape& s);
+
+// ---- Per-cluster mean gradients. order[b] lists sample indices grouped by cluster; cluster c is
+// order[offsets[c] .. offsets[c+1]) (offsets[k+1], offsets[0] = 0, non-decreasing, offsets[k] =
+// b). Both are device arrays. g_c = (1/n_c) sum_{i in c} per-sample gradient; an empty cluster
+// gives 0. Outputs gw [k, out, in] (Linear) or [k, kout, c, r, s] (Conv2d), gb [k, out] / [k, kout]
+// when not null. Deterministic: every output is summed in a fixed order.
+//
+// Two implementations:
+//  - segmented: one hand-written kernel, a tiled GEMM per (cluster, output tile) that reads the
+//    offsets and order from device memory and gathers x / dy rows (Conv2d: an implicit im2col) as
+//    it loads its tiles. No host synchronisation: the GPU path.
+//  - library: gathers the batch in cluster order into scratch (rows for Linear; im2col rows and
+//    transposed dy for Conv2d) and runs one blas::gemm per cluster over its contiguous slice. It
+//    reads the k+1 offsets on the host (a sync on a GPU, free on the emulator, whose launches are
+//    synchronous). On the emulator the library GEMM runs ~200 GFLOP/s against ~1-10 GFLOP/s for
+//    hand-written kernels (tools/bench/bench_per_sample.cpp), so it is the emulator's path.
+//  - automatic: library on the emulator, segmented on the GPU.
+enum class PerClusterPath { automatic, segmented, library };
+
+void linear_per_cluster_grads(const float* x, const float* dy, int b, int in, int out,
+                              const int* order, const int* offsets, int k, float* gw, float* gb,
+                              void* scratch, stream_t stream = nullptr);
+void linear_per_cluster_grads(PerClusterPath path, const float* x, const float* dy, int b, int in,
+                              int out, const int* order, const int* offsets, int k, float* gw,
+                              float* gb, void* scratch, stream_t stream = nullptr);
+void conv2d_per_cluster_grads(const dnn::Conv2dShape& s, const float* x, const float* dy,
+                              const int* order, const int* offsets, int k, float* gw, float* gb,
+                              void* scratch, stream_t stream = nullptr);
+void conv2d_per_cluster_grads(PerClusterPath path, const dnn::Conv2dShape& s, const float* x,
+                              const float* dy, const int* order, const int* offsets, int k,
+                              float* gw, float* gb, void* scratch, stream_t stream = nullptr);
+// Enough scratch for either path.
+std::size_t per_cluster_scratch_bytes_linear(int b, int in, int out, int k);
+std::size_t per_cluster_scratch_bytes_conv2d(const dnn::Conv2dShape& s, int k);
+
+}  // namespace gq::kernels

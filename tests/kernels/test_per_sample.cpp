@@ -1,0 +1,295 @@
+// Per-sample and per-cluster weight gradients (kernels/per_sample.h) on awkward shapes, outputs
+// poisoned: against finite differences of each sample's own loss L_i = sum(y_i * g_i) (double
+// reference forward), against the layer's ordinary weight gradient run on that sample alone
+// (blas::gemm / dnn::Conv2d with n = 1), sums against the batch gradient, norms against the
+// materialised gradients (both conv methods), per-cluster means against sums of per-sample
+// gradients (both paths), and run-to-run determinism.
+#include "kernels/per_sample.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/im2col.h"
+#include "runtime/blas.h"
+#include "runtime/dnn.h"
+#include "runtime/memory.h"
+#include "tests/test_util.h"
+
+namespace gq::kernels {
+namespace {
+
+using blas::Op;
+using dnn::Conv2dShape;
+
+constexpr double kAtol = 1e-4, kRtol = 1e-4;
+
+std::vector<double> to_double(const std::vector<float>& v) {
+  return {v.begin(), v.end()};
+}
+
+// ---- Clusterings ------------------------------------------------------------------------------
+
+struct Clusters {
+  int k;
+  std::vector<int> order, offsets;
+};
+
+// Each sample goes to a random cluster other than `empty` (-1: none forced empty); samples within a
+// cluster are listed in random order.
+Clusters random_clusters(int b, int k, unsigned seed, int empty = -1) {
+  std::mt19937 gen(seed);
+  std::vector<std::vector<int>> members(k);
+  for (int i = 0; i < b; ++i) {
+    int c;
+    do c = static_cast<int>(gen() % static_cast<unsigned>(k));
+    while (c == empty && k > 1);
+    members[c].push_back(i);
+  }
+  Clusters out{k, {}, {0}};
+  for (auto& m : members) {
+    std::shuffle(m.begin(), m.end(), gen);
+    out.order.insert(out.order.end(), m.begin(), m.end());
+    out.offsets.push_back(static_cast<int>(out.order.size()));
+  }
+  return out;
+}
+
+// k = b: every sample its own cluster, in a shuffled order.
+Clusters singleton_clusters(int b, unsigned seed) {
+  Clusters out{b, std::vector<int>(b), std::vector<int>(b + 1)};
+  std::iota(out.order.begin(), out.order.end(), 0);
+  std::shuffle(out.order.begin(), out.order.end(), std::mt19937(seed));
+  std::iota(out.offsets.begin(), out.offsets.end(), 0);
+  return out;
+}
+
+// g_c = (1/n_c) sum_{i in c} per_sample[i] (rows of `width`), 0 for an empty cluster.
+std::vector<double> cluster_means(const std::vector<double>& per_sample, std::size_t width,
+                                  const Clusters& cl) {
+  std::vector<double> g(cl.k * width, 0.0);
+  for (int c = 0; c < cl.k; ++c) {
+    const int n = cl.offsets[c + 1] - cl.offsets[c];
+    for (int j = cl.offsets[c]; j < cl.offsets[c + 1]; ++j)
+      for (std::size_t e = 0; e < width; ++e)
+        g[c * width + e] += per_sample[cl.order[j] * width + e] / n;
+  }
+  return g;
+}
+
+struct DeviceClusters {
+  DeviceBuffer<int> order, offsets;
+  explicit DeviceClusters(const Clusters& cl)
+      : order(std::span<const int>(cl.order)), offsets(std::span<const int>(cl.offsets)) {}
+};
+
+const PerClusterPath kPaths[] = {PerClusterPath::segmented, PerClusterPath::library};
+
+std::string path_name(PerClusterPath p) {
+  return p == PerClusterPath::segmented ? "segmented" : "library";
+}
+
+// ---- Linear -----------------------------------------------------------------------------------
+
+struct LinearCase {
+  int b, in, out;
+};
+
+class LinearPerSample : public ::testing::TestWithParam<LinearCase> {
+ protected:
+  void SetUp() override {
+    const auto [b, in, out] = GetParam();
+    hx = test::random_vector(std::size_t(b) * in, 11);
+    hdy = test::random_vector(std::size_t(b) * out, 12);
+    hw = test::random_vector(std::size_t(out) * in, 13);
+    hbias = test::random_vector(out, 14);
+    x = test::to_device(hx);
+    dy = test::to_device(hdy);
+  }
+  // Double-precision L_i = sum_o y_io * g_io with y_i = W x_i + bias.
+  double loss(int i, const std::vector<double>& w, const std::vector<double>& bias) const {
+    const auto [b, in, out] = GetParam();
+    double l = 0;
+    for (int o = 0; o < out; ++o) {
+      double y = bias[o];
+      for (int p = 0; p < in; ++p) y += w[o * in + p] * hx[std::size_t(i) * in + p];
+      l += y * hdy[std::size_t(i) * out + o];
+    }
+    return l;
+  }
+  // Reference per-sample gradients [b, out, in] in double.
+  std::vector<double> ref_gw() const {
+    const auto [b, in, out] = GetParam();
+    std::vector<double> g(std::size_t(b) * out * in);
+    for (int i = 0; i < b; ++i)
+      for (int o = 0; o < out; ++o)
+        for (int p = 0; p < in; ++p)
+          g[(std::size_t(i) * out + o) * in + p] =
+              double(hdy[std::size_t(i) * out + o]) * hx[std::size_t(i) * in + p];
+    return g;
+  }
+  std::vector<float> hx, hdy, hw, hbias;
+  DeviceBuffer<float> x, dy;
+};
+
+TEST_P(LinearPerSample, MatchesFiniteDifferencesOfEachSamplesLoss) {
+  const auto [b, in, out] = GetParam();
+  auto gw = test::poisoned(std::size_t(b) * out * in), gb = test::poisoned(std::size_t(b) * out);
+  linear_per_sample_grads(x.data(), dy.data(), b, in, out, gw.data(), gb.data());
+  const auto got_w = gw.to_host(), got_b = gb.to_host();
+  std::vector<double> w = to_double(hw), bias = to_double(hbias);
+  const double eps = 1e-3;
+  std::vector<double> fd_w(got_w.size()), fd_b(got_b.size());
+  for (int i = 0; i < b; ++i) {
+    for (int e = 0; e < out * in; ++e) {
+      const double keep = w[e];
+      w[e] = keep + eps;
+      const double up = loss(i, w, bias);
+      w[e] = keep - eps;
+      fd_w[std::size_t(i) * out * in + e] = (up - loss(i, w, bias)) / (2 * eps);
+      w[e] = keep;
+    }
+    for (int o = 0; o < out; ++o) {
+      const double keep = bias[o];
+      bias[o] = keep + eps;
+      const double up = loss(i, w, bias);
+      bias[o] = keep - eps;
+      fd_b[std::size_t(i) * out + o] = (up - loss(i, w, bias)) / (2 * eps);
+      bias[o] = keep;
+    }
+  }
+  EXPECT_TRUE(test::all_close(got_w, fd_w, 1e-6, 1e-5));
+  EXPECT_TRUE(test::all_close(got_b, fd_b, 1e-6, 1e-5));
+}
+
+TEST_P(LinearPerSample, MatchesTheOrdinaryGradientOfEachSampleAloneAndSumsToTheBatchGradient) {
+  const auto [b, in, out] = GetParam();
+  auto gw = test::poisoned(std::size_t(b) * out * in);
+  linear_per_sample_grads(x.data(), dy.data(), b, in, out, gw.data(), nullptr);
+  const auto got = gw.to_host();
+  auto one = test::poisoned(std::size_t(out) * in);
+  std::vector<double> sum(std::size_t(out) * in, 0.0);
+  for (int i = 0; i < b; ++i) {
+    blas::gemm(Op::T, Op::N, out, in, 1, 1.0f, dy.data() + std::size_t(i) * out, out,
+               x.data() + std::size_t(i) * in, in, 0.0f, one.data(), in);
+    const std::span<const float> mine(got.data() + std::size_t(i) * out * in, one.size());
+    EXPECT_TRUE(test::all_close(mine, one.to_host(), 0.0, 1e-6)) << "sample " << i;
+    for (std::size_t e = 0; e < sum.size(); ++e) sum[e] += mine[e];
+  }
+  auto batch = test::poisoned(std::size_t(out) * in);
+  blas::gemm(Op::T, Op::N, out, in, b, 1.0f, dy.data(), out, x.data(), in, 0.0f, batch.data(), in);
+  EXPECT_TRUE(test::all_close(batch.to_host(), sum, 1e-5, 1e-5));
+}
+
+TEST_P(LinearPerSample, NormsMatchTheMaterialisedGradients) {
+  const auto [b, in, out] = GetParam();
+  const auto g = ref_gw();
+  for (bool with_bias : {false, true}) {
+    auto sq = test::poisoned(b);
+    linear_per_sample_sq_norms(x.data(), dy.data(), b, in, out, with_bias, sq.data());
+    std::vector<double> want(b, 0.0);
+    for (int i = 0; i < b; ++i) {
+      for (int e = 0; e < out * in; ++e)
+        want[i] += g[std::size_t(i) * out * in + e] * g[std::size_t(i) * out * in + e];
+      if (with_bias)
+        for (int o = 0; o < out; ++o)
+          want[i] += double(hdy[std::size_t(i) * out + o]) * hdy[std::size_t(i) * out + o];
+    }
+    EXPECT_TRUE(test::all_close(sq.to_host(), want, 1e-6, 1e-5)) << "bias " << with_bias;
+  }
+}
+
+TEST_P(LinearPerSample, PerClusterMeansMatchSumsOfPerSampleGradients) {
+  const auto [b, in, out] = GetParam();
+  const auto g = ref_gw();
+  const auto gbias = to_double(hdy);
+  std::vector<Clusters> clusterings = {
+      random_clusters(b, 1, 1), singleton_clusters(b, 2), random_clusters(b, 3, 3, /*empty=*/1),
+      random_clusters(b, 4, 4, /*empty=*/0), random_clusters(b, 2, 5)};
+  DeviceBuffer<char> scratch(per_cluster_scratch_bytes_linear(b, in, out, 8));
+  for (const Clusters& cl : clusterings) {
+    DeviceClusters dcl(cl);
+    const auto want_w = cluster_means(g, std::size_t(out) * in, cl);
+    const auto want_b = cluster_means(gbias, out, cl);
+    ASSERT_GE(scratch.bytes(), per_cluster_scratch_bytes_linear(b, in, out, cl.k));
+    for (PerClusterPath path : kPaths) {
+      auto gw = test::poisoned(std::size_t(cl.k) * out * in),
+           gb = test::poisoned(std::size_t(cl.k) * out);
+      linear_per_cluster_grads(path, x.data(), dy.data(), b, in, out, dcl.order.data(),
+                               dcl.offsets.data(), cl.k, gw.data(), gb.data(), scratch.data());
+      EXPECT_TRUE(test::all_close(gw.to_host(), want_w, 1e-6, 1e-5))
+          << path_name(path) << " k=" << cl.k;
+      EXPECT_TRUE(test::all_close(gb.to_host(), want_b, 1e-6, 1e-5))
+          << path_name(path) << " k=" << cl.k;
+    }
+  }
+}
+
+TEST_P(LinearPerSample, OneClusterIsTheOrdinaryGradientOverB) {
+  const auto [b, in, out] = GetParam();
+  const Clusters cl = random_clusters(b, 1, 9);
+  DeviceClusters dcl(cl);
+  DeviceBuffer<char> scratch(per_cluster_scratch_bytes_linear(b, in, out, 1));
+  auto batch = test::poisoned(std::size_t(out) * in);
+  blas::gemm(Op::T, Op::N, out, in, b, 1.0f / b, dy.data(), out, x.data(), in, 0.0f, batch.data(),
+             in);
+  for (PerClusterPath path :
+       {PerClusterPath::automatic, PerClusterPath::segmented, PerClusterPath::library}) {
+    auto gw = test::poisoned(std::size_t(out) * in);
+    linear_per_cluster_grads(path, x.data(), dy.data(), b, in, out, dcl.order.data(),
+                             dcl.offsets.data(), 1, gw.data(), nullptr, scratch.data());
+    EXPECT_TRUE(test::all_close(gw.to_host(), batch.to_host(), 1e-6, 1e-5));
+  }
+}
+
+TEST_P(LinearPerSample, IsDeterministic) {
+  const auto [b, in, out] = GetParam();
+  const Clusters cl = random_clusters(b, 3, 21);
+  DeviceClusters dcl(cl);
+  DeviceBuffer<char> scratch(per_cluster_scratch_bytes_linear(b, in, out, 3));
+  for (PerClusterPath path : kPaths) {
+    std::vector<float> runs[2];
+    for (auto& r : runs) {
+      auto gw = test::poisoned(std::size_t(3) * out * in), gb = test::poisoned(3 * out);
+      auto sq = test::poisoned(b);
+      linear_per_cluster_grads(path, x.data(), dy.data(), b, in, out, dcl.order.data(),
+                               dcl.offsets.data(), 3, gw.data(), gb.data(), scratch.data());
+      linear_per_sample_sq_norms(x.data(), dy.data(), b, in, out, true, sq.data());
+      r = gw.to_host();
+      for (float v : gb.to_host()) r.push_back(v);
+      for (float v : sq.to_host()) r.push_back(v);
+    }
+    EXPECT_EQ(std::memcmp(runs[0].data(), runs[1].data(), runs[0].size() * sizeof(float)), 0);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, LinearPerSample,
+                         ::testing::Values(LinearCase{7, 33, 5}, LinearCase{1, 33, 5},
+                                           LinearCase{37, 70, 41}),
+                         [](const auto& info) {
+                           return "b" + std::to_string(info.param.b) + "_in" +
+                                  std::to_string(info.param.in) + "_out" +
+                                  std::to_string(info.param.out);
+                         });
+
+TEST(PerSampleArgs, BadArgumentsAreReported) {
+  DeviceBuffer<float> x(4), dy(4), gw(16);
+  EXPECT_THROW(linear_per_sample_grads(x.data(), dy.data(), 0, 2, 2, gw.data(), nullptr), Error);
+  EXPECT_THROW(linear_per_sample_grads(nullptr, dy.data(), 1, 2, 2, gw.data(), nullptr), Error);
+  std::vector<int> order = {0, 1}, bad_offsets = {0, 2, 1};
+  DeviceBuffer<int> dorder{std::span<const int>(order)}, doff{std::span<const int>(bad_offsets)};
+  DeviceBuffer<char> scratch(per_cluster_scratch_bytes_linear(2, 2, 1, 2));
+  EXPECT_THROW(
+      linear_per_cluster_grads(PerClusterPath::library, x.data(), dy.data(), 2, 2, 1, dorder.data(),
+                               doff.data(), 2, gw.data(), nullptr, scratch.data()),
+      Error);
+}
+
+}  // namespace
+}  // namespace gq::kernels
