@@ -72,6 +72,10 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_flag("--quiet", cfg.quiet, "only errors");
+  app.add_option("--profile", cfg.profile_steps,
+                 "profile N steps after 5 warm-up steps between cudaProfilerStart/Stop, then exit "
+                 "(see docs/PROFILING.md)")
+      ->check(CLI::NonNegativeNumber);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -91,6 +95,10 @@ int main(int argc, char** argv) {
           "--device cpu: this binary was built for the GPU; use an emulator build "
           "(GQ_CUDA=OFF ./tools/setup.sh)");
     gq::train::Trainer trainer(cfg);
+    if (cfg.profile_steps > 0) {
+      trainer.run_profile();
+      return 0;
+    }
     const auto result = trainer.run();
     fmt::print("final test accuracy {:.2f}% (loss {:.4f}, {} samples)\n", 100 * result.accuracy,
                result.loss, result.n);

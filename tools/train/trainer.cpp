@@ -18,6 +18,7 @@
 #include "runtime/device.h"
 #include "runtime/error.h"
 #include "runtime/nvtx.h"
+#include "runtime/profiler.h"
 #include "runtime/rng.h"
 #include "tools/train/checkpoint.h"
 
@@ -315,12 +316,28 @@ void Trainer::log_metrics(const std::string& json_line) {
   }
 }
 
+// Profiling run: a few warm-up steps, then the profiled steps between profiler_start/stop (what
+// nsys --capture-range=cudaProfilerApi and ncu --profile-from-start off record). No evaluation.
+void Trainer::run_profile() {
+  constexpr int kWarmup = 5;
+  for (int i = 0; i < kWarmup; ++i) step();
+  device_synchronize();
+  profiler_start();
+  {
+    NvtxRange range("profiled_steps");
+    for (int i = 0; i < cfg_.profile_steps; ++i) step();
+    device_synchronize();
+  }
+  profiler_stop();
+  if (!cfg_.quiet)
+    fmt::print("profiled {} steps after {} warm-up steps\n", cfg_.profile_steps, kWarmup);
+}
+
 EvalResult Trainer::run() {
   using clock = std::chrono::steady_clock;
   auto t0 = clock::now();
   long logged_step = step_;
   auto t_log = t0;
-  int consecutive_bad = 0;
   EvalResult last;
   while (step_ < total_steps_) {
     step();
@@ -334,13 +351,10 @@ EvalResult Trainer::run() {
       t_log = now;
       logged_step = step_;
       const float lr = learning_rate(schedule_, step_ - 1);
-      if (!std::isfinite(loss)) {
-        if (++consecutive_bad >= 1)
-          GQ_FAIL(
-              "training diverged: the mean training loss at step {} is {} (lr {}); lower --lr "
-              "or enable --clip-norm, then resume from the last checkpoint",
-              step_, loss, lr);
-      }
+      if (!std::isfinite(loss))
+        GQ_FAIL("training diverged: the mean training loss at step {} is {} (lr {}); lower --lr "
+                "or enable --clip-norm, then resume from the last checkpoint",
+                step_, loss, lr);
       if (!cfg_.quiet)
         fmt::print(
             "\rstep {:>6}/{} epoch {:>3} loss {:.4f} lr {:.4f} {:>7.0f} img/s ETA {:>5.0f}s   {}",
@@ -389,6 +403,7 @@ void Trainer::save(const std::filesystem::path& path) {
                {"seed", cfg_.seed},
                {"step", step_},
                {"train_n", train_.n},
+               {"train_subset", cfg_.train_subset},
                {"num_classes", train_.num_classes},
                {"params", model_->params().size()}};
   auto& reg = model_->params();

@@ -41,6 +41,7 @@ struct TrainConfig {
   int checkpoint_every = 0;  // steps; 0: only at the end when checkpoint_dir is set
   std::filesystem::path resume;
   int log_every = 20;
+  int profile_steps = 0;  // > 0: warm up, run this many steps inside profiler_start/stop, exit
   bool quiet = false;
 };
 
@@ -56,6 +57,8 @@ class Trainer {
   ~Trainer();
   // Runs to the configured end; returns the final test evaluation.
   EvalResult run();
+  // --profile: warm-up steps, then profile_steps steps between profiler_start/stop.
+  void run_profile();
   // One optimisation step on the next batch; returns nothing (losses are read when logging).
   void step();
   EvalResult evaluate();
@@ -68,6 +71,7 @@ class Trainer {
   long total_steps() const { return total_steps_; }
   models::Sequential& model() { return *model_; }
   const data::Dataset& train_set() const { return train_; }
+  const data::Dataset& test_set() const { return test_; }
 
  private:
   void upload_dataset();
