@@ -1,0 +1,541 @@
+// k-means on the device (see kmeans.h for the exact definition) and row-wise L2 normalisation.
+// Launch shape: seeding = 1 + 2 * (min(k, b) - 1) launches (per centre: one block per 256-point
+// chunk updates D(x) against the newest centre through a shared-memory feature tile and writes
+// the chunk's tree sum; then one block draws the next centre by a sequential inverse-CDF search);
+// one initial assignment; per Lloyd iteration 5 launches (counting sort: one block per cluster;
+// re-seed: one block; centroid update: one block per (cluster, feature slice); assignment: tiles
+// of points x all centroids staged in shared memory, each thread owning (point, centroid) pairs;
+// a one-thread bookkeeping kernel); then a final sort, update and result. Iterations after
+// convergence return at once: the launch count never depends on the data.
+// Every float result is computed by one thread in a fixed order (or a fixed tree), so the output
+// is bit-identical run to run, with no float atomics (an integer atomicOr raises the "changed"
+// flag). Memory traffic per iteration: the assignment reads b*f + (b/P)*k*f floats (P points per
+// tile), the update b*f floats, the sort 2*k*b ints; FLOPs 2*b*k*f per assignment. At Grad
+// Queue's sizes (b <= 16384, f <= 1024, k <= 64) the cost is launches, not arithmetic.
+// On the emulator each barrier costs every thread ~50 ns, so blocks there are one thread with
+// long loops (kOnEmulator chooses shapes only; the arithmetic is the same).
+#include "kernels/kmeans.h"
+
+#include <climits>
+
+#include "kernels/block_reduce.cuh"
+#include "runtime/error.h"
+#include "runtime/portable.cuh"
+#include "runtime/rng.h"
+
+namespace gq::kernels {
+namespace {
+
+constexpr int kBlock = kOnEmulator ? 1 : 256;  // generic one-block-per-item kernels
+constexpr int kChunk = 256;                    // seeding chunk (semantic: fixes the sum order)
+constexpr int kFeatTile = 16;                  // features staged per shared-memory tile
+constexpr int kTileStride = kFeatTile + 1;     // padded row: no bank conflicts
+// Assignment tiles: kAssignThreads * kPairsPerThread (point, centroid) pairs per tile.
+constexpr int kAssignThreads = kOnEmulator ? 1 : 256;
+constexpr int kPairsPerThread = kOnEmulator ? 256 : 8;
+constexpr int kMaxTilePoints = 128;
+constexpr int kUpdateThreads = kOnEmulator ? 1 : 128;
+constexpr int kUpdateWidth = kOnEmulator ? 32 : 1;  // features per thread in the update
+constexpr int kUpdateSlice = kUpdateThreads * kUpdateWidth;
+static_assert(kAssignThreads * kPairsPerThread >= kKMeansMaxClusters);
+
+struct State {
+  int changed;     // an assignment changed in the current iteration
+  int converged;   // an iteration changed nothing: later iterations are no-ops
+  int iterations;  // Lloyd iterations run
+  int pad;
+};
+
+struct Scratch {
+  State* state;
+  float* dist;        // b: D(x) while seeding, then the assignment distance
+  float* chunk_sums;  // ceil(b / kChunk)
+  int* chosen;        // b: seeding marks
+};
+
+constexpr std::size_t kAlign = 256;
+std::size_t aligned(std::size_t bytes) {
+  return (bytes + kAlign - 1) / kAlign * kAlign;
+}
+int chunks_of(int b) {
+  return (b + kChunk - 1) / kChunk;
+}
+
+Scratch carve(void* scratch, int b) {
+  auto* p = static_cast<char*>(scratch);
+  Scratch s;
+  s.state = reinterpret_cast<State*>(p);
+  p += aligned(sizeof(State));
+  s.dist = reinterpret_cast<float*>(p);
+  p += aligned(sizeof(float) * b);
+  s.chunk_sums = reinterpret_cast<float*>(p);
+  p += aligned(sizeof(float) * chunks_of(b));
+  s.chosen = reinterpret_cast<int*>(p);
+  return s;
+}
+
+__device__ __forceinline__ bool gated(const State* gate) {
+  return gate && gate->converged;
+}
+
+// Integer block sum (exact, so any order gives the same result). Every thread must call it;
+// every thread gets the total.
+template <int BLOCK>
+__device__ __forceinline__ int block_sum_int(int v) {
+  if constexpr (BLOCK == 1) {
+    return v;
+  } else {
+    __shared__ int warp_partials[BLOCK / 32];
+    __shared__ int total;
+    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(kFullMask, v, offset);
+    if (threadIdx.x % 32 == 0) warp_partials[threadIdx.x / 32] = v;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      int t = 0;
+      for (int w = 0; w < BLOCK / 32; ++w) t += warp_partials[w];
+      total = t;
+    }
+    __syncthreads();
+    const int result = total;
+    __syncthreads();  // total and warp_partials may be rewritten by the next call
+    return result;
+  }
+}
+
+// Exclusive prefix of `flag` over the block's threads in thread order; *count gets the total.
+template <int BLOCK>
+__device__ __forceinline__ int block_exclusive_scan_flag(int flag, int* count) {
+  if constexpr (BLOCK == 1) {
+    *count = flag;
+    return 0;
+  } else {
+    __shared__ int warp_counts[BLOCK / 32];
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const unsigned mask = __ballot_sync(kFullMask, flag);
+    if (lane == 0) warp_counts[warp] = __popc(mask);
+    __syncthreads();
+    int before = 0, total = 0;
+    for (int w = 0; w < BLOCK / 32; ++w) {
+      before += w < warp ? warp_counts[w] : 0;
+      total += warp_counts[w];
+    }
+    __syncthreads();  // warp_counts is rewritten by the next call
+    *count = total;
+    return before + __popc(mask & ((1u << lane) - 1u));
+  }
+}
+
+// ---- seeding --------------------------------------------------------------------------------
+
+__global__ void __launch_bounds__(kBlock)
+    seed_first_kernel(const float* __restrict__ x, int b, int f, std::uint64_t seed,
+                      std::uint64_t rng_stream, int k, float* __restrict__ centroids,
+                      int* __restrict__ chosen, State* state) {
+  const float u = uniform01(philox_random4(seed, rng_stream, 0).v[0]);
+  int p = static_cast<int>(u * static_cast<float>(b));
+  p = p < b - 1 ? p : b - 1;
+  if (threadIdx.x == 0) {
+    state->changed = 0;
+    state->converged = k == 1 ? 1 : 0;
+    state->iterations = 0;
+  }
+  for (const std::size_t i : block_range(b)) chosen[i] = static_cast<int>(i) == p ? 1 : 0;
+  for (const std::size_t j : block_range(f)) centroids[j] = x[std::size_t(p) * f + j];
+}
+
+// D(x) against centre `centre` (min with the previous D unless `first`), and each chunk's tree
+// sum of D. One block per kChunk points.
+__global__ void __launch_bounds__(kBlock)
+    seed_distance_kernel(const float* __restrict__ x, int b, int f,
+                         const float* __restrict__ centre, int first, float* __restrict__ dist,
+                         float* __restrict__ chunk_sums) {
+  __shared__ float xs[kChunk * kTileStride];
+  __shared__ float cs[kFeatTile];
+  __shared__ float v[kChunk];
+  const int base = blockIdx.x * kChunk;
+  const int np = b - base < kChunk ? b - base : kChunk;
+  for (const std::size_t p : block_range(kChunk)) v[p] = 0.0f;
+  for (int j0 = 0; j0 < f; j0 += kFeatTile) {
+    const int fw = f - j0 < kFeatTile ? f - j0 : kFeatTile;
+    __syncthreads();  // the previous tile has been used
+    for (const std::size_t e : block_range(std::size_t(np) * kFeatTile)) {
+      const int p = static_cast<int>(e / kFeatTile), j = static_cast<int>(e % kFeatTile);
+      if (j < fw) xs[p * kTileStride + j] = x[std::size_t(base + p) * f + j0 + j];
+    }
+    for (const std::size_t j : block_range(fw)) cs[j] = centre[j0 + j];
+    __syncthreads();
+    for (const std::size_t p : block_range(np)) {
+      float acc = v[p];
+      for (int j = 0; j < fw; ++j) {
+        const float d = xs[p * kTileStride + j] - cs[j];
+        acc = fmaf(d, d, acc);
+      }
+      v[p] = acc;
+    }
+  }
+  __syncthreads();
+  for (const std::size_t p : block_range(kChunk)) {
+    if (static_cast<int>(p) < np) {
+      const float d = first ? v[p] : fminf(dist[base + p], v[p]);
+      dist[base + p] = d;
+      v[p] = d;
+    } else {
+      v[p] = 0.0f;
+    }
+  }
+  __syncthreads();
+  for (int s = kChunk / 2; s > 0; s >>= 1) {
+    for (const std::size_t t : block_range(s)) v[t] += v[t + s];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) chunk_sums[blockIdx.x] = v[0];
+}
+
+// Draws centre c by the inverse-CDF rule (one thread) and copies its row (the whole block).
+__global__ void __launch_bounds__(kBlock)
+    seed_select_kernel(const float* __restrict__ x, int b, int f, int c, std::uint64_t seed,
+                       std::uint64_t rng_stream, const float* __restrict__ dist,
+                       const float* __restrict__ chunk_sums, int* __restrict__ chosen,
+                       float* __restrict__ centroids) {
+  __shared__ int pick;
+  if (threadIdx.x == 0) {
+    const int chunks = (b + kChunk - 1) / kChunk;
+    float total = 0.0f;
+    for (int i = 0; i < chunks; ++i) total += chunk_sums[i];
+    int p = -1;
+    if (total > 0.0f) {
+      const float target = uniform01(philox_random4(seed, rng_stream, c).v[0]) * total;
+      float running = 0.0f;
+      for (int ch = 0; ch < chunks && p < 0; ++ch) {
+        const float next = running + chunk_sums[ch];
+        if (next > target) {
+          const int end = (ch + 1) * kChunk < b ? (ch + 1) * kChunk : b;
+          float r = running;
+          int last_positive = -1;
+          for (int i = ch * kChunk; i < end; ++i) {
+            if (dist[i] > 0.0f) last_positive = i;
+            r += dist[i];
+            if (r > target) {
+              p = i;
+              break;
+            }
+          }
+          if (p < 0) p = last_positive;
+        }
+        running = next;
+      }
+      if (p < 0)
+        for (int i = b - 1; i >= 0 && p < 0; --i)
+          if (dist[i] > 0.0f) p = i;
+    }
+    if (p < 0)  // every D is 0: the lowest-index point not yet chosen
+      for (int i = 0; i < b && p < 0; ++i)
+        if (!chosen[i]) p = i;
+    if (p < 0) p = 0;  // unreachable for c < b
+    chosen[p] = 1;
+    pick = p;
+  }
+  __syncthreads();
+  const int p = pick;
+  for (const std::size_t j : block_range(f))
+    centroids[std::size_t(c) * f + j] = x[std::size_t(p) * f + j];
+}
+
+// Centres c >= b (k > b) copy point 0.
+__global__ void __launch_bounds__(kBlock)
+    seed_fill_kernel(const float* __restrict__ x, int b, int f, int k,
+                     float* __restrict__ centroids) {
+  const std::size_t n = std::size_t(k - b) * f;
+  for (const std::size_t e : grid_range(n)) centroids[std::size_t(b) * f + e] = x[e % f];
+}
+
+// ---- assignment -----------------------------------------------------------------------------
+
+// Tiles of `tile_points` points against all k centroids, features staged kFeatTile at a time;
+// each thread owns up to kPairsPerThread (point, centroid) pairs and accumulates them in feature
+// order. Then one thread per point takes the argmin (ties to the lowest index).
+__global__ void __launch_bounds__(kAssignThreads)
+    assign_kernel(const float* __restrict__ x, int b, int f, int k, int tile_points,
+                  const float* __restrict__ centroids, int* __restrict__ assignment,
+                  float* __restrict__ dist, int initial, State* state) {
+  if (!initial && state->converged) return;
+  GQ_DYN_SHARED(float, smem);
+  float* xs = smem;                              // tile_points x kTileStride
+  float* cs = xs + tile_points * kTileStride;    // kFeatTile x k (feature-major)
+  float* dsh = cs + std::size_t(k) * kFeatTile;  // tile_points x k
+  const int tiles = (b + tile_points - 1) / tile_points;
+  int pair_p[kPairsPerThread], pair_c[kPairsPerThread];
+  for (int r = 0; r < kPairsPerThread; ++r) {
+    const int q = static_cast<int>(threadIdx.x) + r * kAssignThreads;
+    pair_p[r] = q / k;
+    pair_c[r] = q % k;
+  }
+  int any_changed = 0;
+  for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    const int base = tile * tile_points;
+    const int np = b - base < tile_points ? b - base : tile_points;
+    int pairs = 0;  // this thread's pairs in this tile: pair_p grows with r
+    while (pairs < kPairsPerThread && pair_p[pairs] < np) ++pairs;
+    float acc[kPairsPerThread];
+    for (int r = 0; r < kPairsPerThread; ++r) acc[r] = 0.0f;
+    for (int j0 = 0; j0 < f; j0 += kFeatTile) {
+      const int fw = f - j0 < kFeatTile ? f - j0 : kFeatTile;
+      __syncthreads();  // the previous tile has been used
+      for (const std::size_t e : block_range(std::size_t(np) * kFeatTile)) {
+        const int p = static_cast<int>(e / kFeatTile), j = static_cast<int>(e % kFeatTile);
+        if (j < fw) xs[p * kTileStride + j] = x[std::size_t(base + p) * f + j0 + j];
+      }
+      for (const std::size_t e : block_range(std::size_t(k) * kFeatTile)) {
+        const int c = static_cast<int>(e / kFeatTile), j = static_cast<int>(e % kFeatTile);
+        if (j < fw) cs[j * k + c] = centroids[std::size_t(c) * f + j0 + j];
+      }
+      __syncthreads();
+      // Feature-outer, pair-inner: each pair still accumulates in feature order, and the pairs'
+      // independent chains overlap (a single fmaf chain is latency-bound on a CPU).
+      for (int j = 0; j < fw; ++j) {
+        const float* cj = cs + j * k;
+        if constexpr (kAssignThreads == 1) {
+          // One thread owns every pair r = p * k + c: the same sums, as a loop the CPU vectorises.
+          for (int p = 0; p < np; ++p) {
+            const float xv = xs[p * kTileStride + j];
+            float* ap = acc + p * k;
+            for (int c = 0; c < k; ++c) {
+              const float d = xv - cj[c];
+              ap[c] = fmaf(d, d, ap[c]);
+            }
+          }
+        } else {
+          for (int r = 0; r < pairs; ++r) {
+            const float d = xs[pair_p[r] * kTileStride + j] - cj[pair_c[r]];
+            acc[r] = fmaf(d, d, acc[r]);
+          }
+        }
+      }
+    }
+    for (int r = 0; r < pairs; ++r) dsh[pair_p[r] * k + pair_c[r]] = acc[r];
+    __syncthreads();
+    for (const std::size_t p : block_range(np)) {
+      const float* dr = dsh + p * k;
+      int best = 0;
+      float best_d = dr[0];
+      for (int c = 1; c < k; ++c)
+        if (dr[c] < best_d) {
+          best_d = dr[c];
+          best = c;
+        }
+      const std::size_t i = base + p;
+      if (!initial && assignment[i] != best) any_changed = 1;
+      assignment[i] = best;
+      dist[i] = best_d;
+    }
+  }
+  if (any_changed) atomicOr(&state->changed, 1);
+}
+
+// After an iteration's assignment: count it, and converge if nothing changed.
+__global__ void iteration_end_kernel(State* state, int iteration) {
+  if (state->converged) return;
+  state->iterations = iteration;
+  if (!state->changed) state->converged = 1;
+  state->changed = 0;
+}
+
+// ---- centroid update ------------------------------------------------------------------------
+
+// Stable counting sort, one block per cluster c: offset = #points with a smaller cluster id,
+// size = #points in c, then c's members are written in ascending index order.
+__global__ void __launch_bounds__(kBlock)
+    sort_kernel(const int* __restrict__ assignment, int b, int k, int* __restrict__ sizes,
+                int* __restrict__ offsets, int* __restrict__ order, const State* gate) {
+  if (gated(gate)) return;
+  const int c = blockIdx.x;
+  int below = 0, mine = 0;
+  for (const std::size_t i : block_range(b)) {
+    const int a = assignment[i];
+    below += a < c;
+    mine += a == c;
+  }
+  below = block_sum_int<kBlock>(below);
+  mine = block_sum_int<kBlock>(mine);
+  if (threadIdx.x == 0) {
+    offsets[c] = below;
+    sizes[c] = mine;
+    if (c == k - 1) offsets[k] = b;
+  }
+  int running = below;
+  for (int first = 0; first < b; first += kBlock) {
+    const int i = first + static_cast<int>(threadIdx.x);
+    const int flag = i < b && assignment[i] == c;
+    int count;
+    const int before = block_exclusive_scan_flag<kBlock>(flag, &count);
+    if (flag) order[running + before] = i;
+    running += count;
+  }
+}
+
+// Centroid of every non-empty cluster = its members' rows summed in ascending index, / size.
+// Grid (k, feature slices); each thread owns kUpdateWidth features of the slice.
+__global__ void __launch_bounds__(kUpdateThreads)
+    update_kernel(const float* __restrict__ x, int f, const int* __restrict__ sizes,
+                  const int* __restrict__ offsets, const int* __restrict__ order,
+                  float* __restrict__ centroids, const State* gate) {
+  if (gated(gate)) return;
+  const int c = blockIdx.x;
+  const int n = sizes[c];
+  if (n == 0) return;
+  const int first = offsets[c];
+  const int j0 = blockIdx.y * kUpdateSlice + static_cast<int>(threadIdx.x);
+  float acc[kUpdateWidth];
+  for (int w = 0; w < kUpdateWidth; ++w) acc[w] = 0.0f;
+  for (int m = 0; m < n; ++m) {
+    const float* row = x + std::size_t(order[first + m]) * f;
+    for (int w = 0; w < kUpdateWidth; ++w) {
+      const int j = j0 + w * kUpdateThreads;
+      if (j < f) acc[w] += row[j];
+    }
+  }
+  const float count = static_cast<float>(n);
+  for (int w = 0; w < kUpdateWidth; ++w) {
+    const int j = j0 + w * kUpdateThreads;
+    if (j < f) centroids[std::size_t(c) * f + j] = acc[w] / count;
+  }
+}
+
+// Every empty cluster (ascending) takes the unused point of largest assignment distance (ties to
+// the lowest index); a used point's distance becomes -1.
+__global__ void __launch_bounds__(kBlock)
+    reseed_kernel(const float* __restrict__ x, int b, int f, int k, const int* __restrict__ sizes,
+                  float* __restrict__ dist, float* __restrict__ centroids, const State* gate) {
+  if (gated(gate)) return;
+  __shared__ long long pick;
+  for (int c = 0; c < k; ++c) {
+    if (sizes[c] != 0) continue;  // uniform across the block
+    ValueIndex best{-INFINITY, kNoIndex};
+    for (const std::size_t i : block_range(b))
+      best = better_of(best, ValueIndex{dist[i], static_cast<long long>(i)});
+    best = block_argmax<kBlock>(best);
+    if (threadIdx.x == 0) pick = best.value >= 0.0f ? best.index : -1;
+    __syncthreads();
+    const long long p = pick;
+    if (p >= 0)
+      for (const std::size_t j : block_range(f))
+        centroids[std::size_t(c) * f + j] = x[std::size_t(p) * f + j];
+    __syncthreads();  // everyone has read pick and dist
+    if (threadIdx.x == 0 && p >= 0) dist[p] = -1.0f;
+    __syncthreads();
+  }
+}
+
+__global__ void finalize_kernel(const int* __restrict__ sizes, int k, const State* state,
+                                KMeansResult* result) {
+  int nonempty = 0;
+  for (int c = 0; c < k; ++c) nonempty += sizes[c] > 0;
+  result->iterations = state->iterations;
+  result->converged = state->converged;
+  result->k_effective = nonempty;
+}
+
+// ---- L2 normalisation -----------------------------------------------------------------------
+
+__global__ void __launch_bounds__(kBlock) l2_normalize_kernel(float* x, int rows, int cols) {
+  __shared__ float scale;
+  for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+    float* row = x + std::size_t(r) * cols;
+    float acc = 0.0f;
+    for (const std::size_t j : block_range(cols)) acc = fmaf(row[j], row[j], acc);
+    acc = block_sum<kBlock>(acc);
+    if (threadIdx.x == 0) scale = fmaxf(sqrtf(acc), 1e-12f);
+    __syncthreads();
+    const float s = scale;
+    for (const std::size_t j : block_range(cols)) row[j] = row[j] / s;
+    __syncthreads();  // scale is rewritten for the next row
+  }
+}
+
+int assign_tile_points(int k) {
+  const int pairs = kAssignThreads * kPairsPerThread;
+  return std::max(1, std::min(kMaxTilePoints, pairs / k));
+}
+
+}  // namespace
+
+std::size_t kmeans_scratch_bytes(int b, int f, int k) {
+  GQ_CHECK(b >= 1 && f >= 1 && k >= 1, "kmeans_scratch_bytes: need b, f, k >= 1, got {}, {}, {}", b,
+           f, k);
+  return aligned(sizeof(State)) + aligned(sizeof(float) * b) +
+         aligned(sizeof(float) * chunks_of(b)) + aligned(sizeof(int) * b);
+}
+
+void kmeans(const float* points, int b, int f, int k, int max_iters, std::uint64_t seed,
+            std::uint64_t rng_stream, int* assignment, float* centroids, int* sizes, int* order,
+            int* offsets, KMeansResult* result, void* scratch, stream_t stream) {
+  GQ_CHECK(b >= 1 && f >= 1, "kmeans: need b >= 1 points of f >= 1 features, got b={} f={}", b, f);
+  GQ_CHECK(k >= 1 && k <= kKMeansMaxClusters, "kmeans: k must be in [1, {}], got {}",
+           kKMeansMaxClusters, k);
+  GQ_CHECK(max_iters >= 0, "kmeans: max_iters must be >= 0, got {}", max_iters);
+  GQ_CHECK(static_cast<long long>(b) * f <= INT_MAX, "kmeans: b*f = {} exceeds int range",
+           static_cast<long long>(b) * f);
+  GQ_CHECK(points && assignment && centroids && sizes && order && offsets && result && scratch,
+           "kmeans: null pointer argument");
+  const Scratch s = carve(scratch, b);
+
+  // Seeding.
+  launch(seed_first_kernel, 1, kBlock, 0, stream, points, b, f, seed, rng_stream, k, centroids,
+         s.chosen, s.state);
+  const int seeded = std::min(k, b);
+  for (int c = 1; c < seeded; ++c) {
+    launch(seed_distance_kernel, chunks_of(b), kBlock, 0, stream, points, b, f,
+           centroids + std::size_t(c - 1) * f, c == 1 ? 1 : 0, s.dist, s.chunk_sums);
+    launch(seed_select_kernel, 1, kBlock, 0, stream, points, b, f, c, seed, rng_stream, s.dist,
+           s.chunk_sums, s.chosen, centroids);
+  }
+  if (k > b)
+    launch(seed_fill_kernel, grid_stride_blocks(std::size_t(k - b) * f, kBlock), kBlock, 0, stream,
+           points, b, f, k, centroids);
+
+  // Initial assignment, then Lloyd iterations gated by the device-side flag.
+  const int tile_points = assign_tile_points(k);
+  const std::size_t assign_smem =
+      sizeof(float) * (std::size_t(tile_points) * kTileStride + std::size_t(k) * kFeatTile +
+                       std::size_t(tile_points) * k);
+  const int tiles = (b + tile_points - 1) / tile_points;
+  const unsigned assign_grid = grid_stride_blocks(tiles, 1, kOnEmulator ? 4 : 8);
+  auto assign = [&](int initial) {
+    launch(assign_kernel, assign_grid, kAssignThreads, assign_smem, stream, points, b, f, k,
+           tile_points, centroids, assignment, s.dist, initial, s.state);
+  };
+  const dim3 update_grid(k, (f + kUpdateSlice - 1) / kUpdateSlice);
+  assign(1);
+  if (k > 1) {
+    for (int it = 1; it <= max_iters; ++it) {
+      launch(sort_kernel, k, kBlock, 0, stream, assignment, b, k, sizes, offsets, order,
+             static_cast<const State*>(s.state));
+      launch(reseed_kernel, 1, kBlock, 0, stream, points, b, f, k, static_cast<const int*>(sizes),
+             s.dist, centroids, static_cast<const State*>(s.state));
+      launch(update_kernel, update_grid, kUpdateThreads, 0, stream, points, f,
+             static_cast<const int*>(sizes), static_cast<const int*>(offsets),
+             static_cast<const int*>(order), centroids, static_cast<const State*>(s.state));
+      assign(0);
+      launch(iteration_end_kernel, 1, 1, 0, stream, s.state, it);
+    }
+  }
+  // The outputs describe the final assignment.
+  const State* none = nullptr;
+  launch(sort_kernel, k, kBlock, 0, stream, assignment, b, k, sizes, offsets, order, none);
+  launch(update_kernel, update_grid, kUpdateThreads, 0, stream, points, f,
+         static_cast<const int*>(sizes), static_cast<const int*>(offsets),
+         static_cast<const int*>(order), centroids, none);
+  launch(finalize_kernel, 1, 1, 0, stream, static_cast<const int*>(sizes), k,
+         static_cast<const State*>(s.state), result);
+}
+
+void l2_normalize_rows(float* x, int rows, int cols, stream_t stream) {
+  GQ_CHECK(rows >= 0 && cols >= 0, "l2_normalize_rows: need rows, cols >= 0, got {} x {}", rows,
+           cols);
+  if (rows == 0 || cols == 0) return;
+  GQ_CHECK(x != nullptr, "l2_normalize_rows: x is null");
+  const unsigned grid = grid_stride_blocks(rows, 1, kOnEmulator ? 4 : 8);
+  launch(l2_normalize_kernel, grid, kBlock, 0, stream, x, rows, cols);
+}
+
+}  // namespace gq::kernels

@@ -1,0 +1,69 @@
+// On-device k-means for Grad Queue's batch clustering (DESIGN.md §3.2): k-means++ seeding from the
+// run's Philox stream, Lloyd iterations with a device-side convergence flag, deterministic centroid
+// update (stable counting sort by cluster, then a fixed-order sum per cluster), empty-cluster
+// re-seeding; plus the row-wise L2 normalisation the features get first (§3.1).
+// Everything is decided on the device: the number of launches is a function of (b, k, max_iters)
+// only, nothing waits on the host, so a step can be graph-captured. Results are bit-identical run
+// to run, and (the float operations and their order being the same on both) between the GPU and
+// the emulator, as far as nvcc's IEEE float semantics go.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "runtime/stream.h"
+
+namespace gq::kernels {
+
+// Most clusters kmeans() accepts.
+inline constexpr int kKMeansMaxClusters = 64;
+
+struct KMeansResult {  // device memory, written by kmeans()
+  int iterations;      // Lloyd iterations run (0 for k = 1 or max_iters = 0)
+  int converged;       // 1 if an iteration changed no assignment (always 1 for k = 1)
+  int k_effective;     // non-empty clusters at the end
+};
+
+// Scratch bytes for b points of f features and k clusters (allocate once; reuse every step).
+std::size_t kmeans_scratch_bytes(int b, int f, int k);
+
+// Clusters b points (row-major b x f, device) into k clusters (1 <= k <= kKMeansMaxClusters),
+// entirely on the device. The exact definition (a host reference can reproduce it bit for bit):
+//  - Distances: d(x, c) = sum_j (x_j - c_j)^2, accumulated in feature order as
+//    acc = fmaf(x_j - c_j, x_j - c_j, acc) in float.
+//  - Seeding (k-means++): centre 0 = point min(floor(u * b), b - 1), u = uniform01(word 0 of
+//    philox_random4(seed, rng_stream, 0)). D(x) = min over chosen centres of d(x, centre). Centre
+//    c = 1 .. min(k, b) - 1: u = uniform01(word 0 of philox_random4(seed, rng_stream, c)); the
+//    points are taken in chunks of 256; each chunk's sum of D is a fixed pairwise tree (pad to
+//    256 with zeros; for s = 128, 64, ..., 1: v[t] += v[t + s]); total = the chunk sums added in
+//    order; target = u * total; the chosen chunk is the first whose running sum (in order)
+//    exceeds target, and within it the first point whose running sum (continued from the chunks
+//    before, adding D in index order) exceeds target (if rounding leaves none: the chunk's last
+//    point with D > 0; if no chunk: the last point with D > 0). If total is 0 (duplicates), the
+//    lowest-index point not yet chosen. Centres c >= b (k > b) are copies of point 0; they tie
+//    with a lower-index centre everywhere and stay empty.
+//  - Assignment: nearest centroid, ties to the lowest cluster index. One initial assignment
+//    follows seeding; then each Lloyd iteration (at most max_iters): stable counting sort by
+//    cluster; every non-empty cluster's centroid = (sum of its members' rows in ascending point
+//    index, in float) / size; every empty cluster (ascending c) is re-seeded with the point of
+//    largest assignment distance (distance to the centroid it was assigned to in the latest
+//    assignment; ties to the lowest index; each point re-seeds at most one cluster per
+//    iteration); then the assignment is recomputed. An iteration that changes no assignment sets
+//    converged, and later iterations are no-ops on the device.
+//  - Outputs describe the final assignment: sizes, order (points by cluster, ascending index
+//    within a cluster), offsets (order[offsets[c] .. offsets[c+1]) are cluster c's members,
+//    offsets[k] = b), centroids = the members' mean for non-empty clusters; a cluster empty at
+//    the end is dropped (size 0; its centroid row holds its last seed and means nothing).
+//  - k = 1: all points in cluster 0, centroid = the mean, iterations 0, converged 1.
+// Writes assignment[b], centroids[k*f], sizes[k], order[b], offsets[k+1], *result (all device).
+// The points must be finite. scratch: kmeans_scratch_bytes(b, f, k) bytes of device memory.
+void kmeans(const float* points, int b, int f, int k, int max_iters, std::uint64_t seed,
+            std::uint64_t rng_stream, int* assignment, float* centroids, int* sizes, int* order,
+            int* offsets, KMeansResult* result, void* scratch, stream_t stream = nullptr);
+
+// Row-wise L2 normalisation in place: x_i /= max(||x_i||, 1e-12) (a zero row stays zero). The
+// norm is sqrtf of a float sum of squares (a fixed tree on the GPU, a loop on the emulator: the
+// two agree to rounding).
+void l2_normalize_rows(float* x, int rows, int cols, stream_t stream = nullptr);
+
+}  // namespace gq::kernels

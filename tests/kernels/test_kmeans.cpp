@@ -1,0 +1,493 @@
+// k-means against a host reference that follows kmeans.h's definition operation for operation
+// (same Philox draws, same float distance order, same chunked tree sums, same tie rules), so the
+// assignments, sizes, order and offsets must be identical and the centroids agree to 1e-5 (they
+// are in fact computed by the same float operations). Plus blobs, convergence, empty clusters,
+// the k = 1 / k = b / k > distinct-points edges, determinism, and l2_normalize_rows.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <tuple>
+#include <vector>
+
+#include "kernels/kmeans.h"
+#include "runtime/error.h"
+#include "runtime/memory.h"
+#include "runtime/rng.h"
+#include "tests/test_util.h"
+
+namespace gq::kernels {
+namespace {
+
+// ---- host reference ---------------------------------------------------------------------------
+
+struct Clustering {
+  std::vector<int> assignment, sizes, order, offsets;
+  std::vector<float> centroids;
+  int iterations = 0, converged = 0, k_effective = 0;
+  int reseeds = 0;  // reference only: re-seeds that moved a centroid
+};
+
+float dist2(const float* x, const float* c, int f) {
+  float acc = 0.0f;
+  for (int j = 0; j < f; ++j) {
+    const float d = x[j] - c[j];
+    acc = std::fmaf(d, d, acc);
+  }
+  return acc;
+}
+
+Clustering reference_kmeans(const std::vector<float>& x, int b, int f, int k, int max_iters,
+                            std::uint64_t seed, std::uint64_t stream) {
+  constexpr int kChunk = 256;
+  Clustering r;
+  std::vector<float>& C = r.centroids;
+  C.assign(std::size_t(k) * f, 0.0f);
+  auto row = [&](int i) { return x.data() + std::size_t(i) * f; };
+  auto set_centre = [&](int c, int p) {
+    std::copy(row(p), row(p) + f, C.begin() + std::size_t(c) * f);
+  };
+
+  // Seeding.
+  std::vector<int> chosen(b, 0);
+  std::vector<float> D(b, 0.0f);
+  {
+    const float u = uniform01(philox_random4(seed, stream, 0).v[0]);
+    int p = static_cast<int>(u * static_cast<float>(b));
+    p = std::min(p, b - 1);
+    set_centre(0, p);
+    chosen[p] = 1;
+  }
+  const int chunks = (b + kChunk - 1) / kChunk;
+  for (int c = 1; c < std::min(k, b); ++c) {
+    for (int i = 0; i < b; ++i) {
+      const float d = dist2(row(i), C.data() + std::size_t(c - 1) * f, f);
+      D[i] = c == 1 ? d : std::fmin(D[i], d);
+    }
+    std::vector<float> sums(chunks);
+    for (int ch = 0; ch < chunks; ++ch) {
+      float v[kChunk];
+      for (int t = 0; t < kChunk; ++t) v[t] = ch * kChunk + t < b ? D[ch * kChunk + t] : 0.0f;
+      for (int s = kChunk / 2; s > 0; s >>= 1)
+        for (int t = 0; t < s; ++t) v[t] += v[t + s];
+      sums[ch] = v[0];
+    }
+    float total = 0.0f;
+    for (float s : sums) total += s;
+    int p = -1;
+    if (total > 0.0f) {
+      const float target = uniform01(philox_random4(seed, stream, c).v[0]) * total;
+      float running = 0.0f;
+      for (int ch = 0; ch < chunks && p < 0; ++ch) {
+        const float next = running + sums[ch];
+        if (next > target) {
+          float acc = running;
+          int last_positive = -1;
+          for (int i = ch * kChunk; i < std::min(b, (ch + 1) * kChunk); ++i) {
+            if (D[i] > 0.0f) last_positive = i;
+            acc += D[i];
+            if (acc > target) {
+              p = i;
+              break;
+            }
+          }
+          if (p < 0) p = last_positive;
+        }
+        running = next;
+      }
+      for (int i = b - 1; i >= 0 && p < 0; --i)
+        if (D[i] > 0.0f) p = i;
+    }
+    for (int i = 0; i < b && p < 0; ++i)
+      if (!chosen[i]) p = i;
+    chosen[p] = 1;
+    set_centre(c, p);
+  }
+  for (int c = b; c < k; ++c) set_centre(c, 0);
+
+  std::vector<float> dist(b);
+  r.assignment.assign(b, 0);
+  auto assign = [&]() {
+    bool changed = false;
+    for (int i = 0; i < b; ++i) {
+      int best = 0;
+      float best_d = dist2(row(i), C.data(), f);
+      for (int c = 1; c < k; ++c) {
+        const float d = dist2(row(i), C.data() + std::size_t(c) * f, f);
+        if (d < best_d) best_d = d, best = c;
+      }
+      changed |= r.assignment[i] != best;
+      r.assignment[i] = best;
+      dist[i] = best_d;
+    }
+    return changed;
+  };
+  auto sort = [&]() {
+    r.sizes.assign(k, 0);
+    for (int a : r.assignment) ++r.sizes[a];
+    r.offsets.assign(k + 1, 0);
+    for (int c = 0; c < k; ++c) r.offsets[c + 1] = r.offsets[c] + r.sizes[c];
+    r.order.assign(b, -1);
+    std::vector<int> next(r.offsets.begin(), r.offsets.end() - 1);
+    for (int i = 0; i < b; ++i) r.order[next[r.assignment[i]]++] = i;
+  };
+  auto update = [&]() {
+    for (int c = 0; c < k; ++c) {
+      const int n = r.sizes[c];
+      if (n == 0) continue;
+      for (int j = 0; j < f; ++j) {
+        float acc = 0.0f;
+        for (int m = 0; m < n; ++m) acc += row(r.order[r.offsets[c] + m])[j];
+        C[std::size_t(c) * f + j] = acc / static_cast<float>(n);
+      }
+    }
+  };
+  auto reseed = [&]() {
+    for (int c = 0; c < k; ++c) {
+      if (r.sizes[c] != 0) continue;
+      float best = -INFINITY;
+      int p = -1;
+      for (int i = 0; i < b; ++i)
+        if (dist[i] > best) best = dist[i], p = i;
+      if (best < 0.0f) continue;
+      set_centre(c, p);
+      dist[p] = -1.0f;
+      ++r.reseeds;
+    }
+  };
+
+  assign();
+  r.converged = k == 1;
+  if (k > 1) {
+    for (int it = 1; it <= max_iters && !r.converged; ++it) {
+      sort();
+      reseed();
+      update();
+      const bool changed = assign();
+      r.iterations = it;
+      if (!changed) r.converged = 1;
+    }
+  }
+  sort();
+  update();
+  for (int s : r.sizes) r.k_effective += s > 0;
+  return r;
+}
+
+// ---- device run -------------------------------------------------------------------------------
+
+Clustering device_kmeans(const std::vector<float>& x, int b, int f, int k, int max_iters,
+                         std::uint64_t seed, std::uint64_t stream) {
+  auto dx = test::to_device(x);
+  auto assignment = test::poisoned<int>(b), sizes = test::poisoned<int>(k);
+  auto order = test::poisoned<int>(b), offsets = test::poisoned<int>(k + 1);
+  auto centroids = test::poisoned(std::size_t(k) * f);
+  auto result = test::poisoned<KMeansResult>(1);
+  DeviceBuffer<char> scratch(kmeans_scratch_bytes(b, f, k));
+  scratch.fill_bytes(0xFF);
+  kmeans(dx.data(), b, f, k, max_iters, seed, stream, assignment.data(), centroids.data(),
+         sizes.data(), order.data(), offsets.data(), result.data(), scratch.data());
+  Clustering r;
+  r.assignment = assignment.to_host();
+  r.sizes = sizes.to_host();
+  r.order = order.to_host();
+  r.offsets = offsets.to_host();
+  r.centroids = centroids.to_host();
+  const KMeansResult res = result.to_host()[0];
+  r.iterations = res.iterations;
+  r.converged = res.converged;
+  r.k_effective = res.k_effective;
+  return r;
+}
+
+// Centroids of non-empty clusters must agree; an empty cluster's row means nothing.
+void expect_same(const Clustering& got, const Clustering& want, int f) {
+  EXPECT_EQ(got.assignment, want.assignment);
+  EXPECT_EQ(got.sizes, want.sizes);
+  EXPECT_EQ(got.order, want.order);
+  EXPECT_EQ(got.offsets, want.offsets);
+  EXPECT_EQ(got.iterations, want.iterations);
+  EXPECT_EQ(got.converged, want.converged);
+  EXPECT_EQ(got.k_effective, want.k_effective);
+  ASSERT_EQ(got.centroids.size(), want.centroids.size());
+  std::vector<float> g, w;
+  for (std::size_t c = 0; c < want.sizes.size(); ++c)
+    if (want.sizes[c] > 0)
+      for (int j = 0; j < f; ++j) {
+        g.push_back(got.centroids[c * f + j]);
+        w.push_back(want.centroids[c * f + j]);
+      }
+  EXPECT_TRUE(test::all_close(g, w, 1e-5, 1e-5));
+}
+
+// Structural invariants of any clustering output.
+void expect_consistent(const Clustering& r, int b, int k) {
+  ASSERT_EQ(r.offsets.front(), 0);
+  ASSERT_EQ(r.offsets.back(), b);
+  int nonempty = 0;
+  for (int c = 0; c < k; ++c) {
+    EXPECT_EQ(r.offsets[c + 1] - r.offsets[c], r.sizes[c]);
+    nonempty += r.sizes[c] > 0;
+    for (int m = r.offsets[c]; m < r.offsets[c + 1]; ++m) {
+      EXPECT_EQ(r.assignment[r.order[m]], c);
+      if (m > r.offsets[c]) {
+        EXPECT_LT(r.order[m - 1], r.order[m]);
+      }
+    }
+  }
+  EXPECT_EQ(nonempty, r.k_effective);
+}
+
+// ---- tests ------------------------------------------------------------------------------------
+
+class KMeansSizes : public ::testing::TestWithParam<std::tuple<int, int, int>> {};
+
+TEST_P(KMeansSizes, MatchesHostReferenceExactly) {
+  const auto [b, f, k] = GetParam();
+  const auto x = test::random_vector(std::size_t(b) * f, 1000 * b + 10 * f + k);
+  const std::uint64_t seed = 1234 + b, stream = 77;
+  const auto want = reference_kmeans(x, b, f, k, 10, seed, stream);
+  const auto got = device_kmeans(x, b, f, k, 10, seed, stream);
+  expect_same(got, want, f);
+  expect_consistent(got, b, k);
+}
+
+INSTANTIATE_TEST_SUITE_P(Awkward, KMeansSizes,
+                         ::testing::Combine(::testing::Values(1, 31, 257, 1000),
+                                            ::testing::Values(1, 3, 33, 130),
+                                            ::testing::Values(1, 2, 7, 16)));
+
+// Well-separated Gaussian blobs come back exactly, and Lloyd converges.
+TEST(KMeans, RecoversSeparatedBlobs) {
+  const int b = 1000, f = 16, k = 8;
+  HostRng rng(5, 6);
+  std::vector<float> centres(std::size_t(k) * f);
+  for (float& v : centres) v = 100.0f * (rng.uniform() - 0.5f);
+  std::vector<float> x(std::size_t(b) * f);
+  std::vector<int> blob(b);
+  for (int i = 0; i < b; ++i) {
+    blob[i] = static_cast<int>(rng.below(k));
+    for (int j = 0; j < f; j += 2) {
+      float z0, z1;
+      normal2(rng.next_u32(), rng.next_u32(), z0, z1);
+      x[std::size_t(i) * f + j] = centres[std::size_t(blob[i]) * f + j] + 0.1f * z0;
+      if (j + 1 < f)
+        x[std::size_t(i) * f + j + 1] = centres[std::size_t(blob[i]) * f + j + 1] + 0.1f * z1;
+    }
+  }
+  const auto got = device_kmeans(x, b, f, k, 20, 42, 3);
+  expect_same(got, reference_kmeans(x, b, f, k, 20, 42, 3), f);
+  EXPECT_EQ(got.converged, 1);
+  EXPECT_EQ(got.k_effective, k);
+  // A bijection between blobs and clusters.
+  std::vector<int> cluster_of_blob(k, -1);
+  for (int i = 0; i < b; ++i) {
+    int& c = cluster_of_blob[blob[i]];
+    if (c < 0) c = got.assignment[i];
+    EXPECT_EQ(got.assignment[i], c) << "point " << i;
+  }
+  std::vector<int> sorted = cluster_of_blob;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(std::unique(sorted.begin(), sorted.end()), sorted.end());
+  // Centroids are the blob means.
+  for (int c = 0; c < k; ++c) {
+    const int bl = static_cast<int>(std::find(cluster_of_blob.begin(), cluster_of_blob.end(), c) -
+                                    cluster_of_blob.begin());
+    for (int j = 0; j < f; ++j)
+      EXPECT_NEAR(got.centroids[std::size_t(c) * f + j], centres[std::size_t(bl) * f + j], 0.1);
+  }
+}
+
+TEST(KMeans, ConvergenceFlagAndIterationCount) {
+  const int b = 500, f = 8, k = 12;
+  const auto x = test::random_vector(std::size_t(b) * f, 31);
+  // Enough iterations: converges early, and further iterations are no-ops.
+  const auto many = device_kmeans(x, b, f, k, 100, 9, 1);
+  expect_same(many, reference_kmeans(x, b, f, k, 100, 9, 1), f);
+  EXPECT_EQ(many.converged, 1);
+  EXPECT_GT(many.iterations, 1);
+  EXPECT_LT(many.iterations, 100);
+  const auto more = device_kmeans(x, b, f, k, 200, 9, 1);
+  EXPECT_EQ(more.iterations, many.iterations);
+  EXPECT_EQ(more.assignment, many.assignment);
+  // One iteration: not converged yet on random data.
+  const auto one = device_kmeans(x, b, f, k, 1, 9, 1);
+  expect_same(one, reference_kmeans(x, b, f, k, 1, 9, 1), f);
+  EXPECT_EQ(one.iterations, 1);
+  EXPECT_EQ(one.converged, 0);
+  // No iterations: the initial assignment of the k-means++ seeds.
+  const auto none = device_kmeans(x, b, f, k, 0, 9, 1);
+  expect_same(none, reference_kmeans(x, b, f, k, 0, 9, 1), f);
+  EXPECT_EQ(none.iterations, 0);
+  EXPECT_EQ(none.converged, 0);
+}
+
+// Clumpy data (many duplicates, a few outliers) where a centroid loses all its points during
+// Lloyd: the reference counts re-seeds; the first seed that exercises them is compared.
+TEST(KMeans, EmptyClusterIsReseededWithTheFarthestPoint) {
+  const int b = 24, f = 2, k = 6;
+  int found = 0;
+  for (std::uint64_t data_seed = 0; data_seed < 400 && found < 3; ++data_seed) {
+    HostRng rng(data_seed, 11);
+    std::vector<float> x(std::size_t(b) * f);
+    for (int i = 0; i < b; ++i) {
+      const int clump = static_cast<int>(rng.below(3));
+      x[i * f] = clump == 2 ? 10.0f * rng.uniform() : 3.0f * clump;
+      x[i * f + 1] = clump == 2 ? 10.0f * rng.uniform() : 0.0f;
+    }
+    const auto want = reference_kmeans(x, b, f, k, 10, data_seed, 2);
+    if (want.reseeds == 0) continue;
+    ++found;
+    SCOPED_TRACE("data seed " + std::to_string(data_seed));
+    const auto got = device_kmeans(x, b, f, k, 10, data_seed, 2);
+    expect_same(got, want, f);
+    expect_consistent(got, b, k);
+  }
+  EXPECT_GT(found, 0) << "no data set exercised a re-seed";
+}
+
+TEST(KMeans, OneClusterTakesEverything) {
+  const int b = 257, f = 33;
+  const auto x = test::random_vector(std::size_t(b) * f, 3);
+  const auto got = device_kmeans(x, b, f, 1, 10, 1, 1);
+  EXPECT_EQ(got.assignment, std::vector<int>(b, 0));
+  EXPECT_EQ(got.sizes, std::vector<int>{b});
+  EXPECT_EQ(got.offsets, (std::vector<int>{0, b}));
+  std::vector<int> iota(b);
+  std::iota(iota.begin(), iota.end(), 0);
+  EXPECT_EQ(got.order, iota);
+  EXPECT_EQ(got.iterations, 0);
+  EXPECT_EQ(got.converged, 1);
+  EXPECT_EQ(got.k_effective, 1);
+  std::vector<double> mean(f, 0.0);
+  for (int i = 0; i < b; ++i)
+    for (int j = 0; j < f; ++j) mean[j] += x[std::size_t(i) * f + j] / b;
+  EXPECT_TRUE(test::all_close(got.centroids, mean, 1e-5, 1e-5));
+}
+
+TEST(KMeans, KEqualsBGivesEachPointItsOwnCluster) {
+  const int b = 31, f = 3;
+  const auto x = test::random_vector(std::size_t(b) * f, 4);
+  const auto got = device_kmeans(x, b, f, b, 10, 8, 8);
+  expect_same(got, reference_kmeans(x, b, f, b, 10, 8, 8), f);
+  EXPECT_EQ(got.sizes, std::vector<int>(b, 1));
+  EXPECT_EQ(got.k_effective, b);
+  EXPECT_EQ(got.converged, 1);
+  for (int i = 0; i < b; ++i)
+    for (int j = 0; j < f; ++j)
+      EXPECT_EQ(got.centroids[std::size_t(got.assignment[i]) * f + j], x[std::size_t(i) * f + j]);
+}
+
+TEST(KMeans, MoreClustersThanDistinctPointsLeavesTheRestEmpty) {
+  // 3 distinct points, 10 copies each, 7 clusters. Small integer coordinates, so a cluster's mean
+  // is exactly its point (an inexact mean of duplicates can make a re-seeded copy win them over,
+  // and the clustering then oscillates until max_iters).
+  const int f = 5, k = 7;
+  auto distinct = test::random_vector(3 * f, 5, -8.0f, 8.0f);
+  for (float& v : distinct) v = std::round(v);
+  std::vector<float> x;
+  for (int copy = 0; copy < 10; ++copy)
+    for (int p = 0; p < 3; ++p)
+      x.insert(x.end(), distinct.begin() + p * f, distinct.begin() + (p + 1) * f);
+  const int b = 30;
+  const auto got = device_kmeans(x, b, f, k, 10, 3, 3);
+  expect_same(got, reference_kmeans(x, b, f, k, 10, 3, 3), f);
+  expect_consistent(got, b, k);
+  EXPECT_EQ(got.k_effective, 3);
+  EXPECT_EQ(got.converged, 1);
+  for (int i = 0; i < b; ++i) EXPECT_EQ(got.assignment[i], got.assignment[i % 3]);
+}
+
+TEST(KMeans, MoreClustersThanPoints) {
+  const int b = 5, f = 3, k = 9;
+  const auto x = test::random_vector(std::size_t(b) * f, 6);
+  const auto got = device_kmeans(x, b, f, k, 10, 4, 4);
+  expect_same(got, reference_kmeans(x, b, f, k, 10, 4, 4), f);
+  expect_consistent(got, b, k);
+  EXPECT_EQ(got.k_effective, b);
+  for (int c = b; c < k; ++c) EXPECT_EQ(got.sizes[c], 0);
+}
+
+TEST(KMeans, AllPointsIdentical) {
+  const int b = 40, f = 4, k = 4;
+  std::vector<float> x(std::size_t(b) * f, 0.25f);
+  const auto got = device_kmeans(x, b, f, k, 10, 1, 1);
+  expect_same(got, reference_kmeans(x, b, f, k, 10, 1, 1), f);
+  EXPECT_EQ(got.k_effective, 1);
+  EXPECT_EQ(got.sizes[0], b);
+}
+
+TEST(KMeans, BitIdenticalRunToRun) {
+  const int b = 1000, f = 33, k = 16;
+  const auto x = test::random_vector(std::size_t(b) * f, 7);
+  const auto a = device_kmeans(x, b, f, k, 10, 5, 5);
+  const auto c = device_kmeans(x, b, f, k, 10, 5, 5);
+  EXPECT_EQ(a.assignment, c.assignment);
+  EXPECT_EQ(a.order, c.order);
+  EXPECT_EQ(0, std::memcmp(a.centroids.data(), c.centroids.data(), a.centroids.size() * 4));
+  EXPECT_EQ(a.iterations, c.iterations);
+  // A different seed or stream gives a different seeding (and, here, a different result).
+  const auto d = device_kmeans(x, b, f, k, 0, 6, 5);
+  const auto e = device_kmeans(x, b, f, k, 0, 5, 5);
+  EXPECT_NE(d.assignment, e.assignment);
+}
+
+TEST(KMeans, RejectsBadArguments) {
+  DeviceBuffer<float> x(16);
+  DeviceBuffer<int> ints(64);
+  DeviceBuffer<float> cent(16 * 80);
+  DeviceBuffer<KMeansResult> res(1);
+  DeviceBuffer<char> scratch(kmeans_scratch_bytes(4, 4, 1));
+  auto run = [&](int b, int f, int k, int iters) {
+    kmeans(x.data(), b, f, k, iters, 0, 0, ints.data(), cent.data(), ints.data(), ints.data(),
+           ints.data(), res.data(), scratch.data());
+  };
+  EXPECT_THROW(run(4, 4, 0, 10), Error);
+  EXPECT_THROW(run(4, 4, kKMeansMaxClusters + 1, 10), Error);
+  EXPECT_THROW(run(0, 4, 1, 10), Error);
+  EXPECT_THROW(run(4, 0, 1, 10), Error);
+  EXPECT_THROW(run(4, 4, 1, -1), Error);
+}
+
+// ---- l2_normalize_rows --------------------------------------------------------------------------
+
+class L2Normalize : public ::testing::TestWithParam<std::tuple<int, int>> {};
+
+TEST_P(L2Normalize, MatchesDoubleReferenceAndKeepsZeroRows) {
+  const auto [rows, cols] = GetParam();
+  auto x = test::random_vector(std::size_t(rows) * cols, rows * 7 + cols);
+  for (int j = 0; j < cols; ++j) x[j] = 0.0f;  // row 0 is zero
+  auto dx = test::to_device(x);
+  l2_normalize_rows(dx.data(), rows, cols);
+  std::vector<double> want(x.size());
+  for (int r = 0; r < rows; ++r) {
+    double ss = 0;
+    for (int j = 0; j < cols; ++j)
+      ss += double(x[std::size_t(r) * cols + j]) * x[std::size_t(r) * cols + j];
+    const double s = std::max(std::sqrt(ss), 1e-12);
+    for (int j = 0; j < cols; ++j)
+      want[std::size_t(r) * cols + j] = x[std::size_t(r) * cols + j] / s;
+  }
+  EXPECT_TRUE(test::all_close(dx.to_host(), want, 1e-6, 1e-5));
+}
+
+INSTANTIATE_TEST_SUITE_P(Awkward, L2Normalize,
+                         ::testing::Combine(::testing::Values(1, 31, 257, 1000),
+                                            ::testing::Values(1, 3, 130, 1024)));
+
+TEST(L2NormalizeEdges, TinyRowsAreNotBlownUp) {
+  std::vector<float> x = {1e-30f, 0.0f, 3.0f, 4.0f};
+  auto dx = test::to_device(x);
+  l2_normalize_rows(dx.data(), 2, 2);
+  const auto h = dx.to_host();
+  // ||(1e-30, 0)||^2 underflows in float: the row is divided by 1e-12.
+  EXPECT_NEAR(h[0], 1e-18f, 1e-24f);
+  EXPECT_EQ(h[1], 0.0f);
+  EXPECT_FLOAT_EQ(h[2], 0.6f);
+  EXPECT_FLOAT_EQ(h[3], 0.8f);
+}
+
+}  // namespace
+}  // namespace gq::kernels

@@ -1,0 +1,65 @@
+// On-device k-means (kernels/kmeans.h) at Grad Queue's sizes: time per kmeans() call (seeding,
+// Lloyd iterations and the final update, all launched back to back with no host round-trip) and
+// the nominal assignment FLOPs, b*k*f*2*max_iters, as a rate. `iterations` is how many Lloyd
+// iterations the call actually ran (later ones are device-side no-ops after convergence).
+// On a GPU the call is launch-bound (~5 launches per iteration plus 2 per seed centre).
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "kernels/kmeans.h"
+#include "runtime/device.h"
+#include "runtime/memory.h"
+#include "runtime/rng.h"
+
+namespace {
+
+using gq::DeviceBuffer;
+
+// L2-normalised random features, as the trainer clusters them.
+DeviceBuffer<float> features(int b, int f) {
+  gq::HostRng rng(17, 1);
+  std::vector<float> h(std::size_t(b) * f);
+  for (float& v : h) v = rng.uniform() - 0.5f;
+  DeviceBuffer<float> x{std::span<const float>(h)};
+  gq::kernels::l2_normalize_rows(x.data(), b, f);
+  return x;
+}
+
+void BM_KMeans(benchmark::State& state) {
+  const int b = static_cast<int>(state.range(0)), f = static_cast<int>(state.range(1));
+  const int k = static_cast<int>(state.range(2)), iters = static_cast<int>(state.range(3));
+  auto x = features(b, f);
+  DeviceBuffer<int> assignment(b), sizes(k), order(b), offsets(k + 1);
+  DeviceBuffer<float> centroids(std::size_t(k) * f);
+  DeviceBuffer<gq::kernels::KMeansResult> result(1);
+  DeviceBuffer<char> scratch(gq::kernels::kmeans_scratch_bytes(b, f, k));
+  auto run = [&] {
+    gq::kernels::kmeans(x.data(), b, f, k, iters, 1, 2, assignment.data(), centroids.data(),
+                        sizes.data(), order.data(), offsets.data(), result.data(), scratch.data());
+  };
+  run();  // warm-up
+  gq::device_synchronize();
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    run();
+    gq::device_synchronize();
+    state.SetIterationTime(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  const double flops = 2.0 * b * k * f * iters;
+  state.counters["FLOPs"] =
+      benchmark::Counter(flops * state.iterations(), benchmark::Counter::kIsRate);
+  state.counters["iterations"] = result.to_host()[0].iterations;
+}
+BENCHMARK(BM_KMeans)
+    ->ArgNames({"b", "f", "k", "iters"})
+    ->Args({1024, 128, 8, 10})
+    ->Args({4096, 256, 32, 10})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+
+}  // namespace

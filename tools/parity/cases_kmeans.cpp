@@ -1,0 +1,77 @@
+// Parity cases for k-means and row-wise L2 normalisation. k-means does the same IEEE float
+// operations in the same order on both devices (explicit fmaf distances, sequential member sums,
+// correctly rounded division, the same Philox draws), so its outputs must agree exactly.
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "kernels/kmeans.h"
+#include "runtime/memory.h"
+#include "runtime/rng.h"
+#include "tools/parity/parity.h"
+
+namespace gq::parity {
+namespace {
+
+std::vector<float> seeded(std::size_t n, std::uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
+  HostRng rng(seed, 0x6a3);
+  std::vector<float> v(n);
+  for (float& x : v) x = lo + (hi - lo) * rng.uniform();
+  return v;
+}
+
+// Every output of kmeans(), as floats: assignment, sizes, order, offsets, result, centroids.
+std::vector<float> run_kmeans(const std::vector<float>& x, int b, int f, int k, int iters,
+                              std::uint64_t seed) {
+  DeviceBuffer<float> points{std::span<const float>(x)};
+  DeviceBuffer<int> assignment(b), sizes(k), order(b), offsets(k + 1);
+  DeviceBuffer<float> centroids(std::size_t(k) * f);
+  DeviceBuffer<kernels::KMeansResult> result(1);
+  DeviceBuffer<char> scratch(kernels::kmeans_scratch_bytes(b, f, k));
+  kernels::kmeans(points.data(), b, f, k, iters, seed, /*rng_stream=*/9, assignment.data(),
+                  centroids.data(), sizes.data(), order.data(), offsets.data(), result.data(),
+                  scratch.data());
+  std::vector<float> out;
+  for (const auto* buf : {&assignment, &sizes, &order, &offsets})
+    for (int v : buf->to_host()) out.push_back(static_cast<float>(v));
+  const auto r = result.to_host()[0];
+  out.push_back(static_cast<float>(r.iterations));
+  out.push_back(static_cast<float>(r.converged));
+  out.push_back(static_cast<float>(r.k_effective));
+  // Empty clusters' centroid rows mean nothing but are deterministic too.
+  const auto c = centroids.to_host();
+  out.insert(out.end(), c.begin(), c.end());
+  return out;
+}
+
+GQ_PARITY_CASE("kmeans/random b=1000 f=33 k=16 iters=10", 0.0, 0.0) {
+  return run_kmeans(seeded(1000 * 33, 1), 1000, 33, 16, 10, 5);
+}
+
+GQ_PARITY_CASE("kmeans/l2-normalised b=2048 f=130 k=32 iters=10", 0.0, 0.0) {
+  const int b = 2048, f = 130;
+  auto x = seeded(std::size_t(b) * f, 2);
+  DeviceBuffer<float> dx{std::span<const float>(x)};
+  kernels::l2_normalize_rows(dx.data(), b, f);
+  return run_kmeans(dx.to_host(), b, f, 32, 10, 6);
+}
+
+GQ_PARITY_CASE("kmeans/duplicates b=300 f=7 k=40 (k > distinct points)", 0.0, 0.0) {
+  const int f = 7;
+  const auto distinct = seeded(25 * f, 3);
+  std::vector<float> x;
+  for (int copy = 0; copy < 12; ++copy) x.insert(x.end(), distinct.begin(), distinct.end());
+  return run_kmeans(x, 300, f, 40, 10, 7);
+}
+
+// The row norm is a tree on the GPU and a loop on the emulator: rounding differs.
+GQ_PARITY_CASE("kmeans/l2_normalize_rows 257x1000 with a zero row", 1e-7, 1e-6) {
+  auto x = seeded(257 * 1000, 4);
+  for (int j = 0; j < 1000; ++j) x[std::size_t(100) * 1000 + j] = 0.0f;
+  DeviceBuffer<float> dx{std::span<const float>(x)};
+  kernels::l2_normalize_rows(dx.data(), 257, 1000);
+  return dx.to_host();
+}
+
+}  // namespace
+}  // namespace gq::parity
