@@ -355,11 +355,12 @@ void segment_mean_rows(const float* rows, int width, const int* order, const int
 
 // Library-path conv chunk: at most this many floats of im2col + transposed dy at a time.
 constexpr std::size_t kChunkFloats = std::size_t{1} << 24;
+std::size_t g_chunk_floats = kChunkFloats;
 
 int conv_chunk_samples(const dnn::Conv2dShape& s) {
   const std::size_t per_sample = positions(s) * (patch(s) + s.k);
   return static_cast<int>(
-      std::clamp<std::size_t>(kChunkFloats / per_sample, 1, static_cast<std::size_t>(s.n)));
+      std::clamp<std::size_t>(g_chunk_floats / per_sample, 1, static_cast<std::size_t>(s.n)));
 }
 
 SegArgs conv_seg_args(const dnn::Conv2dShape& s) {
@@ -379,6 +380,10 @@ SegArgs conv_seg_args(const dnn::Conv2dShape& s) {
 }
 
 }  // namespace
+
+void detail::set_conv_chunk_floats(std::size_t floats) {
+  g_chunk_floats = floats ? floats : kChunkFloats;
+}
 
 // ---- Linear -----------------------------------------------------------------------------------
 

@@ -82,4 +82,11 @@ void conv2d_per_cluster_grads(PerClusterPath path, const dnn::Conv2dShape& s, co
 std::size_t per_cluster_scratch_bytes_linear(int b, int in, int out, int k);
 std::size_t per_cluster_scratch_bytes_conv2d(const dnn::Conv2dShape& s, int k);
 
+namespace detail {
+// The Conv2d library path unfolds a cluster in chunks of samples whose im2col rows and transposed
+// dy take at most this many floats (default 2^24, 64 MiB; 0 restores it). For tests; set it before
+// sizing the scratch.
+void set_conv_chunk_floats(std::size_t floats);
+}  // namespace detail
+
 }  // namespace gq::kernels

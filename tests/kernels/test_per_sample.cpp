@@ -278,6 +278,267 @@ INSTANTIATE_TEST_SUITE_P(Shapes, LinearPerSample,
                                   std::to_string(info.param.out);
                          });
 
+// ---- Conv2d -----------------------------------------------------------------------------------
+
+Conv2dShape conv_shape(int r, int stride, int pad) {
+  Conv2dShape s{5, 3, 9, 7, 4, r, r};
+  s.stride_h = s.stride_w = stride;
+  s.pad_h = s.pad_w = pad;
+  return s;
+}
+
+class ConvPerSample : public ::testing::TestWithParam<Conv2dShape> {
+ protected:
+  void SetUp() override {
+    s = GetParam();
+    L = s.out_h() * s.out_w();
+    p = s.c * s.r * s.s;
+    hx = test::random_vector(s.x_elems(), 31);
+    hdy = test::random_vector(s.y_elems(), 32);
+    hw = test::random_vector(s.w_elems(), 33);
+    hbias = test::random_vector(s.k, 34);
+    x = test::to_device(hx);
+    dy = test::to_device(hdy);
+    scratch = DeviceBuffer<char>(conv2d_per_sample_scratch_bytes(s));
+  }
+  // x[i, ch, ih, iw] or 0 in the padding.
+  double xat(int i, int ch, int ih, int iw) const {
+    if (ih < 0 || ih >= s.h || iw < 0 || iw >= s.w) return 0.0;
+    return hx[((std::size_t(i) * s.c + ch) * s.h + ih) * s.w + iw];
+  }
+  // Double-precision L_i = sum y_i * g_i with y_i = conv(x_i, W) + bias.
+  double loss(int i, const std::vector<double>& w, const std::vector<double>& bias) const {
+    double l = 0;
+    for (int o = 0; o < s.k; ++o)
+      for (int oh = 0; oh < s.out_h(); ++oh)
+        for (int ow = 0; ow < s.out_w(); ++ow) {
+          double y = bias[o];
+          for (int ch = 0; ch < s.c; ++ch)
+            for (int rr = 0; rr < s.r; ++rr)
+              for (int ss = 0; ss < s.s; ++ss)
+                y += w[((std::size_t(o) * s.c + ch) * s.r + rr) * s.s + ss] *
+                     xat(i, ch, oh * s.stride_h - s.pad_h + rr, ow * s.stride_w - s.pad_w + ss);
+          l += y * hdy[((std::size_t(i) * s.k + o) * s.out_h() + oh) * s.out_w() + ow];
+        }
+    return l;
+  }
+  // Reference per-sample gradients [b, k, c, r, s] and bias gradients [b, k] in double.
+  std::vector<double> ref_gw() const {
+    std::vector<double> g(std::size_t(s.n) * s.w_elems(), 0.0);
+    for (int i = 0; i < s.n; ++i)
+      for (int o = 0; o < s.k; ++o)
+        for (int ch = 0; ch < s.c; ++ch)
+          for (int rr = 0; rr < s.r; ++rr)
+            for (int ss = 0; ss < s.s; ++ss) {
+              double acc = 0;
+              for (int oh = 0; oh < s.out_h(); ++oh)
+                for (int ow = 0; ow < s.out_w(); ++ow)
+                  acc += hdy[((std::size_t(i) * s.k + o) * s.out_h() + oh) * s.out_w() + ow] *
+                         xat(i, ch, oh * s.stride_h - s.pad_h + rr, ow * s.stride_w - s.pad_w + ss);
+              g[std::size_t(i) * s.w_elems() + ((std::size_t(o) * s.c + ch) * s.r + rr) * s.s +
+                ss] = acc;
+            }
+    return g;
+  }
+  std::vector<double> ref_gb() const {
+    std::vector<double> g(std::size_t(s.n) * s.k, 0.0);
+    for (std::size_t row = 0; row < g.size(); ++row)
+      for (int l = 0; l < L; ++l) g[row] += hdy[row * L + l];
+    return g;
+  }
+  Conv2dShape s;
+  int L = 0, p = 0;
+  std::vector<float> hx, hdy, hw, hbias;
+  DeviceBuffer<float> x, dy;
+  DeviceBuffer<char> scratch;
+};
+
+TEST_P(ConvPerSample, MatchesFiniteDifferencesOfEachSamplesLoss) {
+  auto gw = test::poisoned(std::size_t(s.n) * s.w_elems()),
+       gb = test::poisoned(std::size_t(s.n) * s.k);
+  conv2d_per_sample_grads(s, x.data(), dy.data(), gw.data(), gb.data(), scratch.data());
+  std::vector<double> w = to_double(hw), bias = to_double(hbias);
+  const double eps = 1e-3;
+  std::vector<double> fd_w(gw.size()), fd_b(gb.size());
+  for (int i = 0; i < s.n; ++i) {
+    for (std::size_t e = 0; e < s.w_elems(); ++e) {
+      const double keep = w[e];
+      w[e] = keep + eps;
+      const double up = loss(i, w, bias);
+      w[e] = keep - eps;
+      fd_w[i * s.w_elems() + e] = (up - loss(i, w, bias)) / (2 * eps);
+      w[e] = keep;
+    }
+    for (int o = 0; o < s.k; ++o) {
+      const double keep = bias[o];
+      bias[o] = keep + eps;
+      const double up = loss(i, w, bias);
+      bias[o] = keep - eps;
+      fd_b[std::size_t(i) * s.k + o] = (up - loss(i, w, bias)) / (2 * eps);
+      bias[o] = keep;
+    }
+  }
+  EXPECT_TRUE(test::all_close(gw.to_host(), fd_w, kAtol, kRtol));
+  EXPECT_TRUE(test::all_close(gb.to_host(), fd_b, kAtol, kRtol));
+}
+
+TEST_P(ConvPerSample, MatchesTheOrdinaryGradientOfEachSampleAloneAndSumsToTheBatchGradient) {
+  auto gw = test::poisoned(std::size_t(s.n) * s.w_elems()),
+       gb = test::poisoned(std::size_t(s.n) * s.k);
+  conv2d_per_sample_grads(s, x.data(), dy.data(), gw.data(), gb.data(), scratch.data());
+  const auto got = gw.to_host(), got_b = gb.to_host();
+  Conv2dShape one_shape = s;
+  one_shape.n = 1;
+  dnn::Conv2d one(one_shape);
+  auto one_gw = test::poisoned(s.w_elems());
+  std::vector<double> sum(s.w_elems(), 0.0), sum_b(s.k, 0.0);
+  const std::size_t x_per = s.x_elems() / s.n, y_per = s.y_elems() / s.n;
+  for (int i = 0; i < s.n; ++i) {
+    one.backward_filter(x.data() + i * x_per, dy.data() + i * y_per, one_gw.data());
+    const std::span<const float> mine(got.data() + i * s.w_elems(), s.w_elems());
+    EXPECT_TRUE(test::all_close(mine, one_gw.to_host(), 1e-5, 1e-5)) << "sample " << i;
+    for (std::size_t e = 0; e < sum.size(); ++e) sum[e] += mine[e];
+    for (int o = 0; o < s.k; ++o) sum_b[o] += got_b[std::size_t(i) * s.k + o];
+  }
+  dnn::Conv2d batch(s);
+  auto batch_gw = test::poisoned(s.w_elems());
+  batch.backward_filter(x.data(), dy.data(), batch_gw.data());
+  EXPECT_TRUE(test::all_close(batch_gw.to_host(), sum, 1e-4, 1e-5));
+  std::vector<double> want_b(s.k, 0.0);
+  const auto gbr = ref_gb();
+  for (int i = 0; i < s.n; ++i)
+    for (int o = 0; o < s.k; ++o) want_b[o] += gbr[std::size_t(i) * s.k + o];
+  std::vector<float> sum_bf(sum_b.begin(), sum_b.end());
+  EXPECT_TRUE(test::all_close(sum_bf, want_b, 1e-4, 1e-5));
+}
+
+TEST_P(ConvPerSample, NormsMatchTheMaterialisedGradientsWithBothMethods) {
+  const auto g = ref_gw(), gbr = ref_gb();
+  for (bool with_bias : {false, true}) {
+    std::vector<double> want(s.n, 0.0);
+    for (int i = 0; i < s.n; ++i) {
+      for (std::size_t e = 0; e < s.w_elems(); ++e)
+        want[i] += g[i * s.w_elems() + e] * g[i * s.w_elems() + e];
+      if (with_bias)
+        for (int o = 0; o < s.k; ++o)
+          want[i] += gbr[std::size_t(i) * s.k + o] * gbr[std::size_t(i) * s.k + o];
+    }
+    for (NormMethod m : {NormMethod::instantiate, NormMethod::ghost}) {
+      auto sq = test::poisoned(s.n);
+      conv2d_per_sample_sq_norms(s, m, x.data(), dy.data(), with_bias, sq.data(), scratch.data());
+      EXPECT_TRUE(test::all_close(sq.to_host(), want, 1e-3, 1e-4))
+          << (m == NormMethod::ghost ? "ghost" : "instantiate") << " bias " << with_bias;
+    }
+    auto sq = test::poisoned(s.n);
+    conv2d_per_sample_sq_norms(s, x.data(), dy.data(), with_bias, sq.data(), scratch.data());
+    EXPECT_TRUE(test::all_close(sq.to_host(), want, 1e-3, 1e-4)) << "chosen method";
+  }
+}
+
+TEST_P(ConvPerSample, PerClusterMeansMatchSumsOfPerSampleGradients) {
+  const auto g = ref_gw(), gbr = ref_gb();
+  const std::vector<Clusters> clusterings = {random_clusters(s.n, 1, 1), singleton_clusters(s.n, 2),
+                                             random_clusters(s.n, 3, 3, /*empty=*/1),
+                                             random_clusters(s.n, 2, 4),
+                                             random_clusters(s.n, 4, 5, /*empty=*/3)};
+  for (const Clusters& cl : clusterings) {
+    DeviceClusters dcl(cl);
+    DeviceBuffer<char> cscratch(per_cluster_scratch_bytes_conv2d(s, cl.k));
+    const auto want_w = cluster_means(g, s.w_elems(), cl);
+    const auto want_b = cluster_means(gbr, s.k, cl);
+    for (PerClusterPath path : kPaths) {
+      auto gw = test::poisoned(std::size_t(cl.k) * s.w_elems()),
+           gb = test::poisoned(std::size_t(cl.k) * s.k);
+      conv2d_per_cluster_grads(path, s, x.data(), dy.data(), dcl.order.data(), dcl.offsets.data(),
+                               cl.k, gw.data(), gb.data(), cscratch.data());
+      EXPECT_TRUE(test::all_close(gw.to_host(), want_w, kAtol, kRtol))
+          << path_name(path) << " k=" << cl.k;
+      EXPECT_TRUE(test::all_close(gb.to_host(), want_b, kAtol, kRtol))
+          << path_name(path) << " k=" << cl.k;
+    }
+  }
+}
+
+TEST_P(ConvPerSample, OneClusterIsTheOrdinaryGradientOverB) {
+  const Clusters cl = random_clusters(s.n, 1, 9);
+  DeviceClusters dcl(cl);
+  DeviceBuffer<char> cscratch(per_cluster_scratch_bytes_conv2d(s, 1));
+  dnn::Conv2d batch(s);
+  auto batch_gw = test::poisoned(s.w_elems());
+  batch.backward_filter(x.data(), dy.data(), batch_gw.data());
+  std::vector<double> want(s.w_elems());
+  const auto bg = batch_gw.to_host();
+  for (std::size_t e = 0; e < want.size(); ++e) want[e] = double(bg[e]) / s.n;
+  for (PerClusterPath path :
+       {PerClusterPath::automatic, PerClusterPath::segmented, PerClusterPath::library}) {
+    auto gw = test::poisoned(s.w_elems());
+    conv2d_per_cluster_grads(path, s, x.data(), dy.data(), dcl.order.data(), dcl.offsets.data(), 1,
+                             gw.data(), nullptr, cscratch.data());
+    EXPECT_TRUE(test::all_close(gw.to_host(), want, 1e-5, 1e-5));
+  }
+}
+
+TEST_P(ConvPerSample, IsDeterministic) {
+  const Clusters cl = random_clusters(s.n, 3, 21);
+  DeviceClusters dcl(cl);
+  DeviceBuffer<char> cscratch(per_cluster_scratch_bytes_conv2d(s, 3));
+  for (PerClusterPath path : kPaths) {
+    std::vector<float> runs[2];
+    for (auto& r : runs) {
+      auto gw = test::poisoned(std::size_t(3) * s.w_elems()), gb = test::poisoned(3 * s.k);
+      auto sq = test::poisoned(2 * s.n);
+      conv2d_per_cluster_grads(path, s, x.data(), dy.data(), dcl.order.data(), dcl.offsets.data(),
+                               3, gw.data(), gb.data(), cscratch.data());
+      conv2d_per_sample_sq_norms(s, NormMethod::instantiate, x.data(), dy.data(), true, sq.data(),
+                                 scratch.data());
+      conv2d_per_sample_sq_norms(s, NormMethod::ghost, x.data(), dy.data(), true, sq.data() + s.n,
+                                 scratch.data());
+      r = gw.to_host();
+      for (float v : gb.to_host()) r.push_back(v);
+      for (float v : sq.to_host()) r.push_back(v);
+    }
+    EXPECT_EQ(std::memcmp(runs[0].data(), runs[1].data(), runs[0].size() * sizeof(float)), 0);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, ConvPerSample,
+                         ::testing::Values(conv_shape(3, 1, 1), conv_shape(3, 2, 1),
+                                           conv_shape(1, 1, 0), conv_shape(5, 1, 2)),
+                         [](const auto& info) {
+                           const Conv2dShape& s = info.param;
+                           return "k" + std::to_string(s.r) + "_stride" +
+                                  std::to_string(s.stride_h) + "_pad" + std::to_string(s.pad_h);
+                         });
+
+TEST(ConvNormMethod, FollowsTheCostModel) {
+  // 32->64 3x3 on 16x16: L(p+d) = 256*352 > p*d = 288*64: instantiate.
+  Conv2dShape early{4, 32, 16, 16, 64, 3, 3, 1, 1, 1, 1};
+  EXPECT_EQ(conv2d_norm_method(early), NormMethod::instantiate);
+  // 64->128 on 8x8: 64*704 < 576*128: ghost. On 4x4 even more so.
+  Conv2dShape late{4, 64, 8, 8, 128, 3, 3, 1, 1, 1, 1};
+  EXPECT_EQ(conv2d_norm_method(late), NormMethod::ghost);
+}
+
+// The library path processes a cluster in chunks of samples; a batch larger than one chunk must
+// give the same means as the segmented path.
+TEST(ConvPerCluster, ChunkedLibraryPathAgreesWithTheSegmentedPath) {
+  const Conv2dShape s{23, 3, 9, 7, 4, 3, 3, 2, 1, 1, 1};
+  // 3 samples per chunk: clusters of ~11 take several chunks, the last one partial.
+  detail::set_conv_chunk_floats(std::size_t(3) * s.out_h() * s.out_w() * (s.c * 9 + s.k));
+  const auto hx = test::random_vector(s.x_elems(), 41), hdy = test::random_vector(s.y_elems(), 42);
+  auto x = test::to_device(hx), dy = test::to_device(hdy);
+  const Clusters cl = random_clusters(s.n, 2, 43);
+  DeviceClusters dcl(cl);
+  DeviceBuffer<char> scratch(per_cluster_scratch_bytes_conv2d(s, 2));
+  auto a = test::poisoned(2 * s.w_elems()), b = test::poisoned(2 * s.w_elems());
+  conv2d_per_cluster_grads(PerClusterPath::library, s, x.data(), dy.data(), dcl.order.data(),
+                           dcl.offsets.data(), 2, a.data(), nullptr, scratch.data());
+  conv2d_per_cluster_grads(PerClusterPath::segmented, s, x.data(), dy.data(), dcl.order.data(),
+                           dcl.offsets.data(), 2, b.data(), nullptr, scratch.data());
+  detail::set_conv_chunk_floats(0);
+  EXPECT_TRUE(test::all_close(a.to_host(), b.to_host(), 1e-5, 1e-5));
+}
+
 TEST(PerSampleArgs, BadArgumentsAreReported) {
   DeviceBuffer<float> x(4), dy(4), gw(16);
   EXPECT_THROW(linear_per_sample_grads(x.data(), dy.data(), 0, 2, 2, gw.data(), nullptr), Error);
