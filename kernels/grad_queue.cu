@@ -1,0 +1,198 @@
+// The Grad Queue ring buffer: push with eviction into float64 running sums, statistics from the
+// sums or from scratch, and the loss-EMA length rule, all reading the queue state from device
+// memory (no host round trip in a step).
+// Launch shape: the per-parameter kernels are grid-stride maps (kBlock threads, grid from
+// grid_stride_blocks, grid_range shares; every parameter is independent, so the result does not
+// depend on the launch shape); the state updates are one thread.
+// Memory traffic per push (bytes per parameter): g read 4 + slot write 4 + 4 per evicted entry
+// (usually 1) + sum and sumsq read and written 32 = 44. Statistics from the sums: 16 read + 8
+// written = 24. Two-pass statistics: 8 * count read + 8 written; recompute: 4 * count + 16.
+// The running sums are double: float32 sums of g and g^2 drift by ~2% relative after 2,000 pushes
+// (DESIGN §3.4); each element's additions and subtractions happen in push order on both devices,
+// so the sums are identical on the GPU and the emulator.
+#include "kernels/grad_queue.h"
+
+#include <algorithm>
+
+#include "runtime/error.h"
+#include "runtime/portable.cuh"
+
+namespace gq::kernels {
+namespace {
+
+constexpr unsigned kBlock = 256;
+
+// Slot of the i-th oldest held entry (i = 0 is the oldest).
+__device__ __forceinline__ int held_slot(const QueueState& s, int i) {
+  int slot = s.head - s.count + i;
+  return slot < 0 ? slot + s.qmax : slot;
+}
+
+__global__ void __launch_bounds__(kBlock)
+    push_kernel(float* __restrict__ slots, double* __restrict__ sum, double* __restrict__ sumsq,
+                const QueueState* state, const float* __restrict__ g, std::size_t p) {
+  const QueueState s = *state;
+  const int evict = std::max(0, s.count - (s.qlen - 1));
+  for (std::size_t j : grid_range(p)) {
+    double acc = sum[j], acc2 = sumsq[j];
+    for (int i = 0; i < evict; ++i) {
+      const double old = slots[static_cast<std::size_t>(held_slot(s, i)) * p + j];
+      acc -= old;
+      acc2 -= old * old;
+    }
+    const float v = g[j];
+    slots[static_cast<std::size_t>(s.head) * p + j] = v;
+    const double dv = v;
+    sum[j] = acc + dv;
+    sumsq[j] = acc2 + dv * dv;
+  }
+}
+
+__global__ void advance_kernel(QueueState* state) {
+  QueueState s = *state;
+  const int evict = std::max(0, s.count - (s.qlen - 1));
+  s.count = s.count - evict + 1;
+  s.head = s.head + 1 == s.qmax ? 0 : s.head + 1;
+  *state = s;
+}
+
+__global__ void update_length_kernel(QueueState* state, const float* loss, float beta, float tol) {
+  const float l = *loss;
+  if (!isfinite(l)) return;
+  QueueState s = *state;
+  if (!s.have_ema) {
+    s.have_ema = 1;
+    s.loss_ema = s.prev_ema = l;
+  } else {
+    s.prev_ema = s.loss_ema;
+    s.loss_ema = beta * s.loss_ema + (1.0 - beta) * static_cast<double>(l);
+    if (s.loss_ema < s.prev_ema * (1.0 - tol)) {
+      s.qlen = std::min(s.qlen + 1, s.qmax);
+    } else if (s.loss_ema > s.prev_ema * (1.0 + tol)) {
+      s.qlen = std::max(s.qlen / 2, s.qmin);
+    }
+  }
+  *state = s;
+}
+
+__global__ void set_length_kernel(QueueState* state, int qlen) {
+  state->qlen = std::min(std::max(qlen, state->qmin), state->qmax);
+}
+
+__global__ void __launch_bounds__(kBlock)
+    statistics_kernel(const double* __restrict__ sum, const double* __restrict__ sumsq,
+                      const QueueState* state, float* __restrict__ mean, float* __restrict__ stddev,
+                      std::size_t p) {
+  const int count = state->count;
+  const double inv = count > 0 ? 1.0 / count : 0.0;
+  for (std::size_t j : grid_range(p)) {
+    const double m = sum[j] * inv;
+    const double var = std::max(0.0, sumsq[j] * inv - m * m);
+    mean[j] = static_cast<float>(m);
+    stddev[j] = static_cast<float>(sqrt(var));
+  }
+}
+
+__global__ void __launch_bounds__(kBlock)
+    statistics_two_pass_kernel(const float* __restrict__ slots, const QueueState* state,
+                               float* __restrict__ mean, float* __restrict__ stddev,
+                               std::size_t p) {
+  const QueueState s = *state;
+  for (std::size_t j : grid_range(p)) {
+    double acc = 0.0;
+    for (int i = 0; i < s.count; ++i)
+      acc += slots[static_cast<std::size_t>(held_slot(s, i)) * p + j];
+    const double m = s.count > 0 ? acc / s.count : 0.0;
+    double acc2 = 0.0;
+    for (int i = 0; i < s.count; ++i) {
+      const double d = slots[static_cast<std::size_t>(held_slot(s, i)) * p + j] - m;
+      acc2 += d * d;
+    }
+    mean[j] = static_cast<float>(m);
+    stddev[j] = static_cast<float>(s.count > 0 ? sqrt(acc2 / s.count) : 0.0);
+  }
+}
+
+__global__ void __launch_bounds__(kBlock)
+    recompute_sums_kernel(const float* __restrict__ slots, const QueueState* state,
+                          double* __restrict__ sum, double* __restrict__ sumsq, std::size_t p) {
+  const QueueState s = *state;
+  for (std::size_t j : grid_range(p)) {
+    double acc = 0.0, acc2 = 0.0;
+    for (int i = 0; i < s.count; ++i) {
+      const double v = slots[static_cast<std::size_t>(held_slot(s, i)) * p + j];
+      acc += v;
+      acc2 += v * v;
+    }
+    sum[j] = acc;
+    sumsq[j] = acc2;
+  }
+}
+
+void check_vectors(const char* what, const void* state, std::size_t p) {
+  GQ_CHECK(state != nullptr, "{}: the queue state pointer is null", what);
+  GQ_CHECK(p >= 1, "{}: needs at least one parameter (p = {})", what, p);
+}
+
+}  // namespace
+
+QueueState initial_queue_state(int qmin, int qmax, int qlen_init) {
+  GQ_CHECK(qmin >= 1 && qmin <= qmax,
+           "initial_queue_state: needs 1 <= qmin <= qmax (got qmin={}, qmax={})", qmin, qmax);
+  QueueState s{};
+  s.head = 0;
+  s.count = 0;
+  s.qlen = std::clamp(qlen_init, qmin, qmax);
+  s.qmin = qmin;
+  s.qmax = qmax;
+  s.have_ema = 0;
+  s.loss_ema = s.prev_ema = 0.0;
+  return s;
+}
+
+void queue_push(float* slots, double* sum, double* sumsq, QueueState* state, const float* g,
+                std::size_t p, stream_t stream) {
+  check_vectors("queue_push", state, p);
+  GQ_CHECK(slots && sum && sumsq && g, "queue_push: slots, sum, sumsq and g must be non-null");
+  launch(push_kernel, grid_stride_blocks(p, kBlock), kBlock, 0, stream, slots, sum, sumsq, state, g,
+         p);
+  launch(advance_kernel, 1, 1, 0, stream, state);
+}
+
+void queue_update_length(QueueState* state, const float* loss, float beta, float tol,
+                         stream_t stream) {
+  GQ_CHECK(state && loss, "queue_update_length: state and loss must be non-null");
+  GQ_CHECK(beta >= 0.0f && beta < 1.0f, "queue_update_length: beta must be in [0, 1) (got {})",
+           beta);
+  GQ_CHECK(tol >= 0.0f && tol < 1.0f, "queue_update_length: tol must be in [0, 1) (got {})", tol);
+  launch(update_length_kernel, 1, 1, 0, stream, state, loss, beta, tol);
+}
+
+void queue_set_length(QueueState* state, int qlen, stream_t stream) {
+  GQ_CHECK(state != nullptr, "queue_set_length: the queue state pointer is null");
+  GQ_CHECK(qlen >= 1, "queue_set_length: qlen must be >= 1 (got {})", qlen);
+  launch(set_length_kernel, 1, 1, 0, stream, state, qlen);
+}
+
+void queue_statistics(const double* sum, const double* sumsq, const QueueState* state, float* mean,
+                      float* stddev, std::size_t p, stream_t stream) {
+  check_vectors("queue_statistics", state, p);
+  launch(statistics_kernel, grid_stride_blocks(p, kBlock), kBlock, 0, stream, sum, sumsq, state,
+         mean, stddev, p);
+}
+
+void queue_statistics_two_pass(const float* slots, const QueueState* state, float* mean,
+                               float* stddev, std::size_t p, stream_t stream) {
+  check_vectors("queue_statistics_two_pass", state, p);
+  launch(statistics_two_pass_kernel, grid_stride_blocks(p, kBlock), kBlock, 0, stream, slots, state,
+         mean, stddev, p);
+}
+
+void queue_recompute_sums(const float* slots, const QueueState* state, double* sum, double* sumsq,
+                          std::size_t p, stream_t stream) {
+  check_vectors("queue_recompute_sums", state, p);
+  launch(recompute_sums_kernel, grid_stride_blocks(p, kBlock), kBlock, 0, stream, slots, state, sum,
+         sumsq, p);
+}
+
+}  // namespace gq::kernels
