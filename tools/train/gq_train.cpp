@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   std::string data_dir, metrics, ckpt_dir, resume;
   CLI::App app{
       "gq-train: train a CNN with gradqueue (GPU when built for it, else the CPU emulator)"};
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // last one wins
   app.add_option("--model", cfg.model, "paper-cnn | airbench | mnist-cnn | mlp")
       ->capture_default_str();
   app.add_option("--dataset", cfg.dataset, "cifar10 | mnist | fashion-mnist")
