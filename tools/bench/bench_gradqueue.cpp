@@ -1,0 +1,125 @@
+// Grad Queue kernels at the airbench size (p = 2M parameters, k = 8 clusters): queue_push in its
+// steady state (one eviction per push), the statistics, and scarcity_combine. Each reports the
+// HBM bytes a call moves (SetBytesProcessed, so the output shows bytes/s next to the roofline:
+// H200 ~4.3 TB/s measured copy) and `passes_kxp`, the passes over the k x p cluster gradients.
+// Byte counts follow the pass table at the top of kernels/scarcity.cu and kernels/grad_queue.cu.
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "kernels/grad_queue.h"
+#include "kernels/scarcity.h"
+#include "runtime/device.h"
+#include "runtime/memory.h"
+#include "runtime/stream.h"
+
+namespace {
+
+using gq::DeviceBuffer;
+using namespace gq::kernels;
+
+constexpr std::size_t kParams = 2'000'000;  // airbench94's net
+constexpr int kClusters = 8;
+constexpr int kBatch = 1024;
+
+DeviceBuffer<float> pattern(std::size_t n, float base, float step) {
+  std::vector<float> h(n);
+  for (std::size_t i = 0; i < n; ++i) h[i] = base + step * static_cast<float>(i % 977);
+  return DeviceBuffer<float>(std::span<const float>(h));
+}
+
+template <class F>
+void timed_loop(benchmark::State& state, double bytes_per_iter, F&& f) {
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    gq::device_synchronize();
+    state.SetIterationTime(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(bytes_per_iter * state.iterations()));
+  state.counters["bytes_per_param"] = bytes_per_iter / static_cast<double>(kParams);
+  const double peak_gbs = gq::device_info().memory_bandwidth_gbs;  // 0 on the emulator
+  if (peak_gbs > 0)
+    state.counters["pct_of_peak_bw"] = benchmark::Counter(
+        100.0 * bytes_per_iter * state.iterations() / 1e9 / peak_gbs, benchmark::Counter::kIsRate);
+}
+
+DeviceBuffer<QueueState> full_queue_state(int qlen) {
+  QueueState s = initial_queue_state(4, 32, qlen);
+  s.count = qlen;  // steady state: every push evicts one entry
+  DeviceBuffer<QueueState> d(1);
+  d.upload(std::span<const QueueState>(&s, 1));
+  return d;
+}
+
+// g read 4 + slot write 4 + evicted slot read 4 + sum, sumsq read and write 32 = 44 B/param.
+void BM_QueuePush(benchmark::State& state) {
+  const std::size_t p = kParams;
+  DeviceBuffer<float> slots(32 * p);
+  slots.fill_bytes(0);
+  DeviceBuffer<double> sum(p), sumsq(p);
+  sum.fill_bytes(0);
+  sumsq.fill_bytes(0);
+  auto st = full_queue_state(16);
+  auto g = pattern(p, 1e-2f, 1e-5f);
+  state.counters["passes_kxp"] = 0;
+  timed_loop(state, 44.0 * p,
+             [&] { queue_push(slots.data(), sum.data(), sumsq.data(), st.data(), g.data(), p); });
+}
+BENCHMARK(BM_QueuePush)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+// sum, sumsq read 16 + mean, std write 8 = 24 B/param.
+void BM_QueueStatistics(benchmark::State& state) {
+  const std::size_t p = kParams;
+  DeviceBuffer<double> sum(p), sumsq(p);
+  sum.fill_bytes(0);
+  sumsq.fill_bytes(0);
+  auto st = full_queue_state(16);
+  DeviceBuffer<float> mean(p), sd(p);
+  timed_loop(state, 24.0 * p, [&] {
+    queue_statistics(sum.data(), sumsq.data(), st.data(), mean.data(), sd.data(), p);
+  });
+}
+BENCHMARK(BM_QueueStatistics)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+// Element granularity with renorm: 4kp + 32p bytes, one pass over k x p; cluster granularity:
+// 8kp + 32p, two passes.
+void BM_ScarcityCombine(benchmark::State& state) {
+  const std::size_t p = kParams;
+  const int k = kClusters;
+  const bool cluster = state.range(0) != 0;
+  auto grads = pattern(std::size_t(k) * p, 1e-2f, 1e-5f);
+  auto mean = pattern(p, 1e-2f, 1e-5f), sd = pattern(p, 1e-3f, 1e-6f);
+  std::vector<int> sizes_h(k, kBatch / k);
+  // Tensors roughly like a small CNN: a few big weights and many small vectors.
+  std::vector<int> offsets_h = {0};
+  for (int t = 0; t < 23; ++t) offsets_h.push_back(offsets_h.back() + (t % 3 == 2 ? 256 : 120000));
+  offsets_h.push_back(static_cast<int>(p));
+  const int tensors = static_cast<int>(offsets_h.size()) - 1;
+  DeviceBuffer<int> sizes{std::span<const int>(sizes_h)}, offsets{std::span<const int>(offsets_h)};
+  auto st = full_queue_state(16);
+  DeviceBuffer<float> gbar(p), gstar(p);
+  DeviceBuffer<CombineDiagnostics> diag(1);
+  DeviceBuffer<char> scratch(combine_scratch_bytes(p, k, tensors));
+  ScarcityOptions o;
+  o.granularity = cluster ? Granularity::cluster : Granularity::element;
+  state.counters["passes_kxp"] = cluster ? 2 : 1;
+  const double bytes = (cluster ? 8.0 : 4.0) * k * p + 32.0 * p;
+  timed_loop(state, bytes, [&] {
+    scarcity_combine(grads.data(), sizes.data(), k, kBatch, mean.data(), sd.data(), st.data(),
+                     offsets.data(), tensors, p, o, gbar.data(), gstar.data(), diag.data(),
+                     scratch.data());
+  });
+}
+BENCHMARK(BM_ScarcityCombine)
+    ->ArgName("cluster_granularity")
+    ->Arg(0)
+    ->Arg(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+
+}  // namespace

@@ -1,0 +1,109 @@
+// Parity cases for the Grad Queue: ring pushes with eviction, the length rule, the statistics
+// (running sums and two-pass) and scarcity_combine in element and cluster granularity.
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "kernels/grad_queue.h"
+#include "kernels/scarcity.h"
+#include "runtime/memory.h"
+#include "runtime/rng.h"
+#include "tools/parity/parity.h"
+
+namespace gq::parity {
+namespace {
+
+using namespace gq::kernels;
+
+std::vector<float> seeded(std::size_t n, std::uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
+  HostRng rng(seed, 0x9a7);
+  std::vector<float> v(n);
+  for (float& x : v) x = lo + (hi - lo) * rng.uniform();
+  return v;
+}
+
+DeviceBuffer<float> upload(const std::vector<float>& v) {
+  return DeviceBuffer<float>(std::span<const float>(v));
+}
+
+void append(std::vector<float>& out, const DeviceBuffer<float>& b) {
+  const auto h = b.to_host();
+  out.insert(out.end(), h.begin(), h.end());
+}
+
+// The running sums are the same additions in the same order on both devices; the statistics
+// may differ by FMA contraction of sumsq / count - mean^2 (nvcc) and sqrt rounding.
+GQ_PARITY_CASE("gradqueue/push+length+statistics p=4097 qmax=6 pushes=12", 1e-7, 1e-5) {
+  const std::size_t p = 4097;
+  const int qmin = 2, qmax = 6;
+  DeviceBuffer<float> slots(qmax * p);
+  DeviceBuffer<double> sum(p), sumsq(p);
+  sum.fill_bytes(0);
+  sumsq.fill_bytes(0);
+  const QueueState init = initial_queue_state(qmin, qmax, qmin);
+  DeviceBuffer<QueueState> state{std::span<const QueueState>(&init, 1)};
+  DeviceBuffer<float> loss(1);
+  const float losses[] = {2.0f, 1.9f, 1.8f, 1.7f, 1.6f, 1.5f, 1.4f, 5.0f, 4.0f, 3.0f, 2.9f, 2.8f};
+  for (int i = 0; i < 12; ++i) {
+    auto g = upload(seeded(p, 100 + i, -0.01f, 0.03f));
+    queue_push(slots.data(), sum.data(), sumsq.data(), state.data(), g.data(), p);
+    loss.upload(std::span<const float>(&losses[i], 1));
+    queue_update_length(state.data(), loss.data(), 0.9f, 1e-3f);
+  }
+  DeviceBuffer<float> mean(p), sd(p), mean2(p), sd2(p);
+  queue_statistics(sum.data(), sumsq.data(), state.data(), mean.data(), sd.data(), p);
+  queue_statistics_two_pass(slots.data(), state.data(), mean2.data(), sd2.data(), p);
+  std::vector<float> out;
+  for (const auto* b : {&mean, &sd, &mean2, &sd2}) append(out, *b);
+  const QueueState s = state.to_host()[0];
+  for (int v : {s.head, s.count, s.qlen, s.have_ema}) out.push_back(static_cast<float>(v));
+  out.push_back(static_cast<float>(s.loss_ema));
+  return out;
+}
+
+std::vector<float> combine_case(Granularity granularity, ScarcityFamily family) {
+  const std::size_t p = 65539;
+  const int k = 5;
+  const std::vector<int> sizes_h = {40, 0, 17, 130, 69};
+  int b = 0;
+  for (int n : sizes_h) b += n;
+  const std::vector<int> offsets_h = {0, 30000, 30064, 60000, 60100, static_cast<int>(p)};
+  auto grads = upload(seeded(k * p, 7, -0.05f, 0.05f));
+  auto mean = upload(seeded(p, 8, -0.01f, 0.01f)), sd = upload(seeded(p, 9, 0.0f, 0.02f));
+  DeviceBuffer<int> sizes{std::span<const int>(sizes_h)}, offsets{std::span<const int>(offsets_h)};
+  QueueState st = initial_queue_state(4, 32, 8);
+  st.count = 8;
+  DeviceBuffer<QueueState> state{std::span<const QueueState>(&st, 1)};
+  DeviceBuffer<float> gbar(p), gstar(p);
+  DeviceBuffer<CombineDiagnostics> diag(1);
+  const int tensors = static_cast<int>(offsets_h.size()) - 1;
+  DeviceBuffer<char> scratch(combine_scratch_bytes(p, k, tensors));
+  ScarcityOptions o;
+  o.granularity = granularity;
+  o.family = family;
+  scarcity_combine(grads.data(), sizes.data(), k, b, mean.data(), sd.data(), state.data(),
+                   offsets.data(), tensors, p, o, gbar.data(), gstar.data(), diag.data(),
+                   scratch.data());
+  std::vector<float> out;
+  append(out, gbar);
+  append(out, gstar);
+  const CombineDiagnostics d = diag.to_host()[0];
+  for (float v :
+       {d.mean_delta, d.frac_delta_gt1, d.cos_gstar_gbar, d.norm_gbar, d.norm_gstar, d.noise_scale})
+    out.push_back(v);
+  out.push_back(static_cast<float>(d.applied));
+  return out;
+}
+
+// powf / tanhf differ by an ulp or two between libdevice and glibc, and the norms are block
+// reductions shared among threads differently on the two devices.
+GQ_PARITY_CASE("gradqueue/scarcity_combine element powtanh p=65539 k=5", 1e-6, 1e-5) {
+  return combine_case(Granularity::element, ScarcityFamily::powtanh);
+}
+
+GQ_PARITY_CASE("gradqueue/scarcity_combine cluster chebyshev p=65539 k=5", 1e-6, 1e-5) {
+  return combine_case(Granularity::cluster, ScarcityFamily::chebyshev);
+}
+
+}  // namespace
+}  // namespace gq::parity
