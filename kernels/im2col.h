@@ -1,5 +1,8 @@
-// Unfold (im2col) of NCHW inputs into position-major rows, optionally gathering samples.
+// Unfold (im2col) of NCHW inputs, optionally gathering samples, into a strided [sample][patch][pos]
+// array (the PyTorch unfold layout per sample, or patch-major across samples for one GEMM).
 #pragma once
+
+#include <cstddef>
 
 #include "runtime/dnn.h"
 #include "runtime/stream.h"
@@ -7,13 +10,15 @@
 namespace gq::kernels {
 
 // For samples j < count, with source sample src = order ? order[first + j] : first + j (order is a
-// device array), writes one row per output position l = oh * out_w + ow:
-//   col[(j * L + l) * (c*r*s) + (ch * r + rr) * s + ss] = x[src, ch, oh*stride_h - pad_h + rr,
-//                                                           ow*stride_w - pad_w + ss]  (0 outside),
-// L = out_h * out_w. So col holds, per sample, unfold(x_src) as an [L, c*r*s] row-major matrix
-// (the transpose of PyTorch's unfold), and gw[k, c*r*s] = dy[k, L] * col is the weight gradient.
-// s.n bounds the source indices (0 <= src < s.n); count >= 1.
-void im2col_rows(const dnn::Conv2dShape& s, const float* x, const int* order, int first, int count,
-                 float* col, stream_t stream = nullptr);
+// device array), patch index q = (ch * r + rr) * s + ss < c*r*s and output position
+// l = oh * out_w + ow < L = out_h * out_w:
+//   col[j * sample_stride + q * patch_stride + l] =
+//       x[src, ch, oh*stride_h - pad_h + rr, ow*stride_w - pad_w + ss]   (0 in the padding).
+// Per-sample unfold [count][c*r*s][L]: sample_stride = c*r*s*L, patch_stride = L. One matrix
+// [c*r*s][count*L] for a GEMM over the samples' positions: sample_stride = L, patch_stride =
+// count*L. Strides must keep the rows of L disjoint. s.n bounds the source indices; count >= 1.
+void im2col(const dnn::Conv2dShape& s, const float* x, const int* order, int first, int count,
+            float* col, std::size_t sample_stride, std::size_t patch_stride,
+            stream_t stream = nullptr);
 
 }  // namespace gq::kernels

@@ -10,8 +10,8 @@
 //  - row_sums_kernel (per-sample conv bias gradients): grid-stride, one thread per row of L.
 //  - segment_mean_rows_kernel (per-cluster bias): one thread per (cluster, channel), summing the
 //    cluster's samples in order.
-//  - gather_rows_kernel / gather_dy_t_kernel (library path): grid-stride maps that copy rows by
-//    `order` (dy transposed to position-major rows for Conv2d).
+//  - gather_rows_kernel / gather_dy_rows_kernel (library path): grid-stride copies of rows by
+//    `order` (for Conv2d, dy's [kout, L] blocks into one [kout, count*L] matrix).
 //  - segmented_wgrad_kernel (the segmented per-cluster path): a tiled GEMM, one block per
 //    (BN x BM output tile, cluster). The block reads its cluster's [offsets[c], offsets[c+1])
 //    from device memory and walks the reduction index t over the cluster's samples (x positions
@@ -136,18 +136,19 @@ __global__ void __launch_bounds__(kBlock)
   }
 }
 
-// dyt[(j*L + l)*kout + o] = dy[(order[first + j]*kout + o)*L + l] for j < count.
+// dyg[o*(count*L) + j*L + l] = dy[(order[first + j]*kout + o)*L + l] for j < count: dy of the
+// gathered samples as one [kout, count*L] matrix. One thread per (o, j) row of L floats.
 __global__ void __launch_bounds__(kBlock)
-    gather_dy_t_kernel(const float* __restrict__ dy, const int* __restrict__ order, int first,
-                       std::size_t total, FastDivmod kout_div, FastDivmod positions,
-                       float* __restrict__ dyt) {
-  const std::size_t kout = kout_div.divisor(), L = positions.divisor();
-  for (const std::size_t e : grid_range(total)) {
-    std::uint32_t row, o, j, l;
-    kout_div.divmod(static_cast<std::uint32_t>(e), row, o);
-    positions.divmod(row, j, l);
+    gather_dy_rows_kernel(const float* __restrict__ dy, const int* __restrict__ order, int first,
+                          std::size_t rows, FastDivmod count_div, int kout, int L,
+                          float* __restrict__ dyg) {
+  for (const std::size_t row : grid_range(rows)) {
+    std::uint32_t o, j;
+    count_div.divmod(static_cast<std::uint32_t>(row), o, j);
     const std::size_t src = static_cast<std::size_t>(order[first + static_cast<int>(j)]);
-    dyt[e] = dy[(src * kout + o) * L + l];
+    const float* in = dy + (src * kout + o) * L;
+    float* out = dyg + row * L;
+    for (int l = 0; l < L; ++l) out[l] = in[l];
   }
 }
 
@@ -476,10 +477,10 @@ void conv2d_per_sample_grads(const dnn::Conv2dShape& s, const float* x, const fl
   GQ_CHECK(gw && scratch, "{}: null gw or scratch", what);
   const int L = static_cast<int>(positions(s)), p = static_cast<int>(patch(s));
   float* col = Carver(scratch).take(static_cast<std::size_t>(s.n) * L * p);
-  im2col_rows(s, x, nullptr, 0, s.n, col, stream);
-  // gw_i [k, p] = dy_i [k, L] x col_i [L, p].
-  blas::gemm_strided_batched(blas::Op::N, blas::Op::N, s.k, p, L, 1.0f, dy, L,
-                             static_cast<long long>(s.k) * L, col, p, static_cast<long long>(L) * p,
+  im2col(s, x, nullptr, 0, s.n, col, static_cast<std::size_t>(p) * L, L, stream);
+  // gw_i [k, p] = dy_i [k, L] x col_i^T (col_i is [p, L]).
+  blas::gemm_strided_batched(blas::Op::N, blas::Op::T, s.k, p, L, 1.0f, dy, L,
+                             static_cast<long long>(s.k) * L, col, L, static_cast<long long>(L) * p,
                              0.0f, gw, p, static_cast<long long>(s.k) * p, s.n, stream);
   if (gb) row_sums(dy, static_cast<std::size_t>(s.n) * s.k, L, gb, stream);
 }
@@ -499,27 +500,27 @@ void conv2d_per_sample_sq_norms(const dnn::Conv2dShape& s, NormMethod method, co
   Carver carve(scratch);
   float* col = carve.take(static_cast<std::size_t>(b) * L * p);
   float* bias = carve.take(static_cast<std::size_t>(b) * d);
-  im2col_rows(s, x, nullptr, 0, b, col, stream);
+  im2col(s, x, nullptr, 0, b, col, static_cast<std::size_t>(p) * L, L, stream);
   if (with_bias) row_sums(dy, static_cast<std::size_t>(b) * d, L, bias, stream);
   const float* bias_a = with_bias ? bias : nullptr;
   if (method == NormMethod::instantiate) {
     float* g = carve.take(static_cast<std::size_t>(b) * d * p);
-    blas::gemm_strided_batched(blas::Op::N, blas::Op::N, d, p, L, 1.0f, dy, L,
-                               static_cast<long long>(d) * L, col, p, static_cast<long long>(L) * p,
+    blas::gemm_strided_batched(blas::Op::N, blas::Op::T, d, p, L, 1.0f, dy, L,
+                               static_cast<long long>(d) * L, col, L, static_cast<long long>(L) * p,
                                0.0f, g, p, static_cast<long long>(d) * p, b, stream);
     launch(row_dot_kernel, static_cast<unsigned>(b), kRowBlock, 0, stream, g, g,
            static_cast<std::size_t>(d) * p, bias_a, bias_a, static_cast<std::size_t>(d), sq_norms);
     return;
   }
-  // Ghost: Gd_i = dy_i^T dy_i and Gu_i = col_i col_i^T (both L x L), ||g_i||^2 = <Gd_i, Gu_i>.
+  // Ghost: Gd_i = dy_i^T dy_i and Gu_i = col_i^T col_i (both L x L), ||g_i||^2 = <Gd_i, Gu_i>.
   const std::size_t ll = static_cast<std::size_t>(L) * L;
   float* gd = carve.take(static_cast<std::size_t>(b) * ll);
   float* gu = carve.take(static_cast<std::size_t>(b) * ll);
   blas::gemm_strided_batched(blas::Op::T, blas::Op::N, L, L, d, 1.0f, dy, L,
                              static_cast<long long>(d) * L, dy, L, static_cast<long long>(d) * L,
                              0.0f, gd, L, static_cast<long long>(ll), b, stream);
-  blas::gemm_strided_batched(blas::Op::N, blas::Op::T, L, L, p, 1.0f, col, p,
-                             static_cast<long long>(L) * p, col, p, static_cast<long long>(L) * p,
+  blas::gemm_strided_batched(blas::Op::T, blas::Op::N, L, L, p, 1.0f, col, L,
+                             static_cast<long long>(L) * p, col, L, static_cast<long long>(L) * p,
                              0.0f, gu, L, static_cast<long long>(ll), b, stream);
   launch(row_dot_kernel, static_cast<unsigned>(b), kRowBlock, 0, stream, gd, gu, ll, bias_a, bias_a,
          static_cast<std::size_t>(d), sq_norms);
@@ -550,7 +551,7 @@ void conv2d_per_cluster_grads(PerClusterPath path, const dnn::Conv2dShape& s, co
   const int chunk = conv_chunk_samples(s);
   Carver carve(scratch);
   float* col = carve.take(static_cast<std::size_t>(chunk) * L * p);
-  float* dyt = carve.take(static_cast<std::size_t>(chunk) * L * s.k);
+  float* dyg = carve.take(static_cast<std::size_t>(chunk) * L * s.k);
   float* bias = carve.take(static_cast<std::size_t>(s.n) * s.k);
   if (gb) {
     row_sums(dy, static_cast<std::size_t>(s.n) * s.k, L, bias, stream);
@@ -571,14 +572,14 @@ void conv2d_per_cluster_grads(PerClusterPath path, const dnn::Conv2dShape& s, co
     }
     for (int done = 0; done < n; done += chunk) {
       const int count = std::min(chunk, n - done), first = offs[c] + done;
-      im2col_rows(s, x, order, first, count, col, stream);
-      const std::size_t total = static_cast<std::size_t>(count) * L * s.k;
-      launch(gather_dy_t_kernel, grid_stride_blocks(total, kBlock), kBlock, 0, stream, dy, order,
-             first, total, FastDivmod(static_cast<std::uint32_t>(s.k)),
-             FastDivmod(static_cast<std::uint32_t>(L)), dyt);
-      // gw_c [k, p] (+)= (1/n) dyt^T [k, count*L] x col [count*L, p].
-      blas::gemm(blas::Op::T, blas::Op::N, s.k, p, count * L, 1.0f / static_cast<float>(n), dyt,
-                 s.k, col, p, done == 0 ? 0.0f : 1.0f, gw_c, p, stream);
+      const int cols = count * L;
+      im2col(s, x, order, first, count, col, L, static_cast<std::size_t>(cols), stream);
+      const std::size_t rows = static_cast<std::size_t>(s.k) * count;
+      launch(gather_dy_rows_kernel, grid_stride_blocks(rows, kBlock), kBlock, 0, stream, dy, order,
+             first, rows, FastDivmod(static_cast<std::uint32_t>(count)), s.k, L, dyg);
+      // gw_c [k, p] (+)= (1/n) dyg [k, count*L] x col^T (col is [p, count*L]).
+      blas::gemm(blas::Op::N, blas::Op::T, s.k, p, cols, 1.0f / static_cast<float>(n), dyg, cols,
+                 col, cols, done == 0 ? 0.0f : 1.0f, gw_c, p, stream);
     }
   }
 }

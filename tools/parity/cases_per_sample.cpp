@@ -1,0 +1,140 @@
+// Parity cases for per-sample and per-cluster weight gradients (kernels/per_sample.h).
+// The segmented per-cluster kernel accumulates every output with fmaf over the same reduction
+// order on both devices (only the tile shape differs, and zero-padded steps add exact zeros), and
+// its bias means are ordered sums: zero tolerance. Cases that go through blas (cuBLAS vs oneDNN)
+// sum in library-specific orders: a small tolerance.
+#include <cstdint>
+#include <numeric>
+#include <span>
+#include <vector>
+
+#include "kernels/per_sample.h"
+#include "runtime/dnn.h"
+#include "runtime/memory.h"
+#include "runtime/rng.h"
+#include "tools/parity/parity.h"
+
+namespace gq::parity {
+namespace {
+
+using kernels::NormMethod;
+using kernels::PerClusterPath;
+
+std::vector<float> seeded(std::size_t n, std::uint64_t seed) {
+  HostRng rng(seed, 0x95a);
+  std::vector<float> v(n);
+  for (float& x : v) x = 2.0f * rng.uniform() - 1.0f;
+  return v;
+}
+
+DeviceBuffer<float> upload(const std::vector<float>& host) {
+  return DeviceBuffer<float>(std::span<const float>(host));
+}
+
+void append(std::vector<float>& out, const DeviceBuffer<float>& b) {
+  const auto h = b.to_host();
+  out.insert(out.end(), h.begin(), h.end());
+}
+
+// A fixed clustering of b samples into k clusters (cluster of sample i: (i * 7 + i / 3) % k, with
+// cluster k-1 left empty when k > 2).
+struct Clusters {
+  DeviceBuffer<int> order, offsets;
+};
+Clusters fixed_clusters(int b, int k) {
+  std::vector<int> order, offsets = {0};
+  const int used = k > 2 ? k - 1 : k;
+  for (int c = 0; c < k; ++c) {
+    for (int i = 0; i < b; ++i)
+      if (c < used && (i * 7 + i / 3) % used == c) order.push_back(i);
+    offsets.push_back(static_cast<int>(order.size()));
+  }
+  return {DeviceBuffer<int>(std::span<const int>(order)),
+          DeviceBuffer<int>(std::span<const int>(offsets))};
+}
+
+std::vector<float> linear_per_cluster(PerClusterPath path) {
+  const int b = 37, in = 70, out = 41, k = 4;
+  auto x = upload(seeded(std::size_t(b) * in, 1)), dy = upload(seeded(std::size_t(b) * out, 2));
+  Clusters cl = fixed_clusters(b, k);
+  DeviceBuffer<char> scratch(kernels::per_cluster_scratch_bytes_linear(b, in, out, k));
+  DeviceBuffer<float> gw(std::size_t(k) * out * in), gb(std::size_t(k) * out);
+  kernels::linear_per_cluster_grads(path, x.data(), dy.data(), b, in, out, cl.order.data(),
+                                    cl.offsets.data(), k, gw.data(), gb.data(), scratch.data());
+  std::vector<float> r;
+  append(r, gw);
+  append(r, gb);
+  return r;
+}
+
+dnn::Conv2dShape conv_shape() {
+  dnn::Conv2dShape s{6, 5, 11, 9, 7, 3, 3};
+  s.stride_h = s.stride_w = 2;
+  s.pad_h = s.pad_w = 1;
+  return s;
+}
+
+std::vector<float> conv_per_cluster(PerClusterPath path) {
+  const dnn::Conv2dShape s = conv_shape();
+  const int k = 3;
+  auto x = upload(seeded(s.x_elems(), 3)), dy = upload(seeded(s.y_elems(), 4));
+  Clusters cl = fixed_clusters(s.n, k);
+  DeviceBuffer<char> scratch(kernels::per_cluster_scratch_bytes_conv2d(s, k));
+  DeviceBuffer<float> gw(k * s.w_elems()), gb(std::size_t(k) * s.k);
+  kernels::conv2d_per_cluster_grads(path, s, x.data(), dy.data(), cl.order.data(),
+                                    cl.offsets.data(), k, gw.data(), gb.data(), scratch.data());
+  std::vector<float> r;
+  append(r, gw);
+  append(r, gb);
+  return r;
+}
+
+GQ_PARITY_CASE("per_sample/linear grads+norms b=37 in=70 out=41", 1e-6, 1e-6) {
+  const int b = 37, in = 70, out = 41;
+  auto x = upload(seeded(std::size_t(b) * in, 5)), dy = upload(seeded(std::size_t(b) * out, 6));
+  DeviceBuffer<float> gw(std::size_t(b) * out * in), gb(std::size_t(b) * out), sq(2 * b);
+  kernels::linear_per_sample_grads(x.data(), dy.data(), b, in, out, gw.data(), gb.data());
+  kernels::linear_per_sample_sq_norms(x.data(), dy.data(), b, in, out, false, sq.data());
+  kernels::linear_per_sample_sq_norms(x.data(), dy.data(), b, in, out, true, sq.data() + b);
+  std::vector<float> r;
+  append(r, gw);
+  append(r, gb);
+  append(r, sq);
+  return r;
+}
+
+GQ_PARITY_CASE("per_sample/linear per-cluster segmented b=37 k=4 (one empty)", 0.0, 0.0) {
+  return linear_per_cluster(PerClusterPath::segmented);
+}
+
+GQ_PARITY_CASE("per_sample/linear per-cluster library b=37 k=4 (one empty)", 1e-5, 1e-5) {
+  return linear_per_cluster(PerClusterPath::library);
+}
+
+GQ_PARITY_CASE("per_sample/conv 6x5x11x9 k7 3x3 s2 p1 grads+norms", 1e-5, 1e-5) {
+  const dnn::Conv2dShape s = conv_shape();
+  auto x = upload(seeded(s.x_elems(), 7)), dy = upload(seeded(s.y_elems(), 8));
+  DeviceBuffer<char> scratch(kernels::conv2d_per_sample_scratch_bytes(s));
+  DeviceBuffer<float> gw(s.n * s.w_elems()), gb(std::size_t(s.n) * s.k), sq(2 * s.n);
+  kernels::conv2d_per_sample_grads(s, x.data(), dy.data(), gw.data(), gb.data(), scratch.data());
+  kernels::conv2d_per_sample_sq_norms(s, NormMethod::instantiate, x.data(), dy.data(), true,
+                                      sq.data(), scratch.data());
+  kernels::conv2d_per_sample_sq_norms(s, NormMethod::ghost, x.data(), dy.data(), true,
+                                      sq.data() + s.n, scratch.data());
+  std::vector<float> r;
+  append(r, gw);
+  append(r, gb);
+  append(r, sq);
+  return r;
+}
+
+GQ_PARITY_CASE("per_sample/conv per-cluster segmented 3x3 s2 p1 k=3 (one empty)", 0.0, 0.0) {
+  return conv_per_cluster(PerClusterPath::segmented);
+}
+
+GQ_PARITY_CASE("per_sample/conv per-cluster library 3x3 s2 p1 k=3 (one empty)", 1e-5, 1e-5) {
+  return conv_per_cluster(PerClusterPath::library);
+}
+
+}  // namespace
+}  // namespace gq::parity
