@@ -30,7 +30,9 @@ __device__ __forceinline__ int held_slot(const QueueState& s, int i) {
 
 __global__ void __launch_bounds__(kBlock)
     push_kernel(float* __restrict__ slots, double* __restrict__ sum, double* __restrict__ sumsq,
-                const QueueState* state, const float* __restrict__ g, std::size_t p) {
+                const QueueState* state, const float* __restrict__ g, std::size_t p,
+                const std::int32_t* apply) {
+  if (apply && *apply == 0) return;
   const QueueState s = *state;
   const int evict = std::max(0, s.count - (s.qlen - 1));
   for (std::size_t j : grid_range(p)) {
@@ -48,7 +50,8 @@ __global__ void __launch_bounds__(kBlock)
   }
 }
 
-__global__ void advance_kernel(QueueState* state) {
+__global__ void advance_kernel(QueueState* state, const std::int32_t* apply) {
+  if (apply && *apply == 0) return;
   QueueState s = *state;
   const int evict = std::max(0, s.count - (s.qlen - 1));
   s.count = s.count - evict + 1;
@@ -151,12 +154,12 @@ QueueState initial_queue_state(int qmin, int qmax, int qlen_init) {
 }
 
 void queue_push(float* slots, double* sum, double* sumsq, QueueState* state, const float* g,
-                std::size_t p, stream_t stream) {
+                std::size_t p, stream_t stream, const std::int32_t* apply) {
   check_vectors("queue_push", state, p);
   GQ_CHECK(slots && sum && sumsq && g, "queue_push: slots, sum, sumsq and g must be non-null");
   launch(push_kernel, grid_stride_blocks(p, kBlock), kBlock, 0, stream, slots, sum, sumsq, state, g,
-         p);
-  launch(advance_kernel, 1, 1, 0, stream, state);
+         p, apply);
+  launch(advance_kernel, 1, 1, 0, stream, state, apply);
 }
 
 void queue_update_length(QueueState* state, const float* loss, float beta, float tol,

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "runtime/stream.h"
 
@@ -28,8 +29,10 @@ QueueState initial_queue_state(int qmin, int qmax, int qlen_init);
 // p doubles, the running sums of the held entries. First evicts the oldest entries so that
 // count <= qlen - 1 (subtracting them from the sums, oldest first), then writes g at head and adds
 // g and g^2 to the sums; then head and count advance. All on the device (two launches).
+// apply (optional, device): when it holds 0 nothing changes (a skipped step's gradient, possibly
+// non-finite, must not enter the queue).
 void queue_push(float* slots, double* sum, double* sumsq, QueueState* state, const float* g,
-                std::size_t p, stream_t stream = nullptr);
+                std::size_t p, stream_t stream = nullptr, const std::int32_t* apply = nullptr);
 
 // The length rule (DESIGN §3.8) from this step's mean loss (a device scalar): the first finite
 // loss sets L_0 = loss (no length change); afterwards L_t = beta L_{t-1} + (1 - beta) loss, and

@@ -28,7 +28,8 @@ template <bool kMomentum, bool kNesterov>
 __global__ void __launch_bounds__(kBlock)
     sgd_kernel(float* __restrict__ param, const float* __restrict__ grad,
                float* __restrict__ momentum_buf, std::size_t n, float lr, float momentum,
-               float weight_decay) {
+               float weight_decay, const std::int32_t* apply) {
+  if (apply && *apply == 0) return;
   for (std::size_t i : grid_range(n)) {
     const float p = param[i];
     float g = fmaf(weight_decay, p, grad[i]);
@@ -44,7 +45,9 @@ __global__ void __launch_bounds__(kBlock)
 __global__ void __launch_bounds__(kBlock)
     adamw_kernel(float* __restrict__ param, const float* __restrict__ grad, float* __restrict__ m,
                  float* __restrict__ v, std::size_t n, float lr, float beta1, float beta2,
-                 float eps, float decay, float bias_correction1, float bias_correction2) {
+                 float eps, float decay, float bias_correction1, float bias_correction2,
+                 const std::int32_t* apply) {
+  if (apply && *apply == 0) return;
   for (std::size_t i : grid_range(n)) {
     const float g = grad[i];
     const float mi = fmaf(beta1, m[i], (1.0f - beta1) * g);
@@ -97,7 +100,8 @@ unsigned nonfinite_blocks(std::size_t n) {
 }  // namespace
 
 void sgd_step(float* param, const float* grad, float* momentum_buf, std::size_t n, float lr,
-              float momentum, bool nesterov, float weight_decay, stream_t stream) {
+              float momentum, bool nesterov, float weight_decay, stream_t stream,
+              const std::int32_t* apply) {
   GQ_CHECK(momentum >= 0.0f, "sgd_step: momentum must be >= 0 (got {})", momentum);
   GQ_CHECK(!nesterov || momentum > 0.0f, "sgd_step: Nesterov momentum needs momentum > 0");
   GQ_CHECK(momentum == 0.0f || momentum_buf != nullptr,
@@ -107,18 +111,18 @@ void sgd_step(float* param, const float* grad, float* momentum_buf, std::size_t 
   const unsigned blocks = grid_stride_blocks(n, kBlock);
   if (momentum == 0.0f)
     launch(sgd_kernel<false, false>, blocks, kBlock, 0, stream, param, grad, momentum_buf, n, lr,
-           momentum, weight_decay);
+           momentum, weight_decay, apply);
   else if (nesterov)
     launch(sgd_kernel<true, true>, blocks, kBlock, 0, stream, param, grad, momentum_buf, n, lr,
-           momentum, weight_decay);
+           momentum, weight_decay, apply);
   else
     launch(sgd_kernel<true, false>, blocks, kBlock, 0, stream, param, grad, momentum_buf, n, lr,
-           momentum, weight_decay);
+           momentum, weight_decay, apply);
 }
 
 void adamw_step(float* param, const float* grad, float* m, float* v, std::size_t n, float lr,
                 float beta1, float beta2, float eps, float weight_decay, int step,
-                stream_t stream) {
+                stream_t stream, const std::int32_t* apply) {
   GQ_CHECK(step >= 1, "adamw_step: step counts from 1 (got {})", step);
   GQ_CHECK(beta1 >= 0.0f && beta1 < 1.0f && beta2 >= 0.0f && beta2 < 1.0f,
            "adamw_step: betas must be in [0, 1) (got {}, {})", beta1, beta2);
@@ -130,7 +134,7 @@ void adamw_step(float* param, const float* grad, float* m, float* v, std::size_t
   const auto bias_correction2 = static_cast<float>(1.0 - std::pow(double{beta2}, step));
   const auto decay = static_cast<float>(1.0 - double{lr} * weight_decay);
   launch(adamw_kernel, grid_stride_blocks(n, kBlock), kBlock, 0, stream, param, grad, m, v, n, lr,
-         beta1, beta2, eps, decay, bias_correction1, bias_correction2);
+         beta1, beta2, eps, decay, bias_correction1, bias_correction2, apply);
 }
 
 void clip_grad_norm(float* grad, std::size_t n, float max_norm, float* norm_out, void* scratch,

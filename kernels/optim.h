@@ -14,15 +14,19 @@ namespace gq::kernels {
 // if momentum > 0: buf = momentum * buf + g; g = nesterov ? g + momentum * buf : buf;
 // param -= lr * g. momentum_buf must start zeroed (then step 1 gives buf = g, as PyTorch) and may
 // be nullptr when momentum == 0. Nesterov needs momentum > 0.
+// apply (optional, device): when it holds 0 the step changes nothing (a skipped step, decided on
+// the device without a host round-trip, e.g. a non-finite Grad Queue gradient).
 void sgd_step(float* param, const float* grad, float* momentum_buf, std::size_t n, float lr,
-              float momentum, bool nesterov, float weight_decay, stream_t stream = nullptr);
+              float momentum, bool nesterov, float weight_decay, stream_t stream = nullptr,
+              const std::int32_t* apply = nullptr);
 
 // AdamW (decoupled decay): param *= 1 - lr * weight_decay; m = b1 m + (1 - b1) g;
 // v = b2 v + (1 - b2) g^2; param -= lr * (m / (1 - b1^step)) / (sqrt(v / (1 - b2^step)) + eps).
 // m and v start zeroed; step counts from 1.
+// apply: as for sgd_step.
 void adamw_step(float* param, const float* grad, float* m, float* v, std::size_t n, float lr,
                 float beta1, float beta2, float eps, float weight_decay, int step,
-                stream_t stream = nullptr);
+                stream_t stream = nullptr, const std::int32_t* apply = nullptr);
 
 // Global-norm clipping: norm_out[0] = ||grad||_2 (deterministic two-pass reduce_sum_squares, then
 // a square root on the device), then grad *= min(1, max_norm / (norm + 1e-6)), read on the

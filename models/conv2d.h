@@ -22,6 +22,7 @@ class Conv2d : public Layer {
   bool has_params() const override { return true; }
 
   ParamRegistry::Id weight_id() const { return weight_; }
+  ParamRegistry::Id bias_id() const { return bias_id_; }  // -1 without bias
   const dnn::Conv2dShape& shape() const { return plan_->shape(); }
 
  private:

@@ -17,6 +17,7 @@ class Linear : public Layer {
   bool has_params() const override { return true; }
 
   ParamRegistry::Id weight_id() const { return weight_; }
+  ParamRegistry::Id bias_id() const { return bias_id_; }  // -1 without bias
   int in_features() const { return in_; }
   int out_features() const { return out_; }
 

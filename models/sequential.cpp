@@ -47,7 +47,7 @@ const float* Sequential::forward(const Context& ctx, const float* x) {
   return activations_.back().data();
 }
 
-void Sequential::backward(const Context& ctx, const float* dout) {
+void Sequential::backward(const Context& ctx, const float* dout, const BackwardHook& hook) {
   GQ_NVTX_FUNCTION();
   GQ_CHECK(last_input_, "backward called before forward");
   const float* dy = dout;
@@ -57,6 +57,7 @@ void Sequential::backward(const Context& ctx, const float* dout) {
     float* dx = i == 0 ? nullptr : (dy == grad_a_.data() ? grad_b_.data() : grad_a_.data());
     const float* x = i == 0 ? last_input_ : activations_[i - 1].data();
     layers_[i]->backward(ctx, x, activations_[i].data(), dy, dx);
+    if (hook) hook(i, x, dy);
     dy = dx;
   }
 }

@@ -3,6 +3,7 @@
 // the parameter registry. forward/backward allocate nothing.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,8 +23,12 @@ class Sequential {
 
   // x: [batch, input...] on the device. Returns the last layer's output.
   const float* forward(const Context& ctx, const float* x);
+  // Called during backward for each layer, after its backward ran, with the layer's input x and
+  // the gradient dy w.r.t. its output (valid only during the call): per-cluster gradients hook in
+  // here without the model knowing about them.
+  using BackwardHook = std::function<void(int layer, const float* x, const float* dy)>;
   // dout: gradient of the loss w.r.t. the output. Writes every parameter gradient.
-  void backward(const Context& ctx, const float* dout);
+  void backward(const Context& ctx, const float* dout, const BackwardHook& hook = {});
 
   int batch() const { return batch_; }
   int num_layers() const { return static_cast<int>(layers_.size()); }

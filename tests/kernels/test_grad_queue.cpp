@@ -353,3 +353,34 @@ TEST(GradQueuePush, RecomputeSumsReanchorsCorruptedSums) {
 
 }  // namespace
 }  // namespace gq::kernels
+
+namespace gq::kernels {
+namespace {
+
+// A skipped step (apply flag 0) leaves the queue exactly as it was; a 1 flag pushes.
+TEST(GradQueuePush, ApplyFlagZeroLeavesTheQueueUnchanged) {
+  const std::size_t p = 257;
+  const int qmax = 4;
+  DeviceBuffer<float> slots(qmax * p);
+  slots.fill_bytes(0);
+  DeviceBuffer<double> sum(p), sumsq(p);
+  sum.fill_bytes(0);
+  sumsq.fill_bytes(0);
+  const QueueState init = initial_queue_state(2, qmax, 3);
+  DeviceBuffer<QueueState> state(std::span<const QueueState>(&init, 1));
+  const auto g = test::to_device(test::random_vector(p, 5));
+  for (std::int32_t flag : {0, 1}) {
+    DeviceBuffer<std::int32_t> apply(std::vector<std::int32_t>{flag});
+    queue_push(slots.data(), sum.data(), sumsq.data(), state.data(), g.data(), p, nullptr,
+               apply.data());
+    QueueState st{};
+    copy_to_host(&st, state.data(), sizeof st);
+    EXPECT_EQ(st.count, flag) << "flag " << flag;
+    const auto s = sum.to_host();
+    const auto host_g = g.to_host();
+    for (std::size_t j = 0; j < p; ++j) ASSERT_EQ(s[j], flag ? double(host_g[j]) : 0.0) << j;
+  }
+}
+
+}  // namespace
+}  // namespace gq::kernels

@@ -229,3 +229,41 @@ TEST(AnyNonfiniteEdges, EmptyInputIsClean) {
 
 }  // namespace
 }  // namespace gq::kernels
+
+namespace gq::kernels {
+namespace {
+
+// A zero apply flag (decided on the device) leaves every buffer untouched; a one flag is the same
+// as no flag.
+TEST(OptimizerApplyFlag, ZeroSkipsTheStepOneApplies) {
+  const std::size_t n = 257;
+  const auto p0 = test::random_vector(n, 1), g = test::random_vector(n, 2);
+  for (bool adam : {false, true}) {
+    for (int flag : {0, 1}) {
+      auto p = test::to_device(p0), grad = test::to_device(g), ref = test::to_device(p0);
+      DeviceBuffer<float> m(n), v(n), m_ref(n), v_ref(n);
+      for (auto* b : {&m, &v, &m_ref, &v_ref}) b->fill_bytes(0);
+      DeviceBuffer<std::int32_t> apply(std::vector<std::int32_t>{flag});
+      if (adam) {
+        adamw_step(p.data(), grad.data(), m.data(), v.data(), n, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.1f,
+                   1, nullptr, apply.data());
+        adamw_step(ref.data(), grad.data(), m_ref.data(), v_ref.data(), n, 1e-2f, 0.9f, 0.999f,
+                   1e-8f, 0.1f, 1);
+      } else {
+        sgd_step(p.data(), grad.data(), m.data(), n, 0.1f, 0.9f, true, 0.01f, nullptr,
+                 apply.data());
+        sgd_step(ref.data(), grad.data(), m_ref.data(), n, 0.1f, 0.9f, true, 0.01f);
+      }
+      if (flag == 0) {
+        EXPECT_EQ(p.to_host(), p0) << (adam ? "adamw" : "sgd");
+        for (float x : m.to_host()) ASSERT_EQ(x, 0.0f);
+      } else {
+        EXPECT_EQ(p.to_host(), ref.to_host()) << (adam ? "adamw" : "sgd");
+        EXPECT_EQ(m.to_host(), m_ref.to_host());
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace gq::kernels

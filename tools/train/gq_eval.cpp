@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
     cfg.test_subset = test_subset;
     cfg.quiet = true;
     gq::train::Trainer trainer(cfg);
-    trainer.load(checkpoint);
+    trainer.load(checkpoint, /*model_only=*/true);
     const gq::train::EvalResult r = trainer.evaluate();
     const auto& names = trainer.test_set().class_names;
     const int classes = static_cast<int>(names.size());

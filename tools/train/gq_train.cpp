@@ -73,6 +73,43 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_flag("--quiet", cfg.quiet, "only errors");
+  // Grad Queue (DESIGN §3).
+  std::string gq_clusters = "auto", gq_scarcity = "powtanh", gq_sigma = "cluster",
+              gq_granularity = "element", gq_weight = "size", gq_renorm = "on";
+  app.add_flag("--gradqueue", cfg.gradqueue, "train with Grad Queue on top of --optimizer");
+  app.add_option("--gq-clusters", gq_clusters,
+                 "k-means clusters per batch: auto (batch/128, 1..32) or N")
+      ->capture_default_str();
+  app.add_option("--gq-kmeans-iters", cfg.gq.kmeans_iters, "Lloyd iterations at most")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--gq-qmin", cfg.gq.qmin, "queue length floor (and warm-up)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--gq-qmax", cfg.gq.qmax, "queue capacity")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--gq-qlen-init", cfg.gq.qlen_init, "initial queue length (0: qmin)")
+      ->capture_default_str();
+  app.add_flag("--gq-fixed-qlen", cfg.gq.fixed_qlen, "keep the queue length fixed (no loss rule)");
+  app.add_option("--gq-rho", cfg.gq.scarcity.rho, "bound of the scarcity weight")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 1e6));
+  app.add_option("--gq-scarcity", gq_scarcity, "powtanh | clip | chebyshev | none")
+      ->capture_default_str();
+  app.add_option("--gq-sigma-scale", gq_sigma, "cluster | batch")->capture_default_str();
+  app.add_option("--gq-granularity", gq_granularity, "element | cluster")->capture_default_str();
+  app.add_option("--gq-cluster-weight", gq_weight, "size | uniform")->capture_default_str();
+  app.add_option("--gq-renorm", gq_renorm, "on | off: rescale G* to the batch gradient's norm")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"on", "off"}));
+  app.add_option("--gq-loss-ema", cfg.gq.loss_ema, "loss EMA factor of the length rule")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 0.999999));
+  app.add_option("--gq-tol", cfg.gq.tol, "relative loss change that moves the length")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 0.999999));
+  app.add_option("--gq-features", cfg.gq.features, "penultimate | input")->capture_default_str();
   app.add_option("--profile", cfg.profile_steps,
                  "profile N steps after 5 warm-up steps between cudaProfilerStart/Stop, then exit "
                  "(see docs/PROFILING.md)")
@@ -83,6 +120,13 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   cfg.data_dir = data_dir;
+  try {
+    cfg.gq.clusters = gq_clusters == "auto" ? 0 : std::stoi(gq_clusters);
+  } catch (const std::exception&) {
+    std::fprintf(stderr, "gq-train: --gq-clusters '%s': expected auto or a positive number\n",
+                 gq_clusters.c_str());
+    return 2;
+  }
   cfg.metrics_path = metrics;
   cfg.checkpoint_dir = ckpt_dir;
   cfg.resume = resume;
@@ -95,6 +139,11 @@ int main(int argc, char** argv) {
       GQ_FAIL(
           "--device cpu: this binary was built for the GPU; use an emulator build "
           "(GQ_CUDA=OFF ./tools/setup.sh)");
+    cfg.gq.scarcity.family = gq::train::parse_scarcity(gq_scarcity);
+    cfg.gq.scarcity.sigma_scale = gq::train::parse_sigma_scale(gq_sigma);
+    cfg.gq.scarcity.granularity = gq::train::parse_granularity(gq_granularity);
+    cfg.gq.scarcity.cluster_weight = gq::train::parse_cluster_weight(gq_weight);
+    cfg.gq.scarcity.renorm = gq_renorm == "on";
     gq::train::Trainer trainer(cfg);
     if (cfg.profile_steps > 0) {
       trainer.run_profile();

@@ -129,6 +129,7 @@ Trainer::Trainer(const TrainConfig& config) : cfg_(config) {
   nonfinite_ = DeviceBuffer<std::int32_t>(1);
   grad_norm_ = DeviceBuffer<float>(1);
   reduce_scratch_ = DeviceBuffer<char>(kernels::reduce_scratch_bytes());
+  if (cfg_.gradqueue) grad_queue_ = std::make_unique<GradQueue>(cfg_.gq, *model_, cfg_.seed);
   upload_dataset();
 
   if (!cfg_.metrics_path.empty()) {
@@ -144,6 +145,11 @@ Trainer::Trainer(const TrainConfig& config) : cfg_(config) {
                input.str(), classes);
     fmt::print("schedule    {} steps ({} per epoch), {} lr {} warm-up {} steps\n", total_steps_,
                steps_per_epoch_, cfg_.schedule, cfg_.lr, schedule_.warmup_steps);
+    if (grad_queue_)
+      fmt::print("gradqueue   k={} features={} kmeans-iters={} qmin={} qmax={} rho={} {}\n",
+                 grad_queue_->clusters(), cfg_.gq.features, cfg_.gq.kmeans_iters, cfg_.gq.qmin,
+                 cfg_.gq.qmax, cfg_.gq.scarcity.rho,
+                 cfg_.gq.scarcity.renorm ? "renorm" : "no-renorm");
     fmt::print("\n{}\n{}\n", model_->summary(), memory_plan());
   }
 }
@@ -167,10 +173,12 @@ std::string Trainer::memory_plan() const {
                               m.saved_bytes(),
                               m.workspace_bytes(),
                               step,
-                              data};
+                              data,
+                              grad_queue_ ? grad_queue_->bytes() : 0};
   const char* names[] = {"parameters",        "gradients",        "optimizer state",
                          "activations",       "activation grads", "saved for backward",
-                         "library workspace", "batch buffers",    "datasets"};
+                         "library workspace", "batch buffers",    "datasets",
+                         "grad queue"};
   std::string s = "memory plan (allocated once, before the first step)\n";
   std::size_t total = 0;
   for (std::size_t i = 0; i < std::size(rows); ++i) {
@@ -232,16 +240,31 @@ void Trainer::step() {
     NvtxRange r("loss");
     kernels::softmax_xent(logits, batch_y_.data(), b, classes, cfg_.label_smoothing, losses_.data(),
                           dlogits_.data(), 1.0f / b, ctx.stream);
+    // loss_sum_[1] = this step's mean loss (Grad Queue's length rule reads it on the device),
+    // loss_sum_[0] accumulates it until the next log.
     kernels::reduce_sum(losses_.data(), b, loss_sum_.data() + 1, reduce_scratch_.data(),
                         ctx.stream);
-    kernels::axpy(1, 1.0f / b, loss_sum_.data() + 1, loss_sum_.data(), ctx.stream);
+    kernels::scale(loss_sum_.data() + 1, 1, 1.0f / b, ctx.stream);
+    kernels::axpy(1, 1.0f, loss_sum_.data() + 1, loss_sum_.data(), ctx.stream);
   }
-  model_->backward(ctx, dlogits_.data());
+  if (grad_queue_)
+    grad_queue_->cluster(batch_x_.data(), static_cast<std::uint64_t>(step_), ctx.stream);
+  model_->backward(
+      ctx, dlogits_.data(),
+      grad_queue_ ? grad_queue_->hook(ctx.stream) : models::Sequential::BackwardHook{});
+  // The gradient the optimizer takes: G* with Grad Queue (skipped on the device when not finite),
+  // the batch gradient without.
+  float* grads = model_->params().grads();
+  const std::int32_t* apply = nullptr;
+  if (grad_queue_) {
+    grads = const_cast<float*>(grad_queue_->combine_and_push(loss_sum_.data() + 1, ctx.stream));
+    apply = grad_queue_->apply_flag();
+  }
   {
     NvtxRange r("optimizer");
     auto& reg = model_->params();
     if (cfg_.clip_norm > 0)
-      kernels::clip_grad_norm(reg.grads(), reg.size(), cfg_.clip_norm, grad_norm_.data(),
+      kernels::clip_grad_norm(grads, reg.size(), cfg_.clip_norm, grad_norm_.data(),
                               reduce_scratch_.data(), ctx.stream);
     const float lr = learning_rate(schedule_, step_);
     // Weight decay on the decayed range [0, decayed) only (conv/linear weights, not biases/norms).
@@ -251,14 +274,14 @@ void Trainer::step() {
       if (n == 0) continue;
       const float wd = r2 == 0 ? cfg_.weight_decay : 0.0f;
       if (cfg_.optimizer == "adamw")
-        kernels::adamw_step(reg.values() + off, reg.grads() + off, adam_m_.data() + off,
+        kernels::adamw_step(reg.values() + off, grads + off, adam_m_.data() + off,
                             adam_v_.data() + off, n, lr, 0.9f, 0.999f, 1e-8f, wd,
-                            static_cast<int>(step_ + 1), ctx.stream);
+                            static_cast<int>(step_ + 1), ctx.stream, apply);
       else
-        kernels::sgd_step(reg.values() + off, reg.grads() + off,
+        kernels::sgd_step(reg.values() + off, grads + off,
                           momentum_.empty() ? nullptr : momentum_.data() + off, n, lr,
                           cfg_.optimizer == "sgd" ? 0.0f : cfg_.momentum,
-                          cfg_.optimizer == "nesterov", wd, ctx.stream);
+                          cfg_.optimizer == "nesterov", wd, ctx.stream, apply);
     }
   }
   ++step_;
@@ -352,22 +375,25 @@ EvalResult Trainer::run() {
       logged_step = step_;
       const float lr = learning_rate(schedule_, step_ - 1);
       if (!std::isfinite(loss))
-        GQ_FAIL("training diverged: the mean training loss at step {} is {} (lr {}); lower --lr "
-                "or enable --clip-norm, then resume from the last checkpoint",
-                step_, loss, lr);
+        GQ_FAIL(
+            "training diverged: the mean training loss at step {} is {} (lr {}); lower --lr "
+            "or enable --clip-norm, then resume from the last checkpoint",
+            step_, loss, lr);
+      nlohmann::json record{{"type", "train"}, {"step", step_}, {"epoch", epoch_ + 1},
+                            {"loss", loss},    {"lr", lr},      {"images_per_s", ips}};
+      std::string gq_status;
+      if (grad_queue_) {
+        const nlohmann::json d = grad_queue_->diagnostics();  // throws after repeated skips
+        record["gradqueue"] = d;
+        gq_status = fmt::format(" qlen {:>2} mean-delta {:.3f} cos {:.3f}", d["qlen"].get<int>(),
+                                d["mean_delta"].get<float>(), d["cos_gstar_gbar"].get<float>());
+      }
       if (!cfg_.quiet)
         fmt::print(
-            "\rstep {:>6}/{} epoch {:>3} loss {:.4f} lr {:.4f} {:>7.0f} img/s ETA {:>5.0f}s   {}",
-            step_, total_steps_, epoch_ + 1, loss, lr, ips, eta, epoch_end ? "\n" : "");
+            "\rstep {:>6}/{} epoch {:>3} loss {:.4f} lr {:.4f}{} {:>7.0f} img/s ETA {:>5.0f}s   {}",
+            step_, total_steps_, epoch_ + 1, loss, lr, gq_status, ips, eta, epoch_end ? "\n" : "");
       std::fflush(stdout);
-      log_metrics(nlohmann::json{
-          {"type", "train"},
-          {"step", step_},
-          {"epoch", epoch_ + 1},
-          {"loss", loss},
-          {"lr", lr},
-          {"images_per_s",
-           ips}}.dump());
+      log_metrics(record.dump());
     }
     if (cfg_.checkpoint_every > 0 && !cfg_.checkpoint_dir.empty() &&
         step_ % cfg_.checkpoint_every == 0)
@@ -400,6 +426,7 @@ void Trainer::save(const std::filesystem::path& path) {
                {"dataset", cfg_.dataset},
                {"batch_size", cfg_.batch_size},
                {"optimizer", cfg_.optimizer},
+               {"gradqueue", cfg_.gradqueue},
                {"seed", cfg_.seed},
                {"step", step_},
                {"train_n", train_.n},
@@ -417,10 +444,11 @@ void Trainer::save(const std::filesystem::path& path) {
   int i = 0;
   for (DeviceBuffer<float>* b : model_->state_buffers())
     ck.sections[fmt::format("state{}", i++)] = b->to_host();
+  if (grad_queue_) grad_queue_->save(ck);
   write_checkpoint(path, ck);
 }
 
-void Trainer::load(const std::filesystem::path& path) {
+void Trainer::load(const std::filesystem::path& path, bool model_only) {
   const Checkpoint ck = read_checkpoint(path);
   auto expect = [&](const char* key, const nlohmann::json& want) {
     GQ_CHECK(ck.header.contains(key) && ck.header[key] == want,
@@ -430,8 +458,11 @@ void Trainer::load(const std::filesystem::path& path) {
   expect("model", cfg_.model);
   expect("dataset", cfg_.dataset);
   expect("batch_size", cfg_.batch_size);
-  expect("optimizer", cfg_.optimizer);
-  expect("train_n", train_.n);
+  if (!model_only) {
+    expect("optimizer", cfg_.optimizer);
+    expect("gradqueue", cfg_.gradqueue);
+    expect("train_n", train_.n);
+  }
   auto& reg = model_->params();
   auto restore = [&](const std::string& name, float* dst, std::size_t n) {
     auto it = ck.sections.find(name);
@@ -441,15 +472,17 @@ void Trainer::load(const std::filesystem::path& path) {
     copy_to_device(dst, it->second.data(), n * sizeof(float));
   };
   restore("params", reg.values(), reg.size());
+  int i = 0;
+  for (DeviceBuffer<float>* b : model_->state_buffers())
+    restore(fmt::format("state{}", i++), b->data(), b->size());
+  step_ = ck.header.at("step").get<long>();
+  if (model_only) return;
   if (!momentum_.empty()) restore("momentum", momentum_.data(), momentum_.size());
   if (!adam_m_.empty()) {
     restore("adam_m", adam_m_.data(), adam_m_.size());
     restore("adam_v", adam_v_.data(), adam_v_.size());
   }
-  int i = 0;
-  for (DeviceBuffer<float>* b : model_->state_buffers())
-    restore(fmt::format("state{}", i++), b->data(), b->size());
-  step_ = ck.header.at("step").get<long>();
+  if (grad_queue_) grad_queue_->load(ck, path.string());
   epoch_ = static_cast<int>(step_ / steps_per_epoch_);
   if (step_ % steps_per_epoch_ != 0) begin_epoch();  // mid-epoch: rebuild this epoch's order
 }

@@ -13,6 +13,7 @@
 #include "models/sequential.h"
 #include "runtime/memory.h"
 #include "runtime/schedule.h"
+#include "tools/train/grad_queue.h"
 
 namespace gq::train {
 
@@ -41,7 +42,9 @@ struct TrainConfig {
   int checkpoint_every = 0;  // steps; 0: only at the end when checkpoint_dir is set
   std::filesystem::path resume;
   int log_every = 20;
-  int profile_steps = 0;  // > 0: warm up, run this many steps inside profiler_start/stop, exit
+  int profile_steps = 0;
+  bool gradqueue = false;  // Grad Queue on top of the base optimizer
+  GradQueueConfig gq;      // > 0: warm up, run this many steps inside profiler_start/stop, exit
   bool quiet = false;
 };
 
@@ -66,7 +69,8 @@ class Trainer {
   double take_train_loss();
 
   void save(const std::filesystem::path& path);
-  void load(const std::filesystem::path& path);
+  // model_only: parameters and model state only (gq-eval), not the optimizer or the queue.
+  void load(const std::filesystem::path& path, bool model_only = false);
   long global_step() const { return step_; }
   long total_steps() const { return total_steps_; }
   models::Sequential& model() { return *model_; }
@@ -96,6 +100,7 @@ class Trainer {
   DeviceBuffer<float> momentum_, adam_m_, adam_v_, grad_norm_;
   DeviceBuffer<char> reduce_scratch_;
   std::vector<float> mean_, std_;
+  std::unique_ptr<GradQueue> grad_queue_;
   long loss_steps_ = 0;  // steps accumulated in loss_sum_
 };
 

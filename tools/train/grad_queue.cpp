@@ -1,0 +1,320 @@
+#include "tools/train/grad_queue.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+#include <fmt/format.h>
+
+#include "kernels/elementwise.h"
+#include "kernels/per_sample.h"
+#include "kernels/step_guard.h"
+#include "models/conv2d.h"
+#include "models/linear.h"
+#include "runtime/error.h"
+#include "runtime/nvtx.h"
+
+namespace gq::train {
+
+using kernels::ClusterWeight;
+using kernels::Granularity;
+using kernels::ScarcityFamily;
+using kernels::SigmaScale;
+
+ScarcityFamily parse_scarcity(const std::string& s) {
+  if (s == "powtanh") return ScarcityFamily::powtanh;
+  if (s == "clip") return ScarcityFamily::clip;
+  if (s == "chebyshev") return ScarcityFamily::chebyshev;
+  if (s == "none") return ScarcityFamily::none;
+  GQ_FAIL("--gq-scarcity '{}': valid: powtanh, clip, chebyshev, none", s);
+}
+SigmaScale parse_sigma_scale(const std::string& s) {
+  if (s == "cluster") return SigmaScale::cluster;
+  if (s == "batch") return SigmaScale::batch;
+  GQ_FAIL("--gq-sigma-scale '{}': valid: cluster, batch", s);
+}
+Granularity parse_granularity(const std::string& s) {
+  if (s == "element") return Granularity::element;
+  if (s == "cluster") return Granularity::cluster;
+  GQ_FAIL("--gq-granularity '{}': valid: element, cluster", s);
+}
+ClusterWeight parse_cluster_weight(const std::string& s) {
+  if (s == "size") return ClusterWeight::size;
+  if (s == "uniform") return ClusterWeight::uniform;
+  GQ_FAIL("--gq-cluster-weight '{}': valid: size, uniform", s);
+}
+
+namespace {
+
+// Checkpoint sections hold floats; other plain data travels bit for bit inside them.
+template <class T>
+std::vector<float> pack(const std::vector<T>& v) {
+  std::vector<float> out((v.size() * sizeof(T) + sizeof(float) - 1) / sizeof(float));
+  std::memcpy(out.data(), v.data(), v.size() * sizeof(T));
+  return out;
+}
+template <class T>
+std::vector<T> unpack(const std::vector<float>& v, std::size_t count) {
+  std::vector<T> out(count);
+  std::memcpy(out.data(), v.data(), count * sizeof(T));
+  return out;
+}
+
+// Philox streams of the k-means seeding, apart from augmentation (stream = step) and dropout.
+constexpr std::uint64_t kKMeansStream = std::uint64_t{2} << 40;
+
+}  // namespace
+
+GradQueue::GradQueue(const GradQueueConfig& config, models::Sequential& model, std::uint64_t seed)
+    : cfg_(config), model_(model), seed_(seed) {
+  b_ = model.batch();
+  k_ = cfg_.clusters > 0 ? cfg_.clusters : std::clamp(b_ / 128, 1, 32);
+  GQ_CHECK(k_ <= kernels::kKMeansMaxClusters && k_ <= b_,
+           "--gq-clusters {}: at most {} and at most the batch size {}", k_,
+           kernels::kKMeansMaxClusters, b_);
+  GQ_CHECK(cfg_.qmin >= 1 && cfg_.qmin <= cfg_.qmax,
+           "--gq-qmin {} / --gq-qmax {}: need 1 <= qmin <= qmax", cfg_.qmin, cfg_.qmax);
+  GQ_CHECK(model.num_layers() >= 2, "Grad Queue needs a model with a classifier layer");
+  if (cfg_.features == "penultimate")
+    features_ = static_cast<int>(model.output_shape(model.num_layers() - 2).numel());
+  else if (cfg_.features == "input")
+    features_ = static_cast<int>(model.input_shape().numel());
+  else
+    GQ_FAIL("--gq-features '{}': valid: penultimate, input", cfg_.features);
+  cfg_.scarcity.qmin = cfg_.qmin;
+
+  models::ParamRegistry& reg = model.params();
+  p_ = reg.size();
+  tensors_ = static_cast<int>(reg.infos().size());
+  has_cluster_grad_.assign(tensors_, 0);
+  std::vector<int> offsets;
+  for (const auto& info : reg.infos()) offsets.push_back(static_cast<int>(info.offset));
+  std::sort(offsets.begin(), offsets.end());
+  offsets.push_back(static_cast<int>(p_));
+  tensor_offsets_ = DeviceBuffer<int>(std::span<const int>(offsets));
+
+  // Per-cluster scratch and outputs, sized for the largest weighted layer.
+  std::size_t scratch = 0, gw = 1, gb = 1;
+  for (int i = 0; i < model.num_layers(); ++i) {
+    if (auto* conv = dynamic_cast<models::Conv2d*>(&model.layer(i))) {
+      const auto& s = conv->shape();
+      scratch = std::max(scratch, kernels::per_cluster_scratch_bytes_conv2d(s, k_));
+      gw = std::max(gw, s.w_elems());
+      gb = std::max(gb, static_cast<std::size_t>(s.k));
+    } else if (auto* fc = dynamic_cast<models::Linear*>(&model.layer(i))) {
+      scratch = std::max(scratch, kernels::per_cluster_scratch_bytes_linear(
+                                      b_, fc->in_features(), fc->out_features(), k_));
+      gw = std::max(gw, static_cast<std::size_t>(fc->in_features()) * fc->out_features());
+      gb = std::max(gb, static_cast<std::size_t>(fc->out_features()));
+    }
+  }
+  per_cluster_scratch_ = DeviceBuffer<char>(std::max<std::size_t>(scratch, 1));
+  layer_gw_ = DeviceBuffer<float>(gw * k_);
+  layer_gb_ = DeviceBuffer<float>(gb * k_);
+
+  feature_buf_ = DeviceBuffer<float>(static_cast<std::size_t>(b_) * features_);
+  centroids_ = DeviceBuffer<float>(static_cast<std::size_t>(k_) * features_);
+  assignment_ = DeviceBuffer<int>(b_);
+  sizes_ = DeviceBuffer<int>(k_);
+  order_ = DeviceBuffer<int>(b_);
+  offsets_ = DeviceBuffer<int>(k_ + 1);
+  kmeans_result_ = DeviceBuffer<kernels::KMeansResult>(1);
+  if (k_ > 1) {
+    kmeans_scratch_ = DeviceBuffer<char>(kernels::kmeans_scratch_bytes(b_, features_, k_));
+  } else {  // one cluster: the whole batch, in order, every step
+    std::vector<int> order(b_);
+    std::iota(order.begin(), order.end(), 0);
+    order_.upload(order);
+    const std::vector<int> offs = {0, b_}, sizes = {b_};
+    offsets_.upload(offs);
+    sizes_.upload(sizes);
+    const kernels::KMeansResult one{0, 1, 1};
+    kmeans_result_.upload(std::span<const kernels::KMeansResult>(&one, 1));
+  }
+  combine_scratch_ = DeviceBuffer<char>(kernels::combine_scratch_bytes(p_, k_, tensors_));
+  cluster_grads_ = DeviceBuffer<float>(p_ * k_);
+  gbar_ = DeviceBuffer<float>(p_);
+  gstar_ = DeviceBuffer<float>(p_);
+  queue_mean_ = DeviceBuffer<float>(p_);
+  queue_std_ = DeviceBuffer<float>(p_);
+  slots_ = DeviceBuffer<float>(p_ * cfg_.qmax);
+  sum_ = DeviceBuffer<double>(p_);
+  sumsq_ = DeviceBuffer<double>(p_);
+  sum_.fill_bytes(0);
+  sumsq_.fill_bytes(0);
+  const kernels::QueueState st = kernels::initial_queue_state(
+      cfg_.qmin, cfg_.qmax, cfg_.qlen_init > 0 ? cfg_.qlen_init : cfg_.qmin);
+  state_ = DeviceBuffer<kernels::QueueState>(std::span<const kernels::QueueState>(&st, 1));
+  diagnostics_ = DeviceBuffer<kernels::CombineDiagnostics>(1);
+  diagnostics_.fill_bytes(0);
+  skips_ = DeviceBuffer<std::int32_t>(2);
+  skips_.fill_bytes(0);
+}
+
+void GradQueue::cluster(const float* input, std::uint64_t step, stream_t stream) {
+  std::fill(has_cluster_grad_.begin(), has_cluster_grad_.end(), 0);
+  if (k_ == 1) return;
+  NvtxRange range("gq.kmeans");
+  const float* src = cfg_.features == "input" ? input : model_.activation(model_.num_layers() - 2);
+  copy_on_device(feature_buf_.data(), src, feature_buf_.bytes(), stream);
+  kernels::l2_normalize_rows(feature_buf_.data(), b_, features_, stream);
+  kernels::kmeans(feature_buf_.data(), b_, features_, k_, cfg_.kmeans_iters, seed_,
+                  kKMeansStream | step, assignment_.data(), centroids_.data(), sizes_.data(),
+                  order_.data(), offsets_.data(), kmeans_result_.data(), kmeans_scratch_.data(),
+                  stream);
+}
+
+models::Sequential::BackwardHook GradQueue::hook(stream_t stream) {
+  return [this, stream](int layer, const float* x, const float* dy) {
+    per_cluster_rows(layer, x, dy, stream);
+  };
+}
+
+// One layer's per-cluster gradients into rows of the k x p matrix. The layers' dy is the gradient
+// of the batch-mean loss, so the per-cluster means of per-sample terms come out 1/b too small:
+// scaled by b here, g_c = (1/n_c) sum_{i in c} grad l_i.
+void GradQueue::per_cluster_rows(int layer, const float* x, const float* dy, stream_t stream) {
+  models::ParamRegistry& reg = model_.params();
+  int weight = -1, bias = -1;
+  std::size_t wn = 0, bn = 0;
+  if (auto* conv = dynamic_cast<models::Conv2d*>(&model_.layer(layer))) {
+    NvtxRange range("gq.per_cluster." + model_.layer_name(layer));
+    weight = conv->weight_id();
+    bias = conv->bias_id();
+    kernels::conv2d_per_cluster_grads(conv->shape(), x, dy, order_.data(), offsets_.data(), k_,
+                                      layer_gw_.data(), bias >= 0 ? layer_gb_.data() : nullptr,
+                                      per_cluster_scratch_.data(), stream);
+  } else if (auto* fc = dynamic_cast<models::Linear*>(&model_.layer(layer))) {
+    NvtxRange range("gq.per_cluster." + model_.layer_name(layer));
+    weight = fc->weight_id();
+    bias = fc->bias_id();
+    kernels::linear_per_cluster_grads(x, dy, b_, fc->in_features(), fc->out_features(),
+                                      order_.data(), offsets_.data(), k_, layer_gw_.data(),
+                                      bias >= 0 ? layer_gb_.data() : nullptr,
+                                      per_cluster_scratch_.data(), stream);
+  } else {
+    return;
+  }
+  const auto scatter = [&](int id, const float* rows) {
+    const models::ParamInfo& info = reg.info(id);
+    const std::size_t n = info.numel();
+    kernels::scale(const_cast<float*>(rows), n * k_, static_cast<float>(b_), stream);
+    for (int c = 0; c < k_; ++c)
+      copy_on_device(cluster_grads_.data() + c * p_ + info.offset, rows + c * n, n * sizeof(float),
+                     stream);
+    has_cluster_grad_[id] = 1;
+    return n;
+  };
+  wn = scatter(weight, layer_gw_.data());
+  if (bias >= 0) bn = scatter(bias, layer_gb_.data());
+  (void)wn;
+  (void)bn;
+}
+
+const float* GradQueue::combine_and_push(const float* step_loss, stream_t stream) {
+  NvtxRange range("gq.combine");
+  models::ParamRegistry& reg = model_.params();
+  // Tensors without per-cluster gradients (normalisation affine parameters) take the batch
+  // gradient in every cluster: Grad Queue then weights them by their batch-scale deviation.
+  for (int id = 0; id < tensors_; ++id) {
+    if (has_cluster_grad_[id]) continue;
+    const models::ParamInfo& info = reg.info(id);
+    for (int c = 0; c < k_; ++c)
+      copy_on_device(cluster_grads_.data() + c * p_ + info.offset, reg.grads() + info.offset,
+                     info.numel() * sizeof(float), stream);
+  }
+  kernels::queue_statistics(sum_.data(), sumsq_.data(), state_.data(), queue_mean_.data(),
+                            queue_std_.data(), p_, stream);
+  kernels::scarcity_combine(cluster_grads_.data(), sizes_.data(), k_, b_, queue_mean_.data(),
+                            queue_std_.data(), state_.data(), tensor_offsets_.data(), tensors_, p_,
+                            cfg_.scarcity, gbar_.data(), gstar_.data(), diagnostics_.data(),
+                            combine_scratch_.data(), stream);
+  kernels::track_skipped_steps(apply_flag(), skips_.data(), stream);
+  kernels::queue_push(slots_.data(), sum_.data(), sumsq_.data(), state_.data(), gbar_.data(), p_,
+                      stream, apply_flag());
+  if (!cfg_.fixed_qlen)
+    kernels::queue_update_length(state_.data(), step_loss, cfg_.loss_ema, cfg_.tol, stream);
+  return gstar_.data();
+}
+
+const std::int32_t* GradQueue::apply_flag() const {
+  return &diagnostics_.data()->applied;
+}
+
+nlohmann::json GradQueue::diagnostics() {
+  kernels::CombineDiagnostics d{};
+  kernels::QueueState st{};
+  kernels::KMeansResult km{};
+  std::vector<int> sizes(k_);
+  std::int32_t skips[2];
+  copy_to_host(&d, diagnostics_.data(), sizeof d);
+  copy_to_host(&st, state_.data(), sizeof st);
+  copy_to_host(&km, kmeans_result_.data(), sizeof km);
+  copy_to_host(sizes.data(), sizes_.data(), sizes.size() * sizeof(int));
+  copy_to_host(skips, skips_.data(), sizeof skips);
+  if (skips[0] >= 3) {
+    // Name the first tensor whose batch gradient is not finite.
+    std::vector<float> g = gbar_.to_host();
+    std::string where = "no tensor of gbar (G* itself)";
+    for (const auto& info : model_.params().infos())
+      for (std::size_t j = 0; j < info.numel(); ++j)
+        if (!std::isfinite(g[info.offset + j])) {
+          where = info.name;
+          goto found;
+        }
+  found:
+    GQ_FAIL(
+        "Grad Queue: {} consecutive steps were not applied (non-finite gradient, first in {}); "
+        "lower --lr, enable --clip-norm or try a milder --gq-rho",
+        skips[0], where);
+  }
+  return {{"qlen", st.qlen},
+          {"queue_count", st.count},
+          {"mean_delta", d.mean_delta},
+          {"frac_delta_gt1", d.frac_delta_gt1},
+          {"cos_gstar_gbar", d.cos_gstar_gbar},
+          {"norm_gbar", d.norm_gbar},
+          {"noise_scale", d.noise_scale},
+          {"k_effective", km.k_effective},
+          {"kmeans_iterations", km.iterations},
+          {"cluster_sizes", sizes},
+          {"skipped_steps", skips[1]}};
+}
+
+std::size_t GradQueue::bytes() const {
+  return feature_buf_.bytes() + centroids_.bytes() + assignment_.bytes() + sizes_.bytes() +
+         order_.bytes() + offsets_.bytes() + tensor_offsets_.bytes() + kmeans_scratch_.bytes() +
+         per_cluster_scratch_.bytes() + combine_scratch_.bytes() + layer_gw_.bytes() +
+         layer_gb_.bytes() + cluster_grads_.bytes() + gbar_.bytes() + gstar_.bytes() +
+         queue_mean_.bytes() + queue_std_.bytes() + slots_.bytes() + sum_.bytes() + sumsq_.bytes();
+}
+
+void GradQueue::save(Checkpoint& ck) const {
+  ck.sections["gq.slots"] = slots_.to_host();
+  ck.sections["gq.sum"] = pack(sum_.to_host());
+  ck.sections["gq.sumsq"] = pack(sumsq_.to_host());
+  ck.sections["gq.state"] = pack(state_.to_host());
+  ck.sections["gq.skips"] = pack(skips_.to_host());
+}
+
+void GradQueue::load(const Checkpoint& ck, const std::string& path) {
+  auto section = [&](const char* name, std::size_t bytes) -> const std::vector<float>& {
+    auto it = ck.sections.find(name);
+    GQ_CHECK(it != ck.sections.end() && it->second.size() * sizeof(float) >= bytes,
+             "{}: section '{}' missing or too small: was the checkpoint written without "
+             "--gradqueue, or with other --gq-qmax or model settings?",
+             path, name);
+    return it->second;
+  };
+  const auto& slots = section("gq.slots", slots_.bytes());
+  GQ_CHECK(slots.size() == slots_.size(), "{}: gq.slots has {} values, this run needs {}", path,
+           slots.size(), slots_.size());
+  slots_.upload(slots);
+  sum_.upload(unpack<double>(section("gq.sum", sum_.bytes()), p_));
+  sumsq_.upload(unpack<double>(section("gq.sumsq", sumsq_.bytes()), p_));
+  state_.upload(unpack<kernels::QueueState>(section("gq.state", state_.bytes()), 1));
+  skips_.upload(unpack<std::int32_t>(section("gq.skips", skips_.bytes()), 2));
+}
+
+}  // namespace gq::train

@@ -1,0 +1,90 @@
+// GradQueue: drives Grad Queue (DESIGN §3) around the model's ordinary step, entirely on the
+// device: features -> k-means -> per-cluster gradients (a backward hook) -> queue statistics ->
+// scarcity/combine -> G* for the base optimizer -> push gbar -> queue length from the loss EMA.
+// The model knows nothing about it; the Trainer calls cluster(), passes hook() to backward and
+// hands the result of combine_and_push() to the optimizer.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "kernels/grad_queue.h"
+#include "kernels/kmeans.h"
+#include "kernels/scarcity.h"
+#include "models/sequential.h"
+#include "runtime/memory.h"
+#include "tools/train/checkpoint.h"
+
+namespace gq::train {
+
+struct GradQueueConfig {
+  int clusters = 0;  // 0: auto = clamp(batch / 128, 1, 32)
+  int kmeans_iters = 10;
+  int qmin = 4, qmax = 32;
+  int qlen_init = 0;  // 0: qmin
+  bool fixed_qlen = false;
+  float loss_ema = 0.9f;
+  float tol = 1e-3f;
+  std::string features = "penultimate";  // penultimate | input
+  kernels::ScarcityOptions scarcity;
+};
+
+// Parses the option words of gq-train (--gq-scarcity powtanh, ...); throws gq::Error naming the
+// valid words.
+kernels::ScarcityFamily parse_scarcity(const std::string& s);
+kernels::SigmaScale parse_sigma_scale(const std::string& s);
+kernels::Granularity parse_granularity(const std::string& s);
+kernels::ClusterWeight parse_cluster_weight(const std::string& s);
+
+class GradQueue {
+ public:
+  GradQueue(const GradQueueConfig& config, models::Sequential& model, std::uint64_t seed);
+
+  int clusters() const { return k_; }
+  // Clusters this step's batch (call after forward, before backward). input: the batch fed to the
+  // model (used with --gq-features input).
+  void cluster(const float* input, std::uint64_t step, stream_t stream);
+  // Per-cluster weight gradients of every conv/linear layer, from its x and dy during backward.
+  models::Sequential::BackwardHook hook(stream_t stream);
+  // After backward: G* (device, the model's parameter count) for the optimizer; pushes gbar and
+  // updates the queue length from this step's mean loss (a device scalar).
+  const float* combine_and_push(const float* step_loss, stream_t stream);
+  // Device flag: 0 when this step's G* must not be applied.
+  const std::int32_t* apply_flag() const;
+  // Host sync: qlen, mean Delta, fraction Delta > 1, cos(G*, gbar), cluster sizes, noise scale,
+  // skipped steps. Throws gq::Error after 3 consecutive skipped steps.
+  nlohmann::json diagnostics();
+
+  std::size_t bytes() const;  // device memory, for the memory plan
+  void save(Checkpoint& ck) const;
+  void load(const Checkpoint& ck, const std::string& path);
+
+ private:
+  void per_cluster_rows(int layer, const float* x, const float* dy, stream_t stream);
+
+  GradQueueConfig cfg_;
+  models::Sequential& model_;
+  std::uint64_t seed_;
+  int k_ = 1, b_ = 0, features_ = 0;
+  std::size_t p_ = 0;
+  int tensors_ = 0;
+  std::vector<char> has_cluster_grad_;  // per parameter tensor: filled by the hook this step
+
+  DeviceBuffer<float> feature_buf_, centroids_;
+  DeviceBuffer<int> assignment_, sizes_, order_, offsets_, tensor_offsets_;
+  DeviceBuffer<kernels::KMeansResult> kmeans_result_;
+  DeviceBuffer<char> kmeans_scratch_, per_cluster_scratch_, combine_scratch_;
+  DeviceBuffer<float> layer_gw_, layer_gb_;  // one layer's per-cluster outputs
+  DeviceBuffer<float> cluster_grads_;        // k x p
+  DeviceBuffer<float> gbar_, gstar_, queue_mean_, queue_std_;
+  DeviceBuffer<float> slots_;  // qmax x p
+  DeviceBuffer<double> sum_, sumsq_;
+  DeviceBuffer<kernels::QueueState> state_;
+  DeviceBuffer<kernels::CombineDiagnostics> diagnostics_;
+  DeviceBuffer<std::int32_t> skips_;  // consecutive, total
+};
+
+}  // namespace gq::train
