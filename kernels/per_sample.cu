@@ -10,8 +10,11 @@
 //  - row_sums_kernel (per-sample conv bias gradients): grid-stride, one thread per row of L.
 //  - segment_mean_rows_kernel (per-cluster bias): one thread per (cluster, channel), summing the
 //    cluster's samples in order.
-//  - gather_rows_kernel / gather_dy_rows_kernel (library path): grid-stride copies of rows by
-//    `order` (for Conv2d, dy's [kout, L] blocks into one [kout, count*L] matrix).
+//  - gather_rows_kernel (library paths): one row per blockIdx.y, copied by the blocks along x
+//    (GPU: 256 threads, up to 64 blocks per row; emulator: one fiber per row).
+//  - gather_dy_rows_kernel (library path, Conv2d): grid-stride, one thread per (kout, sample) row
+//    of L, building dy of a chunk as one [kout, count*L] matrix.
+//  - scale_by_cluster_kernel (library_conv path): grid-stride map, gw_c *= 1/n_c.
 //  - segmented_wgrad_kernel (the segmented per-cluster path): a tiled GEMM, one block per
 //    (BN x BM output tile, cluster). The block reads its cluster's [offsets[c], offsets[c+1])
 //    from device memory and walks the reduction index t over the cluster's samples (x positions
@@ -19,22 +22,31 @@
 //    order; for Conv2d an implicit im2col) into shared memory; each thread keeps a TM x TN
 //    register tile. GPU: 64x64 tiles, 256 threads, 4x4 per thread. Emulator: one thread per
 //    32x32 tile (no barriers cost, vectorisable inner loop).
+// Host side of the library paths: blas::gemm per cluster (chunk) over im2col + gathered dy rows,
+// or (library_conv) dnn::Conv2d::backward_filter over the cluster-ordered batch in pieces of 32,
+// 16, ..., 1 samples with one cached plan per piece size and shape.
 // Memory traffic: the per-sample outputs are written once (b*out*in or b*k*c*r*s floats); the
 // segmented kernel reads each x / dy element once per output tile that needs it; the library
-// path writes and reads one im2col copy of the batch (chunked for Conv2d).
+// path writes and reads one im2col copy of the batch (chunked for Conv2d); library_conv one
+// gathered copy of x and dy.
 // Every output is accumulated in a fixed order (no atomics): results are bit-reproducible for a
 // shape and device. Multiply-adds are written as fmaf so nvcc's contraction cannot make the two
 // devices differ in the hand-written kernels.
 #include "kernels/per_sample.h"
 
 #include <algorithm>
+#include <array>
 #include <climits>
 #include <cstddef>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #include "kernels/block_reduce.cuh"
 #include "kernels/im2col.h"
 #include "runtime/blas.h"
+#include "runtime/dnn.h"
 #include "runtime/error.h"
 #include "runtime/fast_divmod.h"
 #include "runtime/memory.h"
@@ -124,16 +136,28 @@ __global__ void __launch_bounds__(kBlock)
   }
 }
 
-// dst[j*width + p] = src[order[first + j]*width + p] for j < count.
-__global__ void __launch_bounds__(kBlock)
-    gather_rows_kernel(const float* __restrict__ src, const int* __restrict__ order, int first,
-                       std::size_t total, FastDivmod width, float* __restrict__ dst) {
-  for (const std::size_t e : grid_range(total)) {
-    std::uint32_t j, p;
-    width.divmod(static_cast<std::uint32_t>(e), j, p);
-    dst[e] =
-        src[static_cast<std::size_t>(order[first + static_cast<int>(j)]) * width.divisor() + p];
-  }
+// dst[j*width + p] = src[order[j]*width + p]: row j = blockIdx.y, shared by the blockIdx.x
+// blocks. GPU: kGatherBlock threads per block, a few blocks per row (coalesced copies). Emulator:
+// one fiber copies one whole row (a sequential copy; no per-element index math).
+constexpr unsigned kGatherBlock = kOnEmulator ? 1 : 256;
+
+__global__ void __launch_bounds__(kGatherBlock)
+    gather_rows_kernel(const float* __restrict__ src, const int* __restrict__ order,
+                       std::size_t width, float* __restrict__ dst) {
+  const std::size_t j = blockIdx.y;
+  const float* in = src + static_cast<std::size_t>(order[j]) * width;
+  float* out = dst + j * width;
+  for (const std::size_t e : thread_share(width, std::size_t{blockIdx.x} * blockDim.x + threadIdx.x,
+                                          std::size_t{gridDim.x} * blockDim.x))
+    out[e] = in[e];
+}
+
+void gather_rows(const float* src, const int* order, int count, std::size_t width, float* dst,
+                 stream_t stream) {
+  GQ_CHECK(count <= 65535, "per-cluster library path: b = {} exceeds 65535 rows", count);
+  const std::size_t blocks = kOnEmulator ? 1 : std::min<std::size_t>((width + 255) / 256, 64);
+  launch(gather_rows_kernel, dim3(static_cast<unsigned>(blocks), static_cast<unsigned>(count)),
+         dim3(kGatherBlock), 0, stream, src, order, width, dst);
 }
 
 // dyg[o*(count*L) + j*L + l] = dy[(order[first + j]*kout + o)*L + l] for j < count: dy of the
@@ -338,9 +362,38 @@ std::vector<int> host_offsets(const char* what, const int* offsets, int k, int b
   return h;
 }
 
-PerClusterPath resolve(PerClusterPath path) {
+PerClusterPath resolve(PerClusterPath path, bool conv) {
+  if (path == PerClusterPath::library_conv && !conv) return PerClusterPath::library;
   if (path != PerClusterPath::automatic) return path;
-  return kOnEmulator ? PerClusterPath::library : PerClusterPath::segmented;
+  if (!kOnEmulator) return PerClusterPath::segmented;
+  return conv ? PerClusterPath::library_conv : PerClusterPath::library;
+}
+
+// gw[c*W + e] *= 1/n_c, or 0 for an empty cluster (gw_c is not read then).
+__global__ void __launch_bounds__(kBlock)
+    scale_by_cluster_kernel(float* gw, std::size_t total, FastDivmod w_elems,
+                            const int* __restrict__ offsets) {
+  for (const std::size_t e : grid_range(total)) {
+    const std::uint32_t c = w_elems.div(static_cast<std::uint32_t>(e));
+    const int n = offsets[c + 1] - offsets[c];
+    gw[e] = n > 0 ? gw[e] * (1.0f / static_cast<float>(n)) : 0.0f;
+  }
+}
+
+// library_conv: backward-filter plans for pieces of 2^e <= kMaxPiece samples, cached per shape.
+constexpr int kMaxPiece = 32;
+std::mutex g_plans_mutex;
+
+// Caller holds g_plans_mutex. The cache is never destroyed: plans outlive static destruction, so
+// no GPU library handle is released after the CUDA runtime has shut down.
+dnn::Conv2d& piece_plan(dnn::Conv2dShape s, int n) {
+  static auto* plans = new std::map<std::array<int, 11>, std::unique_ptr<dnn::Conv2d>>();
+  s.n = n;
+  const std::array<int, 11> key{s.n, s.c,        s.h,        s.w,     s.k,    s.r,
+                                s.s, s.stride_h, s.stride_w, s.pad_h, s.pad_w};
+  auto& plan = (*plans)[key];
+  if (!plan) plan = std::make_unique<dnn::Conv2d>(s);
+  return *plan;
 }
 
 void row_sums(const float* a, std::size_t rows, int len, float* sums, stream_t stream) {
@@ -426,7 +479,7 @@ void linear_per_cluster_grads(PerClusterPath path, const float* x, const float* 
   check_linear(what, x, dy, b, in, out);
   check_clusters(what, order, offsets, k, gw);
   if (gb) segment_mean_rows(dy, out, order, offsets, k, gb, stream);
-  if (resolve(path) == PerClusterPath::segmented) {
+  if (resolve(path, false) == PerClusterPath::segmented) {
     SegArgs a{out, in, FastDivmod(1), FastDivmod(1), FastDivmod(1), FastDivmod(1), 1, 1, 1, 1, 1,
               0,   0};
     launch_segmented<false>(a, x, dy, order, offsets, k, gw, stream);
@@ -437,11 +490,8 @@ void linear_per_cluster_grads(PerClusterPath path, const float* x, const float* 
   Carver carve(scratch);
   float* xs = carve.take(static_cast<std::size_t>(b) * in);
   float* dys = carve.take(static_cast<std::size_t>(b) * out);
-  const std::size_t nx = static_cast<std::size_t>(b) * in, ndy = static_cast<std::size_t>(b) * out;
-  launch(gather_rows_kernel, grid_stride_blocks(nx, kBlock), kBlock, 0, stream, x, order, 0, nx,
-         FastDivmod(static_cast<std::uint32_t>(in)), xs);
-  launch(gather_rows_kernel, grid_stride_blocks(ndy, kBlock), kBlock, 0, stream, dy, order, 0, ndy,
-         FastDivmod(static_cast<std::uint32_t>(out)), dys);
+  gather_rows(x, order, b, static_cast<std::size_t>(in), xs, stream);
+  gather_rows(dy, order, b, static_cast<std::size_t>(out), dys, stream);
   const std::size_t w_elems = static_cast<std::size_t>(out) * in;
   for (int c = 0; c < k; ++c) {
     const int first = offs[c], n = offs[c + 1] - offs[c];
@@ -528,8 +578,9 @@ void conv2d_per_sample_sq_norms(const dnn::Conv2dShape& s, NormMethod method, co
 
 std::size_t per_cluster_scratch_bytes_conv2d(const dnn::Conv2dShape& s, int) {
   const std::size_t chunk = static_cast<std::size_t>(conv_chunk_samples(s)), L = positions(s);
-  return (round_up(chunk * L * patch(s)) + round_up(chunk * L * s.k) +
-          round_up(static_cast<std::size_t>(s.n) * s.k)) *
+  const std::size_t library = round_up(chunk * L * patch(s)) + round_up(chunk * L * s.k);
+  const std::size_t library_conv = round_up(s.x_elems()) + round_up(s.y_elems());
+  return (round_up(static_cast<std::size_t>(s.n) * s.k) + std::max(library, library_conv)) *
          sizeof(float);
 }
 
@@ -550,19 +601,45 @@ void conv2d_per_cluster_grads(PerClusterPath path, const dnn::Conv2dShape& s, co
   const int L = static_cast<int>(positions(s)), p = static_cast<int>(patch(s));
   const int chunk = conv_chunk_samples(s);
   Carver carve(scratch);
-  float* col = carve.take(static_cast<std::size_t>(chunk) * L * p);
-  float* dyg = carve.take(static_cast<std::size_t>(chunk) * L * s.k);
   float* bias = carve.take(static_cast<std::size_t>(s.n) * s.k);
   if (gb) {
     row_sums(dy, static_cast<std::size_t>(s.n) * s.k, L, bias, stream);
     segment_mean_rows(bias, s.k, order, offsets, k, gb, stream);
   }
-  if (resolve(path) == PerClusterPath::segmented) {
+  path = resolve(path, true);
+  if (path == PerClusterPath::segmented) {
     launch_segmented<true>(conv_seg_args(s), x, dy, order, offsets, k, gw, stream);
     return;
   }
   const std::vector<int> offs = host_offsets(what, offsets, k, s.n, stream);
   const std::size_t w_elems = s.w_elems();
+  if (path == PerClusterPath::library_conv) {
+    // The batch in cluster order, then backward_filter over each cluster's slice in pieces.
+    const std::size_t x_row = s.x_elems() / s.n, y_row = s.y_elems() / s.n;
+    float* xg = carve.take(s.x_elems());
+    float* dyg = carve.take(s.y_elems());
+    gather_rows(x, order, s.n, x_row, xg, stream);
+    gather_rows(dy, order, s.n, y_row, dyg, stream);
+    {
+      const std::lock_guard<std::mutex> lock(g_plans_mutex);
+      for (int c = 0; c < k; ++c) {
+        for (int done = 0, n = offs[c + 1] - offs[c]; done < n;) {
+          int piece = kMaxPiece;
+          while (piece > n - done) piece /= 2;
+          const std::size_t at = static_cast<std::size_t>(offs[c]) + done;
+          piece_plan(s, piece).backward_filter(xg + at * x_row, dyg + at * y_row, gw + c * w_elems,
+                                               done > 0, stream);
+          done += piece;
+        }
+      }
+    }
+    const std::size_t total = static_cast<std::size_t>(k) * w_elems;
+    launch(scale_by_cluster_kernel, grid_stride_blocks(total, kBlock), kBlock, 0, stream, gw, total,
+           FastDivmod(static_cast<std::uint32_t>(w_elems)), offsets);
+    return;
+  }
+  float* col = carve.take(static_cast<std::size_t>(chunk) * L * p);
+  float* dyg = carve.take(static_cast<std::size_t>(chunk) * L * s.k);
   for (int c = 0; c < k; ++c) {
     const int n = offs[c + 1] - offs[c];
     float* gw_c = gw + c * w_elems;

@@ -54,17 +54,26 @@ std::size_t conv2d_per_sample_scratch_bytes(const dnn::Conv2dShape& s);
 // gives 0. Outputs gw [k, out, in] (Linear) or [k, kout, c, r, s] (Conv2d), gb [k, out] / [k, kout]
 // when not null. Deterministic: every output is summed in a fixed order.
 //
-// Two implementations:
+// Implementations:
 //  - segmented: one hand-written kernel, a tiled GEMM per (cluster, output tile) that reads the
 //    offsets and order from device memory and gathers x / dy rows (Conv2d: an implicit im2col) as
 //    it loads its tiles. No host synchronisation: the GPU path.
-//  - library: gathers the batch in cluster order into scratch (rows for Linear; im2col rows and
-//    transposed dy for Conv2d) and runs one blas::gemm per cluster over its contiguous slice. It
-//    reads the k+1 offsets on the host (a sync on a GPU, free on the emulator, whose launches are
-//    synchronous). On the emulator the library GEMM runs ~200 GFLOP/s against ~1-10 GFLOP/s for
-//    hand-written kernels (tools/bench/bench_per_sample.cpp), so it is the emulator's path.
-//  - automatic: library on the emulator, segmented on the GPU.
-enum class PerClusterPath { automatic, segmented, library };
+//  - library: gathers the batch in cluster order into scratch (rows for Linear; for Conv2d im2col
+//    (kernels/im2col.h) and dy rows, in chunks of samples) and runs one blas::gemm per cluster
+//    (chunk) over its contiguous slice. It reads the k+1 offsets on the host (a sync on a GPU,
+//    free on the emulator, whose launches are synchronous).
+//  - library_conv (Conv2d; for Linear the same as library): gathers x and dy in cluster order and
+//    runs the library's own weight gradient (dnn::Conv2d::backward_filter, accumulating) over
+//    each cluster's contiguous slice, split into pieces of 32, 16, ..., 1 samples so that a few
+//    cached plans (one per power of two, built on the first call for a shape, then reused; calls
+//    are serialised by a mutex) serve any cluster size without padding; then scales by 1/n_c.
+//    Host offsets as for library.
+//  - automatic: the fastest measured per device (tools/bench/bench_per_sample.cpp, b = 512, k = 4,
+//    paper-cnn convs): on the emulator library_conv (~1.1-1.3x the ordinary weight gradient)
+//    beats library (im2col + gemm, ~2.4-3.4x: the unfold's memory traffic and a gemm slower than
+//    oneDNN's direct backward-filter kernel) and segmented (~25-30x: hand-written FMAs at ~8
+//    GFLOP/s); Linear uses library. On the GPU: segmented (no host sync in the training step).
+enum class PerClusterPath { automatic, segmented, library, library_conv };
 
 void linear_per_cluster_grads(const float* x, const float* dy, int b, int in, int out,
                               const int* order, const int* offsets, int k, float* gw, float* gb,
@@ -78,7 +87,7 @@ void conv2d_per_cluster_grads(const dnn::Conv2dShape& s, const float* x, const f
 void conv2d_per_cluster_grads(PerClusterPath path, const dnn::Conv2dShape& s, const float* x,
                               const float* dy, const int* order, const int* offsets, int k,
                               float* gw, float* gb, void* scratch, stream_t stream = nullptr);
-// Enough scratch for either path.
+// Enough scratch for any path.
 std::size_t per_cluster_scratch_bytes_linear(int b, int in, int out, int k);
 std::size_t per_cluster_scratch_bytes_conv2d(const dnn::Conv2dShape& s, int k);
 

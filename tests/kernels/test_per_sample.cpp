@@ -89,10 +89,20 @@ struct DeviceClusters {
       : order(std::span<const int>(cl.order)), offsets(std::span<const int>(cl.offsets)) {}
 };
 
-const PerClusterPath kPaths[] = {PerClusterPath::segmented, PerClusterPath::library};
+const PerClusterPath kPaths[] = {PerClusterPath::segmented, PerClusterPath::library,
+                                 PerClusterPath::library_conv};
 
 std::string path_name(PerClusterPath p) {
-  return p == PerClusterPath::segmented ? "segmented" : "library";
+  switch (p) {
+    case PerClusterPath::segmented:
+      return "segmented";
+    case PerClusterPath::library:
+      return "library";
+    case PerClusterPath::library_conv:
+      return "library_conv";
+    default:
+      return "automatic";
+  }
 }
 
 // ---- Linear -----------------------------------------------------------------------------------
@@ -239,8 +249,8 @@ TEST_P(LinearPerSample, OneClusterIsTheOrdinaryGradientOverB) {
   auto batch = test::poisoned(std::size_t(out) * in);
   blas::gemm(Op::T, Op::N, out, in, b, 1.0f / b, dy.data(), out, x.data(), in, 0.0f, batch.data(),
              in);
-  for (PerClusterPath path :
-       {PerClusterPath::automatic, PerClusterPath::segmented, PerClusterPath::library}) {
+  for (PerClusterPath path : {PerClusterPath::automatic, PerClusterPath::segmented,
+                              PerClusterPath::library, PerClusterPath::library_conv}) {
     auto gw = test::poisoned(std::size_t(out) * in);
     linear_per_cluster_grads(path, x.data(), dy.data(), b, in, out, dcl.order.data(),
                              dcl.offsets.data(), 1, gw.data(), nullptr, scratch.data());
@@ -469,8 +479,8 @@ TEST_P(ConvPerSample, OneClusterIsTheOrdinaryGradientOverB) {
   std::vector<double> want(s.w_elems());
   const auto bg = batch_gw.to_host();
   for (std::size_t e = 0; e < want.size(); ++e) want[e] = double(bg[e]) / s.n;
-  for (PerClusterPath path :
-       {PerClusterPath::automatic, PerClusterPath::segmented, PerClusterPath::library}) {
+  for (PerClusterPath path : {PerClusterPath::automatic, PerClusterPath::segmented,
+                              PerClusterPath::library, PerClusterPath::library_conv}) {
     auto gw = test::poisoned(s.w_elems());
     conv2d_per_cluster_grads(path, s, x.data(), dy.data(), dcl.order.data(), dcl.offsets.data(), 1,
                              gw.data(), nullptr, cscratch.data());
@@ -519,24 +529,30 @@ TEST(ConvNormMethod, FollowsTheCostModel) {
   EXPECT_EQ(conv2d_norm_method(late), NormMethod::ghost);
 }
 
-// The library path processes a cluster in chunks of samples; a batch larger than one chunk must
-// give the same means as the segmented path.
-TEST(ConvPerCluster, ChunkedLibraryPathAgreesWithTheSegmentedPath) {
-  const Conv2dShape s{23, 3, 9, 7, 4, 3, 3, 2, 1, 1, 1};
-  // 3 samples per chunk: clusters of ~11 take several chunks, the last one partial.
-  detail::set_conv_chunk_floats(std::size_t(3) * s.out_h() * s.out_w() * (s.c * 9 + s.k));
+// The library path processes a cluster in chunks of samples and library_conv in pieces of 32, 16,
+// ..., 1 samples; clusters larger than one chunk / piece must give the segmented path's means.
+TEST(ConvPerCluster, ChunkedAndPiecewiseLibraryPathsAgreeWithTheSegmentedPath) {
+  const Conv2dShape s{75, 3, 9, 7, 4, 3, 3, 2, 1, 1, 1};
   const auto hx = test::random_vector(s.x_elems(), 41), hdy = test::random_vector(s.y_elems(), 42);
   auto x = test::to_device(hx), dy = test::to_device(hdy);
   const Clusters cl = random_clusters(s.n, 2, 43);
+  ASSERT_GT(cl.offsets[1], 32);
+  ASSERT_GT(cl.offsets[2] - cl.offsets[1], 32);
   DeviceClusters dcl(cl);
+  // 3 samples per chunk: clusters of ~37 take many chunks, the last one partial.
+  detail::set_conv_chunk_floats(std::size_t(3) * s.out_h() * s.out_w() * (s.c * 9 + s.k));
   DeviceBuffer<char> scratch(per_cluster_scratch_bytes_conv2d(s, 2));
-  auto a = test::poisoned(2 * s.w_elems()), b = test::poisoned(2 * s.w_elems());
-  conv2d_per_cluster_grads(PerClusterPath::library, s, x.data(), dy.data(), dcl.order.data(),
-                           dcl.offsets.data(), 2, a.data(), nullptr, scratch.data());
+  auto want = test::poisoned(2 * s.w_elems()), wantb = test::poisoned(2 * s.k);
   conv2d_per_cluster_grads(PerClusterPath::segmented, s, x.data(), dy.data(), dcl.order.data(),
-                           dcl.offsets.data(), 2, b.data(), nullptr, scratch.data());
+                           dcl.offsets.data(), 2, want.data(), wantb.data(), scratch.data());
+  for (PerClusterPath path : {PerClusterPath::library, PerClusterPath::library_conv}) {
+    auto got = test::poisoned(2 * s.w_elems()), gotb = test::poisoned(2 * s.k);
+    conv2d_per_cluster_grads(path, s, x.data(), dy.data(), dcl.order.data(), dcl.offsets.data(), 2,
+                             got.data(), gotb.data(), scratch.data());
+    EXPECT_TRUE(test::all_close(got.to_host(), want.to_host(), 1e-5, 1e-5)) << path_name(path);
+    EXPECT_TRUE(test::all_close(gotb.to_host(), wantb.to_host(), 0.0, 0.0)) << path_name(path);
+  }
   detail::set_conv_chunk_floats(0);
-  EXPECT_TRUE(test::all_close(a.to_host(), b.to_host(), 1e-5, 1e-5));
 }
 
 TEST(PerSampleArgs, BadArgumentsAreReported) {

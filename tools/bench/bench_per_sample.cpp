@@ -1,10 +1,11 @@
 // Per-cluster weight gradients against the ordinary weight gradient, on the paper-cnn shapes at
 // batch 512 with k = 4 clusters: conv 32->64 3x3 pad 1 on 16x16, conv 64->128 3x3 pad 1 on 8x8,
-// and the linear head 128->10. Both per-cluster paths (segmented hand-written kernel, library
-// gather + blas::gemm). Counters: GFLOP/s (the weight gradient's FLOPs) and x_ordinary, the
-// time of one per-cluster pass over the time of the layer's ordinary weight gradient
-// (dnn::Conv2d::backward_filter / blas::gemm) on the same batch (best of 3, measured once).
-// Also the materialised per-sample gradients and norms, for scale.
+// and the linear head 128->10. The per-cluster paths: segmented (hand-written kernel), library
+// (gather + im2col + blas::gemm), library_conv (gather + dnn backward_filter in pieces). Counters:
+// GFLOP/s (the weight gradient's FLOPs) and x_ordinary, the time of one per-cluster pass over the
+// time of the layer's ordinary weight gradient (dnn::Conv2d::backward_filter / blas::gemm) on the
+// same batch (best of 3, measured once). Also the materialised per-sample gradients and norms, for
+// scale.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -106,7 +107,7 @@ void run_timed(benchmark::State& state, double flops, double ordinary, auto&& st
   state.counters["x_ordinary"] = per / ordinary;
 }
 
-// Args: c, k, hw, path (0 segmented, 1 library; -1 = the ordinary gradient itself).
+// Args: c, k, hw, path (0 segmented, 1 library, 2 library_conv; -1 = the ordinary gradient).
 void BM_ConvPerCluster(benchmark::State& state) {
   const gq::dnn::Conv2dShape s = conv_shape(state);
   auto x = random_device(s.x_elems(), 1), dy = random_device(s.y_elems(), 2);
@@ -121,7 +122,9 @@ void BM_ConvPerCluster(benchmark::State& state) {
               [&] { conv.backward_filter(x.data(), dy.data(), dw.data()); });
     return;
   }
-  const PerClusterPath path = mode == 0 ? PerClusterPath::segmented : PerClusterPath::library;
+  const PerClusterPath path = mode == 0   ? PerClusterPath::segmented
+                              : mode == 1 ? PerClusterPath::library
+                                          : PerClusterPath::library_conv;
   run_timed(state, s.flops_forward(), ordinary, [&] {
     gq::kernels::conv2d_per_cluster_grads(path, s, x.data(), dy.data(), cl.order.data(),
                                           cl.offsets.data(), kClusters, gw.data(), gb.data(),
@@ -131,9 +134,11 @@ void BM_ConvPerCluster(benchmark::State& state) {
 BENCHMARK(BM_ConvPerCluster)
     ->ArgNames({"c", "k", "hw", "path"})
     ->Args({32, 64, 16, -1})
+    ->Args({32, 64, 16, 2})
     ->Args({32, 64, 16, 1})
     ->Args({32, 64, 16, 0})
     ->Args({64, 128, 8, -1})
+    ->Args({64, 128, 8, 2})
     ->Args({64, 128, 8, 1})
     ->Args({64, 128, 8, 0})
     ->Iterations(3)
@@ -234,10 +239,9 @@ void BM_LibraryPieces(benchmark::State& state) {
     gq::device_synchronize();
   }
 }
-// A possible third path (not implemented): the library's own weight gradient
-// (dnn::Conv2d::backward_filter, accumulating) over fixed-size chunks of the sorted batch, each
-// cluster's last chunk zero-padded in dy so one plan serves every chunk. This times b / chunk
-// such calls (the gathers it would also need are not included). Arg 3: chunk samples.
+// The core of library_conv: dnn::Conv2d::backward_filter (accumulating) over b / chunk
+// consecutive chunks of one plan's batch size, against the ordinary one-call gradient. Arg 3:
+// chunk samples.
 void BM_ChunkedBackwardFilter(benchmark::State& state) {
   gq::dnn::Conv2dShape s = conv_shape(state);
   const int chunk = static_cast<int>(state.range(3));

@@ -2,7 +2,7 @@
 // The segmented per-cluster kernel accumulates every output with fmaf over the same reduction
 // order on both devices (only the tile shape differs, and zero-padded steps add exact zeros), and
 // its bias means are ordered sums: zero tolerance. Cases that go through blas (cuBLAS vs oneDNN)
-// sum in library-specific orders: a small tolerance.
+// (and cuDNN vs oneDNN for library_conv) sum in library-specific orders: a small tolerance.
 #include <cstdint>
 #include <numeric>
 #include <span>
@@ -134,6 +134,10 @@ GQ_PARITY_CASE("per_sample/conv per-cluster segmented 3x3 s2 p1 k=3 (one empty)"
 
 GQ_PARITY_CASE("per_sample/conv per-cluster library 3x3 s2 p1 k=3 (one empty)", 1e-5, 1e-5) {
   return conv_per_cluster(PerClusterPath::library);
+}
+
+GQ_PARITY_CASE("per_sample/conv per-cluster library_conv 3x3 s2 p1 k=3 (one empty)", 1e-5, 1e-5) {
+  return conv_per_cluster(PerClusterPath::library_conv);
 }
 
 }  // namespace
