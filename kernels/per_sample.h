@@ -87,6 +87,9 @@ void conv2d_per_cluster_grads(const dnn::Conv2dShape& s, const float* x, const f
 void conv2d_per_cluster_grads(PerClusterPath path, const dnn::Conv2dShape& s, const float* x,
                               const float* dy, const int* order, const int* offsets, int k,
                               float* gw, float* gb, void* scratch, stream_t stream = nullptr);
+// Creates, ahead of time, what the automatic Conv2d path allocates on first use for this shape
+// (the emulator's cached backward-filter plans), so that no training step allocates.
+void prepare_per_cluster_grads(const dnn::Conv2dShape& s);
 // Enough scratch for any path.
 std::size_t per_cluster_scratch_bytes_linear(int b, int in, int out, int k);
 std::size_t per_cluster_scratch_bytes_conv2d(const dnn::Conv2dShape& s, int k);

@@ -18,10 +18,11 @@ for model in paper-cnn airbench; do
   # Log once after `steps` steps (the first log covers the warm-up too: small bias against us).
   "$build/bin/gq-train" --model "$model" --dataset cifar10 --batch-size "$batch" --lr 0.01 \
     --max-steps "$steps" --log-every "$steps" --train-subset $((batch * steps)) --test-subset "$batch" \
-    --metrics "$tmp/$model.jsonl" --quiet
+    --metrics "$tmp/$model.jsonl" --quiet >/dev/null
   ours=$(/usr/bin/python3 -c "import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; print(round([x for x in r if x['type']=='train'][-1]['images_per_s']))" "$tmp/$model.jsonl")
-  theirs=$(/usr/bin/python3 tools/bench/torch_baseline.py --model "$model" --batch-size "$batch" --steps "$steps" \
-    | /usr/bin/python3 -c "import json,sys; print(round(json.load(sys.stdin)['images_per_s']))")
+  /usr/bin/python3 tools/bench/torch_baseline.py --model "$model" --batch-size "$batch" \
+    --steps "$steps" >"$tmp/$model.torch.json"
+  theirs=$(/usr/bin/python3 -c "import json,sys; print(round(json.load(open(sys.argv[1]))['images_per_s']))" "$tmp/$model.torch.json")
   printf '%-10s %6s %14s %14s %7.2f\n' "$model" "$batch" "$ours" "$theirs" "$(/usr/bin/python3 -c "print($ours / $theirs)")"
 done
-/usr/bin/python3 -c "import torch; print('pytorch', torch.__version__, 'threads', torch.get_num_threads())"
+/usr/bin/python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(r['framework'], 'threads', r['threads'])" "$tmp/paper-cnn.torch.json"

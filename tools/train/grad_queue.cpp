@@ -99,6 +99,7 @@ GradQueue::GradQueue(const GradQueueConfig& config, models::Sequential& model, s
   for (int i = 0; i < model.num_layers(); ++i) {
     if (auto* conv = dynamic_cast<models::Conv2d*>(&model.layer(i))) {
       const auto& s = conv->shape();
+      kernels::prepare_per_cluster_grads(s);
       scratch = std::max(scratch, kernels::per_cluster_scratch_bytes_conv2d(s, k_));
       gw = std::max(gw, s.w_elems());
       gb = std::max(gb, static_cast<std::size_t>(s.k));
