@@ -72,7 +72,7 @@ sed -n '/^case/,$p' "$out/parity-compare.log" >>"$summary"
 step "benchmarks"
 min_time=0.2
 [ "$dry" = 1 ] && min_time=0.01
-for b in "$gpu_build"/bin/gq-bench-*; do
+for b in "$gpu_build"/bin/gq-bench "$gpu_build"/bin/gq-bench-*; do
   [ -x "$b" ] || continue
   name=$(basename "$b")
   timed "$name" "$b" --benchmark_min_time="$min_time" --benchmark_format=console \

@@ -33,6 +33,19 @@ expect bad-dataset 1 "valid: cifar10" -- "$bin/gq-train" "${small[@]}" --dataset
 expect missing-data 3 "looked for" -- "$bin/gq-train" "${small[@]}" --data-dir "$tmp/nowhere"
 expect batch-too-big 1 "larger than the training set" -- "$bin/gq-train" "${small[@]}" --batch-size 100000
 
+# A config file supplies flags; the command line overrides it; a bad key is named.
+printf 'model = "mnist-cnn"\ndataset = "mnist"\ntrain-subset = 256\ntest-subset = 64\nbatch-size = 32\nmax-steps = 3\n' >"$tmp/run.toml"
+expect config-file 0 "final test accuracy" -- "$bin/gq-train" --config "$tmp/run.toml"
+expect config-override 1 "valid: paper-cnn" -- "$bin/gq-train" --config "$tmp/run.toml" --model resnet
+printf 'bogus-key = 3\n' >"$tmp/bad.toml"
+expect config-bad-key 110 "bogus-key" -- "$bin/gq-train" --config "$tmp/bad.toml"
+expect config-missing 103 "nothere.toml" -- "$bin/gq-train" --config "$tmp/nothere.toml"
+expect reuters-mlp 0 "final test accuracy" -- "$bin/gq-train" --dataset reuters --model mlp --max-steps 5 --batch-size 64 --quiet
+expect reuters-cnn 1 "needs image input" -- "$bin/gq-train" --dataset reuters --model paper-cnn --quiet
+expect gradqueue-run 0 "final test accuracy" -- "$bin/gq-train" "${small[@]}" --gradqueue --gq-clusters 3 --max-steps 4
+expect gq-bad-scarcity 1 "valid: powtanh" -- "$bin/gq-train" "${small[@]}" --gradqueue --gq-scarcity foo
+expect gq-bad-clusters 2 "--gq-clusters" -- "$bin/gq-train" "${small[@]}" --gradqueue --gq-clusters many
+
 # A truncated MNIST file: the error names the file and the offset.
 mkdir -p "$tmp/bad/mnist"
 cp "$GQ_DATA_DIR"/mnist/*.gz "$tmp/bad/mnist/"

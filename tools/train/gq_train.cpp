@@ -18,9 +18,14 @@ int main(int argc, char** argv) {
   CLI::App app{
       "gq-train: train a CNN with gradqueue (GPU when built for it, else the CPU emulator)"};
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // last one wins
+  // Any flag may also come from a TOML file: `batch-size = 256`, `gradqueue = true`; flags given
+  // on the command line override it.
+  app.set_config("--config", "", "read flags from this TOML file (key = value per line)");
+  app.allow_config_extras(false);  // an unknown key in the file is an error, not ignored
   app.add_option("--model", cfg.model, "paper-cnn | airbench | mnist-cnn | mlp")
       ->capture_default_str();
-  app.add_option("--dataset", cfg.dataset, "cifar10 | mnist | fashion-mnist")
+  app.add_option("--dataset", cfg.dataset,
+                 "cifar10 | mnist | fashion-mnist | reuters (Reuters-21578, bag of words)")
       ->capture_default_str();
   app.add_option("--data-dir", data_dir,
                  "dataset root (default: $GQ_DATA_DIR, else ../shared/data)");

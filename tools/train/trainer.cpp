@@ -11,6 +11,7 @@
 #include "datasets/datasets.h"
 #include "kernels/augment.h"
 #include "kernels/elementwise.h"
+#include "kernels/gather.h"
 #include "kernels/loss.h"
 #include "kernels/optim.h"
 #include "kernels/reduce.h"
@@ -37,14 +38,18 @@ data::TrainTest load_data(const TrainConfig& cfg) {
     return {data::load_mnist(dir, data::Split::train, cfg.dataset),
             data::load_mnist(dir, data::Split::test, cfg.dataset)};
   }
-  GQ_FAIL("unknown or unsupported --dataset '{}'; valid: cifar10, mnist, fashion-mnist",
-          cfg.dataset);
+  if (cfg.dataset == "reuters")
+    return data::load_reuters21578_all(data::find_dataset(root, "reuters21578"));
+  GQ_FAIL("unknown --dataset '{}'; valid: cifar10, mnist, fashion-mnist, reuters", cfg.dataset);
 }
 
 void take_subset(data::Dataset& d, int n) {
   if (n <= 0 || n >= d.n) return;
   d.n = n;
-  d.images.resize(d.sample_size() * n);
+  if (d.images.empty())
+    d.features.resize(d.sample_size() * n);
+  else
+    d.images.resize(d.sample_size() * n);
   d.labels.resize(n);
 }
 
@@ -84,9 +89,11 @@ Trainer::Trainer(const TrainConfig& config) : cfg_(config) {
   GQ_CHECK(train_.n >= cfg_.batch_size,
            "--batch-size {} is larger than the training set ({} samples); lower it",
            cfg_.batch_size, train_.n);
-  channel_stats(train_, mean_, std_);
+  const bool text = train_.images.empty();
+  if (!text) channel_stats(train_, mean_, std_);
 
-  const Shape input{train_.channels, train_.height, train_.width};
+  const Shape input =
+      text ? Shape{train_.feature_dim} : Shape{train_.channels, train_.height, train_.width};
   model_ = models::build_model(cfg_.model, input, train_.num_classes);
   model_->setup(input, cfg_.batch_size);
   model_->initialize(cfg_.seed);
@@ -161,8 +168,9 @@ std::string Trainer::memory_plan() const {
   auto& reg = const_cast<models::Sequential&>(m).params();
   const std::size_t param_bytes = reg.size() * sizeof(float);
   const std::size_t opt = momentum_.bytes() + adam_m_.bytes() + adam_v_.bytes();
-  const std::size_t data = train_images_.bytes() + test_images_.bytes() + train_labels_.bytes() +
-                           test_labels_.bytes() + permutation_.bytes() + eval_indices_.bytes();
+  const std::size_t data = train_images_.bytes() + test_images_.bytes() + train_features_.bytes() +
+                           test_features_.bytes() + train_labels_.bytes() + test_labels_.bytes() +
+                           permutation_.bytes() + eval_indices_.bytes();
   const std::size_t step = batch_x_.bytes() + batch_y_.bytes() + dlogits_.bytes() +
                            losses_.bytes() + correct_.bytes() + reduce_scratch_.bytes();
   const std::size_t rows[] = {param_bytes,
@@ -189,6 +197,8 @@ std::string Trainer::memory_plan() const {
 }
 
 void Trainer::upload_dataset() {
+  train_features_ = DeviceBuffer<float>(std::span<const float>(train_.features));
+  test_features_ = DeviceBuffer<float>(std::span<const float>(test_.features));
   train_images_ = DeviceBuffer<std::uint8_t>(std::span<const std::uint8_t>(train_.images));
   test_images_ = DeviceBuffer<std::uint8_t>(std::span<const std::uint8_t>(test_.images));
   train_labels_ = DeviceBuffer<std::int32_t>(std::span<const std::int32_t>(train_.labels));
@@ -213,6 +223,24 @@ void Trainer::begin_epoch() {
   permutation_.upload(perm);
 }
 
+// One batch from a device-resident split: images are cropped, flipped and normalised on the way
+// (gather_augment), text rows are copied (gather_rows).
+void Trainer::gather_batch(const data::Dataset& split, const std::int32_t* indices,
+                           const kernels::AugmentParams& aug, stream_t stream) {
+  const bool train = &split == &train_;
+  const int b = cfg_.batch_size;
+  if (split.images.empty()) {
+    kernels::gather_rows((train ? train_features_ : test_features_).data(),
+                         (train ? train_labels_ : test_labels_).data(), indices, b,
+                         split.feature_dim, batch_x_.data(), batch_y_.data(), stream);
+    return;
+  }
+  kernels::gather_augment((train ? train_images_ : test_images_).data(),
+                          (train ? train_labels_ : test_labels_).data(), indices, b, split.channels,
+                          split.height, split.width, mean_.data(), std_.data(), aug,
+                          batch_x_.data(), batch_y_.data(), stream);
+}
+
 void Trainer::step() {
   NvtxRange range("train_step");
   const long in_epoch = step_ % steps_per_epoch_;
@@ -230,10 +258,7 @@ void Trainer::step() {
     aug.flip = cfg_.augment && train_.channels == 3;
     aug.seed = cfg_.seed;
     aug.step = static_cast<std::uint64_t>(step_);
-    kernels::gather_augment(train_images_.data(), train_labels_.data(),
-                            permutation_.data() + in_epoch * b, b, train_.channels, train_.height,
-                            train_.width, mean_.data(), std_.data(), aug, batch_x_.data(),
-                            batch_y_.data(), ctx.stream);
+    gather_batch(train_, permutation_.data() + in_epoch * b, aug, ctx.stream);
   }
   const float* logits = model_->forward(ctx, batch_x_.data());
   {
@@ -308,9 +333,7 @@ EvalResult Trainer::evaluate() {
   std::int64_t correct = 0;
   kernels::AugmentParams plain;
   for (int start = 0; start < test_.n; start += b) {
-    kernels::gather_augment(test_images_.data(), test_labels_.data(), eval_indices_.data() + start,
-                            b, test_.channels, test_.height, test_.width, mean_.data(), std_.data(),
-                            plain, batch_x_.data(), batch_y_.data(), ctx.stream);
+    gather_batch(test_, eval_indices_.data() + start, plain, ctx.stream);
     const float* out = model_->forward(ctx, batch_x_.data());
     kernels::softmax_xent(out, batch_y_.data(), b, classes, 0.0f, losses_.data(), nullptr, 1.0f,
                           ctx.stream);

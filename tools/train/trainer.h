@@ -10,6 +10,7 @@
 #include <string>
 
 #include "datasets/dataset.h"
+#include "kernels/augment.h"
 #include "models/sequential.h"
 #include "runtime/memory.h"
 #include "runtime/schedule.h"
@@ -79,6 +80,8 @@ class Trainer {
 
  private:
   void upload_dataset();
+  void gather_batch(const data::Dataset& split, const std::int32_t* indices,
+                    const kernels::AugmentParams& aug, stream_t stream);
   void begin_epoch();
   void log_metrics(const std::string& json_line);
   std::string memory_plan() const;
@@ -93,6 +96,7 @@ class Trainer {
 
   // Device state.
   DeviceBuffer<std::uint8_t> train_images_, test_images_;
+  DeviceBuffer<float> train_features_, test_features_;  // text datasets
   DeviceBuffer<std::int32_t> train_labels_, test_labels_;
   DeviceBuffer<std::int32_t> permutation_, eval_indices_;
   DeviceBuffer<float> batch_x_, dlogits_, losses_, loss_sum_;
