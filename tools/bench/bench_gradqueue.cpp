@@ -15,6 +15,7 @@
 #include "runtime/device.h"
 #include "runtime/memory.h"
 #include "runtime/stream.h"
+#include "tools/bench/bench_util.h"
 
 namespace {
 
@@ -29,23 +30,6 @@ DeviceBuffer<float> pattern(std::size_t n, float base, float step) {
   std::vector<float> h(n);
   for (std::size_t i = 0; i < n; ++i) h[i] = base + step * static_cast<float>(i % 977);
   return DeviceBuffer<float>(std::span<const float>(h));
-}
-
-template <class F>
-void timed_loop(benchmark::State& state, double bytes_per_iter, F&& f) {
-  for (auto _ : state) {
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    gq::device_synchronize();
-    state.SetIterationTime(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  state.SetBytesProcessed(static_cast<std::int64_t>(bytes_per_iter * state.iterations()));
-  state.counters["bytes_per_param"] = bytes_per_iter / static_cast<double>(kParams);
-  const double peak_gbs = gq::device_info().memory_bandwidth_gbs;  // 0 on the emulator
-  if (peak_gbs > 0)
-    state.counters["pct_of_peak_bw"] = benchmark::Counter(
-        100.0 * bytes_per_iter * state.iterations() / 1e9 / peak_gbs, benchmark::Counter::kIsRate);
 }
 
 DeviceBuffer<QueueState> full_queue_state(int qlen) {
@@ -67,8 +51,10 @@ void BM_QueuePush(benchmark::State& state) {
   auto st = full_queue_state(16);
   auto g = pattern(p, 1e-2f, 1e-5f);
   state.counters["passes_kxp"] = 0;
-  timed_loop(state, 44.0 * p,
-             [&] { queue_push(slots.data(), sum.data(), sumsq.data(), st.data(), g.data(), p); });
+  state.counters["bytes_per_param"] = 44;
+  gq::bench::timed_loop(state, 44.0 * p, [&] {
+    queue_push(slots.data(), sum.data(), sumsq.data(), st.data(), g.data(), p);
+  });
 }
 BENCHMARK(BM_QueuePush)->UseManualTime()->Unit(benchmark::kMillisecond);
 
@@ -80,7 +66,8 @@ void BM_QueueStatistics(benchmark::State& state) {
   sumsq.fill_bytes(0);
   auto st = full_queue_state(16);
   DeviceBuffer<float> mean(p), sd(p);
-  timed_loop(state, 24.0 * p, [&] {
+  state.counters["bytes_per_param"] = 24;
+  gq::bench::timed_loop(state, 24.0 * p, [&] {
     queue_statistics(sum.data(), sumsq.data(), st.data(), mean.data(), sd.data(), p);
   });
 }
@@ -109,7 +96,8 @@ void BM_ScarcityCombine(benchmark::State& state) {
   o.granularity = cluster ? Granularity::cluster : Granularity::element;
   state.counters["passes_kxp"] = cluster ? 2 : 1;
   const double bytes = (cluster ? 8.0 : 4.0) * k * p + 32.0 * p;
-  timed_loop(state, bytes, [&] {
+  state.counters["bytes_per_param"] = bytes / static_cast<double>(p);
+  gq::bench::timed_loop(state, bytes, [&] {
     scarcity_combine(grads.data(), sizes.data(), k, kBatch, mean.data(), sd.data(), st.data(),
                      offsets.data(), tensors, p, o, gbar.data(), gstar.data(), diag.data(),
                      scratch.data());

@@ -14,6 +14,7 @@
 #include "runtime/device.h"
 #include "runtime/memory.h"
 #include "runtime/stream.h"
+#include "tools/bench/bench_util.h"
 
 namespace {
 
@@ -25,30 +26,13 @@ DeviceBuffer<float> ramp(std::size_t n) {
   return DeviceBuffer<float>(std::span<const float>(h));
 }
 
-// Wall time per iteration (kernels may be asynchronous on the GPU: synchronise before stopping).
-template <class F>
-void timed_loop(benchmark::State& state, double bytes_per_iter, F&& f) {
-  for (auto _ : state) {
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    gq::device_synchronize();
-    state.SetIterationTime(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  state.SetBytesProcessed(static_cast<std::int64_t>(bytes_per_iter * state.iterations()));
-  const double peak_gbs = gq::device_info().memory_bandwidth_gbs;  // 0 on the emulator
-  if (peak_gbs > 0)
-    state.counters["pct_of_peak_bw"] = benchmark::Counter(
-        100.0 * bytes_per_iter * state.iterations() / 1e9 / peak_gbs, benchmark::Counter::kIsRate);
-}
-
 void BM_ReduceSum(benchmark::State& state) {
   const std::size_t n = state.range(0);
   auto x = ramp(n);
   DeviceBuffer<float> out(1);
   DeviceBuffer<char> scratch(gq::kernels::reduce_scratch_bytes());
-  timed_loop(state, 4.0 * n,
-             [&] { gq::kernels::reduce_sum(x.data(), n, out.data(), scratch.data()); });
+  gq::bench::timed_loop(state, 4.0 * n,
+                        [&] { gq::kernels::reduce_sum(x.data(), n, out.data(), scratch.data()); });
 }
 BENCHMARK(BM_ReduceSum)->Arg(1 << 20)->UseManualTime()->Unit(benchmark::kMillisecond);
 
@@ -66,7 +50,7 @@ BENCHMARK(BM_ReduceSumPlainLoop)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
 void BM_Axpy(benchmark::State& state) {
   const std::size_t n = state.range(0);
   auto x = ramp(n), y = ramp(n);
-  timed_loop(state, 12.0 * n, [&] { gq::kernels::axpy(n, 0.5f, x.data(), y.data()); });
+  gq::bench::timed_loop(state, 12.0 * n, [&] { gq::kernels::axpy(n, 0.5f, x.data(), y.data()); });
 }
 BENCHMARK(BM_Axpy)->Arg(1 << 20)->UseManualTime()->Unit(benchmark::kMillisecond);
 

@@ -12,10 +12,7 @@ namespace gq::parity {
 namespace {
 
 std::vector<float> seeded(std::size_t n, std::uint64_t seed) {
-  HostRng rng(seed, 0x9a7);
-  std::vector<float> v(n);
-  for (float& x : v) x = 2.0f * rng.uniform() - 1.0f;
-  return v;
+  return seeded_uniform(n, seed, 0x9a7);
 }
 
 // The devices split the sum among threads differently (grid_range): rounding-level differences.

@@ -14,10 +14,7 @@ namespace gq::parity {
 namespace {
 
 std::vector<float> seeded(std::size_t n, std::uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
-  HostRng rng(seed, 0x6a3);
-  std::vector<float> v(n);
-  for (float& x : v) x = lo + (hi - lo) * rng.uniform();
-  return v;
+  return seeded_uniform(n, seed, 0x6a3, lo, hi);
 }
 
 // Every output of kmeans(), as floats: assignment, sizes, order, offsets, result, centroids.

@@ -21,14 +21,7 @@ namespace gq::parity {
 namespace {
 
 std::vector<float> seeded(std::size_t n, std::uint64_t seed, float scale = 1.0f) {
-  HostRng rng(seed, 0x3c7);
-  std::vector<float> v(n);
-  for (float& x : v) x = scale * (2.0f * rng.uniform() - 1.0f);
-  return v;
-}
-
-DeviceBuffer<float> upload(const std::vector<float>& host) {
-  return DeviceBuffer<float>(std::span<const float>(host));
+  return seeded_uniform(n, seed, 0x3c7, -scale, scale);
 }
 
 std::vector<float> concat(std::vector<float> a, const std::vector<float>& b) {

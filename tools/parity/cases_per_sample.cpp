@@ -21,19 +21,7 @@ using kernels::NormMethod;
 using kernels::PerClusterPath;
 
 std::vector<float> seeded(std::size_t n, std::uint64_t seed) {
-  HostRng rng(seed, 0x95a);
-  std::vector<float> v(n);
-  for (float& x : v) x = 2.0f * rng.uniform() - 1.0f;
-  return v;
-}
-
-DeviceBuffer<float> upload(const std::vector<float>& host) {
-  return DeviceBuffer<float>(std::span<const float>(host));
-}
-
-void append(std::vector<float>& out, const DeviceBuffer<float>& b) {
-  const auto h = b.to_host();
-  out.insert(out.end(), h.begin(), h.end());
+  return seeded_uniform(n, seed, 0x95a);
 }
 
 // A fixed clustering of b samples into k clusters (cluster of sample i: (i * 7 + i / 3) % k, with

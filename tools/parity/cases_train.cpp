@@ -18,19 +18,7 @@ namespace gq::parity {
 namespace {
 
 std::vector<float> seeded(std::size_t n, std::uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
-  HostRng rng(seed, 0x7a1);
-  std::vector<float> v(n);
-  for (float& x : v) x = lo + (hi - lo) * rng.uniform();
-  return v;
-}
-
-DeviceBuffer<float> upload(const std::vector<float>& v) {
-  return DeviceBuffer<float>(std::span<const float>(v));
-}
-
-void append(std::vector<float>& out, const DeviceBuffer<float>& b) {
-  const auto h = b.to_host();
-  out.insert(out.end(), h.begin(), h.end());
+  return seeded_uniform(n, seed, 0x7a1, lo, hi);
 }
 
 // The statistics are block reductions, which the GPU and the emulator share among threads

@@ -3,9 +3,14 @@
 // files (one from a GQ_CUDA=ON build on a GPU, one from the emulator build) case by case.
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
+
+#include "runtime/memory.h"
+#include "runtime/rng.h"
 
 namespace gq::parity {
 
@@ -22,6 +27,26 @@ std::vector<Case>& registry();
 struct Registrar {
   explicit Registrar(Case c) { registry().push_back(std::move(c)); }
 };
+
+// Inputs shared by the case files: n uniform values in [lo, hi) from Philox (seed, stream); each
+// file uses its own stream so files do not share inputs by accident.
+inline std::vector<float> seeded_uniform(std::size_t n, std::uint64_t seed, std::uint64_t stream,
+                                         float lo = -1.0f, float hi = 1.0f) {
+  HostRng rng(seed, stream);
+  std::vector<float> v(n);
+  for (float& x : v) x = lo + (hi - lo) * rng.uniform();
+  return v;
+}
+
+inline DeviceBuffer<float> upload(const std::vector<float>& host) {
+  return DeviceBuffer<float>(std::span<const float>(host));
+}
+
+// Appends a device buffer's contents to a case's outputs.
+template <class T>
+void append(std::vector<float>& out, const DeviceBuffer<T>& b) {
+  for (const T& v : b.to_host()) out.push_back(static_cast<float>(v));
+}
 
 }  // namespace gq::parity
 

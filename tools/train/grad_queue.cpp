@@ -283,12 +283,18 @@ nlohmann::json GradQueue::diagnostics() {
           {"skipped_steps", skips[1]}};
 }
 
-std::size_t GradQueue::bytes() const {
-  return feature_buf_.bytes() + centroids_.bytes() + assignment_.bytes() + sizes_.bytes() +
-         order_.bytes() + offsets_.bytes() + tensor_offsets_.bytes() + kmeans_scratch_.bytes() +
-         per_cluster_scratch_.bytes() + combine_scratch_.bytes() + layer_gw_.bytes() +
-         layer_gb_.bytes() + cluster_grads_.bytes() + gbar_.bytes() + gstar_.bytes() +
-         queue_mean_.bytes() + queue_std_.bytes() + slots_.bytes() + sum_.bytes() + sumsq_.bytes();
+std::vector<std::pair<std::string, std::size_t>> GradQueue::memory_rows() const {
+  return {
+      {"gq queue (qmax x P)",
+       slots_.bytes() + sum_.bytes() + sumsq_.bytes() + queue_mean_.bytes() + queue_std_.bytes()},
+      {"gq cluster grads (k x P)", cluster_grads_.bytes() + gbar_.bytes() + gstar_.bytes() +
+                                       layer_gw_.bytes() + layer_gb_.bytes()},
+      {"gq k-means scratch", feature_buf_.bytes() + centroids_.bytes() + assignment_.bytes() +
+                                 sizes_.bytes() + order_.bytes() + offsets_.bytes() +
+                                 kmeans_scratch_.bytes()},
+      {"gq per-cluster scratch",
+       per_cluster_scratch_.bytes() + combine_scratch_.bytes() + tensor_offsets_.bytes()},
+  };
 }
 
 void GradQueue::save(Checkpoint& ck) const {

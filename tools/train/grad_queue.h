@@ -58,7 +58,9 @@ class GradQueue {
   // skipped steps. Throws gq::Error after 3 consecutive skipped steps.
   nlohmann::json diagnostics();
 
-  std::size_t bytes() const;  // device memory, for the memory plan
+  // Device memory by class, for the memory plan: the queue (qmax x P slots, float64 sums), the k
+  // cluster gradients (k x P) and G*, the k-means and per-cluster-gradient scratch.
+  std::vector<std::pair<std::string, std::size_t>> memory_rows() const;
   void save(Checkpoint& ck) const;
   void load(const Checkpoint& ck, const std::string& path);
 

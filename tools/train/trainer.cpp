@@ -181,19 +181,22 @@ std::string Trainer::memory_plan() const {
                               m.saved_bytes(),
                               m.workspace_bytes(),
                               step,
-                              data,
-                              grad_queue_ ? grad_queue_->bytes() : 0};
+                              data};
   const char* names[] = {"parameters",        "gradients",        "optimizer state",
                          "activations",       "activation grads", "saved for backward",
-                         "library workspace", "batch buffers",    "datasets",
-                         "grad queue"};
+                         "library workspace", "batch buffers",    "datasets"};
   std::string s = "memory plan (allocated once, before the first step)\n";
   std::size_t total = 0;
   for (std::size_t i = 0; i < std::size(rows); ++i) {
-    s += fmt::format("  {:<20} {}\n", names[i], mib(rows[i]));
+    s += fmt::format("  {:<24} {}\n", names[i], mib(rows[i]));
     total += rows[i];
   }
-  return s + fmt::format("  {:<20} {}\n", "total", mib(total));
+  if (grad_queue_)
+    for (const auto& [name, bytes] : grad_queue_->memory_rows()) {
+      s += fmt::format("  {:<24} {}\n", name, mib(bytes));
+      total += bytes;
+    }
+  return s + fmt::format("  {:<24} {}\n", "total", mib(total));
 }
 
 void Trainer::upload_dataset() {

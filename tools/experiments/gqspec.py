@@ -1,0 +1,232 @@
+"""Sweep specs for gq-train: parsing, validation and expansion into cells.
+
+Shared by sweep.py (runs the cells) and report.py (tabulates them). The format is described in
+tools/experiments/README.md. A cell is one gq-train run; its id is a hash of its gq-train flags
+(everything but where the data lives and where the metrics go), so two blocks that ask for the
+same run share one cell, and a cell's folder never holds the results of different flags.
+"""
+import hashlib
+import itertools
+import json
+import os
+import re
+import subprocess
+import sys
+import tomllib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+
+# Keys of an [optimizers.X] table that set the learning-rate policy rather than a gq-train flag.
+LR_KEYS = {"lr_base", "lr_scaling", "lr_max", "lr_min"}
+LR_SCALINGS = ("linear", "sqrt", "none")
+TOP_KEYS = {"name", "description", "estimate", "data_dir", "seeds", "lr", "defaults", "tasks",
+            "optimizers", "methods", "grid"}
+GRID_KEYS = {"name", "note", "tasks", "optimizers", "batch_sizes", "methods", "seeds", "flags"}
+# Flags the runner owns: a spec must not set them.
+RUNNER_FLAGS = {"metrics", "data-dir", "config", "checkpoint-dir", "checkpoint-every", "resume",
+                "help", "profile", "quiet", "batch-size", "seed", "lr"}
+
+
+class SpecError(Exception):
+    pass
+
+
+def default_binary():
+    for cand in (os.environ.get("GQ_TRAIN"), os.path.join(REPO, "build", "bin", "gq-train"),
+                 os.path.join(REPO, "build-main", "bin", "gq-train")):
+        if cand and os.path.isfile(cand) and os.access(cand, os.X_OK):
+            return cand
+    return os.path.join(REPO, "build", "bin", "gq-train")
+
+
+def known_flags(binary):
+    """The long flag names gq-train --help lists (None if the binary cannot be run)."""
+    try:
+        out = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=30).stdout
+    except OSError:
+        return None
+    return set(re.findall(r"^\s+--([a-z0-9-]+)", out, re.M))
+
+
+def lr_for(opt, batch, ref_batch):
+    """The learning rate policy: lr_base at the reference batch, scaled with the batch size."""
+    base = opt["lr_base"]
+    scaling = opt.get("lr_scaling", "linear")
+    ratio = batch / ref_batch
+    lr = base * (ratio if scaling == "linear" else ratio ** 0.5 if scaling == "sqrt" else 1.0)
+    if "lr_max" in opt:
+        lr = min(lr, opt["lr_max"])
+    if "lr_min" in opt:
+        lr = max(lr, opt["lr_min"])
+    return float(f"{lr:.6g}")  # a stable decimal, so the id does not depend on float noise
+
+
+def lr_policy_text(spec):
+    ref = spec["lr"]["reference_batch"]
+    parts = []
+    for name, o in spec["optimizers"].items():
+        s = o.get("lr_scaling", "linear")
+        rule = {"linear": f"lr = {o['lr_base']:g} × b/{ref}",
+                "sqrt": f"lr = {o['lr_base']:g} × √(b/{ref})",
+                "none": f"lr = {o['lr_base']:g} for every b"}[s]
+        if "lr_max" in o:
+            rule += f", at most {o['lr_max']:g}"
+        if "lr_min" in o:
+            rule += f", at least {o['lr_min']:g}"
+        parts.append(f"`{name}`: {rule}")
+    return "; ".join(parts)
+
+
+def _flag_value(key, v, where):
+    if isinstance(v, bool) or isinstance(v, (int, float, str)):
+        return v
+    raise SpecError(f"{where}: flag '{key}' must be a string, number or boolean, not {type(v).__name__}")
+
+
+def _flags(table, where, skip=()):
+    return {k: _flag_value(k, v, where) for k, v in table.items() if k not in skip}
+
+
+def load(path, binary=None):
+    """Parses and validates a spec; returns a dict with the expanded 'cells' and 'blocks'."""
+    try:
+        with open(path, "rb") as f:
+            spec = tomllib.load(f)
+    except OSError as e:
+        raise SpecError(f"{path}: cannot read ({e})")
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError(f"{path}: not valid TOML ({e})")
+    where = os.path.basename(path)
+    unknown = set(spec) - TOP_KEYS
+    if unknown:
+        raise SpecError(f"{where}: unknown top-level keys {sorted(unknown)} (allowed: {sorted(TOP_KEYS)})")
+    for key in ("name", "tasks", "optimizers", "methods", "grid"):
+        if key not in spec:
+            raise SpecError(f"{where}: missing '{key}'")
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", spec["name"]):
+        raise SpecError(f"{where}: name '{spec['name']}' must be a plain folder name")
+    spec.setdefault("description", "")
+    spec.setdefault("estimate", "")
+    spec.setdefault("defaults", {})
+    spec.setdefault("lr", {})
+    spec["lr"].setdefault("reference_batch", 128)
+    seeds = spec.get("seeds", [0])
+    flags_ok = known_flags(binary) if binary else None
+
+    def check_flags(fl, w):
+        for k in fl:
+            if k in RUNNER_FLAGS:
+                raise SpecError(f"{w}: '{k}' is set by the runner, not the spec")
+            if flags_ok is not None and k not in flags_ok:
+                raise SpecError(f"{w}: '{k}' is not a gq-train flag (see gq-train --help)")
+
+    defaults = _flags(spec["defaults"], f"{where} [defaults]")
+    check_flags(defaults, f"{where} [defaults]")
+    tasks = {}
+    for name, t in spec["tasks"].items():
+        w = f"{where} [tasks.{name}]"
+        if "dataset" not in t or "model" not in t:
+            raise SpecError(f"{w}: needs 'dataset' and 'model'")
+        tasks[name] = _flags(t, w)
+        check_flags(tasks[name], w)
+    opts = {}
+    for name, o in spec["optimizers"].items():
+        w = f"{where} [optimizers.{name}]"
+        if "optimizer" not in o or "lr_base" not in o:
+            raise SpecError(f"{w}: needs 'optimizer' (a gq-train --optimizer) and 'lr_base'")
+        if o.get("lr_scaling", "linear") not in LR_SCALINGS:
+            raise SpecError(f"{w}: lr_scaling must be one of {LR_SCALINGS}")
+        opts[name] = _flags(o, w, skip=LR_KEYS)
+        check_flags(opts[name], w)
+    methods = {}
+    for name, m in spec["methods"].items():
+        w = f"{where} [methods.{name}]"
+        methods[name] = _flags(m, w)
+        check_flags(methods[name], w)
+        if any(k.startswith("gq-") for k in methods[name]) and not methods[name].get("gradqueue"):
+            raise SpecError(f"{w}: sets gq-* flags without 'gradqueue = true'")
+
+    blocks, cells = [], {}
+    if not isinstance(spec["grid"], list) or not spec["grid"]:
+        raise SpecError(f"{where}: 'grid' must be a list of [[grid]] blocks")
+    for bi, g in enumerate(spec["grid"]):
+        w = f"{where} [[grid]] #{bi + 1}"
+        unknown = set(g) - GRID_KEYS
+        if unknown:
+            raise SpecError(f"{w}: unknown keys {sorted(unknown)} (allowed: {sorted(GRID_KEYS)})")
+        for key in ("name", "tasks", "optimizers", "batch_sizes", "methods"):
+            if key not in g or (key != "name" and not g[key]):
+                raise SpecError(f"{w}: needs a non-empty '{key}'")
+        for key, table in (("tasks", tasks), ("optimizers", opts), ("methods", methods)):
+            for n in g[key]:
+                if n not in table:
+                    raise SpecError(f"{w}: {key} '{n}' is not defined (defined: {sorted(table)})")
+        extra = _flags(g.get("flags", {}), w)
+        check_flags(extra, w)
+        block = {"name": g["name"], "note": g.get("note", ""), "tasks": g["tasks"],
+                 "optimizers": g["optimizers"], "batch_sizes": g["batch_sizes"],
+                 "methods": g["methods"], "seeds": g.get("seeds", seeds), "rows": []}
+        for task, opt, bs, meth, seed in itertools.product(
+                g["tasks"], g["optimizers"], g["batch_sizes"], g["methods"], block["seeds"]):
+            if not isinstance(bs, int) or bs <= 0:
+                raise SpecError(f"{w}: batch size {bs!r} is not a positive integer")
+            flags = {}
+            for layer in (defaults, tasks[task], opts[opt], methods[meth], extra):
+                flags.update(layer)
+            flags["batch-size"] = bs
+            flags["lr"] = lr_for(spec["optimizers"][opt], bs, spec["lr"]["reference_batch"])
+            flags["seed"] = int(seed)
+            flags = {k: v for k, v in flags.items() if v is not False}
+            cid = cell_id(flags)
+            label = {"block": g["name"], "task": task, "dataset": flags["dataset"],
+                     "model": flags["model"], "optimizer": opt, "batch": bs, "method": meth,
+                     "seed": int(seed), "gradqueue": bool(flags.get("gradqueue"))}
+            if cid not in cells:
+                cells[cid] = {"id": cid, "flags": flags, "labels": [], "task": task}
+            cells[cid]["labels"].append(label)
+            block["rows"].append((cid, label))
+        blocks.append(block)
+    spec["blocks"] = blocks
+    spec["cells"] = cells  # insertion order: first block first
+    spec["path"] = path
+    return spec
+
+
+def canonical(flags):
+    return json.dumps(flags, sort_keys=True, separators=(",", ":"))
+
+
+def cell_id(flags):
+    return hashlib.sha256(canonical(flags).encode()).hexdigest()[:12]
+
+
+def argv(flags):
+    out = []
+    for k in sorted(flags):
+        v = flags[k]
+        if v is True:
+            out.append(f"--{k}")
+        else:
+            out += [f"--{k}", str(v)]
+    return out
+
+
+def read_metrics(path):
+    train, evals = [], []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            r = json.loads(line)
+            if r.get("type") == "train":
+                train.append(r)
+            elif r.get("type") == "eval":
+                evals.append(r)
+    return train, evals
+
+
+def die(msg):
+    print(f"error: {msg}", file=sys.stderr)
+    sys.exit(2)

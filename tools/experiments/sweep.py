@@ -1,0 +1,225 @@
+#!/usr/bin/python3
+"""Runs every cell of a sweep spec with gq-train, skipping cells that already finished.
+
+Usage: tools/experiments/sweep.py SPEC.toml [--runs-dir runs] [--data-dir DIR] [--bin GQ_TRAIN]
+                                  [--only SUBSTR] [--list] [--dry-run] [--force] [--keep-going]
+                                  [--jobs N]
+
+Each cell runs into RUNS/<spec name>/<cell id>/: cell.json (flags and labels), command.sh (the exact
+command), stdout.log, metrics.jsonl, and `done` (written only after gq-train exited 0 and wrote a
+test evaluation). A cell with `done` is skipped; any other cell folder is cleared and rerun.
+The data directory (default: the spec's data_dir, else $GQ_DATA_DIR, else ../shared/data) is not
+part of a cell's identity. Every invocation is appended to RUNS/<spec name>/sweep.json.
+"""
+import argparse
+import concurrent.futures
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gqspec  # noqa: E402
+
+
+def fmt_time(s):
+    s = int(round(s))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def git_commit():
+    try:
+        head = subprocess.run(["git", "-C", gqspec.REPO, "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", gqspec.REPO, "status", "--porcelain", "-uno"],
+                               capture_output=True, text=True, timeout=30).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except OSError:
+        return "unknown"
+
+
+def is_done(folder):
+    return os.path.isfile(os.path.join(folder, "done"))
+
+
+def run_cell(cell, folder, binary, data_dir):
+    """Runs one cell; returns (ok, wall seconds, message)."""
+    if os.path.isdir(folder):
+        shutil.rmtree(folder)  # an unfinished attempt: start clean
+    os.makedirs(folder)
+    cmd = [binary] + gqspec.argv(cell["flags"]) + ["--data-dir", data_dir,
+                                                   "--metrics", os.path.join(folder, "metrics.jsonl")]
+    with open(os.path.join(folder, "cell.json"), "w") as f:
+        json.dump({"id": cell["id"], "flags": cell["flags"], "labels": cell["labels"]}, f, indent=1)
+    with open(os.path.join(folder, "command.sh"), "w") as f:
+        f.write("#!/bin/sh\n" + shlex.join(cmd) + "\n")
+    t0 = time.time()
+    with open(os.path.join(folder, "stdout.log"), "w") as log:
+        rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
+    wall = time.time() - t0
+    log_path = os.path.join(folder, "stdout.log")
+    if rc != 0:
+        return False, wall, f"gq-train exited with {rc}; log kept in {log_path}"
+    try:
+        train, evals = gqspec.read_metrics(os.path.join(folder, "metrics.jsonl"))
+    except (OSError, ValueError) as e:
+        return False, wall, f"metrics unreadable ({e}); log kept in {log_path}"
+    if not evals:
+        return False, wall, f"gq-train wrote no test evaluation; log kept in {log_path}"
+    last = evals[-1]
+    done = {"wall_s": round(wall, 2), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "steps": train[-1]["step"] if train else 0, "test_accuracy": last["test_accuracy"],
+            "test_loss": last["test_loss"]}
+    tmp = os.path.join(folder, "done.tmp")
+    with open(tmp, "w") as f:
+        json.dump(done, f)
+    os.replace(tmp, os.path.join(folder, "done"))
+    return True, wall, f"acc {100 * last['test_accuracy']:.2f}% loss {last['test_loss']:.4f}"
+
+
+def describe(cell):
+    lb = cell["labels"][0]
+    return f"{lb['task']} {lb['optimizer']} b{lb['batch']} {lb['method']} seed {lb['seed']}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("spec")
+    ap.add_argument("--runs-dir", default=os.path.join(gqspec.REPO, "runs"),
+                    help="root of the run folders (default: <repo>/runs)")
+    ap.add_argument("--data-dir", default=None,
+                    help="dataset root (default: spec data_dir, else $GQ_DATA_DIR, else ../shared/data)")
+    ap.add_argument("--bin", default=None, help="gq-train binary (default: $GQ_TRAIN, build/bin, build-main/bin)")
+    ap.add_argument("--only", action="append", default=[],
+                    help="run only cells whose description or id contains this (repeatable: any)")
+    ap.add_argument("--list", action="store_true", help="list the cells and their state, run nothing")
+    ap.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    ap.add_argument("--force", action="store_true", help="rerun cells even if done")
+    ap.add_argument("--keep-going", action="store_true", help="continue after a failed cell (exit 1 at the end)")
+    ap.add_argument("--jobs", type=int, default=1, help="cells run at once (default 1)")
+    a = ap.parse_args()
+
+    binary = os.path.abspath(a.bin) if a.bin else gqspec.default_binary()
+    if not (a.list or a.dry_run) and not os.access(binary, os.X_OK):
+        gqspec.die(f"gq-train not found at {binary} (build it, or pass --bin)")
+    try:
+        spec = gqspec.load(a.spec, binary if os.access(binary, os.X_OK) else None)
+    except gqspec.SpecError as e:
+        gqspec.die(str(e))
+    data_dir = a.data_dir or spec.get("data_dir") or os.environ.get("GQ_DATA_DIR") \
+        or os.path.join(gqspec.REPO, "..", "shared", "data")
+    data_dir = os.path.abspath(data_dir)
+    root = os.path.join(os.path.abspath(a.runs_dir), spec["name"])
+    cells = list(spec["cells"].values())
+    if a.only:
+        cells = [c for c in cells if any(s in describe(c) or s in c["id"] for s in a.only)]
+    todo = [c for c in cells if a.force or not is_done(os.path.join(root, c["id"]))]
+    print(f"spec {spec['name']}: {len(spec['cells'])} cells, {len(cells)} selected, "
+          f"{len(cells) - len(todo)} already done, {len(todo)} to run -> {root}")
+    print(f"  gq-train {binary}\n  data {data_dir}\n  lr policy: {gqspec.lr_policy_text(spec)}")
+    if a.list or a.dry_run:
+        for c in cells:
+            state = "done" if is_done(os.path.join(root, c["id"])) else "todo"
+            line = f"{c['id']}  {state}  {describe(c)}"
+            if a.dry_run:
+                line += "\n    " + shlex.join([binary] + gqspec.argv(c["flags"]) + ["--data-dir", data_dir])
+            print(line)
+        return 0
+    if not todo:
+        print("nothing to do")
+        return 0
+
+    os.makedirs(root, exist_ok=True)
+    log_path = os.path.join(root, "sweep.json")
+    history = []
+    if os.path.isfile(log_path):
+        with open(log_path) as f:
+            history = json.load(f)
+    rel = os.path.relpath
+    entry = {"command": shlex.join(["/usr/bin/python3", rel(os.path.abspath(__file__), gqspec.REPO)]
+                                   + [rel(os.path.abspath(x), gqspec.REPO) if x == a.spec else x
+                                      for x in sys.argv[1:]]),
+             "cwd": os.getcwd(), "spec": os.path.abspath(a.spec), "gq_train": binary,
+             "data_dir": data_dir, "commit": git_commit(), "host": os.uname().nodename,
+             "cpus": os.cpu_count(), "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+             "cells_run": 0, "wall_s": None}
+    history.append(entry)
+
+    def save_history():
+        tmp = log_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(history, f, indent=1)
+        os.replace(tmp, log_path)
+
+    save_history()
+    lock = threading.Lock()
+    walls = {}  # task -> list of finished wall times (ETA per task, then overall)
+    failures = []
+    state = {"finished": 0}
+    t_start = time.time()
+
+    def eta(remaining):
+        allw = [w for ws in walls.values() for w in ws]
+        if not allw:
+            return "?"
+        mean_all = sum(allw) / len(allw)
+        total = 0.0
+        for c in remaining:
+            ws = walls.get(c["task"])
+            total += sum(ws) / len(ws) if ws else mean_all
+        return fmt_time(total / max(1, a.jobs))
+
+    pending = list(todo)
+
+    def work(i, cell):
+        folder = os.path.join(root, cell["id"])
+        with lock:
+            print(f"[{i}/{len(todo)}] start {cell['id']} {describe(cell)}", flush=True)
+        ok, wall, msg = run_cell(cell, folder, binary, data_dir)
+        with lock:
+            state["finished"] += 1
+            pending.remove(cell)
+            if ok:
+                walls.setdefault(cell["task"], []).append(wall)
+                entry["cells_run"] += 1
+            else:
+                failures.append((cell, msg))
+            print(f"[{state['finished']}/{len(todo)}] {'done' if ok else 'FAILED'} {cell['id']} "
+                  f"{describe(cell)}: {msg} ({wall:.1f} s) | elapsed {fmt_time(time.time() - t_start)}"
+                  f" ETA {eta(pending)}", flush=True)
+            if not ok:
+                tail = open(os.path.join(folder, "stdout.log"), errors="replace").read()[-2000:]
+                print("---- last lines of the log ----\n" + tail.rstrip() + "\n----", flush=True)
+        return ok
+
+    try:
+        if a.jobs <= 1:
+            for i, c in enumerate(todo, 1):
+                if not work(i, c) and not a.keep_going:
+                    break
+        else:
+            with concurrent.futures.ThreadPoolExecutor(a.jobs) as ex:
+                futs = [ex.submit(work, i, c) for i, c in enumerate(todo, 1)]
+                for f in concurrent.futures.as_completed(futs):
+                    if not f.result() and not a.keep_going:
+                        for g in futs:
+                            g.cancel()
+    finally:
+        entry["wall_s"] = round(time.time() - t_start, 1)
+        entry["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        save_history()
+    if failures:
+        print(f"{len(failures)} cell(s) FAILED:", file=sys.stderr)
+        for c, msg in failures:
+            print(f"  {c['id']} {describe(c)}: {msg}", file=sys.stderr)
+        return 1
+    print(f"all {len(todo)} cells finished in {fmt_time(time.time() - t_start)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
