@@ -38,17 +38,19 @@ inline double roofline_gbs() {
 // asynchronous), reports bytes/s and the fraction of the roofline (`pct_of_roofline`).
 template <class F>
 void timed_loop(benchmark::State& state, double bytes_per_iter, F&& f) {
+  double seconds = 0;
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
     f();
     device_synchronize();
-    state.SetIterationTime(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    state.SetIterationTime(s);
+    seconds += s;
   }
-  state.SetBytesProcessed(static_cast<std::int64_t>(bytes_per_iter * state.iterations()));
-  state.counters["pct_of_roofline"] =
-      benchmark::Counter(100.0 * bytes_per_iter * state.iterations() / 1e9 / roofline_gbs(),
-                         benchmark::Counter::kIsRate);
+  const double bytes = bytes_per_iter * static_cast<double>(state.iterations());
+  state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
+  if (seconds > 0)
+    state.counters["pct_of_roofline"] = 100.0 * bytes / seconds / 1e9 / roofline_gbs();
 }
 
 }  // namespace gq::bench
