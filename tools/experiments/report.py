@@ -127,7 +127,9 @@ def main():
         L.append(f"- Size (estimated before running): {spec['estimate'].strip()}")
     walls = [r["wall_s"] for r in results.values() if r]
     if walls:
-        L.append(f"- Measured: the finished cells took {sum(walls) / 3600:.2f} h of wall time in all "
+        tw = sum(walls)
+        L.append(f"- Measured: the finished cells took {int(tw // 3600)} h {int(tw % 3600 // 60):02d} min "
+                 f"of wall time in all "
                  f"(sum over cells; mean {sum(walls) / len(walls):.1f} s per cell).")
     L.append(f"- Learning rate, the same for every method of a row group: "
              f"{gqspec.lr_policy_text(spec)} (b = batch size). Shared flags: "
@@ -201,6 +203,7 @@ def main():
 
         # plots
         figs = []
+        color = {m: f"C{i % 10}" for i, m in enumerate(block["methods"])}
         for task in block["tasks"]:
             if len(block["batch_sizes"]) > 1:
                 fig, axes = plt.subplots(1, len(block["optimizers"]), squeeze=False,
@@ -214,7 +217,7 @@ def main():
                                 m, s = mean_std([r["acc"] for r in g["runs"]])
                                 xs.append(bs), ms.append(100 * m), ss.append(0 if math.isnan(s) else 100 * s)
                         if xs:
-                            ax.errorbar(xs, ms, yerr=ss, marker="o", capsize=3, label=meth)
+                            ax.errorbar(xs, ms, yerr=ss, marker="o", capsize=3, label=meth, color=color[meth])
                     ax.set_xscale("log", base=2)
                     ax.set_xlabel("batch size")
                     ax.set_ylabel("test accuracy %")
@@ -236,13 +239,13 @@ def main():
                         if not g or not g["runs"]:
                             continue
                         st, v = mean_curve(g["runs"], lambda t: t.get("loss"))
-                        axes[0][j].plot(st, v, label=meth)
+                        axes[0][j].plot(st, v, label=meth, color=color[meth])
                         if g["label"]["gradqueue"]:
                             any_gq = True
                             st, v = mean_curve(g["runs"], gq("qlen"))
-                            axes[1][j].plot(st, v, label=meth)
+                            axes[1][j].plot(st, v, label=meth, color=color[meth])
                             st, v = mean_curve(g["runs"], gq("mean_delta"))
-                            axes[2][j].plot(st, v, label=meth)
+                            axes[2][j].plot(st, v, label=meth, color=color[meth])
                     axes[0][j].set_title(f"{task} / {opt} / b{bs}", fontsize=9)
                     for i, yl in enumerate(("train loss", "qlen", "mean Δ")):
                         axes[i][j].set_ylabel(yl)

@@ -1,0 +1,112 @@
+#!/bin/bash
+# Fast test of tools/experiments: runs the smoke spec (10 tiny MNIST cells) into a temp dir, checks
+# the cell folders, that a rerun skips every cell, that a failing gq-train stops the sweep with its
+# log kept, that a cell rerun alone gives the same metrics (same seed -> same numbers), and that
+# report.py writes a markdown table and PNGs. Usage: test_experiments.sh BIN_DIR
+# Needs GQ_DATA_DIR with mnist/, and /usr/bin/python3 with numpy and matplotlib.
+set -u
+BIN=${1:?usage: $0 BIN_DIR}
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+PY=/usr/bin/python3
+SWEEP="$REPO/tools/experiments/sweep.py"
+REPORT="$REPO/tools/experiments/report.py"
+SPEC="$REPO/tools/experiments/specs/smoke.toml"
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0
+fail=0
+check() { # name, then a command that must succeed
+  local name=$1
+  shift
+  if "$@" >>"$T/check.log" 2>&1; then
+    pass=$((pass + 1))
+    echo "ok   $name"
+  else
+    fail=$((fail + 1))
+    echo "FAIL $name"
+  fi
+}
+
+if [ ! -x "$BIN/gq-train" ]; then
+  echo "no $BIN/gq-train"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+export GQ_DATA_DIR=${GQ_DATA_DIR:-$REPO/../shared/data}
+
+"$PY" "$SWEEP" "$SPEC" --runs-dir "$T/runs" --bin "$BIN/gq-train" >"$T/sweep1.out" 2>&1
+rc=$?
+check "sweep exits 0" test $rc -eq 0
+[ $rc -eq 0 ] || tail -30 "$T/sweep1.out"
+R="$T/runs/smoke"
+ncells=$(find "$R" -mindepth 1 -maxdepth 1 -type d | wc -l)
+check "10 cell folders" test "$ncells" -eq 10
+check "every cell has done, metrics, command, log, cell.json" bash -c '
+  for d in "$1"/*/; do
+    for f in done metrics.jsonl command.sh stdout.log cell.json; do test -s "$d/$f" || exit 1; done
+  done' _ "$R"
+check "progress shows i/N and ETA" grep -q '^\[10/10\] done .* ETA' "$T/sweep1.out"
+check "sweep.json records the command" grep -q 'sweep.py' "$R/sweep.json"
+check "Grad Queue cells log gradqueue stats" bash -c \
+  'grep -l "\"gradqueue\"" "$1"/*/metrics.jsonl | wc -l | grep -qx 6' _ "$R"
+
+# A rerun skips every finished cell.
+"$PY" "$SWEEP" "$SPEC" --runs-dir "$T/runs" --bin "$BIN/gq-train" >"$T/sweep2.out" 2>&1
+check "rerun exits 0" test $? -eq 0
+check "rerun skips all 10 cells" grep -q '10 already done, 0 to run' "$T/sweep2.out"
+
+# An unfinished cell (no done marker) is rerun, and only it.
+one=$(basename "$(dirname "$(grep -l "\"gradqueue\"" "$R"/*/metrics.jsonl | head -1)")")
+cp "$R/$one/metrics.jsonl" "$T/metrics.before"
+rm "$R/$one/done"
+"$PY" "$SWEEP" "$SPEC" --runs-dir "$T/runs" --bin "$BIN/gq-train" >"$T/sweep3.out" 2>&1
+check "an unfinished cell is rerun alone" grep -q '9 already done, 1 to run' "$T/sweep3.out"
+# Same seed -> same numbers (images/s aside).
+strip() { sed -E 's/"images_per_s":[0-9.eE+-]+,?//' "$1"; }
+check "rerun cell gives identical metrics" cmp -s <(strip "$T/metrics.before") <(strip "$R/$one/metrics.jsonl")
+
+# A failing gq-train stops the sweep, says so, and keeps the log; no done marker.
+cat >"$T/bad-train" <<'BAD'
+#!/bin/sh
+case "$*" in *--help*) exec "$GQ_REAL" --help ;; esac
+echo "simulated failure" ; exit 3
+BAD
+chmod +x "$T/bad-train"
+GQ_REAL="$BIN/gq-train" "$PY" "$SWEEP" "$SPEC" --runs-dir "$T/bad" --bin "$T/bad-train" >"$T/bad.out" 2>&1
+rc=$?
+check "failing gq-train: exit non-zero" test $rc -ne 0
+check "failing gq-train: message names the log" grep -q 'exited with 3; log kept in' "$T/bad.out"
+check "failing gq-train: log kept, no done" bash -c \
+  'd=$(ls -d "$1"/smoke/*/ | head -1); grep -q "simulated failure" "$d/stdout.log" && ! test -e "$d/done"' _ "$T/bad"
+check "failing gq-train: stops after the first cell" bash -c \
+  'test "$(ls -d "$1"/smoke/*/ | wc -l)" -eq 1' _ "$T/bad"
+
+# A bad spec is rejected before anything runs.
+sed 's/gq-clusters = 4/gq-klusters = 4/' "$SPEC" >"$T/badspec.toml"
+"$PY" "$SWEEP" "$T/badspec.toml" --runs-dir "$T/bad2" --bin "$BIN/gq-train" >"$T/badspec.out" 2>&1
+rc=$?
+check "unknown flag in spec rejected" bash -c "test $rc -ne 0 && grep -q 'not a gq-train flag' '$T/badspec.out' && ! test -e '$T/bad2'"
+
+# The report.
+"$PY" "$REPORT" "$SPEC" --runs-dir "$T/runs" --out "$T/doc/RESULTS.md" >"$T/report.out" 2>&1
+check "report exits 0" test $? -eq 0
+[ -s "$T/doc/RESULTS.md" ] || cat "$T/report.out"
+check "report has a markdown table" grep -q '^| dataset | model | optimizer | batch | method | n | test acc %' "$T/doc/RESULTS.md"
+check "report rows with mean ± std" grep -qE '^\| mnist \| mnist-cnn \| momentum \| 32 \| gq-k4 \| 2 \| [0-9.]+ ± [0-9.]+' "$T/doc/RESULTS.md"
+check "report shows the sweep command" grep -q 'tools/experiments/sweep.py' "$T/doc/RESULTS.md"
+check "report has a findings section" grep -q '^## What the numbers show' "$T/doc/RESULTS.md"
+npng=$(find "$T/doc/results/smoke" -name '*.png' -size +1k | wc -l)
+check "report wrote PNGs (3)" test "$npng" -eq 3
+check "PNGs are PNG" bash -c 'for f in "$1"/*.png; do head -c 8 "$f" | od -An -c | grep -q "P   N   G" || exit 1; done' _ "$T/doc/results/smoke"
+check "report links its PNGs" grep -q '](results/smoke/acc-vs-batch_main_mnist.png)' "$T/doc/RESULTS.md"
+cp "$T/doc/RESULTS.md" "$T/RESULTS.first"
+"$PY" "$REPORT" "$SPEC" --runs-dir "$T/runs" --out "$T/doc/RESULTS.md" >/dev/null 2>&1
+check "report is reproducible" bash -c "diff <(grep '^|' '$T/RESULTS.first') <(grep '^|' '$T/doc/RESULTS.md')"
+
+if [ $fail -ne 0 ]; then
+  echo "---- check log ----"
+  tail -40 "$T/check.log"
+fi
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
