@@ -178,7 +178,6 @@ models::Sequential::BackwardHook GradQueue::hook(stream_t stream) {
 void GradQueue::per_cluster_rows(int layer, const float* x, const float* dy, stream_t stream) {
   models::ParamRegistry& reg = model_.params();
   int weight = -1, bias = -1;
-  std::size_t wn = 0, bn = 0;
   if (auto* conv = dynamic_cast<models::Conv2d*>(&model_.layer(layer))) {
     NvtxRange range("gq.per_cluster." + model_.layer_name(layer));
     weight = conv->weight_id();
@@ -197,23 +196,20 @@ void GradQueue::per_cluster_rows(int layer, const float* x, const float* dy, str
   } else {
     return;
   }
-  const auto scatter = [&](int id, const float* rows) {
+  const auto scatter = [&](int id, float* rows) {
     const models::ParamInfo& info = reg.info(id);
     const std::size_t n = info.numel();
-    kernels::scale(const_cast<float*>(rows), n * k_, static_cast<float>(b_), stream);
+    kernels::scale(rows, n * k_, static_cast<float>(b_), stream);
     for (int c = 0; c < k_; ++c)
       copy_on_device(cluster_grads_.data() + c * p_ + info.offset, rows + c * n, n * sizeof(float),
                      stream);
     has_cluster_grad_[id] = 1;
-    return n;
   };
-  wn = scatter(weight, layer_gw_.data());
-  if (bias >= 0) bn = scatter(bias, layer_gb_.data());
-  (void)wn;
-  (void)bn;
+  scatter(weight, layer_gw_.data());
+  if (bias >= 0) scatter(bias, layer_gb_.data());
 }
 
-const float* GradQueue::combine_and_push(const float* step_loss, stream_t stream) {
+float* GradQueue::combine_and_push(const float* step_loss, stream_t stream) {
   NvtxRange range("gq.combine");
   models::ParamRegistry& reg = model_.params();
   // Tensors without per-cluster gradients (normalisation affine parameters) take the batch
@@ -256,15 +252,16 @@ nlohmann::json GradQueue::diagnostics() {
   copy_to_host(skips, skips_.data(), sizeof skips);
   if (skips[0] >= 3) {
     // Name the first tensor whose batch gradient is not finite.
-    std::vector<float> g = gbar_.to_host();
+    const std::vector<float> g = gbar_.to_host();
     std::string where = "no tensor of gbar (G* itself)";
-    for (const auto& info : model_.params().infos())
-      for (std::size_t j = 0; j < info.numel(); ++j)
-        if (!std::isfinite(g[info.offset + j])) {
-          where = info.name;
-          goto found;
-        }
-  found:
+    for (const auto& info : model_.params().infos()) {
+      const auto first = g.begin() + static_cast<std::ptrdiff_t>(info.offset);
+      if (std::any_of(first, first + static_cast<std::ptrdiff_t>(info.numel()),
+                      [](float v) { return !std::isfinite(v); })) {
+        where = info.name;
+        break;
+      }
+    }
     GQ_FAIL(
         "Grad Queue: {} consecutive steps were not applied (non-finite gradient, first in {}); "
         "lower --lr, enable --clip-norm or try a milder --gq-rho",

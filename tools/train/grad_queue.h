@@ -51,7 +51,7 @@ class GradQueue {
   models::Sequential::BackwardHook hook(stream_t stream);
   // After backward: G* (device, the model's parameter count) for the optimizer; pushes gbar and
   // updates the queue length from this step's mean loss (a device scalar).
-  const float* combine_and_push(const float* step_loss, stream_t stream);
+  float* combine_and_push(const float* step_loss, stream_t stream);
   // Device flag: 0 when this step's G* must not be applied.
   const std::int32_t* apply_flag() const;
   // Host sync: qlen, mean Delta, fraction Delta > 1, cos(G*, gbar), cluster sizes, noise scale,

@@ -165,8 +165,7 @@ Trainer::~Trainer() = default;
 
 std::string Trainer::memory_plan() const {
   const auto& m = *model_;
-  auto& reg = const_cast<models::Sequential&>(m).params();
-  const std::size_t param_bytes = reg.size() * sizeof(float);
+  const std::size_t param_bytes = model_->params().size() * sizeof(float);
   const std::size_t opt = momentum_.bytes() + adam_m_.bytes() + adam_v_.bytes();
   const std::size_t data = train_images_.bytes() + test_images_.bytes() + train_features_.bytes() +
                            test_features_.bytes() + train_labels_.bytes() + test_labels_.bytes() +
@@ -285,7 +284,7 @@ void Trainer::step() {
   float* grads = model_->params().grads();
   const std::int32_t* apply = nullptr;
   if (grad_queue_) {
-    grads = const_cast<float*>(grad_queue_->combine_and_push(loss_sum_.data() + 1, ctx.stream));
+    grads = grad_queue_->combine_and_push(loss_sum_.data() + 1, ctx.stream);
     apply = grad_queue_->apply_flag();
   }
   {
