@@ -259,6 +259,18 @@ INSTANTIATE_TEST_SUITE_P(Awkward, KMeansSizes,
                                             ::testing::Values(1, 3, 33, 130),
                                             ::testing::Values(1, 2, 7, 16)));
 
+// The largest problem the Grad Queue issue asks for (b = 16384 points, f = 1024 features, k = 64):
+// scratch sizing and index arithmetic at full size, against the host reference. One Lloyd
+// iteration keeps the test at a few seconds; the seeding visits all 64 centres.
+TEST(KMeansLimits, LargestSupportedProblemMatchesTheReference) {
+  const int b = 16384, f = 1024, k = 64;
+  const auto x = test::random_vector(std::size_t(b) * f, 99);
+  const auto want = reference_kmeans(x, b, f, k, 1, 5, 6);
+  const auto got = device_kmeans(x, b, f, k, 1, 5, 6);
+  expect_same(got, want, f);
+  expect_consistent(got, b, k);
+}
+
 // Well-separated Gaussian blobs come back exactly, and Lloyd converges.
 TEST(KMeans, RecoversSeparatedBlobs) {
   const int b = 1000, f = 16, k = 8;
