@@ -87,6 +87,10 @@ sed 's/gq-clusters = 4/gq-klusters = 4/' "$SPEC" >"$T/badspec.toml"
 "$PY" "$SWEEP" "$T/badspec.toml" --runs-dir "$T/bad2" --bin "$BIN/gq-train" >"$T/badspec.out" 2>&1
 rc=$?
 check "unknown flag in spec rejected" bash -c "test $rc -ne 0 && grep -q 'not a gq-train flag' '$T/badspec.out' && ! test -e '$T/bad2'"
+sed 's/compare_to = "gq-k4"/compare_to = "gq-k16"/' "$SPEC" >"$T/badspec2.toml"
+"$PY" "$SWEEP" "$T/badspec2.toml" --runs-dir "$T/bad3" --bin "$BIN/gq-train" >"$T/badspec2.out" 2>&1
+rc=$?
+check "compare_to outside the block's methods rejected" bash -c "test $rc -ne 0 && grep -q \"compare_to 'gq-k16' is not one of its methods\" '$T/badspec2.out'"
 
 # The report.
 "$PY" "$REPORT" "$SPEC" --runs-dir "$T/runs" --out "$T/doc/RESULTS.md" >"$T/report.out" 2>&1
@@ -96,6 +100,9 @@ check "report has a markdown table" grep -q '^| dataset | model | optimizer | ba
 check "report rows with mean ± std" grep -qE '^\| mnist \| mnist-cnn \| momentum \| 32 \| gq-k4 \| 2 \| [0-9.]+ ± [0-9.]+' "$T/doc/RESULTS.md"
 check "report shows the sweep command" grep -q 'tools/experiments/sweep.py' "$T/doc/RESULTS.md"
 check "report has a findings section" grep -q '^## What the numbers show' "$T/doc/RESULTS.md"
+check "findings count the rows against plain" grep -qE '^\*\*Overall\*\*: of 3 distinct Grad Queue rows, [0-9] better' "$T/doc/RESULTS.md"
+check "compare_to adds a column and a finding" bash -c \
+  "grep -q '| Δ acc vs gq-k4 |' '$T/doc/RESULTS.md' && grep -q '^  - \`gq-clustering-only\`: [+-][0-9.]* points' '$T/doc/RESULTS.md'"
 npng=$(find "$T/doc/results/smoke" -name '*.png' -size +1k | wc -l)
 check "report wrote PNGs (3)" test "$npng" -eq 3
 check "PNGs are PNG" bash -c 'for f in "$1"/*.png; do head -c 8 "$f" | od -An -c | grep -q "P   N   G" || exit 1; done' _ "$T/doc/results/smoke"

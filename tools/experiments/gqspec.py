@@ -22,7 +22,8 @@ LR_KEYS = {"lr_base", "lr_scaling", "lr_max", "lr_min"}
 LR_SCALINGS = ("linear", "sqrt", "none")
 TOP_KEYS = {"name", "description", "estimate", "data_dir", "seeds", "lr", "defaults", "tasks",
             "optimizers", "methods", "grid"}
-GRID_KEYS = {"name", "note", "tasks", "optimizers", "batch_sizes", "methods", "seeds", "flags"}
+GRID_KEYS = {"name", "note", "tasks", "optimizers", "batch_sizes", "methods", "seeds", "flags",
+             "compare_to"}
 # Flags the runner owns: a spec must not set them.
 RUNNER_FLAGS = {"metrics", "data-dir", "config", "checkpoint-dir", "checkpoint-every", "resume",
                 "help", "profile", "quiet", "batch-size", "seed", "lr"}
@@ -162,11 +163,14 @@ def load(path, binary=None):
             for n in g[key]:
                 if n not in table:
                     raise SpecError(f"{w}: {key} '{n}' is not defined (defined: {sorted(table)})")
+        if "compare_to" in g and g["compare_to"] not in g["methods"]:
+            raise SpecError(f"{w}: compare_to '{g['compare_to']}' is not one of its methods")
         extra = _flags(g.get("flags", {}), w)
         check_flags(extra, w)
         block = {"name": g["name"], "note": g.get("note", ""), "tasks": g["tasks"],
                  "optimizers": g["optimizers"], "batch_sizes": g["batch_sizes"],
-                 "methods": g["methods"], "seeds": g.get("seeds", seeds), "rows": []}
+                 "methods": g["methods"], "seeds": g.get("seeds", seeds),
+                 "compare_to": g.get("compare_to"), "flags": extra, "rows": []}
         for task, opt, bs, meth, seed in itertools.product(
                 g["tasks"], g["optimizers"], g["batch_sizes"], g["methods"], block["seeds"]):
             if not isinstance(bs, int) or bs <= 0:

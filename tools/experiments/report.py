@@ -28,6 +28,8 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+VERDICTS = ("better", "within noise", "worse")
+
 
 def mean_std(xs):
     n = len(xs)
@@ -77,6 +79,156 @@ def mean_curve(runs, key):
 
 def gq(key):
     return lambda t: t.get("gradqueue", {}).get(key) if "gradqueue" in t else None
+
+
+def compare(g, base):
+    """Mean accuracy of row g minus that of row base, and a verdict against the seed noise."""
+    if not base or not g["runs"] or not base["runs"]:
+        return None
+    am, asd = mean_std([r["acc"] for r in g["runs"]])
+    bm, bsd = mean_std([r["acc"] for r in base["runs"]])
+    d = am - bm
+    if math.isnan(asd) or math.isnan(bsd):
+        return {"d": d, "pooled": float("nan"), "verdict": None}
+    pooled = math.sqrt((asd ** 2 + bsd ** 2) / 2)
+    verdict = "better" if d > pooled else "worse" if d < -pooled else "within noise"
+    return {"d": d, "pooled": pooled, "verdict": verdict}
+
+
+def delta_text(c):
+    return "—" if c is None else f"{100 * c['d']:+.2f}"
+
+
+def counts_text(fs):
+    cnt = {v: sum(f["verdict"] == v for f in fs) for v in VERDICTS}
+    return f"{cnt['better']} better, {cnt['within noise']} within noise, {cnt['worse']} worse"
+
+
+def where(f):
+    return f"{f['task']}, {f['opt']}, b{f['batch']}, {f['method']}"
+
+
+def mean(xs):
+    return sum(xs) / len(xs) if xs else float("nan")
+
+
+def summary(spec, summaries, findings):
+    """The generated 'What the numbers show' section: counts, trends and the answers to the
+    questions the sweep asks (does Grad Queue beat plain; does its margin grow with the batch size;
+    does the best k grow with it; which ablated part matters)."""
+    L = ["## What the numbers show", "",
+         "Generated from the tables above. A row is *better* (*worse*) than another when its mean "
+         "accuracy differs by more than the pooled sample standard deviation of the two rows, else "
+         "*within noise*; rows need ≥ 2 seeds to get a verdict. With 3 seeds and short budgets a "
+         "single row is weak evidence; the counts and trends say more.", ""]
+    judged = [f for f in findings if f["verdict"]]
+    if not judged:
+        return L + ["No comparison with plain could be made (no finished pairs with ≥ 2 seeds).", ""]
+    distinct = list({f["cells"]: f for f in judged}.values())  # rows shared by blocks once
+    better = [f for f in distinct if f["verdict"] == "better"]
+    worse = [f for f in distinct if f["verdict"] == "worse"]
+    L.append(f"**Overall**: of {len(distinct)} distinct Grad Queue rows, {counts_text(distinct)} "
+             f"than plain training with the same base optimizer, batch size, learning rate and seeds.")
+    L.append("")
+    if not better:
+        L.append("- No Grad Queue configuration beat plain training by more than the seed noise.")
+    else:
+        L.append(f"- Better than plain beyond the noise ({len(better)}): "
+                 + "; ".join(f"{where(f)} ({100 * f['d']:+.2f})" for f in sorted(better, key=lambda f: -f["d"]))
+                 + ".")
+    if worse:
+        L.append(f"- Worse than plain beyond the noise ({len(worse)}): "
+                 + "; ".join(f"{where(f)} ({100 * f['d']:+.2f})" for f in sorted(worse, key=lambda f: f["d"]))
+                 + ".")
+    by_opt = {}
+    for f in distinct:
+        by_opt.setdefault(f["opt"], []).append(f)
+    L.append("- By base optimizer: " + "; ".join(
+        f"`{o}`: {counts_text(fs)}, mean Δ {100 * mean([f['d'] for f in fs]):+.2f} points"
+        for o, fs in by_opt.items()) + ".")
+    by_task = {}
+    for f in distinct:
+        by_task.setdefault(f["task"], []).append(f)
+    L.append("- By task: " + "; ".join(
+        f"`{t}`: {counts_text(fs)}, mean Δ {100 * mean([f['d'] for f in fs]):+.2f}"
+        for t, fs in by_task.items()) + ".")
+    L.append("")
+
+    for block, groups in summaries:
+        fs = [f for f in judged if f["block"] == block["name"]]
+        if not fs:
+            continue
+        L.append(f"### {block['name']}")
+        L.append("")
+        best = max(fs, key=lambda f: f["d"])
+        worst = min(fs, key=lambda f: f["d"])
+        L.append(f"- Against plain: of {len(fs)} Grad Queue rows, {counts_text(fs)}. Largest gain "
+                 f"{100 * best['d']:+.2f} points ({where(best)}); largest loss {100 * worst['d']:+.2f} "
+                 f"({where(worst)}).")
+        bss = block["batch_sizes"]
+        gq_methods = [m for m in block["methods"] if spec["methods"][m].get("gradqueue")]
+        if len(bss) > 1:
+            # The paper's claim: the margin over plain grows with the batch size.
+            trend = []
+            for key in dict.fromkeys((f["task"], f["opt"], f["method"]) for f in fs):
+                pts = sorted((f["batch"], f["d"]) for f in fs if (f["task"], f["opt"], f["method"]) == key)
+                if len(pts) >= 2:
+                    trend.append(pts[-1][1] > pts[0][1])
+            if trend:
+                L.append(f"- Does the margin over plain grow with the batch size? It is larger at "
+                         f"b{bss[-1]} than at b{bss[0]} in {sum(trend)} of {len(trend)} (task, "
+                         f"optimizer, method) series.")
+            # Mean Δ over tasks per (optimizer, method) and batch size, and the best k per batch.
+            L.append("")
+            L.append("Mean Δ acc vs plain (points), averaged over the block's tasks:")
+            L.append("")
+            L.append("| optimizer | method | " + " | ".join(f"b{b}" for b in bss) + " |")
+            L.append("|---|---|" + "---:|" * len(bss))
+            for opt in block["optimizers"]:
+                for m in gq_methods:
+                    row = []
+                    for bs in bss:
+                        ds = [f["d"] for f in fs if (f["opt"], f["method"], f["batch"]) == (opt, m, bs)]
+                        row.append(f"{100 * mean(ds):+.2f}" if ds else "—")
+                    L.append(f"| {opt} | {m} | " + " | ".join(row) + " |")
+            L.append("")
+            ks = {m: spec["methods"][m].get("gq-clusters") for m in gq_methods}
+            if len(set(ks.values()) - {None}) > 1:
+                best_k = []  # (batch, k, mean Δ, margin over the next k, typical noise)
+                for bs in bss:
+                    cand = [(mean([f["d"] for f in fs if (f["method"], f["batch"]) == (m, bs)]), m)
+                            for m in gq_methods if ks[m] is not None]
+                    cand = sorted((c for c in cand if not math.isnan(c[0])), reverse=True)
+                    if len(cand) > 1:
+                        noise = mean([f["pooled"] for f in fs if f["batch"] == bs])
+                        best_k.append((bs, ks[cand[0][1]], cand[0][0], cand[0][0] - cand[1][0], noise))
+                grows = (len(best_k) > 1 and all(a[1] <= b[1] for a, b in zip(best_k, best_k[1:]))
+                         and best_k[-1][1] > best_k[0][1])
+                clear = [b for b in best_k if b[3] > b[4]]
+                L.append("- Do larger batches want more clusters? The k with the best mean Δ over "
+                         "tasks and optimizers (its lead over the next k; the mean pooled seed std "
+                         "of the rows): " + ", ".join(
+                             f"b{b}: k = {k} ({100 * d:+.2f}; lead {100 * lead:.2f}, noise "
+                             f"{100 * noise:.2f})" for b, k, d, lead, noise in best_k)
+                         + (" — it grows with the batch size" if grows
+                            else " — it does not grow with the batch size here")
+                         + (", but no lead exceeds the seed noise." if not clear else
+                            f"; the lead exceeds the noise at {len(clear)} of {len(best_k)} batch sizes."))
+        ref = block["compare_to"]
+        if ref:
+            L.append(f"- Against `{ref}` (which part matters):")
+            for m in block["methods"]:
+                if m in ("plain", ref):
+                    continue
+                cs = [compare(g, groups.get((t, o, b, ref))) for (t, o, b, mm), g in groups.items()
+                      if mm == m]
+                cs = [c for c in cs if c and c["verdict"]]
+                if cs:
+                    L.append(f"  - `{m}`: {100 * mean([c['d'] for c in cs]):+.2f} points"
+                             + (f" ({cs[0]['verdict']})" if len(cs) == 1 else
+                                f" ({counts_text(cs)})"))
+        L.append("")
+    return L
 
 
 def slug(*parts):
@@ -162,42 +314,53 @@ def main():
     L.append("Each cell's exact gq-train command is in `runs/" + spec["name"] + "/<cell>/command.sh`.")
     L.append("")
 
-    findings = []
+    findings = []  # one per Grad Queue row with a plain row to compare to
+    summaries = []  # (block, groups) for the summary section
     for block in spec["blocks"]:
         L.append(f"## {block['name']}")
         L.append("")
         if block["note"]:
             L.append(block["note"].strip())
             L.append("")
+        if block["flags"]:
+            L.append("Block flags (on top of the task's): "
+                     + ", ".join(f"`--{k} {v}`" for k, v in block["flags"].items()) + ".")
+            L.append("")
         # group rows: (task, opt, batch, method) -> [results]
         groups = {}
         for cid, lb in block["rows"]:
             key = (lb["task"], lb["optimizer"], lb["batch"], lb["method"])
-            g = groups.setdefault(key, {"label": lb, "runs": [], "want": 0})
+            g = groups.setdefault(key, {"label": lb, "runs": [], "want": 0, "cells": []})
             g["want"] += 1
+            g["cells"].append(cid)
             if results[cid]:
                 g["runs"].append(results[cid])
-        L.append("| dataset | model | optimizer | batch | method | n | test acc % | Δ acc vs plain | test loss | steps |")
-        L.append("|---|---|---|---:|---|---:|---:|---:|---:|---:|")
+        summaries.append((block, groups))
+        ref = block["compare_to"]
+        head = "| dataset | model | optimizer | batch | method | n | test acc % | Δ acc vs plain |"
+        rule = "|---|---|---|---:|---|---:|---:|---:|"
+        if ref:
+            head += f" Δ acc vs {ref} |"
+            rule += "---:|"
+        L.append(head + " test loss | steps |")
+        L.append(rule + "---:|---:|")
         for key, g in groups.items():
             task, opt, bs, meth = key
             lb = g["label"]
             am, asd = mean_std([r["acc"] for r in g["runs"]])
             lm, lsd = mean_std([r["loss"] for r in g["runs"]])
-            base = groups.get((task, opt, bs, "plain"))
-            delta = "—"
-            if base and meth != "plain" and base["runs"] and g["runs"]:
-                bm, bsd = mean_std([r["acc"] for r in base["runs"]])
-                d = am - bm
-                delta = f"{100 * d:+.2f}"
-                if not (math.isnan(asd) or math.isnan(bsd)):
-                    pooled = math.sqrt((asd ** 2 + bsd ** 2) / 2)
-                    verdict = "better" if d > pooled else "worse" if d < -pooled else "within noise"
-                    findings.append((block["name"], task, opt, bs, meth, d, pooled, verdict))
+            d_plain = compare(g, groups.get((task, opt, bs, "plain")))
+            if d_plain and meth != "plain":
+                findings.append({"block": block["name"], "task": task, "opt": opt, "batch": bs,
+                                 "method": meth, "cells": frozenset(g["cells"]), **d_plain})
+            cols = [delta_text(d_plain) if meth != "plain" else "—"]
+            if ref:
+                cols.append(delta_text(compare(g, groups.get((task, opt, bs, ref))))
+                            if meth != ref else "—")
             steps = sorted({r["steps"] for r in g["runs"]})
             n = f"{len(g['runs'])}" + ("" if len(g["runs"]) == g["want"] else f"/{g['want']}")
             L.append(f"| {lb['dataset']} | {lb['model']} | {opt} | {bs} | {meth} | {n} | "
-                     f"{pm(am, asd, 100)} | {delta} | {pm(lm, lsd, 1, 4)} | "
+                     f"{pm(am, asd, 100)} | {' | '.join(cols)} | {pm(lm, lsd, 1, 4)} | "
                      f"{'/'.join(map(str, steps)) or '—'} |")
         L.append("")
 
@@ -223,7 +386,8 @@ def main():
                     ax.set_ylabel("test accuracy %")
                     ax.set_title(f"{task} / {opt}")
                     ax.grid(alpha=0.3)
-                    ax.legend(fontsize=7)
+                    if ax.get_legend_handles_labels()[0]:
+                        ax.legend(fontsize=7)
                 fig.tight_layout()
                 name = slug("acc-vs-batch", block["name"], task) + ".png"
                 fig.savefig(os.path.join(fig_dir, name), dpi=90)
@@ -266,36 +430,7 @@ def main():
             L.append(f"![{caption}]({rel})")
             L.append("")
 
-    L.append("## What the numbers show")
-    L.append("")
-    L.append("Counted from the tables above: a Grad Queue row is *better* (*worse*) when its mean "
-             "accuracy differs from plain's by more than the pooled standard deviation of the two "
-             "rows, else *within noise*. With few seeds and short budgets, treat single rows as "
-             "weak evidence.")
-    L.append("")
-    if findings:
-        for bname in dict.fromkeys(f[0] for f in findings):
-            fs = [f for f in findings if f[0] == bname]
-            cnt = {v: sum(f[7] == v for f in fs) for v in ("better", "within noise", "worse")}
-            best = max(fs, key=lambda f: f[5])
-            worst = min(fs, key=lambda f: f[5])
-            L.append(f"- **{bname}**: of {len(fs)} Grad Queue rows, {cnt['better']} better than plain, "
-                     f"{cnt['within noise']} within noise, {cnt['worse']} worse. Largest gain "
-                     f"{100 * best[5]:+.2f} points ({best[1]}, {best[2]}, b{best[3]}, {best[4]}); "
-                     f"largest loss {100 * worst[5]:+.2f} points ({worst[1]}, {worst[2]}, b{worst[3]}, "
-                     f"{worst[4]}).")
-            # does the margin grow with batch size? (the paper's claim) per task/opt/method
-            trend = []
-            for key in dict.fromkeys((f[1], f[2], f[4]) for f in fs):
-                pts = sorted((f[3], f[5]) for f in fs if (f[1], f[2], f[4]) == key)
-                if len(pts) >= 2:
-                    trend.append(pts[-1][1] > pts[0][1])
-            if trend:
-                L.append(f"  Margin over plain larger at the largest batch than at the smallest in "
-                         f"{sum(trend)} of {len(trend)} (task, optimizer, method) series.")
-    else:
-        L.append("- No comparison with plain could be made (no finished pairs with ≥ 2 seeds).")
-    L.append("")
+    L += summary(spec, summaries, findings)
     with open(out, "w") as f:
         f.write("\n".join(L))
     print(f"wrote {out} ({n_done}/{len(spec['cells'])} cells) and {len(os.listdir(fig_dir))} PNGs in {fig_dir}")
