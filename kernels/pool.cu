@@ -56,6 +56,16 @@ __device__ __forceinline__ void covering(int i, const Geometry& g, int out, int&
   last = min(static_cast<int>(g.stride_div.div(static_cast<std::uint32_t>(hi))), out - 1);
 }
 
+// The input rows [h_begin, h_end) and columns [w_begin, w_end) of output (oh, ow)'s window,
+// padding excluded (never empty: checked_geometry keeps pad <= window / 2).
+struct Window {
+  int h_begin, h_end, w_begin, w_end;
+};
+__device__ __forceinline__ Window window_of(int oh, int ow, const Geometry& g) {
+  const int h0 = oh * g.stride - g.pad, w0 = ow * g.stride - g.pad;
+  return {max(h0, 0), min(h0 + g.window, g.h), max(w0, 0), min(w0 + g.window, g.w)};
+}
+
 // Number of input elements (padding excluded) in the window starting at `start` along one axis.
 __device__ __forceinline__ int inside(int start, int window, int extent) {
   return min(start + window, extent) - max(start, 0);
@@ -67,9 +77,7 @@ __global__ void __launch_bounds__(kBlock)
   for (const std::size_t o : grid_range(total)) {
     const auto [plane, oh, ow] = locate(o, g.out_w_div, g.out_h_div);
     const float* in = x + plane * g.h * g.w;
-    const int h0 = oh * g.stride - g.pad, w0 = ow * g.stride - g.pad;
-    const int h_begin = max(h0, 0), h_end = min(h0 + g.window, g.h);
-    const int w_begin = max(w0, 0), w_end = min(w0 + g.window, g.w);
+    const auto [h_begin, h_end, w_begin, w_end] = window_of(oh, ow, g);
     int best_index = h_begin * g.w + w_begin;  // the window always holds an input element
     float best = in[best_index];
     for (int ih = h_begin; ih < h_end; ++ih)
@@ -127,9 +135,7 @@ __global__ void __launch_bounds__(kBlock)
   for (const std::size_t o : grid_range(total)) {
     const auto [plane, oh, ow] = locate(o, g.out_w_div, g.out_h_div);
     const float* in = x + plane * g.h * g.w;
-    const int h0 = oh * g.stride - g.pad, w0 = ow * g.stride - g.pad;
-    const int h_begin = max(h0, 0), h_end = min(h0 + g.window, g.h);
-    const int w_begin = max(w0, 0), w_end = min(w0 + g.window, g.w);
+    const auto [h_begin, h_end, w_begin, w_end] = window_of(oh, ow, g);
     float acc = 0.0f;
     for (int ih = h_begin; ih < h_end; ++ih)
       for (int iw = w_begin; iw < w_end; ++iw) acc += in[ih * g.w + iw];
