@@ -576,10 +576,12 @@ void conv2d_per_sample_sq_norms(const dnn::Conv2dShape& s, NormMethod method, co
          static_cast<std::size_t>(d), sq_norms);
 }
 
-void prepare_per_cluster_grads(const dnn::Conv2dShape& s) {
-  if (!kOnEmulator) return;  // the automatic path there is segmented: no plans
+std::size_t prepare_per_cluster_grads(const dnn::Conv2dShape& s) {
+  if (!kOnEmulator) return 0;  // the automatic path there is segmented: no plans
   std::lock_guard<std::mutex> lock(g_plans_mutex);
-  for (int n = 1; n <= kMaxPiece && n <= s.n; n *= 2) piece_plan(s, n);
+  std::size_t bytes = 0;
+  for (int n = 1; n <= kMaxPiece && n <= s.n; n *= 2) bytes += piece_plan(s, n).workspace_bytes();
+  return bytes;
 }
 
 std::size_t per_cluster_scratch_bytes_conv2d(const dnn::Conv2dShape& s, int) {

@@ -88,8 +88,9 @@ void conv2d_per_cluster_grads(PerClusterPath path, const dnn::Conv2dShape& s, co
                               const float* dy, const int* order, const int* offsets, int k,
                               float* gw, float* gb, void* scratch, stream_t stream = nullptr);
 // Creates, ahead of time, what the automatic Conv2d path allocates on first use for this shape
-// (the emulator's cached backward-filter plans), so that no training step allocates.
-void prepare_per_cluster_grads(const dnn::Conv2dShape& s);
+// (the emulator's cached backward-filter plans), so that no training step allocates. Returns the
+// library workspace those plans hold, in bytes (0 where the path needs none).
+std::size_t prepare_per_cluster_grads(const dnn::Conv2dShape& s);
 // Enough scratch for any path.
 std::size_t per_cluster_scratch_bytes_linear(int b, int in, int out, int k);
 std::size_t per_cluster_scratch_bytes_conv2d(const dnn::Conv2dShape& s, int k);

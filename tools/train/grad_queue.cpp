@@ -96,10 +96,18 @@ GradQueue::GradQueue(const GradQueueConfig& config, models::Sequential& model, s
 
   // Per-cluster scratch and outputs, sized for the largest weighted layer.
   std::size_t scratch = 0, gw = 1, gb = 1;
+  std::vector<const dnn::Conv2dShape*> planned;  // plans are cached per shape: count each once
   for (int i = 0; i < model.num_layers(); ++i) {
     if (auto* conv = dynamic_cast<models::Conv2d*>(&model.layer(i))) {
       const auto& s = conv->shape();
-      kernels::prepare_per_cluster_grads(s);
+      const std::size_t plan_bytes = kernels::prepare_per_cluster_grads(s);
+      const auto same_shape = [&s](const dnn::Conv2dShape* o) {
+        return std::memcmp(o, &s, sizeof s) == 0;
+      };
+      if (std::none_of(planned.begin(), planned.end(), same_shape)) {
+        conv_plan_bytes_ += plan_bytes;
+        planned.push_back(&s);
+      }
       scratch = std::max(scratch, kernels::per_cluster_scratch_bytes_conv2d(s, k_));
       gw = std::max(gw, s.w_elems());
       gb = std::max(gb, static_cast<std::size_t>(s.k));
@@ -291,6 +299,7 @@ std::vector<std::pair<std::string, std::size_t>> GradQueue::memory_rows() const 
                                  kmeans_scratch_.bytes()},
       {"gq per-cluster scratch",
        per_cluster_scratch_.bytes() + combine_scratch_.bytes() + tensor_offsets_.bytes()},
+      {"gq conv plan workspace", conv_plan_bytes_},
   };
 }
 

@@ -79,6 +79,7 @@ class GradQueue {
   DeviceBuffer<int> assignment_, sizes_, order_, offsets_, tensor_offsets_;
   DeviceBuffer<kernels::KMeansResult> kmeans_result_;
   DeviceBuffer<char> kmeans_scratch_, per_cluster_scratch_, combine_scratch_;
+  std::size_t conv_plan_bytes_ = 0;          // workspace of the emulator's per-cluster conv plans
   DeviceBuffer<float> layer_gw_, layer_gb_;  // one layer's per-cluster outputs
   DeviceBuffer<float> cluster_grads_;        // k x p
   DeviceBuffer<float> gbar_, gstar_, queue_mean_, queue_std_;
