@@ -185,7 +185,8 @@ def load(path, binary=None):
             cid = cell_id(flags)
             label = {"block": g["name"], "task": task, "dataset": flags["dataset"],
                      "model": flags["model"], "optimizer": opt, "batch": bs, "method": meth,
-                     "seed": int(seed), "gradqueue": bool(flags.get("gradqueue"))}
+                     "seed": int(seed), "gradqueue": bool(flags.get("gradqueue")),
+                     "block_flags": extra}
             if cid not in cells:
                 cells[cid] = {"id": cid, "flags": flags, "labels": [], "task": task}
             cells[cid]["labels"].append(label)

@@ -83,7 +83,8 @@ def run_cell(cell, folder, binary, data_dir):
 
 def describe(cell):
     lb = cell["labels"][0]
-    return f"{lb['task']} {lb['optimizer']} b{lb['batch']} {lb['method']} seed {lb['seed']}"
+    extra = "".join(f" {k}={v}" for k, v in lb.get("block_flags", {}).items())
+    return f"{lb['task']} {lb['optimizer']} b{lb['batch']} {lb['method']} seed {lb['seed']}{extra}"
 
 
 def main():
