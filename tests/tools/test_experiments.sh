@@ -1,8 +1,9 @@
 #!/bin/bash
 # Fast test of tools/experiments: runs the smoke spec (10 tiny MNIST cells) into a temp dir, checks
 # the cell folders, that a rerun skips every cell, that a failing gq-train stops the sweep with its
-# log kept, that a cell rerun alone gives the same metrics (same seed -> same numbers), and that
-# report.py writes a markdown table and PNGs. Usage: test_experiments.sh BIN_DIR
+# log kept, that a cell rerun alone gives the same metrics (same seed -> same numbers), that
+# --verify confirms stored runs and catches a changed one, and that report.py writes a markdown
+# table, findings and PNGs. Usage: test_experiments.sh BIN_DIR
 # Needs GQ_DATA_DIR with mnist/, and /usr/bin/python3 with numpy and matplotlib.
 set -u
 BIN=${1:?usage: $0 BIN_DIR}
@@ -66,6 +67,17 @@ check "an unfinished cell is rerun alone" grep -q '9 already done, 1 to run' "$T
 strip() { sed -E 's/"images_per_s":[0-9.eE+-]+,?//' "$1"; }
 check "rerun cell gives identical metrics" cmp -s <(strip "$T/metrics.before") <(strip "$R/$one/metrics.jsonl")
 
+# --verify reruns finished cells elsewhere and compares; a changed stored metric is caught.
+"$PY" "$SWEEP" "$SPEC" --runs-dir "$T/runs" --bin "$BIN/gq-train" --verify 2 >"$T/verify.out" 2>&1
+rc=$?
+check "verify: 2 reruns identical, exit 0" bash -c "test $rc -eq 0 && grep -q '2 of 2 reruns identical' '$T/verify.out'"
+check "verify: recorded in verify.json" grep -q '"identical": true' "$R/verify.json"
+cp -r "$T/runs" "$T/tampered"
+sed -i -E '0,/"loss":/s/"loss":[0-9.]+/"loss":9.5/' "$T/tampered/smoke/$one/metrics.jsonl"
+"$PY" "$SWEEP" "$SPEC" --runs-dir "$T/tampered" --bin "$BIN/gq-train" --only "$one" --verify 1 >"$T/verify2.out" 2>&1
+rc=$?
+check "verify: a changed metric is reported, exit 1" bash -c "test $rc -eq 1 && grep -q 'metrics DIFFER' '$T/verify2.out' && grep -q '0 of 1 reruns identical' '$T/verify2.out'"
+
 # A failing gq-train stops the sweep, says so, and keeps the log; no done marker.
 cat >"$T/bad-train" <<'BAD'
 #!/bin/sh
@@ -99,6 +111,7 @@ check "report exits 0" test $? -eq 0
 check "report has a markdown table" grep -q '^| dataset | model | optimizer | batch | method | n | test acc %' "$T/doc/RESULTS.md"
 check "report rows with mean ± std" grep -qE '^\| mnist \| mnist-cnn \| momentum \| 32 \| gq-k4 \| 2 \| [0-9.]+ ± [0-9.]+' "$T/doc/RESULTS.md"
 check "report shows the sweep command" grep -q 'tools/experiments/sweep.py' "$T/doc/RESULTS.md"
+check "report quotes the reproducibility check" grep -q 'reran 2 finished cells from scratch; \*\*2 of 2\*\*' "$T/doc/RESULTS.md"
 check "report has a findings section" grep -q '^## What the numbers show' "$T/doc/RESULTS.md"
 check "findings count the rows against plain" grep -qE '^\*\*Overall\*\*: of 3 distinct Grad Queue rows, [0-9] better' "$T/doc/RESULTS.md"
 check "compare_to adds a column and a finding" bash -c \

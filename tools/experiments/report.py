@@ -313,6 +313,18 @@ def main():
     L.append("")
     L.append("Each cell's exact gq-train command is in `runs/" + spec["name"] + "/<cell>/command.sh`.")
     L.append("")
+    verify_path = os.path.join(root, "verify.json")
+    if os.path.isfile(verify_path):
+        with open(verify_path) as f:
+            v = json.load(f)[-1]
+        same = [c for c in v["cells"] if c["identical"]]
+        L.append(f"Reproducibility check ({v['date'][:10]}, commit {v['commit'][:12]}): "
+                 f"`{v['command']}` reran {len(v['cells'])} finished cells from scratch; "
+                 f"**{len(same)} of {len(v['cells'])}** gave metrics identical to the stored runs "
+                 "(every field but images/s): " + "; ".join(
+                     f"{c['cell']} ({'identical' if c['identical'] else 'DIFFERENT'})"
+                     for c in v["cells"]) + ".")
+        L.append("")
 
     findings = []  # one per Grad Queue row with a plain row to compare to
     summaries = []  # (block, groups) for the summary section

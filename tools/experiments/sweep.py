@@ -3,13 +3,17 @@
 
 Usage: tools/experiments/sweep.py SPEC.toml [--runs-dir runs] [--data-dir DIR] [--bin GQ_TRAIN]
                                   [--only SUBSTR] [--list] [--dry-run] [--force] [--keep-going]
-                                  [--jobs N]
+                                  [--jobs N] [--verify N]
 
 Each cell runs into RUNS/<spec name>/<cell id>/: cell.json (flags and labels), command.sh (the exact
 command), stdout.log, metrics.jsonl, and `done` (written only after gq-train exited 0 and wrote a
 test evaluation). A cell with `done` is skipped; any other cell folder is cleared and rerun.
 The data directory (default: the spec's data_dir, else $GQ_DATA_DIR, else ../shared/data) is not
 part of a cell's identity. Every invocation is appended to RUNS/<spec name>/sweep.json.
+
+--verify N reruns N finished cells (spread evenly over the spec) into a temporary folder and checks
+that their metrics are identical to the stored ones (every field but images_per_s); the outcome is
+appended to RUNS/<spec name>/verify.json, which the report quotes.
 """
 import argparse
 import concurrent.futures
@@ -19,6 +23,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -87,6 +92,49 @@ def describe(cell):
     return f"{lb['task']} {lb['optimizer']} b{lb['batch']} {lb['method']} seed {lb['seed']}{extra}"
 
 
+def comparable_metrics(path):
+    """The metrics records without the fields that depend on wall time."""
+    with open(path) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    for r in rows:
+        r.pop("images_per_s", None)
+    return rows
+
+
+def verify(cells, root, binary, data_dir, count, command):
+    """Reruns `count` finished cells into a temporary folder; returns 0 if all match."""
+    done = [c for c in cells if is_done(os.path.join(root, c["id"]))]
+    if not done:
+        gqspec.die("--verify: no finished cells to rerun")
+    count = min(count, len(done))
+    picked = [done[i * len(done) // count] for i in range(count)]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="gq-verify-") as tmp:
+        for i, cell in enumerate(picked, 1):
+            ok, wall, msg = run_cell(cell, os.path.join(tmp, cell["id"]), binary, data_dir)
+            if ok:
+                same = comparable_metrics(os.path.join(tmp, cell["id"], "metrics.jsonl")) == \
+                    comparable_metrics(os.path.join(root, cell["id"], "metrics.jsonl"))
+                msg = "identical metrics" if same else "metrics DIFFER from the stored run"
+            else:
+                same = False
+            results.append({"id": cell["id"], "cell": describe(cell), "identical": same})
+            print(f"[{i}/{count}] {cell['id']} {describe(cell)}: {msg} ({wall:.1f} s)", flush=True)
+    log_path = os.path.join(root, "verify.json")
+    history = []
+    if os.path.isfile(log_path):
+        with open(log_path) as f:
+            history = json.load(f)
+    history.append({"command": command, "commit": git_commit(), "gq_train": binary,
+                    "date": time.strftime("%Y-%m-%dT%H:%M:%S"), "cells": results})
+    with open(log_path + ".tmp", "w") as f:
+        json.dump(history, f, indent=1)
+    os.replace(log_path + ".tmp", log_path)
+    bad = sum(not r["identical"] for r in results)
+    print(f"verify: {count - bad} of {count} reruns identical to the stored runs")
+    return 1 if bad else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("spec")
@@ -102,6 +150,8 @@ def main():
     ap.add_argument("--force", action="store_true", help="rerun cells even if done")
     ap.add_argument("--keep-going", action="store_true", help="continue after a failed cell (exit 1 at the end)")
     ap.add_argument("--jobs", type=int, default=1, help="cells run at once (default 1)")
+    ap.add_argument("--verify", type=int, default=0, metavar="N",
+                    help="rerun N finished cells elsewhere and check that their metrics are identical")
     a = ap.parse_args()
 
     binary = os.path.abspath(a.bin) if a.bin else gqspec.default_binary()
@@ -118,6 +168,12 @@ def main():
     cells = list(spec["cells"].values())
     if a.only:
         cells = [c for c in cells if any(s in describe(c) or s in c["id"] for s in a.only)]
+    rel = os.path.relpath
+    command = shlex.join(["/usr/bin/python3", rel(os.path.abspath(__file__), gqspec.REPO)]
+                         + [rel(os.path.abspath(x), gqspec.REPO) if x == a.spec else x
+                            for x in sys.argv[1:]])
+    if a.verify > 0:
+        return verify(cells, root, binary, data_dir, a.verify, command)
     todo = [c for c in cells if a.force or not is_done(os.path.join(root, c["id"]))]
     print(f"spec {spec['name']}: {len(spec['cells'])} cells, {len(cells)} selected, "
           f"{len(cells) - len(todo)} already done, {len(todo)} to run -> {root}")
@@ -140,10 +196,7 @@ def main():
     if os.path.isfile(log_path):
         with open(log_path) as f:
             history = json.load(f)
-    rel = os.path.relpath
-    entry = {"command": shlex.join(["/usr/bin/python3", rel(os.path.abspath(__file__), gqspec.REPO)]
-                                   + [rel(os.path.abspath(x), gqspec.REPO) if x == a.spec else x
-                                      for x in sys.argv[1:]]),
+    entry = {"command": command,
              "cwd": os.getcwd(), "spec": os.path.abspath(a.spec), "gq_train": binary,
              "data_dir": data_dir, "commit": git_commit(), "host": os.uname().nodename,
              "cpus": os.cpu_count(), "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
