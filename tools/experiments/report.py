@@ -127,8 +127,21 @@ def summary(spec, summaries, findings):
     distinct = list({f["cells"]: f for f in judged}.values())  # rows shared by blocks once
     better = [f for f in distinct if f["verdict"] == "better"]
     worse = [f for f in distinct if f["verdict"] == "worse"]
+    mean_d = mean([f["d"] for f in distinct])
     L.append(f"**Overall**: of {len(distinct)} distinct Grad Queue rows, {counts_text(distinct)} "
-             f"than plain training with the same base optimizer, batch size, learning rate and seeds.")
+             f"than plain training with the same base optimizer, batch size, learning rate and "
+             f"seeds; the mean Δ over all of them is {100 * mean_d:+.2f} points.")
+    L.append("")
+    if len(better) <= len(worse) and mean_d <= 0:
+        L.append("**On these budgets Grad Queue does not beat plain mini-batch training**: it is "
+                 "worse beyond the seed noise at least as often as it is better, and worse on "
+                 "average.")
+    elif len(better) > len(worse) and mean_d > 0:
+        L.append("**On these budgets Grad Queue beats plain mini-batch training more often than it "
+                 "loses**, and is better on average.")
+    else:
+        L.append("**On these budgets the evidence is mixed**: the count of better and worse rows "
+                 "and the mean Δ point in different directions.")
     L.append("")
     if not better:
         L.append("- No Grad Queue configuration beat plain training by more than the seed noise.")
@@ -162,9 +175,9 @@ def summary(spec, summaries, findings):
         L.append("")
         best = max(fs, key=lambda f: f["d"])
         worst = min(fs, key=lambda f: f["d"])
-        L.append(f"- Against plain: of {len(fs)} Grad Queue rows, {counts_text(fs)}. Largest gain "
-                 f"{100 * best['d']:+.2f} points ({where(best)}); largest loss {100 * worst['d']:+.2f} "
-                 f"({where(worst)}).")
+        L.append(f"- Against plain: of {len(fs)} Grad Queue rows, {counts_text(fs)}; mean Δ "
+                 f"{100 * mean([f['d'] for f in fs]):+.2f} points. Best row {100 * best['d']:+.2f} "
+                 f"({where(best)}); worst row {100 * worst['d']:+.2f} ({where(worst)}).")
         bss = block["batch_sizes"]
         gq_methods = [m for m in block["methods"] if spec["methods"][m].get("gradqueue")]
         if len(bss) > 1:
@@ -175,9 +188,14 @@ def summary(spec, summaries, findings):
                 if len(pts) >= 2:
                     trend.append(pts[-1][1] > pts[0][1])
             if trend:
+                ends = [[f for f in fs if f["batch"] == b] for b in (bss[0], bss[-1])]
                 L.append(f"- Does the margin over plain grow with the batch size? It is larger at "
                          f"b{bss[-1]} than at b{bss[0]} in {sum(trend)} of {len(trend)} (task, "
-                         f"optimizer, method) series.")
+                         f"optimizer, method) series; the mean Δ goes from "
+                         f"{100 * mean([f['d'] for f in ends[0]]):+.2f} (mean pooled seed std "
+                         f"{100 * mean([f['pooled'] for f in ends[0]]):.2f}) at b{bss[0]} to "
+                         f"{100 * mean([f['d'] for f in ends[1]]):+.2f} (std "
+                         f"{100 * mean([f['pooled'] for f in ends[1]]):.2f}) at b{bss[-1]}.")
             # Mean Δ over tasks per (optimizer, method) and batch size, and the best k per batch.
             L.append("")
             L.append("Mean Δ acc vs plain (points), averaged over the block's tasks:")
@@ -217,16 +235,21 @@ def summary(spec, summaries, findings):
         ref = block["compare_to"]
         if ref:
             L.append(f"- Against `{ref}` (which part matters):")
+            verdicts = []
             for m in block["methods"]:
                 if m in ("plain", ref):
                     continue
                 cs = [compare(g, groups.get((t, o, b, ref))) for (t, o, b, mm), g in groups.items()
                       if mm == m]
                 cs = [c for c in cs if c and c["verdict"]]
+                verdicts += [c["verdict"] for c in cs]
                 if cs:
                     L.append(f"  - `{m}`: {100 * mean([c['d'] for c in cs]):+.2f} points"
                              + (f" ({cs[0]['verdict']})" if len(cs) == 1 else
                                 f" ({counts_text(cs)})"))
+            if verdicts and all(v == "within noise" for v in verdicts):
+                L.append(f"  - No variant differs from `{ref}` by more than the seed noise: at this "
+                         "budget none of these parts can be shown to matter.")
         L.append("")
     return L
 
