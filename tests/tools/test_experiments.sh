@@ -78,6 +78,15 @@ sed -i -E '0,/"loss":/s/"loss":[0-9.]+/"loss":9.5/' "$T/tampered/smoke/$one/metr
 rc=$?
 check "verify: a changed metric is reported, exit 1" bash -c "test $rc -eq 1 && grep -q 'metrics DIFFER' '$T/verify2.out' && grep -q '0 of 1 reruns identical' '$T/verify2.out'"
 
+# A run that diverges is an outcome, not a failure: recorded as done/diverged, reported as such.
+sed 's/lr_base = 0.05/lr_base = 1e5/' "$SPEC" >"$T/diverge.toml"
+"$PY" "$SWEEP" "$T/diverge.toml" --runs-dir "$T/div" --bin "$BIN/gq-train" --only "b16 plain seed 0" >"$T/div.out" 2>&1
+rc=$?
+check "diverged cell: exit 0, said so" bash -c "test $rc -eq 0 && grep -q 'DIVERGED (training diverged: the mean training loss' '$T/div.out'"
+check "diverged cell: done with status diverged" bash -c 'grep -q "\"status\": \"diverged\"" "$1"/smoke/*/done' _ "$T/div"
+"$PY" "$REPORT" "$T/diverge.toml" --runs-dir "$T/div" --out "$T/div-doc/RESULTS.md" >"$T/div-report.out" 2>&1
+check "diverged cell: report counts it" bash -c "grep -q '1 finished\*\* (1 of them diverged)' '$T/div-doc/RESULTS.md' && grep -q '| 16 | plain | 0/2 (+1 diverged) |' '$T/div-doc/RESULTS.md'"
+
 # A failing gq-train stops the sweep, says so, and keeps the log; no done marker.
 cat >"$T/bad-train" <<'BAD'
 #!/bin/sh

@@ -29,6 +29,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 VERDICTS = ("better", "within noise", "worse")
+BARELY_TRAINED = 0.25  # plain rows below this test accuracy are flagged in the findings
 
 
 def mean_std(xs):
@@ -55,7 +56,10 @@ def load_cell(folder):
     train, evals = gqspec.read_metrics(os.path.join(folder, "metrics.jsonl"))
     with open(os.path.join(folder, "done")) as f:
         done = json.load(f)
-    return {"train": train, "evals": evals, "acc": evals[-1]["test_accuracy"],
+    if done.get("status") == "diverged":
+        return {"diverged": True, "message": done.get("message", ""),
+                "wall_s": done.get("wall_s", float("nan"))}
+    return {"diverged": False, "train": train, "evals": evals, "acc": evals[-1]["test_accuracy"],
             "loss": evals[-1]["test_loss"], "steps": train[-1]["step"] if train else 0,
             "wall_s": done.get("wall_s", float("nan")),
             "ips": [r["images_per_s"] for r in train if "images_per_s" in r]}
@@ -88,7 +92,8 @@ def compare(g, base):
     am, asd = mean_std([r["acc"] for r in g["runs"]])
     bm, bsd = mean_std([r["acc"] for r in base["runs"]])
     d = am - bm
-    if math.isnan(asd) or math.isnan(bsd):
+    # A row with a diverged seed averages only its survivors: no verdict, it would flatter the row.
+    if math.isnan(asd) or math.isnan(bsd) or g.get("diverged") or base.get("diverged"):
         return {"d": d, "pooled": float("nan"), "verdict": None}
     pooled = math.sqrt((asd ** 2 + bsd ** 2) / 2)
     verdict = "better" if d > pooled else "worse" if d < -pooled else "within noise"
@@ -104,6 +109,14 @@ def counts_text(fs):
     return f"{cnt['better']} better, {cnt['within noise']} within noise, {cnt['worse']} worse"
 
 
+def block_flags_text(block):
+    return "".join(f", {k} {v}" for k, v in block["flags"].items())
+
+
+def where_label(lb):
+    return f"{lb['task']}, {lb['optimizer']}, b{lb['batch']}, {lb['method']}"
+
+
 def where(f):
     return f"{f['task']}, {f['opt']}, b{f['batch']}, {f['method']}"
 
@@ -112,15 +125,16 @@ def mean(xs):
     return sum(xs) / len(xs) if xs else float("nan")
 
 
-def summary(spec, summaries, findings):
+def summary(spec, summaries, findings, diverged_rows):
     """The generated 'What the numbers show' section: counts, trends and the answers to the
     questions the sweep asks (does Grad Queue beat plain; does its margin grow with the batch size;
     does the best k grow with it; which ablated part matters)."""
     L = ["## What the numbers show", "",
          "Generated from the tables above. A row is *better* (*worse*) than another when its mean "
          "accuracy differs by more than the pooled sample standard deviation of the two rows, else "
-         "*within noise*; rows need ≥ 2 seeds to get a verdict. With 3 seeds and short budgets a "
-         "single row is weak evidence; the counts and trends say more.", ""]
+         "*within noise*; rows need ≥ 2 seeds, none of them diverged, to get a verdict (and only "
+         "rows with a verdict are counted below). With 3 seeds and short budgets a single row is "
+         "weak evidence; the counts and trends say more.", ""]
     judged = [f for f in findings if f["verdict"]]
     if not judged:
         return L + ["No comparison with plain could be made (no finished pairs with ≥ 2 seeds).", ""]
@@ -165,6 +179,25 @@ def summary(spec, summaries, findings):
     L.append("- By task: " + "; ".join(
         f"`{t}`: {counts_text(fs)}, mean Δ {100 * mean([f['d'] for f in fs]):+.2f}"
         for t, fs in by_task.items()) + ".")
+    untrained = []
+    for block, groups in summaries:
+        for (task, opt, bs, meth), g in groups.items():
+            if meth == "plain" and g["runs"]:
+                m = mean([r["acc"] for r in g["runs"]])
+                if m < BARELY_TRAINED:
+                    untrained.append(f"{task}, {opt}, b{bs}{block_flags_text(block)} "
+                                     f"({100 * m:.1f}%)")
+    if untrained:
+        L.append(f"- Rows where plain training stayed below {100 * BARELY_TRAINED:.0f}% test accuracy "
+                 f"(too few steps or too high a learning rate for that batch size; Grad Queue is "
+                 f"then compared with a barely trained model, and differences there say little): "
+                 + "; ".join(dict.fromkeys(untrained)) + ".")
+    if diverged_rows:
+        L.append("- Runs that diverged (gq-train stopped on a non-finite loss or gradient; left out "
+                 "of their row's mean, counted in its n column; their rows and the rows compared "
+                 "with them get no verdict): "
+                 + "; ".join(f"{row} (seed {', '.join(map(str, seeds))})"
+                             for row, seeds in diverged_rows) + ".")
     L.append("")
 
     for block, groups in summaries:
@@ -279,6 +312,7 @@ def main():
 
     results = {cid: load_cell(os.path.join(root, cid)) for cid in spec["cells"]}
     n_done = sum(r is not None for r in results.values())
+    n_diverged = sum(bool(r and r["diverged"]) for r in results.values())
     history = []
     if os.path.isfile(os.path.join(root, "sweep.json")):
         with open(os.path.join(root, "sweep.json")) as f:
@@ -296,6 +330,7 @@ def main():
         L.append("")
     L.append(f"- Spec: `{os.path.relpath(os.path.abspath(a.spec), gqspec.REPO)}` — "
              f"{len(spec['cells'])} cells, **{n_done} finished**"
+             + (f" ({n_diverged} of them diverged)" if n_diverged else "")
              + ("" if n_done == len(spec["cells"]) else f" ({len(spec['cells']) - n_done} missing: "
                 "their rows show fewer seeds or —)") + ".")
     if spec["estimate"]:
@@ -350,6 +385,7 @@ def main():
         L.append("")
 
     findings = []  # one per Grad Queue row with a plain row to compare to
+    diverged_rows = []  # (row, seeds whose run stopped on a non-finite loss)
     summaries = []  # (block, groups) for the summary section
     for block in spec["blocks"]:
         L.append(f"## {block['name']}")
@@ -368,7 +404,9 @@ def main():
             g = groups.setdefault(key, {"label": lb, "runs": [], "want": 0, "cells": []})
             g["want"] += 1
             g["cells"].append(cid)
-            if results[cid]:
+            if results[cid] and results[cid]["diverged"]:
+                g.setdefault("diverged", []).append(lb["seed"])
+            elif results[cid]:
                 g["runs"].append(results[cid])
         summaries.append((block, groups))
         ref = block["compare_to"]
@@ -393,7 +431,11 @@ def main():
                 cols.append(delta_text(compare(g, groups.get((task, opt, bs, ref))))
                             if meth != ref else "—")
             steps = sorted({r["steps"] for r in g["runs"]})
-            n = f"{len(g['runs'])}" + ("" if len(g["runs"]) == g["want"] else f"/{g['want']}")
+            got = len(g["runs"]) + len(g.get("diverged", []))
+            n = f"{len(g['runs'])}" + ("" if got == g["want"] else f"/{g['want']}")
+            if g.get("diverged"):
+                n += f" (+{len(g['diverged'])} diverged)"
+                diverged_rows.append((where_label(lb), g["diverged"]))
             L.append(f"| {lb['dataset']} | {lb['model']} | {opt} | {bs} | {meth} | {n} | "
                      f"{pm(am, asd, 100)} | {' | '.join(cols)} | {pm(lm, lsd, 1, 4)} | "
                      f"{'/'.join(map(str, steps)) or '—'} |")
@@ -465,7 +507,7 @@ def main():
             L.append(f"![{caption}]({rel})")
             L.append("")
 
-    L += summary(spec, summaries, findings)
+    L += summary(spec, summaries, findings, diverged_rows)
     with open(out, "w") as f:
         f.write("\n".join(L))
     print(f"wrote {out} ({n_done}/{len(spec['cells'])} cells) and {len(os.listdir(fig_dir))} PNGs in {fig_dir}")

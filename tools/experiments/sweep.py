@@ -7,11 +7,13 @@ Usage: tools/experiments/sweep.py SPEC.toml [--runs-dir runs] [--data-dir DIR] [
 
 Each cell runs into RUNS/<spec name>/<cell id>/: cell.json (flags and labels), command.sh (the exact
 command), stdout.log, metrics.jsonl, and `done` (written only after gq-train exited 0 and wrote a
-test evaluation). A cell with `done` is skipped; any other cell folder is cleared and rerun.
+test evaluation, status "finished", or stopped because training diverged, status "diverged": the
+same flags and seed diverge again). A cell with `done` is skipped; any other cell folder is cleared
+and rerun.
 The data directory (default: the spec's data_dir, else $GQ_DATA_DIR, else ../shared/data) is not
 part of a cell's identity. Every invocation is appended to RUNS/<spec name>/sweep.json.
 
---verify N reruns N finished cells (spread evenly over the spec) into a temporary folder and checks
+--verify N reruns N finished cells (a fixed pseudo-random pick) into a temporary folder and checks
 that their metrics are identical to the stored ones (every field but images_per_s); the outcome is
 appended to RUNS/<spec name>/verify.json, which the report quotes.
 """
@@ -19,6 +21,7 @@ import argparse
 import concurrent.futures
 import json
 import os
+import random
 import shlex
 import shutil
 import subprocess
@@ -51,6 +54,29 @@ def is_done(folder):
     return os.path.isfile(os.path.join(folder, "done"))
 
 
+# gq-train's messages when training stops on a non-finite loss or gradient: (where the message
+# starts, what it must contain).
+DIVERGENCE_MESSAGES = (("training diverged:", "training diverged:"),
+                       ("Grad Queue:", "consecutive steps were not applied"))
+
+
+def divergence(log_path):
+    """gq-train's message if the run stopped because training diverged, else None."""
+    with open(log_path, errors="replace") as f:
+        for line in f:
+            for start, needle in DIVERGENCE_MESSAGES:
+                if needle in line and start in line:
+                    return line[line.index(start):].strip()
+    return None
+
+
+def write_done(folder, record):
+    tmp = os.path.join(folder, "done.tmp")
+    with open(tmp, "w") as f:
+        json.dump(record, f)
+    os.replace(tmp, os.path.join(folder, "done"))
+
+
 def run_cell(cell, folder, binary, data_dir):
     """Runs one cell; returns (ok, wall seconds, message)."""
     if os.path.isdir(folder):
@@ -68,7 +94,13 @@ def run_cell(cell, folder, binary, data_dir):
     wall = time.time() - t0
     log_path = os.path.join(folder, "stdout.log")
     if rc != 0:
-        return False, wall, f"gq-train exited with {rc}; log kept in {log_path}"
+        diverged = divergence(log_path)
+        if not diverged:
+            return False, wall, f"gq-train exited with {rc}; log kept in {log_path}"
+        # Divergence is an outcome of the cell's flags (the same seed diverges again): record it.
+        write_done(folder, {"status": "diverged", "message": diverged, "wall_s": round(wall, 2),
+                            "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        return True, wall, f"DIVERGED ({diverged})"
     try:
         train, evals = gqspec.read_metrics(os.path.join(folder, "metrics.jsonl"))
     except (OSError, ValueError) as e:
@@ -76,13 +108,10 @@ def run_cell(cell, folder, binary, data_dir):
     if not evals:
         return False, wall, f"gq-train wrote no test evaluation; log kept in {log_path}"
     last = evals[-1]
-    done = {"wall_s": round(wall, 2), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "steps": train[-1]["step"] if train else 0, "test_accuracy": last["test_accuracy"],
-            "test_loss": last["test_loss"]}
-    tmp = os.path.join(folder, "done.tmp")
-    with open(tmp, "w") as f:
-        json.dump(done, f)
-    os.replace(tmp, os.path.join(folder, "done"))
+    write_done(folder, {"status": "finished", "wall_s": round(wall, 2),
+                        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                        "steps": train[-1]["step"] if train else 0,
+                        "test_accuracy": last["test_accuracy"], "test_loss": last["test_loss"]})
     return True, wall, f"acc {100 * last['test_accuracy']:.2f}% loss {last['test_loss']:.4f}"
 
 
@@ -107,7 +136,9 @@ def verify(cells, root, binary, data_dir, count, command):
     if not done:
         gqspec.die("--verify: no finished cells to rerun")
     count = min(count, len(done))
-    picked = [done[i * len(done) // count] for i in range(count)]
+    # A fixed pseudo-random pick (an even stride would land on the same method and seed).
+    picked = sorted(random.Random(0).sample(range(len(done)), count))
+    picked = [done[i] for i in picked]
     results = []
     with tempfile.TemporaryDirectory(prefix="gq-verify-") as tmp:
         for i, cell in enumerate(picked, 1):
