@@ -29,6 +29,9 @@ __device__ __forceinline__ ValueIndex better_of(ValueIndex a, ValueIndex b) {
 __device__ __forceinline__ float shfl_xor(float v, int offset) {
   return __shfl_xor_sync(kFullMask, v, offset);
 }
+__device__ __forceinline__ double shfl_xor(double v, int offset) {
+  return __shfl_xor_sync(kFullMask, v, offset);
+}
 __device__ __forceinline__ ValueIndex shfl_xor(ValueIndex v, int offset) {
   return {__shfl_xor_sync(kFullMask, v.value, offset), __shfl_xor_sync(kFullMask, v.index, offset)};
 }
@@ -62,7 +65,10 @@ __device__ __forceinline__ T block_reduce(T v, Op op, T identity) {
 }
 
 struct AddCombine {
-  __device__ float operator()(float a, float b) const { return a + b; }
+  template <class T>
+  __device__ T operator()(T a, T b) const {
+    return a + b;
+  }
 };
 struct MaxCombine {
   __device__ float operator()(float a, float b) const { return fmaxf(a, b); }
@@ -81,9 +87,10 @@ __device__ __forceinline__ ValueIndex warp_argmax(ValueIndex v) {
   return warp_reduce(v, ArgmaxCombine{});
 }
 
-template <int BLOCK>
-__device__ __forceinline__ float block_sum(float v) {
-  return block_reduce<BLOCK>(v, AddCombine{}, 0.0f);
+// Sum in the type given (float or double: no silent promotion).
+template <int BLOCK, class T>
+__device__ __forceinline__ T block_sum(T v) {
+  return block_reduce<BLOCK>(v, AddCombine{}, T{0});
 }
 template <int BLOCK>
 __device__ __forceinline__ float block_max(float v) {

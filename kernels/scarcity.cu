@@ -17,7 +17,7 @@
 // Element granularity with renorm: 4kp + 32p bytes (k = 8: 64 B per parameter, one pass over
 // k x p). Cluster granularity: 8kp + 32p (two passes over k x p).
 // Launch shape: B, B1 and S use first_pass_blocks(p) blocks of kBlock threads, a function of p
-// only; every reduction combines per-thread values with block_sum_d and per-block partials in
+// only; every reduction combines per-thread doubles with block_sum and per-block partials in
 // block order, so results are bit-identical run to run (no atomics). On the emulator kBlock = 1
 // (a barrier or shuffle costs every thread ~50 ns there) and a handful of blocks.
 // Products-and-sums are written as fmaf so nvcc's contraction cannot make the devices differ.
@@ -27,6 +27,7 @@
 #include <climits>
 #include <cmath>
 
+#include "kernels/block_reduce.cuh"
 #include "runtime/error.h"
 #include "runtime/portable.cuh"
 
@@ -48,27 +49,6 @@ enum Total { kSigma2, kMu2, kActive, kClusterMeanDelta, kClusterFracGt1, kNumTot
 unsigned first_pass_blocks(std::size_t p) {
   const std::size_t blocks = (p + kItemsPerBlock - 1) / kItemsPerBlock;
   return static_cast<unsigned>(std::max<std::size_t>(1, std::min<std::size_t>(blocks, kMaxBlocks)));
-}
-
-// Block-wide double sum (block_reduce.cuh's block_sum for doubles); thread 0 gets the result.
-template <int BLOCK>
-__device__ __forceinline__ double block_sum_d(double v) {
-  static_assert(BLOCK == 1 || (BLOCK % 32 == 0 && BLOCK <= 1024), "block_sum_d needs whole warps");
-  if constexpr (BLOCK == 1) {
-    return v;
-  } else {
-    __shared__ double warp_partials[BLOCK / 32];
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-    if (lane == 0) warp_partials[warp] = v;
-    __syncthreads();
-    if (warp == 0) {
-      v = lane < BLOCK / 32 ? warp_partials[lane] : 0.0;
-      for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-    }
-    __syncthreads();
-    return v;
-  }
 }
 
 // Scratch, carved by make_scratch (doubles first, so every array is aligned).
@@ -159,8 +139,8 @@ __global__ void __launch_bounds__(kBlock)
     acc_s += sg * sg;
     acc_m += mu * mu;
   }
-  acc_s = block_sum_d<kBlock>(acc_s);
-  acc_m = block_sum_d<kBlock>(acc_m);
+  acc_s = block_sum<kBlock>(acc_s);
+  acc_m = block_sum<kBlock>(acc_m);
   if (threadIdx.x == 0) {
     s.part_sigma2[t * kSplits + blockIdx.x] = acc_s;
     s.part_mu2[t * kSplits + blockIdx.x] = acc_m;
@@ -184,8 +164,8 @@ __global__ void __launch_bounds__(kBlock)
     acc_s += s2;
     acc_m += m2;
   }
-  acc_s = block_sum_d<kBlock>(acc_s);
-  acc_m = block_sum_d<kBlock>(acc_m);
+  acc_s = block_sum<kBlock>(acc_s);
+  acc_m = block_sum<kBlock>(acc_m);
   if (threadIdx.x != 0) return;
   int active = 0;
   for (int c = 0; c < prm.k; ++c) active += sizes[c] > 0;
@@ -243,7 +223,7 @@ __global__ void __launch_bounds__(kBlock)
         acc += static_cast<double>(d) * d;
       }
     }
-    acc = block_sum_d<kBlock>(acc);
+    acc = block_sum<kBlock>(acc);
     if (threadIdx.x == 0) s.part_dsq[static_cast<std::size_t>(c) * gridDim.x + blockIdx.x] = acc;
   }
 }
@@ -260,7 +240,7 @@ __global__ void __launch_bounds__(kBlock)
     if (!warm)
       for (std::size_t i : block_range(blocks))
         acc += s.part_dsq[static_cast<std::size_t>(c) * blocks + i];
-    acc = block_sum_d<kBlock>(acc);
+    acc = block_sum<kBlock>(acc);
     if (threadIdx.x == 0)
       delta[c] = warm ? 1.0f
                       : scarcity_weight_log2(prm.family, static_cast<float>(sqrt(acc / p)), prm.rho,
@@ -332,7 +312,7 @@ __global__ void __launch_bounds__(kBlock)
   }
   const double values[kNumStats] = {bb, ss, bs, sum_delta, gt1};
   for (int i = 0; i < kNumStats; ++i) {
-    const double v = block_sum_d<kBlock>(values[i]);
+    const double v = block_sum<kBlock>(values[i]);
     if (threadIdx.x == 0) s.part_stats[static_cast<std::size_t>(i) * gridDim.x + blockIdx.x] = v;
   }
 }
@@ -347,7 +327,7 @@ __global__ void __launch_bounds__(kBlock)
     double acc = 0.0;
     for (std::size_t b : block_range(blocks))
       acc += s.part_stats[static_cast<std::size_t>(i) * blocks + b];
-    totals[i] = block_sum_d<kBlock>(acc);
+    totals[i] = block_sum<kBlock>(acc);
   }
   if (threadIdx.x != 0) return;
   const double nb = sqrt(totals[kGbar2]), ns = sqrt(totals[kGstar2]);

@@ -167,18 +167,13 @@ def summary(spec, summaries, findings, diverged_rows):
         L.append(f"- Worse than plain beyond the noise ({len(worse)}): "
                  + "; ".join(f"{where(f)} ({100 * f['d']:+.2f})" for f in sorted(worse, key=lambda f: f["d"]))
                  + ".")
-    by_opt = {}
-    for f in distinct:
-        by_opt.setdefault(f["opt"], []).append(f)
-    L.append("- By base optimizer: " + "; ".join(
-        f"`{o}`: {counts_text(fs)}, mean Δ {100 * mean([f['d'] for f in fs]):+.2f} points"
-        for o, fs in by_opt.items()) + ".")
-    by_task = {}
-    for f in distinct:
-        by_task.setdefault(f["task"], []).append(f)
-    L.append("- By task: " + "; ".join(
-        f"`{t}`: {counts_text(fs)}, mean Δ {100 * mean([f['d'] for f in fs]):+.2f}"
-        for t, fs in by_task.items()) + ".")
+    for title, key in (("base optimizer", "opt"), ("task", "task")):
+        parts = {}
+        for f in distinct:
+            parts.setdefault(f[key], []).append(f)
+        L.append(f"- By {title}: " + "; ".join(
+            f"`{name}`: {counts_text(fs)}, mean Δ {100 * mean([f['d'] for f in fs]):+.2f} points"
+            for name, fs in parts.items()) + ".")
     untrained = []
     for block, groups in summaries:
         for (task, opt, bs, meth), g in groups.items():

@@ -70,11 +70,22 @@ def divergence(log_path):
     return None
 
 
+def write_json(path, value):
+    """Writes atomically: a reader sees the old file or the new one, never a torn one."""
+    with open(path + ".tmp", "w") as f:
+        json.dump(value, f, indent=1)
+    os.replace(path + ".tmp", path)
+
+
+def read_json_list(path):
+    if not os.path.isfile(path):
+        return []
+    with open(path) as f:
+        return json.load(f)
+
+
 def write_done(folder, record):
-    tmp = os.path.join(folder, "done.tmp")
-    with open(tmp, "w") as f:
-        json.dump(record, f)
-    os.replace(tmp, os.path.join(folder, "done"))
+    write_json(os.path.join(folder, "done"), record)
 
 
 def run_cell(cell, folder, binary, data_dir):
@@ -152,15 +163,10 @@ def verify(cells, root, binary, data_dir, count, command):
             results.append({"id": cell["id"], "cell": describe(cell), "identical": same})
             print(f"[{i}/{count}] {cell['id']} {describe(cell)}: {msg} ({wall:.1f} s)", flush=True)
     log_path = os.path.join(root, "verify.json")
-    history = []
-    if os.path.isfile(log_path):
-        with open(log_path) as f:
-            history = json.load(f)
+    history = read_json_list(log_path)
     history.append({"command": command, "commit": git_commit(), "gq_train": binary,
                     "date": time.strftime("%Y-%m-%dT%H:%M:%S"), "cells": results})
-    with open(log_path + ".tmp", "w") as f:
-        json.dump(history, f, indent=1)
-    os.replace(log_path + ".tmp", log_path)
+    write_json(log_path, history)
     bad = sum(not r["identical"] for r in results)
     print(f"verify: {count - bad} of {count} reruns identical to the stored runs")
     return 1 if bad else 0
@@ -223,10 +229,7 @@ def main():
 
     os.makedirs(root, exist_ok=True)
     log_path = os.path.join(root, "sweep.json")
-    history = []
-    if os.path.isfile(log_path):
-        with open(log_path) as f:
-            history = json.load(f)
+    history = read_json_list(log_path)
     entry = {"command": command,
              "cwd": os.getcwd(), "spec": os.path.abspath(a.spec), "gq_train": binary,
              "data_dir": data_dir, "commit": git_commit(), "host": os.uname().nodename,
@@ -234,13 +237,7 @@ def main():
              "cells_run": 0, "wall_s": None}
     history.append(entry)
 
-    def save_history():
-        tmp = log_path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(history, f, indent=1)
-        os.replace(tmp, log_path)
-
-    save_history()
+    write_json(log_path, history)
     lock = threading.Lock()
     walls = {}  # task -> list of finished wall times (ETA per task, then overall)
     failures = []
@@ -296,7 +293,7 @@ def main():
     finally:
         entry["wall_s"] = round(time.time() - t_start, 1)
         entry["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-        save_history()
+        write_json(log_path, history)
     if failures:
         print(f"{len(failures)} cell(s) FAILED:", file=sys.stderr)
         for c, msg in failures:

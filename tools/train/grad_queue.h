@@ -59,7 +59,8 @@ class GradQueue {
   nlohmann::json diagnostics();
 
   // Device memory by class, for the memory plan: the queue (qmax x P slots, float64 sums), the k
-  // cluster gradients (k x P) and G*, the k-means and per-cluster-gradient scratch.
+  // cluster gradients (k x P) and G*, the k-means and per-cluster-gradient scratch, and the
+  // workspace of the per-cluster conv plans (emulator only).
   std::vector<std::pair<std::string, std::size_t>> memory_rows() const;
   void save(Checkpoint& ck) const;
   void load(const Checkpoint& ck, const std::string& path);
