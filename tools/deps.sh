@@ -7,6 +7,7 @@ packages=(
   libboost-context-dev     # emulator fibers
   libopenblas-dev          # blas on the CPU
   libdnnl-dev              # dnn on the CPU (oneDNN 2.x)
+  ocl-icd-opencl-dev       # oneDNN's CMake config requires OpenCL (only a 'recommends' of libdnnl-dev)
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev
   libarchive-dev zlib1g-dev liblzma-dev  # datasets straight from .tar.xz / .gz
