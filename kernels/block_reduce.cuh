@@ -46,7 +46,7 @@ __device__ __forceinline__ T warp_reduce(T v, Op op) {
 // Block-wide reduction for a block of BLOCK threads (a multiple of 32, at most 1024, or 1). Every
 // thread must call it; thread 0 gets the result (others get a partial). BLOCK = 1 is a plain
 // loop's worth of reduction: kernels choose it on the emulator, where each barrier and shuffle
-// costs every thread ~50 ns (see kOnEmulator). `identity` fills the slots of absent warps.
+// costs every thread ~50 ns (see kEmulatorShapes). `identity` fills the slots of absent warps.
 template <int BLOCK, class T, class Op>
 __device__ __forceinline__ T block_reduce(T v, Op op, T identity) {
   static_assert(BLOCK == 1 || (BLOCK % 32 == 0 && BLOCK <= 1024), "block_reduce needs whole warps");

@@ -8,8 +8,8 @@
 // (usually 1) + sum and sumsq read and written 32 = 44. Statistics from the sums: 16 read + 8
 // written = 24. Two-pass statistics: 8 * count read + 8 written; recompute: 4 * count + 16.
 // The running sums are double: float32 sums of g and g^2 drift by ~2% relative after 2,000 pushes
-// (DESIGN §3.4); each element's additions and subtractions happen in push order on both devices,
-// so the sums are identical on the GPU and the emulator.
+// (docs/GRADQUEUE.md §3.1); each element's additions and subtractions happen in push order on both
+// devices, so the sums are identical on the GPU and the emulator.
 #include "kernels/grad_queue.h"
 
 #include <algorithm>

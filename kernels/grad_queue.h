@@ -1,4 +1,4 @@
-// The Grad Queue's circular buffer of batch-mean gradients (DESIGN §3.4, §3.7, §3.8): qmax slots of
+// The Grad Queue's circular buffer of batch-mean gradients (docs/GRADQUEUE.md §3): qmax slots of
 // p floats, float64 running sums of g and g^2 with eviction, and the loss-EMA length rule. The
 // state (head, count, qlen, EMA) lives in device memory and is updated by tiny kernels, so a
 // training step never waits on the host; host code reads it only for checkpoints and tests.
@@ -34,9 +34,9 @@ QueueState initial_queue_state(int qmin, int qmax, int qlen_init);
 void queue_push(float* slots, double* sum, double* sumsq, QueueState* state, const float* g,
                 std::size_t p, stream_t stream = nullptr, const std::int32_t* apply = nullptr);
 
-// The length rule (DESIGN §3.8) from this step's mean loss (a device scalar): the first finite
-// loss sets L_0 = loss (no length change); afterwards L_t = beta L_{t-1} + (1 - beta) loss, and
-// L_t < L_{t-1} (1 - tol) gives qlen = min(qlen + 1, qmax), L_t > L_{t-1} (1 + tol) gives
+// The length rule (docs/GRADQUEUE.md §3.2) from this step's mean loss (a device scalar): the first
+// finite loss sets L_0 = loss (no length change); afterwards L_t = beta L_{t-1} + (1 - beta) loss,
+// and L_t < L_{t-1} (1 - tol) gives qlen = min(qlen + 1, qmax), L_t > L_{t-1} (1 + tol) gives
 // qlen = max(qlen / 2, qmin). Shrinking evicts nothing now; the next push does. A non-finite loss
 // leaves the state unchanged. prev_ema holds L_{t-1} after the update. One single-thread launch.
 void queue_update_length(QueueState* state, const float* loss, float beta, float tol,

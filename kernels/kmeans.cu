@@ -13,7 +13,7 @@
 // tile), the update b*f floats, the sort 2*k*b ints; FLOPs 2*b*k*f per assignment. At Grad
 // Queue's sizes (b <= 16384, f <= 1024, k <= 64) the cost is launches, not arithmetic.
 // On the emulator each barrier costs every thread ~50 ns, so blocks there are one thread with
-// long loops (kOnEmulator chooses shapes only; the arithmetic is the same).
+// long loops (kEmulatorShapes chooses shapes only; the arithmetic is the same).
 #include "kernels/kmeans.h"
 
 #include <climits>
@@ -26,16 +26,16 @@
 namespace gq::kernels {
 namespace {
 
-constexpr int kBlock = kOnEmulator ? 1 : 256;  // generic one-block-per-item kernels
+constexpr int kBlock = kEmulatorShapes ? 1 : 256;  // generic one-block-per-item kernels
 constexpr int kChunk = 256;                    // seeding chunk (semantic: fixes the sum order)
 constexpr int kFeatTile = 16;                  // features staged per shared-memory tile
 constexpr int kTileStride = kFeatTile + 1;     // padded row: no bank conflicts
 // Assignment tiles: kAssignThreads * kPairsPerThread (point, centroid) pairs per tile.
-constexpr int kAssignThreads = kOnEmulator ? 1 : 256;
-constexpr int kPairsPerThread = kOnEmulator ? 256 : 8;
+constexpr int kAssignThreads = kEmulatorShapes ? 1 : 256;
+constexpr int kPairsPerThread = kEmulatorShapes ? 256 : 8;
 constexpr int kMaxTilePoints = 128;
-constexpr int kUpdateThreads = kOnEmulator ? 1 : 128;
-constexpr int kUpdateWidth = kOnEmulator ? 32 : 1;  // features per thread in the update
+constexpr int kUpdateThreads = kEmulatorShapes ? 1 : 128;
+constexpr int kUpdateWidth = kEmulatorShapes ? 32 : 1;  // features per thread in the update
 constexpr int kUpdateSlice = kUpdateThreads * kUpdateWidth;
 static_assert(kAssignThreads * kPairsPerThread >= kKMeansMaxClusters);
 
@@ -499,7 +499,7 @@ void kmeans(const float* points, int b, int f, int k, int max_iters, std::uint64
       sizeof(float) * (std::size_t(tile_points) * kTileStride + std::size_t(k) * kFeatTile +
                        std::size_t(tile_points) * k);
   const int tiles = (b + tile_points - 1) / tile_points;
-  const unsigned assign_grid = grid_stride_blocks(tiles, 1, kOnEmulator ? 4 : 8);
+  const unsigned assign_grid = grid_stride_blocks(tiles, 1, kEmulatorShapes ? 4 : 8);
   auto assign = [&](int initial) {
     launch(assign_kernel, assign_grid, kAssignThreads, assign_smem, stream, points, b, f, k,
            tile_points, centroids, assignment, s.dist, initial, s.state);
@@ -534,7 +534,7 @@ void l2_normalize_rows(float* x, int rows, int cols, stream_t stream) {
            cols);
   if (rows == 0 || cols == 0) return;
   GQ_CHECK(x != nullptr, "l2_normalize_rows: x is null");
-  const unsigned grid = grid_stride_blocks(rows, 1, kOnEmulator ? 4 : 8);
+  const unsigned grid = grid_stride_blocks(rows, 1, kEmulatorShapes ? 4 : 8);
   launch(l2_normalize_kernel, grid, kBlock, 0, stream, x, rows, cols);
 }
 

@@ -1,7 +1,7 @@
-// On-device k-means for Grad Queue's batch clustering (DESIGN.md §3.2): k-means++ seeding from the
+// On-device k-means for the batch clustering of docs/GRADQUEUE.md §5.2: k-means++ seeding from the
 // run's Philox stream, Lloyd iterations with a device-side convergence flag, deterministic centroid
 // update (stable counting sort by cluster, then a fixed-order sum per cluster), empty-cluster
-// re-seeding; plus the row-wise L2 normalisation the features get first (§3.1).
+// re-seeding; plus the row-wise L2 normalisation the features get first (§5.1).
 // Everything is decided on the device: the number of launches is a function of (b, k, max_iters)
 // only, nothing waits on the host, so a step can be graph-captured. Results are bit-identical run
 // to run, and (the float operations and their order being the same on both) between the GPU and

@@ -25,7 +25,7 @@ namespace {
 // One block per statistics segment. On the emulator every thread of a block pays ~50 ns per
 // barrier or shuffle, and there are n*groups segments: one thread looping over its segment is
 // much cheaper there (block_sum<1> is free).
-constexpr int kBlock = kOnEmulator ? 1 : 256;
+constexpr int kBlock = kEmulatorShapes ? 1 : 256;
 
 // block_sum with the result broadcast to every thread.
 __device__ __forceinline__ float block_sum_all(float v) {

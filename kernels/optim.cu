@@ -21,7 +21,7 @@ namespace {
 
 constexpr int kBlock = 256;
 // As in reduce.cu: few long-looping blocks on the emulator, where every thread pays for barriers.
-constexpr int kMaxBlocks = kOnEmulator ? 4 : 128;
+constexpr int kMaxBlocks = kEmulatorShapes ? 4 : 128;
 constexpr std::size_t kItemsPerBlock = 8 * kBlock;
 
 template <bool kMomentum, bool kNesterov>

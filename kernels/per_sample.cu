@@ -16,17 +16,22 @@
 //    of L, building dy of a chunk as one [kout, count*L] matrix.
 //  - scale_by_cluster_kernel (library_conv path): grid-stride map, gw_c *= 1/n_c.
 //  - segmented_wgrad_kernel (the segmented per-cluster path): a tiled GEMM, one block per
-//    (BN x BM output tile, cluster). The block reads its cluster's [offsets[c], offsets[c+1])
-//    from device memory and walks the reduction index t over the cluster's samples (x positions
-//    for Conv2d), loading BK-deep slices of A = dy (gathered by order) and B = x (gathered by
-//    order; for Conv2d an implicit im2col) into shared memory; each thread keeps a TM x TN
-//    register tile. GPU: 64x64 tiles, 256 threads, 4x4 per thread. Emulator: one thread per
-//    32x32 tile (no barriers cost, vectorisable inner loop).
+//    (BN x BM output tile, piece of a cluster). Each cluster's reduction range (its samples, times
+//    the positions for Conv2d) is split into pieces of a fixed length chosen from the shape so
+//    that the launch has >= 2 x 132 blocks even for layers with few output tiles; the block finds
+//    its (cluster, piece) from the device offsets, walks its t range loading BK-deep slices of
+//    A = dy (gathered by order) and B = x (gathered by order; for Conv2d an implicit im2col) into
+//    shared memory; each thread keeps a TM x TN register tile. A cluster in one piece is written
+//    scaled; otherwise piece 0 goes to gw_c and the others to scratch slots, and
+//    combine_pieces_kernel (grid: blocks over out*in x k) adds them in piece order and scales.
+//    GPU: 64x64 tiles, 256 threads, 4x4 per thread. Emulator: one thread per 32x32 tile (no
+//    barriers cost, vectorisable inner loop) and no split.
 // Host side of the library paths: blas::gemm per cluster (chunk) over im2col + gathered dy rows,
 // or (library_conv) dnn::Conv2d::backward_filter over the cluster-ordered batch in pieces of 32,
 // 16, ..., 1 samples with one cached plan per piece size and shape.
 // Memory traffic: the per-sample outputs are written once (b*out*in or b*k*c*r*s floats); the
-// segmented kernel reads each x / dy element once per output tile that needs it; the library
+// segmented kernel reads each x / dy element once per output tile that needs it (the split adds
+// one write and read of out*in floats per extra piece, <= 2 x 132 / tiles of them); the library
 // path writes and reads one im2col copy of the batch (chunked for Conv2d); library_conv one
 // gathered copy of x and dy.
 // Every output is accumulated in a fixed order (no atomics): results are bit-reproducible for a
@@ -56,7 +61,7 @@ namespace gq::kernels {
 namespace {
 
 constexpr unsigned kBlock = 256;
-constexpr int kRowBlock = kOnEmulator ? 1 : 256;
+constexpr int kRowBlock = kEmulatorShapes ? 1 : 256;
 constexpr std::size_t kIndexLimit = std::size_t{1} << 32;
 
 // ---- Small maps and reductions ----------------------------------------------------------------
@@ -139,7 +144,7 @@ __global__ void __launch_bounds__(kBlock)
 // dst[j*width + p] = src[order[j]*width + p]: row j = blockIdx.y, shared by the blockIdx.x
 // blocks. GPU: kGatherBlock threads per block, a few blocks per row (coalesced copies). Emulator:
 // one fiber copies one whole row (a sequential copy; no per-element index math).
-constexpr unsigned kGatherBlock = kOnEmulator ? 1 : 256;
+constexpr unsigned kGatherBlock = kEmulatorShapes ? 1 : 256;
 
 __global__ void __launch_bounds__(kGatherBlock)
     gather_rows_kernel(const float* __restrict__ src, const int* __restrict__ order,
@@ -155,7 +160,7 @@ __global__ void __launch_bounds__(kGatherBlock)
 void gather_rows(const float* src, const int* order, int count, std::size_t width, float* dst,
                  stream_t stream) {
   GQ_CHECK(count <= 65535, "per-cluster library path: b = {} exceeds 65535 rows", count);
-  const std::size_t blocks = kOnEmulator ? 1 : std::min<std::size_t>((width + 255) / 256, 64);
+  const std::size_t blocks = kEmulatorShapes ? 1 : std::min<std::size_t>((width + 255) / 256, 64);
   launch(gather_rows_kernel, dim3(static_cast<unsigned>(blocks), static_cast<unsigned>(count)),
          dim3(kGatherBlock), 0, stream, src, order, width, dst);
 }
@@ -218,23 +223,58 @@ __device__ __forceinline__ float load_b(const SegArgs& a, const float* __restric
   }
 }
 
+// The split reduction. A cluster's reduction range is cut into pieces of `piece` values of t
+// (the last one shorter); an empty cluster has one empty piece. Piece g of the launch (blockIdx.z)
+// is piece q of cluster c, numbering the clusters' pieces in order. A cluster with one piece writes
+// its scaled mean straight to gw_c; otherwise piece 0 writes its raw sum to gw_c, piece q >= 1 to
+// partial slot base_c + q - 1 (base_c = the sum over earlier clusters of their pieces - 1), and
+// combine_pieces_kernel adds the slots to gw_c in order and scales. Pieces and slots depend on the
+// offsets and `piece` only, so the sums keep a fixed order. Totals: pieces <= t_total / piece + k,
+// slots <= t_total / piece.
+struct PieceOf {
+  int cluster, q, pieces, slot;  // cluster -1: g is past the last piece
+};
+
+__device__ __forceinline__ int pieces_of(const int* __restrict__ offsets, int c, std::size_t L,
+                                         std::size_t piece) {
+  const std::size_t len = static_cast<std::size_t>(offsets[c + 1] - offsets[c]) * L;
+  return len == 0 ? 1 : static_cast<int>((len + piece - 1) / piece);
+}
+
+__device__ PieceOf find_piece(const int* __restrict__ offsets, int k, std::size_t L,
+                              std::size_t piece, int g) {
+  for (int c = 0, base = 0; c < k; ++c) {
+    const int n = pieces_of(offsets, c, L, piece);
+    if (g < n) return PieceOf{c, g, n, base + g - 1};
+    g -= n;
+    base += n - 1;
+  }
+  return PieceOf{-1, 0, 0, 0};
+}
+
 template <int BM, int BN, int BK, int TM, int TN, bool kConv>
 __global__ void __launch_bounds__((BM / TM) * (BN / TN))
     segmented_wgrad_kernel(SegArgs a, const float* __restrict__ x, const float* __restrict__ dy,
-                           const int* __restrict__ order, const int* __restrict__ offsets,
-                           float* __restrict__ gw) {
+                           const int* __restrict__ order, const int* __restrict__ offsets, int k,
+                           std::size_t piece, float* __restrict__ gw,
+                           float* __restrict__ partials) {
   constexpr int kThreads = (BM / TM) * (BN / TN);
   // +1: the conv loads write along kk, which would otherwise hit one shared-memory bank.
   __shared__ float as[BK][BM + 1];
   __shared__ float bs[BK][BN + 1];
+  __shared__ PieceOf mine;
   const int tid = static_cast<int>(threadIdx.x);
   const int tx = tid % (BN / TN), ty = tid / (BN / TN);
-  const int cluster = static_cast<int>(blockIdx.z);
-  const int m0 = static_cast<int>(blockIdx.y) * BM, n0 = static_cast<int>(blockIdx.x) * BN;
-  const int first = offsets[cluster], last = offsets[cluster + 1];
   const std::size_t L = a.positions.divisor();
-  const std::size_t t_first = static_cast<std::size_t>(first) * L;
-  const std::size_t t_last = static_cast<std::size_t>(last) * L;
+  if (tid == 0) mine = find_piece(offsets, k, L, piece, static_cast<int>(blockIdx.z));
+  __syncthreads();
+  const PieceOf p = mine;
+  if (p.cluster < 0) return;  // the launch covers the most pieces any clustering can have
+  const int m0 = static_cast<int>(blockIdx.y) * BM, n0 = static_cast<int>(blockIdx.x) * BN;
+  const int first = offsets[p.cluster], last = offsets[p.cluster + 1];
+  const std::size_t t_first = static_cast<std::size_t>(first) * L + p.q * piece;
+  const std::size_t t_last =
+      std::min(static_cast<std::size_t>(last) * L, t_first + piece);
 
   float acc[TM][TN];
   for (int i = 0; i < TM; ++i)
@@ -266,8 +306,11 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN))
     __syncthreads();
   }
 
-  const float scale = last > first ? 1.0f / static_cast<float>(last - first) : 0.0f;
-  float* out = gw + static_cast<std::size_t>(cluster) * a.M * a.N;
+  const std::size_t w_elems = static_cast<std::size_t>(a.M) * a.N;
+  const bool whole = p.pieces == 1;
+  const float scale = !whole ? 1.0f : last > first ? 1.0f / static_cast<float>(last - first) : 0.0f;
+  float* out = p.q == 0 ? gw + static_cast<std::size_t>(p.cluster) * w_elems
+                        : partials + static_cast<std::size_t>(p.slot) * w_elems;
   for (int i = 0; i < TM; ++i) {
     const int m = m0 + ty * TM + i;
     if (m >= a.M) break;
@@ -278,22 +321,83 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN))
   }
 }
 
+// gw_c = (gw_c + slots of c's pieces 1.., in order) / n_c for every cluster cut into pieces.
+// Grid (blocks over w_elems, k); thread 0 finds the cluster's slots.
+__global__ void __launch_bounds__(kBlock)
+    combine_pieces_kernel(const int* __restrict__ offsets, std::size_t L, std::size_t piece,
+                          std::size_t w_elems, const float* __restrict__ partials,
+                          float* __restrict__ gw) {
+  __shared__ int slot, pieces;
+  const int c = static_cast<int>(blockIdx.y);
+  if (threadIdx.x == 0) {
+    int base = 0;
+    for (int d = 0; d < c; ++d) base += pieces_of(offsets, d, L, piece) - 1;
+    slot = base;
+    pieces = pieces_of(offsets, c, L, piece);
+  }
+  __syncthreads();
+  if (pieces == 1) return;  // written whole by its one block
+  const float scale = 1.0f / static_cast<float>(offsets[c + 1] - offsets[c]);
+  float* g = gw + static_cast<std::size_t>(c) * w_elems;
+  for (const std::size_t e : thread_share(w_elems, std::size_t{blockIdx.x} * blockDim.x + threadIdx.x,
+                                          std::size_t{gridDim.x} * blockDim.x)) {
+    float acc = g[e];
+    for (int q = 1; q < pieces; ++q) acc += partials[(static_cast<std::size_t>(slot) + q - 1) * w_elems + e];
+    g[e] = acc * scale;
+  }
+}
+
 // GPU: 64x64 tiles, 16 deep, 256 threads with 4x4 register tiles. Emulator: one fiber per 32x32
 // tile (a barrier would cost every thread ~50 ns; one thread's loops vectorise).
 struct SegTile {
-  static constexpr int BM = kOnEmulator ? 32 : 64, BN = BM, BK = kOnEmulator ? 32 : 16;
-  static constexpr int TM = kOnEmulator ? 32 : 4, TN = TM;
+  static constexpr int BM = kEmulatorShapes ? 32 : 64, BN = BM, BK = kEmulatorShapes ? 32 : 16;
+  static constexpr int TM = kEmulatorShapes ? 32 : 4, TN = TM;
   static constexpr int kThreads = (BM / TM) * (BN / TN);
 };
 
-template <bool kConv>
-void launch_segmented(const SegArgs& a, const float* x, const float* dy, const int* order,
-                      const int* offsets, int k, float* gw, stream_t stream) {
+// Blocks the split aims for: two per SM of an H100/H200 (132 SMs). A constant rather than the
+// device's SM count, so the pieces, and so the rounding, depend on the shapes only. The emulator's
+// shapes do not split (its blocks are single threads; the automatic path there is a library one).
+constexpr std::size_t kSegmentedTargetBlocks = 2 * 132;
+
+// The launch of the segmented kernel for an M x N output over t_total = b * L values of t.
+struct SegPlan {
+  std::size_t tiles_x, tiles_y, piece, max_pieces, slots;
+  std::size_t blocks() const { return tiles_x * tiles_y * max_pieces; }
+};
+
+SegPlan seg_plan(int M, int N, std::size_t t_total, int k) {
   using T = SegTile;
-  const dim3 grid(static_cast<unsigned>((a.N + T::BN - 1) / T::BN),
-                  static_cast<unsigned>((a.M + T::BM - 1) / T::BM), static_cast<unsigned>(k));
+  SegPlan p{(static_cast<std::size_t>(N) + T::BN - 1) / T::BN,
+            (static_cast<std::size_t>(M) + T::BM - 1) / T::BM, t_total, 0, 0};
+  const std::size_t tiles = p.tiles_x * p.tiles_y;
+  const std::size_t want = (kSegmentedTargetBlocks + tiles - 1) / tiles;  // pieces over the batch
+  if (!kEmulatorShapes && want > 1) p.piece = std::max<std::size_t>(1, t_total / want);
+  p.slots = p.piece < t_total ? t_total / p.piece : 0;
+  p.max_pieces = t_total / p.piece + static_cast<std::size_t>(k);
+  GQ_CHECK(p.max_pieces <= 65535, "segmented per-cluster gradient: {} pieces exceed a grid's z "
+           "limit of 65535 (k = {})", p.max_pieces, k);
+  return p;
+}
+
+template <bool kConv>
+void launch_segmented(const SegArgs& a, std::size_t t_total, const float* x, const float* dy,
+                      const int* order, const int* offsets, int k, float* gw, float* partials,
+                      stream_t stream) {
+  using T = SegTile;
+  const SegPlan p = seg_plan(a.M, a.N, t_total, k);
+  GQ_CHECK(p.slots == 0 || partials, "segmented per-cluster gradient: the split needs scratch");
+  const dim3 grid(static_cast<unsigned>(p.tiles_x), static_cast<unsigned>(p.tiles_y),
+                  static_cast<unsigned>(p.max_pieces));
   launch(segmented_wgrad_kernel<T::BM, T::BN, T::BK, T::TM, T::TN, kConv>, grid, dim3(T::kThreads),
-         0, stream, a, x, dy, order, offsets, gw);
+         0, stream, a, x, dy, order, offsets, k, p.piece, gw, partials);
+  if (p.slots == 0) return;
+  const std::size_t w_elems = static_cast<std::size_t>(a.M) * a.N;
+  const dim3 cgrid(std::min<unsigned>(grid_stride_blocks(w_elems, kBlock, 1), 64),
+                   static_cast<unsigned>(k));
+  launch(combine_pieces_kernel, cgrid, dim3(kBlock), 0, stream, offsets,
+         static_cast<std::size_t>(a.positions.divisor()), p.piece, w_elems,
+         static_cast<const float*>(partials), gw);
 }
 
 // ---- Host helpers -----------------------------------------------------------------------------
@@ -365,7 +469,7 @@ std::vector<int> host_offsets(const char* what, const int* offsets, int k, int b
 PerClusterPath resolve(PerClusterPath path, bool conv) {
   if (path == PerClusterPath::library_conv && !conv) return PerClusterPath::library;
   if (path != PerClusterPath::automatic) return path;
-  if (!kOnEmulator) return PerClusterPath::segmented;
+  if (!kEmulatorShapes) return PerClusterPath::segmented;
   return conv ? PerClusterPath::library_conv : PerClusterPath::library;
 }
 
@@ -435,6 +539,14 @@ SegArgs conv_seg_args(const dnn::Conv2dShape& s) {
 
 }  // namespace
 
+std::size_t segmented_blocks_linear(int b, int in, int out, int k) {
+  return seg_plan(out, in, static_cast<std::size_t>(b), k).blocks();
+}
+
+std::size_t segmented_blocks_conv2d(const dnn::Conv2dShape& s, int k) {
+  return seg_plan(s.k, static_cast<int>(patch(s)), s.n * positions(s), k).blocks();
+}
+
 void detail::set_conv_chunk_floats(std::size_t floats) {
   g_chunk_floats = floats ? floats : kChunkFloats;
 }
@@ -459,10 +571,12 @@ void linear_per_sample_sq_norms(const float* x, const float* dy, int b, int in, 
          with_bias, sq_norms);
 }
 
-std::size_t per_cluster_scratch_bytes_linear(int b, int in, int out, int) {
-  return (round_up(static_cast<std::size_t>(b) * in) +
-          round_up(static_cast<std::size_t>(b) * out)) *
-         sizeof(float);
+std::size_t per_cluster_scratch_bytes_linear(int b, int in, int out, int k) {
+  const std::size_t library =
+      round_up(static_cast<std::size_t>(b) * in) + round_up(static_cast<std::size_t>(b) * out);
+  const std::size_t split = seg_plan(out, in, static_cast<std::size_t>(b), k).slots *
+                            static_cast<std::size_t>(out) * in;
+  return std::max(library, split) * sizeof(float);
 }
 
 void linear_per_cluster_grads(const float* x, const float* dy, int b, int in, int out,
@@ -482,7 +596,8 @@ void linear_per_cluster_grads(PerClusterPath path, const float* x, const float* 
   if (resolve(path, false) == PerClusterPath::segmented) {
     SegArgs a{out, in, FastDivmod(1), FastDivmod(1), FastDivmod(1), FastDivmod(1), 1, 1, 1, 1, 1,
               0,   0};
-    launch_segmented<false>(a, x, dy, order, offsets, k, gw, stream);
+    launch_segmented<false>(a, static_cast<std::size_t>(b), x, dy, order, offsets, k, gw,
+                            static_cast<float*>(scratch), stream);
     return;
   }
   GQ_CHECK(scratch, "{}: the library path needs scratch (per_cluster_scratch_bytes_linear)", what);
@@ -577,18 +692,21 @@ void conv2d_per_sample_sq_norms(const dnn::Conv2dShape& s, NormMethod method, co
 }
 
 std::size_t prepare_per_cluster_grads(const dnn::Conv2dShape& s) {
-  if (!kOnEmulator) return 0;  // the automatic path there is segmented: no plans
+  if (!kEmulatorShapes) return 0;  // the automatic path there is segmented: no plans
   std::lock_guard<std::mutex> lock(g_plans_mutex);
   std::size_t bytes = 0;
   for (int n = 1; n <= kMaxPiece && n <= s.n; n *= 2) bytes += piece_plan(s, n).workspace_bytes();
   return bytes;
 }
 
-std::size_t per_cluster_scratch_bytes_conv2d(const dnn::Conv2dShape& s, int) {
+std::size_t per_cluster_scratch_bytes_conv2d(const dnn::Conv2dShape& s, int k) {
   const std::size_t chunk = static_cast<std::size_t>(conv_chunk_samples(s)), L = positions(s);
   const std::size_t library = round_up(chunk * L * patch(s)) + round_up(chunk * L * s.k);
   const std::size_t library_conv = round_up(s.x_elems()) + round_up(s.y_elems());
-  return (round_up(static_cast<std::size_t>(s.n) * s.k) + std::max(library, library_conv)) *
+  const std::size_t split =
+      seg_plan(s.k, static_cast<int>(patch(s)), s.n * L, k).slots * s.w_elems();
+  return (round_up(static_cast<std::size_t>(s.n) * s.k) +
+          std::max({library, library_conv, split})) *
          sizeof(float);
 }
 
@@ -616,7 +734,8 @@ void conv2d_per_cluster_grads(PerClusterPath path, const dnn::Conv2dShape& s, co
   }
   path = resolve(path, true);
   if (path == PerClusterPath::segmented) {
-    launch_segmented<true>(conv_seg_args(s), x, dy, order, offsets, k, gw, stream);
+    launch_segmented<true>(conv_seg_args(s), static_cast<std::size_t>(s.n) * L, x, dy, order,
+                           offsets, k, gw, carve.take(0), stream);
     return;
   }
   const std::vector<int> offs = host_offsets(what, offsets, k, s.n, stream);

@@ -1,5 +1,5 @@
 // Per-sample and per-cluster weight gradients of Linear and Conv2d layers from one backward pass
-// (DESIGN §3.3): materialised per-sample gradients, per-sample gradient norms (Goodfellow's
+// (docs/GRADQUEUE.md §5.3): materialised per-sample gradients, per-sample norms (Goodfellow's
 // factorisation for Linear; instantiation or ghost Gram matrices for Conv2d), and per-cluster mean
 // gradients over a batch grouped by cluster, without storing b per-sample gradients.
 // Layouts follow models/linear.cpp and models/conv2d.cpp: Linear W is [out, in] (y = x W^T + b);
@@ -30,7 +30,7 @@ void conv2d_per_sample_grads(const dnn::Conv2dShape& s, const float* x, const fl
                              float* gb, void* scratch, stream_t stream = nullptr);
 
 // How per-sample squared norms of a Conv2d are computed. With L = out_h*out_w positions, patch
-// size p = c*r*s and d = k output channels (anchors §3): `instantiate` forms every gw_i = dy_i
+// size p = c*r*s and d = k output channels: `instantiate` forms every gw_i = dy_i
 // [d, L] x unfold(x_i) [L, p] (~L*p*d multiply-adds per sample) and sums its squares; `ghost` uses
 // ||sum_l dy_il ⊗ u_il||^2 = sum_{l,l'} (dy_il·dy_il')(u_il·u_il'), two L x L Gram matrices
 // (~L^2*(p+d) per sample).
@@ -55,9 +55,11 @@ std::size_t conv2d_per_sample_scratch_bytes(const dnn::Conv2dShape& s);
 // when not null. Deterministic: every output is summed in a fixed order.
 //
 // Implementations:
-//  - segmented: one hand-written kernel, a tiled GEMM per (cluster, output tile) that reads the
-//    offsets and order from device memory and gathers x / dy rows (Conv2d: an implicit im2col) as
-//    it loads its tiles. No host synchronisation: the GPU path.
+//  - segmented: one hand-written kernel, a tiled GEMM per (piece of a cluster, output tile) that
+//    reads the offsets and order from device memory and gathers x / dy rows (Conv2d: an implicit
+//    im2col) as it loads its tiles; on the GPU a cluster's rows are split into pieces so that
+//    small layers still fill the device, and a second kernel adds the pieces in a fixed order.
+//    No host synchronisation: the GPU path.
 //  - library: gathers the batch in cluster order into scratch (rows for Linear; for Conv2d im2col
 //    (kernels/im2col.h) and dy rows, in chunks of samples) and runs one blas::gemm per cluster
 //    (chunk) over its contiguous slice. It reads the k+1 offsets on the host (a sync on a GPU,
@@ -91,6 +93,10 @@ void conv2d_per_cluster_grads(PerClusterPath path, const dnn::Conv2dShape& s, co
 // (the emulator's cached backward-filter plans), so that no training step allocates. Returns the
 // library workspace those plans hold, in bytes (0 where the path needs none).
 std::size_t prepare_per_cluster_grads(const dnn::Conv2dShape& s);
+// Blocks the segmented path's main kernel launches for this layer (including the blocks of
+// pieces a clustering may not need, which return at once): for benchmarks and docs/PERF.md.
+std::size_t segmented_blocks_linear(int b, int in, int out, int k);
+std::size_t segmented_blocks_conv2d(const dnn::Conv2dShape& s, int k);
 // Enough scratch for any path.
 std::size_t per_cluster_scratch_bytes_linear(int b, int in, int out, int k);
 std::size_t per_cluster_scratch_bytes_conv2d(const dnn::Conv2dShape& s, int k);

@@ -14,7 +14,7 @@ namespace {
 constexpr int kBlock = 256;
 // Every thread of a block pays for the block reduction's barriers and shuffles, which on the
 // emulator cost ~50 ns each per thread: there, a few long-looping blocks are much cheaper.
-constexpr int kMaxBlocks = kOnEmulator ? 4 : 128;
+constexpr int kMaxBlocks = kEmulatorShapes ? 4 : 128;
 constexpr std::size_t kItemsPerBlock = 8 * kBlock;
 
 unsigned first_pass_blocks(std::size_t n) {

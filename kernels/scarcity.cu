@@ -1,4 +1,4 @@
-// Grad Queue combine (DESIGN §3.5, §3.6): gbar = sum_c (n_c/b) g_c and the scarcity-weighted G*,
+// Grad Queue combine (docs/GRADQUEUE.md §4): gbar = sum_c (n_c/b) g_c and the scarcity-weighted G*,
 // rescaled to ||gbar||, with diagnostics, all without a host round trip.
 //
 // Passes (k clusters, p parameters, T tensors; bytes are HBM traffic per call):
@@ -34,10 +34,10 @@
 namespace gq::kernels {
 namespace {
 
-constexpr int kBlock = kOnEmulator ? 1 : 256;
-constexpr int kMaxBlocks = kOnEmulator ? 8 : 512;
-constexpr std::size_t kItemsPerBlock = kOnEmulator ? 16384 : 8 * 256;
-constexpr int kSplits = kOnEmulator ? 1 : 32;  // pass A blocks per tensor
+constexpr int kBlock = kEmulatorShapes ? 1 : 256;
+constexpr int kMaxBlocks = kEmulatorShapes ? 8 : 512;
+constexpr std::size_t kItemsPerBlock = kEmulatorShapes ? 16384 : 8 * 256;
+constexpr int kSplits = kEmulatorShapes ? 1 : 32;  // pass A blocks per tensor
 constexpr int kMaxClusters = kMaxScarcityClusters;
 constexpr int kMaxTensors = 65535;  // grid y limit of pass A
 

@@ -1,4 +1,4 @@
-// Grad Queue's scarcity weights and the combine step (DESIGN §3.5, §3.6): from the per-cluster
+// Grad Queue's scarcity weights and the combine step (docs/GRADQUEUE.md §4): from the per-cluster
 // mean gradients and the queue's per-parameter mean and standard deviation, the batch gradient
 // gbar = sum_c (n_c / b) g_c (what enters the queue) and the re-weighted gradient G* the
 // optimizer takes, plus per-step diagnostics. Everything stays on the device: cluster sizes, the
@@ -14,9 +14,9 @@
 
 namespace gq::kernels {
 
-enum class ScarcityFamily { powtanh, clip, chebyshev, none };  // DESIGN §3.5
+enum class ScarcityFamily { powtanh, clip, chebyshev, none };  // docs/GRADQUEUE.md §4.2
 enum class SigmaScale { cluster, batch };
-enum class Granularity { element, cluster };  // DESIGN §3.6
+enum class Granularity { element, cluster };  // docs/GRADQUEUE.md §4.4
 enum class ClusterWeight { size, uniform };
 
 struct ScarcityOptions {
@@ -80,8 +80,8 @@ std::size_t combine_scratch_bytes(std::size_t p, int k, int tensors);
 // queue_std: p floats (queue_statistics); state: the queue (device), Delta = 1 while
 // state->count < options.qmin; tensor_offsets: tensors + 1 device ints, ascending, first 0 and
 // last p (eps_j = 1e-3 * RMS(sigma over j's tensor) + 1e-12).
-// Outputs: gbar = sum_c (n_c / b) g_c; gstar = G* of DESIGN §3.5/§3.6, rescaled to ||gbar|| when
-// options.renorm; *diagnostics. When diagnostics->applied = 0, gstar is left as computed (not
+// Outputs: gbar = sum_c (n_c / b) g_c; gstar = G* (docs/GRADQUEUE.md §4.4), rescaled to ||gbar||
+// when options.renorm; *diagnostics. When diagnostics->applied = 0, gstar is left as computed (not
 // rescaled; it may be NaN or zero) and the caller must skip the step.
 // scratch: combine_scratch_bytes(p, k, tensors) bytes, allocated once by the caller.
 // Launches: element granularity 5 (4 without renorm), cluster granularity 7 (6).

@@ -25,10 +25,22 @@ std::mutex g_device_mutex;
 std::optional<DeviceInfo> g_info;
 int g_ordinal = 0;
 
+#if GQ_WITH_CUDA
+// The number of devices, at least one: on a machine without a GPU or driver this throws the
+// "no CUDA device" error (runtime/cuda_check.h) instead of failing later in some other call.
+int require_devices() {
+  int n = 0;
+  GQ_CUDA_CHECK(cudaGetDeviceCount(&n));
+  GQ_CHECK(n > 0, "no CUDA device: cudaGetDeviceCount found none");
+  return n;
+}
+#endif
+
 DeviceInfo query_device(int ordinal) {
   DeviceInfo info;
   info.ordinal = ordinal;
 #if GQ_WITH_CUDA
+  require_devices();
   cudaDeviceProp prop{};
   GQ_CUDA_CHECK(cudaGetDeviceProperties(&prop, ordinal));
   info.name = prop.name;
@@ -45,9 +57,11 @@ DeviceInfo query_device(int ordinal) {
   info.memory_bandwidth_gbs = 2.0 * clock_khz * 1e3 * (bus_bits / 8.0) / 1e9;
 #else
   info.is_emulator = true;
-  info.sm_count = cuemu::worker_count();
-  info.name =
-      fmt::format("cuemu CPU emulator ({} worker{})", info.sm_count, info.sm_count == 1 ? "" : "s");
+  const int workers = cuemu::worker_count();
+  // Taking the GPU's decisions includes sizing grids for its SMs (an H100/H200 has 132).
+  info.sm_count = GQ_EMU_GPU_DECISIONS ? 132 : workers;
+  info.name = fmt::format("cuemu CPU emulator ({} worker{}{})", workers, workers == 1 ? "" : "s",
+                          GQ_EMU_GPU_DECISIONS ? ", GPU launch decisions for 132 SMs" : "");
   info.total_memory = detail::emulated_memory_total();
   info.shared_memory_per_block = 48 * 1024;
   info.max_threads_per_block = 1024;
@@ -70,7 +84,11 @@ int device_count() {
 }
 
 void select_device(int ordinal) {
+#if GQ_WITH_CUDA
+  const int n = require_devices();
+#else
   const int n = device_count();
+#endif
   GQ_CHECK(ordinal >= 0 && ordinal < n,
            "device {} does not exist: {} device(s) visible (valid ordinals 0..{})", ordinal, n,
            n - 1);

@@ -31,12 +31,16 @@
 
 namespace gq {
 
-// True in the emulator build. Use it only for tuning constants (how many blocks a reduction
-// spreads over), never for semantics.
-#if defined(__CUDACC__)
-inline constexpr bool kOnEmulator = false;
+// Whose launch decisions the kernels take: the GPU's (nvcc), or shapes tuned for the emulator,
+// where a block's threads run one after another on a CPU core and every barrier costs each thread
+// ~50 ns (one-thread blocks, contiguous index shares, fewer blocks). The emulator build with
+// GQ_EMU_GPU_DECISIONS takes the GPU's: every launch shape, tile, branch and index mapping of the
+// nvcc build then runs on the emulator too (slower; CI runs the kernel suites that way).
+// Use it only for tuning (shapes, tiles, which equivalent path), never for what is computed.
+#if defined(__CUDACC__) || GQ_EMU_GPU_DECISIONS
+inline constexpr bool kEmulatorShapes = false;
 #else
-inline constexpr bool kOnEmulator = true;
+inline constexpr bool kEmulatorShapes = true;
 #endif
 
 // Launches kernel<<<grid, block, smem, stream>>>(args...) on the GPU, or runs it on the emulator.
@@ -77,14 +81,12 @@ struct IndexRange {
 // a strided walk there costs ~10 ns per element against ~1 ns. Both visit every index exactly
 // once, so maps give identical results; float reductions round differently between the devices
 // (but deterministically on each, as the shares depend only on n and the launch shape).
+// kEmulatorShapes chooses; the GPU-decision emulator build walks the GPU's strided shares.
 GQ_HD IndexRange thread_share(std::size_t n, std::size_t t, std::size_t threads) {
-#if defined(__CUDACC__)
-  return {t, n, threads};
-#else
+  if (!kEmulatorShapes) return {t, n, threads};
   const std::size_t chunk = (n + threads - 1) / threads;
   const std::size_t first = t * chunk < n ? t * chunk : n;
   return {first, first + chunk < n ? first + chunk : n, 1};
-#endif
 }
 
 // This thread's share of [0, n) in a loop over the whole (1-D) grid.

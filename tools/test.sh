@@ -2,19 +2,22 @@
 # The test command: builds and runs everything CI checks.
 #   1. emulator build (warnings are errors), ctest in forward thread order with 1 worker and in
 #      reverse order with 2 workers (every test binary is registered for both);
-#   2. the same under AddressSanitizer + UndefinedBehaviorSanitizer;
-#   3. a GQ_CUDA=ON build that compiles and links every target with nvcc (runs nothing here).
-# Options: --quick (step 1 only), --no-asan, --no-cuda.
+#   2. the kernel and model suites again in an emulator build that takes the GPU's launch shapes,
+#      tiles and branches (GQ_EMU_GPU_DECISIONS), both orders;
+#   3. the emulator tests under AddressSanitizer + UndefinedBehaviorSanitizer;
+#   4. a GQ_CUDA=ON build that compiles and links every target with nvcc (runs nothing here).
+# Options: --quick (step 1 only), --no-gpumode, --no-asan, --no-cuda.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-run_asan=1 run_cuda=1
+run_asan=1 run_cuda=1 run_gpumode=1
 for arg in "$@"; do
   case "$arg" in
-    --quick) run_asan=0 run_cuda=0 ;;
+    --quick) run_asan=0 run_cuda=0 run_gpumode=0 ;;
+    --no-gpumode) run_gpumode=0 ;;
     --no-asan) run_asan=0 ;;
     --no-cuda) run_cuda=0 ;;
-    *) echo "test.sh: unknown option '$arg' (use --quick, --no-asan, --no-cuda)" >&2; exit 2 ;;
+    *) echo "test.sh: unknown option '$arg' (use --quick, --no-gpumode, --no-asan, --no-cuda)" >&2; exit 2 ;;
   esac
 done
 
@@ -31,6 +34,17 @@ section "emulator tests, forward order (CUEMU_ORDER=forward CUEMU_WORKERS=1) and
 ctest --test-dir build-emu -L "forward|host" --output-on-failure -j "$jobs"
 section "emulator tests, reverse order (CUEMU_ORDER=reverse CUEMU_WORKERS=2)"
 ctest --test-dir build-emu -L reverse --output-on-failure -j "$jobs"
+
+if [ "$run_gpumode" = 1 ]; then
+  section "emulator with the GPU's launch decisions (GQ_EMU_GPU_DECISIONS): kernel and model suites, both orders"
+  gpu_decision_suites=(gq_test_kernels_core gq_test_kernels_nn gq_test_kernels_train gq_test_gradqueue
+                       gq_test_kmeans gq_test_per_sample gq_test_models)
+  cmake -S . -B build-gpumode -G Ninja -DGQ_CUDA=OFF -DGQ_EMU_GPU_DECISIONS=ON -DGQ_WERROR=ON \
+        -DGQ_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build build-gpumode -j "$jobs" --target "${gpu_decision_suites[@]}"
+  ctest --test-dir build-gpumode -R "^($(IFS='|'; echo "${gpu_decision_suites[*]}"))\\." \
+        --output-on-failure -j "$jobs"
+fi
 
 if [ "$run_asan" = 1 ]; then
   section "emulator build with AddressSanitizer + UBSan"

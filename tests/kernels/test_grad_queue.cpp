@@ -1,6 +1,6 @@
 // The Grad Queue ring against a host double-precision model: long random sequences of pushes,
 // length-rule updates and fixed lengths, with the running-sum statistics checked against the
-// two-pass kernel and a host two-pass over the expected contents (DESIGN §3.4: 1e-5 relative).
+// two-pass kernel and a host two-pass of the contents to 1e-5 relative (docs/GRADQUEUE.md §3.1).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -19,7 +19,7 @@
 namespace gq::kernels {
 namespace {
 
-// The ring as DESIGN §3.4/§3.8 defines it, in double on the host.
+// The ring as docs/GRADQUEUE.md §3 defines it, in double on the host.
 struct HostQueue {
   int qmin, qmax, qlen, head = 0, count = 0;
   bool have_ema = false;

@@ -281,7 +281,7 @@ TEST_P(LinearPerSample, IsDeterministic) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, LinearPerSample,
                          ::testing::Values(LinearCase{7, 33, 5}, LinearCase{1, 33, 5},
-                                           LinearCase{37, 70, 41}),
+                                           LinearCase{37, 70, 41}, LinearCase{29, 20, 81}),
                          [](const auto& info) {
                            return "b" + std::to_string(info.param.b) + "_in" +
                                   std::to_string(info.param.in) + "_out" +
@@ -294,6 +294,15 @@ Conv2dShape conv_shape(int r, int stride, int pad) {
   Conv2dShape s{5, 3, 9, 7, 4, r, r};
   s.stride_h = s.stride_w = stride;
   s.pad_h = s.pad_w = pad;
+  return s;
+}
+
+// More than one 64-row tile of output channels (blockIdx.y > 0 on the GPU's tiles), and split
+// pieces of two positions that straddle samples (63 positions each).
+Conv2dShape wide_conv_shape() {
+  Conv2dShape s{5, 3, 9, 7, 72, 3, 3};
+  s.stride_h = s.stride_w = 1;
+  s.pad_h = s.pad_w = 1;
   return s;
 }
 
@@ -513,10 +522,11 @@ TEST_P(ConvPerSample, IsDeterministic) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, ConvPerSample,
                          ::testing::Values(conv_shape(3, 1, 1), conv_shape(3, 2, 1),
-                                           conv_shape(1, 1, 0), conv_shape(5, 1, 2)),
+                                           conv_shape(1, 1, 0), conv_shape(5, 1, 2),
+                                           wide_conv_shape()),
                          [](const auto& info) {
                            const Conv2dShape& s = info.param;
-                           return "k" + std::to_string(s.r) + "_stride" +
+                           return "out" + std::to_string(s.k) + "_k" + std::to_string(s.r) + "_stride" +
                                   std::to_string(s.stride_h) + "_pad" + std::to_string(s.pad_h);
                          });
 

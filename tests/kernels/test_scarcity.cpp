@@ -1,5 +1,5 @@
 // Scarcity weights and the Grad Queue combine against a host double-precision reference of
-// DESIGN §3.5/§3.6, for every option combination, plus the identities the design relies on.
+// docs/GRADQUEUE.md §4, for every option combination, plus the identities of its §4.4.
 #include <gtest/gtest.h>
 
 #include <algorithm>

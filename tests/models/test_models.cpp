@@ -10,6 +10,8 @@
 #include "models/sequential.h"
 #include "models/simple_layers.h"
 #include "models/zoo.h"
+#include "kernels/per_sample.h"
+#include "runtime/portable.cuh"
 #include "runtime/error.h"
 #include "tests/test_util.h"
 
@@ -121,6 +123,35 @@ TEST(Zoo, ModelsHaveTheDocumentedShapes) {
     EXPECT_GE(m->params().size(), w.min_params) << w.name;
     EXPECT_LE(m->params().size(), w.max_params) << w.name;
     EXPECT_NE(m->summary().find("total"), std::string::npos);
+  }
+}
+
+// On the GPU, Grad Queue's per-cluster weight gradients take the segmented kernel, which splits
+// each cluster's rows so that every layer of the CIFAR-10 models fills an H100/H200 (2 blocks per
+// SM) from batch 512 on. The emulator's own shapes do not split (one-thread blocks).
+TEST(Zoo, SegmentedPerClusterGradientsFillTheGpuOnEveryLayer) {
+  for (const char* name : {"paper-cnn", "airbench"}) {
+    auto m = build_model(name, Shape{3, 32, 32}, 10);
+    m->setup(Shape{3, 32, 32}, 1);
+    for (int b : {512, 2048})
+      for (int k : {1, 4, 16}) {
+        for (int i = 0; i < m->num_layers(); ++i) {
+          std::size_t blocks = 0;
+          if (auto* conv = dynamic_cast<Conv2d*>(&m->layer(i))) {
+            dnn::Conv2dShape s = conv->shape();
+            s.n = b;
+            blocks = kernels::segmented_blocks_conv2d(s, k);
+          } else if (auto* fc = dynamic_cast<Linear*>(&m->layer(i))) {
+            blocks = kernels::segmented_blocks_linear(b, fc->in_features(), fc->out_features(), k);
+          } else {
+            continue;
+          }
+          if (!kEmulatorShapes) {
+            EXPECT_GE(blocks, 2u * 132) << name << " " << m->layer_name(i) << " b=" << b;
+          }
+          EXPECT_LE(blocks, 65535u * 1024) << name << " " << m->layer_name(i);
+        }
+      }
   }
 }
 

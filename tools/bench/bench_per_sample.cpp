@@ -1,11 +1,12 @@
 // Per-cluster weight gradients against the ordinary weight gradient, on the paper-cnn shapes at
-// batch 512 with k = 4 clusters: conv 32->64 3x3 pad 1 on 16x16, conv 64->128 3x3 pad 1 on 8x8,
-// and the linear head 128->10. The per-cluster paths: segmented (hand-written kernel), library
+// batch 512 with k = 4 clusters: conv 3->32 3x3 pad 1 on 32x32, conv 32->64 on 16x16, conv
+// 64->128 on 8x8, and the linear head 128->10. The per-cluster paths: segmented (hand-written kernel), library
 // (gather + im2col + blas::gemm), library_conv (gather + dnn backward_filter in pieces). Counters:
 // GFLOP/s (the weight gradient's FLOPs) and x_ordinary, the time of one per-cluster pass over the
 // time of the layer's ordinary weight gradient (dnn::Conv2d::backward_filter / blas::gemm) on the
-// same batch (best of 3, measured once). Also the materialised per-sample gradients and norms, for
-// scale.
+// same batch (best of 3, measured once); for the segmented path, blocks = the blocks its kernel
+// launches (build with GQ_EMU_GPU_DECISIONS=ON for the GPU's tiles and split). Also the
+// materialised per-sample gradients and norms, for scale.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -130,9 +131,15 @@ void BM_ConvPerCluster(benchmark::State& state) {
                                           cl.offsets.data(), kClusters, gw.data(), gb.data(),
                                           scratch.data());
   });
+  if (path == PerClusterPath::segmented)
+    state.counters["blocks"] = static_cast<double>(gq::kernels::segmented_blocks_conv2d(s, kClusters));
 }
 BENCHMARK(BM_ConvPerCluster)
     ->ArgNames({"c", "k", "hw", "path"})
+    ->Args({3, 32, 32, -1})
+    ->Args({3, 32, 32, 2})
+    ->Args({3, 32, 32, 1})
+    ->Args({3, 32, 32, 0})
     ->Args({32, 64, 16, -1})
     ->Args({32, 64, 16, 2})
     ->Args({32, 64, 16, 1})
@@ -206,6 +213,9 @@ void BM_LinearPerCluster(benchmark::State& state) {
                                           cl.order.data(), cl.offsets.data(), kClusters, gw.data(),
                                           gb.data(), scratch.data());
   });
+  if (path == PerClusterPath::segmented)
+    state.counters["blocks"] =
+        static_cast<double>(gq::kernels::segmented_blocks_linear(kBatch, in, out, kClusters));
 }
 BENCHMARK(BM_LinearPerCluster)
     ->ArgName("path")

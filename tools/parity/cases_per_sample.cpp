@@ -91,7 +91,9 @@ GQ_PARITY_CASE("per_sample/linear grads+norms b=37 in=70 out=41", 1e-6, 1e-6) {
   return r;
 }
 
-GQ_PARITY_CASE("per_sample/linear per-cluster segmented b=37 k=4 (one empty)", 0.0, 0.0) {
+// The GPU's tiles split each cluster's sum into pieces added at the end (kernels/per_sample.cu);
+// the emulator's own tiles sum in one piece: equal to rounding unless both take the GPU's shapes.
+GQ_PARITY_CASE("per_sample/linear per-cluster segmented b=37 k=4 (one empty)", 1e-6, 1e-5) {
   return linear_per_cluster(PerClusterPath::segmented);
 }
 
@@ -116,7 +118,7 @@ GQ_PARITY_CASE("per_sample/conv 6x5x11x9 k7 3x3 s2 p1 grads+norms", 1e-5, 1e-5) 
   return r;
 }
 
-GQ_PARITY_CASE("per_sample/conv per-cluster segmented 3x3 s2 p1 k=3 (one empty)", 0.0, 0.0) {
+GQ_PARITY_CASE("per_sample/conv per-cluster segmented 3x3 s2 p1 k=3 (one empty)", 1e-6, 1e-5) {
   return conv_per_cluster(PerClusterPath::segmented);
 }
 
