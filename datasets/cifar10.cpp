@@ -18,7 +18,10 @@ constexpr std::string_view kHint =
     "(https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz) or restore "
     "shared/data/cifar10/cifar-10-binary.tar.xz (see shared/data/README.md).";
 constexpr int kPixels = kCifarRecordBytes - 1;
-constexpr std::size_t kFileBytes = std::size_t(kCifarRecordBytes) * kCifarRecordsPerFile;
+// Caps checked before reading: twice a real batch (so a wrong size up to that gets the precise
+// "N records" message), and far more than ten class names need.
+constexpr std::uint64_t kMaxBatchFileBytes = std::uint64_t(64) << 20;
+constexpr std::uint64_t kMaxMetaFileBytes = std::uint64_t(64) << 10;
 const std::array<std::string, 10> kOfficialNames = {
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
 
@@ -30,11 +33,11 @@ int batch_count(Split split) {
   return split == Split::test ? 1 : 5;
 }
 
-Dataset empty_dataset(Split split) {
+Dataset empty_dataset(Split split, int records_per_file = kCifarRecordsPerFile) {
   Dataset d;
   d.name = "cifar10";
   d.split = std::string(split_name(split));
-  d.n = batch_count(split) * kCifarRecordsPerFile;
+  d.n = batch_count(split) * records_per_file;
   d.channels = 3;
   d.height = d.width = 32;
   d.num_classes = 10;
@@ -44,9 +47,12 @@ Dataset empty_dataset(Split split) {
   return d;
 }
 
-// Validates one batch file and copies it into records [index*10000, (index+1)*10000) of `out`.
+// Validates one batch file of `records` records (10000 in the real files) and copies it into
+// records [index*records, (index+1)*records) of `out`.
 void parse_batch(std::span<const std::uint8_t> bytes, const io::Origin& origin, int index,
-                 Dataset& out) {
+                 Dataset& out, int records_per_file = kCifarRecordsPerFile) {
+  const std::size_t want_records = std::size_t(records_per_file);
+  const std::size_t file_bytes = kCifarRecordBytes * want_records;
   if (bytes.size() % kCifarRecordBytes != 0) {
     const std::size_t whole = bytes.size() / kCifarRecordBytes;
     io::fail(
@@ -54,20 +60,20 @@ void parse_batch(std::span<const std::uint8_t> bytes, const io::Origin& origin, 
         fmt::format("truncated CIFAR-10 batch: {} bytes is not a multiple of the {}-byte record "
                     "(1 label byte + 3072 pixel bytes); record {} is cut short",
                     bytes.size(), kCifarRecordBytes, whole),
-        fmt::format("{} records = {} bytes", kCifarRecordsPerFile, kFileBytes),
+        fmt::format("{} records = {} bytes", want_records, file_bytes),
         fmt::format("{} whole records and {} bytes of record {}", whole,
                     bytes.size() - whole * kCifarRecordBytes, whole));
   }
-  if (bytes.size() != kFileBytes) {
+  if (bytes.size() != file_bytes) {
     const std::size_t records = bytes.size() / kCifarRecordBytes;
-    io::fail(origin, static_cast<std::int64_t>(std::min(bytes.size(), kFileBytes)),
-             records < kCifarRecordsPerFile ? "truncated CIFAR-10 batch (too few records)"
-                                            : "CIFAR-10 batch has extra records",
-             fmt::format("{} records = {} bytes", kCifarRecordsPerFile, kFileBytes),
+    io::fail(origin, static_cast<std::int64_t>(std::min(bytes.size(), file_bytes)),
+             records < want_records ? "truncated CIFAR-10 batch (too few records)"
+                                    : "CIFAR-10 batch has extra records",
+             fmt::format("{} records = {} bytes", want_records, file_bytes),
              fmt::format("{} records = {} bytes", records, bytes.size()));
   }
-  const std::size_t base = std::size_t(index) * kCifarRecordsPerFile;
-  for (std::size_t r = 0; r < std::size_t(kCifarRecordsPerFile); ++r) {
+  const std::size_t base = std::size_t(index) * want_records;
+  for (std::size_t r = 0; r < want_records; ++r) {
     const std::uint8_t* rec = bytes.data() + r * kCifarRecordBytes;
     if (rec[0] > 9) {
       io::fail(origin, static_cast<std::int64_t>(r * kCifarRecordBytes),
@@ -126,7 +132,8 @@ void load_from_dir(const std::filesystem::path& dir, Want want, Dataset* train, 
     if (s == Split::train ? !want.train : !want.test) continue;
     for (int i = 0; i < batch_count(s); ++i) {
       std::error_code ec;
-      if (!std::filesystem::is_regular_file(dir / batch_name(s, i), ec)) {
+      // exists, not is_regular_file: a FIFO or directory in its place gets read_file's message.
+      if (!std::filesystem::exists(dir / batch_name(s, i), ec)) {
         missing.push_back(dir / batch_name(s, i));
       }
     }
@@ -137,8 +144,9 @@ void load_from_dir(const std::filesystem::path& dir, Want want, Dataset* train, 
   std::optional<std::vector<std::string>> names;
   std::error_code ec;
   if (std::filesystem::exists(dir / "batches.meta.txt", ec)) {
-    names = parse_meta(io::read_file(dir / "batches.meta.txt", kHint),
-                       io::Origin{dir / "batches.meta.txt", {}, false, std::string(kHint)});
+    names = parse_meta(
+        io::read_file(dir / "batches.meta.txt", kHint, kMaxMetaFileBytes, "CIFAR-10 class names"),
+        io::Origin{dir / "batches.meta.txt", {}, false, std::string(kHint)});
   }
   for (Split s : {Split::train, Split::test}) {
     Dataset* out = s == Split::train ? train : test;
@@ -147,8 +155,8 @@ void load_from_dir(const std::filesystem::path& dir, Want want, Dataset* train, 
     if (names) out->class_names = *names;
     for (int i = 0; i < batch_count(s); ++i) {
       const auto file = dir / batch_name(s, i);
-      parse_batch(io::read_file(file, kHint), io::Origin{file, {}, false, std::string(kHint)}, i,
-                  *out);
+      parse_batch(io::read_file(file, kHint, kMaxBatchFileBytes, "a CIFAR-10 batch"),
+                  io::Origin{file, {}, false, std::string(kHint)}, i, *out);
     }
   }
 }
@@ -177,12 +185,12 @@ void load_from_archive(const std::filesystem::path& file, Want want, Dataset* tr
   while (remaining > 0 && reader.next(e)) {
     if (!e.regular) continue;
     if (e.base == "batches.meta.txt" && !names) {
-      names = parse_meta(reader.read(), reader.origin_of(e.path));
+      names = parse_meta(reader.read(kMaxMetaFileBytes), reader.origin_of(e.path));
       continue;
     }
     for (auto& need : needs) {
       if (need.found || need.base != e.base) continue;
-      const auto bytes = reader.read();
+      const auto bytes = reader.read(kMaxBatchFileBytes);
       parse_batch(bytes, reader.origin_of(e.path), need.index, *need.out);
       need.found = true;
       --remaining;
@@ -222,6 +230,8 @@ void load(const std::filesystem::path& path, Want want, Dataset* train, Dataset*
     }
     return load_from_archive(path, want, train, test);
   }
+  // Neither a file nor a folder (a FIFO, a device): the archive reader says what it is.
+  if (!std::filesystem::is_directory(path, ec)) return load_from_archive(path, want, train, test);
   if (auto d = bin_dir(path)) return load_from_dir(*d, want, train, test);
   for (const char* name : {"cifar-10-binary.tar.xz", "cifar-10-binary.tar.gz"}) {
     if (std::filesystem::is_regular_file(path / name, ec)) {
@@ -237,6 +247,19 @@ void load(const std::filesystem::path& path, Want want, Dataset* train, Dataset*
 }
 
 }  // namespace
+
+Dataset parse_cifar10_batch(std::span<const std::uint8_t> bytes,
+                            const std::filesystem::path& source, int records) {
+  GQ_CHECK(records >= 1, "parse_cifar10_batch: records must be positive, got {}", records);
+  Dataset d = empty_dataset(Split::test, records);
+  parse_batch(bytes, io::Origin{source, {}, false, std::string(kHint)}, 0, d, records);
+  return d;
+}
+
+std::vector<std::string> parse_cifar10_meta(std::span<const std::uint8_t> bytes,
+                                            const std::filesystem::path& source) {
+  return parse_meta(bytes, io::Origin{source, {}, false, std::string(kHint)});
+}
 
 Dataset load_cifar10(const std::filesystem::path& path, Split split) {
   Dataset d;

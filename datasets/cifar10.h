@@ -3,7 +3,11 @@
 // planes of 32x32), which is already the NCHW layout of Dataset::images.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
 
 #include "datasets/dataset.h"
 
@@ -27,5 +31,13 @@ Dataset load_cifar10(const std::filesystem::path& path, Split split);
 // Both splits in one pass over an archive (the test batch is the last member of the official
 // archive, so loading the splits separately would decompress the train batches twice).
 TrainTest load_cifar10_all(const std::filesystem::path& path);
+
+// The building blocks, exposed for tests and fuzzing: one batch file's bytes (`records` records;
+// 10000 in the real files) as a test-split Dataset of that many records, and batches.meta.txt.
+Dataset parse_cifar10_batch(std::span<const std::uint8_t> bytes,
+                            const std::filesystem::path& source,
+                            int records = kCifarRecordsPerFile);
+std::vector<std::string> parse_cifar10_meta(std::span<const std::uint8_t> bytes,
+                                            const std::filesystem::path& source);
 
 }  // namespace gq::data

@@ -26,6 +26,22 @@ std::string_view split_name(Split split) {
   return split == Split::train ? "train" : "test";
 }
 
+void check_same_shape(const Dataset& train, const Dataset& test,
+                      const std::filesystem::path& where) {
+  auto shape = [](const Dataset& d) {
+    return d.feature_dim > 0 ? fmt::format("{} features, {} classes", d.feature_dim, d.num_classes)
+                             : fmt::format("{}x{}x{} images, {} classes", d.channels, d.height,
+                                           d.width, d.num_classes);
+  };
+  if (shape(train) != shape(test)) {
+    throw DataError(
+        fmt::format("{}: the {} split does not match the {} split: expected {}, found {}. "
+                    "Both splits must come from the same dataset.",
+                    where.string(), test.split, train.split, shape(train), shape(test)),
+        where.string());
+  }
+}
+
 std::filesystem::path data_root(const std::filesystem::path& fallback) {
   const char* env = std::getenv("GQ_DATA_DIR");
   return env && *env ? std::filesystem::path(env) : fallback;
@@ -42,14 +58,15 @@ std::filesystem::path find_dataset(const std::filesystem::path& root, std::strin
     return [files = std::move(files)](const fs::path& p) {
       std::error_code ec;
       for (const auto& f : files) {
-        if (fs::is_regular_file(p / f, ec)) return true;
+        // exists, not is_regular_file: a FIFO or device in its place gets the loader's message.
+        if (fs::exists(p / f, ec)) return true;
       }
       return false;
     };
   };
   auto is_file = [](const fs::path& p) {
     std::error_code ec;
-    return fs::is_regular_file(p, ec);
+    return fs::exists(p, ec) && !fs::is_directory(p, ec);
   };
   std::vector<Candidate> cands;
   std::string hint;

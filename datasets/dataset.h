@@ -59,6 +59,12 @@ class DataError : public gq::Error {
   std::int64_t offset_;
 };
 
+// Checks that two splits hold samples of one shape (C x H x W, or feature_dim) and the same number
+// of classes: code that sizes buffers from the train split reads the test split with them. Throws
+// DataError naming `where` (the dataset's path) and both shapes.
+void check_same_shape(const Dataset& train, const Dataset& test,
+                      const std::filesystem::path& where);
+
 // The data root for tests and tools: $GQ_DATA_DIR when set and non-empty, else `fallback`.
 std::filesystem::path data_root(const std::filesystem::path& fallback = "../shared/data");
 

@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <climits>
-#include <fstream>
+#include <cstdint>
 
 #include <fmt/format.h>
 
@@ -50,25 +50,13 @@ void fail_missing(std::string_view what, const std::vector<std::filesystem::path
   throw DataError(msg, tried.empty() ? std::string() : tried.front().string());
 }
 
-std::vector<std::uint8_t> read_file(const std::filesystem::path& file, std::string_view hint) {
-  Origin origin{file, {}, false, std::string(hint)};
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(file, ec)) {
-    fail(origin, -1, "cannot read the file", "a regular file",
-         std::filesystem::exists(file, ec) ? "something else (a directory?)" : "nothing (missing)");
+std::vector<std::uint8_t> read_file(const std::filesystem::path& file, std::string_view hint,
+                                    std::uint64_t max_bytes, std::string_view what) {
+  try {
+    return read_input_file(file, max_bytes, what);
+  } catch (const InputFileError& e) {
+    fail(Origin{file, {}, false, std::string(hint)}, -1, e.problem(), e.expected(), e.found());
   }
-  std::ifstream in(file, std::ios::binary);
-  if (!in) fail(origin, -1, "cannot open the file", "a readable file", "an open error");
-  in.seekg(0, std::ios::end);
-  const auto size = static_cast<std::int64_t>(in.tellg());
-  in.seekg(0, std::ios::beg);
-  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(std::max<std::int64_t>(size, 0)));
-  if (size > 0 &&
-      !in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size))) {
-    fail(origin, static_cast<std::int64_t>(in.gcount()), "read error",
-         fmt::format("{} bytes", size), fmt::format("{} bytes", in.gcount()));
-  }
-  return bytes;
 }
 
 bool is_gzip(std::span<const std::uint8_t> b) {
@@ -80,7 +68,8 @@ bool is_xz(std::span<const std::uint8_t> b) {
   return b.size() >= 6 && std::equal(kMagic, kMagic + 6, b.begin());
 }
 
-std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> in, const Origin& origin) {
+std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> in, const Origin& origin,
+                                 std::uint64_t max_out) {
   if (in.empty()) fail(origin, 0, "empty gzip file", "a gzip stream (magic 1f 8b)", "0 bytes");
   if (!is_gzip(in)) {
     fail(origin, 0, "not a gzip stream", "magic bytes 1f 8b",
@@ -104,11 +93,23 @@ std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> in, const Origin&
             std::size_t(t[3]) << 24;
   }
   // A damaged trailer can hold any value: never trust it beyond 8x the compressed size.
-  out.resize(
-      std::clamp<std::size_t>(isize, 1 << 16, std::max<std::size_t>(8 * in.size(), 1 << 16)) + 1);
+  // One byte over the cap is room to notice that the stream goes on past it.
+  const std::size_t limit =
+      static_cast<std::size_t>(std::min<std::uint64_t>(max_out, SIZE_MAX - 1)) + 1;
+  out.resize(std::min(
+      std::clamp<std::size_t>(isize, 1 << 16, std::max<std::size_t>(8 * in.size(), 1 << 16)) + 1,
+      limit));
   std::size_t produced = 0, consumed = 0;
+  const auto too_much = [&] {
+    fail(origin, static_cast<std::int64_t>(consumed), "gzip stream decompresses to too much data",
+         fmt::format("at most {} decompressed", describe_bytes(max_out)),
+         fmt::format("more than that after {} compressed bytes", consumed));
+  };
   while (true) {
-    if (produced == out.size()) out.resize(out.size() * 2);
+    if (produced == out.size()) {
+      if (produced == limit) too_much();
+      out.resize(std::min(out.size() * 2, limit));
+    }
     const std::size_t in_chunk = std::min<std::size_t>(in.size() - consumed, UINT_MAX);
     const std::size_t out_chunk = std::min<std::size_t>(out.size() - produced, UINT_MAX);
     zs.next_in = const_cast<Bytef*>(in.data() + consumed);
@@ -145,6 +146,7 @@ std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> in, const Origin&
          fmt::format("zlib error '{}' after {} bytes decompressed", zs.msg ? zs.msg : "?",
                      produced));
   }
+  if (produced > max_out) too_much();  // the stream ended in the byte past the cap
   out.resize(produced);
   out.shrink_to_fit();
   return out;
@@ -169,11 +171,24 @@ bool is_tar_name(const std::filesystem::path& file) {
 
 ArchiveReader::ArchiveReader(const std::filesystem::path& file, std::string hint)
     : file_(file), hint_(std::move(hint)) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(file, ec)) {
-    fail(Origin{file_, {}, false, hint_}, -1, "cannot open the archive", "a regular file",
-         std::filesystem::exists(file, ec) ? "something else (a directory?)" : "nothing (missing)");
+  // Streamed, never held whole: no size cap, but a regular file (a FIFO would block).
+  try {
+    input_ = std::make_unique<InputFile>(file, UINT64_MAX, "a tar archive");
+  } catch (const InputFileError& e) {
+    fail(Origin{file_, {}, false, hint_}, -1, "cannot open the archive", e.expected(), e.found());
   }
+  create();
+  check_opened(archive_read_open_fd(ar_, input_->fd(), std::size_t(1) << 20));
+}
+
+ArchiveReader::ArchiveReader(std::span<const std::uint8_t> bytes, const std::filesystem::path& name,
+                             std::string hint)
+    : file_(name), hint_(std::move(hint)) {
+  create();
+  check_opened(archive_read_open_memory(ar_, bytes.data(), bytes.size()));
+}
+
+void ArchiveReader::create() {
   ar_ = archive_read_new();
   if (!ar_) fail(Origin{file_, {}, false, hint_}, -1, "libarchive: out of memory", "", "");
   archive_read_support_filter_gzip(ar_);
@@ -181,15 +196,17 @@ ArchiveReader::ArchiveReader(const std::filesystem::path& file, std::string hint
   archive_read_support_filter_bzip2(ar_);
   archive_read_support_format_tar(ar_);
   archive_read_support_format_empty(ar_);
-  if (archive_read_open_filename(ar_, file_.c_str(), std::size_t(1) << 20) != ARCHIVE_OK) {
-    // A throwing constructor runs no destructor: free the reader before reporting.
-    try {
-      fail_stream("opening it");
-    } catch (...) {
-      archive_read_free(ar_);
-      ar_ = nullptr;
-      throw;
-    }
+}
+
+void ArchiveReader::check_opened(int open_rc) {
+  if (open_rc == ARCHIVE_OK) return;
+  // A throwing constructor runs no destructor: free the reader before reporting.
+  try {
+    fail_stream("opening it");
+  } catch (...) {
+    archive_read_free(ar_);
+    ar_ = nullptr;
+    throw;
   }
 }
 
@@ -243,20 +260,32 @@ bool ArchiveReader::next(Entry& entry) {
   return true;
 }
 
-std::vector<std::uint8_t> ArchiveReader::read() {
-  std::vector<std::uint8_t> data;
-  std::size_t got = 0;
+std::vector<std::uint8_t> ArchiveReader::read(std::uint64_t max_bytes) {
+  const Origin origin = origin_of(current_.path);
+  const auto too_large = [&](std::string found) {
+    fail(origin, -1, "archive member too large",
+         fmt::format("at most {} for this member", describe_bytes(max_bytes)), found);
+  };
   const bool sized = current_.size >= 0;
-  data.resize(sized ? static_cast<std::size_t>(current_.size) : std::size_t(1) << 16);
-  while (!sized || got < data.size()) {
-    if (!sized && got == data.size()) data.resize(data.size() * 2);
+  if (sized && static_cast<std::uint64_t>(current_.size) > max_bytes) {
+    too_large(fmt::format("{} bytes in its tar header", current_.size));
+  }
+  // An unsized member may hold one byte more than the cap: that byte shows it is too large.
+  const std::size_t limit =
+      sized ? static_cast<std::size_t>(current_.size)
+            : static_cast<std::size_t>(std::min<std::uint64_t>(max_bytes, SIZE_MAX - 1)) + 1;
+  std::vector<std::uint8_t> data(sized ? limit : std::min<std::size_t>(limit, 1 << 16));
+  std::size_t got = 0;
+  while (got < limit) {
+    if (got == data.size()) data.resize(std::min(data.size() * 2, limit));
     const la_ssize_t n = archive_read_data(ar_, data.data() + got, data.size() - got);
     if (n < 0) fail_stream("reading member data");
     if (n == 0) break;
     got += static_cast<std::size_t>(n);
   }
-  if (current_.size >= 0 && got != static_cast<std::size_t>(current_.size)) {
-    fail(origin_of(current_.path), static_cast<std::int64_t>(got), "archive member ends early",
+  if (!sized && got > max_bytes) too_large("more bytes than that (the member has no size)");
+  if (sized && got != limit) {
+    fail(origin, static_cast<std::int64_t>(got), "archive member ends early",
          fmt::format("{} bytes (tar header size)", current_.size), fmt::format("{} bytes", got));
   }
   data.resize(got);

@@ -6,12 +6,14 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "datasets/dataset.h"
+#include "runtime/input_file.h"
 
 namespace gq::data::io {
 
@@ -38,15 +40,21 @@ struct Origin {
                                const std::vector<std::filesystem::path>& tried,
                                std::string_view hint);
 
-// Reads a whole file. DataError when it cannot be opened or read.
-std::vector<std::uint8_t> read_file(const std::filesystem::path& file, std::string_view hint);
+// Reads a whole file, which must be a regular file of at most max_bytes (checked before anything
+// is allocated; a FIFO or device is refused without blocking). `what` names the kind of file in
+// messages ("an IDX file"). DataError when it cannot be opened or read.
+std::vector<std::uint8_t> read_file(const std::filesystem::path& file, std::string_view hint,
+                                    std::uint64_t max_bytes, std::string_view what);
 
 bool is_gzip(std::span<const std::uint8_t> bytes);  // 1f 8b
 bool is_xz(std::span<const std::uint8_t> bytes);    // fd 37 7a 58 5a 00
 
 // Inflates a gzip file (one or more members) with zlib, checking every member's CRC-32 and size.
-// Offsets in errors count compressed bytes of `origin.file`.
-std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> compressed, const Origin& origin);
+// Offsets in errors count compressed bytes of `origin.file`. More than max_out decompressed bytes
+// (a gzip bomb, or a stream far larger than the data it should hold) is an error, raised before
+// the buffer grows past the cap.
+std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> compressed, const Origin& origin,
+                                 std::uint64_t max_out);
 
 // Case-insensitive suffix test on a file name.
 bool ends_with_icase(std::string_view s, std::string_view suffix);
@@ -66,7 +74,12 @@ class ArchiveReader {
     bool regular = false;   // a regular file (not a directory, link, ...)
   };
 
+  // Reads the archive file (a regular file; checked without blocking).
   ArchiveReader(const std::filesystem::path& file, std::string hint);
+  // Reads an archive held in memory; `name` stands for the file in messages. `bytes` must outlive
+  // the reader.
+  ArchiveReader(std::span<const std::uint8_t> bytes, const std::filesystem::path& name,
+                std::string hint);
   ~ArchiveReader();
   ArchiveReader(const ArchiveReader&) = delete;
   ArchiveReader& operator=(const ArchiveReader&) = delete;
@@ -74,8 +87,10 @@ class ArchiveReader {
   // Advances to the next member; false at the end of the archive. Unread data of the previous
   // member is skipped (still decompressed for a compressed stream, but not copied).
   bool next(Entry& entry);
-  // Reads the current member whole; DataError when it ends before the header's size.
-  std::vector<std::uint8_t> read();
+  // Reads the current member whole; DataError when it ends before the header's size, or when it is
+  // larger than max_bytes (checked against the header's size before allocating, and while reading
+  // a member without a size).
+  std::vector<std::uint8_t> read(std::uint64_t max_bytes);
   // Number of members seen so far and their paths (for "missing member" messages).
   const std::vector<std::string>& seen() const { return seen_; }
   const std::filesystem::path& file() const { return file_; }
@@ -83,8 +98,11 @@ class ArchiveReader {
 
  private:
   [[noreturn]] void fail_stream(std::string_view while_doing);
+  void create();                   // ar_ with the filters and formats we read
+  void check_opened(int open_rc);  // raises (and frees ar_) when opening failed
 
   std::filesystem::path file_;
+  std::unique_ptr<InputFile> input_;  // the open archive file (absent for an in-memory archive)
   std::string hint_;
   archive* ar_ = nullptr;
   Entry current_;

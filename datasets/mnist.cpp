@@ -69,7 +69,9 @@ IdxArray parse_idx_at(std::span<const std::uint8_t> bytes, const io::Origin& ori
              fmt::format("{} header bytes for {} dimensions", header, ndims),
              fmt::format("{} bytes in all", bytes.size()));
   }
-  std::uint64_t total = 1;
+  // Overflow-checked: dimensions multiplying past 2^64 must not wrap around to a small size.
+  std::uint64_t item = 1, total = 0;
+  bool overflow = false;
   for (std::uint32_t i = 0; i < ndims; ++i) {
     const std::uint32_t d = be32(bytes.data() + 4 + 4 * i);
     if (d == 0 && i > 0) {
@@ -77,16 +79,19 @@ IdxArray parse_idx_at(std::span<const std::uint8_t> bytes, const io::Origin& ori
                "a positive size", "0");
     }
     a.dims.push_back(d);
-    total *= d;
-    if (total > (std::uint64_t(1) << 40)) {
-      io::fail(origin, 4 + 4 * std::int64_t(i), "implausible IDX dimensions",
-               "a total below 2^40 bytes",
-               fmt::format("dimensions so far {}", fmt::join(a.dims, " x ")));
-    }
+    if (i > 0) overflow |= __builtin_mul_overflow(item, std::uint64_t(d), &item);
+  }
+  overflow |= __builtin_mul_overflow(std::uint64_t(a.dims[0]), item, &total);
+  if (overflow || item > kIdxMaxBytes || total > kIdxMaxBytes) {
+    io::fail(origin, 4, "implausible IDX dimensions",
+             fmt::format("dimensions whose product is at most {} (the IDX size cap)",
+                         describe_bytes(kIdxMaxBytes)),
+             fmt::format("{} = {}", fmt::join(a.dims, " x "),
+                         overflow ? std::string("more than 2^64 bytes")
+                                  : fmt::format("{} bytes", std::max(item, total))));
   }
   const std::size_t body = bytes.size() - header;
   if (body < total) {
-    const std::size_t item = a.item_size();
     const std::size_t whole = body / item;
     io::fail(origin, static_cast<std::int64_t>(header + whole * item),
              fmt::format("truncated IDX data: the header says {} items ({}), item {} is incomplete",
@@ -98,7 +103,7 @@ IdxArray parse_idx_at(std::span<const std::uint8_t> bytes, const io::Origin& ori
   if (body > total) {
     io::fail(origin, static_cast<std::int64_t>(header + total), "trailing bytes after the IDX data",
              fmt::format("{} data bytes ({} items of {} bytes, from the header)", total, a.count(),
-                         a.item_size()),
+                         item),
              fmt::format("{} data bytes ({} extra)", body, body - total));
   }
   a.data.assign(bytes.begin() + static_cast<std::ptrdiff_t>(header), bytes.end());
@@ -111,12 +116,11 @@ IdxArray parse_idx(std::span<const std::uint8_t> bytes, const std::filesystem::p
   return parse_idx_at(bytes, io::Origin{source, {}, false, std::string(hint)}, expected_magic);
 }
 
-IdxArray read_idx(const std::filesystem::path& file, std::uint32_t expected_magic,
-                  std::string_view hint) {
-  auto bytes = io::read_file(file, hint);
+IdxArray decode_idx_file(std::span<const std::uint8_t> bytes, const std::filesystem::path& file,
+                         std::uint32_t expected_magic, std::string_view hint) {
   if (io::is_gzip(bytes)) {
-    auto raw = io::gunzip(bytes, io::Origin{file, {}, false, std::string(hint)});
-    bytes = {};
+    const auto raw =
+        io::gunzip(bytes, io::Origin{file, {}, false, std::string(hint)}, kIdxMaxBytes);
     // Offsets in IDX errors then count decompressed bytes; the message says so.
     return parse_idx_at(raw, io::Origin{file, {}, true, std::string(hint)}, expected_magic);
   }
@@ -129,6 +133,12 @@ IdxArray read_idx(const std::filesystem::path& file, std::uint32_t expected_magi
   return parse_idx(bytes, file, expected_magic, hint);
 }
 
+IdxArray read_idx(const std::filesystem::path& file, std::uint32_t expected_magic,
+                  std::string_view hint) {
+  return decode_idx_file(io::read_file(file, hint, kIdxMaxBytes, "an IDX file"), file,
+                         expected_magic, hint);
+}
+
 Dataset load_mnist(const std::filesystem::path& dir, Split split, std::string name) {
   const std::string hint = hint_for(name);
   std::error_code ec;
@@ -138,7 +148,8 @@ Dataset load_mnist(const std::filesystem::path& dir, Split split, std::string na
   const std::string prefix = split == Split::train ? "train" : "t10k";
   auto locate = [&](const std::string& base) {
     for (const auto& cand : {dir / (base + ".gz"), dir / base}) {
-      if (std::filesystem::is_regular_file(cand, ec)) return cand;
+      // exists, not is_regular_file: a FIFO or directory in its place gets read_file's message.
+      if (std::filesystem::exists(cand, ec)) return cand;
     }
     io::fail_missing(fmt::format("{} {} file", name, base), {dir / (base + ".gz"), dir / base},
                      hint);

@@ -15,6 +15,9 @@ namespace gq::data {
 
 inline constexpr std::uint32_t kIdxLabelsMagic = 0x00000801;  // ubyte, 1 dimension
 inline constexpr std::uint32_t kIdxImagesMagic = 0x00000803;  // ubyte, 3 dimensions
+// The largest IDX file (raw, compressed or decompressed) and the largest product of its
+// dimensions accepted, checked before anything is allocated (MNIST's largest file is 47 MB).
+inline constexpr std::uint64_t kIdxMaxBytes = std::uint64_t(1) << 30;
 
 // A parsed IDX file of unsigned bytes.
 struct IdxArray {
@@ -28,11 +31,16 @@ struct IdxArray {
 // Parses IDX bytes. `source` names the data in messages (a file name). With expected_magic != 0
 // the magic must equal it; otherwise any unsigned-byte IDX magic (0x0801..0x0804) is accepted.
 // Throws DataError for a wrong magic, a truncated header or body (fewer items than the header
-// says) and trailing bytes.
+// says), trailing bytes, and dimensions whose product passes kIdxMaxBytes (or 2^64).
 IdxArray parse_idx(std::span<const std::uint8_t> bytes, const std::filesystem::path& source,
                    std::uint32_t expected_magic = 0, std::string_view hint = {});
 
-// Reads an IDX file, gzipped (detected by the 1f 8b magic, not the name) or raw.
+// Parses the bytes of an IDX file as stored: gzipped (detected by the 1f 8b magic, not the name)
+// or raw. `file` names it in messages; a .gz name over raw bytes is an error.
+IdxArray decode_idx_file(std::span<const std::uint8_t> bytes, const std::filesystem::path& file,
+                         std::uint32_t expected_magic = 0, std::string_view hint = {});
+
+// Reads an IDX file (a regular file of at most kIdxMaxBytes), gzipped or raw (decode_idx_file).
 IdxArray read_idx(const std::filesystem::path& file, std::uint32_t expected_magic = 0,
                   std::string_view hint = {});
 

@@ -20,6 +20,8 @@ constexpr std::string_view kHint =
     "Restore shared/data/reuters21578/reuters21578.tar.xz (see shared/data/README.md) or "
     "re-download Reuters-21578 Distribution 1.0 (https://kdd.ics.uci.edu/databases/reuters21578/).";
 constexpr int kFiles = 22;
+// The largest .sgm file read (the real ones are 1.3 MB or less), checked before reading it.
+constexpr std::uint64_t kMaxSgmBytes = std::uint64_t(64) << 20;
 constexpr auto npos = std::string_view::npos;
 
 std::string sgm_name(int i) {
@@ -56,8 +58,11 @@ struct Element {
 
 // Finds <NAME ...>...</NAME> within s[from, to). Absent: nullopt. Opened but not closed before
 // `to`: DataError.
-std::optional<Element> find_element(std::string_view s, std::size_t from, std::size_t to,
+std::optional<Element> find_element(std::string_view whole, std::size_t from, std::size_t to,
                                     std::string_view name, const io::Origin& origin) {
+  // Search s[from, to) only: searching to the end of the file for every document would make a
+  // file of many small documents quadratic.
+  const std::string_view s = whole.substr(0, to);
   const std::string open = "<" + std::string(name);
   const std::size_t p = find_start_tag(s, open, from);
   if (p == npos || p >= to) return std::nullopt;
@@ -141,7 +146,7 @@ std::vector<ReutersDocument> parse_impl(std::string_view s, const io::Origin& or
     }
     if (!newid || newid->empty() ||
         !std::all_of(newid->begin(), newid->end(), [](char c) { return c >= '0' && c <= '9'; }) ||
-        newid->size() > 9) {
+        newid->size() > 9 || std::stoi(*newid) == 0) {
       io::fail(origin, static_cast<std::int64_t>(start), "missing or invalid NEWID attribute",
                "NEWID=\"<positive integer>\"", newid ? "NEWID=\"" + *newid + "\"" : "none");
     }
@@ -212,7 +217,7 @@ Loaded read_all(const std::filesystem::path& path) {
     while (remaining > 0 && reader.next(e)) {
       const int i = sgm_index(e.base);
       if (!e.regular || i < 0 || found[std::size_t(i)]) continue;
-      const auto bytes = reader.read();
+      const auto bytes = reader.read(kMaxSgmBytes);
       origins[std::size_t(i)] = reader.origin_of(e.path);
       per_file[std::size_t(i)] =
           parse_impl(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
@@ -235,15 +240,15 @@ Loaded read_all(const std::filesystem::path& path) {
   auto from_dir = [&](const std::filesystem::path& dir) {
     std::vector<std::filesystem::path> missing;
     for (int i = 0; i < kFiles; ++i) {
-      if (!std::filesystem::is_regular_file(dir / sgm_name(i), ec))
-        missing.push_back(dir / sgm_name(i));
+      // exists, not is_regular_file: a FIFO or directory in its place gets read_file's message.
+      if (!std::filesystem::exists(dir / sgm_name(i), ec)) missing.push_back(dir / sgm_name(i));
     }
     if (!missing.empty()) {
       io::fail_missing(fmt::format("Reuters-21578 file(s) in {}", dir.string()), missing, kHint);
     }
     for (int i = 0; i < kFiles; ++i) {
       const auto file = dir / sgm_name(i);
-      const auto bytes = io::read_file(file, kHint);
+      const auto bytes = io::read_file(file, kHint, kMaxSgmBytes, "a Reuters-21578 SGML file");
       origins[std::size_t(i)] = io::Origin{file, {}, false, std::string(kHint)};
       per_file[std::size_t(i)] =
           parse_impl(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
@@ -257,6 +262,8 @@ Loaded read_all(const std::filesystem::path& path) {
                "a directory or a .tar.xz/.tar.gz/.tar archive", "another kind of file");
     }
     from_archive(path);
+  } else if (!std::filesystem::is_directory(path, ec)) {
+    from_archive(path);  // neither a file nor a folder: the archive reader says what it is
   } else if (std::filesystem::exists(path / sgm_name(0), ec)) {
     from_dir(path);
   } else if (std::filesystem::exists(path / "reuters21578" / sgm_name(0), ec)) {

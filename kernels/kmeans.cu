@@ -466,15 +466,28 @@ std::size_t kmeans_scratch_bytes(int b, int f, int k) {
          aligned(sizeof(float) * chunks_of(b)) + aligned(sizeof(int) * b);
 }
 
-void kmeans(const float* points, int b, int f, int k, int max_iters, std::uint64_t seed,
-            std::uint64_t rng_stream, int* assignment, float* centroids, int* sizes, int* order,
-            int* offsets, KMeansResult* result, void* scratch, stream_t stream) {
+void kmeans(TensorView view, const KMeansOptions& options, const KMeansOutputs& out, void* scratch,
+            stream_t stream) {
+  GQ_CHECK(view.shape.rank == 2, "kmeans: points must be a [b, f] matrix, got {}",
+           view.shape.str());
+  const int b = static_cast<int>(view.shape[0]), f = static_cast<int>(view.shape[1]);
+  const int k = options.k, max_iters = options.max_iters;
   GQ_CHECK(b >= 1 && f >= 1, "kmeans: need b >= 1 points of f >= 1 features, got b={} f={}", b, f);
   GQ_CHECK(k >= 1 && k <= kKMeansMaxClusters, "kmeans: k must be in [1, {}], got {}",
            kKMeansMaxClusters, k);
   GQ_CHECK(max_iters >= 0, "kmeans: max_iters must be >= 0, got {}", max_iters);
   GQ_CHECK(static_cast<long long>(b) * f <= INT_MAX, "kmeans: b*f = {} exceeds int range",
            static_cast<long long>(b) * f);
+  GQ_CHECK(out.clustering.k == k && out.clustering.b == b,
+           "kmeans: the output clustering is for k={} b={}, the run for k={} b={}",
+           out.clustering.k, out.clustering.b, k, b);
+  const float* points = view.data;
+  const std::uint64_t seed = options.seed, rng_stream = options.rng_stream;
+  int* assignment = out.assignment;
+  float* centroids = out.centroids;
+  int *sizes = out.clustering.sizes, *order = out.clustering.order,
+      *offsets = out.clustering.offsets;
+  KMeansResult* result = out.result;
   GQ_CHECK(points && assignment && centroids && sizes && order && offsets && result && scratch,
            "kmeans: null pointer argument");
   const Scratch s = carve(scratch, b);

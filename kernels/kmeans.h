@@ -11,7 +11,9 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/clustering.h"
 #include "runtime/stream.h"
+#include "runtime/tensor.h"
 
 namespace gq::kernels {
 
@@ -27,8 +29,9 @@ struct KMeansResult {  // device memory, written by kmeans()
 // Scratch bytes for b points of f features and k clusters (allocate once; reuse every step).
 std::size_t kmeans_scratch_bytes(int b, int f, int k);
 
-// Clusters b points (row-major b x f, device) into k clusters (1 <= k <= kKMeansMaxClusters),
-// entirely on the device. The exact definition (a host reference can reproduce it bit for bit):
+// Clusters the b points (rows of `points`, [b, f], device) into k clusters (1 <= k <=
+// kKMeansMaxClusters), entirely on the device. The exact definition (a host reference can
+// reproduce it bit for bit):
 //  - Distances: d(x, c) = sum_j (x_j - c_j)^2, accumulated in feature order as
 //    acc = fmaf(x_j - c_j, x_j - c_j, acc) in float.
 //  - Seeding (k-means++): centre 0 = point min(floor(u * b), b - 1), u = uniform01(word 0 of
@@ -55,11 +58,20 @@ std::size_t kmeans_scratch_bytes(int b, int f, int k);
 //    offsets[k] = b), centroids = the members' mean for non-empty clusters; a cluster empty at
 //    the end is dropped (size 0; its centroid row holds its last seed and means nothing).
 //  - k = 1: all points in cluster 0, centroid = the mean, iterations 0, converged 1.
-// Writes assignment[b], centroids[k*f], sizes[k], order[b], offsets[k+1], *result (all device).
 // The points must be finite. scratch: kmeans_scratch_bytes(b, f, k) bytes of device memory.
-void kmeans(const float* points, int b, int f, int k, int max_iters, std::uint64_t seed,
-            std::uint64_t rng_stream, int* assignment, float* centroids, int* sizes, int* order,
-            int* offsets, KMeansResult* result, void* scratch, stream_t stream = nullptr);
+struct KMeansOptions {
+  int k = 1;
+  int max_iters = 10;
+  std::uint64_t seed = 0, rng_stream = 0;  // Philox key and stream of the seeding
+};
+struct KMeansOutputs {             // device memory
+  int* assignment = nullptr;       // b
+  float* centroids = nullptr;      // k x f
+  Clustering clustering;           // order, offsets, sizes; its k and b must be the run's
+  KMeansResult* result = nullptr;  // 1
+};
+void kmeans(TensorView points, const KMeansOptions& options, const KMeansOutputs& out,
+            void* scratch, stream_t stream = nullptr);
 
 // Row-wise L2 normalisation in place: x_i /= max(||x_i||, 1e-12) (a zero row stays zero). The
 // norm is sqrtf of a float sum of squares (a fixed tree on the GPU, a loop on the emulator: the

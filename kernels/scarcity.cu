@@ -208,7 +208,7 @@ __device__ __forceinline__ float deviation(float g, float mu, float sg, float si
 __global__ void __launch_bounds__(kBlock)
     cluster_dsq_kernel(const float* __restrict__ grads, std::size_t p,
                        const float* __restrict__ mean, const float* __restrict__ stddev,
-                       const int* __restrict__ offsets, const QueueState* state, Params prm,
+                       const int* __restrict__ offsets, const RingState* state, Params prm,
                        Scratch s) {
   if (state->count < prm.qmin) return;  // warm-up: Delta = 1, the sums are not used
   __shared__ ClusterCoefs sh;
@@ -231,7 +231,7 @@ __global__ void __launch_bounds__(kBlock)
 // ---- W: cluster weights (cluster granularity) -----------------------------------------------
 
 __global__ void __launch_bounds__(kBlock)
-    cluster_weights_kernel(std::size_t p, int blocks, const QueueState* state, Params prm,
+    cluster_weights_kernel(std::size_t p, int blocks, const RingState* state, Params prm,
                            Scratch s) {
   const bool warm = state->count < prm.qmin;
   __shared__ float delta[kMaxClusters];
@@ -268,7 +268,7 @@ __global__ void __launch_bounds__(kBlock)
 __global__ void __launch_bounds__(kBlock)
     combine_kernel(const float* __restrict__ grads, std::size_t p, const float* __restrict__ mean,
                    const float* __restrict__ stddev, const int* __restrict__ offsets,
-                   const QueueState* state, Params prm, Scratch s, float* __restrict__ gbar,
+                   const RingState* state, Params prm, Scratch s, float* __restrict__ gbar,
                    float* __restrict__ gstar) {
   __shared__ ClusterCoefs sh;
   load_coefs(sh, s, prm.k);
@@ -320,7 +320,7 @@ __global__ void __launch_bounds__(kBlock)
 // ---- F: diagnostics and the renorm scale -----------------------------------------------------
 
 __global__ void __launch_bounds__(kBlock)
-    finalize_kernel(std::size_t p, int blocks, const QueueState* state, Params prm, Scratch s,
+    finalize_kernel(std::size_t p, int blocks, const RingState* state, Params prm, Scratch s,
                     CombineDiagnostics* diagnostics) {
   double totals[kNumStats];
   for (int i = 0; i < kNumStats; ++i) {
@@ -368,51 +368,51 @@ std::size_t combine_scratch_bytes(std::size_t p, int k, int tensors) {
   return bytes;
 }
 
-void scarcity_combine(const float* cluster_grads, const int* cluster_sizes, int k, int b,
-                      const float* queue_mean, const float* queue_std, const QueueState* state,
-                      const int* tensor_offsets, int tensors, std::size_t p,
-                      const ScarcityOptions& options, float* gbar, float* gstar,
-                      CombineDiagnostics* diagnostics, void* scratch, stream_t stream) {
+void scarcity_combine(const float* cluster_grads, const Clustering& clusters,
+                      const RingStatistics& stats, const TensorSegments& tensors, std::size_t p,
+                      const ScarcityOptions& options, const CombineOutputs& out, void* scratch,
+                      stream_t stream) {
+  const int k = clusters.k, b = clusters.b;
   GQ_CHECK(k >= 1 && k <= kMaxClusters, "scarcity_combine: needs 1 <= k <= {} clusters (got {})",
            kMaxClusters, k);
   GQ_CHECK(b >= 1, "scarcity_combine: the batch size b must be >= 1 (got {})", b);
   GQ_CHECK(p >= 1 && p <= static_cast<std::size_t>(INT_MAX),
            "scarcity_combine: needs 1 <= p <= {} parameters (tensor offsets are int; got {})",
            INT_MAX, p);
-  GQ_CHECK(tensors >= 1 && tensors <= kMaxTensors,
-           "scarcity_combine: needs 1 <= tensors <= {} (got {})", kMaxTensors, tensors);
+  GQ_CHECK(tensors.count >= 1 && tensors.count <= kMaxTensors,
+           "scarcity_combine: needs 1 <= tensors <= {} (got {})", kMaxTensors, tensors.count);
   GQ_CHECK(options.rho >= 1.0f, "scarcity_combine: rho must be >= 1 (got {})", options.rho);
   GQ_CHECK(options.qmin >= 0, "scarcity_combine: qmin must be >= 0 (got {})", options.qmin);
-  GQ_CHECK(cluster_grads && cluster_sizes && queue_mean && queue_std && state && tensor_offsets &&
-               gbar && gstar && diagnostics && scratch,
+  GQ_CHECK(cluster_grads && clusters.sizes && stats.mean && stats.stddev && stats.state &&
+               tensors.offsets && out.gbar && out.gstar && out.diagnostics && scratch,
            "scarcity_combine: every pointer argument must be non-null");
-  const Scratch s = make_scratch(scratch, p, k, tensors, nullptr);
+  const Scratch s = make_scratch(scratch, p, k, tensors.count, nullptr);
   const Params prm{options.family,
                    options.rho,
                    std::log2(options.rho),
                    options.qmin,
                    k,
                    b,
-                   tensors,
+                   tensors.count,
                    options.sigma_scale == SigmaScale::cluster,
                    options.cluster_weight == ClusterWeight::uniform,
                    options.renorm,
                    options.granularity == Granularity::cluster};
   const unsigned blocks = first_pass_blocks(p);
-  launch(tensor_sums_kernel, dim3(kSplits, static_cast<unsigned>(tensors)), kBlock, 0, stream,
-         queue_mean, queue_std, tensor_offsets, s);
-  launch(prepare_kernel, 1, kBlock, 0, stream, cluster_sizes, tensor_offsets, prm, s);
+  launch(tensor_sums_kernel, dim3(kSplits, static_cast<unsigned>(tensors.count)), kBlock, 0, stream,
+         stats.mean, stats.stddev, tensors.offsets, s);
+  launch(prepare_kernel, 1, kBlock, 0, stream, clusters.sizes, tensors.offsets, prm, s);
   if (prm.cluster_granularity) {
-    launch(cluster_dsq_kernel, blocks, kBlock, 0, stream, cluster_grads, p, queue_mean, queue_std,
-           tensor_offsets, state, prm, s);
-    launch(cluster_weights_kernel, 1, kBlock, 0, stream, p, static_cast<int>(blocks), state, prm,
-           s);
+    launch(cluster_dsq_kernel, blocks, kBlock, 0, stream, cluster_grads, p, stats.mean,
+           stats.stddev, tensors.offsets, stats.state, prm, s);
+    launch(cluster_weights_kernel, 1, kBlock, 0, stream, p, static_cast<int>(blocks), stats.state,
+           prm, s);
   }
-  launch(combine_kernel, blocks, kBlock, 0, stream, cluster_grads, p, queue_mean, queue_std,
-         tensor_offsets, state, prm, s, gbar, gstar);
-  launch(finalize_kernel, 1, kBlock, 0, stream, p, static_cast<int>(blocks), state, prm, s,
-         diagnostics);
-  if (options.renorm) launch(rescale_kernel, blocks, kBlock, 0, stream, gstar, p, s.scale);
+  launch(combine_kernel, blocks, kBlock, 0, stream, cluster_grads, p, stats.mean, stats.stddev,
+         tensors.offsets, stats.state, prm, s, out.gbar, out.gstar);
+  launch(finalize_kernel, 1, kBlock, 0, stream, p, static_cast<int>(blocks), stats.state, prm, s,
+         out.diagnostics);
+  if (options.renorm) launch(rescale_kernel, blocks, kBlock, 0, stream, out.gstar, p, s.scale);
 }
 
 }  // namespace gq::kernels

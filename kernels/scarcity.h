@@ -1,14 +1,15 @@
 // Grad Queue's scarcity weights and the combine step (docs/GRADQUEUE.md §4): from the per-cluster
-// mean gradients and the queue's per-parameter mean and standard deviation, the batch gradient
-// gbar = sum_c (n_c / b) g_c (what enters the queue) and the re-weighted gradient G* the
-// optimizer takes, plus per-step diagnostics. Everything stays on the device: cluster sizes, the
-// queue state and the diagnostics are device memory, and no call waits on the host.
+// mean gradients and the per-parameter mean and standard deviation over the gradient ring, the
+// batch gradient gbar = sum_c (n_c / b) g_c (what enters the ring) and the re-weighted gradient G*
+// the optimizer takes, plus per-step diagnostics. Everything stays on the device: cluster sizes,
+// the ring state and the diagnostics are device memory, and no call waits on the host.
 #pragma once
 
 #include <cmath>
 #include <cstddef>
 
-#include "kernels/grad_queue.h"
+#include "kernels/clustering.h"
+#include "kernels/gradient_ring.h"
 #include "runtime/host_device.h"
 #include "runtime/stream.h"
 
@@ -75,20 +76,30 @@ inline constexpr int kMaxScarcityClusters = 64;
 // Scratch bytes scarcity_combine needs for p parameters, k clusters and `tensors` tensors.
 std::size_t combine_scratch_bytes(std::size_t p, int k, int tensors);
 
-// cluster_grads: k x p (row c = g_c, the mean gradient of cluster c); cluster_sizes: k device
-// ints n_c >= 0 summing to b (empty clusters are skipped, their rows never read); queue_mean,
-// queue_std: p floats (queue_statistics); state: the queue (device), Delta = 1 while
-// state->count < options.qmin; tensor_offsets: tensors + 1 device ints, ascending, first 0 and
+// The parameter vector's split into tensors: offsets[count + 1] device ints, ascending, first 0 and
 // last p (eps_j = 1e-3 * RMS(sigma over j's tensor) + 1e-12).
-// Outputs: gbar = sum_c (n_c / b) g_c; gstar = G* (docs/GRADQUEUE.md §4.4), rescaled to ||gbar||
-// when options.renorm; *diagnostics. When diagnostics->applied = 0, gstar is left as computed (not
-// rescaled; it may be NaN or zero) and the caller must skip the step.
-// scratch: combine_scratch_bytes(p, k, tensors) bytes, allocated once by the caller.
+struct TensorSegments {
+  const int* offsets = nullptr;
+  int count = 0;
+};
+
+struct CombineOutputs {    // device memory
+  float* gbar = nullptr;   // p: sum_c (n_c / b) g_c
+  float* gstar = nullptr;  // p: G* (docs/GRADQUEUE.md §4.4), rescaled to ||gbar|| when renorm
+  CombineDiagnostics* diagnostics = nullptr;
+};
+
+// cluster_grads: k x p (row c = g_c, the mean gradient of cluster c); clusters: k = clusters.k,
+// b = clusters.b and the sizes n_c >= 0 summing to b (empty clusters are skipped, their rows never
+// read; order and offsets are not read); stats: the ring's mean and std (ring_statistics) and its
+// state, Delta = 1 while state->count < options.qmin.
+// When diagnostics->applied = 0, gstar is left as computed (not rescaled; it may be NaN or zero)
+// and the caller must skip the step.
+// scratch: combine_scratch_bytes(p, k, tensors.count) bytes, allocated once by the caller.
 // Launches: element granularity 5 (4 without renorm), cluster granularity 7 (6).
-void scarcity_combine(const float* cluster_grads, const int* cluster_sizes, int k, int b,
-                      const float* queue_mean, const float* queue_std, const QueueState* state,
-                      const int* tensor_offsets, int tensors, std::size_t p,
-                      const ScarcityOptions& options, float* gbar, float* gstar,
-                      CombineDiagnostics* diagnostics, void* scratch, stream_t stream = nullptr);
+void scarcity_combine(const float* cluster_grads, const Clustering& clusters,
+                      const RingStatistics& stats, const TensorSegments& tensors, std::size_t p,
+                      const ScarcityOptions& options, const CombineOutputs& out, void* scratch,
+                      stream_t stream = nullptr);
 
 }  // namespace gq::kernels

@@ -1,6 +1,7 @@
 #include "models/conv2d.h"
 
 #include "kernels/bias.h"
+#include "models/per_cluster.h"
 #include "runtime/error.h"
 
 namespace gq::models {
@@ -34,6 +35,17 @@ void Conv2d::backward(const Context& ctx, const float* x, const float*, const fl
     kernels::bias_grad(dy, params_->grad(bias_id_), s.n, s.k, s.out_h() * s.out_w(), false,
                        ctx.stream);
   if (dx) plan_->backward_data(dy, params_->value(weight_), dx, ctx.stream);
+}
+
+std::optional<std::size_t> Conv2d::prepare_per_cluster(int k) {
+  per_cluster_.emplace(plan_->shape(), k);
+  return per_cluster_->bytes();
+}
+
+void Conv2d::per_cluster_grads(const float* x, const float* dy, const kernels::Clustering& clusters,
+                               MatrixView rows, stream_t stream) {
+  weight_and_bias_per_cluster(per_cluster_ ? &*per_cluster_ : nullptr, *params_, weight_, bias_id_,
+                              plan_->shape().n, x, dy, clusters, rows, stream);
 }
 
 double Conv2d::flops_per_sample() const {

@@ -3,6 +3,7 @@
 
 #include <optional>
 
+#include "kernels/per_cluster_grad.h"
 #include "models/layer.h"
 #include "runtime/dnn.h"
 
@@ -20,6 +21,9 @@ class Conv2d : public Layer {
   double flops_per_sample() const override;
   MemoryUse memory_use() const override { return {0, plan_ ? plan_->workspace_bytes() : 0}; }
   bool has_params() const override { return true; }
+  std::optional<std::size_t> prepare_per_cluster(int k) override;
+  void per_cluster_grads(const float* x, const float* dy, const kernels::Clustering& clusters,
+                         MatrixView rows, stream_t stream) override;
 
   ParamRegistry::Id weight_id() const { return weight_; }
   ParamRegistry::Id bias_id() const { return bias_id_; }  // -1 without bias
@@ -31,6 +35,7 @@ class Conv2d : public Layer {
   ParamRegistry* params_ = nullptr;
   ParamRegistry::Id weight_ = -1, bias_id_ = -1;
   std::optional<dnn::Conv2d> plan_;
+  std::optional<kernels::Conv2dPerClusterGrad> per_cluster_;
 };
 
 }  // namespace gq::models

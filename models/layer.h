@@ -4,9 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "kernels/clustering.h"
 #include "models/params.h"
 #include "runtime/memory.h"
 #include "runtime/stream.h"
@@ -46,6 +48,20 @@ class Layer {
   virtual bool has_params() const { return false; }
   // Model state that is not a parameter (BatchNorm running statistics): saved in checkpoints.
   virtual std::vector<DeviceBuffer<float>*> state_buffers() { return {}; }
+
+  // Grad Queue's per-cluster gradients (docs/GRADQUEUE.md §5.3). A layer with parameters provides
+  // them by overriding both; Grad Queue names a layer that does not at start-up and puts its batch
+  // gradient in every cluster's row.
+  // Builds, once, what per_cluster_grads needs for k clusters (plans, scratch); returns its device
+  // bytes for the memory plan, or nullopt: no per-cluster gradient.
+  virtual std::optional<std::size_t> prepare_per_cluster(int /*k*/) { return std::nullopt; }
+  // Called right after this layer's backward with its input x and the gradient dy of the
+  // batch-mean loss w.r.t. its output. Writes this layer's columns of rows (k x P, each row laid
+  // out like the registry's flat vector): row c = g_c, the mean over cluster c's samples of the
+  // gradient of each sample's own loss.
+  virtual void per_cluster_grads(const float* /*x*/, const float* /*dy*/,
+                                 const kernels::Clustering& /*clusters*/, MatrixView /*rows*/,
+                                 stream_t /*stream*/) {}
 };
 
 }  // namespace gq::models

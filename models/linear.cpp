@@ -1,6 +1,7 @@
 #include "models/linear.h"
 
 #include "kernels/bias.h"
+#include "models/per_cluster.h"
 #include "runtime/blas.h"
 #include "runtime/error.h"
 
@@ -34,6 +35,17 @@ void Linear::backward(const Context& ctx, const float* x, const float*, const fl
   if (dx)
     blas::gemm(Op::N, Op::N, batch_, in_, out_, 1.0f, dy, out_, params_->value(weight_), in_, 0.0f,
                dx, in_, ctx.stream);
+}
+
+std::optional<std::size_t> Linear::prepare_per_cluster(int k) {
+  per_cluster_.emplace(batch_, in_, out_, k);
+  return per_cluster_->bytes();
+}
+
+void Linear::per_cluster_grads(const float* x, const float* dy, const kernels::Clustering& clusters,
+                               MatrixView rows, stream_t stream) {
+  weight_and_bias_per_cluster(per_cluster_ ? &*per_cluster_ : nullptr, *params_, weight_, bias_id_,
+                              batch_, x, dy, clusters, rows, stream);
 }
 
 }  // namespace gq::models

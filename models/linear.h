@@ -1,6 +1,9 @@
 // Linear layer, y = x W^T + b with W stored [out, in] (PyTorch's layout), on blas::gemm.
 #pragma once
 
+#include <optional>
+
+#include "kernels/per_cluster_grad.h"
 #include "models/layer.h"
 
 namespace gq::models {
@@ -15,6 +18,9 @@ class Linear : public Layer {
                 float* dx) override;
   double flops_per_sample() const override { return 2.0 * in_ * out_; }
   bool has_params() const override { return true; }
+  std::optional<std::size_t> prepare_per_cluster(int k) override;
+  void per_cluster_grads(const float* x, const float* dy, const kernels::Clustering& clusters,
+                         MatrixView rows, stream_t stream) override;
 
   ParamRegistry::Id weight_id() const { return weight_; }
   ParamRegistry::Id bias_id() const { return bias_id_; }  // -1 without bias
@@ -26,6 +32,7 @@ class Linear : public Layer {
   bool bias_;
   ParamRegistry* params_ = nullptr;
   ParamRegistry::Id weight_ = -1, bias_id_ = -1;
+  std::optional<kernels::LinearPerClusterGrad> per_cluster_;
 };
 
 }  // namespace gq::models

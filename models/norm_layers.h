@@ -18,6 +18,10 @@ class BatchNorm2d : public Layer {
                 float* dx) override;
   MemoryUse memory_use() const override { return {saved_.bytes() + running_.bytes(), 0}; }
   bool has_params() const override { return true; }
+  // The fallback (no per-cluster kernel for gamma and beta): their batch gradient in every cluster.
+  std::optional<std::size_t> prepare_per_cluster(int) override { return 0; }
+  void per_cluster_grads(const float*, const float*, const kernels::Clustering&, MatrixView rows,
+                         stream_t stream) override;
   // Running mean then running variance (2*C floats).
   std::vector<DeviceBuffer<float>*> state_buffers() override { return {&running_}; }
 
@@ -40,6 +44,10 @@ class GroupNorm : public Layer {
                 float* dx) override;
   MemoryUse memory_use() const override { return {saved_.bytes(), 0}; }
   bool has_params() const override { return true; }
+  // The fallback (no per-cluster kernel for gamma and beta): their batch gradient in every cluster.
+  std::optional<std::size_t> prepare_per_cluster(int) override { return 0; }
+  void per_cluster_grads(const float*, const float*, const kernels::Clustering&, MatrixView rows,
+                         stream_t stream) override;
 
  private:
   int groups_;

@@ -32,6 +32,12 @@ void ParamRegistry::allocate() {
   grads_.fill_bytes(0);
 }
 
+void ParamRegistry::grad_in_every_row(Id id, MatrixView rows, stream_t stream) {
+  const MatrixView m = columns(id, rows);
+  for (std::size_t r = 0; r < m.rows; ++r)
+    copy_on_device(m.row(r), grad(id), m.cols * sizeof(float), stream);
+}
+
 void ParamRegistry::initialize(std::uint64_t seed, stream_t stream) {
   for (std::size_t i = 0; i < infos_.size(); ++i) {
     const ParamInfo& p = infos_[i];

@@ -49,6 +49,13 @@ class ParamRegistry {
   const ParamInfo& info(Id id) const { return infos_[id]; }
   const std::vector<ParamInfo>& infos() const { return infos_; }
 
+  // Tensor id's columns of a matrix whose every row is laid out like the flat vector.
+  MatrixView columns(Id id, MatrixView rows) const {
+    return {rows.data + infos_[id].offset, rows.rows, infos_[id].numel(), rows.ld};
+  }
+  // Copies tensor id's gradient into its columns of every row.
+  void grad_in_every_row(Id id, MatrixView rows, stream_t stream = nullptr);
+
   float* values() { return values_.data(); }
   float* grads() { return grads_.data(); }
   std::size_t size() const { return total_; }

@@ -23,11 +23,13 @@ void Sequential::setup(const Shape& input, int batch) {
   Shape shape = input;
   std::size_t max_elems = static_cast<std::size_t>(input.numel());
   for (std::size_t i = 0; i < layers_.size(); ++i) {
+    param_begin_.push_back(static_cast<ParamRegistry::Id>(params_.infos().size()));
     shape = layers_[i]->setup(names_[i], shape, batch, params_);
     shapes_.push_back(shape);
     activations_.emplace_back(static_cast<std::size_t>(shape.numel()) * batch);
     max_elems = std::max(max_elems, static_cast<std::size_t>(shape.numel()));
   }
+  param_begin_.push_back(static_cast<ParamRegistry::Id>(params_.infos().size()));
   grad_a_ = DeviceBuffer<float>(max_elems * batch);
   grad_b_ = DeviceBuffer<float>(max_elems * batch);
   params_.allocate();

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "models/layer.h"
@@ -40,6 +41,10 @@ class Sequential {
   const float* activation(int i) const { return activations_[i].data(); }
   const float* output() const { return activations_.back().data(); }
   ParamRegistry& params() { return params_; }
+  // The parameter tensors layer i registered: ids [first, second).
+  std::pair<ParamRegistry::Id, ParamRegistry::Id> param_ids(int i) const {
+    return {param_begin_[i], param_begin_[i + 1]};
+  }
 
   // Per-layer table: name, kind, output shape, parameters, forward MFLOPs per sample.
   std::string summary() const;
@@ -56,6 +61,7 @@ class Sequential {
   std::vector<std::string> names_;
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<Shape> shapes_;
+  std::vector<ParamRegistry::Id> param_begin_;  // per layer, then the total
   std::vector<DeviceBuffer<float>> activations_;
   DeviceBuffer<float> grad_a_, grad_b_;
   ParamRegistry params_;

@@ -7,6 +7,7 @@
 
 #include "runtime/blas.h"
 #include "runtime/cuda_check.h"
+#include "runtime/device.h"
 
 namespace gq::blas {
 
@@ -26,6 +27,7 @@ namespace {
 class Handle {
  public:
   Handle() {
+    (void)device_info();  // without a GPU: the "no CUDA device" error, not cuBLAS's status
     GQ_CUBLAS_CHECK(cublasCreate(&handle_));
     GQ_CUBLAS_CHECK(cublasSetMathMode(handle_, CUBLAS_DEFAULT_MATH));
     GQ_CUBLAS_CHECK(cublasSetAtomicsMode(handle_, CUBLAS_ATOMICS_NOT_ALLOWED));

@@ -15,6 +15,16 @@
 namespace gq::detail {
 
 [[noreturn]] inline void cuda_fail(cudaError_t err, const char* expr, const char* file, int line) {
+  if (err == cudaErrorNoDevice || err == cudaErrorInsufficientDriver) {
+    // The first CUDA call on a machine without a GPU or driver: say that, not only the code.
+    (void)cudaGetLastError();
+    throw Error(format_message(
+        "{}:{}: no CUDA device ({} failed: {}: {}). This is a GPU build (GQ_CUDA=ON): it needs an "
+        "NVIDIA GPU and a driver for CUDA {}.{}+ (libcuda.so.1), not hidden by "
+        "CUDA_VISIBLE_DEVICES; without one, use the emulator build (GQ_CUDA=OFF)",
+        file, line, expr, cudaGetErrorName(err), cudaGetErrorString(err), CUDART_VERSION / 1000,
+        CUDART_VERSION % 1000 / 10));
+  }
   const std::string msg = format_message("{}:{}: {} failed: {}: {}", file, line, expr,
                                          cudaGetErrorName(err), cudaGetErrorString(err));
   if (err == cudaErrorMemoryAllocation) {

@@ -8,6 +8,7 @@
 #include <cstddef>
 
 #include "runtime/cuda_check.h"
+#include "runtime/device.h"
 #include "runtime/dnn.h"
 #include "runtime/memory.h"
 
@@ -21,7 +22,10 @@ constexpr std::size_t kMaxWorkspace = std::size_t{512} << 20;
 // One cuDNN handle per host thread, created on first use, bound to the caller's stream per call.
 class Handle {
  public:
-  Handle() { GQ_CUDNN_CHECK(cudnnCreate(&handle_)); }
+  Handle() {
+    (void)device_info();  // without a GPU: the "no CUDA device" error, not cuDNN's status
+    GQ_CUDNN_CHECK(cudnnCreate(&handle_));
+  }
   ~Handle() {
     // At process exit the CUDA context may already be gone; nothing useful to do on failure.
     if (handle_ != nullptr) (void)cudnnDestroy(handle_);

@@ -1,6 +1,7 @@
 // A small device tensor: float32 storage (room for bf16 later) with a shape of up to 4 dims,
 // row-major (NCHW for images). Tensor owns its memory; TensorView is a non-owning window that
-// kernels and layers take, so plans can carve many views out of one allocation.
+// kernels and layers take, so plans can carve many views out of one allocation; MatrixView is a
+// row-strided window (some columns of every row of a wider matrix).
 #pragma once
 
 #include <array>
@@ -53,6 +54,16 @@ struct TensorView {
   float* data = nullptr;
   Shape shape;
   std::int64_t numel() const { return shape.numel(); }
+};
+
+// rows x cols floats, row r at data + r * ld (ld >= cols).
+struct MatrixView {
+  float* data = nullptr;
+  std::size_t rows = 0, cols = 0, ld = 0;
+  float* row(std::size_t r) const { return data + r * ld; }
+  static MatrixView dense(float* data, std::size_t rows, std::size_t cols) {
+    return {data, rows, cols, cols};
+  }
 };
 
 class Tensor {

@@ -5,6 +5,8 @@
 # If CIFAR-10 is not found under $GQ_DATA_DIR (default ../shared/data), trains mnist-cnn on
 # Fashion-MNIST from Debian's dataset-fashion-mnist package instead, and says so.
 # Extra arguments go to gq-train (e.g. --epochs 3, or --gq-rho 1.25).
+# Ctrl-C stops after the current step, writes a checkpoint to runs/quickstart/ and prints the
+# command that resumes the run (exit 130); a second Ctrl-C stops at once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
@@ -13,7 +15,8 @@ mkdir -p runs
 epochs=1
 grep -q "GQ_BUILT_FOR_GPU:INTERNAL=ON" build/CMakeCache.txt && epochs=10
 if ls "$GQ_DATA_DIR"/cifar10/cifar-10-* >/dev/null 2>&1 || ls "$GQ_DATA_DIR"/cifar-10-* >/dev/null 2>&1; then
-  echo "quickstart: training paper-cnn on CIFAR-10 for $epochs epoch(s); metrics in runs/quickstart.jsonl"
+  echo "quickstart: training paper-cnn on CIFAR-10 for $epochs epoch(s); metrics in runs/quickstart.jsonl,"
+  echo "            checkpoints in runs/quickstart/ (Ctrl-C saves one and prints how to resume)"
   exec build/bin/gq-train --model paper-cnn --dataset cifar10 --epochs "$epochs" \
     --gradqueue --gq-clusters 4 --metrics runs/quickstart.jsonl --checkpoint-dir runs/quickstart "$@"
 fi

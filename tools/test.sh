@@ -5,19 +5,21 @@
 #   2. the kernel and model suites again in an emulator build that takes the GPU's launch shapes,
 #      tiles and branches (GQ_EMU_GPU_DECISIONS), both orders;
 #   3. the emulator tests under AddressSanitizer + UndefinedBehaviorSanitizer;
-#   4. a GQ_CUDA=ON build that compiles and links every target with nvcc (runs nothing here).
-# Options: --quick (step 1 only), --no-gpumode, --no-asan, --no-cuda.
+#   4. a GQ_CUDA=ON build that compiles and links every target with nvcc (runs nothing here);
+#   5. a fuzz smoke: every parser of untrusted input under libFuzzer + ASan/UBSan, 20 s each.
+# Options: --quick (step 1 only), --no-gpumode, --no-asan, --no-cuda, --no-fuzz.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-run_asan=1 run_cuda=1 run_gpumode=1
+run_asan=1 run_cuda=1 run_gpumode=1 run_fuzz=1
 for arg in "$@"; do
   case "$arg" in
-    --quick) run_asan=0 run_cuda=0 run_gpumode=0 ;;
+    --quick) run_asan=0 run_cuda=0 run_gpumode=0 run_fuzz=0 ;;
+    --no-fuzz) run_fuzz=0 ;;
     --no-gpumode) run_gpumode=0 ;;
     --no-asan) run_asan=0 ;;
     --no-cuda) run_cuda=0 ;;
-    *) echo "test.sh: unknown option '$arg' (use --quick, --no-gpumode, --no-asan, --no-cuda)" >&2; exit 2 ;;
+    *) echo "test.sh: unknown option '$arg' (use --quick, --no-gpumode, --no-asan, --no-cuda, --no-fuzz)" >&2; exit 2 ;;
   esac
 done
 
@@ -65,5 +67,9 @@ if [ "$run_cuda" = 1 ]; then
   else
     echo "GPU build: SKIPPED (nvcc not found)"
   fi
+fi
+if [ "$run_fuzz" = 1 ]; then
+  section "fuzz smoke: CIFAR-10, IDX, archive, Reuters, checkpoint and config parsers (libFuzzer + ASan/UBSan, 20 s each)"
+  tools/fuzz.sh 20
 fi
 section "all done in $((SECONDS - started)) s"

@@ -23,7 +23,7 @@ namespace {
 
 // ---- host reference ---------------------------------------------------------------------------
 
-struct Clustering {
+struct HostClustering {
   std::vector<int> assignment, sizes, order, offsets;
   std::vector<float> centroids;
   int iterations = 0, converged = 0, k_effective = 0;
@@ -39,10 +39,10 @@ float dist2(const float* x, const float* c, int f) {
   return acc;
 }
 
-Clustering reference_kmeans(const std::vector<float>& x, int b, int f, int k, int max_iters,
-                            std::uint64_t seed, std::uint64_t stream) {
+HostClustering reference_kmeans(const std::vector<float>& x, int b, int f, int k, int max_iters,
+                                std::uint64_t seed, std::uint64_t stream) {
   constexpr int kChunk = 256;
-  Clustering r;
+  HostClustering r;
   std::vector<float>& C = r.centroids;
   C.assign(std::size_t(k) * f, 0.0f);
   auto row = [&](int i) { return x.data() + std::size_t(i) * f; };
@@ -178,8 +178,8 @@ Clustering reference_kmeans(const std::vector<float>& x, int b, int f, int k, in
 
 // ---- device run -------------------------------------------------------------------------------
 
-Clustering device_kmeans(const std::vector<float>& x, int b, int f, int k, int max_iters,
-                         std::uint64_t seed, std::uint64_t stream) {
+HostClustering device_kmeans(const std::vector<float>& x, int b, int f, int k, int max_iters,
+                             std::uint64_t seed, std::uint64_t stream) {
   auto dx = test::to_device(x);
   auto assignment = test::poisoned<int>(b), sizes = test::poisoned<int>(k);
   auto order = test::poisoned<int>(b), offsets = test::poisoned<int>(k + 1);
@@ -187,9 +187,13 @@ Clustering device_kmeans(const std::vector<float>& x, int b, int f, int k, int m
   auto result = test::poisoned<KMeansResult>(1);
   DeviceBuffer<char> scratch(kmeans_scratch_bytes(b, f, k));
   scratch.fill_bytes(0xFF);
-  kmeans(dx.data(), b, f, k, max_iters, seed, stream, assignment.data(), centroids.data(),
-         sizes.data(), order.data(), offsets.data(), result.data(), scratch.data());
-  Clustering r;
+  kmeans({dx.data(), Shape{b, f}}, {k, max_iters, seed, stream},
+         {assignment.data(),
+          centroids.data(),
+          {order.data(), offsets.data(), sizes.data(), k, b},
+          result.data()},
+         scratch.data());
+  HostClustering r;
   r.assignment = assignment.to_host();
   r.sizes = sizes.to_host();
   r.order = order.to_host();
@@ -203,7 +207,7 @@ Clustering device_kmeans(const std::vector<float>& x, int b, int f, int k, int m
 }
 
 // Centroids of non-empty clusters must agree; an empty cluster's row means nothing.
-void expect_same(const Clustering& got, const Clustering& want, int f) {
+void expect_same(const HostClustering& got, const HostClustering& want, int f) {
   EXPECT_EQ(got.assignment, want.assignment);
   EXPECT_EQ(got.sizes, want.sizes);
   EXPECT_EQ(got.order, want.order);
@@ -223,7 +227,7 @@ void expect_same(const Clustering& got, const Clustering& want, int f) {
 }
 
 // Structural invariants of any clustering output.
-void expect_consistent(const Clustering& r, int b, int k) {
+void expect_consistent(const HostClustering& r, int b, int k) {
   ASSERT_EQ(r.offsets.front(), 0);
   ASSERT_EQ(r.offsets.back(), b);
   int nonempty = 0;
@@ -453,8 +457,9 @@ TEST(KMeans, RejectsBadArguments) {
   DeviceBuffer<KMeansResult> res(1);
   DeviceBuffer<char> scratch(kmeans_scratch_bytes(4, 4, 1));
   auto run = [&](int b, int f, int k, int iters) {
-    kmeans(x.data(), b, f, k, iters, 0, 0, ints.data(), cent.data(), ints.data(), ints.data(),
-           ints.data(), res.data(), scratch.data());
+    kmeans({x.data(), Shape{b, f}}, {k, iters, 0, 0},
+           {ints.data(), cent.data(), {ints.data(), ints.data(), ints.data(), k, b}, res.data()},
+           scratch.data());
   };
   EXPECT_THROW(run(4, 4, 0, 10), Error);
   EXPECT_THROW(run(4, 4, kKMeansMaxClusters + 1, 10), Error);

@@ -1,9 +1,10 @@
-// Per-sample and per-cluster weight gradients (kernels/per_sample.h) on awkward shapes, outputs
-// poisoned: against finite differences of each sample's own loss L_i = sum(y_i * g_i) (double
-// reference forward), against the layer's ordinary weight gradient run on that sample alone
-// (blas::gemm / dnn::Conv2d with n = 1), sums against the batch gradient, norms against the
-// materialised gradients (both conv methods), per-cluster means against sums of per-sample
-// gradients (both paths), and run-to-run determinism.
+// Per-sample weight gradients (kernels/per_sample.h) and the per-cluster means built on them
+// (kernels/per_cluster_grad.h) on awkward shapes, outputs poisoned: against finite differences of
+// each sample's own loss L_i = sum(y_i * g_i) (double reference forward), against the layer's
+// ordinary weight gradient run on that sample alone (blas::gemm / dnn::Conv2d with n = 1), sums
+// against the batch gradient, norms against the materialised gradients (both conv methods),
+// per-cluster means against sums of per-sample gradients (every path), strided output rows, and
+// run-to-run determinism.
 #include "kernels/per_sample.h"
 
 #include <gtest/gtest.h>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "kernels/im2col.h"
+#include "kernels/per_cluster_grad.h"
 #include "runtime/blas.h"
 #include "runtime/dnn.h"
 #include "runtime/memory.h"
@@ -85,8 +87,13 @@ std::vector<double> cluster_means(const std::vector<double>& per_sample, std::si
 
 struct DeviceClusters {
   DeviceBuffer<int> order, offsets;
+  int k, b;
   explicit DeviceClusters(const Clusters& cl)
-      : order(std::span<const int>(cl.order)), offsets(std::span<const int>(cl.offsets)) {}
+      : order(std::span<const int>(cl.order)),
+        offsets(std::span<const int>(cl.offsets)),
+        k(cl.k),
+        b(static_cast<int>(cl.order.size())) {}
+  Clustering view() { return {order.data(), offsets.data(), nullptr, k, b}; }
 };
 
 const PerClusterPath kPaths[] = {PerClusterPath::segmented, PerClusterPath::library,
@@ -222,17 +229,17 @@ TEST_P(LinearPerSample, PerClusterMeansMatchSumsOfPerSampleGradients) {
   std::vector<Clusters> clusterings = {
       random_clusters(b, 1, 1), singleton_clusters(b, 2), random_clusters(b, 3, 3, /*empty=*/1),
       random_clusters(b, 4, 4, /*empty=*/0), random_clusters(b, 2, 5)};
-  DeviceBuffer<char> scratch(per_cluster_scratch_bytes_linear(b, in, out, 8));
   for (const Clusters& cl : clusterings) {
     DeviceClusters dcl(cl);
     const auto want_w = cluster_means(g, std::size_t(out) * in, cl);
     const auto want_b = cluster_means(gbias, out, cl);
-    ASSERT_GE(scratch.bytes(), per_cluster_scratch_bytes_linear(b, in, out, cl.k));
     for (PerClusterPath path : kPaths) {
+      LinearPerClusterGrad grads(b, in, out, cl.k, path);
       auto gw = test::poisoned(std::size_t(cl.k) * out * in),
            gb = test::poisoned(std::size_t(cl.k) * out);
-      linear_per_cluster_grads(path, x.data(), dy.data(), b, in, out, dcl.order.data(),
-                               dcl.offsets.data(), cl.k, gw.data(), gb.data(), scratch.data());
+      grads.compute(x.data(), dy.data(), dcl.view(),
+                    MatrixView::dense(gw.data(), cl.k, std::size_t(out) * in),
+                    MatrixView::dense(gb.data(), cl.k, out));
       EXPECT_TRUE(test::all_close(gw.to_host(), want_w, 1e-6, 1e-5))
           << path_name(path) << " k=" << cl.k;
       EXPECT_TRUE(test::all_close(gb.to_host(), want_b, 1e-6, 1e-5))
@@ -245,15 +252,15 @@ TEST_P(LinearPerSample, OneClusterIsTheOrdinaryGradientOverB) {
   const auto [b, in, out] = GetParam();
   const Clusters cl = random_clusters(b, 1, 9);
   DeviceClusters dcl(cl);
-  DeviceBuffer<char> scratch(per_cluster_scratch_bytes_linear(b, in, out, 1));
   auto batch = test::poisoned(std::size_t(out) * in);
   blas::gemm(Op::T, Op::N, out, in, b, 1.0f / b, dy.data(), out, x.data(), in, 0.0f, batch.data(),
              in);
   for (PerClusterPath path : {PerClusterPath::automatic, PerClusterPath::segmented,
                               PerClusterPath::library, PerClusterPath::library_conv}) {
     auto gw = test::poisoned(std::size_t(out) * in);
-    linear_per_cluster_grads(path, x.data(), dy.data(), b, in, out, dcl.order.data(),
-                             dcl.offsets.data(), 1, gw.data(), nullptr, scratch.data());
+    LinearPerClusterGrad(b, in, out, 1, path)
+        .compute(x.data(), dy.data(), dcl.view(),
+                 MatrixView::dense(gw.data(), 1, std::size_t(out) * in), {});
     EXPECT_TRUE(test::all_close(gw.to_host(), batch.to_host(), 1e-6, 1e-5));
   }
 }
@@ -262,14 +269,15 @@ TEST_P(LinearPerSample, IsDeterministic) {
   const auto [b, in, out] = GetParam();
   const Clusters cl = random_clusters(b, 3, 21);
   DeviceClusters dcl(cl);
-  DeviceBuffer<char> scratch(per_cluster_scratch_bytes_linear(b, in, out, 3));
   for (PerClusterPath path : kPaths) {
+    LinearPerClusterGrad grads(b, in, out, 3, path);
     std::vector<float> runs[2];
     for (auto& r : runs) {
       auto gw = test::poisoned(std::size_t(3) * out * in), gb = test::poisoned(3 * out);
       auto sq = test::poisoned(b);
-      linear_per_cluster_grads(path, x.data(), dy.data(), b, in, out, dcl.order.data(),
-                               dcl.offsets.data(), 3, gw.data(), gb.data(), scratch.data());
+      grads.compute(x.data(), dy.data(), dcl.view(),
+                    MatrixView::dense(gw.data(), 3, std::size_t(out) * in),
+                    MatrixView::dense(gb.data(), 3, out));
       linear_per_sample_sq_norms(x.data(), dy.data(), b, in, out, true, sq.data());
       r = gw.to_host();
       for (float v : gb.to_host()) r.push_back(v);
@@ -462,14 +470,15 @@ TEST_P(ConvPerSample, PerClusterMeansMatchSumsOfPerSampleGradients) {
                                              random_clusters(s.n, 4, 5, /*empty=*/3)};
   for (const Clusters& cl : clusterings) {
     DeviceClusters dcl(cl);
-    DeviceBuffer<char> cscratch(per_cluster_scratch_bytes_conv2d(s, cl.k));
     const auto want_w = cluster_means(g, s.w_elems(), cl);
     const auto want_b = cluster_means(gbr, s.k, cl);
     for (PerClusterPath path : kPaths) {
+      Conv2dPerClusterGrad grads(s, cl.k, path);
       auto gw = test::poisoned(std::size_t(cl.k) * s.w_elems()),
            gb = test::poisoned(std::size_t(cl.k) * s.k);
-      conv2d_per_cluster_grads(path, s, x.data(), dy.data(), dcl.order.data(), dcl.offsets.data(),
-                               cl.k, gw.data(), gb.data(), cscratch.data());
+      grads.compute(x.data(), dy.data(), dcl.view(),
+                    MatrixView::dense(gw.data(), cl.k, s.w_elems()),
+                    MatrixView::dense(gb.data(), cl.k, s.k));
       EXPECT_TRUE(test::all_close(gw.to_host(), want_w, kAtol, kRtol))
           << path_name(path) << " k=" << cl.k;
       EXPECT_TRUE(test::all_close(gb.to_host(), want_b, kAtol, kRtol))
@@ -481,7 +490,6 @@ TEST_P(ConvPerSample, PerClusterMeansMatchSumsOfPerSampleGradients) {
 TEST_P(ConvPerSample, OneClusterIsTheOrdinaryGradientOverB) {
   const Clusters cl = random_clusters(s.n, 1, 9);
   DeviceClusters dcl(cl);
-  DeviceBuffer<char> cscratch(per_cluster_scratch_bytes_conv2d(s, 1));
   dnn::Conv2d batch(s);
   auto batch_gw = test::poisoned(s.w_elems());
   batch.backward_filter(x.data(), dy.data(), batch_gw.data());
@@ -491,8 +499,8 @@ TEST_P(ConvPerSample, OneClusterIsTheOrdinaryGradientOverB) {
   for (PerClusterPath path : {PerClusterPath::automatic, PerClusterPath::segmented,
                               PerClusterPath::library, PerClusterPath::library_conv}) {
     auto gw = test::poisoned(s.w_elems());
-    conv2d_per_cluster_grads(path, s, x.data(), dy.data(), dcl.order.data(), dcl.offsets.data(), 1,
-                             gw.data(), nullptr, cscratch.data());
+    Conv2dPerClusterGrad(s, 1, path)
+        .compute(x.data(), dy.data(), dcl.view(), MatrixView::dense(gw.data(), 1, s.w_elems()), {});
     EXPECT_TRUE(test::all_close(gw.to_host(), want, 1e-5, 1e-5));
   }
 }
@@ -500,14 +508,14 @@ TEST_P(ConvPerSample, OneClusterIsTheOrdinaryGradientOverB) {
 TEST_P(ConvPerSample, IsDeterministic) {
   const Clusters cl = random_clusters(s.n, 3, 21);
   DeviceClusters dcl(cl);
-  DeviceBuffer<char> cscratch(per_cluster_scratch_bytes_conv2d(s, 3));
   for (PerClusterPath path : kPaths) {
+    Conv2dPerClusterGrad grads(s, 3, path);
     std::vector<float> runs[2];
     for (auto& r : runs) {
       auto gw = test::poisoned(std::size_t(3) * s.w_elems()), gb = test::poisoned(3 * s.k);
       auto sq = test::poisoned(2 * s.n);
-      conv2d_per_cluster_grads(path, s, x.data(), dy.data(), dcl.order.data(), dcl.offsets.data(),
-                               3, gw.data(), gb.data(), cscratch.data());
+      grads.compute(x.data(), dy.data(), dcl.view(), MatrixView::dense(gw.data(), 3, s.w_elems()),
+                    MatrixView::dense(gb.data(), 3, s.k));
       conv2d_per_sample_sq_norms(s, NormMethod::instantiate, x.data(), dy.data(), true, sq.data(),
                                  scratch.data());
       conv2d_per_sample_sq_norms(s, NormMethod::ghost, x.data(), dy.data(), true, sq.data() + s.n,
@@ -550,19 +558,56 @@ TEST(ConvPerCluster, ChunkedAndPiecewiseLibraryPathsAgreeWithTheSegmentedPath) {
   ASSERT_GT(cl.offsets[2] - cl.offsets[1], 32);
   DeviceClusters dcl(cl);
   // 3 samples per chunk: clusters of ~37 take many chunks, the last one partial.
-  detail::set_conv_chunk_floats(std::size_t(3) * s.out_h() * s.out_w() * (s.c * 9 + s.k));
-  DeviceBuffer<char> scratch(per_cluster_scratch_bytes_conv2d(s, 2));
+  const std::size_t chunk_floats = std::size_t(3) * s.out_h() * s.out_w() * (s.c * 9 + s.k);
   auto want = test::poisoned(2 * s.w_elems()), wantb = test::poisoned(2 * s.k);
-  conv2d_per_cluster_grads(PerClusterPath::segmented, s, x.data(), dy.data(), dcl.order.data(),
-                           dcl.offsets.data(), 2, want.data(), wantb.data(), scratch.data());
+  Conv2dPerClusterGrad(s, 2, PerClusterPath::segmented, chunk_floats)
+      .compute(x.data(), dy.data(), dcl.view(), MatrixView::dense(want.data(), 2, s.w_elems()),
+               MatrixView::dense(wantb.data(), 2, s.k));
   for (PerClusterPath path : {PerClusterPath::library, PerClusterPath::library_conv}) {
     auto got = test::poisoned(2 * s.w_elems()), gotb = test::poisoned(2 * s.k);
-    conv2d_per_cluster_grads(path, s, x.data(), dy.data(), dcl.order.data(), dcl.offsets.data(), 2,
-                             got.data(), gotb.data(), scratch.data());
+    Conv2dPerClusterGrad(s, 2, path, chunk_floats)
+        .compute(x.data(), dy.data(), dcl.view(), MatrixView::dense(got.data(), 2, s.w_elems()),
+                 MatrixView::dense(gotb.data(), 2, s.k));
     EXPECT_TRUE(test::all_close(got.to_host(), want.to_host(), 1e-5, 1e-5)) << path_name(path);
     EXPECT_TRUE(test::all_close(gotb.to_host(), wantb.to_host(), 0.0, 0.0)) << path_name(path);
   }
-  detail::set_conv_chunk_floats(0);
+}
+
+// A layer writes its rows straight into its columns of the k x P matrix: strided rows must hold
+// the contiguous result bit for bit and leave the columns between them untouched.
+TEST(PerClusterRows, StridedRowsEqualContiguousRowsOnEveryPath) {
+  const Conv2dShape s = wide_conv_shape();
+  const int b = s.n, in = 33, out = 70, k = 3, pad = 5;
+  auto x = test::to_device(test::random_vector(s.x_elems(), 51)),
+       dy = test::to_device(test::random_vector(s.y_elems(), 52)),
+       fx = test::to_device(test::random_vector(std::size_t(b) * in, 53)),
+       fdy = test::to_device(test::random_vector(std::size_t(b) * out, 54));
+  const Clusters cl = random_clusters(b, k, 55, /*empty=*/1);
+  DeviceClusters dcl(cl);
+  // Runs compute into contiguous and into strided rows (gw, then gb, in one matrix), compares.
+  auto check = [&](auto& grads, const DeviceBuffer<float>& xs, const DeviceBuffer<float>& dys,
+                   std::size_t wc, std::size_t bc, const std::string& what) {
+    auto gw = test::poisoned(k * wc), gb = test::poisoned(k * bc);
+    grads.compute(xs.data(), dys.data(), dcl.view(), MatrixView::dense(gw.data(), k, wc),
+                  MatrixView::dense(gb.data(), k, bc));
+    const std::size_t ld = wc + bc + pad;
+    auto m = test::poisoned(k * ld);
+    grads.compute(xs.data(), dys.data(), dcl.view(), MatrixView{m.data(), std::size_t(k), wc, ld},
+                  MatrixView{m.data() + wc, std::size_t(k), bc, ld});
+    const auto hw = gw.to_host(), hb = gb.to_host(), hm = m.to_host();
+    for (int c = 0; c < k; ++c) {
+      EXPECT_EQ(std::memcmp(&hm[c * ld], &hw[c * wc], wc * sizeof(float)), 0) << what << " c=" << c;
+      EXPECT_EQ(std::memcmp(&hm[c * ld + wc], &hb[c * bc], bc * sizeof(float)), 0) << what;
+      for (std::size_t e = c * ld + wc + bc; e < (c + 1) * ld; ++e)
+        ASSERT_TRUE(std::isnan(hm[e])) << what << ": wrote past its columns at " << e;
+    }
+  };
+  for (PerClusterPath path : kPaths) {
+    Conv2dPerClusterGrad conv(s, k, path);
+    check(conv, x, dy, s.w_elems(), s.k, "conv " + path_name(path));
+    LinearPerClusterGrad fc(b, in, out, k, path);
+    check(fc, fx, fdy, std::size_t(out) * in, out, "linear " + path_name(path));
+  }
 }
 
 TEST(PerSampleArgs, BadArgumentsAreReported) {
@@ -571,11 +616,10 @@ TEST(PerSampleArgs, BadArgumentsAreReported) {
   EXPECT_THROW(linear_per_sample_grads(nullptr, dy.data(), 1, 2, 2, gw.data(), nullptr), Error);
   std::vector<int> order = {0, 1}, bad_offsets = {0, 2, 1};
   DeviceBuffer<int> dorder{std::span<const int>(order)}, doff{std::span<const int>(bad_offsets)};
-  DeviceBuffer<char> scratch(per_cluster_scratch_bytes_linear(2, 2, 1, 2));
-  EXPECT_THROW(
-      linear_per_cluster_grads(PerClusterPath::library, x.data(), dy.data(), 2, 2, 1, dorder.data(),
-                               doff.data(), 2, gw.data(), nullptr, scratch.data()),
-      Error);
+  LinearPerClusterGrad grads(2, 2, 1, 2, PerClusterPath::library);
+  EXPECT_THROW(grads.compute(x.data(), dy.data(), {dorder.data(), doff.data(), nullptr, 2, 2},
+                             MatrixView::dense(gw.data(), 2, 2), {}),
+               Error);
 }
 
 }  // namespace

@@ -223,15 +223,15 @@ Outputs run(const Problem& pr, const ScarcityOptions& o) {
        sd = test::to_device(pr.sd);
   DeviceBuffer<int> sizes{std::span<const int>(pr.sizes)},
       offsets{std::span<const int>(pr.offsets)};
-  QueueState st = initial_queue_state(std::max(1, o.qmin), 64, 8);
+  RingState st = initial_ring_state(std::max(1, o.qmin), 64, 8);
   st.count = pr.count;
-  DeviceBuffer<QueueState> state{std::span<const QueueState>(&st, 1)};
+  DeviceBuffer<RingState> state{std::span<const RingState>(&st, 1)};
   auto gbar = test::poisoned(p), gstar = test::poisoned(p);
   auto diag = test::poisoned<CombineDiagnostics>(1);
   auto scratch = test::poisoned<char>(combine_scratch_bytes(p, pr.k, tensors));
-  scarcity_combine(grads.data(), sizes.data(), pr.k, pr.b, mean.data(), sd.data(), state.data(),
-                   offsets.data(), tensors, p, o, gbar.data(), gstar.data(), diag.data(),
-                   scratch.data());
+  scarcity_combine(grads.data(), {.sizes = sizes.data(), .k = pr.k, .b = pr.b},
+                   {mean.data(), sd.data(), state.data()}, {offsets.data(), tensors}, p, o,
+                   {gbar.data(), gstar.data(), diag.data()}, scratch.data());
   return {gbar.to_host(), gstar.to_host(), diag.to_host()[0]};
 }
 
@@ -389,7 +389,7 @@ TEST(ScarcityCombineEdges, RejectsBadArguments) {
        sd = test::to_device(pr.sd);
   DeviceBuffer<int> sizes{std::span<const int>(pr.sizes)},
       offsets{std::span<const int>(pr.offsets)};
-  DeviceBuffer<QueueState> state(1);
+  DeviceBuffer<RingState> state(1);
   DeviceBuffer<float> gbar(31), gstar(31);
   DeviceBuffer<CombineDiagnostics> diag(1);
   DeviceBuffer<char> scratch(combine_scratch_bytes(31, 70, 4));
@@ -397,9 +397,9 @@ TEST(ScarcityCombineEdges, RejectsBadArguments) {
   auto call = [&](int k, int b, float rho) {
     ScarcityOptions oo = o;
     oo.rho = rho;
-    scarcity_combine(grads.data(), sizes.data(), k, b, mean.data(), sd.data(), state.data(),
-                     offsets.data(), tensors, 31, oo, gbar.data(), gstar.data(), diag.data(),
-                     scratch.data());
+    scarcity_combine(grads.data(), {.sizes = sizes.data(), .k = k, .b = b},
+                     {mean.data(), sd.data(), state.data()}, {offsets.data(), tensors}, 31, oo,
+                     {gbar.data(), gstar.data(), diag.data()}, scratch.data());
   };
   EXPECT_THROW(call(0, pr.b, 2.0f), Error);
   EXPECT_THROW(call(kMaxScarcityClusters + 1, pr.b, 2.0f), Error);

@@ -4,15 +4,15 @@
 
 #include <cmath>
 
+#include "kernels/per_cluster_grad.h"
 #include "models/conv2d.h"
 #include "models/linear.h"
 #include "models/norm_layers.h"
 #include "models/sequential.h"
 #include "models/simple_layers.h"
 #include "models/zoo.h"
-#include "kernels/per_sample.h"
-#include "runtime/portable.cuh"
 #include "runtime/error.h"
+#include "runtime/portable.cuh"
 #include "tests/test_util.h"
 
 namespace gq::models {

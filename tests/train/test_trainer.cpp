@@ -144,6 +144,52 @@ TEST(Trainer, OneEpochOnMnistLearns) {
   EXPECT_EQ(total, 500);
 }
 
+// Issue 14: a checkpoint is never written from non-finite state, and the error names the tensor.
+TEST(Trainer, SaveRefusesNonFiniteParameters) {
+  const auto dir = temp_dir("nonfinite");
+  Trainer t(small_config());
+  run_steps(t, 1);
+  EXPECT_EQ(t.first_nonfinite(), std::nullopt);
+  auto& reg = t.model().params();
+  const auto& info = reg.infos().back();
+  const float nan = std::nanf("");
+  copy_to_device(reg.values() + info.offset, &nan, sizeof nan);
+  EXPECT_EQ(t.first_nonfinite(), "parameter " + info.name);
+  try {
+    t.save(dir / "bad.ckpt");
+    FAIL() << "saved a NaN model";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("training diverged"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(info.name), std::string::npos) << msg;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir / "bad.ckpt"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "bad.ckpt.tmp"));
+}
+
+// Issue 14: a resume names every setting that differs from the checkpoint's run.
+TEST(Trainer, ResumeWithOtherSettingsIsRefused) {
+  const auto dir = temp_dir("settings");
+  {
+    Trainer t(small_config());
+    run_steps(t, 2);
+    t.save(dir / "mid.ckpt");
+  }
+  TrainConfig other = small_config();
+  other.seed = 8;
+  other.label_smoothing = 0.1f;
+  try {
+    Trainer u(other);
+    u.load(dir / "mid.ckpt");
+    FAIL() << "resumed with another seed";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("2 setting(s) differ"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("--seed: checkpoint 7, this run 8"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("--label-smoothing: checkpoint 0, this run 0.1"), std::string::npos) << msg;
+  }
+}
+
 TEST(Trainer, BadSettingsAreClearErrors) {
   TrainConfig cfg = small_config();
   cfg.optimizer = "adagrad";
@@ -170,9 +216,9 @@ TrainConfig gq_config(int clusters) {
   return cfg;
 }
 
-// DESIGN §3 identity: with one cluster and no scarcity weighting, G* is the batch gradient, so a
-// Grad Queue step is the plain step up to float rounding (the batch gradient is summed in another
-// order by the per-cluster path).
+// The identity of docs/GRADQUEUE.md §4.4: with one cluster and no scarcity weighting, G* is the
+// batch gradient, so a Grad Queue step is the plain step up to float rounding (the batch gradient
+// is summed in another order by the per-cluster path).
 TEST(TrainerGradQueue, OneClusterWithoutScarcityIsThePlainStep) {
   TrainConfig plain_cfg = small_config();
   plain_cfg.optimizer = "sgd";

@@ -1,8 +1,8 @@
-// Grad Queue kernels at the airbench size (p = 2M parameters, k = 8 clusters): queue_push in its
+// Grad Queue kernels at the airbench size (p = 2M parameters, k = 8 clusters): ring_push in its
 // steady state (one eviction per push), the statistics, and scarcity_combine. Each reports the
 // HBM bytes a call moves (SetBytesProcessed, so the output shows bytes/s next to the roofline:
 // H200 ~4.3 TB/s measured copy) and `passes_kxp`, the passes over the k x p cluster gradients.
-// Byte counts follow the pass table at the top of kernels/scarcity.cu and kernels/grad_queue.cu.
+// Byte counts follow the pass table at the top of kernels/scarcity.cu and kernels/gradient_ring.cu.
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -10,7 +10,7 @@
 #include <span>
 #include <vector>
 
-#include "kernels/grad_queue.h"
+#include "kernels/gradient_ring.h"
 #include "kernels/scarcity.h"
 #include "runtime/device.h"
 #include "runtime/memory.h"
@@ -32,16 +32,16 @@ DeviceBuffer<float> pattern(std::size_t n, float base, float step) {
   return DeviceBuffer<float>(std::span<const float>(h));
 }
 
-DeviceBuffer<QueueState> full_queue_state(int qlen) {
-  QueueState s = initial_queue_state(4, 32, qlen);
+DeviceBuffer<RingState> full_queue_state(int qlen) {
+  RingState s = initial_ring_state(4, 32, qlen);
   s.count = qlen;  // steady state: every push evicts one entry
-  DeviceBuffer<QueueState> d(1);
-  d.upload(std::span<const QueueState>(&s, 1));
+  DeviceBuffer<RingState> d(1);
+  d.upload(std::span<const RingState>(&s, 1));
   return d;
 }
 
 // g read 4 + slot write 4 + evicted slot read 4 + sum, sumsq read and write 32 = 44 B/param.
-void BM_QueuePush(benchmark::State& state) {
+void BM_RingPush(benchmark::State& state) {
   const std::size_t p = kParams;
   DeviceBuffer<float> slots(32 * p);
   slots.fill_bytes(0);
@@ -53,13 +53,13 @@ void BM_QueuePush(benchmark::State& state) {
   state.counters["passes_kxp"] = 0;
   state.counters["bytes_per_param"] = 44;
   gq::bench::timed_loop(state, 44.0 * p, [&] {
-    queue_push(slots.data(), sum.data(), sumsq.data(), st.data(), g.data(), p);
+    ring_push({slots.data(), sum.data(), sumsq.data(), st.data(), p, 32}, g.data());
   });
 }
-BENCHMARK(BM_QueuePush)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_RingPush)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 // sum, sumsq read 16 + mean, std write 8 = 24 B/param.
-void BM_QueueStatistics(benchmark::State& state) {
+void BM_RingStatistics(benchmark::State& state) {
   const std::size_t p = kParams;
   DeviceBuffer<double> sum(p), sumsq(p);
   sum.fill_bytes(0);
@@ -68,10 +68,11 @@ void BM_QueueStatistics(benchmark::State& state) {
   DeviceBuffer<float> mean(p), sd(p);
   state.counters["bytes_per_param"] = 24;
   gq::bench::timed_loop(state, 24.0 * p, [&] {
-    queue_statistics(sum.data(), sumsq.data(), st.data(), mean.data(), sd.data(), p);
+    ring_statistics({.sum = sum.data(), .sumsq = sumsq.data(), .state = st.data(), .p = p},
+                    mean.data(), sd.data());
   });
 }
-BENCHMARK(BM_QueueStatistics)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_RingStatistics)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 // Element granularity with renorm: 4kp + 32p bytes, one pass over k x p; cluster granularity:
 // 8kp + 32p, two passes.
@@ -98,9 +99,9 @@ void BM_ScarcityCombine(benchmark::State& state) {
   const double bytes = (cluster ? 8.0 : 4.0) * k * p + 32.0 * p;
   state.counters["bytes_per_param"] = bytes / static_cast<double>(p);
   gq::bench::timed_loop(state, bytes, [&] {
-    scarcity_combine(grads.data(), sizes.data(), k, kBatch, mean.data(), sd.data(), st.data(),
-                     offsets.data(), tensors, p, o, gbar.data(), gstar.data(), diag.data(),
-                     scratch.data());
+    scarcity_combine(grads.data(), {.sizes = sizes.data(), .k = k, .b = kBatch},
+                     {mean.data(), sd.data(), st.data()}, {offsets.data(), tensors}, p, o,
+                     {gbar.data(), gstar.data(), diag.data()}, scratch.data());
   });
 }
 BENCHMARK(BM_ScarcityCombine)

@@ -38,8 +38,12 @@ void BM_KMeans(benchmark::State& state) {
   DeviceBuffer<gq::kernels::KMeansResult> result(1);
   DeviceBuffer<char> scratch(gq::kernels::kmeans_scratch_bytes(b, f, k));
   auto run = [&] {
-    gq::kernels::kmeans(x.data(), b, f, k, iters, 1, 2, assignment.data(), centroids.data(),
-                        sizes.data(), order.data(), offsets.data(), result.data(), scratch.data());
+    gq::kernels::kmeans({x.data(), gq::Shape{b, f}}, {k, iters, 1, 2},
+                        {assignment.data(),
+                         centroids.data(),
+                         {order.data(), offsets.data(), sizes.data(), k, b},
+                         result.data()},
+                        scratch.data());
   };
   run();  // warm-up
   gq::device_synchronize();

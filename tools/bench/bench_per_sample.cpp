@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "kernels/im2col.h"
+#include "kernels/per_cluster_grad.h"
 #include "kernels/per_sample.h"
 #include "runtime/blas.h"
 #include "runtime/dnn.h"
@@ -27,6 +28,7 @@
 namespace {
 
 using gq::DeviceBuffer;
+using gq::MatrixView;
 using gq::kernels::PerClusterPath;
 
 constexpr int kBatch = 512, kClusters = 4;
@@ -41,6 +43,9 @@ DeviceBuffer<float> random_device(std::size_t n, unsigned seed) {
 
 struct Clusters {
   DeviceBuffer<int> order, offsets;
+  gq::kernels::Clustering view(int k) {
+    return {order.data(), offsets.data(), nullptr, k, static_cast<int>(order.size())};
+  }
 };
 
 // Random assignment of b samples to k clusters, grouped by cluster.
@@ -114,7 +119,6 @@ void BM_ConvPerCluster(benchmark::State& state) {
   auto x = random_device(s.x_elems(), 1), dy = random_device(s.y_elems(), 2);
   DeviceBuffer<float> dw(s.w_elems()), gw(kClusters * s.w_elems()), gb(kClusters * s.k);
   Clusters cl = random_clusters(kBatch, kClusters);
-  DeviceBuffer<char> scratch(gq::kernels::per_cluster_scratch_bytes_conv2d(s, kClusters));
   const double ordinary = conv_ordinary_seconds(s, x.data(), dy.data(), dw.data());
   const int mode = static_cast<int>(state.range(3));
   if (mode < 0) {
@@ -126,10 +130,11 @@ void BM_ConvPerCluster(benchmark::State& state) {
   const PerClusterPath path = mode == 0   ? PerClusterPath::segmented
                               : mode == 1 ? PerClusterPath::library
                                           : PerClusterPath::library_conv;
+  gq::kernels::Conv2dPerClusterGrad grads(s, kClusters, path);
   run_timed(state, s.flops_forward(), ordinary, [&] {
-    gq::kernels::conv2d_per_cluster_grads(path, s, x.data(), dy.data(), cl.order.data(),
-                                          cl.offsets.data(), kClusters, gw.data(), gb.data(),
-                                          scratch.data());
+    grads.compute(x.data(), dy.data(), cl.view(kClusters),
+                  MatrixView::dense(gw.data(), kClusters, s.w_elems()),
+                  MatrixView::dense(gb.data(), kClusters, s.k));
   });
   if (path == PerClusterPath::segmented)
     state.counters["blocks"] = static_cast<double>(gq::kernels::segmented_blocks_conv2d(s, kClusters));
@@ -194,8 +199,6 @@ void BM_LinearPerCluster(benchmark::State& state) {
   DeviceBuffer<float> dw(std::size_t(out) * in), gw(std::size_t(kClusters) * out * in),
       gb(std::size_t(kClusters) * out);
   Clusters cl = random_clusters(kBatch, kClusters);
-  DeviceBuffer<char> scratch(
-      gq::kernels::per_cluster_scratch_bytes_linear(kBatch, in, out, kClusters));
   auto ordinary_step = [&] {
     gq::blas::gemm(gq::blas::Op::T, gq::blas::Op::N, out, in, kBatch, 1.0f, dy.data(), out,
                    x.data(), in, 0.0f, dw.data(), in);
@@ -208,10 +211,11 @@ void BM_LinearPerCluster(benchmark::State& state) {
     return;
   }
   const PerClusterPath path = mode == 0 ? PerClusterPath::segmented : PerClusterPath::library;
+  gq::kernels::LinearPerClusterGrad grads(kBatch, in, out, kClusters, path);
   run_timed(state, flops, ordinary, [&] {
-    gq::kernels::linear_per_cluster_grads(path, x.data(), dy.data(), kBatch, in, out,
-                                          cl.order.data(), cl.offsets.data(), kClusters, gw.data(),
-                                          gb.data(), scratch.data());
+    grads.compute(x.data(), dy.data(), cl.view(kClusters),
+                  MatrixView::dense(gw.data(), kClusters, std::size_t(out) * in),
+                  MatrixView::dense(gb.data(), kClusters, out));
   });
   if (path == PerClusterPath::segmented)
     state.counters["blocks"] =

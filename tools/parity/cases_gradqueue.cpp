@@ -1,10 +1,10 @@
-// Parity cases for the Grad Queue: ring pushes with eviction, the length rule, the statistics
-// (running sums and two-pass) and scarcity_combine in element and cluster granularity.
+// Parity cases for the Grad Queue: gradient-ring pushes with eviction, the length rule, the
+// statistics (running sums and two-pass) and scarcity_combine in element and cluster granularity.
 #include <cstdint>
 #include <span>
 #include <vector>
 
-#include "kernels/grad_queue.h"
+#include "kernels/gradient_ring.h"
 #include "kernels/scarcity.h"
 #include "runtime/memory.h"
 #include "runtime/rng.h"
@@ -28,22 +28,23 @@ GQ_PARITY_CASE("gradqueue/push+length+statistics p=4097 qmax=6 pushes=12", 1e-7,
   DeviceBuffer<double> sum(p), sumsq(p);
   sum.fill_bytes(0);
   sumsq.fill_bytes(0);
-  const QueueState init = initial_queue_state(qmin, qmax, qmin);
-  DeviceBuffer<QueueState> state{std::span<const QueueState>(&init, 1)};
+  const RingState init = initial_ring_state(qmin, qmax, qmin);
+  DeviceBuffer<RingState> state{std::span<const RingState>(&init, 1)};
+  const GradientRing ring{slots.data(), sum.data(), sumsq.data(), state.data(), p, qmax};
   DeviceBuffer<float> loss(1);
   const float losses[] = {2.0f, 1.9f, 1.8f, 1.7f, 1.6f, 1.5f, 1.4f, 5.0f, 4.0f, 3.0f, 2.9f, 2.8f};
   for (int i = 0; i < 12; ++i) {
     auto g = upload(seeded(p, 100 + i, -0.01f, 0.03f));
-    queue_push(slots.data(), sum.data(), sumsq.data(), state.data(), g.data(), p);
+    ring_push(ring, g.data());
     loss.upload(std::span<const float>(&losses[i], 1));
-    queue_update_length(state.data(), loss.data(), 0.9f, 1e-3f);
+    ring_update_length(state.data(), loss.data(), 0.9f, 1e-3f);
   }
   DeviceBuffer<float> mean(p), sd(p), mean2(p), sd2(p);
-  queue_statistics(sum.data(), sumsq.data(), state.data(), mean.data(), sd.data(), p);
-  queue_statistics_two_pass(slots.data(), state.data(), mean2.data(), sd2.data(), p);
+  ring_statistics(ring, mean.data(), sd.data());
+  ring_statistics_two_pass(ring, mean2.data(), sd2.data());
   std::vector<float> out;
   for (const auto* b : {&mean, &sd, &mean2, &sd2}) append(out, *b);
-  const QueueState s = state.to_host()[0];
+  const RingState s = state.to_host()[0];
   for (int v : {s.head, s.count, s.qlen, s.have_ema}) out.push_back(static_cast<float>(v));
   out.push_back(static_cast<float>(s.loss_ema));
   return out;
@@ -59,9 +60,9 @@ std::vector<float> combine_case(Granularity granularity, ScarcityFamily family) 
   auto grads = upload(seeded(k * p, 7, -0.05f, 0.05f));
   auto mean = upload(seeded(p, 8, -0.01f, 0.01f)), sd = upload(seeded(p, 9, 0.0f, 0.02f));
   DeviceBuffer<int> sizes{std::span<const int>(sizes_h)}, offsets{std::span<const int>(offsets_h)};
-  QueueState st = initial_queue_state(4, 32, 8);
+  RingState st = initial_ring_state(4, 32, 8);
   st.count = 8;
-  DeviceBuffer<QueueState> state{std::span<const QueueState>(&st, 1)};
+  DeviceBuffer<RingState> state{std::span<const RingState>(&st, 1)};
   DeviceBuffer<float> gbar(p), gstar(p);
   DeviceBuffer<CombineDiagnostics> diag(1);
   const int tensors = static_cast<int>(offsets_h.size()) - 1;
@@ -69,9 +70,9 @@ std::vector<float> combine_case(Granularity granularity, ScarcityFamily family) 
   ScarcityOptions o;
   o.granularity = granularity;
   o.family = family;
-  scarcity_combine(grads.data(), sizes.data(), k, b, mean.data(), sd.data(), state.data(),
-                   offsets.data(), tensors, p, o, gbar.data(), gstar.data(), diag.data(),
-                   scratch.data());
+  scarcity_combine(grads.data(), {.sizes = sizes.data(), .k = k, .b = b},
+                   {mean.data(), sd.data(), state.data()}, {offsets.data(), tensors}, p, o,
+                   {gbar.data(), gstar.data(), diag.data()}, scratch.data());
   std::vector<float> out;
   append(out, gbar);
   append(out, gstar);

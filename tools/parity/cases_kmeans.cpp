@@ -26,8 +26,11 @@ std::vector<float> run_kmeans(const std::vector<float>& x, int b, int f, int k, 
   DeviceBuffer<float> centroids(std::size_t(k) * f);
   DeviceBuffer<kernels::KMeansResult> result(1);
   DeviceBuffer<char> scratch(kernels::kmeans_scratch_bytes(b, f, k));
-  kernels::kmeans(points.data(), b, f, k, iters, seed, /*rng_stream=*/9, assignment.data(),
-                  centroids.data(), sizes.data(), order.data(), offsets.data(), result.data(),
+  kernels::kmeans({points.data(), Shape{b, f}}, {k, iters, seed, /*rng_stream=*/9},
+                  {assignment.data(),
+                   centroids.data(),
+                   {order.data(), offsets.data(), sizes.data(), k, b},
+                   result.data()},
                   scratch.data());
   std::vector<float> out;
   for (const auto* buf : {&assignment, &sizes, &order, &offsets})

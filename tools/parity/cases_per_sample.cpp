@@ -1,4 +1,5 @@
-// Parity cases for per-sample and per-cluster weight gradients (kernels/per_sample.h).
+// Parity cases for per-sample and per-cluster weight gradients (kernels/per_sample.h,
+// kernels/per_cluster_grad.h).
 // The segmented per-cluster kernel accumulates every output with fmaf over the same reduction
 // order on both devices (only the tile shape differs, and zero-padded steps add exact zeros), and
 // its bias means are ordered sums: zero tolerance. Cases that go through blas (cuBLAS vs oneDNN)
@@ -8,6 +9,7 @@
 #include <span>
 #include <vector>
 
+#include "kernels/per_cluster_grad.h"
 #include "kernels/per_sample.h"
 #include "runtime/dnn.h"
 #include "runtime/memory.h"
@@ -28,6 +30,8 @@ std::vector<float> seeded(std::size_t n, std::uint64_t seed) {
 // cluster k-1 left empty when k > 2).
 struct Clusters {
   DeviceBuffer<int> order, offsets;
+  int k, b;
+  kernels::Clustering view() { return {order.data(), offsets.data(), nullptr, k, b}; }
 };
 Clusters fixed_clusters(int b, int k) {
   std::vector<int> order, offsets = {0};
@@ -38,17 +42,18 @@ Clusters fixed_clusters(int b, int k) {
     offsets.push_back(static_cast<int>(order.size()));
   }
   return {DeviceBuffer<int>(std::span<const int>(order)),
-          DeviceBuffer<int>(std::span<const int>(offsets))};
+          DeviceBuffer<int>(std::span<const int>(offsets)), k, b};
 }
 
 std::vector<float> linear_per_cluster(PerClusterPath path) {
   const int b = 37, in = 70, out = 41, k = 4;
   auto x = upload(seeded(std::size_t(b) * in, 1)), dy = upload(seeded(std::size_t(b) * out, 2));
   Clusters cl = fixed_clusters(b, k);
-  DeviceBuffer<char> scratch(kernels::per_cluster_scratch_bytes_linear(b, in, out, k));
   DeviceBuffer<float> gw(std::size_t(k) * out * in), gb(std::size_t(k) * out);
-  kernels::linear_per_cluster_grads(path, x.data(), dy.data(), b, in, out, cl.order.data(),
-                                    cl.offsets.data(), k, gw.data(), gb.data(), scratch.data());
+  kernels::LinearPerClusterGrad(b, in, out, k, path)
+      .compute(x.data(), dy.data(), cl.view(),
+               MatrixView::dense(gw.data(), k, std::size_t(out) * in),
+               MatrixView::dense(gb.data(), k, out));
   std::vector<float> r;
   append(r, gw);
   append(r, gb);
@@ -67,10 +72,10 @@ std::vector<float> conv_per_cluster(PerClusterPath path) {
   const int k = 3;
   auto x = upload(seeded(s.x_elems(), 3)), dy = upload(seeded(s.y_elems(), 4));
   Clusters cl = fixed_clusters(s.n, k);
-  DeviceBuffer<char> scratch(kernels::per_cluster_scratch_bytes_conv2d(s, k));
   DeviceBuffer<float> gw(k * s.w_elems()), gb(std::size_t(k) * s.k);
-  kernels::conv2d_per_cluster_grads(path, s, x.data(), dy.data(), cl.order.data(),
-                                    cl.offsets.data(), k, gw.data(), gb.data(), scratch.data());
+  kernels::Conv2dPerClusterGrad(s, k, path)
+      .compute(x.data(), dy.data(), cl.view(), MatrixView::dense(gw.data(), k, s.w_elems()),
+               MatrixView::dense(gb.data(), k, s.k));
   std::vector<float> r;
   append(r, gw);
   append(r, gb);
@@ -91,7 +96,8 @@ GQ_PARITY_CASE("per_sample/linear grads+norms b=37 in=70 out=41", 1e-6, 1e-6) {
   return r;
 }
 
-// The GPU's tiles split each cluster's sum into pieces added at the end (kernels/per_sample.cu);
+// The GPU's tiles split each cluster's sum into pieces added at the end
+// (kernels/per_cluster_grad.cu);
 // the emulator's own tiles sum in one piece: equal to rounding unless both take the GPU's shapes.
 GQ_PARITY_CASE("per_sample/linear per-cluster segmented b=37 k=4 (one empty)", 1e-6, 1e-5) {
   return linear_per_cluster(PerClusterPath::segmented);

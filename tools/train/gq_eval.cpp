@@ -1,5 +1,7 @@
 // gq-eval: loads a gq-train checkpoint and reports test accuracy, per-class accuracy and the
-// confusion matrix.
+// confusion matrix. Exit codes: 0 done; 1 an error (a bad or non-finite checkpoint); 3 a data
+// error; 103..109 a bad command line.
+#include <climits>
 #include <cstdio>
 #include <string>
 
@@ -10,6 +12,7 @@
 #include "runtime/error.h"
 #include "runtime/host_threads.h"
 #include "tools/train/checkpoint.h"
+#include "tools/train/flag_checks.h"
 #include "tools/train/trainer.h"
 
 int main(int argc, char** argv) {
@@ -20,14 +23,15 @@ int main(int argc, char** argv) {
   app.add_option("checkpoint", checkpoint, "checkpoint written by gq-train")->required();
   app.add_option("--data-dir", data_dir,
                  "dataset root (default: $GQ_DATA_DIR, else ../shared/data)");
-  app.add_option("--test-subset", test_subset, "evaluate the first N test samples (0: all)");
+  app.add_option("--test-subset", test_subset, "evaluate the first N test samples (0: all)")
+      ->check(gq::train::integer_in(0, INT_MAX));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
   try {
-    const auto header = gq::train::read_checkpoint(checkpoint).header;
+    const auto header = gq::train::read_checkpoint(checkpoint).header;  // fields validated
     gq::train::TrainConfig cfg;
     cfg.model = header.at("model").get<std::string>();
     cfg.dataset = header.at("dataset").get<std::string>();
@@ -39,6 +43,12 @@ int main(int argc, char** argv) {
     cfg.quiet = true;
     gq::train::Trainer trainer(cfg);
     trainer.load(checkpoint, /*model_only=*/true);
+    // A model of NaNs "evaluates" to chance accuracy with a NaN loss: refuse it instead.
+    if (const auto bad = trainer.first_nonfinite())
+      GQ_FAIL(
+          "{}: the {} holds NaN or infinite values: this model diverged before the checkpoint "
+          "was written; evaluate an earlier checkpoint",
+          checkpoint, *bad);
     const gq::train::EvalResult r = trainer.evaluate();
     const auto& names = trainer.test_set().class_names;
     const int classes = static_cast<int>(names.size());

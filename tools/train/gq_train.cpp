@@ -1,6 +1,16 @@
 // gq-train: trains a model from the zoo on a dataset, on the GPU or the CPU emulator.
+//
+// Exit codes: 0 finished; 1 an error (settings, checkpoint, divergence, a failed write); 3 a data
+// error; 4 out of (device) memory; 103..110 a bad command line or config file (CLI11's codes: 105
+// a bad flag value, 109 an unknown flag, 110 a config file error, 103 a missing config file);
+// 130 / 143 stopped by SIGINT / SIGTERM (128 + the signal) after writing a checkpoint.
+#include <unistd.h>
+
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
@@ -9,132 +19,85 @@
 #include "runtime/device.h"
 #include "runtime/error.h"
 #include "runtime/host_threads.h"
+#include "tools/train/stop_signal.h"
+#include "tools/train/train_flags.h"
 #include "tools/train/trainer.h"
+
+namespace {
+
+std::string shell_quote(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                        "0123456789_./=:,+-@%") == std::string::npos)
+    return s;
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// This run's command line with --resume pointing at `checkpoint` (any earlier --resume dropped),
+// and the data root it read when that came from $GQ_DATA_DIR.
+std::string resume_command(int argc, char** argv, const std::filesystem::path& checkpoint) {
+  bool data_dir_flag = false;
+  for (int i = 1; i < argc; ++i) data_dir_flag |= std::string(argv[i]).rfind("--data-dir", 0) == 0;
+  const char* env = std::getenv("GQ_DATA_DIR");
+  std::string cmd = !data_dir_flag && env && *env ? "GQ_DATA_DIR=" + shell_quote(env) + " " : "";
+  cmd += shell_quote(argv[0]);
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--resume") {
+      ++i;  // and its value
+      continue;
+    }
+    if (a.rfind("--resume=", 0) == 0) continue;
+    cmd += " " + shell_quote(a);
+  }
+  return cmd + " --resume " + shell_quote(checkpoint.string());
+}
+
+int report_stop(const gq::train::Stopped& s, int argc, char** argv) {
+  const char* name = s.signal() == SIGINT    ? "SIGINT"
+                     : s.signal() == SIGTERM ? "SIGTERM"
+                                             : "a signal";
+  if (s.checkpoint().empty()) {
+    fmt::print(stderr, "gq-train: stopped by {} after step {}; {}\n", name, s.step(),
+               s.step() == 0 ? "no step was taken, nothing to save"
+                             : "no --checkpoint-dir was given, so nothing was saved");
+  } else {
+    char cwd[4096];
+    fmt::print(stderr,
+               "gq-train: stopped by {} after step {}.\ncheckpoint  {}\nto resume, run (from {}):\n"
+               "  {}\n",
+               name, s.step(), s.checkpoint().string(), getcwd(cwd, sizeof cwd) ? cwd : ".",
+               resume_command(argc, argv, s.checkpoint()));
+  }
+  return 128 + s.signal();
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   gq::prefer_passive_openmp(argv);
-  gq::train::TrainConfig cfg;
-  std::string data_dir, metrics, ckpt_dir, resume;
+  gq::train::TrainFlags flags;
   CLI::App app{
       "gq-train: train a CNN with gradqueue (GPU when built for it, else the CPU emulator)"};
-  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // last one wins
-  // Any flag may also come from a TOML file: `batch-size = 256`, `gradqueue = true`; flags given
-  // on the command line override it.
-  app.set_config("--config", "", "read flags from this TOML file (key = value per line)");
-  app.allow_config_extras(false);  // an unknown key in the file is an error, not ignored
-  app.add_option("--model", cfg.model, "paper-cnn | airbench | mnist-cnn | mlp")
-      ->capture_default_str();
-  app.add_option("--dataset", cfg.dataset,
-                 "cifar10 | mnist | fashion-mnist | reuters (Reuters-21578, bag of words)")
-      ->capture_default_str();
-  app.add_option("--data-dir", data_dir,
-                 "dataset root (default: $GQ_DATA_DIR, else ../shared/data)");
-  app.add_option("--epochs", cfg.epochs, "epochs")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--max-steps", cfg.max_steps, "stop after this many steps (0: no cap)")
-      ->capture_default_str();
-  app.add_option("--batch-size", cfg.batch_size, "batch size")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  app.add_option("--lr", cfg.lr, "peak learning rate")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  app.add_option("--schedule", cfg.schedule, "constant | step | cosine | onecycle")
-      ->capture_default_str();
-  app.add_option("--warmup", cfg.warmup_fraction, "warm-up fraction of all steps")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0));
-  app.add_option("--optimizer", cfg.optimizer, "sgd | momentum | nesterov | adamw")
-      ->capture_default_str();
-  app.add_option("--momentum", cfg.momentum, "momentum")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0));
-  app.add_option("--weight-decay", cfg.weight_decay, "weight decay (conv/linear weights only)")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--label-smoothing", cfg.label_smoothing, "label smoothing")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0));
-  app.add_option("--clip-norm", cfg.clip_norm, "clip the global gradient norm (0: off)")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--seed", cfg.seed, "run seed: init, shuffling, augmentation, dropout")
-      ->capture_default_str();
-  app.add_option("--device", cfg.device, "auto | cuda | cpu")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"auto", "cuda", "cpu"}));
-  app.add_option("--train-subset", cfg.train_subset, "use the first N training samples (0: all)")
-      ->capture_default_str();
-  app.add_option("--test-subset", cfg.test_subset, "use the first N test samples (0: all)")
-      ->capture_default_str();
-  app.add_flag("!--no-augment", cfg.augment, "disable random crop and flip");
-  app.add_option("--metrics", metrics, "write JSONL metrics to this file");
-  app.add_option("--checkpoint-dir", ckpt_dir, "write checkpoints here");
-  app.add_option("--checkpoint-every", cfg.checkpoint_every, "checkpoint every N steps")
-      ->capture_default_str();
-  app.add_option("--resume", resume, "resume from this checkpoint");
-  app.add_option("--log-every", cfg.log_every, "progress line every N steps")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  app.add_flag("--quiet", cfg.quiet, "only errors");
-  // Grad Queue (DESIGN §3).
-  std::string gq_clusters = "auto", gq_scarcity = "powtanh", gq_sigma = "cluster",
-              gq_granularity = "element", gq_weight = "size", gq_renorm = "on";
-  app.add_flag("--gradqueue", cfg.gradqueue, "train with Grad Queue on top of --optimizer");
-  app.add_option("--gq-clusters", gq_clusters,
-                 "k-means clusters per batch: auto (batch/128, 1..32) or N")
-      ->capture_default_str();
-  app.add_option("--gq-kmeans-iters", cfg.gq.kmeans_iters, "Lloyd iterations at most")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--gq-qmin", cfg.gq.qmin, "queue length floor (and warm-up)")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  app.add_option("--gq-qmax", cfg.gq.qmax, "queue capacity")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  app.add_option("--gq-qlen-init", cfg.gq.qlen_init, "initial queue length (0: qmin)")
-      ->capture_default_str();
-  app.add_flag("--gq-fixed-qlen", cfg.gq.fixed_qlen, "keep the queue length fixed (no loss rule)");
-  app.add_option("--gq-rho", cfg.gq.scarcity.rho, "bound of the scarcity weight")
-      ->capture_default_str()
-      ->check(CLI::Range(1.0, 1e6));
-  app.add_option("--gq-scarcity", gq_scarcity, "powtanh | clip | chebyshev | none")
-      ->capture_default_str();
-  app.add_option("--gq-sigma-scale", gq_sigma, "cluster | batch")->capture_default_str();
-  app.add_option("--gq-granularity", gq_granularity, "element | cluster")->capture_default_str();
-  app.add_option("--gq-cluster-weight", gq_weight, "size | uniform")->capture_default_str();
-  app.add_option("--gq-renorm", gq_renorm, "on | off: rescale G* to the batch gradient's norm")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"on", "off"}));
-  app.add_option("--gq-loss-ema", cfg.gq.loss_ema, "loss EMA factor of the length rule")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 0.999999));
-  app.add_option("--gq-tol", cfg.gq.tol, "relative loss change that moves the length")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 0.999999));
-  app.add_option("--gq-features", cfg.gq.features, "penultimate | input")->capture_default_str();
-  app.add_option("--profile", cfg.profile_steps,
-                 "profile N steps after 5 warm-up steps between cudaProfilerStart/Stop, then exit "
-                 "(see docs/PROFILING.md)")
-      ->check(CLI::NonNegativeNumber);
+  const auto config = gq::train::add_train_flags(app, flags);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    // Where a bad value came from when it was read from the config file.
+    const std::string where =
+        config->locate(e.what(), std::vector<std::string>(argv + 1, argv + argc));
+    std::fprintf(stderr, "gq-train: %s%s\nRun gq-train --help for the flags and their ranges.\n",
+                 e.what(), where.c_str());
+    return e.get_exit_code();
   }
-  cfg.data_dir = data_dir;
-  try {
-    cfg.gq.clusters = gq_clusters == "auto" ? 0 : std::stoi(gq_clusters);
-  } catch (const std::exception&) {
-    std::fprintf(stderr, "gq-train: --gq-clusters '%s': expected auto or a positive number\n",
-                 gq_clusters.c_str());
-    return 2;
-  }
-  cfg.metrics_path = metrics;
-  cfg.checkpoint_dir = ckpt_dir;
-  cfg.resume = resume;
+  gq::train::TrainConfig cfg = flags.cfg;
+  cfg.data_dir = flags.data_dir;
+  cfg.gq.clusters = flags.gq_clusters == "auto" ? 0 : std::stoi(flags.gq_clusters);  // validated
+  cfg.metrics_path = flags.metrics;
+  cfg.checkpoint_dir = flags.checkpoint_dir;
+  cfg.resume = flags.resume;
   try {
     if (cfg.device == "cuda" && !gq::built_for_gpu())
       GQ_FAIL(
@@ -144,20 +107,23 @@ int main(int argc, char** argv) {
       GQ_FAIL(
           "--device cpu: this binary was built for the GPU; use an emulator build "
           "(GQ_CUDA=OFF ./tools/setup.sh)");
-    cfg.gq.scarcity.family = gq::train::parse_scarcity(gq_scarcity);
-    cfg.gq.scarcity.sigma_scale = gq::train::parse_sigma_scale(gq_sigma);
-    cfg.gq.scarcity.granularity = gq::train::parse_granularity(gq_granularity);
-    cfg.gq.scarcity.cluster_weight = gq::train::parse_cluster_weight(gq_weight);
-    cfg.gq.scarcity.renorm = gq_renorm == "on";
+    cfg.gq.scarcity.family = gq::train::parse_scarcity(flags.gq_scarcity);
+    cfg.gq.scarcity.sigma_scale = gq::train::parse_sigma_scale(flags.gq_sigma);
+    cfg.gq.scarcity.granularity = gq::train::parse_granularity(flags.gq_granularity);
+    cfg.gq.scarcity.cluster_weight = gq::train::parse_cluster_weight(flags.gq_weight);
+    cfg.gq.scarcity.renorm = flags.gq_renorm == "on";
+    gq::train::install_stop_handlers();
     gq::train::Trainer trainer(cfg);
     if (cfg.profile_steps > 0) {
       trainer.run_profile();
       return 0;
     }
-    const auto result = trainer.run();
+    const auto result = trainer.run(gq::train::stop_signal);
     fmt::print("final test accuracy {:.2f}% (loss {:.4f}, {} samples)\n", 100 * result.accuracy,
                result.loss, result.n);
     return 0;
+  } catch (const gq::train::Stopped& s) {
+    return report_stop(s, argc, argv);
   } catch (const gq::data::DataError& e) {
     std::fprintf(stderr, "gq-train: data error: %s\n", e.what());
     return 3;

@@ -4,14 +4,11 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <optional>
 
 #include <fmt/format.h>
 
-#include "kernels/elementwise.h"
-#include "kernels/per_sample.h"
 #include "kernels/step_guard.h"
-#include "models/conv2d.h"
-#include "models/linear.h"
 #include "runtime/error.h"
 #include "runtime/nvtx.h"
 
@@ -87,40 +84,24 @@ GradQueue::GradQueue(const GradQueueConfig& config, models::Sequential& model, s
   models::ParamRegistry& reg = model.params();
   p_ = reg.size();
   tensors_ = static_cast<int>(reg.infos().size());
-  has_cluster_grad_.assign(tensors_, 0);
   std::vector<int> offsets;
   for (const auto& info : reg.infos()) offsets.push_back(static_cast<int>(info.offset));
   std::sort(offsets.begin(), offsets.end());
   offsets.push_back(static_cast<int>(p_));
   tensor_offsets_ = DeviceBuffer<int>(std::span<const int>(offsets));
 
-  // Per-cluster scratch and outputs, sized for the largest weighted layer.
-  std::size_t scratch = 0, gw = 1, gb = 1;
-  std::vector<const dnn::Conv2dShape*> planned;  // plans are cached per shape: count each once
+  // Every layer with parameters builds its per-cluster gradient now, or falls back.
+  layer_fallback_.assign(model.num_layers(), 0);
   for (int i = 0; i < model.num_layers(); ++i) {
-    if (auto* conv = dynamic_cast<models::Conv2d*>(&model.layer(i))) {
-      const auto& s = conv->shape();
-      const std::size_t plan_bytes = kernels::prepare_per_cluster_grads(s);
-      const auto same_shape = [&s](const dnn::Conv2dShape* o) {
-        return std::memcmp(o, &s, sizeof s) == 0;
-      };
-      if (std::none_of(planned.begin(), planned.end(), same_shape)) {
-        conv_plan_bytes_ += plan_bytes;
-        planned.push_back(&s);
-      }
-      scratch = std::max(scratch, kernels::per_cluster_scratch_bytes_conv2d(s, k_));
-      gw = std::max(gw, s.w_elems());
-      gb = std::max(gb, static_cast<std::size_t>(s.k));
-    } else if (auto* fc = dynamic_cast<models::Linear*>(&model.layer(i))) {
-      scratch = std::max(scratch, kernels::per_cluster_scratch_bytes_linear(
-                                      b_, fc->in_features(), fc->out_features(), k_));
-      gw = std::max(gw, static_cast<std::size_t>(fc->in_features()) * fc->out_features());
-      gb = std::max(gb, static_cast<std::size_t>(fc->out_features()));
+    models::Layer& layer = model.layer(i);
+    if (!layer.has_params()) continue;
+    if (const std::optional<std::size_t> bytes = layer.prepare_per_cluster(k_)) {
+      per_cluster_bytes_ += *bytes;
+    } else {
+      layer_fallback_[i] = 1;
+      fallback_layers_.push_back(model.layer_name(i));
     }
   }
-  per_cluster_scratch_ = DeviceBuffer<char>(std::max<std::size_t>(scratch, 1));
-  layer_gw_ = DeviceBuffer<float>(gw * k_);
-  layer_gb_ = DeviceBuffer<float>(gb * k_);
 
   feature_buf_ = DeviceBuffer<float>(static_cast<std::size_t>(b_) * features_);
   centroids_ = DeviceBuffer<float>(static_cast<std::size_t>(k_) * features_);
@@ -152,26 +133,33 @@ GradQueue::GradQueue(const GradQueueConfig& config, models::Sequential& model, s
   sumsq_ = DeviceBuffer<double>(p_);
   sum_.fill_bytes(0);
   sumsq_.fill_bytes(0);
-  const kernels::QueueState st = kernels::initial_queue_state(
+  const kernels::RingState st = kernels::initial_ring_state(
       cfg_.qmin, cfg_.qmax, cfg_.qlen_init > 0 ? cfg_.qlen_init : cfg_.qmin);
-  state_ = DeviceBuffer<kernels::QueueState>(std::span<const kernels::QueueState>(&st, 1));
+  state_ = DeviceBuffer<kernels::RingState>(std::span<const kernels::RingState>(&st, 1));
   diagnostics_ = DeviceBuffer<kernels::CombineDiagnostics>(1);
   diagnostics_.fill_bytes(0);
   skips_ = DeviceBuffer<std::int32_t>(2);
   skips_.fill_bytes(0);
 }
 
+kernels::Clustering GradQueue::clustering() {
+  return {order_.data(), offsets_.data(), sizes_.data(), k_, b_};
+}
+
+kernels::GradientRing GradQueue::ring() {
+  return {slots_.data(), sum_.data(), sumsq_.data(), state_.data(), p_, cfg_.qmax};
+}
+
 void GradQueue::cluster(const float* input, std::uint64_t step, stream_t stream) {
-  std::fill(has_cluster_grad_.begin(), has_cluster_grad_.end(), 0);
   if (k_ == 1) return;
   NvtxRange range("gq.kmeans");
   const float* src = cfg_.features == "input" ? input : model_.activation(model_.num_layers() - 2);
   copy_on_device(feature_buf_.data(), src, feature_buf_.bytes(), stream);
   kernels::l2_normalize_rows(feature_buf_.data(), b_, features_, stream);
-  kernels::kmeans(feature_buf_.data(), b_, features_, k_, cfg_.kmeans_iters, seed_,
-                  kKMeansStream | step, assignment_.data(), centroids_.data(), sizes_.data(),
-                  order_.data(), offsets_.data(), kmeans_result_.data(), kmeans_scratch_.data(),
-                  stream);
+  kernels::kmeans({feature_buf_.data(), Shape{b_, features_}},
+                  {k_, cfg_.kmeans_iters, seed_, kKMeansStream | step},
+                  {assignment_.data(), centroids_.data(), clustering(), kmeans_result_.data()},
+                  kmeans_scratch_.data(), stream);
 }
 
 models::Sequential::BackwardHook GradQueue::hook(stream_t stream) {
@@ -180,66 +168,31 @@ models::Sequential::BackwardHook GradQueue::hook(stream_t stream) {
   };
 }
 
-// One layer's per-cluster gradients into rows of the k x p matrix. The layers' dy is the gradient
-// of the batch-mean loss, so the per-cluster means of per-sample terms come out 1/b too small:
-// scaled by b here, g_c = (1/n_c) sum_{i in c} grad l_i.
+// One layer's columns of the k x p matrix of per-cluster gradients.
 void GradQueue::per_cluster_rows(int layer, const float* x, const float* dy, stream_t stream) {
-  models::ParamRegistry& reg = model_.params();
-  int weight = -1, bias = -1;
-  if (auto* conv = dynamic_cast<models::Conv2d*>(&model_.layer(layer))) {
-    NvtxRange range("gq.per_cluster." + model_.layer_name(layer));
-    weight = conv->weight_id();
-    bias = conv->bias_id();
-    kernels::conv2d_per_cluster_grads(conv->shape(), x, dy, order_.data(), offsets_.data(), k_,
-                                      layer_gw_.data(), bias >= 0 ? layer_gb_.data() : nullptr,
-                                      per_cluster_scratch_.data(), stream);
-  } else if (auto* fc = dynamic_cast<models::Linear*>(&model_.layer(layer))) {
-    NvtxRange range("gq.per_cluster." + model_.layer_name(layer));
-    weight = fc->weight_id();
-    bias = fc->bias_id();
-    kernels::linear_per_cluster_grads(x, dy, b_, fc->in_features(), fc->out_features(),
-                                      order_.data(), offsets_.data(), k_, layer_gw_.data(),
-                                      bias >= 0 ? layer_gb_.data() : nullptr,
-                                      per_cluster_scratch_.data(), stream);
-  } else {
+  models::Layer& l = model_.layer(layer);
+  if (!l.has_params()) return;
+  NvtxRange range("gq.per_cluster." + model_.layer_name(layer));
+  const MatrixView rows{cluster_grads_.data(), static_cast<std::size_t>(k_), p_, p_};
+  if (!layer_fallback_[layer]) {
+    l.per_cluster_grads(x, dy, clustering(), rows, stream);
     return;
   }
-  const auto scatter = [&](int id, float* rows) {
-    const models::ParamInfo& info = reg.info(id);
-    const std::size_t n = info.numel();
-    kernels::scale(rows, n * k_, static_cast<float>(b_), stream);
-    for (int c = 0; c < k_; ++c)
-      copy_on_device(cluster_grads_.data() + c * p_ + info.offset, rows + c * n, n * sizeof(float),
-                     stream);
-    has_cluster_grad_[id] = 1;
-  };
-  scatter(weight, layer_gw_.data());
-  if (bias >= 0) scatter(bias, layer_gb_.data());
+  const auto [first, last] = model_.param_ids(layer);
+  for (int id = first; id < last; ++id) model_.params().grad_in_every_row(id, rows, stream);
 }
 
 float* GradQueue::combine_and_push(const float* step_loss, stream_t stream) {
   NvtxRange range("gq.combine");
-  models::ParamRegistry& reg = model_.params();
-  // Tensors without per-cluster gradients (normalisation affine parameters) take the batch
-  // gradient in every cluster: Grad Queue then weights them by their batch-scale deviation.
-  for (int id = 0; id < tensors_; ++id) {
-    if (has_cluster_grad_[id]) continue;
-    const models::ParamInfo& info = reg.info(id);
-    for (int c = 0; c < k_; ++c)
-      copy_on_device(cluster_grads_.data() + c * p_ + info.offset, reg.grads() + info.offset,
-                     info.numel() * sizeof(float), stream);
-  }
-  kernels::queue_statistics(sum_.data(), sumsq_.data(), state_.data(), queue_mean_.data(),
-                            queue_std_.data(), p_, stream);
-  kernels::scarcity_combine(cluster_grads_.data(), sizes_.data(), k_, b_, queue_mean_.data(),
-                            queue_std_.data(), state_.data(), tensor_offsets_.data(), tensors_, p_,
-                            cfg_.scarcity, gbar_.data(), gstar_.data(), diagnostics_.data(),
-                            combine_scratch_.data(), stream);
+  kernels::ring_statistics(ring(), queue_mean_.data(), queue_std_.data(), stream);
+  kernels::scarcity_combine(
+      cluster_grads_.data(), clustering(), {queue_mean_.data(), queue_std_.data(), state_.data()},
+      {tensor_offsets_.data(), tensors_}, p_, cfg_.scarcity,
+      {gbar_.data(), gstar_.data(), diagnostics_.data()}, combine_scratch_.data(), stream);
   kernels::track_skipped_steps(apply_flag(), skips_.data(), stream);
-  kernels::queue_push(slots_.data(), sum_.data(), sumsq_.data(), state_.data(), gbar_.data(), p_,
-                      stream, apply_flag());
+  kernels::ring_push(ring(), gbar_.data(), stream, apply_flag());
   if (!cfg_.fixed_qlen)
-    kernels::queue_update_length(state_.data(), step_loss, cfg_.loss_ema, cfg_.tol, stream);
+    kernels::ring_update_length(state_.data(), step_loss, cfg_.loss_ema, cfg_.tol, stream);
   return gstar_.data();
 }
 
@@ -249,7 +202,7 @@ const std::int32_t* GradQueue::apply_flag() const {
 
 nlohmann::json GradQueue::diagnostics() {
   kernels::CombineDiagnostics d{};
-  kernels::QueueState st{};
+  kernels::RingState st{};
   kernels::KMeansResult km{};
   std::vector<int> sizes(k_);
   std::int32_t skips[2];
@@ -292,14 +245,12 @@ std::vector<std::pair<std::string, std::size_t>> GradQueue::memory_rows() const 
   return {
       {"gq queue (qmax x P)",
        slots_.bytes() + sum_.bytes() + sumsq_.bytes() + queue_mean_.bytes() + queue_std_.bytes()},
-      {"gq cluster grads (k x P)", cluster_grads_.bytes() + gbar_.bytes() + gstar_.bytes() +
-                                       layer_gw_.bytes() + layer_gb_.bytes()},
+      {"gq cluster grads (k x P)", cluster_grads_.bytes() + gbar_.bytes() + gstar_.bytes()},
       {"gq k-means scratch", feature_buf_.bytes() + centroids_.bytes() + assignment_.bytes() +
                                  sizes_.bytes() + order_.bytes() + offsets_.bytes() +
                                  kmeans_scratch_.bytes()},
-      {"gq per-cluster scratch",
-       per_cluster_scratch_.bytes() + combine_scratch_.bytes() + tensor_offsets_.bytes()},
-      {"gq conv plan workspace", conv_plan_bytes_},
+      {"gq per-cluster grads", per_cluster_bytes_},
+      {"gq combine scratch", combine_scratch_.bytes() + tensor_offsets_.bytes()},
   };
 }
 
@@ -326,7 +277,7 @@ void GradQueue::load(const Checkpoint& ck, const std::string& path) {
   slots_.upload(slots);
   sum_.upload(unpack<double>(section("gq.sum", sum_.bytes()), p_));
   sumsq_.upload(unpack<double>(section("gq.sumsq", sumsq_.bytes()), p_));
-  state_.upload(unpack<kernels::QueueState>(section("gq.state", state_.bytes()), 1));
+  state_.upload(unpack<kernels::RingState>(section("gq.state", state_.bytes()), 1));
   skips_.upload(unpack<std::int32_t>(section("gq.skips", skips_.bytes()), 2));
 }
 

@@ -1,4 +1,4 @@
-// GradQueue: drives Grad Queue (DESIGN §3) around the model's ordinary step, entirely on the
+// GradQueue: drives Grad Queue (docs/GRADQUEUE.md §2) around the model's ordinary step, all on the
 // device: features -> k-means -> per-cluster gradients (a backward hook) -> queue statistics ->
 // scarcity/combine -> G* for the base optimizer -> push gbar -> queue length from the loss EMA.
 // The model knows nothing about it; the Trainer calls cluster(), passes hook() to backward and
@@ -11,26 +11,16 @@
 
 #include <nlohmann/json.hpp>
 
-#include "kernels/grad_queue.h"
+#include "kernels/clustering.h"
+#include "kernels/gradient_ring.h"
 #include "kernels/kmeans.h"
 #include "kernels/scarcity.h"
 #include "models/sequential.h"
 #include "runtime/memory.h"
 #include "tools/train/checkpoint.h"
+#include "tools/train/train_config.h"
 
 namespace gq::train {
-
-struct GradQueueConfig {
-  int clusters = 0;  // 0: auto = clamp(batch / 128, 1, 32)
-  int kmeans_iters = 10;
-  int qmin = 4, qmax = 32;
-  int qlen_init = 0;  // 0: qmin
-  bool fixed_qlen = false;
-  float loss_ema = 0.9f;
-  float tol = 1e-3f;
-  std::string features = "penultimate";  // penultimate | input
-  kernels::ScarcityOptions scarcity;
-};
 
 // Parses the option words of gq-train (--gq-scarcity powtanh, ...); throws gq::Error naming the
 // valid words.
@@ -47,7 +37,7 @@ class GradQueue {
   // Clusters this step's batch (call after forward, before backward). input: the batch fed to the
   // model (used with --gq-features input).
   void cluster(const float* input, std::uint64_t step, stream_t stream);
-  // Per-cluster weight gradients of every conv/linear layer, from its x and dy during backward.
+  // Each layer's rows of the per-cluster gradients, from its x and dy during backward.
   models::Sequential::BackwardHook hook(stream_t stream);
   // After backward: G* (device, the model's parameter count) for the optimizer; pushes gbar and
   // updates the queue length from this step's mean loss (a device scalar).
@@ -58,15 +48,20 @@ class GradQueue {
   // skipped steps. Throws gq::Error after 3 consecutive skipped steps.
   nlohmann::json diagnostics();
 
-  // Device memory by class, for the memory plan: the queue (qmax x P slots, float64 sums), the k
-  // cluster gradients (k x P) and G*, the k-means and per-cluster-gradient scratch, and the
-  // workspace of the per-cluster conv plans (emulator only).
+  // Layers with parameters but no per-cluster gradient: their batch gradient is used in every
+  // cluster's row.
+  const std::vector<std::string>& fallback_layers() const { return fallback_layers_; }
+  // Device memory by class, for the memory plan: the ring (qmax x P slots, float64 sums), the k
+  // cluster gradients (k x P) and G*, the k-means scratch, the layers' per-cluster gradients
+  // (scratch and library plans) and the combine's scratch.
   std::vector<std::pair<std::string, std::size_t>> memory_rows() const;
   void save(Checkpoint& ck) const;
   void load(const Checkpoint& ck, const std::string& path);
 
  private:
   void per_cluster_rows(int layer, const float* x, const float* dy, stream_t stream);
+  kernels::Clustering clustering();
+  kernels::GradientRing ring();
 
   GradQueueConfig cfg_;
   models::Sequential& model_;
@@ -74,19 +69,19 @@ class GradQueue {
   int k_ = 1, b_ = 0, features_ = 0;
   std::size_t p_ = 0;
   int tensors_ = 0;
-  std::vector<char> has_cluster_grad_;  // per parameter tensor: filled by the hook this step
+  std::vector<char> layer_fallback_;  // per layer: its batch gradient fills its rows
+  std::vector<std::string> fallback_layers_;
+  std::size_t per_cluster_bytes_ = 0;  // what the layers' per-cluster gradients hold
 
   DeviceBuffer<float> feature_buf_, centroids_;
   DeviceBuffer<int> assignment_, sizes_, order_, offsets_, tensor_offsets_;
   DeviceBuffer<kernels::KMeansResult> kmeans_result_;
-  DeviceBuffer<char> kmeans_scratch_, per_cluster_scratch_, combine_scratch_;
-  std::size_t conv_plan_bytes_ = 0;          // workspace of the emulator's per-cluster conv plans
-  DeviceBuffer<float> layer_gw_, layer_gb_;  // one layer's per-cluster outputs
-  DeviceBuffer<float> cluster_grads_;        // k x p
+  DeviceBuffer<char> kmeans_scratch_, combine_scratch_;
+  DeviceBuffer<float> cluster_grads_;  // k x p
   DeviceBuffer<float> gbar_, gstar_, queue_mean_, queue_std_;
   DeviceBuffer<float> slots_;  // qmax x p
   DeviceBuffer<double> sum_, sumsq_;
-  DeviceBuffer<kernels::QueueState> state_;
+  DeviceBuffer<kernels::RingState> state_;
   DeviceBuffer<kernels::CombineDiagnostics> diagnostics_;
   DeviceBuffer<std::int32_t> skips_;  // consecutive, total
 };

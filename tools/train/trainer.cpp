@@ -4,8 +4,10 @@
 #include <chrono>
 #include <cmath>
 #include <numeric>
+#include <optional>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "datasets/datasets.h"
@@ -22,6 +24,8 @@
 #include "runtime/profiler.h"
 #include "runtime/rng.h"
 #include "tools/train/checkpoint.h"
+#include "tools/train/checkpoint_dir.h"
+#include "tools/train/run_settings.h"
 
 namespace gq::train {
 namespace {
@@ -32,15 +36,24 @@ std::string mib(std::size_t bytes) {
 
 data::TrainTest load_data(const TrainConfig& cfg) {
   const std::filesystem::path root = cfg.data_dir.empty() ? data::data_root() : cfg.data_dir;
-  if (cfg.dataset == "cifar10") return data::load_cifar10_all(data::find_dataset(root, "cifar10"));
-  if (cfg.dataset == "mnist" || cfg.dataset == "fashion-mnist") {
-    const auto dir = data::find_dataset(root, cfg.dataset);
-    return {data::load_mnist(dir, data::Split::train, cfg.dataset),
-            data::load_mnist(dir, data::Split::test, cfg.dataset)};
+  data::TrainTest tt;
+  std::filesystem::path where;
+  if (cfg.dataset == "cifar10") {
+    where = data::find_dataset(root, "cifar10");
+    tt = data::load_cifar10_all(where);
+  } else if (cfg.dataset == "mnist" || cfg.dataset == "fashion-mnist") {
+    where = data::find_dataset(root, cfg.dataset);
+    tt = {data::load_mnist(where, data::Split::train, cfg.dataset),
+          data::load_mnist(where, data::Split::test, cfg.dataset)};
+  } else if (cfg.dataset == "reuters") {
+    where = data::find_dataset(root, "reuters21578");
+    tt = data::load_reuters21578_all(where);
+  } else {
+    GQ_FAIL("unknown --dataset '{}'; valid: cifar10, mnist, fashion-mnist, reuters", cfg.dataset);
   }
-  if (cfg.dataset == "reuters")
-    return data::load_reuters21578_all(data::find_dataset(root, "reuters21578"));
-  GQ_FAIL("unknown --dataset '{}'; valid: cifar10, mnist, fashion-mnist, reuters", cfg.dataset);
+  // Buffers are sized from the train split; a test split of another shape would be read past them.
+  data::check_same_shape(tt.train, tt.test, where);
+  return tt;
 }
 
 void take_subset(data::Dataset& d, int n) {
@@ -78,9 +91,32 @@ void channel_stats(const data::Dataset& d, std::vector<float>& mean, std::vector
 
 }  // namespace
 
+Stopped::Stopped(int signal, long step, std::filesystem::path checkpoint)
+    : Error(fmt::format("stopped by signal {} after step {}", signal, step)),
+      signal_(signal),
+      step_(step),
+      checkpoint_(std::move(checkpoint)) {}
+
 Trainer::Trainer(const TrainConfig& config) : cfg_(config) {
   GQ_CHECK(cfg_.batch_size > 0, "--batch-size must be positive, got {}", cfg_.batch_size);
   GQ_CHECK(cfg_.epochs > 0 || cfg_.max_steps > 0, "--epochs or --max-steps must be positive");
+  GQ_CHECK(cfg_.epochs >= 0 && cfg_.max_steps >= 0 && cfg_.train_subset >= 0 &&
+               cfg_.test_subset >= 0 && cfg_.checkpoint_every >= 0 && cfg_.log_every > 0,
+           "--epochs, --max-steps, --train-subset, --test-subset and --checkpoint-every must not "
+           "be negative, --log-every must be positive");
+  // Outputs and the checkpoint to resume first: a bad path fails now, not after the data has been
+  // decoded (CIFAR-10: 15 s) or after the whole run.
+  if (!cfg_.checkpoint_dir.empty()) {
+    for (const auto& tmp : prepare_checkpoint_dir(cfg_.checkpoint_dir))
+      if (!cfg_.quiet)
+        fmt::print("removed {} (left by a run stopped while writing it)\n", tmp.string());
+  }
+  if (!cfg_.metrics_path.empty()) check_metrics_path(cfg_.metrics_path);
+  std::optional<Checkpoint> resume;
+  if (!cfg_.resume.empty()) {
+    resume = read_checkpoint(cfg_.resume);
+    check_settings(*resume, cfg_.resume);
+  }
   data::TrainTest tt = load_data(cfg_);
   train_ = std::move(tt.train);
   test_ = std::move(tt.test);
@@ -133,30 +169,42 @@ Trainer::Trainer(const TrainConfig& config) : cfg_(config) {
   loss_sum_ = DeviceBuffer<float>(2);
   loss_sum_.fill_bytes(0);
   correct_ = DeviceBuffer<std::int32_t>(b);
-  nonfinite_ = DeviceBuffer<std::int32_t>(1);
+  finite_flags_ = DeviceBuffer<std::int32_t>(model_->params().infos().size() + 3 +
+                                             model_->state_buffers().size());
   grad_norm_ = DeviceBuffer<float>(1);
   reduce_scratch_ = DeviceBuffer<char>(kernels::reduce_scratch_bytes());
   if (cfg_.gradqueue) grad_queue_ = std::make_unique<GradQueue>(cfg_.gq, *model_, cfg_.seed);
   upload_dataset();
 
-  if (!cfg_.metrics_path.empty()) {
-    if (cfg_.metrics_path.has_parent_path())
-      std::filesystem::create_directories(cfg_.metrics_path.parent_path());
-    metrics_.open(cfg_.metrics_path, cfg_.resume.empty() ? std::ios::trunc : std::ios::app);
-    GQ_CHECK(metrics_.good(), "cannot write --metrics file {}", cfg_.metrics_path.string());
+  if (resume) {
+    load(*resume, cfg_.resume, /*model_only=*/false);
+    resume.reset();
+    last_good_checkpoint_ = cfg_.resume;
   }
-  if (!cfg_.resume.empty()) load(cfg_.resume);
+  if (!cfg_.metrics_path.empty()) {
+    metrics_ = MetricsLog(cfg_.metrics_path, cfg_.resume.empty() ? -1 : step_);
+    if (metrics_.dropped() > 0 && !cfg_.quiet)
+      fmt::print(
+          "metrics     dropped {} record(s) after step {} from {} (this run writes them again)\n",
+          metrics_.dropped(), step_, cfg_.metrics_path.string());
+  }
   if (!cfg_.quiet) {
     fmt::print("device      {}\n", device_info().name);
     fmt::print("data        {} train / {} test samples of {}, {} classes\n", train_.n, test_.n,
                input.str(), classes);
     fmt::print("schedule    {} steps ({} per epoch), {} lr {} warm-up {} steps\n", total_steps_,
                steps_per_epoch_, cfg_.schedule, cfg_.lr, schedule_.warmup_steps);
-    if (grad_queue_)
+    if (grad_queue_) {
       fmt::print("gradqueue   k={} features={} kmeans-iters={} qmin={} qmax={} rho={} {}\n",
                  grad_queue_->clusters(), cfg_.gq.features, cfg_.gq.kmeans_iters, cfg_.gq.qmin,
                  cfg_.gq.qmax, cfg_.gq.scarcity.rho,
                  cfg_.gq.scarcity.renorm ? "renorm" : "no-renorm");
+      for (const std::string& layer : grad_queue_->fallback_layers())
+        fmt::print(
+            "gradqueue   {} has no per-cluster gradient: its batch gradient is used for "
+            "every cluster\n",
+            layer);
+    }
     fmt::print("\n{}\n{}\n", model_->summary(), memory_plan());
   }
 }
@@ -358,10 +406,7 @@ EvalResult Trainer::evaluate() {
 }
 
 void Trainer::log_metrics(const std::string& json_line) {
-  if (metrics_.is_open()) {
-    metrics_ << json_line << '\n';
-    metrics_.flush();
-  }
+  metrics_.write(json_line);
 }
 
 // Profiling run: a few warm-up steps, then the profiled steps between profiler_start/stop (what
@@ -381,7 +426,9 @@ void Trainer::run_profile() {
     fmt::print("profiled {} steps after {} warm-up steps\n", cfg_.profile_steps, kWarmup);
 }
 
-EvalResult Trainer::run() {
+EvalResult Trainer::run(const std::function<int()>& stop_requested) {
+  const auto requested = [&] { return stop_requested ? stop_requested() : 0; };
+  if (const int sig = requested()) throw Stopped(sig, step_, {});  // no step taken: nothing to save
   using clock = std::chrono::steady_clock;
   auto t0 = clock::now();
   long logged_step = step_;
@@ -399,11 +446,11 @@ EvalResult Trainer::run() {
       t_log = now;
       logged_step = step_;
       const float lr = learning_rate(schedule_, step_ - 1);
-      if (!std::isfinite(loss))
-        GQ_FAIL(
-            "training diverged: the mean training loss at step {} is {} (lr {}); lower --lr "
-            "or enable --clip-norm, then resume from the last checkpoint",
-            step_, loss, lr);
+      if (!std::isfinite(loss)) {
+        const auto bad = first_nonfinite();
+        diverged(fmt::format("the mean training loss is {} (lr {}){}", loss, lr,
+                             bad ? "; the first non-finite tensor is the " + *bad : std::string()));
+      }
       nlohmann::json record{{"type", "train"}, {"step", step_}, {"epoch", epoch_ + 1},
                             {"loss", loss},    {"lr", lr},      {"images_per_s", ips}};
       std::string gq_status;
@@ -420,9 +467,6 @@ EvalResult Trainer::run() {
       std::fflush(stdout);
       log_metrics(record.dump());
     }
-    if (cfg_.checkpoint_every > 0 && !cfg_.checkpoint_dir.empty() &&
-        step_ % cfg_.checkpoint_every == 0)
-      save(cfg_.checkpoint_dir / fmt::format("step{:07d}.ckpt", step_));
     if (epoch_end) {
       const auto te = clock::now();
       last = evaluate();
@@ -437,6 +481,18 @@ EvalResult Trainer::run() {
                                  {"test_accuracy", last.accuracy}}
                       .dump());
     }
+    // After this step's records: a checkpoint at step S means every record up to S is written,
+    // so a resume from it drops exactly the records after S and writes them again.
+    const bool dir = !cfg_.checkpoint_dir.empty();
+    const bool periodic = dir && cfg_.checkpoint_every > 0 && step_ % cfg_.checkpoint_every == 0;
+    if (periodic) save_step_checkpoint();
+    if (const int sig = requested(); sig != 0 && step_ < total_steps_) {
+      if (!cfg_.quiet) fmt::print("\n");
+      throw Stopped(sig, step_,
+                    !dir       ? std::filesystem::path()
+                    : periodic ? last_good_checkpoint_
+                               : save_step_checkpoint());
+    }
   }
   if (!cfg_.checkpoint_dir.empty()) save(cfg_.checkpoint_dir / "last.ckpt");
   const double total = std::chrono::duration<double>(clock::now() - t0).count();
@@ -444,9 +500,56 @@ EvalResult Trainer::run() {
   return last;
 }
 
+std::filesystem::path Trainer::save_step_checkpoint() {
+  const auto path = step_checkpoint_path(cfg_.checkpoint_dir, step_);
+  save(path);
+  prune_checkpoints(cfg_.checkpoint_dir, cfg_.keep_checkpoints, step_);
+  return path;
+}
+
+std::optional<std::string> Trainer::first_nonfinite() {
+  struct Tensor {
+    std::string name;
+    const float* data;
+    std::size_t n;
+  };
+  std::vector<Tensor> tensors;
+  auto& reg = model_->params();
+  for (const auto& info : reg.infos())
+    tensors.push_back({"parameter " + info.name, reg.values() + info.offset, info.numel()});
+  tensors.push_back({"optimizer state momentum", momentum_.data(), momentum_.size()});
+  tensors.push_back({"optimizer state adam_m", adam_m_.data(), adam_m_.size()});
+  tensors.push_back({"optimizer state adam_v", adam_v_.data(), adam_v_.size()});
+  int i = 0;
+  for (DeviceBuffer<float>* b : model_->state_buffers())
+    tensors.push_back({fmt::format("model state buffer {}", i++), b->data(), b->size()});
+  GQ_CHECK(tensors.size() <= finite_flags_.size(), "first_nonfinite: {} flags for {} tensors",
+           finite_flags_.size(), tensors.size());
+  for (std::size_t t = 0; t < tensors.size(); ++t)
+    kernels::any_nonfinite(tensors[t].data, tensors[t].n, finite_flags_.data() + t,
+                           reduce_scratch_.data());
+  std::vector<std::int32_t> flags(tensors.size());
+  copy_to_host(flags.data(), finite_flags_.data(), flags.size() * sizeof(std::int32_t));
+  for (std::size_t t = 0; t < tensors.size(); ++t)
+    if (flags[t]) return tensors[t].name;
+  return std::nullopt;
+}
+
+void Trainer::diverged(const std::string& what) const {
+  const std::string last = last_good_checkpoint_.string();
+  // Not "resume from it": a resume keeps this run's settings (others are refused), so it would
+  // diverge again.
+  GQ_FAIL(
+      "training diverged: {} at step {}; no checkpoint is written from this state. Last good "
+      "checkpoint: {}. Lower --lr or enable --clip-norm and start a new run.",
+      what, step_, last.empty() ? "none (this run wrote none)" : last + " (gq-eval evaluates it)");
+}
+
 void Trainer::save(const std::filesystem::path& path) {
+  // A checkpoint is a promise that the run can go on from it: never one of NaNs.
+  if (const auto bad = first_nonfinite()) diverged("the " + *bad + " holds NaN or infinite values");
   Checkpoint ck;
-  ck.header = {{"format", 1},
+  ck.header = {{"format", 2},
                {"model", cfg_.model},
                {"dataset", cfg_.dataset},
                {"batch_size", cfg_.batch_size},
@@ -457,7 +560,9 @@ void Trainer::save(const std::filesystem::path& path) {
                {"train_n", train_.n},
                {"train_subset", cfg_.train_subset},
                {"num_classes", train_.num_classes},
-               {"params", model_->params().size()}};
+               {"params", model_->params().size()},
+               {"loss_steps", loss_steps_},
+               {"settings", run_settings(cfg_)}};
   auto& reg = model_->params();
   ck.sections["params"].resize(reg.size());
   copy_to_host(ck.sections["params"].data(), reg.values(), reg.size() * sizeof(float));
@@ -470,11 +575,33 @@ void Trainer::save(const std::filesystem::path& path) {
   for (DeviceBuffer<float>* b : model_->state_buffers())
     ck.sections[fmt::format("state{}", i++)] = b->to_host();
   if (grad_queue_) grad_queue_->save(ck);
+  // The training-loss accumulator of the next log line: resumed, it logs what an uninterrupted
+  // run logs.
+  ck.sections["loss_sum"] = loss_sum_.to_host();
   write_checkpoint(path, ck);
+  last_good_checkpoint_ = path;
 }
 
 void Trainer::load(const std::filesystem::path& path, bool model_only) {
-  const Checkpoint ck = read_checkpoint(path);
+  load(read_checkpoint(path), path, model_only);
+}
+
+void Trainer::check_settings(const Checkpoint& ck, const std::filesystem::path& path) const {
+  const auto& h = ck.header;
+  if (!h.contains("settings") || !h["settings"].is_object())
+    GQ_FAIL(
+        "{}: this checkpoint (format {}) does not record its run's settings, so a resume "
+        "cannot check that they match this run's; start a new run",
+        path.string(), h["format"].dump());
+  const auto diff = settings_differences(h["settings"], run_settings(cfg_));
+  if (!diff.empty())
+    GQ_FAIL(
+        "{}: cannot resume: {} setting(s) differ from the run that wrote the checkpoint:\n  {}\n"
+        "Resume with the same settings, or start a new run without --resume.",
+        path.string(), diff.size(), fmt::format("{}", fmt::join(diff, "\n  ")));
+}
+
+void Trainer::load(const Checkpoint& ck, const std::filesystem::path& path, bool model_only) {
   auto expect = [&](const char* key, const nlohmann::json& want) {
     GQ_CHECK(ck.header.contains(key) && ck.header[key] == want,
              "{}: checkpoint has {} = {}, but this run has {}; resume with the same settings",
@@ -487,6 +614,19 @@ void Trainer::load(const std::filesystem::path& path, bool model_only) {
     expect("optimizer", cfg_.optimizer);
     expect("gradqueue", cfg_.gradqueue);
     expect("train_n", train_.n);
+    check_settings(ck, path);
+    const long step = ck.header["step"].get<long>();
+    if (step == total_steps_)
+      GQ_FAIL(
+          "{}: this run already finished (step {} of {}): there is nothing to resume. "
+          "Evaluate it with gq-eval {}, or start a new run without --resume.",
+          path.string(), step, total_steps_, path.string());
+    if (step > total_steps_)
+      GQ_FAIL("{}: the checkpoint is at step {}, past the end of this run ({} steps)",
+              path.string(), step, total_steps_);
+    GQ_CHECK(ck.header["loss_steps"].get<long>() <= step,
+             "{}: loss_steps {} is past the checkpoint's step {}", path.string(),
+             ck.header["loss_steps"].dump(), step);
   }
   auto& reg = model_->params();
   auto restore = [&](const std::string& name, float* dst, std::size_t n) {
@@ -508,6 +648,8 @@ void Trainer::load(const std::filesystem::path& path, bool model_only) {
     restore("adam_v", adam_v_.data(), adam_v_.size());
   }
   if (grad_queue_) grad_queue_->load(ck, path.string());
+  restore("loss_sum", loss_sum_.data(), loss_sum_.size());
+  loss_steps_ = ck.header["loss_steps"].get<long>();
   epoch_ = static_cast<int>(step_ / steps_per_epoch_);
   if (step_ % steps_per_epoch_ != 0) begin_epoch();  // mid-epoch: rebuild this epoch's order
 }

@@ -5,8 +5,9 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "datasets/dataset.h"
@@ -14,40 +15,12 @@
 #include "models/sequential.h"
 #include "runtime/memory.h"
 #include "runtime/schedule.h"
+#include "tools/train/checkpoint.h"
 #include "tools/train/grad_queue.h"
+#include "tools/train/metrics_log.h"
+#include "tools/train/train_config.h"
 
 namespace gq::train {
-
-struct TrainConfig {
-  std::string model = "paper-cnn";
-  std::string dataset = "cifar10";
-  std::filesystem::path data_dir;  // empty: $GQ_DATA_DIR or ../shared/data
-  int epochs = 1;
-  long max_steps = 0;  // 0: no cap
-  int batch_size = 128;
-  float lr = 0.1f;
-  std::string schedule = "onecycle";
-  float warmup_fraction = 0.1f;
-  std::string optimizer = "nesterov";  // sgd | momentum | nesterov | adamw
-  float momentum = 0.9f;
-  float weight_decay = 5e-4f;
-  float label_smoothing = 0.0f;
-  float clip_norm = 0.0f;  // 0: off
-  std::uint64_t seed = 0;
-  std::string device = "auto";
-  int train_subset = 0;  // 0: all
-  int test_subset = 0;   // 0: all
-  bool augment = true;
-  std::filesystem::path metrics_path;
-  std::filesystem::path checkpoint_dir;
-  int checkpoint_every = 0;  // steps; 0: only at the end when checkpoint_dir is set
-  std::filesystem::path resume;
-  int log_every = 20;
-  int profile_steps = 0;
-  bool gradqueue = false;  // Grad Queue on top of the base optimizer
-  GradQueueConfig gq;      // > 0: warm up, run this many steps inside profiler_start/stop, exit
-  bool quiet = false;
-};
 
 struct EvalResult {
   double loss = 0, accuracy = 0;
@@ -55,12 +28,31 @@ struct EvalResult {
   std::vector<std::int64_t> confusion;  // classes x classes, row = true label
 };
 
+// Thrown by run() when it was asked to stop (SIGINT/SIGTERM): after the step in flight, and after
+// writing a checkpoint when there is a --checkpoint-dir (checkpoint() is empty otherwise).
+class Stopped : public Error {
+ public:
+  Stopped(int signal, long step, std::filesystem::path checkpoint);
+  int signal() const { return signal_; }
+  long step() const { return step_; }
+  const std::filesystem::path& checkpoint() const { return checkpoint_; }
+
+ private:
+  int signal_;
+  long step_;
+  std::filesystem::path checkpoint_;
+};
+
 class Trainer {
  public:
+  // Checks the outputs (checkpoint folder, metrics file) and the checkpoint to resume before it
+  // loads any data, then sets everything up; a bad path fails in a second, not after the run.
   explicit Trainer(const TrainConfig& config);
   ~Trainer();
-  // Runs to the configured end; returns the final test evaluation.
-  EvalResult run();
+  // Runs to the configured end; returns the final test evaluation. stop_requested (optional) is
+  // asked after every step; a non-zero answer (the signal) makes run() write a checkpoint and
+  // throw Stopped.
+  EvalResult run(const std::function<int()>& stop_requested = {});
   // --profile: warm-up steps, then profile_steps steps between profiler_start/stop.
   void run_profile();
   // One optimisation step on the next batch; returns nothing (losses are read when logging).
@@ -69,9 +61,14 @@ class Trainer {
   // Mean training loss of the steps since the last call (syncs with the device).
   double take_train_loss();
 
+  // Refuses (gq::Error "training diverged: ...") to write a checkpoint from non-finite state.
   void save(const std::filesystem::path& path);
-  // model_only: parameters and model state only (gq-eval), not the optimizer or the queue.
+  // model_only: parameters and model state only (gq-eval), not the optimizer or the queue. A full
+  // load checks that the checkpoint's run settings equal this run's and that it is not finished.
   void load(const std::filesystem::path& path, bool model_only = false);
+  // The first tensor holding NaN or infinity ("parameter conv1.weight", "optimizer state
+  // momentum", ...), checked on the device, or nullopt. One small copy to the host.
+  std::optional<std::string> first_nonfinite();
   long global_step() const { return step_; }
   long total_steps() const { return total_steps_; }
   models::Sequential& model() { return *model_; }
@@ -85,6 +82,10 @@ class Trainer {
   void begin_epoch();
   void log_metrics(const std::string& json_line);
   std::string memory_plan() const;
+  void load(const Checkpoint& ck, const std::filesystem::path& path, bool model_only);
+  void check_settings(const Checkpoint& ck, const std::filesystem::path& path) const;
+  std::filesystem::path save_step_checkpoint();
+  [[noreturn]] void diverged(const std::string& what) const;
 
   TrainConfig cfg_;
   data::Dataset train_, test_;
@@ -92,7 +93,8 @@ class Trainer {
   ScheduleConfig schedule_;
   long steps_per_epoch_ = 0, total_steps_ = 0, step_ = 0;
   int epoch_ = 0;
-  std::ofstream metrics_;
+  MetricsLog metrics_;
+  std::filesystem::path last_good_checkpoint_;  // the newest written (or resumed) checkpoint
 
   // Device state.
   DeviceBuffer<std::uint8_t> train_images_, test_images_;
@@ -100,7 +102,8 @@ class Trainer {
   DeviceBuffer<std::int32_t> train_labels_, test_labels_;
   DeviceBuffer<std::int32_t> permutation_, eval_indices_;
   DeviceBuffer<float> batch_x_, dlogits_, losses_, loss_sum_;
-  DeviceBuffer<std::int32_t> batch_y_, correct_, nonfinite_;
+  DeviceBuffer<std::int32_t> batch_y_, correct_;
+  DeviceBuffer<std::int32_t> finite_flags_;  // first_nonfinite: one flag per checked tensor
   DeviceBuffer<float> momentum_, adam_m_, adam_v_, grad_norm_;
   DeviceBuffer<char> reduce_scratch_;
   std::vector<float> mean_, std_;

@@ -1,6 +1,6 @@
-// The Grad Queue ring buffer: push with eviction into float64 running sums, statistics from the
-// sums or from scratch, and the loss-EMA length rule, all reading the queue state from device
-// memory (no host round trip in a step).
+// The gradient ring (kernels/gradient_ring.h): push with eviction into float64 running sums,
+// statistics from the sums or from scratch, and the loss-EMA length rule, all reading the ring's
+// state from device memory (no host round trip in a step).
 // Launch shape: the per-parameter kernels are grid-stride maps (kBlock threads, grid from
 // grid_stride_blocks, grid_range shares; every parameter is independent, so the result does not
 // depend on the launch shape); the state updates are one thread.
@@ -10,7 +10,7 @@
 // The running sums are double: float32 sums of g and g^2 drift by ~2% relative after 2,000 pushes
 // (docs/GRADQUEUE.md §3.1); each element's additions and subtractions happen in push order on both
 // devices, so the sums are identical on the GPU and the emulator.
-#include "kernels/grad_queue.h"
+#include "kernels/gradient_ring.h"
 
 #include <algorithm>
 
@@ -23,17 +23,17 @@ namespace {
 constexpr unsigned kBlock = 256;
 
 // Slot of the i-th oldest held entry (i = 0 is the oldest).
-__device__ __forceinline__ int held_slot(const QueueState& s, int i) {
+__device__ __forceinline__ int held_slot(const RingState& s, int i) {
   int slot = s.head - s.count + i;
   return slot < 0 ? slot + s.qmax : slot;
 }
 
 __global__ void __launch_bounds__(kBlock)
     push_kernel(float* __restrict__ slots, double* __restrict__ sum, double* __restrict__ sumsq,
-                const QueueState* state, const float* __restrict__ g, std::size_t p,
+                const RingState* state, const float* __restrict__ g, std::size_t p,
                 const std::int32_t* apply) {
   if (apply && *apply == 0) return;
-  const QueueState s = *state;
+  const RingState s = *state;
   const int evict = std::max(0, s.count - (s.qlen - 1));
   for (std::size_t j : grid_range(p)) {
     double acc = sum[j], acc2 = sumsq[j];
@@ -50,19 +50,19 @@ __global__ void __launch_bounds__(kBlock)
   }
 }
 
-__global__ void advance_kernel(QueueState* state, const std::int32_t* apply) {
+__global__ void advance_kernel(RingState* state, const std::int32_t* apply) {
   if (apply && *apply == 0) return;
-  QueueState s = *state;
+  RingState s = *state;
   const int evict = std::max(0, s.count - (s.qlen - 1));
   s.count = s.count - evict + 1;
   s.head = s.head + 1 == s.qmax ? 0 : s.head + 1;
   *state = s;
 }
 
-__global__ void update_length_kernel(QueueState* state, const float* loss, float beta, float tol) {
+__global__ void update_length_kernel(RingState* state, const float* loss, float beta, float tol) {
   const float l = *loss;
   if (!isfinite(l)) return;
-  QueueState s = *state;
+  RingState s = *state;
   if (!s.have_ema) {
     s.have_ema = 1;
     s.loss_ema = s.prev_ema = l;
@@ -78,13 +78,13 @@ __global__ void update_length_kernel(QueueState* state, const float* loss, float
   *state = s;
 }
 
-__global__ void set_length_kernel(QueueState* state, int qlen) {
+__global__ void set_length_kernel(RingState* state, int qlen) {
   state->qlen = std::min(std::max(qlen, state->qmin), state->qmax);
 }
 
 __global__ void __launch_bounds__(kBlock)
     statistics_kernel(const double* __restrict__ sum, const double* __restrict__ sumsq,
-                      const QueueState* state, float* __restrict__ mean, float* __restrict__ stddev,
+                      const RingState* state, float* __restrict__ mean, float* __restrict__ stddev,
                       std::size_t p) {
   const int count = state->count;
   const double inv = count > 0 ? 1.0 / count : 0.0;
@@ -97,10 +97,10 @@ __global__ void __launch_bounds__(kBlock)
 }
 
 __global__ void __launch_bounds__(kBlock)
-    statistics_two_pass_kernel(const float* __restrict__ slots, const QueueState* state,
+    statistics_two_pass_kernel(const float* __restrict__ slots, const RingState* state,
                                float* __restrict__ mean, float* __restrict__ stddev,
                                std::size_t p) {
-  const QueueState s = *state;
+  const RingState s = *state;
   for (std::size_t j : grid_range(p)) {
     double acc = 0.0;
     for (int i = 0; i < s.count; ++i)
@@ -117,9 +117,9 @@ __global__ void __launch_bounds__(kBlock)
 }
 
 __global__ void __launch_bounds__(kBlock)
-    recompute_sums_kernel(const float* __restrict__ slots, const QueueState* state,
+    recompute_sums_kernel(const float* __restrict__ slots, const RingState* state,
                           double* __restrict__ sum, double* __restrict__ sumsq, std::size_t p) {
-  const QueueState s = *state;
+  const RingState s = *state;
   for (std::size_t j : grid_range(p)) {
     double acc = 0.0, acc2 = 0.0;
     for (int i = 0; i < s.count; ++i) {
@@ -132,17 +132,17 @@ __global__ void __launch_bounds__(kBlock)
   }
 }
 
-void check_vectors(const char* what, const void* state, std::size_t p) {
-  GQ_CHECK(state != nullptr, "{}: the queue state pointer is null", what);
-  GQ_CHECK(p >= 1, "{}: needs at least one parameter (p = {})", what, p);
+void check_ring(const char* what, const GradientRing& ring) {
+  GQ_CHECK(ring.state != nullptr, "{}: the ring state pointer is null", what);
+  GQ_CHECK(ring.p >= 1, "{}: needs at least one parameter (p = {})", what, ring.p);
 }
 
 }  // namespace
 
-QueueState initial_queue_state(int qmin, int qmax, int qlen_init) {
+RingState initial_ring_state(int qmin, int qmax, int qlen_init) {
   GQ_CHECK(qmin >= 1 && qmin <= qmax,
-           "initial_queue_state: needs 1 <= qmin <= qmax (got qmin={}, qmax={})", qmin, qmax);
-  QueueState s{};
+           "initial_ring_state: needs 1 <= qmin <= qmax (got qmin={}, qmax={})", qmin, qmax);
+  RingState s{};
   s.head = 0;
   s.count = 0;
   s.qlen = std::clamp(qlen_init, qmin, qmax);
@@ -153,49 +153,48 @@ QueueState initial_queue_state(int qmin, int qmax, int qlen_init) {
   return s;
 }
 
-void queue_push(float* slots, double* sum, double* sumsq, QueueState* state, const float* g,
-                std::size_t p, stream_t stream, const std::int32_t* apply) {
-  check_vectors("queue_push", state, p);
-  GQ_CHECK(slots && sum && sumsq && g, "queue_push: slots, sum, sumsq and g must be non-null");
-  launch(push_kernel, grid_stride_blocks(p, kBlock), kBlock, 0, stream, slots, sum, sumsq, state, g,
-         p, apply);
-  launch(advance_kernel, 1, 1, 0, stream, state, apply);
+void ring_push(const GradientRing& ring, const float* g, stream_t stream,
+               const std::int32_t* apply) {
+  check_ring("ring_push", ring);
+  GQ_CHECK(ring.slots && ring.sum && ring.sumsq && g,
+           "ring_push: slots, sum, sumsq and g must be non-null");
+  launch(push_kernel, grid_stride_blocks(ring.p, kBlock), kBlock, 0, stream, ring.slots, ring.sum,
+         ring.sumsq, ring.state, g, ring.p, apply);
+  launch(advance_kernel, 1, 1, 0, stream, ring.state, apply);
 }
 
-void queue_update_length(QueueState* state, const float* loss, float beta, float tol,
-                         stream_t stream) {
-  GQ_CHECK(state && loss, "queue_update_length: state and loss must be non-null");
-  GQ_CHECK(beta >= 0.0f && beta < 1.0f, "queue_update_length: beta must be in [0, 1) (got {})",
+void ring_update_length(RingState* state, const float* loss, float beta, float tol,
+                        stream_t stream) {
+  GQ_CHECK(state && loss, "ring_update_length: state and loss must be non-null");
+  GQ_CHECK(beta >= 0.0f && beta < 1.0f, "ring_update_length: beta must be in [0, 1) (got {})",
            beta);
-  GQ_CHECK(tol >= 0.0f && tol < 1.0f, "queue_update_length: tol must be in [0, 1) (got {})", tol);
+  GQ_CHECK(tol >= 0.0f && tol < 1.0f, "ring_update_length: tol must be in [0, 1) (got {})", tol);
   launch(update_length_kernel, 1, 1, 0, stream, state, loss, beta, tol);
 }
 
-void queue_set_length(QueueState* state, int qlen, stream_t stream) {
-  GQ_CHECK(state != nullptr, "queue_set_length: the queue state pointer is null");
-  GQ_CHECK(qlen >= 1, "queue_set_length: qlen must be >= 1 (got {})", qlen);
+void ring_set_length(RingState* state, int qlen, stream_t stream) {
+  GQ_CHECK(state != nullptr, "ring_set_length: the ring state pointer is null");
+  GQ_CHECK(qlen >= 1, "ring_set_length: qlen must be >= 1 (got {})", qlen);
   launch(set_length_kernel, 1, 1, 0, stream, state, qlen);
 }
 
-void queue_statistics(const double* sum, const double* sumsq, const QueueState* state, float* mean,
-                      float* stddev, std::size_t p, stream_t stream) {
-  check_vectors("queue_statistics", state, p);
-  launch(statistics_kernel, grid_stride_blocks(p, kBlock), kBlock, 0, stream, sum, sumsq, state,
-         mean, stddev, p);
+void ring_statistics(const GradientRing& ring, float* mean, float* stddev, stream_t stream) {
+  check_ring("ring_statistics", ring);
+  launch(statistics_kernel, grid_stride_blocks(ring.p, kBlock), kBlock, 0, stream, ring.sum,
+         ring.sumsq, ring.state, mean, stddev, ring.p);
 }
 
-void queue_statistics_two_pass(const float* slots, const QueueState* state, float* mean,
-                               float* stddev, std::size_t p, stream_t stream) {
-  check_vectors("queue_statistics_two_pass", state, p);
-  launch(statistics_two_pass_kernel, grid_stride_blocks(p, kBlock), kBlock, 0, stream, slots, state,
-         mean, stddev, p);
+void ring_statistics_two_pass(const GradientRing& ring, float* mean, float* stddev,
+                              stream_t stream) {
+  check_ring("ring_statistics_two_pass", ring);
+  launch(statistics_two_pass_kernel, grid_stride_blocks(ring.p, kBlock), kBlock, 0, stream,
+         ring.slots, ring.state, mean, stddev, ring.p);
 }
 
-void queue_recompute_sums(const float* slots, const QueueState* state, double* sum, double* sumsq,
-                          std::size_t p, stream_t stream) {
-  check_vectors("queue_recompute_sums", state, p);
-  launch(recompute_sums_kernel, grid_stride_blocks(p, kBlock), kBlock, 0, stream, slots, state, sum,
-         sumsq, p);
+void ring_recompute_sums(const GradientRing& ring, stream_t stream) {
+  check_ring("ring_recompute_sums", ring);
+  launch(recompute_sums_kernel, grid_stride_blocks(ring.p, kBlock), kBlock, 0, stream, ring.slots,
+         ring.state, ring.sum, ring.sumsq, ring.p);
 }
 
 }  // namespace gq::kernels

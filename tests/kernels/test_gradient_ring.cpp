@@ -1,4 +1,4 @@
-// The Grad Queue ring against a host double-precision model: long random sequences of pushes,
+// The gradient ring against a host double-precision model: long random sequences of pushes,
 // length-rule updates and fixed lengths, with the running-sum statistics checked against the
 // two-pass kernel and a host two-pass of the contents to 1e-5 relative (docs/GRADQUEUE.md §3.1).
 #include <gtest/gtest.h>
@@ -10,7 +10,7 @@
 #include <span>
 #include <vector>
 
-#include "kernels/grad_queue.h"
+#include "kernels/gradient_ring.h"
 #include "runtime/error.h"
 #include "runtime/memory.h"
 #include "runtime/rng.h"
@@ -20,13 +20,13 @@ namespace gq::kernels {
 namespace {
 
 // The ring as docs/GRADQUEUE.md §3 defines it, in double on the host.
-struct HostQueue {
+struct HostRing {
   int qmin, qmax, qlen, head = 0, count = 0;
   bool have_ema = false;
   double ema = 0, prev = 0;
   std::vector<std::vector<float>> slots;
 
-  HostQueue(int qmin_, int qmax_, int qlen_)
+  HostRing(int qmin_, int qmax_, int qlen_)
       : qmin(qmin_), qmax(qmax_), qlen(std::clamp(qlen_, qmin_, qmax_)), slots(qmax_) {}
 
   void push(const std::vector<float>& g) {
@@ -68,33 +68,35 @@ struct HostQueue {
   }
 };
 
-// A device queue of capacity qmax for p parameters.
-struct DeviceQueue {
+// A device ring of capacity qmax for p parameters.
+struct DeviceRing {
   std::size_t p;
   DeviceBuffer<float> slots;
   DeviceBuffer<double> sum, sumsq;
-  DeviceBuffer<QueueState> state{1};
-  DeviceQueue(std::size_t p_, int qmin, int qmax, int qlen)
-      : p(p_), slots(std::size_t(qmax) * p_), sum(p_), sumsq(p_) {
+  DeviceBuffer<RingState> state{1};
+  int qmax;
+  DeviceRing(std::size_t p_, int qmin, int qmax_, int qlen)
+      : p(p_), slots(std::size_t(qmax_) * p_), sum(p_), sumsq(p_), qmax(qmax_) {
     std::vector<double> zeros(p, 0.0);
     sum.upload(zeros);
     sumsq.upload(zeros);
-    const QueueState s = initial_queue_state(qmin, qmax, qlen);
-    state.upload(std::span<const QueueState>(&s, 1));
+    const RingState s = initial_ring_state(qmin, qmax_, qlen);
+    state.upload(std::span<const RingState>(&s, 1));
   }
-  QueueState host_state() const { return state.to_host()[0]; }
+  GradientRing ring() { return {slots.data(), sum.data(), sumsq.data(), state.data(), p, qmax}; }
+  RingState host_state() const { return state.to_host()[0]; }
   void push(const std::vector<float>& g) {
     auto dg = test::to_device(g);
-    queue_push(slots.data(), sum.data(), sumsq.data(), state.data(), dg.data(), p);
+    ring_push(ring(), dg.data());
   }
   void update(float loss, float beta = 0.9f, float tol = 1e-3f) {
     DeviceBuffer<float> dl(1);
     dl.upload(std::span<const float>(&loss, 1));
-    queue_update_length(state.data(), dl.data(), beta, tol);
+    ring_update_length(state.data(), dl.data(), beta, tol);
   }
 };
 
-// |got - want| <= rtol * (|want| + floor_j): the std of a one-entry queue is 0 in the two-pass
+// |got - want| <= rtol * (|want| + floor_j): the std of a one-entry ring is 0 in the two-pass
 // result and the square root of a rounding residue from the running sums.
 ::testing::AssertionResult close_scaled(std::span<const float> got, std::span<const double> want,
                                         std::span<const double> floor, double rtol) {
@@ -110,7 +112,7 @@ struct DeviceQueue {
   return ::testing::AssertionSuccess();
 }
 
-void expect_state(const QueueState& d, const HostQueue& h) {
+void expect_state(const RingState& d, const HostRing& h) {
   EXPECT_EQ(d.head, h.head);
   EXPECT_EQ(d.count, h.count);
   EXPECT_EQ(d.qlen, h.qlen);
@@ -121,15 +123,15 @@ void expect_state(const QueueState& d, const HostQueue& h) {
   }
 }
 
-// Checks queue_statistics == queue_statistics_two_pass == the host two-pass, 1e-5 relative.
-void check_statistics(DeviceQueue& q, const HostQueue& h, std::span<const double> scale) {
+// Checks ring_statistics == ring_statistics_two_pass == the host two-pass, 1e-5 relative.
+void check_statistics(DeviceRing& q, const HostRing& h, std::span<const double> scale) {
   const std::size_t p = q.p;
   std::vector<double> want_mean, want_sd;
   h.stats(p, want_mean, want_sd);
   auto m1 = test::poisoned(p), s1 = test::poisoned(p), m2 = test::poisoned(p),
        s2 = test::poisoned(p);
-  queue_statistics(q.sum.data(), q.sumsq.data(), q.state.data(), m1.data(), s1.data(), p);
-  queue_statistics_two_pass(q.slots.data(), q.state.data(), m2.data(), s2.data(), p);
+  ring_statistics(q.ring(), m1.data(), s1.data());
+  ring_statistics_two_pass(q.ring(), m2.data(), s2.data());
   // Noise is 1e-3 of each parameter's scale: the std floor for the comparison.
   std::vector<double> floor(scale.begin(), scale.end());
   for (auto& f : floor) f *= 1e-3;
@@ -140,32 +142,32 @@ void check_statistics(DeviceQueue& q, const HostQueue& h, std::span<const double
   EXPECT_TRUE(close_scaled(hs2, want_sd, floor, 1e-5)) << "two-pass std";
 }
 
-TEST(GradQueueState, InitialStateClampsAndValidates) {
-  const QueueState s = initial_queue_state(4, 32, 100);
+TEST(GradientRingState, InitialStateClampsAndValidates) {
+  const RingState s = initial_ring_state(4, 32, 100);
   EXPECT_EQ(s.qlen, 32);
   EXPECT_EQ(s.count, 0);
   EXPECT_EQ(s.head, 0);
   EXPECT_EQ(s.have_ema, 0);
-  EXPECT_EQ(initial_queue_state(4, 32, 1).qlen, 4);
-  EXPECT_THROW(initial_queue_state(0, 4, 2), Error);
-  EXPECT_THROW(initial_queue_state(5, 4, 4), Error);
+  EXPECT_EQ(initial_ring_state(4, 32, 1).qlen, 4);
+  EXPECT_THROW(initial_ring_state(0, 4, 2), Error);
+  EXPECT_THROW(initial_ring_state(5, 4, 4), Error);
 }
 
-TEST(GradQueueState, EmptyQueueStatisticsAreZero) {
-  DeviceQueue q(257, 2, 8, 4);
+TEST(GradientRingState, EmptyRingStatisticsAreZero) {
+  DeviceRing q(257, 2, 8, 4);
   auto m = test::poisoned(257), s = test::poisoned(257);
-  queue_statistics(q.sum.data(), q.sumsq.data(), q.state.data(), m.data(), s.data(), 257);
+  ring_statistics(q.ring(), m.data(), s.data());
   for (float v : m.to_host()) ASSERT_EQ(v, 0.0f);
   for (float v : s.to_host()) ASSERT_EQ(v, 0.0f);
   m.fill_bytes(0xFF);
   s.fill_bytes(0xFF);
-  queue_statistics_two_pass(q.slots.data(), q.state.data(), m.data(), s.data(), 257);
+  ring_statistics_two_pass(q.ring(), m.data(), s.data());
   for (float v : m.to_host()) ASSERT_EQ(v, 0.0f);
   for (float v : s.to_host()) ASSERT_EQ(v, 0.0f);
 }
 
-TEST(GradQueueLength, GrowsOnSteadyDescentUpToQmax) {
-  DeviceQueue q(1, 4, 7, 4);
+TEST(GradientRingLength, GrowsOnSteadyDescentUpToQmax) {
+  DeviceRing q(1, 4, 7, 4);
   float loss = 2.0f;
   q.update(loss);  // L_0: no change
   EXPECT_EQ(q.host_state().qlen, 4);
@@ -177,8 +179,8 @@ TEST(GradQueueLength, GrowsOnSteadyDescentUpToQmax) {
   }
 }
 
-TEST(GradQueueLength, HalvesOnAJumpClampedAtQmin) {
-  DeviceQueue q(1, 3, 32, 32);
+TEST(GradientRingLength, HalvesOnAJumpClampedAtQmin) {
+  DeviceRing q(1, 3, 32, 32);
   q.update(1.0f);
   q.update(5.0f);  // EMA 1.4 > 1.0 * (1 + tol)
   EXPECT_EQ(q.host_state().qlen, 16);
@@ -192,45 +194,45 @@ TEST(GradQueueLength, HalvesOnAJumpClampedAtQmin) {
   EXPECT_EQ(q.host_state().qlen, 3);
 }
 
-TEST(GradQueueLength, FlatLossWithinToleranceKeepsTheLength) {
-  DeviceQueue q(1, 2, 16, 6);
+TEST(GradientRingLength, FlatLossWithinToleranceKeepsTheLength) {
+  DeviceRing q(1, 2, 16, 6);
   q.update(1.0f);
   for (int i = 0; i < 5; ++i) q.update(1.0f + 1e-3f * (i % 2 ? 1.0f : -1.0f));
   EXPECT_EQ(q.host_state().qlen, 6);
 }
 
-TEST(GradQueueLength, NonFiniteLossLeavesTheStateUnchanged) {
-  DeviceQueue q(3, 2, 16, 6);
+TEST(GradientRingLength, NonFiniteLossLeavesTheStateUnchanged) {
+  DeviceRing q(3, 2, 16, 6);
   q.push({1.0f, 2.0f, 3.0f});
   q.update(1.0f);
   q.update(0.5f);
-  const QueueState before = q.host_state();
+  const RingState before = q.host_state();
   for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
                     -std::numeric_limits<float>::infinity()})
     q.update(bad);
-  const QueueState after = q.host_state();
-  EXPECT_EQ(std::memcmp(&before, &after, sizeof(QueueState)), 0);
+  const RingState after = q.host_state();
+  EXPECT_EQ(std::memcmp(&before, &after, sizeof(RingState)), 0);
   // A NaN first loss does not start the EMA either.
-  DeviceQueue fresh(1, 2, 16, 6);
+  DeviceRing fresh(1, 2, 16, 6);
   fresh.update(std::numeric_limits<float>::quiet_NaN());
   EXPECT_EQ(fresh.host_state().have_ema, 0);
 }
 
-TEST(GradQueueLength, SetLengthClampsOnTheDevice) {
-  DeviceQueue q(1, 4, 10, 4);
-  queue_set_length(q.state.data(), 7);
+TEST(GradientRingLength, SetLengthClampsOnTheDevice) {
+  DeviceRing q(1, 4, 10, 4);
+  ring_set_length(q.state.data(), 7);
   EXPECT_EQ(q.host_state().qlen, 7);
-  queue_set_length(q.state.data(), 100);
+  ring_set_length(q.state.data(), 100);
   EXPECT_EQ(q.host_state().qlen, 10);
-  queue_set_length(q.state.data(), 1);
+  ring_set_length(q.state.data(), 1);
   EXPECT_EQ(q.host_state().qlen, 4);
-  EXPECT_THROW(queue_set_length(q.state.data(), 0), Error);
+  EXPECT_THROW(ring_set_length(q.state.data(), 0), Error);
 }
 
-TEST(GradQueuePush, ShrinkEvictsOnTheNextPush) {
+TEST(GradientRingPush, ShrinkEvictsOnTheNextPush) {
   const std::size_t p = 257;
-  DeviceQueue q(p, 2, 8, 8);
-  HostQueue h(2, 8, 8);
+  DeviceRing q(p, 2, 8, 8);
+  HostRing h(2, 8, 8);
   std::vector<double> scale(p, 1.0);
   for (int i = 0; i < 8; ++i) {
     const auto g = test::random_vector(p, 100 + i);
@@ -238,7 +240,7 @@ TEST(GradQueuePush, ShrinkEvictsOnTheNextPush) {
     h.push(g);
   }
   EXPECT_EQ(q.host_state().count, 8);
-  queue_set_length(q.state.data(), 3);
+  ring_set_length(q.state.data(), 3);
   h.set(3);
   EXPECT_EQ(q.host_state().count, 8);  // shrinking evicts nothing yet
   check_statistics(q, h, scale);
@@ -250,10 +252,10 @@ TEST(GradQueuePush, ShrinkEvictsOnTheNextPush) {
   check_statistics(q, h, scale);
 }
 
-TEST(GradQueuePush, CapacityOneKeepsTheLatest) {
+TEST(GradientRingPush, CapacityOneKeepsTheLatest) {
   const std::size_t p = 31;
-  DeviceQueue q(p, 1, 1, 1);
-  HostQueue h(1, 1, 1);
+  DeviceRing q(p, 1, 1, 1);
+  HostRing h(1, 1, 1);
   std::vector<double> scale(p, 1.0);
   for (int i = 0; i < 5; ++i) {
     const auto g = test::random_vector(p, 300 + i);
@@ -266,13 +268,13 @@ TEST(GradQueuePush, CapacityOneKeepsTheLatest) {
 
 // Gradients with per-parameter scales over four decades, mean 1e-2 and noise 1e-3 of the scale,
 // and a slowly drifting mean: float32 running sums would drift here.
-class GradQueueSequence : public ::testing::TestWithParam<std::tuple<std::size_t, int>> {};
+class GradientRingSequence : public ::testing::TestWithParam<std::tuple<std::size_t, int>> {};
 
-TEST_P(GradQueueSequence, RunningSumsMatchTwoPassOverLongRandomSequences) {
+TEST_P(GradientRingSequence, RunningSumsMatchTwoPassOverLongRandomSequences) {
   const auto [p, pushes] = GetParam();
   const int qmin = 3, qmax = 24;
-  DeviceQueue q(p, qmin, qmax, qmin);
-  HostQueue h(qmin, qmax, qmin);
+  DeviceRing q(p, qmin, qmax, qmin);
+  HostRing h(qmin, qmax, qmin);
   HostRng rng(p * 7 + pushes, 0x9a);
   std::vector<double> scale(p), base(p);
   for (std::size_t j = 0; j < p; ++j) {
@@ -304,7 +306,7 @@ TEST_P(GradQueueSequence, RunningSumsMatchTwoPassOverLongRandomSequences) {
       if (!std::isfinite(loss)) loss = 2.0f;
     } else if (r < 0.63) {
       const int l = 1 + static_cast<int>(rng.uniform() * 30);
-      queue_set_length(q.state.data(), l);
+      ring_set_length(q.state.data(), l);
       h.set(l);
     }
     if (step % 7 == 0 || step == pushes - 1) {
@@ -315,7 +317,10 @@ TEST_P(GradQueueSequence, RunningSumsMatchTwoPassOverLongRandomSequences) {
   }
   // Re-anchoring reproduces the host sums of the held entries.
   DeviceBuffer<double> sum(p), sumsq(p);
-  queue_recompute_sums(q.slots.data(), q.state.data(), sum.data(), sumsq.data(), p);
+  GradientRing fresh = q.ring();  // the ring's slots and state, other sums
+  fresh.sum = sum.data();
+  fresh.sumsq = sumsq.data();
+  ring_recompute_sums(fresh);
   const auto hs = sum.to_host(), hs2 = sumsq.to_host();
   for (std::size_t j = 0; j < p; j += std::max<std::size_t>(1, p / 97)) {
     double a = 0, a2 = 0;
@@ -325,16 +330,16 @@ TEST_P(GradQueueSequence, RunningSumsMatchTwoPassOverLongRandomSequences) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Sizes, GradQueueSequence,
+INSTANTIATE_TEST_SUITE_P(Sizes, GradientRingSequence,
                          ::testing::Values(std::make_tuple(std::size_t{1}, 2000),
                                            std::make_tuple(std::size_t{257}, 2000),
                                            std::make_tuple(std::size_t{4097}, 600),
                                            std::make_tuple(std::size_t{65539}, 60)));
 
-TEST(GradQueuePush, RecomputeSumsReanchorsCorruptedSums) {
+TEST(GradientRingPush, RecomputeSumsReanchorsCorruptedSums) {
   const std::size_t p = 4097;
-  DeviceQueue q(p, 2, 6, 5);
-  HostQueue h(2, 6, 5);
+  DeviceRing q(p, 2, 6, 5);
+  HostRing h(2, 6, 5);
   for (int i = 0; i < 9; ++i) {
     const auto g = test::random_vector(p, 400 + i, -2.0f, 3.0f);
     q.push(g);
@@ -342,7 +347,7 @@ TEST(GradQueuePush, RecomputeSumsReanchorsCorruptedSums) {
   }
   q.sum.fill_bytes(0xFF);  // as after restoring slots and state from a checkpoint
   q.sumsq.fill_bytes(0xFF);
-  queue_recompute_sums(q.slots.data(), q.state.data(), q.sum.data(), q.sumsq.data(), p);
+  ring_recompute_sums(q.ring());
   check_statistics(q, h, std::vector<double>(p, 1e3));
   // and pushing continues from the re-anchored sums
   const auto g = test::random_vector(p, 500);
@@ -357,8 +362,8 @@ TEST(GradQueuePush, RecomputeSumsReanchorsCorruptedSums) {
 namespace gq::kernels {
 namespace {
 
-// A skipped step (apply flag 0) leaves the queue exactly as it was; a 1 flag pushes.
-TEST(GradQueuePush, ApplyFlagZeroLeavesTheQueueUnchanged) {
+// A skipped step (apply flag 0) leaves the ring exactly as it was; a 1 flag pushes.
+TEST(GradientRingPush, ApplyFlagZeroLeavesTheRingUnchanged) {
   const std::size_t p = 257;
   const int qmax = 4;
   DeviceBuffer<float> slots(qmax * p);
@@ -366,14 +371,14 @@ TEST(GradQueuePush, ApplyFlagZeroLeavesTheQueueUnchanged) {
   DeviceBuffer<double> sum(p), sumsq(p);
   sum.fill_bytes(0);
   sumsq.fill_bytes(0);
-  const QueueState init = initial_queue_state(2, qmax, 3);
-  DeviceBuffer<QueueState> state(std::span<const QueueState>(&init, 1));
+  const RingState init = initial_ring_state(2, qmax, 3);
+  DeviceBuffer<RingState> state(std::span<const RingState>(&init, 1));
   const auto g = test::to_device(test::random_vector(p, 5));
   for (std::int32_t flag : {0, 1}) {
     DeviceBuffer<std::int32_t> apply(std::vector<std::int32_t>{flag});
-    queue_push(slots.data(), sum.data(), sumsq.data(), state.data(), g.data(), p, nullptr,
-               apply.data());
-    QueueState st{};
+    ring_push({slots.data(), sum.data(), sumsq.data(), state.data(), p, qmax}, g.data(), nullptr,
+              apply.data());
+    RingState st{};
     copy_to_host(&st, state.data(), sizeof st);
     EXPECT_EQ(st.count, flag) << "flag " << flag;
     const auto s = sum.to_host();

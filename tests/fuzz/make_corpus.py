@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Seed corpora for the fuzz targets, cut from the real data files (GQ_DATA_DIR): small pieces
+of real inputs, so the fuzzers start from what the parsers really see. Usage:
+    make_corpus.py DATA_DIR OUT_DIR      (writes OUT_DIR/<target>/seed-*)
+Not committed: the inputs come from the datasets, and the script rebuilds them in a second."""
+import bz2
+import gzip
+import io
+import json
+import lzma
+import os
+import struct
+import sys
+import tarfile
+
+
+def write(out, target, name, data):
+    os.makedirs(os.path.join(out, target), exist_ok=True)
+    with open(os.path.join(out, target, "seed-" + name), "wb") as f:
+        f.write(data)
+
+
+def cifar_members(data_dir):
+    """batches.meta.txt and data_batch_1.bin from the real archive (its first members: the
+    stream stops there, without decoding the rest)."""
+    path = os.path.join(data_dir, "cifar10", "cifar-10-binary.tar.xz")
+    found = {}
+    with tarfile.open(path, "r|xz") as tar:
+        for m in tar:
+            base = os.path.basename(m.name)
+            if base in ("batches.meta.txt", "data_batch_1.bin"):
+                found[base] = tar.extractfile(m).read()
+            if len(found) == 2:
+                break
+    return found["batches.meta.txt"], found["data_batch_1.bin"]
+
+
+def reuters_file(data_dir):
+    with tarfile.open(os.path.join(data_dir, "reuters21578", "reuters21578.tar.xz"), "r|xz") as tar:
+        for m in tar:
+            if os.path.basename(m.name) == "reut2-000.sgm":
+                return tar.extractfile(m).read()
+    raise SystemExit("reut2-000.sgm not in the Reuters archive")
+
+
+def first_documents(sgm, n):
+    end = 0
+    for _ in range(n):
+        end = sgm.index(b"</REUTERS>", end) + len(b"</REUTERS>")
+    return sgm[:end] + b"\n"
+
+
+def idx_head(raw, items, item_bytes):
+    """The first `items` items of a real IDX file, its count patched to match."""
+    ndims = raw[3]
+    header = bytearray(raw[:4 + 4 * ndims])
+    header[4:8] = struct.pack(">I", items)
+    return bytes(header) + raw[len(header):len(header) + items * item_bytes]
+
+
+def tar_bytes(members, mode):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode, format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def checkpoint_body(header, sections):
+    """A checkpoint as tools/train/checkpoint.cpp writes it, without the closing checksum (the
+    fuzz target appends it)."""
+    h = json.dumps(header, separators=(",", ":")).encode()
+    out = b"GQCKPT01" + struct.pack("<Q", len(h)) + h + struct.pack("<Q", len(sections))
+    for name, values in sorted(sections.items()):
+        out += struct.pack("<I", len(name)) + name.encode() + struct.pack("<Q", len(values))
+        out += struct.pack("<%df" % len(values), *values)
+    return out
+
+
+def main():
+    if len(sys.argv) != 3:
+        raise SystemExit(__doc__)
+    data_dir, out = sys.argv[1], sys.argv[2]
+    meta, batch = cifar_members(data_dir)
+    sgm = reuters_file(data_dir)
+
+    write(out, "fuzz_cifar10", "meta", b"\x01" + meta)
+    write(out, "fuzz_cifar10", "batch-2-records", b"\x00" + batch[:2 * 3073])
+    write(out, "fuzz_cifar10", "batch-cut", b"\x00" + batch[:3073 + 100])
+
+    with gzip.open(os.path.join(data_dir, "mnist", "t10k-labels-idx1-ubyte.gz")) as f:
+        labels = f.read()
+    with gzip.open(os.path.join(data_dir, "mnist", "t10k-images-idx3-ubyte.gz")) as f:
+        images = f.read(16 + 3 * 784)
+    with open(os.path.join(data_dir, "mnist", "t10k-labels-idx1-ubyte.gz"), "rb") as f:
+        write(out, "fuzz_idx", "labels-real.gz", f.read())  # a whole real file
+    write(out, "fuzz_idx", "labels-16", idx_head(labels, 16, 1))
+    write(out, "fuzz_idx", "images-2", idx_head(images, 2, 784))
+    write(out, "fuzz_idx", "images-2.gz", gzip.compress(idx_head(images, 2, 784), mtime=0))
+
+    members = [("cifar-10-batches-bin/batches.meta.txt", meta),
+               ("reuters21578/reut2-000.sgm", first_documents(sgm, 1))]
+    write(out, "fuzz_archive", "plain.tar", tar_bytes(members, "w"))
+    write(out, "fuzz_archive", "members.tar.gz", tar_bytes(members, "w:gz"))
+    write(out, "fuzz_archive", "members.tar.xz", tar_bytes(members, "w:xz"))
+    write(out, "fuzz_archive", "members.tar.bz2", tar_bytes(members, "w:bz2"))
+
+    for n in (1, 2, 3):
+        write(out, "fuzz_reuters", "docs-%d" % n, first_documents(sgm, n))
+
+    header = {"format": 2, "model": "mnist-cnn", "dataset": "mnist", "batch_size": 32,
+              "optimizer": "nesterov", "gradqueue": False, "seed": 7, "step": 5, "train_n": 640,
+              "train_subset": 640, "num_classes": 10, "params": 4, "loss_steps": 0,
+              "settings": {"model": "mnist-cnn", "lr": 0.05, "seed": 7}}
+    sections = {"params": [0.5, -1.0, 2.0, 0.0], "momentum": [0.0] * 4, "loss_sum": [1.5, 2.25]}
+    write(out, "fuzz_checkpoint", "plain", checkpoint_body(header, sections))
+    header.update(format=1, gradqueue=True)
+    del header["settings"], header["loss_steps"]
+    write(out, "fuzz_checkpoint", "format1", checkpoint_body(header, {"params": [1.0] * 4}))
+
+    write(out, "fuzz_config", "test-cli",
+          b'model = "mnist-cnn"\ndataset = "mnist"\ntrain-subset = 256\ntest-subset = 64\n'
+          b'batch-size = 32\nmax-steps = 3\n')
+    write(out, "fuzz_config", "gradqueue",
+          b"# Grad Queue on CIFAR-10\ngradqueue = true\ngq-clusters = 4\ngq-rho = 1.25\n"
+          b"lr = 0.05   # peak\nschedule = 'cosine'\nno-augment = false\nseed = 18446744073709551615\n"
+          b'metrics = "runs/a \\"b\\".jsonl"\r\n')
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+// What a training run is told: the settings of gq-train's flags, as the Trainer and Grad Queue
+// read them. Plain data, no device code (the flag parser and its fuzzer include it).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "kernels/scarcity.h"
+
+namespace gq::train {
+
+struct GradQueueConfig {
+  int clusters = 0;  // 0: auto = clamp(batch / 128, 1, 32)
+  int kmeans_iters = 10;
+  int qmin = 4, qmax = 32;
+  int qlen_init = 0;  // 0: qmin
+  bool fixed_qlen = false;
+  float loss_ema = 0.9f;
+  float tol = 1e-3f;
+  std::string features = "penultimate";  // penultimate | input
+  kernels::ScarcityOptions scarcity;
+};
+
+struct TrainConfig {
+  std::string model = "paper-cnn";
+  std::string dataset = "cifar10";
+  std::filesystem::path data_dir;  // empty: $GQ_DATA_DIR or ../shared/data
+  int epochs = 1;
+  long max_steps = 0;  // 0: no cap
+  int batch_size = 128;
+  float lr = 0.1f;
+  std::string schedule = "onecycle";
+  float warmup_fraction = 0.1f;
+  std::string optimizer = "nesterov";  // sgd | momentum | nesterov | adamw
+  float momentum = 0.9f;
+  float weight_decay = 5e-4f;
+  float label_smoothing = 0.0f;
+  float clip_norm = 0.0f;  // 0: off
+  std::uint64_t seed = 0;
+  std::string device = "auto";
+  int train_subset = 0;  // 0: all
+  int test_subset = 0;   // 0: all
+  bool augment = true;
+  std::filesystem::path metrics_path;
+  std::filesystem::path checkpoint_dir;
+  int checkpoint_every = 0;  // steps; 0: only at the end (and on a stop) when checkpoint_dir is set
+  int keep_checkpoints = 3;  // newest step*.ckpt kept in checkpoint_dir; 0: all
+  std::filesystem::path resume;
+  int log_every = 20;
+  int profile_steps = 0;   // > 0: warm up, run this many steps inside profiler_start/stop, exit
+  bool gradqueue = false;  // Grad Queue on top of the base optimizer
+  GradQueueConfig gq;
+  bool quiet = false;
+};
+
+}  // namespace gq::train
