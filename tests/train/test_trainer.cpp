@@ -1,6 +1,7 @@
 // The trainer end to end on real MNIST (GQ_DATA_DIR): determinism, bit-identical resume,
 // checkpoint validation, and a short run that learns.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -44,8 +45,10 @@ std::vector<float> params_of(Trainer& t) {
   return v;
 }
 
+// Per process: ctest runs the forward- and reverse-order instances of this suite side by side.
 std::filesystem::path temp_dir(const char* name) {
-  auto dir = std::filesystem::temp_directory_path() / ("gq_test_trainer_" + std::string(name));
+  auto dir = std::filesystem::temp_directory_path() /
+             ("gq_test_trainer_" + std::string(name) + "_" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;
