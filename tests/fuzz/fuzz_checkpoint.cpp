@@ -9,7 +9,7 @@
 
 #include "runtime/error.h"
 #include "tests/fuzz/fuzz_check.h"
-#include "tools/train/checkpoint.h"
+#include "runtime/train/checkpoint.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::vector<std::uint8_t> bytes(data, data + size);

@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/error.h"
-#include "tools/train/checkpoint.h"
+#include "runtime/train/checkpoint.h"
 
 namespace gq::train {
 namespace {

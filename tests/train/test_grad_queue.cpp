@@ -12,7 +12,7 @@
 #include "models/linear.h"
 #include "models/sequential.h"
 #include "tests/test_util.h"
-#include "tools/train/grad_queue.h"
+#include "runtime/train/grad_queue.h"
 
 namespace gq::train {
 namespace {

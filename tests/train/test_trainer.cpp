@@ -9,8 +9,8 @@
 #include <fstream>
 
 #include "runtime/error.h"
-#include "tools/train/checkpoint.h"
-#include "tools/train/trainer.h"
+#include "runtime/train/checkpoint.h"
+#include "runtime/train/trainer.h"
 
 namespace gq::train {
 namespace {

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "runtime/stream.h"
-#include "tools/train/trainer.h"
+#include "runtime/train/trainer.h"
 
 namespace {
 

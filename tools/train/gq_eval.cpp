@@ -11,9 +11,9 @@
 #include "datasets/dataset.h"
 #include "runtime/error.h"
 #include "runtime/host_threads.h"
-#include "tools/train/checkpoint.h"
+#include "runtime/train/checkpoint.h"
 #include "tools/train/flag_checks.h"
-#include "tools/train/trainer.h"
+#include "runtime/train/trainer.h"
 
 int main(int argc, char** argv) {
   gq::prefer_passive_openmp(argv);

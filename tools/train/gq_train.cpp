@@ -21,7 +21,7 @@
 #include "runtime/host_threads.h"
 #include "tools/train/stop_signal.h"
 #include "tools/train/train_flags.h"
-#include "tools/train/trainer.h"
+#include "runtime/train/trainer.h"
 
 namespace {
 

@@ -9,7 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "tools/train/config_file.h"
-#include "tools/train/train_config.h"
+#include "runtime/train/train_config.h"
 
 namespace gq::train {
 

@@ -1,4 +1,4 @@
-#include "tools/train/checkpoint_dir.h"
+#include "runtime/train/checkpoint_dir.h"
 
 #include <fcntl.h>
 #include <unistd.h>

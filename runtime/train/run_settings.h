@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tools/train/train_config.h"
+#include "runtime/train/train_config.h"
 
 namespace gq::train {
 

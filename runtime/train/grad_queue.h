@@ -17,8 +17,8 @@
 #include "kernels/scarcity.h"
 #include "models/sequential.h"
 #include "runtime/memory.h"
-#include "tools/train/checkpoint.h"
-#include "tools/train/train_config.h"
+#include "runtime/train/checkpoint.h"
+#include "runtime/train/train_config.h"
 
 namespace gq::train {
 

@@ -1,4 +1,4 @@
-#include "tools/train/trainer.h"
+#include "runtime/train/trainer.h"
 
 #include <algorithm>
 #include <chrono>
@@ -23,9 +23,9 @@
 #include "runtime/nvtx.h"
 #include "runtime/profiler.h"
 #include "runtime/rng.h"
-#include "tools/train/checkpoint.h"
-#include "tools/train/checkpoint_dir.h"
-#include "tools/train/run_settings.h"
+#include "runtime/train/checkpoint.h"
+#include "runtime/train/checkpoint_dir.h"
+#include "runtime/train/run_settings.h"
 
 namespace gq::train {
 namespace {

@@ -1,4 +1,4 @@
-#include "tools/train/metrics_log.h"
+#include "runtime/train/metrics_log.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

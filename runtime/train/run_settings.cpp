@@ -1,4 +1,4 @@
-#include "tools/train/run_settings.h"
+#include "runtime/train/run_settings.h"
 
 #include <fmt/format.h>
 

@@ -15,10 +15,10 @@
 #include "models/sequential.h"
 #include "runtime/memory.h"
 #include "runtime/schedule.h"
-#include "tools/train/checkpoint.h"
-#include "tools/train/grad_queue.h"
-#include "tools/train/metrics_log.h"
-#include "tools/train/train_config.h"
+#include "runtime/train/checkpoint.h"
+#include "runtime/train/grad_queue.h"
+#include "runtime/train/metrics_log.h"
+#include "runtime/train/train_config.h"
 
 namespace gq::train {
 

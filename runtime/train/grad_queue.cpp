@@ -1,4 +1,4 @@
-#include "tools/train/grad_queue.h"
+#include "runtime/train/grad_queue.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,0 +1,71 @@
+// An optimizer steps the flat parameter vector (models::ParamRegistry) with a gradient and keeps
+// named state buffers of one float per parameter. The Trainer's allocation, checkpoints and memory
+// plan iterate state() and nothing else, so adding an optimizer is one file in optimizers/ plus
+// one line in optimizer.cpp's table (docs/ARCHITECTURE.md has a worked example).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/params.h"
+#include "runtime/memory.h"
+#include "runtime/stream.h"
+
+namespace gq::train {
+
+// Hyper-parameters from the command line; each optimizer reads those it uses.
+struct OptimizerSettings {
+  float momentum = 0.9f;
+  float weight_decay = 5e-4f;
+  float lars_eta = 0.001f;  // LARS trust coefficient
+};
+
+// One step. lr comes from the schedule; step counts the steps taken before this one; apply
+// (optional, device): when it holds 0 the step changes nothing (decided on the device).
+struct StepInputs {
+  float* params;
+  const float* grads;
+  float lr;
+  long step;
+  const std::int32_t* apply;
+  stream_t stream;
+};
+
+// The registry's parameter groups: the decayed tensors [0, decayed_count()) take the weight decay,
+// the rest (biases, normalisation parameters) none.
+struct ParamGroup {
+  std::size_t offset, count;
+  float weight_decay;
+};
+std::vector<ParamGroup> param_groups(const models::ParamRegistry& params, float weight_decay);
+
+class Optimizer {
+ public:
+  struct State {
+    std::string name;            // its checkpoint section
+    DeviceBuffer<float> values;  // one float per parameter, zero at the start
+  };
+  virtual ~Optimizer() = default;
+  virtual void step(const StepInputs& in) = 0;
+  std::vector<State>& state() { return state_; }
+  // Device bytes held besides the state (scratch, derived tables), for the memory plan.
+  virtual std::size_t scratch_bytes() const { return 0; }
+
+ protected:
+  // A zeroed state buffer of p floats, saved and restored under `name`.
+  float* add_state(std::string name, std::size_t p);
+
+ private:
+  std::vector<State> state_;
+};
+
+// The optimizer named `name` (a --optimizer value) for the registry's allocated parameters.
+// Throws gq::Error listing the valid names for an unknown one.
+std::unique_ptr<Optimizer> make_optimizer(const std::string& name, const OptimizerSettings& s,
+                                          const models::ParamRegistry& params);
+std::vector<std::string> optimizer_names();
+
+}  // namespace gq::train
