@@ -4,6 +4,7 @@ set -euo pipefail
 
 packages=(
   cmake ninja-build g++ pkg-config
+  ccache                   # CMake compiles through it (GQ_CCACHE): CI's builds reuse unchanged objects
   libboost-context-dev     # emulator fibers
   libopenblas-dev          # blas on the CPU
   libdnnl-dev              # dnn on the CPU (oneDNN 2.x)

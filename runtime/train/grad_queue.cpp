@@ -200,7 +200,7 @@ const std::int32_t* GradQueue::apply_flag() const {
   return &diagnostics_.data()->applied;
 }
 
-nlohmann::json GradQueue::diagnostics() {
+GradQueueDiagnostics GradQueue::diagnostics() {
   kernels::CombineDiagnostics d{};
   kernels::RingState st{};
   kernels::KMeansResult km{};
@@ -228,17 +228,9 @@ nlohmann::json GradQueue::diagnostics() {
         "lower --lr, enable --clip-norm or try a milder --gq-rho",
         skips[0], where);
   }
-  return {{"qlen", st.qlen},
-          {"queue_count", st.count},
-          {"mean_delta", d.mean_delta},
-          {"frac_delta_gt1", d.frac_delta_gt1},
-          {"cos_gstar_gbar", d.cos_gstar_gbar},
-          {"norm_gbar", d.norm_gbar},
-          {"noise_scale", d.noise_scale},
-          {"k_effective", km.k_effective},
-          {"kmeans_iterations", km.iterations},
-          {"cluster_sizes", sizes},
-          {"skipped_steps", skips[1]}};
+  return {st.qlen,         st.count,       d.mean_delta,   d.frac_delta_gt1,
+          d.cos_gstar_gbar, d.norm_gbar,    d.noise_scale,  km.k_effective,
+          km.iterations,    std::move(sizes), skips[1]};
 }
 
 std::vector<std::pair<std::string, std::size_t>> GradQueue::memory_rows() const {

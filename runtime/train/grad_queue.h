@@ -9,8 +9,6 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "kernels/clustering.h"
 #include "kernels/gradient_ring.h"
 #include "kernels/kmeans.h"
@@ -29,6 +27,15 @@ kernels::SigmaScale parse_sigma_scale(const std::string& s);
 kernels::Granularity parse_granularity(const std::string& s);
 kernels::ClusterWeight parse_cluster_weight(const std::string& s);
 
+// What one step of Grad Queue did (docs/GRADQUEUE.md, "Diagnostics"), read back from the device.
+struct GradQueueDiagnostics {
+  int qlen = 0, queue_count = 0;  // the queue's length and how many gradients it holds
+  float mean_delta = 0, frac_delta_gt1 = 0, cos_gstar_gbar = 0, norm_gbar = 0, noise_scale = 0;
+  int k_effective = 0, kmeans_iterations = 0;
+  std::vector<int> cluster_sizes;
+  int skipped_steps = 0;  // in the whole run
+};
+
 class GradQueue {
  public:
   GradQueue(const GradQueueConfig& config, models::Sequential& model, std::uint64_t seed);
@@ -46,7 +53,7 @@ class GradQueue {
   const std::int32_t* apply_flag() const;
   // Host sync: qlen, mean Delta, fraction Delta > 1, cos(G*, gbar), cluster sizes, noise scale,
   // skipped steps. Throws gq::Error after 3 consecutive skipped steps.
-  nlohmann::json diagnostics();
+  GradQueueDiagnostics diagnostics();
 
   // Layers with parameters but no per-cluster gradient: their batch gradient is used in every
   // cluster's row.

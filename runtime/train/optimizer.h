@@ -13,15 +13,9 @@
 #include "models/params.h"
 #include "runtime/memory.h"
 #include "runtime/stream.h"
+#include "runtime/train/train_config.h"
 
 namespace gq::train {
-
-// Hyper-parameters from the command line; each optimizer reads those it uses.
-struct OptimizerSettings {
-  float momentum = 0.9f;
-  float weight_decay = 5e-4f;
-  float lars_eta = 0.001f;  // LARS trust coefficient
-};
 
 // One step. lr comes from the schedule; step counts the steps taken before this one; apply
 // (optional, device): when it holds 0 the step changes nothing (decided on the device).
@@ -51,6 +45,8 @@ class Optimizer {
   virtual ~Optimizer() = default;
   virtual void step(const StepInputs& in) = 0;
   std::vector<State>& state() { return state_; }
+  // Its name and hyper-parameters for the run's configuration lines ("nesterov momentum 0.9").
+  virtual std::string describe() const = 0;
   // Device bytes held besides the state (scratch, derived tables), for the memory plan.
   virtual std::size_t scratch_bytes() const { return 0; }
 

@@ -37,14 +37,15 @@ nlohmann::json run_settings(const TrainConfig& c) {
                       {"schedule", c.schedule},
                       {"warmup", as_written(c.warmup_fraction)},
                       {"optimizer", c.optimizer},
-                      {"momentum", as_written(c.momentum)},
-                      {"weight-decay", as_written(c.weight_decay)},
+                      {"momentum", as_written(c.optimizer_settings.momentum)},
+                      {"weight-decay", as_written(c.optimizer_settings.weight_decay)},
                       {"label-smoothing", as_written(c.label_smoothing)},
                       {"clip-norm", as_written(c.clip_norm)},
                       {"seed", c.seed},
                       {"train-subset", c.train_subset},
                       {"no-augment", !c.augment},
                       {"gradqueue", c.gradqueue}};
+  if (c.optimizer == "lars") s["lars-eta"] = as_written(c.optimizer_settings.lars_eta);
   if (!c.gradqueue) return s;
   const auto& g = c.gq;
   const auto& sc = g.scarcity;

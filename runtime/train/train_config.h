@@ -10,6 +10,13 @@
 
 namespace gq::train {
 
+// The optimizer's hyper-parameters; each optimizer reads those it uses.
+struct OptimizerSettings {
+  float momentum = 0.9f;
+  float weight_decay = 5e-4f;  // the decayed parameter group only (conv and linear weights)
+  float lars_eta = 0.001f;     // LARS trust coefficient
+};
+
 struct GradQueueConfig {
   int clusters = 0;  // 0: auto = clamp(batch / 128, 1, 32)
   int kmeans_iters = 10;
@@ -32,9 +39,8 @@ struct TrainConfig {
   float lr = 0.1f;
   std::string schedule = "onecycle";
   float warmup_fraction = 0.1f;
-  std::string optimizer = "nesterov";  // sgd | momentum | nesterov | adamw
-  float momentum = 0.9f;
-  float weight_decay = 5e-4f;
+  std::string optimizer = "nesterov";  // a name of runtime/train/optimizer.cpp's registry
+  OptimizerSettings optimizer_settings;
   float label_smoothing = 0.0f;
   float clip_norm = 0.0f;  // 0: off
   std::uint64_t seed = 0;

@@ -89,6 +89,20 @@ void channel_stats(const data::Dataset& d, std::vector<float>& mean, std::vector
   }
 }
 
+nlohmann::json to_json(const GradQueueDiagnostics& d) {
+  return {{"qlen", d.qlen},
+          {"queue_count", d.queue_count},
+          {"mean_delta", d.mean_delta},
+          {"frac_delta_gt1", d.frac_delta_gt1},
+          {"cos_gstar_gbar", d.cos_gstar_gbar},
+          {"norm_gbar", d.norm_gbar},
+          {"noise_scale", d.noise_scale},
+          {"k_effective", d.k_effective},
+          {"kmeans_iterations", d.kmeans_iterations},
+          {"cluster_sizes", d.cluster_sizes},
+          {"skipped_steps", d.skipped_steps}};
+}
+
 }  // namespace
 
 Stopped::Stopped(int signal, long step, std::filesystem::path checkpoint)
@@ -147,29 +161,17 @@ Trainer::Trainer(const TrainConfig& config) : cfg_(config) {
                                : static_cast<long>(cfg_.warmup_fraction * total_steps_);
   schedule_.step_size = std::max(1L, steps_per_epoch_ * 30);
 
-  const std::size_t p = model_->params().size();
   const int classes = train_.num_classes;
   const std::size_t b = cfg_.batch_size;
-  if (cfg_.optimizer == "momentum" || cfg_.optimizer == "nesterov") {
-    momentum_ = DeviceBuffer<float>(p);
-    momentum_.fill_bytes(0);
-  } else if (cfg_.optimizer == "adamw") {
-    adam_m_ = DeviceBuffer<float>(p);
-    adam_v_ = DeviceBuffer<float>(p);
-    adam_m_.fill_bytes(0);
-    adam_v_.fill_bytes(0);
-  } else {
-    GQ_CHECK(cfg_.optimizer == "sgd",
-             "unknown --optimizer '{}'; valid: sgd, momentum, nesterov, adamw", cfg_.optimizer);
-  }
+  optimizer_ = make_optimizer(cfg_.optimizer, cfg_.optimizer_settings, model_->params());
   batch_x_ = DeviceBuffer<float>(b * input.numel());
   batch_y_ = DeviceBuffer<std::int32_t>(b);
   dlogits_ = DeviceBuffer<float>(b * classes);
   losses_ = DeviceBuffer<float>(b);
   loss_sum_ = DeviceBuffer<float>(2);
   loss_sum_.fill_bytes(0);
-  correct_ = DeviceBuffer<std::int32_t>(b);
-  finite_flags_ = DeviceBuffer<std::int32_t>(model_->params().infos().size() + 3 +
+  finite_flags_ = DeviceBuffer<std::int32_t>(model_->params().infos().size() +
+                                             optimizer_->state().size() +
                                              model_->state_buffers().size());
   grad_norm_ = DeviceBuffer<float>(1);
   reduce_scratch_ = DeviceBuffer<char>(kernels::reduce_scratch_bytes());
@@ -194,6 +196,10 @@ Trainer::Trainer(const TrainConfig& config) : cfg_(config) {
                input.str(), classes);
     fmt::print("schedule    {} steps ({} per epoch), {} lr {} warm-up {} steps\n", total_steps_,
                steps_per_epoch_, cfg_.schedule, cfg_.lr, schedule_.warmup_steps);
+    const auto& reg = model_->params();
+    fmt::print("optimizer   {}, weight decay {} on {} of {} parameters{}\n", optimizer_->describe(),
+               cfg_.optimizer_settings.weight_decay, reg.decayed_count(), reg.size(),
+               cfg_.clip_norm > 0 ? fmt::format(", clip norm {}", cfg_.clip_norm) : "");
     if (grad_queue_) {
       fmt::print("gradqueue   k={} features={} kmeans-iters={} qmin={} qmax={} rho={} {}\n",
                  grad_queue_->clusters(), cfg_.gq.features, cfg_.gq.kmeans_iters, cfg_.gq.qmin,
@@ -214,12 +220,14 @@ Trainer::~Trainer() = default;
 std::string Trainer::memory_plan() const {
   const auto& m = *model_;
   const std::size_t param_bytes = model_->params().size() * sizeof(float);
-  const std::size_t opt = momentum_.bytes() + adam_m_.bytes() + adam_v_.bytes();
+  std::size_t opt = optimizer_->scratch_bytes();
+  for (const Optimizer::State& state : optimizer_->state()) opt += state.values.bytes();
   const std::size_t data = train_images_.bytes() + test_images_.bytes() + train_features_.bytes() +
                            test_features_.bytes() + train_labels_.bytes() + test_labels_.bytes() +
                            permutation_.bytes() + eval_indices_.bytes();
   const std::size_t step = batch_x_.bytes() + batch_y_.bytes() + dlogits_.bytes() +
-                           losses_.bytes() + correct_.bytes() + reduce_scratch_.bytes();
+                           losses_.bytes() + loss_sum_.bytes() + grad_norm_.bytes() +
+                           finite_flags_.bytes() + reduce_scratch_.bytes();
   const std::size_t rows[] = {param_bytes,
                               param_bytes,
                               opt,
@@ -341,23 +349,8 @@ void Trainer::step() {
     if (cfg_.clip_norm > 0)
       kernels::clip_grad_norm(grads, reg.size(), cfg_.clip_norm, grad_norm_.data(),
                               reduce_scratch_.data(), ctx.stream);
-    const float lr = learning_rate(schedule_, step_);
-    // Weight decay on the decayed range [0, decayed) only (conv/linear weights, not biases/norms).
-    const std::size_t ranges[2][2] = {{0, reg.decayed_count()}, {reg.decayed_count(), reg.size()}};
-    for (int r2 = 0; r2 < 2; ++r2) {
-      const std::size_t off = ranges[r2][0], n = ranges[r2][1] - ranges[r2][0];
-      if (n == 0) continue;
-      const float wd = r2 == 0 ? cfg_.weight_decay : 0.0f;
-      if (cfg_.optimizer == "adamw")
-        kernels::adamw_step(reg.values() + off, grads + off, adam_m_.data() + off,
-                            adam_v_.data() + off, n, lr, 0.9f, 0.999f, 1e-8f, wd,
-                            static_cast<int>(step_ + 1), ctx.stream, apply);
-      else
-        kernels::sgd_step(reg.values() + off, grads + off,
-                          momentum_.empty() ? nullptr : momentum_.data() + off, n, lr,
-                          cfg_.optimizer == "sgd" ? 0.0f : cfg_.momentum,
-                          cfg_.optimizer == "nesterov", wd, ctx.stream, apply);
-    }
+    optimizer_->step({reg.values(), grads, learning_rate(schedule_, step_), step_, apply,
+                      ctx.stream});
   }
   ++step_;
   ++loss_steps_;
@@ -455,10 +448,10 @@ EvalResult Trainer::run(const std::function<int()>& stop_requested) {
                             {"loss", loss},    {"lr", lr},      {"images_per_s", ips}};
       std::string gq_status;
       if (grad_queue_) {
-        const nlohmann::json d = grad_queue_->diagnostics();  // throws after repeated skips
-        record["gradqueue"] = d;
-        gq_status = fmt::format(" qlen {:>2} mean-delta {:.3f} cos {:.3f}", d["qlen"].get<int>(),
-                                d["mean_delta"].get<float>(), d["cos_gstar_gbar"].get<float>());
+        const GradQueueDiagnostics d = grad_queue_->diagnostics();  // throws after repeated skips
+        record["gradqueue"] = to_json(d);
+        gq_status = fmt::format(" qlen {:>2} mean-delta {:.3f} cos {:.3f}", d.qlen, d.mean_delta,
+                                d.cos_gstar_gbar);
       }
       if (!cfg_.quiet)
         fmt::print(
@@ -517,9 +510,8 @@ std::optional<std::string> Trainer::first_nonfinite() {
   auto& reg = model_->params();
   for (const auto& info : reg.infos())
     tensors.push_back({"parameter " + info.name, reg.values() + info.offset, info.numel()});
-  tensors.push_back({"optimizer state momentum", momentum_.data(), momentum_.size()});
-  tensors.push_back({"optimizer state adam_m", adam_m_.data(), adam_m_.size()});
-  tensors.push_back({"optimizer state adam_v", adam_v_.data(), adam_v_.size()});
+  for (Optimizer::State& state : optimizer_->state())
+    tensors.push_back({"optimizer state " + state.name, state.values.data(), state.values.size()});
   int i = 0;
   for (DeviceBuffer<float>* b : model_->state_buffers())
     tensors.push_back({fmt::format("model state buffer {}", i++), b->data(), b->size()});
@@ -566,11 +558,8 @@ void Trainer::save(const std::filesystem::path& path) {
   auto& reg = model_->params();
   ck.sections["params"].resize(reg.size());
   copy_to_host(ck.sections["params"].data(), reg.values(), reg.size() * sizeof(float));
-  if (!momentum_.empty()) ck.sections["momentum"] = momentum_.to_host();
-  if (!adam_m_.empty()) {
-    ck.sections["adam_m"] = adam_m_.to_host();
-    ck.sections["adam_v"] = adam_v_.to_host();
-  }
+  for (Optimizer::State& state : optimizer_->state())
+    ck.sections[state.name] = state.values.to_host();
   int i = 0;
   for (DeviceBuffer<float>* b : model_->state_buffers())
     ck.sections[fmt::format("state{}", i++)] = b->to_host();
@@ -642,11 +631,8 @@ void Trainer::load(const Checkpoint& ck, const std::filesystem::path& path, bool
     restore(fmt::format("state{}", i++), b->data(), b->size());
   step_ = ck.header.at("step").get<long>();
   if (model_only) return;
-  if (!momentum_.empty()) restore("momentum", momentum_.data(), momentum_.size());
-  if (!adam_m_.empty()) {
-    restore("adam_m", adam_m_.data(), adam_m_.size());
-    restore("adam_v", adam_v_.data(), adam_v_.size());
-  }
+  for (Optimizer::State& state : optimizer_->state())
+    restore(state.name, state.values.data(), state.values.size());
   if (grad_queue_) grad_queue_->load(ck, path.string());
   restore("loss_sum", loss_sum_.data(), loss_sum_.size());
   loss_steps_ = ck.header["loss_steps"].get<long>();

@@ -18,6 +18,7 @@
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/grad_queue.h"
 #include "runtime/train/metrics_log.h"
+#include "runtime/train/optimizer.h"
 #include "runtime/train/train_config.h"
 
 namespace gq::train {
@@ -102,9 +103,10 @@ class Trainer {
   DeviceBuffer<std::int32_t> train_labels_, test_labels_;
   DeviceBuffer<std::int32_t> permutation_, eval_indices_;
   DeviceBuffer<float> batch_x_, dlogits_, losses_, loss_sum_;
-  DeviceBuffer<std::int32_t> batch_y_, correct_;
+  DeviceBuffer<std::int32_t> batch_y_;
   DeviceBuffer<std::int32_t> finite_flags_;  // first_nonfinite: one flag per checked tensor
-  DeviceBuffer<float> momentum_, adam_m_, adam_v_, grad_norm_;
+  DeviceBuffer<float> grad_norm_;
+  std::unique_ptr<Optimizer> optimizer_;
   DeviceBuffer<char> reduce_scratch_;
   std::vector<float> mean_, std_;
   std::unique_ptr<GradQueue> grad_queue_;

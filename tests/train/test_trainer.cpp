@@ -66,10 +66,11 @@ TEST(Trainer, SameSeedGivesBitIdenticalLosses) {
 }
 
 TEST(Trainer, ResumeContinuesBitIdentically) {
-  for (const char* opt : {"nesterov", "adamw"}) {
+  // Every optimizer's state (its checkpoint sections) comes back: LARS's as well as the others.
+  for (const char* opt : {"nesterov", "adamw", "lars"}) {
     TrainConfig cfg = small_config();
     cfg.optimizer = opt;
-    cfg.lr = std::string(opt) == "adamw" ? 1e-3f : 0.05f;
+    cfg.lr = std::string(opt) == "adamw" ? 1e-3f : std::string(opt) == "lars" ? 2.0f : 0.05f;
     Trainer straight(cfg);
     const auto want = run_steps(straight, 9);
 

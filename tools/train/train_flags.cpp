@@ -46,14 +46,19 @@ std::shared_ptr<ConfigFile> add_train_flags(CLI::App& app, TrainFlags& f) {
   app.add_option("--warmup", cfg.warmup_fraction, "warm-up fraction of all steps")
       ->capture_default_str()
       ->check(real_in(0, 1));
-  app.add_option("--optimizer", cfg.optimizer, "sgd | momentum | nesterov | adamw")
+  app.add_option("--optimizer", cfg.optimizer, "sgd | momentum | nesterov | adamw | lars")
       ->capture_default_str();
-  app.add_option("--momentum", cfg.momentum, "momentum")
+  app.add_option("--momentum", cfg.optimizer_settings.momentum, "momentum (momentum, nesterov, lars)")
       ->capture_default_str()
       ->check(real_in(0, 1));
-  app.add_option("--weight-decay", cfg.weight_decay, "weight decay (conv/linear weights only)")
+  app.add_option("--weight-decay", cfg.optimizer_settings.weight_decay,
+                 "weight decay (conv/linear weights only)")
       ->capture_default_str()
       ->check(real_in(0, 1e6));
+  app.add_option("--lars-eta", cfg.optimizer_settings.lars_eta,
+                 "LARS trust coefficient: a weight tensor steps by eta ||w|| / (||g|| + wd ||w||)")
+      ->capture_default_str()
+      ->check(real_in(0, 1e6, /*lo_open=*/true));
   app.add_option("--label-smoothing", cfg.label_smoothing, "label smoothing")
       ->capture_default_str()
       ->check(real_in(0, 1));

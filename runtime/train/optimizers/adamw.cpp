@@ -1,5 +1,7 @@
 // AdamW (kernels/optim.h) with PyTorch's default betas and epsilon; the weight decay is decoupled
 // and applies to the decayed group only.
+#include <fmt/format.h>
+
 #include "kernels/optim.h"
 #include "runtime/train/optimizer.h"
 
@@ -14,6 +16,9 @@ class AdamW final : public Optimizer {
       : groups_(param_groups(params, s.weight_decay)) {
     m_ = add_state("adam_m", params.size());
     v_ = add_state("adam_v", params.size());
+  }
+  std::string describe() const override {
+    return fmt::format("adamw betas {}/{} eps {}", kBeta1, kBeta2, kEps);
   }
   void step(const StepInputs& in) override {
     // Bias correction counts every step, skipped ones too (their apply flag is 0 on the device).

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <span>
 
+#include <fmt/format.h>
+
 #include "kernels/lars.h"
 #include "runtime/train/optimizer.h"
 
@@ -24,6 +26,10 @@ class Lars final : public Optimizer {
     offsets_ = DeviceBuffer<int>(std::span<const int>(offsets));
     trust_ = DeviceBuffer<float>(std::max(1, tensors_));
     buf_ = add_state("momentum", p_);
+  }
+  std::string describe() const override {
+    return fmt::format("lars momentum {} eta {} (trust ratios on {} of {} tensors)", momentum_, eta_,
+                       adapted_, tensors_);
   }
   void step(const StepInputs& in) override {
     kernels::lars_step(in.params, in.grads, buf_, p_, offsets_.data(), tensors_, adapted_, in.lr,

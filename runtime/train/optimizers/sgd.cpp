@@ -1,5 +1,7 @@
 // SGD, SGD with momentum and Nesterov momentum, PyTorch semantics (kernels/optim.h), with the
 // weight decay of each parameter group coupled into the gradient (L2).
+#include <fmt/format.h>
+
 #include "kernels/optim.h"
 #include "runtime/train/optimizer.h"
 
@@ -12,6 +14,10 @@ class Sgd final : public Optimizer {
       bool nesterov)
       : groups_(param_groups(params, s.weight_decay)), momentum_(momentum), nesterov_(nesterov) {
     if (momentum > 0) buf_ = add_state("momentum", params.size());
+  }
+  std::string describe() const override {
+    if (momentum_ == 0) return "sgd";
+    return fmt::format("{} momentum {}", nesterov_ ? "nesterov" : "momentum", momentum_);
   }
   void step(const StepInputs& in) override {
     for (const ParamGroup& g : groups_)
