@@ -354,7 +354,7 @@ PerClusterPath resolve(PerClusterPath path, bool conv) {
   return conv ? PerClusterPath::library_conv : PerClusterPath::library;
 }
 
-void check_call(const char* what, int k, const float* x, const float* dy,
+void check_call(const char* what, int k, int b, const float* x, const float* dy,
                 const Clustering& clusters, const MatrixView& gw, const MatrixView& gb,
                 std::size_t w_cols, std::size_t b_cols) {
   GQ_CHECK(x && dy && clusters.order && clusters.offsets && gw.data,
@@ -362,7 +362,9 @@ void check_call(const char* what, int k, const float* x, const float* dy,
            static_cast<const void*>(x), static_cast<const void*>(dy),
            static_cast<const void*>(clusters.order), static_cast<const void*>(clusters.offsets),
            static_cast<const void*>(gw.data));
-  GQ_CHECK(clusters.k == k, "{}: built for k = {} clusters, called with {}", what, k, clusters.k);
+  GQ_CHECK(clusters.k == k && clusters.b == b,
+           "{}: built for k = {} clusters of b = {} samples, called with k = {}, b = {}", what, k,
+           b, clusters.k, clusters.b);
   GQ_CHECK(gw.rows == static_cast<std::size_t>(k) && gw.cols == w_cols && gw.ld >= w_cols,
            "{}: gw must be {} rows of {} floats (ld >= cols), got {} x {} (ld {})", what, k, w_cols,
            gw.rows, gw.cols, gw.ld);
@@ -452,7 +454,7 @@ std::size_t LinearPerClusterGrad::bytes() const {
 void LinearPerClusterGrad::compute(const float* x, const float* dy, const Clustering& clusters,
                                    MatrixView gw, MatrixView gb, stream_t stream) {
   const char* what = "LinearPerClusterGrad";
-  check_call(what, k_, x, dy, clusters, gw, gb, static_cast<std::size_t>(out_) * in_, out_);
+  check_call(what, k_, b_, x, dy, clusters, gw, gb, static_cast<std::size_t>(out_) * in_, out_);
   if (gb.data) segment_mean_rows(dy, out_, clusters, gb, stream);
   if (path_ == PerClusterPath::segmented) {
     launch_segmented<false>(linear_seg_args(in_, out_), static_cast<std::size_t>(b_), x, dy,
@@ -521,7 +523,7 @@ void Conv2dPerClusterGrad::compute(const float* x, const float* dy, const Cluste
                                    MatrixView gw, MatrixView gb, stream_t stream) {
   const char* what = "Conv2dPerClusterGrad";
   const std::size_t w_elems = s_.w_elems();
-  check_call(what, k_, x, dy, clusters, gw, gb, w_elems, s_.k);
+  check_call(what, k_, s_.n, x, dy, clusters, gw, gb, w_elems, s_.k);
   const int L = static_cast<int>(positions(s_)), p = static_cast<int>(patch(s_));
   if (gb.data) {
     conv2d_per_sample_bias_grads(s_, dy, sample_bias_.data(), stream);

@@ -45,8 +45,8 @@ enum class PerClusterPath { automatic, segmented, library, library_conv };
 // compute()'s outputs: gw has k rows of out*in (Linear) or kout*c*r*s (Conv2d) floats, row c =
 // g_c; gb has k rows of out / kout floats (the bias's mean gradient), or a null gb.data: no bias.
 // Rows may be strided (ld >= cols), e.g. a layer's columns of a k x P matrix. An empty cluster
-// gives 0. clusters.order and clusters.offsets are read (not sizes); clusters.k must be the
-// object's k. Deterministic: every output is summed in a fixed order.
+// gives 0. clusters.order and clusters.offsets are read (not sizes); clusters.k and clusters.b
+// must be the object's. Deterministic: every output is summed in a fixed order.
 
 class LinearPerClusterGrad {
  public:

@@ -42,12 +42,6 @@ void BatchNorm2d::backward(const Context& ctx, const float* x, const float*, con
                                 false, ctx.stream);
 }
 
-void BatchNorm2d::per_cluster_grads(const float*, const float*, const kernels::Clustering&,
-                                    MatrixView rows, stream_t stream) {
-  params_->grad_in_every_row(gamma_, rows, stream);
-  params_->grad_in_every_row(beta_, rows, stream);
-}
-
 Shape GroupNorm::setup(const std::string& name, const Shape& in, int batch, ParamRegistry& params) {
   GQ_CHECK(in.rank == 3, "{}: groupnorm needs a [C, H, W] input, got {}", name, in.str());
   n_ = batch;
@@ -74,12 +68,6 @@ void GroupNorm::backward(const Context& ctx, const float* x, const float*, const
   kernels::groupnorm_backward(n_, c_, hw_, groups_, x, dy, params_->value(gamma_), saved_.data(),
                               saved_.data() + static_cast<std::size_t>(n_) * groups_, dx,
                               params_->grad(gamma_), params_->grad(beta_), false, ctx.stream);
-}
-
-void GroupNorm::per_cluster_grads(const float*, const float*, const kernels::Clustering&,
-                                  MatrixView rows, stream_t stream) {
-  params_->grad_in_every_row(gamma_, rows, stream);
-  params_->grad_in_every_row(beta_, rows, stream);
 }
 
 }  // namespace gq::models

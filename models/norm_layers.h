@@ -21,7 +21,10 @@ class BatchNorm2d : public Layer {
   // The fallback (no per-cluster kernel for gamma and beta): their batch gradient in every cluster.
   std::optional<std::size_t> prepare_per_cluster(int) override { return 0; }
   void per_cluster_grads(const float*, const float*, const kernels::Clustering&, MatrixView rows,
-                         stream_t stream) override;
+                         stream_t stream) override {
+    params_->grad_in_every_row(gamma_, rows, stream);
+    params_->grad_in_every_row(beta_, rows, stream);
+  }
   // Running mean then running variance (2*C floats).
   std::vector<DeviceBuffer<float>*> state_buffers() override { return {&running_}; }
 
@@ -47,7 +50,10 @@ class GroupNorm : public Layer {
   // The fallback (no per-cluster kernel for gamma and beta): their batch gradient in every cluster.
   std::optional<std::size_t> prepare_per_cluster(int) override { return 0; }
   void per_cluster_grads(const float*, const float*, const kernels::Clustering&, MatrixView rows,
-                         stream_t stream) override;
+                         stream_t stream) override {
+    params_->grad_in_every_row(gamma_, rows, stream);
+    params_->grad_in_every_row(beta_, rows, stream);
+  }
 
  private:
   int groups_;
