@@ -3,25 +3,8 @@
 # a hang. Usage: test_cli.sh BIN_DIR (GQ_DATA_DIR must point at the shared data).
 set -u
 bin="$1"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0
+source "$(dirname "$0")/expect.sh"
 
-# expect NAME EXIT_CODE PATTERN -- COMMAND...: exit code must match and output must contain PATTERN.
-expect() {
-  local name="$1" want_rc="$2" pattern="$3"
-  shift 4
-  local out rc
-  out=$(timeout 120 "$@" 2>&1)
-  rc=$?
-  if [ "$rc" = "$want_rc" ] && grep -q -- "$pattern" <<<"$out"; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAIL $name: exit $rc (want $want_rc), output lacks '$pattern':"
-    tail -5 <<<"$out" | sed 's/^/    /'
-  fi
-}
 
 small=(--dataset mnist --model mnist-cnn --train-subset 256 --test-subset 64 --batch-size 32 --quiet)
 expect unknown-flag 109 "--bogus" -- "$bin/gq-train" --bogus
@@ -64,5 +47,4 @@ expect eval-ok 0 "confusion matrix" -- "$bin/gq-eval" "$tmp/ck/last.ckpt"
 expect eval-corrupt 1 "corrupt" -- "$bin/gq-eval" "$tmp/corrupt.ckpt"
 expect eval-missing 1 "not found" -- "$bin/gq-eval" "$tmp/none.ckpt"
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish

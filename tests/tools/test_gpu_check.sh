@@ -8,25 +8,8 @@ set -u
 bin="$1"
 here=$(cd "$(dirname "$0")" && pwd)
 script="$here/../../tools/gpu-check.sh"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0
+source "$(dirname "$0")/expect.sh"
 
-# expect NAME EXIT_CODE PATTERN -- COMMAND...: exit code must match and output must contain PATTERN.
-expect() {
-  local name="$1" want_rc="$2" pattern="$3"
-  shift 4
-  local out rc
-  out=$(timeout 120 "$@" 2>&1)
-  rc=$?
-  if [ "$rc" = "$want_rc" ] && grep -q -- "$pattern" <<<"$out"; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAIL $name: exit $rc (want $want_rc), output lacks '$pattern':"
-    tail -15 <<<"$out" | sed 's/^/    /'
-  fi
-}
 
 mkdir -p "$tmp/empty"
 expect no-mode 2 "choose one of" -- "$script"
@@ -52,23 +35,12 @@ else
   expect dry-run 0 "DRY RUN" -- env GQ_JOBS=1 "$script" --dry-run --quick --emu-bin "$bin" --out "$out"
   files=$(cd "$out" 2>/dev/null && ls | sort | paste -sd' ')
   want="bench.json bench.txt manifest.txt ncu.txt parity.txt summary.md tests.log train.log"
-  if [ "$files" = "$want" ]; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAIL dry-run files: got '$files', want '$want'"
-  fi
+  [ "$files" = "$want" ] && pass || fail "dry-run files: got '$files', want '$want'"
   for pattern in "^| tests | [0-9]* passed" "^| parity | [0-9]* passed, 0 failed" "^| train | ok" \
                  "^| benchmarks | ok" "^| ncu | skipped: emulator" "^Files: summary.md "; do
-    if grep -q -- "$pattern" "$out/summary.md" 2>/dev/null; then
-      passed=$((passed + 1))
-    else
-      failed=$((failed + 1))
-      echo "FAIL summary.md lacks '$pattern'"
-    fi
+    grep -q -- "$pattern" "$out/summary.md" 2>/dev/null && pass || fail "summary.md lacks '$pattern'"
   done
   [ "$failed" = 0 ] || { echo "--- summary.md:"; cat "$out/summary.md" 2>/dev/null; }
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish

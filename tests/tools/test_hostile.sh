@@ -4,34 +4,9 @@
 # never a crash, a hang or silent loss. Usage: test_hostile.sh BIN_DIR (GQ_DATA_DIR: shared data).
 set -u
 bin="$1"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0
+source "$(dirname "$0")/expect.sh"
 export GQ_DATA_DIR="${GQ_DATA_DIR:?GQ_DATA_DIR must point at the shared data}"
 
-pass() { passed=$((passed + 1)); }
-fail() {
-  failed=$((failed + 1))
-  echo "FAIL $1"
-  [ -n "${2:-}" ] && tail -6 <<<"$2" | sed 's/^/    /'
-}
-# expect NAME EXIT_CODE PATTERN... -- COMMAND...: exit code must match, output must hold every
-# PATTERN. Every command runs under `timeout`: a hang fails the test (exit 124) instead of CI.
-expect() {
-  local name="$1" want_rc="$2"
-  shift 2
-  local patterns=()
-  while [ "$1" != "--" ]; do patterns+=("$1"); shift; done
-  shift
-  local out rc p
-  out=$(timeout 60 "$@" 2>&1)
-  rc=$?
-  [ "$rc" = "$want_rc" ] || { fail "$name: exit $rc (want $want_rc)" "$out"; return; }
-  for p in "${patterns[@]}"; do
-    grep -qF -- "$p" <<<"$out" || { fail "$name: output lacks '$p'" "$out"; return; }
-  done
-  pass
-}
 # A checkpoint edited by Python, its FNV-1a checksum recomputed (a forgery, not bit rot).
 forge() {  # forge IN OUT PYTHON-STATEMENTS (on header h: dict, sections s: {name: bytes})
   python3 - "$1" "$2" "$3" <<'EOF'
@@ -232,5 +207,4 @@ rc=$?
 [ "$rc" = 130 ] && [ $((SECONDS - started)) -lt 8 ] && ! grep -q "stopped by" "$tmp/twice.out" && pass || \
   fail "second-signal: exit $rc after $((SECONDS - started)) s" "$(cat "$tmp/twice.out")"
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish

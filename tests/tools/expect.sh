@@ -1,0 +1,35 @@
+# Sourced by the tests/tools scripts: a temporary folder $tmp (removed on exit), pass/fail counts,
+# `expect` for one command and `finish` for the script's exit status.
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0 failed=0
+
+pass() { passed=$((passed + 1)); }
+fail() {  # fail WHAT [OUTPUT]
+  failed=$((failed + 1))
+  echo "FAIL $1"
+  [ -n "${2:-}" ] && tail -15 <<<"$2" | sed 's/^/    /'
+}
+# expect NAME EXIT_CODE PATTERN... -- COMMAND...: the exit code must match and the output hold
+# every PATTERN (fixed strings). Every command runs under `timeout`: a hang fails the test (exit
+# 124) instead of CI.
+expect() {
+  local name="$1" want_rc="$2"
+  shift 2
+  local patterns=()
+  while [ "$1" != "--" ]; do patterns+=("$1"); shift; done
+  shift
+  local out rc p
+  out=$(timeout 120 "$@" 2>&1)
+  rc=$?
+  [ "$rc" = "$want_rc" ] || { fail "$name: exit $rc (want $want_rc)" "$out"; return; }
+  for p in "${patterns[@]}"; do
+    grep -qF -- "$p" <<<"$out" || { fail "$name: output lacks '$p'" "$out"; return; }
+  done
+  pass
+}
+finish() {
+  echo "$passed passed, $failed failed"
+  [ "$failed" = 0 ]
+}
