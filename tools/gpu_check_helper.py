@@ -25,7 +25,6 @@ Run side (the GPU machine, or here in a dry run):
       and the N most expensive kernel names, one per line, on fd 3.
 """
 import argparse
-import csv
 import gzip
 import json
 import lzma
@@ -34,7 +33,8 @@ import shutil
 import struct
 import sys
 import tarfile
-from collections import defaultdict
+
+import ncu_table  # tools/ncu_table.py: reading ncu CSV exports
 
 CIFAR_RECORD = 3073
 CIFAR_PER_FILE = 10000
@@ -240,28 +240,15 @@ def train_report(args):
           f"test accuracy {acc_text}")
 
 
-def number(text):
-    try:
-        return float(str(text).replace(",", ""))
-    except ValueError:
-        return 0.0
-
-
 def ncu_top(args):
-    with open(args.csv, newline="", errors="replace") as f:
-        lines = [line for line in f if line.startswith('"')]  # drop ncu's ==PROF== lines
-    rows = [r for r in csv.DictReader(lines) if str(r.get("ID", "")).strip().isdigit()]
-    stats = defaultdict(lambda: [0, 0.0])
-    for r in rows:
-        s = stats[r.get("Kernel Name", "?")]
-        s[0] += 1
-        s[1] += number(r.get("gpu__time_duration.sum", 0))
-    total = sum(s[1] for s in stats.values()) or 1.0
-    ranked = sorted(stats.items(), key=lambda kv: -kv[1][1])
+    rows = ncu_table.read_rows(args.csv)
+    stats = ncu_table.kernel_stats(rows)
+    total = sum(s["ns"] for s in stats.values()) or 1.0
+    ranked = sorted(stats.items(), key=lambda kv: -kv[1]["ns"])
     print(f"{len(rows)} kernel launches, {total / 1e3:.1f} us of kernel time in all")
     print(f"{'kernel':<70} {'calls':>6} {'total us':>10} {'%':>5}")
-    for name, (n, ns) in ranked[:25]:
-        print(f"{name[:70]:<70} {n:>6} {ns / 1e3:>10.1f} {100 * ns / total:>5.1f}")
+    for name, s in ranked[:25]:
+        print(f"{name[:70]:<70} {s['n']:>6} {s['ns'] / 1e3:>10.1f} {100 * s['ns'] / total:>5.1f}")
     with os.fdopen(3, "w") as top:
         for name, _ in ranked[:args.n]:
             top.write(name + "\n")

@@ -17,20 +17,31 @@ def number(text):
         return 0.0
 
 
-def main(path):
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        sys.exit(f"{path}: no rows (was it exported with --csv --page raw?)")
-    # The raw page has a units row right after the header.
-    rows = [r for r in rows if r.get("ID", "").strip().isdigit()]
+def read_rows(path):
+    """The kernel rows of an ncu --csv --page raw export (ncu's ==PROF== lines and the units row
+    after the header dropped)."""
+    with open(path, newline="", errors="replace") as f:
+        lines = [line for line in f if line.startswith('"')]
+    return [r for r in csv.DictReader(lines) if str(r.get("ID", "")).strip().isdigit()]
+
+
+def kernel_stats(rows):
+    """Per kernel name: calls, total ns, DRAM bytes and summed occupancy %."""
     stats = defaultdict(lambda: {"n": 0, "ns": 0.0, "bytes": 0.0, "occ": 0.0})
     for r in rows:
-        s = stats[r["Kernel Name"]]
+        s = stats[r.get("Kernel Name", "?")]
         s["n"] += 1
         s["ns"] += number(r.get("gpu__time_duration.sum", 0))
         s["bytes"] += number(r.get("dram__bytes_read.sum", 0)) + number(r.get("dram__bytes_write.sum", 0))
         s["occ"] += number(r.get("sm__warps_active.avg.pct_of_peak_sustained_active", 0))
+    return stats
+
+
+def main(path):
+    rows = read_rows(path)
+    if not rows:
+        sys.exit(f"{path}: no rows (was it exported with --csv --page raw?)")
+    stats = kernel_stats(rows)
     total = sum(s["ns"] for s in stats.values()) or 1.0
     print(f"{'kernel':<60} {'calls':>6} {'total ms':>9} {'%':>5} {'mean us':>9} {'GB/s':>8} {'occ %':>6}")
     for name, s in sorted(stats.items(), key=lambda kv: -kv[1]["ns"]):
