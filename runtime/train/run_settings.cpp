@@ -45,6 +45,7 @@ nlohmann::json run_settings(const TrainConfig& c) {
                       {"train-subset", c.train_subset},
                       {"no-augment", !c.augment},
                       {"gradqueue", c.gradqueue}};
+  if (c.val_size > 0) s["val-size"] = c.val_size;  // changes which samples train
   if (c.optimizer == "lars") s["lars-eta"] = as_written(c.optimizer_settings.lars_eta);
   if (!c.gradqueue) return s;
   const auto& g = c.gq;

@@ -47,6 +47,8 @@ struct TrainConfig {
   std::string device = "auto";
   int train_subset = 0;  // 0: all
   int test_subset = 0;   // 0: all
+  int val_size = 0;      // the last N training samples (after train_subset) held out; 0: none
+  int eval_every = 0;    // steps between evaluations; 0: at each epoch's end only
   bool augment = true;
   std::filesystem::path metrics_path;
   std::filesystem::path checkpoint_dir;

@@ -66,6 +66,30 @@ void take_subset(data::Dataset& d, int n) {
   d.labels.resize(n);
 }
 
+// Removes the last n samples from d and returns them: a validation split training never sees.
+data::Dataset split_off_tail(data::Dataset& d, int n) {
+  GQ_CHECK(n > 0 && n < d.n, "--val-size {} must leave training samples (the training set has {})",
+           n, d.n);
+  const std::size_t keep = static_cast<std::size_t>(d.n - n), size = d.sample_size();
+  std::vector<std::uint8_t> images = std::move(d.images);
+  std::vector<float> features = std::move(d.features);
+  std::vector<std::int32_t> labels = std::move(d.labels);
+  data::Dataset tail = d;  // the metadata; the sample vectors were moved out
+  tail.split = "validation";
+  tail.n = n;
+  if (!images.empty()) tail.images.assign(images.begin() + keep * size, images.end());
+  if (!features.empty()) tail.features.assign(features.begin() + keep * size, features.end());
+  tail.labels.assign(labels.begin() + keep, labels.end());
+  images.resize(images.empty() ? 0 : keep * size);
+  features.resize(features.empty() ? 0 : keep * size);
+  labels.resize(keep);
+  d.images = std::move(images);
+  d.features = std::move(features);
+  d.labels = std::move(labels);
+  d.n = static_cast<int>(keep);
+  return tail;
+}
+
 // Per-channel mean and standard deviation of the training images, in [0, 1] units.
 void channel_stats(const data::Dataset& d, std::vector<float>& mean, std::vector<float>& stddev) {
   const std::size_t plane = static_cast<std::size_t>(d.height) * d.width;
@@ -115,9 +139,10 @@ Trainer::Trainer(const TrainConfig& config) : cfg_(config) {
   GQ_CHECK(cfg_.batch_size > 0, "--batch-size must be positive, got {}", cfg_.batch_size);
   GQ_CHECK(cfg_.epochs > 0 || cfg_.max_steps > 0, "--epochs or --max-steps must be positive");
   GQ_CHECK(cfg_.epochs >= 0 && cfg_.max_steps >= 0 && cfg_.train_subset >= 0 &&
-               cfg_.test_subset >= 0 && cfg_.checkpoint_every >= 0 && cfg_.log_every > 0,
-           "--epochs, --max-steps, --train-subset, --test-subset and --checkpoint-every must not "
-           "be negative, --log-every must be positive");
+               cfg_.test_subset >= 0 && cfg_.val_size >= 0 && cfg_.eval_every >= 0 &&
+               cfg_.checkpoint_every >= 0 && cfg_.log_every > 0,
+           "--epochs, --max-steps, --train-subset, --test-subset, --val-size, --eval-every and "
+           "--checkpoint-every must not be negative, --log-every must be positive");
   // Outputs and the checkpoint to resume first: a bad path fails now, not after the data has been
   // decoded (CIFAR-10: 15 s) or after the whole run.
   if (!cfg_.checkpoint_dir.empty()) {
@@ -136,6 +161,7 @@ Trainer::Trainer(const TrainConfig& config) : cfg_(config) {
   test_ = std::move(tt.test);
   take_subset(train_, cfg_.train_subset);
   take_subset(test_, cfg_.test_subset);
+  if (cfg_.val_size > 0) val_ = split_off_tail(train_, cfg_.val_size);
   GQ_CHECK(train_.n >= cfg_.batch_size,
            "--batch-size {} is larger than the training set ({} samples); lower it",
            cfg_.batch_size, train_.n);
@@ -192,8 +218,9 @@ Trainer::Trainer(const TrainConfig& config) : cfg_(config) {
   }
   if (!cfg_.quiet) {
     fmt::print("device      {}\n", device_info().name);
-    fmt::print("data        {} train / {} test samples of {}, {} classes\n", train_.n, test_.n,
-               input.str(), classes);
+    fmt::print("data        {} train / {}{} test samples of {}, {} classes\n", train_.n,
+               val_.n > 0 ? fmt::format("{} validation / ", val_.n) : "", test_.n, input.str(),
+               classes);
     fmt::print("schedule    {} steps ({} per epoch), {} lr {} warm-up {} steps\n", total_steps_,
                steps_per_epoch_, cfg_.schedule, cfg_.lr, schedule_.warmup_steps);
     const auto& reg = model_->params();
@@ -222,9 +249,8 @@ std::string Trainer::memory_plan() const {
   const std::size_t param_bytes = model_->params().size() * sizeof(float);
   std::size_t opt = optimizer_->scratch_bytes();
   for (const Optimizer::State& state : optimizer_->state()) opt += state.values.bytes();
-  const std::size_t data = train_images_.bytes() + test_images_.bytes() + train_features_.bytes() +
-                           test_features_.bytes() + train_labels_.bytes() + test_labels_.bytes() +
-                           permutation_.bytes() + eval_indices_.bytes();
+  const std::size_t data =
+      train_dev_.bytes() + val_dev_.bytes() + test_dev_.bytes() + permutation_.bytes();
   const std::size_t step = batch_x_.bytes() + batch_y_.bytes() + dlogits_.bytes() +
                            losses_.bytes() + loss_sum_.bytes() + grad_norm_.bytes() +
                            finite_flags_.bytes() + reduce_scratch_.bytes();
@@ -254,21 +280,28 @@ std::string Trainer::memory_plan() const {
   return s + fmt::format("  {:<24} {}\n", "total", mib(total));
 }
 
-void Trainer::upload_dataset() {
-  train_features_ = DeviceBuffer<float>(std::span<const float>(train_.features));
-  test_features_ = DeviceBuffer<float>(std::span<const float>(test_.features));
-  train_images_ = DeviceBuffer<std::uint8_t>(std::span<const std::uint8_t>(train_.images));
-  test_images_ = DeviceBuffer<std::uint8_t>(std::span<const std::uint8_t>(test_.images));
-  train_labels_ = DeviceBuffer<std::int32_t>(std::span<const std::int32_t>(train_.labels));
-  test_labels_ = DeviceBuffer<std::int32_t>(std::span<const std::int32_t>(test_.labels));
-  permutation_ = DeviceBuffer<std::int32_t>(train_.n);
-  // Evaluation covers the test set in whole batches; the tail batch wraps around and only its
-  // first samples are counted.
-  const int b = cfg_.batch_size;
-  const int padded = (test_.n + b - 1) / b * b;
+void DeviceSplit::upload(const data::Dataset& d, int batch) {
+  features = DeviceBuffer<float>(std::span<const float>(d.features));
+  images = DeviceBuffer<std::uint8_t>(std::span<const std::uint8_t>(d.images));
+  labels = DeviceBuffer<std::int32_t>(std::span<const std::int32_t>(d.labels));
+  // Evaluation covers the split in whole batches; the tail batch wraps around and only its first
+  // samples are counted.
+  const int padded = d.n == 0 ? 0 : (d.n + batch - 1) / batch * batch;
   std::vector<std::int32_t> idx(padded);
-  for (int i = 0; i < padded; ++i) idx[i] = i % test_.n;
-  eval_indices_ = DeviceBuffer<std::int32_t>(std::span<const std::int32_t>(idx));
+  for (int i = 0; i < padded; ++i) idx[i] = i % d.n;
+  eval_order = DeviceBuffer<std::int32_t>(std::span<const std::int32_t>(idx));
+}
+
+std::size_t DeviceSplit::bytes() const {
+  return images.bytes() + features.bytes() + labels.bytes() + eval_order.bytes();
+}
+
+void Trainer::upload_dataset() {
+  train_dev_.upload(train_, cfg_.batch_size);
+  train_dev_.eval_order = {};  // the training split is read in the epoch's permutation
+  val_dev_.upload(val_, cfg_.batch_size);
+  test_dev_.upload(test_, cfg_.batch_size);
+  permutation_ = DeviceBuffer<std::int32_t>(train_.n);
 }
 
 // The epoch's order: a Fisher-Yates shuffle from (seed, epoch), so resuming at any epoch
@@ -283,19 +316,17 @@ void Trainer::begin_epoch() {
 
 // One batch from a device-resident split: images are cropped, flipped and normalised on the way
 // (gather_augment), text rows are copied (gather_rows).
-void Trainer::gather_batch(const data::Dataset& split, const std::int32_t* indices,
+void Trainer::gather_batch(const DeviceSplit& split, const std::int32_t* indices,
                            const kernels::AugmentParams& aug, stream_t stream) {
-  const bool train = &split == &train_;
   const int b = cfg_.batch_size;
-  if (split.images.empty()) {
-    kernels::gather_rows((train ? train_features_ : test_features_).data(),
-                         (train ? train_labels_ : test_labels_).data(), indices, b,
-                         split.feature_dim, batch_x_.data(), batch_y_.data(), stream);
+  const data::Dataset& shape = train_;  // every split has the training split's sample shape
+  if (shape.images.empty()) {
+    kernels::gather_rows(split.features.data(), split.labels.data(), indices, b,
+                         shape.feature_dim, batch_x_.data(), batch_y_.data(), stream);
     return;
   }
-  kernels::gather_augment((train ? train_images_ : test_images_).data(),
-                          (train ? train_labels_ : test_labels_).data(), indices, b, split.channels,
-                          split.height, split.width, mean_.data(), std_.data(), aug,
+  kernels::gather_augment(split.images.data(), split.labels.data(), indices, b, shape.channels,
+                          shape.height, shape.width, mean_.data(), std_.data(), aug,
                           batch_x_.data(), batch_y_.data(), stream);
 }
 
@@ -316,7 +347,7 @@ void Trainer::step() {
     aug.flip = cfg_.augment && train_.channels == 3;
     aug.seed = cfg_.seed;
     aug.step = static_cast<std::uint64_t>(step_);
-    gather_batch(train_, permutation_.data() + in_epoch * b, aug, ctx.stream);
+    gather_batch(train_dev_, permutation_.data() + in_epoch * b, aug, ctx.stream);
   }
   const float* logits = model_->forward(ctx, batch_x_.data());
   {
@@ -365,9 +396,12 @@ double Trainer::take_train_loss() {
   return mean;
 }
 
-EvalResult Trainer::evaluate() {
+EvalResult Trainer::evaluate(bool validation) {
   NvtxRange range("evaluate");
-  const int b = cfg_.batch_size, classes = test_.num_classes;
+  const data::Dataset& split = validation ? val_ : test_;
+  const DeviceSplit& dev = validation ? val_dev_ : test_dev_;
+  GQ_CHECK(split.n > 0, "evaluate: the {} split is empty", validation ? "validation" : "test");
+  const int b = cfg_.batch_size, classes = split.num_classes;
   models::Context ctx{nullptr, false, cfg_.seed, 0};
   EvalResult res;
   res.confusion.assign(static_cast<std::size_t>(classes) * classes, 0);
@@ -375,27 +409,47 @@ EvalResult Trainer::evaluate() {
   double loss_sum = 0;
   std::int64_t correct = 0;
   kernels::AugmentParams plain;
-  for (int start = 0; start < test_.n; start += b) {
-    gather_batch(test_, eval_indices_.data() + start, plain, ctx.stream);
+  for (int start = 0; start < split.n; start += b) {
+    gather_batch(dev, dev.eval_order.data() + start, plain, ctx.stream);
     const float* out = model_->forward(ctx, batch_x_.data());
     kernels::softmax_xent(out, batch_y_.data(), b, classes, 0.0f, losses_.data(), nullptr, 1.0f,
                           ctx.stream);
     copy_to_host(logits.data(), out, logits.size() * sizeof(float));
     copy_to_host(losses.data(), losses_.data(), losses.size() * sizeof(float));
-    const int valid = std::min(b, test_.n - start);
+    const int valid = std::min(b, split.n - start);
     for (int i = 0; i < valid; ++i) {
       const float* row = logits.data() + static_cast<std::size_t>(i) * classes;
       const int pred = static_cast<int>(std::max_element(row, row + classes) - row);
-      const int label = test_.labels[start + i];
+      const int label = split.labels[start + i];
       correct += pred == label;
       ++res.confusion[static_cast<std::size_t>(label) * classes + pred];
       loss_sum += losses[i];
     }
   }
-  res.n = test_.n;
-  res.loss = loss_sum / test_.n;
-  res.accuracy = static_cast<double>(correct) / test_.n;
+  res.n = split.n;
+  res.loss = loss_sum / split.n;
+  res.accuracy = static_cast<double>(correct) / split.n;
   return res;
+}
+
+// One "eval" record: the test split, and the validation split when there is one.
+void Trainer::log_evaluation(const EvalResult& test) {
+  nlohmann::json record{{"type", "eval"},
+                        {"step", step_},
+                        {"epoch", epoch_ + 1},
+                        {"test_loss", test.loss},
+                        {"test_accuracy", test.accuracy}};
+  std::string val_text;
+  if (val_.n > 0) {
+    const EvalResult val = evaluate(/*validation=*/true);
+    record["val_loss"] = val.loss;
+    record["val_accuracy"] = val.accuracy;
+    val_text = fmt::format(" validation loss {:.4f} accuracy {:.2f}%", val.loss, 100 * val.accuracy);
+  }
+  if (!cfg_.quiet)
+    fmt::print("eval  step {:>6} epoch {:>3} test loss {:.4f} test accuracy {:.2f}%{}\n", step_,
+               epoch_ + 1, test.loss, 100 * test.accuracy, val_text);
+  log_metrics(record.dump());
 }
 
 void Trainer::log_metrics(const std::string& json_line) {
@@ -430,7 +484,8 @@ EvalResult Trainer::run(const std::function<int()>& stop_requested) {
   while (step_ < total_steps_) {
     step();
     const bool epoch_end = step_ % steps_per_epoch_ == 0 || step_ == total_steps_;
-    if (step_ % cfg_.log_every == 0 || epoch_end) {
+    const bool eval_now = epoch_end || (cfg_.eval_every > 0 && step_ % cfg_.eval_every == 0);
+    if (step_ % cfg_.log_every == 0 || eval_now) {
       const double loss = take_train_loss();
       const auto now = clock::now();
       const double secs = std::chrono::duration<double>(now - t_log).count();
@@ -456,23 +511,15 @@ EvalResult Trainer::run(const std::function<int()>& stop_requested) {
       if (!cfg_.quiet)
         fmt::print(
             "\rstep {:>6}/{} epoch {:>3} loss {:.4f} lr {:.4f}{} {:>7.0f} img/s ETA {:>5.0f}s   {}",
-            step_, total_steps_, epoch_ + 1, loss, lr, gq_status, ips, eta, epoch_end ? "\n" : "");
+            step_, total_steps_, epoch_ + 1, loss, lr, gq_status, ips, eta, eval_now ? "\n" : "");
       std::fflush(stdout);
       log_metrics(record.dump());
     }
-    if (epoch_end) {
+    if (eval_now) {
       const auto te = clock::now();
       last = evaluate();
+      log_evaluation(last);
       t_log += clock::now() - te;  // evaluation time is not training throughput
-      if (!cfg_.quiet)
-        fmt::print("eval  epoch {:>3} test loss {:.4f} test accuracy {:.2f}%\n", epoch_ + 1,
-                   last.loss, 100 * last.accuracy);
-      log_metrics(nlohmann::json{{"type", "eval"},
-                                 {"step", step_},
-                                 {"epoch", epoch_ + 1},
-                                 {"test_loss", last.loss},
-                                 {"test_accuracy", last.accuracy}}
-                      .dump());
     }
     // After this step's records: a checkpoint at step S means every record up to S is written,
     // so a resume from it drops exactly the records after S and writes them again.

@@ -44,6 +44,17 @@ class Stopped : public Error {
   std::filesystem::path checkpoint_;
 };
 
+// A dataset split on the device: its samples, labels and, for evaluation, the order it is read in
+// whole batches.
+struct DeviceSplit {
+  DeviceBuffer<std::uint8_t> images;
+  DeviceBuffer<float> features;  // text datasets
+  DeviceBuffer<std::int32_t> labels;
+  DeviceBuffer<std::int32_t> eval_order;  // 0..n-1 padded to whole batches (wrapping around)
+  void upload(const data::Dataset& d, int batch);
+  std::size_t bytes() const;
+};
+
 class Trainer {
  public:
   // Checks the outputs (checkpoint folder, metrics file) and the checkpoint to resume before it
@@ -58,7 +69,8 @@ class Trainer {
   void run_profile();
   // One optimisation step on the next batch; returns nothing (losses are read when logging).
   void step();
-  EvalResult evaluate();
+  // The test split (or, with validation = true, the --val-size samples held out of training).
+  EvalResult evaluate(bool validation = false);
   // Mean training loss of the steps since the last call (syncs with the device).
   double take_train_loss();
 
@@ -75,11 +87,13 @@ class Trainer {
   models::Sequential& model() { return *model_; }
   const data::Dataset& train_set() const { return train_; }
   const data::Dataset& test_set() const { return test_; }
+  const data::Dataset& validation_set() const { return val_; }
 
  private:
   void upload_dataset();
-  void gather_batch(const data::Dataset& split, const std::int32_t* indices,
+  void gather_batch(const DeviceSplit& split, const std::int32_t* indices,
                     const kernels::AugmentParams& aug, stream_t stream);
+  void log_evaluation(const EvalResult& test);
   void begin_epoch();
   void log_metrics(const std::string& json_line);
   std::string memory_plan() const;
@@ -89,7 +103,7 @@ class Trainer {
   [[noreturn]] void diverged(const std::string& what) const;
 
   TrainConfig cfg_;
-  data::Dataset train_, test_;
+  data::Dataset train_, val_, test_;
   std::unique_ptr<models::Sequential> model_;
   ScheduleConfig schedule_;
   long steps_per_epoch_ = 0, total_steps_ = 0, step_ = 0;
@@ -98,10 +112,8 @@ class Trainer {
   std::filesystem::path last_good_checkpoint_;  // the newest written (or resumed) checkpoint
 
   // Device state.
-  DeviceBuffer<std::uint8_t> train_images_, test_images_;
-  DeviceBuffer<float> train_features_, test_features_;  // text datasets
-  DeviceBuffer<std::int32_t> train_labels_, test_labels_;
-  DeviceBuffer<std::int32_t> permutation_, eval_indices_;
+  DeviceSplit train_dev_, val_dev_, test_dev_;
+  DeviceBuffer<std::int32_t> permutation_;
   DeviceBuffer<float> batch_x_, dlogits_, losses_, loss_sum_;
   DeviceBuffer<std::int32_t> batch_y_;
   DeviceBuffer<std::int32_t> finite_flags_;  // first_nonfinite: one flag per checked tensor

@@ -89,6 +89,41 @@ TEST(Trainer, ResumeContinuesBitIdentically) {
   }
 }
 
+// --val-size holds out the tail of the (subset) training set before anything reads it: training
+// is bit for bit the run on the first n - v samples, and evaluating (either split, at any step)
+// changes nothing in training.
+TEST(Trainer, ValidationSplitIsHeldOutAndEvaluationDoesNotPerturbTraining) {
+  TrainConfig shorter = small_config();
+  shorter.train_subset = 640 - 128;
+  Trainer reference(shorter);
+  const auto want = run_steps(reference, 6);
+
+  TrainConfig held_out = small_config();
+  held_out.val_size = 128;
+  Trainer t(held_out);
+  EXPECT_EQ(t.train_set().n, 512);
+  EXPECT_EQ(t.validation_set().n, 128);
+  {
+    Trainer whole(small_config());  // the 640 samples: the validation split is their last 128
+    const auto& all = whole.train_set().labels;
+    EXPECT_EQ(t.validation_set().labels, std::vector<std::int32_t>(all.begin() + 512, all.end()));
+  }
+  std::vector<float> got;
+  for (int i = 0; i < 6; ++i) {
+    got.push_back(run_steps(t, 1)[0]);
+    const EvalResult v = t.evaluate(/*validation=*/true);  // between steps, as --eval-every does
+    EXPECT_EQ(v.n, 128);
+    EXPECT_GE(v.accuracy, 0.0);
+    t.evaluate();
+  }
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(params_of(t), params_of(reference));
+
+  TrainConfig too_big = small_config();
+  too_big.val_size = 640;
+  EXPECT_THROW(Trainer{too_big}, Error);
+}
+
 TEST(Trainer, CorruptOrTruncatedCheckpointsAreRejectedWithTheFileName) {
   const auto dir = temp_dir("corrupt");
   Trainer t(small_config());

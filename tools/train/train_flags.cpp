@@ -77,6 +77,15 @@ std::shared_ptr<ConfigFile> add_train_flags(CLI::App& app, TrainFlags& f) {
   app.add_option("--test-subset", cfg.test_subset, "use the first N test samples (0: all)")
       ->capture_default_str()
       ->check(count);
+  app.add_option("--val-size", cfg.val_size,
+                 "hold out the last N training samples (after --train-subset) as a validation "
+                 "split: never trained on, evaluated with the test split (0: none)")
+      ->capture_default_str()
+      ->check(count);
+  app.add_option("--eval-every", cfg.eval_every,
+                 "evaluate every N steps as well as at each epoch's end (0: epoch ends only)")
+      ->capture_default_str()
+      ->check(count);
   app.add_flag("!--no-augment", cfg.augment, "disable random crop and flip");
   app.add_option("--metrics", f.metrics,
                  "write JSONL metrics to this file (on --resume: records after the checkpoint's "
