@@ -113,6 +113,34 @@ sed 's/compare_to = "gq-k4"/compare_to = "gq-k16"/' "$SPEC" >"$T/badspec2.toml"
 rc=$?
 check "compare_to outside the block's methods rejected" bash -c "test $rc -ne 0 && grep -q \"compare_to 'gq-k16' is not one of its methods\" '$T/badspec2.out'"
 
+# Learning-rate tuning: the tuning cells run first (on the held-out validation slice), then the
+# spec's seeds at the multiplier with the best validation accuracy.
+TUNE="$REPO/tools/experiments/specs/smoke-tune.toml"
+"$PY" "$SWEEP" "$TUNE" --runs-dir "$T/tune" --bin "$BIN/gq-train" >"$T/tune.out" 2>&1
+rc=$?
+check "tuning sweep exits 0, then runs the chosen lr" bash -c \
+  "test $rc -eq 0 && grep -q '2 more cell(s) at the learning rates the tuning chose' '$T/tune.out'"
+check "tuning: 3 tuning + 2 final cells" test "$(ls -d "$T"/tune/smoke-tune/*/ | wc -l)" -eq 5
+check "tuning: the final cells use the tuning cell lr with the best validation accuracy" "$PY" - "$T/tune/smoke-tune" <<'PYEOF'
+import json, os, sys
+root = sys.argv[1]
+tune, final = {}, set()
+for cid in os.listdir(root):
+    d = os.path.join(root, cid)
+    if not os.path.isdir(d):
+        continue
+    cell = json.load(open(os.path.join(d, "cell.json")))
+    evals = [json.loads(l) for l in open(os.path.join(d, "metrics.jsonl")) if '"eval"' in l]
+    if cell["labels"][0]["stage"] == "tune":
+        tune[cell["flags"]["lr"]] = evals[-1]["val_accuracy"]
+    else:
+        final.add(cell["flags"]["lr"])
+best = max(sorted(tune), key=lambda lr: tune[lr])
+assert len(tune) == 3 and final == {best}, (tune, final)
+PYEOF
+"$PY" "$SWEEP" "$TUNE" --runs-dir "$T/tune" --bin "$BIN/gq-train" >"$T/tune2.out" 2>&1
+check "tuning: a rerun has nothing to do" grep -q '5 already done, 0 to run' "$T/tune2.out"
+
 # The report.
 "$PY" "$REPORT" "$SPEC" --runs-dir "$T/runs" --out "$T/doc/RESULTS.md" >"$T/report.out" 2>&1
 check "report exits 0" test $? -eq 0

@@ -23,7 +23,9 @@ LR_SCALINGS = ("linear", "sqrt", "none")
 TOP_KEYS = {"name", "description", "estimate", "data_dir", "seeds", "lr", "defaults", "tasks",
             "optimizers", "methods", "grid"}
 GRID_KEYS = {"name", "note", "tasks", "optimizers", "batch_sizes", "methods", "seeds", "flags",
-             "compare_to"}
+             "compare_to", "lr_grid", "tune_seeds", "tune_flags"}
+# Keys of a [tasks.X] table for the report, not gq-train flags.
+TASK_REPORT_KEYS = {"target"}
 # Flags the runner owns: a spec must not set them.
 RUNNER_FLAGS = {"metrics", "data-dir", "config", "checkpoint-dir", "checkpoint-every", "resume",
                 "help", "profile", "quiet", "batch-size", "seed", "lr"}
@@ -89,8 +91,37 @@ def _flags(table, where, skip=()):
     return {k: _flag_value(k, v, where) for k, v in table.items() if k not in skip}
 
 
-def load(path, binary=None):
-    """Parses and validates a spec; returns a dict with the expanded 'cells' and 'blocks'."""
+def tuning_choice(runs, tune_cells):
+    """The learning-rate multiplier a tuned group runs at, from its finished tuning cells: the
+    highest mean final validation accuracy over the tuning seeds (a diverged or unfinished run
+    counts as 0); ties go to the smaller multiplier. Returns (multiplier, {multiplier: mean}) or
+    None while a tuning cell is not done."""
+    scores = {}
+    for mult, cid in tune_cells:
+        folder = os.path.join(runs, cid)
+        if not os.path.isfile(os.path.join(folder, "done")):
+            return None
+        acc = 0.0
+        try:
+            _, evals = read_metrics(os.path.join(folder, "metrics.jsonl"))
+            if evals and "val_accuracy" in evals[-1]:
+                acc = evals[-1]["val_accuracy"]
+        except (OSError, ValueError):
+            pass
+        with open(os.path.join(folder, "done")) as f:
+            if json.load(f).get("status") != "finished":
+                acc = 0.0
+        scores.setdefault(mult, []).append(acc)
+    means = {m: sum(v) / len(v) for m, v in scores.items()}
+    best = max(sorted(means), key=lambda m: means[m])  # sorted: ties go to the smaller
+    return best, means
+
+
+def load(path, binary=None, runs=None):
+    """Parses and validates a spec; returns a dict with the expanded 'cells' and 'blocks'.
+    A block with lr_grid first runs its tuning cells (each lr multiplier x tune_seeds, flags +
+    tune_flags); its cells at the chosen multiplier (x seeds) exist once the group's tuning cells
+    are done in `runs` (the spec's run folder), see tuning_choice."""
     try:
         with open(path, "rb") as f:
             spec = tomllib.load(f)
@@ -129,7 +160,7 @@ def load(path, binary=None):
         w = f"{where} [tasks.{name}]"
         if "dataset" not in t or "model" not in t:
             raise SpecError(f"{w}: needs 'dataset' and 'model'")
-        tasks[name] = _flags(t, w)
+        tasks[name] = _flags(t, w, skip=TASK_REPORT_KEYS)
         check_flags(tasks[name], w)
     opts = {}
     for name, o in spec["optimizers"].items():
@@ -167,30 +198,51 @@ def load(path, binary=None):
             raise SpecError(f"{w}: compare_to '{g['compare_to']}' is not one of its methods")
         extra = _flags(g.get("flags", {}), w)
         check_flags(extra, w)
+        grid = g.get("lr_grid")
+        if grid is not None and (not isinstance(grid, list) or len(grid) < 2 or
+                                 any(not isinstance(m, (int, float)) or m <= 0 for m in grid)):
+            raise SpecError(f"{w}: lr_grid must list at least two positive lr multipliers")
+        tune_flags = _flags(g.get("tune_flags", {}), w)
+        check_flags(tune_flags, w)
         block = {"name": g["name"], "note": g.get("note", ""), "tasks": g["tasks"],
                  "optimizers": g["optimizers"], "batch_sizes": g["batch_sizes"],
                  "methods": g["methods"], "seeds": g.get("seeds", seeds),
-                 "compare_to": g.get("compare_to"), "flags": extra, "rows": []}
-        for task, opt, bs, meth, seed in itertools.product(
-                g["tasks"], g["optimizers"], g["batch_sizes"], g["methods"], block["seeds"]):
-            if not isinstance(bs, int) or bs <= 0:
-                raise SpecError(f"{w}: batch size {bs!r} is not a positive integer")
+                 "compare_to": g.get("compare_to"), "flags": extra, "rows": [],
+                 "lr_grid": sorted(grid) if grid else None, "tuning": {}}
+
+        def add(task, opt, bs, meth, seed, lr_mult, stage, layers):
             flags = {}
-            for layer in (defaults, tasks[task], opts[opt], methods[meth], extra):
+            for layer in (defaults, tasks[task], opts[opt], methods[meth]) + layers:
                 flags.update(layer)
             flags["batch-size"] = bs
-            flags["lr"] = lr_for(spec["optimizers"][opt], bs, spec["lr"]["reference_batch"])
+            flags["lr"] = float(f"{lr_for(spec['optimizers'][opt], bs, spec['lr']['reference_batch']) * lr_mult:.6g}")
             flags["seed"] = int(seed)
             flags = {k: v for k, v in flags.items() if v is not False}
             cid = cell_id(flags)
             label = {"block": g["name"], "task": task, "dataset": flags["dataset"],
                      "model": flags["model"], "optimizer": opt, "batch": bs, "method": meth,
                      "seed": int(seed), "gradqueue": bool(flags.get("gradqueue")),
-                     "block_flags": extra}
+                     "block_flags": extra, "stage": stage, "lr_mult": lr_mult, "lr": flags["lr"]}
             if cid not in cells:
                 cells[cid] = {"id": cid, "flags": flags, "labels": [], "task": task}
             cells[cid]["labels"].append(label)
-            block["rows"].append((cid, label))
+            return cid, label
+
+        for task, opt, bs, meth in itertools.product(
+                g["tasks"], g["optimizers"], g["batch_sizes"], g["methods"]):
+            if not isinstance(bs, int) or bs <= 0:
+                raise SpecError(f"{w}: batch size {bs!r} is not a positive integer")
+            chosen = 1.0
+            if grid:
+                tune = [(m, add(task, opt, bs, meth, seed, m, "tune", (extra, tune_flags))[0])
+                        for m in block["lr_grid"] for seed in g.get("tune_seeds", block["seeds"][:1])]
+                choice = tuning_choice(runs, tune) if runs else None
+                block["tuning"][(task, opt, bs, meth)] = {"cells": tune, "choice": choice}
+                if choice is None:
+                    continue  # the final cells exist once the tuning cells are done
+                chosen = choice[0]
+            for seed in block["seeds"]:
+                block["rows"].append(add(task, opt, bs, meth, seed, chosen, "final", (extra,)))
         blocks.append(block)
     spec["blocks"] = blocks
     spec["cells"] = cells  # insertion order: first block first

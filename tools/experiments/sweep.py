@@ -129,7 +129,8 @@ def run_cell(cell, folder, binary, data_dir):
 def describe(cell):
     lb = cell["labels"][0]
     extra = "".join(f" {k}={v}" for k, v in lb.get("block_flags", {}).items())
-    return f"{lb['task']} {lb['optimizer']} b{lb['batch']} {lb['method']} seed {lb['seed']}{extra}"
+    tune = f" tune lr x{lb['lr_mult']:g}" if lb.get("stage") == "tune" else ""
+    return f"{lb['task']} {lb['optimizer']} b{lb['batch']} {lb['method']} seed {lb['seed']}{tune}{extra}"
 
 
 def comparable_metrics(path):
@@ -202,9 +203,23 @@ def main():
         or os.path.join(gqspec.REPO, "..", "shared", "data")
     data_dir = os.path.abspath(data_dir)
     root = os.path.join(os.path.abspath(a.runs_dir), spec["name"])
-    cells = list(spec["cells"].values())
-    if a.only:
-        cells = [c for c in cells if any(s in describe(c) or s in c["id"] for s in a.only)]
+    # A block with an lr_grid adds its cells at the chosen learning rate once its tuning cells are
+    # done: load again with the run folder, and again after each round of cells (see rounds below).
+    def load_with_runs():
+        try:
+            return gqspec.load(a.spec, binary if os.access(binary, os.X_OK) else None, runs=root)
+        except gqspec.SpecError as e:
+            gqspec.die(str(e))
+
+    spec = load_with_runs()
+
+    def selected(spec):
+        cells = list(spec["cells"].values())
+        if a.only:
+            cells = [c for c in cells if any(s in describe(c) or s in c["id"] for s in a.only)]
+        return cells
+
+    cells = selected(spec)
     rel = os.path.relpath
     command = shlex.join(["/usr/bin/python3", rel(os.path.abspath(__file__), gqspec.REPO)]
                          + [rel(os.path.abspath(x), gqspec.REPO) if x == a.spec else x
@@ -215,6 +230,9 @@ def main():
     print(f"spec {spec['name']}: {len(spec['cells'])} cells, {len(cells)} selected, "
           f"{len(cells) - len(todo)} already done, {len(todo)} to run -> {root}")
     print(f"  gq-train {binary}\n  data {data_dir}\n  lr policy: {gqspec.lr_policy_text(spec)}")
+    waiting = sum(t["choice"] is None for b in spec["blocks"] for t in b["tuning"].values())
+    if waiting:
+        print(f"  {waiting} tuned group(s) wait for their tuning cells before their own cells exist")
     if a.list or a.dry_run:
         for c in cells:
             state = "done" if is_done(os.path.join(root, c["id"])) else "todo"
@@ -300,6 +318,15 @@ def main():
             print(f"  {c['id']} {describe(c)}: {msg}", file=sys.stderr)
         return 1
     print(f"all {len(todo)} cells finished in {fmt_time(time.time() - t_start)}")
+    # Finished tuning cells may have added cells at their chosen learning rate: run those too.
+    ran = {c["id"] for c in todo}
+    more = [c for c in selected(load_with_runs())
+            if c["id"] not in ran and not is_done(os.path.join(root, c["id"]))]
+    if more and a.force:
+        print(f"{len(more)} cell(s) at the learning rates the tuning chose: run again without --force")
+    elif more:
+        print(f"{len(more)} more cell(s) at the learning rates the tuning chose")
+        return main()
     return 0
 
 
