@@ -1,12 +1,15 @@
 // k-means on the device (see kmeans.h for the exact definition) and row-wise L2 normalisation.
-// Launch shape: seeding = 1 + 2 * (min(k, b) - 1) launches (per centre: one block per 256-point
-// chunk updates D(x) against the newest centre through a shared-memory feature tile and writes
-// the chunk's tree sum; then one block draws the next centre by a sequential inverse-CDF search);
+// Launch shape: seeding = one launch of one block (per centre: for each 256-point chunk in turn
+// the block updates D(x) against the newest centre through a shared-memory feature tile and
+// writes the chunk's tree sum, then one thread draws the next centre by a sequential inverse-CDF
+// search. Each centre needs a grid-wide result, so a multi-block seeding costs a launch per
+// centre, 2k - 1 in all, as it did before; one block does ~b*f*k FMAs on one SM instead);
 // one initial assignment; per Lloyd iteration 5 launches (counting sort: one block per cluster;
 // re-seed: one block; centroid update: one block per (cluster, feature slice); assignment: tiles
 // of points x all centroids staged in shared memory, each thread owning (point, centroid) pairs;
 // a one-thread bookkeeping kernel); then a final sort, update and result. Iterations after
-// convergence return at once: the launch count never depends on the data.
+// convergence return at once: the launch count never depends on the data, nor on k: 5 + 5 *
+// max_iters launches for k > 1, 5 for k = 1.
 // Every float result is computed by one thread in a fixed order (or a fixed tree), so the output
 // is bit-identical run to run, with no float atomics (an integer atomicOr raises the "changed"
 // flag). Memory traffic per iteration: the assignment reads b*f + (b/P)*k*f floats (P points per
@@ -126,11 +129,17 @@ __device__ __forceinline__ int block_exclusive_scan_flag(int flag, int* count) {
 }
 
 // ---- seeding --------------------------------------------------------------------------------
+// One block runs the whole seeding (seed_kernel): centre c needs D(x) against centre c - 1, a
+// grid-wide result, so a multi-block version needs a launch per centre (2k - 1 launches). Each
+// piece below is the block-level body of what was one launch; the arithmetic and its order are
+// unchanged (each point's distance in feature order, each chunk's fixed tree, the sequential
+// inverse-CDF search), so the centres are the same bits as before.
 
-__global__ void __launch_bounds__(kBlock)
-    seed_first_kernel(const float* __restrict__ x, int b, int f, std::uint64_t seed,
-                      std::uint64_t rng_stream, int k, float* __restrict__ centroids,
-                      int* __restrict__ chosen, State* state) {
+// Centre 0 and the state: the whole block.
+__device__ __forceinline__ void seed_first(const float* __restrict__ x, int b, int f,
+                                           std::uint64_t seed, std::uint64_t rng_stream, int k,
+                                           float* __restrict__ centroids,
+                                           int* __restrict__ chosen, State* state) {
   const float u = uniform01(philox_random4(seed, rng_stream, 0).v[0]);
   int p = static_cast<int>(u * static_cast<float>(b));
   p = p < b - 1 ? p : b - 1;
@@ -143,17 +152,18 @@ __global__ void __launch_bounds__(kBlock)
   for (const std::size_t j : block_range(f)) centroids[j] = x[std::size_t(p) * f + j];
 }
 
-// D(x) against centre `centre` (min with the previous D unless `first`), and each chunk's tree
-// sum of D. One block per kChunk points.
-__global__ void __launch_bounds__(kBlock)
-    seed_distance_kernel(const float* __restrict__ x, int b, int f,
-                         const float* __restrict__ centre, int first, float* __restrict__ dist,
-                         float* __restrict__ chunk_sums) {
+// D(x) against `centre` (min with the previous D unless `first`) for the kChunk points of chunk
+// `chunk`, and the chunk's tree sum of D: the whole block.
+__device__ __forceinline__ void seed_distance_chunk(const float* __restrict__ x, int b, int f,
+                                                    const float* __restrict__ centre, int first,
+                                                    int chunk, float* __restrict__ dist,
+                                                    float* __restrict__ chunk_sums) {
   __shared__ float xs[kChunk * kTileStride];
   __shared__ float cs[kFeatTile];
   __shared__ float v[kChunk];
-  const int base = blockIdx.x * kChunk;
+  const int base = chunk * kChunk;
   const int np = b - base < kChunk ? b - base : kChunk;
+  __syncthreads();  // the previous chunk's v[0] has been stored
   for (const std::size_t p : block_range(kChunk)) v[p] = 0.0f;
   for (int j0 = 0; j0 < f; j0 += kFeatTile) {
     const int fw = f - j0 < kFeatTile ? f - j0 : kFeatTile;
@@ -188,15 +198,17 @@ __global__ void __launch_bounds__(kBlock)
     for (const std::size_t t : block_range(s)) v[t] += v[t + s];
     __syncthreads();
   }
-  if (threadIdx.x == 0) chunk_sums[blockIdx.x] = v[0];
+  if (threadIdx.x == 0) chunk_sums[chunk] = v[0];
 }
 
 // Draws centre c by the inverse-CDF rule (one thread) and copies its row (the whole block).
-__global__ void __launch_bounds__(kBlock)
-    seed_select_kernel(const float* __restrict__ x, int b, int f, int c, std::uint64_t seed,
-                       std::uint64_t rng_stream, const float* __restrict__ dist,
-                       const float* __restrict__ chunk_sums, int* __restrict__ chosen,
-                       float* __restrict__ centroids) {
+// Reads the dist and chunk_sums the block wrote: the caller syncs the block first.
+__device__ __forceinline__ void seed_select(const float* __restrict__ x, int b, int f, int c,
+                                            std::uint64_t seed, std::uint64_t rng_stream,
+                                            const float* __restrict__ dist,
+                                            const float* __restrict__ chunk_sums,
+                                            int* __restrict__ chosen,
+                                            float* __restrict__ centroids) {
   __shared__ int pick;
   if (threadIdx.x == 0) {
     const int chunks = (b + kChunk - 1) / kChunk;
@@ -239,14 +251,30 @@ __global__ void __launch_bounds__(kBlock)
   const int p = pick;
   for (const std::size_t j : block_range(f))
     centroids[std::size_t(c) * f + j] = x[std::size_t(p) * f + j];
+  __syncthreads();  // pick is rewritten for the next centre
 }
 
-// Centres c >= b (k > b) copy point 0.
+// The whole k-means++ seeding in one block: centre 0, then per centre c = 1 .. min(k, b) - 1 the
+// distance pass over every chunk and the draw; centres c >= b (k > b) copy point 0.
 __global__ void __launch_bounds__(kBlock)
-    seed_fill_kernel(const float* __restrict__ x, int b, int f, int k,
-                     float* __restrict__ centroids) {
-  const std::size_t n = std::size_t(k - b) * f;
-  for (const std::size_t e : grid_range(n)) centroids[std::size_t(b) * f + e] = x[e % f];
+    seed_kernel(const float* __restrict__ x, int b, int f, int k, std::uint64_t seed,
+                std::uint64_t rng_stream, float* __restrict__ centroids,
+                float* __restrict__ dist, float* __restrict__ chunk_sums,
+                int* __restrict__ chosen, State* state) {
+  seed_first(x, b, f, seed, rng_stream, k, centroids, chosen, state);
+  const int seeded = k < b ? k : b;
+  const int chunks = (b + kChunk - 1) / kChunk;
+  for (int c = 1; c < seeded; ++c) {
+    __syncthreads();  // centre c - 1 (and, for c = 1, chosen) is written
+    for (int chunk = 0; chunk < chunks; ++chunk)
+      seed_distance_chunk(x, b, f, centroids + std::size_t(c - 1) * f, c == 1 ? 1 : 0, chunk,
+                          dist, chunk_sums);
+    __syncthreads();  // every chunk's D and sum is written
+    seed_select(x, b, f, c, seed, rng_stream, dist, chunk_sums, chosen, centroids);
+  }
+  if (k > b)
+    for (const std::size_t e : block_range(std::size_t(k - b) * f))
+      centroids[std::size_t(b) * f + e] = x[e % f];
 }
 
 // ---- assignment -----------------------------------------------------------------------------
@@ -492,19 +520,9 @@ void kmeans(TensorView view, const KMeansOptions& options, const KMeansOutputs& 
            "kmeans: null pointer argument");
   const Scratch s = carve(scratch, b);
 
-  // Seeding.
-  launch(seed_first_kernel, 1, kBlock, 0, stream, points, b, f, seed, rng_stream, k, centroids,
-         s.chosen, s.state);
-  const int seeded = std::min(k, b);
-  for (int c = 1; c < seeded; ++c) {
-    launch(seed_distance_kernel, chunks_of(b), kBlock, 0, stream, points, b, f,
-           centroids + std::size_t(c - 1) * f, c == 1 ? 1 : 0, s.dist, s.chunk_sums);
-    launch(seed_select_kernel, 1, kBlock, 0, stream, points, b, f, c, seed, rng_stream, s.dist,
-           s.chunk_sums, s.chosen, centroids);
-  }
-  if (k > b)
-    launch(seed_fill_kernel, grid_stride_blocks(std::size_t(k - b) * f, kBlock), kBlock, 0, stream,
-           points, b, f, k, centroids);
+  // Seeding: one launch whatever k is.
+  launch(seed_kernel, 1, kBlock, 0, stream, points, b, f, k, seed, rng_stream, centroids, s.dist,
+         s.chunk_sums, s.chosen, s.state);
 
   // Initial assignment, then Lloyd iterations gated by the device-side flag.
   const int tile_points = assign_tile_points(k);
