@@ -35,10 +35,11 @@ TEST_P(MatrixRows, ScaleRowsScalesEveryRowAsScaleDoesAndLeavesThePadding) {
   const auto got = m.to_host(), want = per_row.to_host();
   for (std::size_t i = 0; i < n; ++i) {
     const std::size_t c = i % ld;
-    const double ref = c < cols ? static_cast<double>(h[i]) * static_cast<float>(512.0 / 3.0) : h[i];
+    const double ref =
+        c < cols ? static_cast<double>(h[i]) * static_cast<float>(512.0 / 3.0) : h[i];
     ASSERT_NEAR(got[i], ref, 1e-6 * std::fabs(ref)) << "row " << i / ld << " col " << c;
-    ASSERT_EQ(bits(got[i]), bits(want[i])) << "row " << i / ld << " col " << c
-                                           << ": not the bits of kernels::scale";
+    ASSERT_EQ(bits(got[i]), bits(want[i]))
+        << "row " << i / ld << " col " << c << ": not the bits of kernels::scale";
   }
 }
 
@@ -77,10 +78,10 @@ TEST(MatrixRowsEdges, EmptyMatricesLaunchNothing) {
 
 TEST(MatrixRowsEdges, BadShapesAreRejected) {
   auto m = test::poisoned(8);
-  EXPECT_THROW(scale_rows({m.data(), 2, 4, 3}, 2.0f), Error);         // ld < cols
-  EXPECT_THROW(broadcast_row(nullptr, {m.data(), 2, 4, 4}), Error);   // no source
-  EXPECT_THROW(scale_rows({nullptr, 2, 4, 4}, 2.0f), Error);          // no matrix
-  EXPECT_THROW(scale_rows({m.data(), 70000, 1, 1}, 2.0f), Error);     // grid y limit
+  EXPECT_THROW(scale_rows({m.data(), 2, 4, 3}, 2.0f), Error);        // ld < cols
+  EXPECT_THROW(broadcast_row(nullptr, {m.data(), 2, 4, 4}), Error);  // no source
+  EXPECT_THROW(scale_rows({nullptr, 2, 4, 4}, 2.0f), Error);         // no matrix
+  EXPECT_THROW(scale_rows({m.data(), 70000, 1, 1}, 2.0f), Error);    // grid y limit
 }
 
 }  // namespace
