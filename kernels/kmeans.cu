@@ -1,12 +1,18 @@
 // k-means on the device (see kmeans.h for the exact definition) and row-wise L2 normalisation.
-// Launch shape: seeding = 1 + 2 * (min(k, b) - 1) launches (per centre: one block per 256-point
-// chunk updates D(x) against the newest centre through a shared-memory feature tile and writes
-// the chunk's tree sum; then one block draws the next centre by a sequential inverse-CDF search);
-// one initial assignment; per Lloyd iteration 5 launches (counting sort: one block per cluster;
-// re-seed: one block; centroid update: one block per (cluster, feature slice); assignment: tiles
-// of points x all centroids staged in shared memory, each thread owning (point, centroid) pairs;
-// a one-thread bookkeeping kernel); then a final sort, update and result. Iterations after
-// convergence return at once: the launch count never depends on the data.
+// Launch shape: seeding = one launch of one block (per centre: for each 256-point chunk in turn
+// the block updates D(x) against the newest centre through a shared-memory feature tile and
+// writes the chunk's tree sum, then one thread draws the next centre by a sequential inverse-CDF
+// search. Each centre needs a grid-wide result, so a multi-block seeding costs a launch per
+// centre, 2k - 1 in all, as it did before; one block does ~b*f*k FMAs on one SM instead);
+// one initial assignment; per Lloyd iteration 3 launches (counting sort: one block per cluster,
+// the last block to finish then re-seeds the empty clusters; centroid update: one block per
+// (cluster, feature slice); assignment: tiles of points x all centroids staged in shared memory,
+// each thread owning (point, centroid) pairs, the last block to finish then counts the iteration
+// and sets the convergence flag); then a final sort, update and result. The two "last block"
+// epilogues were one-block launches of their own (5 launches per iteration); a block learns it
+// is last from an integer atomic counter, so which block it is never changes a result.
+// Iterations after convergence return at once: the launch count never depends on the data, nor
+// on k: 5 + 3 * max_iters launches for k > 1, 5 for k = 1.
 // Every float result is computed by one thread in a fixed order (or a fixed tree), so the output
 // is bit-identical run to run, with no float atomics (an integer atomicOr raises the "changed"
 // flag). Memory traffic per iteration: the assignment reads b*f + (b/P)*k*f floats (P points per
@@ -43,7 +49,7 @@ struct State {
   int changed;     // an assignment changed in the current iteration
   int converged;   // an iteration changed nothing: later iterations are no-ops
   int iterations;  // Lloyd iterations run
-  int pad;
+  int done;        // blocks of the running kernel that finished (last_block_done), else 0
 };
 
 struct Scratch {
@@ -76,6 +82,26 @@ Scratch carve(void* scratch, int b) {
 
 __device__ __forceinline__ bool gated(const State* gate) {
   return gate && gate->converged;
+}
+
+// True in exactly one block of the grid, the last to get here, once every block's writes are
+// visible device-wide: that block then does the kernel's one-block epilogue (what was a launch
+// of its own). Every thread of every block must call it. The block order does not matter: the
+// epilogue reads only what all blocks wrote. *done is 0 again afterwards.
+__device__ __forceinline__ bool last_block_done(int* done) {
+  __shared__ int last;
+  __threadfence();  // this thread's writes before the count
+  __syncthreads();  // the whole block is done
+  if (threadIdx.x == 0) {
+    const int blocks = static_cast<int>(gridDim.x * gridDim.y * gridDim.z);
+    last = atomicAdd(done, 1) == blocks - 1 ? 1 : 0;
+    if (last) {
+      atomicExch(done, 0);
+      __threadfence();  // the other blocks' writes, counted before ours, are visible
+    }
+  }
+  __syncthreads();
+  return last != 0;
 }
 
 // Integer block sum (exact, so any order gives the same result). Every thread must call it;
@@ -126,11 +152,17 @@ __device__ __forceinline__ int block_exclusive_scan_flag(int flag, int* count) {
 }
 
 // ---- seeding --------------------------------------------------------------------------------
+// One block runs the whole seeding (seed_kernel): centre c needs D(x) against centre c - 1, a
+// grid-wide result, so a multi-block version needs a launch per centre (2k - 1 launches). Each
+// piece below is the block-level body of what was one launch; the arithmetic and its order are
+// unchanged (each point's distance in feature order, each chunk's fixed tree, the sequential
+// inverse-CDF search), so the centres are the same bits as before.
 
-__global__ void __launch_bounds__(kBlock)
-    seed_first_kernel(const float* __restrict__ x, int b, int f, std::uint64_t seed,
-                      std::uint64_t rng_stream, int k, float* __restrict__ centroids,
-                      int* __restrict__ chosen, State* state) {
+// Centre 0 and the state: the whole block.
+__device__ __forceinline__ void seed_first(const float* __restrict__ x, int b, int f,
+                                           std::uint64_t seed, std::uint64_t rng_stream, int k,
+                                           float* __restrict__ centroids, int* __restrict__ chosen,
+                                           State* state) {
   const float u = uniform01(philox_random4(seed, rng_stream, 0).v[0]);
   int p = static_cast<int>(u * static_cast<float>(b));
   p = p < b - 1 ? p : b - 1;
@@ -138,22 +170,24 @@ __global__ void __launch_bounds__(kBlock)
     state->changed = 0;
     state->converged = k == 1 ? 1 : 0;
     state->iterations = 0;
+    state->done = 0;
   }
   for (const std::size_t i : block_range(b)) chosen[i] = static_cast<int>(i) == p ? 1 : 0;
   for (const std::size_t j : block_range(f)) centroids[j] = x[std::size_t(p) * f + j];
 }
 
-// D(x) against centre `centre` (min with the previous D unless `first`), and each chunk's tree
-// sum of D. One block per kChunk points.
-__global__ void __launch_bounds__(kBlock)
-    seed_distance_kernel(const float* __restrict__ x, int b, int f,
-                         const float* __restrict__ centre, int first, float* __restrict__ dist,
-                         float* __restrict__ chunk_sums) {
+// D(x) against `centre` (min with the previous D unless `first`) for the kChunk points of chunk
+// `chunk`, and the chunk's tree sum of D: the whole block.
+__device__ __forceinline__ void seed_distance_chunk(const float* __restrict__ x, int b, int f,
+                                                    const float* __restrict__ centre, int first,
+                                                    int chunk, float* __restrict__ dist,
+                                                    float* __restrict__ chunk_sums) {
   __shared__ float xs[kChunk * kTileStride];
   __shared__ float cs[kFeatTile];
   __shared__ float v[kChunk];
-  const int base = blockIdx.x * kChunk;
+  const int base = chunk * kChunk;
   const int np = b - base < kChunk ? b - base : kChunk;
+  __syncthreads();  // the previous chunk's v[0] has been stored
   for (const std::size_t p : block_range(kChunk)) v[p] = 0.0f;
   for (int j0 = 0; j0 < f; j0 += kFeatTile) {
     const int fw = f - j0 < kFeatTile ? f - j0 : kFeatTile;
@@ -188,15 +222,17 @@ __global__ void __launch_bounds__(kBlock)
     for (const std::size_t t : block_range(s)) v[t] += v[t + s];
     __syncthreads();
   }
-  if (threadIdx.x == 0) chunk_sums[blockIdx.x] = v[0];
+  if (threadIdx.x == 0) chunk_sums[chunk] = v[0];
 }
 
 // Draws centre c by the inverse-CDF rule (one thread) and copies its row (the whole block).
-__global__ void __launch_bounds__(kBlock)
-    seed_select_kernel(const float* __restrict__ x, int b, int f, int c, std::uint64_t seed,
-                       std::uint64_t rng_stream, const float* __restrict__ dist,
-                       const float* __restrict__ chunk_sums, int* __restrict__ chosen,
-                       float* __restrict__ centroids) {
+// Reads the dist and chunk_sums the block wrote: the caller syncs the block first.
+__device__ __forceinline__ void seed_select(const float* __restrict__ x, int b, int f, int c,
+                                            std::uint64_t seed, std::uint64_t rng_stream,
+                                            const float* __restrict__ dist,
+                                            const float* __restrict__ chunk_sums,
+                                            int* __restrict__ chosen,
+                                            float* __restrict__ centroids) {
   __shared__ int pick;
   if (threadIdx.x == 0) {
     const int chunks = (b + kChunk - 1) / kChunk;
@@ -239,14 +275,29 @@ __global__ void __launch_bounds__(kBlock)
   const int p = pick;
   for (const std::size_t j : block_range(f))
     centroids[std::size_t(c) * f + j] = x[std::size_t(p) * f + j];
+  __syncthreads();  // pick is rewritten for the next centre
 }
 
-// Centres c >= b (k > b) copy point 0.
+// The whole k-means++ seeding in one block: centre 0, then per centre c = 1 .. min(k, b) - 1 the
+// distance pass over every chunk and the draw; centres c >= b (k > b) copy point 0.
 __global__ void __launch_bounds__(kBlock)
-    seed_fill_kernel(const float* __restrict__ x, int b, int f, int k,
-                     float* __restrict__ centroids) {
-  const std::size_t n = std::size_t(k - b) * f;
-  for (const std::size_t e : grid_range(n)) centroids[std::size_t(b) * f + e] = x[e % f];
+    seed_kernel(const float* __restrict__ x, int b, int f, int k, std::uint64_t seed,
+                std::uint64_t rng_stream, float* __restrict__ centroids, float* __restrict__ dist,
+                float* __restrict__ chunk_sums, int* __restrict__ chosen, State* state) {
+  seed_first(x, b, f, seed, rng_stream, k, centroids, chosen, state);
+  const int seeded = k < b ? k : b;
+  const int chunks = (b + kChunk - 1) / kChunk;
+  for (int c = 1; c < seeded; ++c) {
+    __syncthreads();  // centre c - 1 (and, for c = 1, chosen) is written
+    for (int chunk = 0; chunk < chunks; ++chunk)
+      seed_distance_chunk(x, b, f, centroids + std::size_t(c - 1) * f, c == 1 ? 1 : 0, chunk, dist,
+                          chunk_sums);
+    __syncthreads();  // every chunk's D and sum is written
+    seed_select(x, b, f, c, seed, rng_stream, dist, chunk_sums, chosen, centroids);
+  }
+  if (k > b)
+    for (const std::size_t e : block_range(std::size_t(k - b) * f))
+      centroids[std::size_t(b) * f + e] = x[e % f];
 }
 
 // ---- assignment -----------------------------------------------------------------------------
@@ -257,7 +308,8 @@ __global__ void __launch_bounds__(kBlock)
 __global__ void __launch_bounds__(kAssignThreads)
     assign_kernel(const float* __restrict__ x, int b, int f, int k, int tile_points,
                   const float* __restrict__ centroids, int* __restrict__ assignment,
-                  float* __restrict__ dist, int initial, State* state) {
+                  float* __restrict__ dist, int iteration, State* state) {
+  const bool initial = iteration == 0;
   if (!initial && state->converged) return;
   GQ_DYN_SHARED(float, smem);
   float* xs = smem;                              // tile_points x kTileStride
@@ -330,24 +382,52 @@ __global__ void __launch_bounds__(kAssignThreads)
     }
   }
   if (any_changed) atomicOr(&state->changed, 1);
-}
-
-// After an iteration's assignment: count it, and converge if nothing changed.
-__global__ void iteration_end_kernel(State* state, int iteration) {
-  if (state->converged) return;
-  state->iterations = iteration;
-  if (!state->changed) state->converged = 1;
-  state->changed = 0;
+  // After a Lloyd iteration's assignment, its last block counts the iteration and converges if
+  // nothing changed (a one-thread launch of its own before). Atomics read and write the state:
+  // other blocks changed it, and this block's L1 may hold the line from the gate above.
+  if (!initial && last_block_done(&state->done) && threadIdx.x == 0) {
+    atomicExch(&state->iterations, iteration);
+    if (atomicExch(&state->changed, 0) == 0) atomicExch(&state->converged, 1);
+  }
 }
 
 // ---- centroid update ------------------------------------------------------------------------
 
+// Every empty cluster (ascending) takes the unused point of largest assignment distance (ties to
+// the lowest index); a used point's distance becomes -1. One block (sort_kernel's epilogue); the
+// sizes were written by the other blocks of that launch, so they are read volatile (past L1).
+__device__ __forceinline__ void reseed_block(const float* __restrict__ x, int b, int f, int k,
+                                             const volatile int* sizes, float* __restrict__ dist,
+                                             float* __restrict__ centroids) {
+  __shared__ long long pick;
+  for (int c = 0; c < k; ++c) {
+    if (sizes[c] != 0) continue;  // uniform across the block
+    ValueIndex best{-INFINITY, kNoIndex};
+    for (const std::size_t i : block_range(b))
+      best = better_of(best, ValueIndex{dist[i], static_cast<long long>(i)});
+    best = block_argmax<kBlock>(best);
+    if (threadIdx.x == 0) pick = best.value >= 0.0f ? best.index : -1;
+    __syncthreads();
+    const long long p = pick;
+    if (p >= 0)
+      for (const std::size_t j : block_range(f))
+        centroids[std::size_t(c) * f + j] = x[std::size_t(p) * f + j];
+    __syncthreads();  // everyone has read pick and dist
+    if (threadIdx.x == 0 && p >= 0) dist[p] = -1.0f;
+    __syncthreads();
+  }
+}
+
 // Stable counting sort, one block per cluster c: offset = #points with a smaller cluster id,
-// size = #points in c, then c's members are written in ascending index order.
+// size = #points in c, then c's members are written in ascending index order. In a Lloyd
+// iteration (lloyd = 1: gated by convergence) the last block to finish then re-seeds the empty
+// clusters (a one-block launch of its own before); the final sort (lloyd = 0) does not.
 __global__ void __launch_bounds__(kBlock)
     sort_kernel(const int* __restrict__ assignment, int b, int k, int* __restrict__ sizes,
-                int* __restrict__ offsets, int* __restrict__ order, const State* gate) {
-  if (gated(gate)) return;
+                int* __restrict__ offsets, int* __restrict__ order, int lloyd, State* state,
+                const float* __restrict__ x, int f, float* __restrict__ dist,
+                float* __restrict__ centroids) {
+  if (lloyd && gated(state)) return;
   const int c = blockIdx.x;
   int below = 0, mine = 0;
   for (const std::size_t i : block_range(b)) {
@@ -371,6 +451,7 @@ __global__ void __launch_bounds__(kBlock)
     if (flag) order[running + before] = i;
     running += count;
   }
+  if (lloyd && last_block_done(&state->done)) reseed_block(x, b, f, k, sizes, dist, centroids);
 }
 
 // Centroid of every non-empty cluster = its members' rows summed in ascending index, / size.
@@ -401,31 +482,6 @@ __global__ void __launch_bounds__(kUpdateThreads)
   }
 }
 
-// Every empty cluster (ascending) takes the unused point of largest assignment distance (ties to
-// the lowest index); a used point's distance becomes -1.
-__global__ void __launch_bounds__(kBlock)
-    reseed_kernel(const float* __restrict__ x, int b, int f, int k, const int* __restrict__ sizes,
-                  float* __restrict__ dist, float* __restrict__ centroids, const State* gate) {
-  if (gated(gate)) return;
-  __shared__ long long pick;
-  for (int c = 0; c < k; ++c) {
-    if (sizes[c] != 0) continue;  // uniform across the block
-    ValueIndex best{-INFINITY, kNoIndex};
-    for (const std::size_t i : block_range(b))
-      best = better_of(best, ValueIndex{dist[i], static_cast<long long>(i)});
-    best = block_argmax<kBlock>(best);
-    if (threadIdx.x == 0) pick = best.value >= 0.0f ? best.index : -1;
-    __syncthreads();
-    const long long p = pick;
-    if (p >= 0)
-      for (const std::size_t j : block_range(f))
-        centroids[std::size_t(c) * f + j] = x[std::size_t(p) * f + j];
-    __syncthreads();  // everyone has read pick and dist
-    if (threadIdx.x == 0 && p >= 0) dist[p] = -1.0f;
-    __syncthreads();
-  }
-}
-
 __global__ void finalize_kernel(const int* __restrict__ sizes, int k, const State* state,
                                 KMeansResult* result) {
   int nonempty = 0;
@@ -437,17 +493,20 @@ __global__ void finalize_kernel(const int* __restrict__ sizes, int k, const Stat
 
 // ---- L2 normalisation -----------------------------------------------------------------------
 
-__global__ void __launch_bounds__(kBlock) l2_normalize_kernel(float* x, int rows, int cols) {
+// y = x / max(||x||, 1e-12) row by row; y may be x.
+__global__ void __launch_bounds__(kBlock)
+    l2_normalize_kernel(const float* x, float* y, int rows, int cols) {
   __shared__ float scale;
   for (int r = blockIdx.x; r < rows; r += gridDim.x) {
-    float* row = x + std::size_t(r) * cols;
+    const float* row = x + std::size_t(r) * cols;
+    float* out = y + std::size_t(r) * cols;
     float acc = 0.0f;
     for (const std::size_t j : block_range(cols)) acc = fmaf(row[j], row[j], acc);
     acc = block_sum<kBlock>(acc);
     if (threadIdx.x == 0) scale = fmaxf(sqrtf(acc), 1e-12f);
     __syncthreads();
     const float s = scale;
-    for (const std::size_t j : block_range(cols)) row[j] = row[j] / s;
+    for (const std::size_t j : block_range(cols)) out[j] = row[j] / s;
     __syncthreads();  // scale is rewritten for the next row
   }
 }
@@ -492,19 +551,9 @@ void kmeans(TensorView view, const KMeansOptions& options, const KMeansOutputs& 
            "kmeans: null pointer argument");
   const Scratch s = carve(scratch, b);
 
-  // Seeding.
-  launch(seed_first_kernel, 1, kBlock, 0, stream, points, b, f, seed, rng_stream, k, centroids,
-         s.chosen, s.state);
-  const int seeded = std::min(k, b);
-  for (int c = 1; c < seeded; ++c) {
-    launch(seed_distance_kernel, chunks_of(b), kBlock, 0, stream, points, b, f,
-           centroids + std::size_t(c - 1) * f, c == 1 ? 1 : 0, s.dist, s.chunk_sums);
-    launch(seed_select_kernel, 1, kBlock, 0, stream, points, b, f, c, seed, rng_stream, s.dist,
-           s.chunk_sums, s.chosen, centroids);
-  }
-  if (k > b)
-    launch(seed_fill_kernel, grid_stride_blocks(std::size_t(k - b) * f, kBlock), kBlock, 0, stream,
-           points, b, f, k, centroids);
+  // Seeding: one launch whatever k is.
+  launch(seed_kernel, 1, kBlock, 0, stream, points, b, f, k, seed, rng_stream, centroids, s.dist,
+         s.chunk_sums, s.chosen, s.state);
 
   // Initial assignment, then Lloyd iterations gated by the device-side flag.
   const int tile_points = assign_tile_points(k);
@@ -513,28 +562,26 @@ void kmeans(TensorView view, const KMeansOptions& options, const KMeansOutputs& 
                        std::size_t(tile_points) * k);
   const int tiles = (b + tile_points - 1) / tile_points;
   const unsigned assign_grid = grid_stride_blocks(tiles, 1, kEmulatorShapes ? 4 : 8);
-  auto assign = [&](int initial) {
+  auto assign = [&](int iteration) {  // 0: the initial assignment
     launch(assign_kernel, assign_grid, kAssignThreads, assign_smem, stream, points, b, f, k,
-           tile_points, centroids, assignment, s.dist, initial, s.state);
+           tile_points, centroids, assignment, s.dist, iteration, s.state);
   };
   const dim3 update_grid(k, (f + kUpdateSlice - 1) / kUpdateSlice);
-  assign(1);
+  assign(0);
   if (k > 1) {
-    for (int it = 1; it <= max_iters; ++it) {
-      launch(sort_kernel, k, kBlock, 0, stream, assignment, b, k, sizes, offsets, order,
-             static_cast<const State*>(s.state));
-      launch(reseed_kernel, 1, kBlock, 0, stream, points, b, f, k, static_cast<const int*>(sizes),
-             s.dist, centroids, static_cast<const State*>(s.state));
+    for (int it = 1; it <= max_iters; ++it) {  // 3 launches per iteration
+      launch(sort_kernel, k, kBlock, 0, stream, assignment, b, k, sizes, offsets, order, 1, s.state,
+             points, f, s.dist, centroids);  // + re-seed
       launch(update_kernel, update_grid, kUpdateThreads, 0, stream, points, f,
              static_cast<const int*>(sizes), static_cast<const int*>(offsets),
              static_cast<const int*>(order), centroids, static_cast<const State*>(s.state));
-      assign(0);
-      launch(iteration_end_kernel, 1, 1, 0, stream, s.state, it);
+      assign(it);  // + the iteration's bookkeeping
     }
   }
   // The outputs describe the final assignment.
   const State* none = nullptr;
-  launch(sort_kernel, k, kBlock, 0, stream, assignment, b, k, sizes, offsets, order, none);
+  launch(sort_kernel, k, kBlock, 0, stream, assignment, b, k, sizes, offsets, order, 0, s.state,
+         points, f, s.dist, centroids);
   launch(update_kernel, update_grid, kUpdateThreads, 0, stream, points, f,
          static_cast<const int*>(sizes), static_cast<const int*>(offsets),
          static_cast<const int*>(order), centroids, none);
@@ -542,13 +589,17 @@ void kmeans(TensorView view, const KMeansOptions& options, const KMeansOutputs& 
          static_cast<const State*>(s.state), result);
 }
 
-void l2_normalize_rows(float* x, int rows, int cols, stream_t stream) {
+void l2_normalize_rows(const float* x, float* y, int rows, int cols, stream_t stream) {
   GQ_CHECK(rows >= 0 && cols >= 0, "l2_normalize_rows: need rows, cols >= 0, got {} x {}", rows,
            cols);
   if (rows == 0 || cols == 0) return;
-  GQ_CHECK(x != nullptr, "l2_normalize_rows: x is null");
+  GQ_CHECK(x != nullptr && y != nullptr, "l2_normalize_rows: x or y is null");
   const unsigned grid = grid_stride_blocks(rows, 1, kEmulatorShapes ? 4 : 8);
-  launch(l2_normalize_kernel, grid, kBlock, 0, stream, x, rows, cols);
+  launch(l2_normalize_kernel, grid, kBlock, 0, stream, x, y, rows, cols);
+}
+
+void l2_normalize_rows(float* x, int rows, int cols, stream_t stream) {
+  l2_normalize_rows(x, x, rows, cols, stream);
 }
 
 }  // namespace gq::kernels

@@ -77,5 +77,8 @@ void kmeans(TensorView points, const KMeansOptions& options, const KMeansOutputs
 // norm is sqrtf of a float sum of squares (a fixed tree on the GPU, a loop on the emulator: the
 // two agree to rounding).
 void l2_normalize_rows(float* x, int rows, int cols, stream_t stream = nullptr);
+// The same into y (rows x cols, y may be x): y_i = x_i / max(||x_i||, 1e-12), the same bits as
+// normalising a copy in place, without the copy's launch.
+void l2_normalize_rows(const float* x, float* y, int rows, int cols, stream_t stream = nullptr);
 
 }  // namespace gq::kernels

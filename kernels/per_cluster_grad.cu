@@ -8,6 +8,9 @@
 //  - gather_dy_rows_kernel (library path, Conv2d): grid-stride, one thread per (kout, sample) row
 //    of L, building dy of a chunk as one [kout, count*L] matrix.
 //  - scale_by_cluster_kernel (library_conv path): grid-stride map, gw_c *= 1/n_c.
+//  - zero_empty_clusters_kernel (library paths): gw_c = 0 for the empty clusters, one launch for
+//    all k (blockIdx.y = c; GPU: 256 threads, up to 64 blocks per row; emulator: one fiber per
+//    row). Writes 4 bytes per element of the empty clusters' rows.
 //  - segmented_wgrad_kernel (the segmented path): a tiled GEMM, one block per (BN x BM output
 //    tile, piece of a cluster). Each cluster's reduction range (its samples, times the positions
 //    for Conv2d) is split into pieces of a fixed length chosen from the shape so that the launch
@@ -338,6 +341,27 @@ __global__ void __launch_bounds__(kBlock)
   }
 }
 
+// gw_c = 0 for every empty cluster c (the library paths run no gemm for it): one launch for all
+// clusters, blockIdx.y = c, instead of a memset per empty cluster (up to k launches).
+__global__ void __launch_bounds__(kGatherBlock)
+    zero_empty_clusters_kernel(float* gw, std::size_t ld, std::size_t cols,
+                               const int* __restrict__ offsets) {
+  const std::size_t c = blockIdx.y;
+  if (offsets[c + 1] != offsets[c]) return;
+  float* row = gw + c * ld;
+  for (const std::size_t e : thread_share(cols, std::size_t{blockIdx.x} * blockDim.x + threadIdx.x,
+                                          std::size_t{gridDim.x} * blockDim.x))
+    row[e] = 0.0f;
+}
+
+void zero_empty_clusters(MatrixView gw, const int* offsets, stream_t stream) {
+  const std::size_t blocks =
+      kEmulatorShapes ? 1 : std::min<std::size_t>((gw.cols + kGatherBlock - 1) / kGatherBlock, 64);
+  launch(zero_empty_clusters_kernel,
+         dim3(static_cast<unsigned>(blocks), static_cast<unsigned>(gw.rows)), dim3(kGatherBlock), 0,
+         stream, gw.data, gw.ld, gw.cols, offsets);
+}
+
 // ---- Host helpers -----------------------------------------------------------------------------
 
 std::size_t positions(const dnn::Conv2dShape& s) {
@@ -464,13 +488,11 @@ void LinearPerClusterGrad::compute(const float* x, const float* dy, const Cluste
   const std::vector<int> offs = host_offsets(what, clusters.offsets, k_, b_, stream);
   gather_rows(x, clusters.order, b_, static_cast<std::size_t>(in_), xs_.data(), stream);
   gather_rows(dy, clusters.order, b_, static_cast<std::size_t>(out_), dys_.data(), stream);
+  zero_empty_clusters(gw, clusters.offsets, stream);
   for (int c = 0; c < k_; ++c) {
     const int first = offs[c], n = offs[c + 1] - offs[c];
     float* gw_c = gw.row(c);
-    if (n == 0) {
-      memset_device(gw_c, 0, gw.cols * sizeof(float), stream);
-      continue;
-    }
+    if (n == 0) continue;  // zeroed above
     blas::gemm(blas::Op::T, blas::Op::N, out_, in_, n, 1.0f / static_cast<float>(n),
                dys_.data() + static_cast<std::size_t>(first) * out_, out_,
                xs_.data() + static_cast<std::size_t>(first) * in_, in_, 0.0f, gw_c, in_, stream);
@@ -555,13 +577,14 @@ void Conv2dPerClusterGrad::compute(const float* x, const float* dy, const Cluste
            gw.ld, total, FastDivmod(static_cast<std::uint32_t>(w_elems)), clusters.offsets);
     return;
   }
+  // library: per cluster and chunk of its samples, an im2col and a dy gather (launches that grow
+  // with k, as the gemms do; this path is chosen explicitly only, the automatic one never takes
+  // it).
+  zero_empty_clusters(gw, clusters.offsets, stream);
   for (int c = 0; c < k_; ++c) {
     const int n = offs[c + 1] - offs[c];
     float* gw_c = gw.row(c);
-    if (n == 0) {
-      memset_device(gw_c, 0, w_elems * sizeof(float), stream);
-      continue;
-    }
+    if (n == 0) continue;  // zeroed above
     for (int done = 0; done < n; done += chunk_) {
       const int count = std::min(chunk_, n - done), first = offs[c] + done;
       const int cols = count * L;

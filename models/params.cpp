@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "kernels/elementwise.h"
+#include "kernels/matrix_rows.h"
 #include "kernels/random.h"
 #include "runtime/error.h"
 
@@ -33,9 +34,8 @@ void ParamRegistry::allocate() {
 }
 
 void ParamRegistry::grad_in_every_row(Id id, MatrixView rows, stream_t stream) {
-  const MatrixView m = columns(id, rows);
-  for (std::size_t r = 0; r < m.rows; ++r)
-    copy_on_device(m.row(r), grad(id), m.cols * sizeof(float), stream);
+  // One launch for all the rows (a copy per row cost k launches per tensor).
+  kernels::broadcast_row(grad(id), columns(id, rows), stream);
 }
 
 void ParamRegistry::initialize(std::uint64_t seed, stream_t stream) {

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "kernels/clustering.h"
-#include "kernels/elementwise.h"
+#include "kernels/matrix_rows.h"
 #include "models/params.h"
 #include "runtime/error.h"
 #include "runtime/tensor.h"
@@ -21,10 +21,9 @@ void weight_and_bias_per_cluster(PerClusterGrad* grads, ParamRegistry& params,
   const MatrixView gb = bias >= 0 ? params.columns(bias, rows) : MatrixView{};
   grads->compute(x, dy, clusters, gw, gb, stream);
   // dy is the gradient of the batch-mean loss (1/b) sum_i l_i, so the means of its per-sample
-  // terms are g_c / b.
+  // terms are g_c / b. One launch per matrix for all k rows.
   for (const MatrixView& m : {gw, gb})
-    for (std::size_t c = 0; m.data && c < m.rows; ++c)
-      kernels::scale(m.row(c), m.cols, static_cast<float>(batch), stream);
+    if (m.data) kernels::scale_rows(m, static_cast<float>(batch), stream);
 }
 
 }  // namespace gq::models

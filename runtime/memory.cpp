@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "runtime/error.h"
+#include "runtime/launch_counters.h"
 
 #if GQ_WITH_CUDA
 #include <cuda_runtime_api.h>
@@ -49,21 +50,28 @@ void device_free(void* ptr) noexcept {
 }
 
 void copy_to_device(void* dst, const void* src, std::size_t bytes, stream_t stream) {
-  if (bytes) GQ_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream));
+  if (!bytes) return;
+  GQ_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream));
+  detail::count_copy();
 }
 
 void copy_to_host(void* dst, const void* src, std::size_t bytes, stream_t stream) {
   if (!bytes) return;
   GQ_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream));
   GQ_CUDA_CHECK(cudaStreamSynchronize(stream));  // the host data is valid on return
+  detail::count_copy();
 }
 
 void copy_on_device(void* dst, const void* src, std::size_t bytes, stream_t stream) {
-  if (bytes) GQ_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream));
+  if (!bytes) return;
+  GQ_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream));
+  detail::count_copy();
 }
 
 void memset_device(void* dst, int byte, std::size_t bytes, stream_t stream) {
-  if (bytes) GQ_CUDA_CHECK(cudaMemsetAsync(dst, byte, bytes, stream));
+  if (!bytes) return;
+  GQ_CUDA_CHECK(cudaMemsetAsync(dst, byte, bytes, stream));
+  detail::count_memset();
 }
 
 void set_emulated_memory_limit(std::size_t) {}
@@ -123,16 +131,24 @@ void device_free(void* ptr) noexcept {
 }
 
 void copy_to_device(void* dst, const void* src, std::size_t bytes, stream_t) {
-  if (bytes) std::memcpy(dst, src, bytes);
+  if (!bytes) return;
+  std::memcpy(dst, src, bytes);
+  detail::count_copy();
 }
 void copy_to_host(void* dst, const void* src, std::size_t bytes, stream_t) {
-  if (bytes) std::memcpy(dst, src, bytes);
+  if (!bytes) return;
+  std::memcpy(dst, src, bytes);
+  detail::count_copy();
 }
 void copy_on_device(void* dst, const void* src, std::size_t bytes, stream_t) {
-  if (bytes) std::memmove(dst, src, bytes);
+  if (!bytes) return;
+  std::memmove(dst, src, bytes);
+  detail::count_copy();
 }
 void memset_device(void* dst, int byte, std::size_t bytes, stream_t) {
-  if (bytes) std::memset(dst, byte, bytes);
+  if (!bytes) return;
+  std::memset(dst, byte, bytes);
+  detail::count_memset();
 }
 
 #endif

@@ -27,6 +27,7 @@
 
 #include "runtime/device.h"
 #include "runtime/host_device.h"
+#include "runtime/launch_counters.h"
 #include "runtime/stream.h"
 
 namespace gq {
@@ -44,6 +45,7 @@ inline constexpr bool kEmulatorShapes = true;
 #endif
 
 // Launches kernel<<<grid, block, smem, stream>>>(args...) on the GPU, or runs it on the emulator.
+// Either way the launch is counted (gq::launch_counters()).
 // Arguments are converted to the kernel's parameter types, as a real launch does.
 template <class... Params, class... Args>
 void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem, stream_t stream,
@@ -52,6 +54,7 @@ void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem, 
 #if defined(__CUDACC__)
   kernel<<<grid, block, smem, stream>>>(std::forward<Args>(args)...);
   GQ_CUDA_CHECK(cudaGetLastError());
+  detail::count_launch();  // runtime/launch_counters.h (the emulator counts in cuemu::launch)
 #else
   (void)stream;
   cuemu::launch(kernel, grid, block, smem, std::forward<Args>(args)...);

@@ -36,4 +36,8 @@ void set_strict_shuffle(bool on);
 unsigned long long poison_read_count();
 void reset_poison_read_count();
 
+// Launches since the process started (cuemu::launch calls that passed validation; the grid's
+// blocks are not counted separately). Never reset: callers take differences.
+unsigned long long launch_count();
+
 }  // namespace cuemu

@@ -36,6 +36,7 @@ struct Settings {
   std::size_t stack_bytes;
   unsigned long long seed;
   std::atomic<unsigned long long> poison_reads{0};
+  std::atomic<unsigned long long> launches{0};
 
   Settings()
       : workers(static_cast<int>(
@@ -88,6 +89,9 @@ unsigned long long poison_read_count() {
 void reset_poison_read_count() {
   settings().poison_reads.store(0);
 }
+unsigned long long launch_count() {
+  return settings().launches.load(std::memory_order_relaxed);
+}
 
 namespace detail {
 std::size_t stack_bytes() {
@@ -98,6 +102,9 @@ unsigned long long shuffle_seed() {
 }
 void count_poison_read() {
   settings().poison_reads.fetch_add(1, std::memory_order_relaxed);
+}
+void count_launch() {
+  settings().launches.fetch_add(1, std::memory_order_relaxed);
 }
 }  // namespace detail
 

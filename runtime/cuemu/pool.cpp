@@ -134,6 +134,7 @@ void run_grid(const LaunchDesc& desc) {
   if (tl_thread != nullptr)
     throw error("cuemu::launch: launching a kernel from a kernel is not supported");
   validate(desc);
+  count_launch();
   Grid g;
   g.desc = &desc;
   g.blocks = 1ull * desc.grid.x * desc.grid.y * desc.grid.z;

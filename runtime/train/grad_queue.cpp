@@ -154,8 +154,8 @@ void GradQueue::cluster(const float* input, std::uint64_t step, stream_t stream)
   if (k_ == 1) return;
   NvtxRange range("gq.kmeans");
   const float* src = cfg_.features == "input" ? input : model_.activation(model_.num_layers() - 2);
-  copy_on_device(feature_buf_.data(), src, feature_buf_.bytes(), stream);
-  kernels::l2_normalize_rows(feature_buf_.data(), b_, features_, stream);
+  // The features are normalised into k-means' own buffer (the model's activation stays as it is).
+  kernels::l2_normalize_rows(src, feature_buf_.data(), b_, features_, stream);
   kernels::kmeans({feature_buf_.data(), Shape{b_, features_}},
                   {k_, cfg_.kmeans_iters, seed_, kKMeansStream | step},
                   {assignment_.data(), centroids_.data(), clustering(), kmeans_result_.data()},

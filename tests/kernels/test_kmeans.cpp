@@ -14,6 +14,7 @@
 
 #include "kernels/kmeans.h"
 #include "runtime/error.h"
+#include "runtime/launch_counters.h"
 #include "runtime/memory.h"
 #include "runtime/rng.h"
 #include "tests/test_util.h"
@@ -450,6 +451,40 @@ TEST(KMeans, BitIdenticalRunToRun) {
   EXPECT_NE(d.assignment, e.assignment);
 }
 
+// The launch count depends on max_iters only: the seeding is one launch for any k (it was
+// 2 * min(k, b) - 1), every other phase handles all clusters in one launch, and a Lloyd
+// iteration is 3 launches (the re-seed and the bookkeeping run in the last block of the sort and
+// of the assignment). Also k > b, and k not
+// a power of two; the results still match the reference exactly.
+TEST(KMeans, LaunchesDoNotDependOnK) {
+  for (const auto& [b, f, max_iters] : {std::tuple{300, 5, 4}, std::tuple{20, 3, 2}}) {
+    const auto x = test::random_vector(std::size_t(b) * f, 31 + b);
+    for (int k : {2, 3, 7, 16, 33, 64}) {
+      SCOPED_TRACE("b = " + std::to_string(b) + ", k = " + std::to_string(k));
+      auto dx = test::to_device(x);
+      auto assignment = test::poisoned<int>(b), sizes = test::poisoned<int>(k);
+      auto order = test::poisoned<int>(b), offsets = test::poisoned<int>(k + 1);
+      auto centroids = test::poisoned(std::size_t(k) * f);
+      auto result = test::poisoned<KMeansResult>(1);
+      DeviceBuffer<char> scratch(kmeans_scratch_bytes(b, f, k));
+      const LaunchCounters before = launch_counters();
+      kmeans({dx.data(), Shape{b, f}}, {k, max_iters, 8, 9},
+             {assignment.data(),
+              centroids.data(),
+              {order.data(), offsets.data(), sizes.data(), k, b},
+              result.data()},
+             scratch.data());
+      const LaunchCounters ops = launch_counters() - before;
+      EXPECT_EQ(ops.launches, 5u + 3u * max_iters);
+      EXPECT_EQ(ops.copies + ops.memsets, 0u);
+      const auto want = reference_kmeans(x, b, f, k, max_iters, 8, 9);
+      EXPECT_EQ(assignment.to_host(), want.assignment);
+      EXPECT_EQ(order.to_host(), want.order);
+      EXPECT_EQ(offsets.to_host(), want.offsets);
+    }
+  }
+}
+
 TEST(KMeans, RejectsBadArguments) {
   DeviceBuffer<float> x(16);
   DeviceBuffer<int> ints(64);
@@ -488,6 +523,15 @@ TEST_P(L2Normalize, MatchesDoubleReferenceAndKeepsZeroRows) {
       want[std::size_t(r) * cols + j] = x[std::size_t(r) * cols + j] / s;
   }
   EXPECT_TRUE(test::all_close(dx.to_host(), want, 1e-6, 1e-5));
+  // Out of place: the same bits into a poisoned output, the input untouched, one launch.
+  const auto src = test::to_device(x);
+  auto out = test::poisoned(x.size());
+  const LaunchCounters before = launch_counters();
+  l2_normalize_rows(src.data(), out.data(), rows, cols);
+  EXPECT_EQ((launch_counters() - before).total(), 1u);
+  const auto got = out.to_host(), in_place = dx.to_host(), kept = src.to_host();
+  EXPECT_EQ(std::memcmp(got.data(), in_place.data(), got.size() * sizeof(float)), 0);
+  EXPECT_EQ(std::memcmp(kept.data(), x.data(), x.size() * sizeof(float)), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Awkward, L2Normalize,

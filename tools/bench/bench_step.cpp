@@ -6,6 +6,9 @@
 //   GQ_BENCH_K (4; a comma list such as 4,16 runs Grad Queue with each), GQ_BENCH_MIN_TIME (2 s
 //   of timed steps per variant). Variants are named BM_TrainStep/batch:B/k:K, k:0 = plain, so
 //   --benchmark_filter picks them.
+// Counters per step (runtime/launch_counters.h), from one untimed step after the warm-up (not the
+// first of an epoch, which also shuffles): `launches` (kernel launches), `copies`, `memsets`, and
+// `device_ops` (their sum; on a GPU each costs microseconds however little it computes).
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -17,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/launch_counters.h"
 #include "runtime/stream.h"
 #include "runtime/train/trainer.h"
 
@@ -73,6 +77,10 @@ void BM_TrainStep(benchmark::State& state) {
   gq::train::Trainer trainer(config(batch, k));
   for (int i = 0; i < 3; ++i) trainer.step();  // warm-up: library plans, caches, queue filling
   gq::device_synchronize();
+  const gq::LaunchCounters before = gq::launch_counters();
+  trainer.step();  // step 3 of an 8-step epoch: no shuffle
+  gq::device_synchronize();
+  const gq::LaunchCounters ops = gq::launch_counters() - before;
   double total = 0;
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -84,6 +92,10 @@ void BM_TrainStep(benchmark::State& state) {
   }
   const double per_step = total / static_cast<double>(state.iterations());
   state.counters["images_per_s"] = trainer.train_set().n > 0 ? batch / per_step : 0;
+  state.counters["launches"] = static_cast<double>(ops.launches);
+  state.counters["copies"] = static_cast<double>(ops.copies);
+  state.counters["memsets"] = static_cast<double>(ops.memsets);
+  state.counters["device_ops"] = static_cast<double>(ops.total());
   if (k == 0) {
     plain_seconds_per_step[batch] = per_step;
   } else if (plain_seconds_per_step.count(batch)) {

@@ -129,6 +129,7 @@ std::string xyz(const uint3& v);  // "(x,y,z)"
 std::size_t stack_bytes();
 unsigned long long shuffle_seed();
 void count_poison_read();
+void count_launch();  // run_grid, once per validated launch
 
 inline Fiber& current_fiber() {
   return *static_cast<Fiber*>(tl_thread);

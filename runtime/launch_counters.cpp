@@ -1,0 +1,45 @@
+#include "runtime/launch_counters.h"
+
+#include <atomic>
+
+#if !GQ_WITH_CUDA
+#include "runtime/cuemu/api.h"
+#endif
+
+namespace gq {
+namespace {
+// The device's operation counters: process-wide like the device itself (the emulator keeps its
+// launch count with its other device state; the copies and memsets of both builds live here).
+struct Counters {
+  std::atomic<std::uint64_t> launches{0}, copies{0}, memsets{0};
+};
+Counters& counters() {
+  static Counters c;
+  return c;
+}
+}  // namespace
+
+LaunchCounters launch_counters() {
+  Counters& c = counters();
+#if GQ_WITH_CUDA
+  const std::uint64_t launches = c.launches.load(std::memory_order_relaxed);
+#else
+  const std::uint64_t launches = cuemu::launch_count();
+#endif
+  return {launches, c.copies.load(std::memory_order_relaxed),
+          c.memsets.load(std::memory_order_relaxed)};
+}
+
+namespace detail {
+void count_launch() {
+  counters().launches.fetch_add(1, std::memory_order_relaxed);
+}
+void count_copy() {
+  counters().copies.fetch_add(1, std::memory_order_relaxed);
+}
+void count_memset() {
+  counters().memsets.fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace detail
+
+}  // namespace gq
