@@ -41,10 +41,17 @@ void note_captured(stream_t stream, OpKind kind, const char* what) {
                     "now and never at replay; issue it on the capturing stream");
   }
   switch (kind) {
-    case OpKind::launch: ++c.counts.launches; break;
-    case OpKind::copy: ++c.counts.copies; break;
-    case OpKind::memset: ++c.counts.memsets; break;
-    case OpKind::library: break;  // not counted, as outside a graph (launch_counters.h)
+    case OpKind::launch:
+      ++c.counts.launches;
+      break;
+    case OpKind::copy:
+      ++c.counts.copies;
+      break;
+    case OpKind::memset:
+      ++c.counts.memsets;
+      break;
+    case OpKind::library:
+      break;  // not counted, as outside a graph (launch_counters.h)
   }
 }
 

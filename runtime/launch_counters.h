@@ -29,7 +29,8 @@ namespace detail {
 void count_launch();  // gq::launch under nvcc (the emulator counts in cuemu::launch)
 void count_copy();    // runtime/memory.cpp
 void count_memset();  // runtime/memory.cpp
-void count_replay(const LaunchCounters& graph);  // a GPU graph replay (the emulator's counts as it runs)
+// A GPU graph replay (runtime/graph.cpp); the emulator's replay counts each operation as it runs.
+void count_replay(const LaunchCounters& graph);
 }  // namespace detail
 
 }  // namespace gq

@@ -32,9 +32,9 @@ std::string mib(std::size_t bytes) {
 constexpr const char* kHostCopy =
     "a host-synchronous copy cannot be in a graph; do it before begin_capture or after end_capture";
 void forbid_malloc_in_capture() {
-  detail::forbid_in_capture(
-      "device_malloc (a device allocation, e.g. a DeviceBuffer)",
-      "allocate everything before begin_capture (the graph reuses the same addresses every replay)");
+  detail::forbid_in_capture("device_malloc (a device allocation, e.g. a DeviceBuffer)",
+                            "allocate everything before begin_capture (the graph reuses the same "
+                            "addresses every replay)");
 }
 }  // namespace
 

@@ -77,7 +77,8 @@ void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem, 
     detail::note_captured(stream, detail::OpKind::launch, "kernel launch");
   kernel<<<grid, block, smem, stream>>>(std::forward<Args>(args)...);
   GQ_CUDA_CHECK(cudaGetLastError());
-  if (!captured) detail::count_launch();  // runtime/launch_counters.h (the emulator counts in cuemu::launch)
+  // runtime/launch_counters.h (the emulator counts in cuemu::launch)
+  if (!captured) detail::count_launch();
 #else
   if (detail::t_capture != nullptr) [[unlikely]] {
     detail::record_launch(kernel, grid, block, smem, stream, std::forward<Args>(args)...);

@@ -164,9 +164,24 @@ TEST(Graph, HostCopiesAllocationsAndSyncsInsideACaptureFailNamingThem) {
   inside([&] { DeviceBuffer<float> more(8); }, "device_malloc");
   inside([&] { stream.synchronize(); }, "Stream::synchronize");
   inside([&] { device_synchronize(); }, "device_synchronize");
-  inside([&] { Event e; e.record(stream.get()); }, "Event::record");
-  inside([&] { Graph nested; nested.begin_capture(stream.get()); }, "nested capture");
-  inside([&] { Graph other; other.replay(stream.get()); }, "Graph::replay");
+  inside(
+      [&] {
+        Event e;
+        e.record(stream.get());
+      },
+      "Event::record");
+  inside(
+      [&] {
+        Graph nested;
+        nested.begin_capture(stream.get());
+      },
+      "nested capture");
+  inside(
+      [&] {
+        Graph other;
+        other.replay(stream.get());
+      },
+      "Graph::replay");
   Stream other;
   inside([&] { kernels::fill(buf.data(), buf.size(), 1.0f, other.get()); }, "another stream");
   inside([&] { memset_device(buf.data(), 0, buf.bytes(), other.get()); }, "memset_device");
