@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "runtime/blas.h"
+#include "runtime/capture.h"
 
 namespace gq::blas {
 
@@ -56,17 +57,26 @@ void sgemm(Op op_a, Op op_b, int m, int n, int k, float alpha, const float* a, i
 }  // namespace
 
 void gemm(Op op_a, Op op_b, int m, int n, int k, float alpha, const float* a, int lda,
-          const float* b, int ldb, float beta, float* c, int ldc, stream_t /*stream*/) {
+          const float* b, int ldb, float beta, float* c, int ldc, stream_t stream) {
   detail::check_gemm_args(op_a, op_b, m, n, k, lda, ldb, ldc, a, b, c);
+  if (gq::detail::record_library_call(stream, "blas::gemm", [=] {
+        gemm(op_a, op_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, stream);
+      }))
+    return;  // in a graph capture: runs at each replay
   sgemm(op_a, op_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 void gemm_strided_batched(Op op_a, Op op_b, int m, int n, int k, float alpha, const float* a,
                           int lda, long long stride_a, const float* b, int ldb, long long stride_b,
                           float beta, float* c, int ldc, long long stride_c, int batch,
-                          stream_t /*stream*/) {
+                          stream_t stream) {
   detail::check_gemm_args(op_a, op_b, m, n, k, lda, ldb, ldc, a, b, c);
   detail::check_batch_args(m, n, ldc, stride_a, stride_b, stride_c, batch);
+  if (gq::detail::record_library_call(stream, "blas::gemm_strided_batched", [=] {
+        gemm_strided_batched(op_a, op_b, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta,
+                             c, ldc, stride_c, batch, stream);
+      }))
+    return;  // in a graph capture: runs at each replay
   for (int i = 0; i < batch; ++i) {
     sgemm(op_a, op_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta,
           c + i * stride_c, ldc);

@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "runtime/capture.h"
 #include "runtime/dnn.h"
 
 namespace gq::dnn {
@@ -244,10 +245,14 @@ std::size_t Conv2d::workspace_bytes() const {
   return impl_->owned_bytes();
 }
 
-void Conv2d::forward(const float* x, const float* w, float* y, stream_t /*stream*/) {
+void Conv2d::forward(const float* x, const float* w, float* y, stream_t stream) {
   GQ_CHECK(impl_ != nullptr, "dnn::Conv2d: use of a moved-from plan");
   GQ_CHECK(x && w && y, "dnn::Conv2d::forward: null pointer (x={}, w={}, y={})",
            static_cast<const void*>(x), static_cast<const void*>(w), static_cast<void*>(y));
+  // In a graph capture: the same call at each replay (the plan must stay where it is).
+  if (gq::detail::record_library_call(stream, "dnn::Conv2d::forward",
+                                      [=, this] { forward(x, w, y, stream); }))
+    return;
   Impl& p = *impl_;
   guarded(p.shape, "forward", [&] {
     p.bind(p.f_x, x);
@@ -261,10 +266,13 @@ void Conv2d::forward(const float* x, const float* w, float* y, stream_t /*stream
   });
 }
 
-void Conv2d::backward_data(const float* dy, const float* w, float* dx, stream_t /*stream*/) {
+void Conv2d::backward_data(const float* dy, const float* w, float* dx, stream_t stream) {
   GQ_CHECK(impl_ != nullptr, "dnn::Conv2d: use of a moved-from plan");
   GQ_CHECK(dy && w && dx, "dnn::Conv2d::backward_data: null pointer (dy={}, w={}, dx={})",
            static_cast<const void*>(dy), static_cast<const void*>(w), static_cast<void*>(dx));
+  if (gq::detail::record_library_call(stream, "dnn::Conv2d::backward_data",
+                                      [=, this] { backward_data(dy, w, dx, stream); }))
+    return;
   Impl& p = *impl_;
   guarded(p.shape, "backward_data", [&] {
     p.bind(p.d_dy, dy);
@@ -279,10 +287,14 @@ void Conv2d::backward_data(const float* dy, const float* w, float* dx, stream_t 
 }
 
 void Conv2d::backward_filter(const float* x, const float* dy, float* dw, bool accumulate,
-                             stream_t /*stream*/) {
+                             stream_t stream) {
   GQ_CHECK(impl_ != nullptr, "dnn::Conv2d: use of a moved-from plan");
   GQ_CHECK(x && dy && dw, "dnn::Conv2d::backward_filter: null pointer (x={}, dy={}, dw={})",
            static_cast<const void*>(x), static_cast<const void*>(dy), static_cast<void*>(dw));
+  if (gq::detail::record_library_call(stream, "dnn::Conv2d::backward_filter", [=, this] {
+        backward_filter(x, dy, dw, accumulate, stream);
+      }))
+    return;
   Impl& p = *impl_;
   guarded(p.shape, "backward_filter", [&] {
     p.bind(p.w_x, x);

@@ -40,6 +40,12 @@ void count_copy() {
 void count_memset() {
   counters().memsets.fetch_add(1, std::memory_order_relaxed);
 }
+void count_replay(const LaunchCounters& graph) {
+  Counters& c = counters();
+  c.launches.fetch_add(graph.launches, std::memory_order_relaxed);
+  c.copies.fetch_add(graph.copies, std::memory_order_relaxed);
+  c.memsets.fetch_add(graph.memsets, std::memory_order_relaxed);
+}
 }  // namespace detail
 
 }  // namespace gq

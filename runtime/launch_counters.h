@@ -7,6 +7,8 @@
 // Not counted: calls into cuBLAS / cuDNN (OpenBLAS / oneDNN on the emulator), which the GPU's
 // Grad Queue path does not make per cluster. Counters only grow; take differences around the
 // work to measure. Relaxed atomics: one uncontended increment per operation.
+// CUDA graphs (runtime/graph.h): work recorded in a capture is not counted then (it does not
+// run); each replay counts what it runs, the same as issuing the captured sequence directly.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +29,8 @@ namespace detail {
 void count_launch();  // gq::launch under nvcc (the emulator counts in cuemu::launch)
 void count_copy();    // runtime/memory.cpp
 void count_memset();  // runtime/memory.cpp
+// A GPU graph replay (runtime/graph.cpp); the emulator's replay counts each operation as it runs.
+void count_replay(const LaunchCounters& graph);
 }  // namespace detail
 
 }  // namespace gq

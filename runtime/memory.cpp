@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "runtime/capture.h"
 #include "runtime/error.h"
 #include "runtime/launch_counters.h"
 
@@ -25,12 +26,23 @@ namespace {
 std::string mib(std::size_t bytes) {
   return fmt::format("{:.1f} MiB", bytes / 1048576.0);
 }
+
+// What cannot be inside a CUDA graph capture (runtime/graph.h), checked the same way in both builds
+// before any CUDA call, so the emulator reports what the GPU would.
+constexpr const char* kHostCopy =
+    "a host-synchronous copy cannot be in a graph; do it before begin_capture or after end_capture";
+void forbid_malloc_in_capture() {
+  detail::forbid_in_capture("device_malloc (a device allocation, e.g. a DeviceBuffer)",
+                            "allocate everything before begin_capture (the graph reuses the same "
+                            "addresses every replay)");
+}
 }  // namespace
 
 #if GQ_WITH_CUDA
 
 void* device_malloc(std::size_t bytes) {
   if (bytes == 0) return nullptr;
+  forbid_malloc_in_capture();
   void* p = nullptr;
   const cudaError_t err = cudaMalloc(&p, bytes);
   if (err == cudaErrorMemoryAllocation) {
@@ -46,17 +58,22 @@ void* device_malloc(std::size_t bytes) {
 }
 
 void device_free(void* ptr) noexcept {
-  if (ptr) cudaFree(ptr);
+  if (!ptr) return;
+  if (detail::t_capture != nullptr) [[unlikely]]
+    return detail::defer_free(ptr);
+  cudaFree(ptr);
 }
 
 void copy_to_device(void* dst, const void* src, std::size_t bytes, stream_t stream) {
   if (!bytes) return;
+  detail::forbid_in_capture("copy_to_device (DeviceBuffer upload)", kHostCopy);
   GQ_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream));
   detail::count_copy();
 }
 
 void copy_to_host(void* dst, const void* src, std::size_t bytes, stream_t stream) {
   if (!bytes) return;
+  detail::forbid_in_capture("copy_to_host (DeviceBuffer download / to_host)", kHostCopy);
   GQ_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream));
   GQ_CUDA_CHECK(cudaStreamSynchronize(stream));  // the host data is valid on return
   detail::count_copy();
@@ -64,14 +81,20 @@ void copy_to_host(void* dst, const void* src, std::size_t bytes, stream_t stream
 
 void copy_on_device(void* dst, const void* src, std::size_t bytes, stream_t stream) {
   if (!bytes) return;
+  const bool captured = detail::t_capture != nullptr;  // then CUDA records it; counted at replay
+  if (captured) [[unlikely]]
+    detail::note_captured(stream, detail::OpKind::copy, "copy_on_device");
   GQ_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream));
-  detail::count_copy();
+  if (!captured) detail::count_copy();
 }
 
 void memset_device(void* dst, int byte, std::size_t bytes, stream_t stream) {
   if (!bytes) return;
+  const bool captured = detail::t_capture != nullptr;
+  if (captured) [[unlikely]]
+    detail::note_captured(stream, detail::OpKind::memset, "memset_device");
   GQ_CUDA_CHECK(cudaMemsetAsync(dst, byte, bytes, stream));
-  detail::count_memset();
+  if (!captured) detail::count_memset();
 }
 
 void set_emulated_memory_limit(std::size_t) {}
@@ -102,6 +125,7 @@ void set_emulated_memory_limit(std::size_t bytes) {
 
 void* device_malloc(std::size_t bytes) {
   if (bytes == 0) return nullptr;
+  forbid_malloc_in_capture();
   const std::size_t total = detail::emulated_memory_total();
   const std::size_t used = g_in_use.fetch_add(bytes) + bytes;
   void* raw = used <= total
@@ -123,6 +147,8 @@ void* device_malloc(std::size_t bytes) {
 
 void device_free(void* ptr) noexcept {
   if (!ptr) return;
+  if (detail::t_capture != nullptr) [[unlikely]]
+    return detail::defer_free(ptr);
   void* raw = static_cast<char*>(ptr) - kAlign;
   std::size_t bytes = 0;
   std::memcpy(&bytes, raw, sizeof(bytes));
@@ -132,21 +158,35 @@ void device_free(void* ptr) noexcept {
 
 void copy_to_device(void* dst, const void* src, std::size_t bytes, stream_t) {
   if (!bytes) return;
+  detail::forbid_in_capture("copy_to_device (DeviceBuffer upload)", kHostCopy);
   std::memcpy(dst, src, bytes);
   detail::count_copy();
 }
 void copy_to_host(void* dst, const void* src, std::size_t bytes, stream_t) {
   if (!bytes) return;
+  detail::forbid_in_capture("copy_to_host (DeviceBuffer download / to_host)", kHostCopy);
   std::memcpy(dst, src, bytes);
   detail::count_copy();
 }
-void copy_on_device(void* dst, const void* src, std::size_t bytes, stream_t) {
+void copy_on_device(void* dst, const void* src, std::size_t bytes, stream_t stream) {
   if (!bytes) return;
+  if (detail::t_capture != nullptr) [[unlikely]] {  // recorded; replay calls this again
+    detail::record(
+        stream, detail::OpKind::copy, "copy_on_device",
+        [=] { copy_on_device(dst, src, bytes, stream); }, 4 * sizeof(void*));
+    return;
+  }
   std::memmove(dst, src, bytes);
   detail::count_copy();
 }
-void memset_device(void* dst, int byte, std::size_t bytes, stream_t) {
+void memset_device(void* dst, int byte, std::size_t bytes, stream_t stream) {
   if (!bytes) return;
+  if (detail::t_capture != nullptr) [[unlikely]] {
+    detail::record(
+        stream, detail::OpKind::memset, "memset_device",
+        [=] { memset_device(dst, byte, bytes, stream); }, 4 * sizeof(void*));
+    return;
+  }
   std::memset(dst, byte, bytes);
   detail::count_memset();
 }

@@ -25,6 +25,7 @@
 #define GQ_DYN_SHARED(T, name) CUEMU_DYN_SHARED(T, name)
 #endif
 
+#include "runtime/capture.h"
 #include "runtime/device.h"
 #include "runtime/host_device.h"
 #include "runtime/launch_counters.h"
@@ -44,19 +45,45 @@ inline constexpr bool kEmulatorShapes = false;
 inline constexpr bool kEmulatorShapes = true;
 #endif
 
+#if !defined(__CUDACC__)
+namespace detail {
+// Emulator, while this thread captures a graph (runtime/graph.h): keep the launch to run at every
+// replay. The arguments are converted now, as a GPU's kernel node copies them at capture.
+template <class... Params, class... Args>
+void record_launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem,
+                   stream_t stream, Args&&... args) {
+  auto op = [kernel, grid, block, smem,
+             packed = std::tuple<std::decay_t<Params>...>(std::forward<Args>(args)...)] {
+    std::apply([&](const auto&... a) { cuemu::launch(kernel, grid, block, smem, a...); }, packed);
+  };
+  const std::size_t bytes = sizeof(op);
+  record(stream, OpKind::launch, "kernel launch", std::move(op), bytes);
+}
+}  // namespace detail
+#endif
+
 // Launches kernel<<<grid, block, smem, stream>>>(args...) on the GPU, or runs it on the emulator.
 // Either way the launch is counted (gq::launch_counters()).
 // Arguments are converted to the kernel's parameter types, as a real launch does.
+// While this thread captures a graph (runtime/graph.h) the launch is recorded instead: by CUDA on
+// the GPU, by detail::record_launch on the emulator; it is counted at each replay.
 template <class... Params, class... Args>
 void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem, stream_t stream,
             Args&&... args) {
   static_assert(sizeof...(Params) == sizeof...(Args), "launch: wrong number of kernel arguments");
 #if defined(__CUDACC__)
+  const bool captured = detail::t_capture != nullptr;
+  if (captured) [[unlikely]]
+    detail::note_captured(stream, detail::OpKind::launch, "kernel launch");
   kernel<<<grid, block, smem, stream>>>(std::forward<Args>(args)...);
   GQ_CUDA_CHECK(cudaGetLastError());
-  detail::count_launch();  // runtime/launch_counters.h (the emulator counts in cuemu::launch)
+  // runtime/launch_counters.h (the emulator counts in cuemu::launch)
+  if (!captured) detail::count_launch();
 #else
-  (void)stream;
+  if (detail::t_capture != nullptr) [[unlikely]] {
+    detail::record_launch(kernel, grid, block, smem, stream, std::forward<Args>(args)...);
+    return;
+  }
   cuemu::launch(kernel, grid, block, smem, std::forward<Args>(args)...);
 #endif
 }

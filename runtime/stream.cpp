@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "runtime/capture.h"
 #include "runtime/error.h"
 
 #if GQ_WITH_CUDA
@@ -12,6 +13,18 @@
 
 namespace gq {
 
+namespace {
+// Synchronisation waits for work a capture only records, so it cannot be inside one
+// (runtime/graph.h); checked before the CUDA call, the same way in both builds.
+constexpr const char* kSync =
+    "synchronisation cannot be in a graph (the captured work has not run); synchronise after "
+    "end_capture";
+// A captured event record is a dependency inside the graph, not a time: timing must be outside.
+constexpr const char* kEventRecord =
+    "events cannot be recorded inside a graph (they would time the capture, not a replay); time "
+    "replays from outside";
+}  // namespace
+
 #if GQ_WITH_CUDA
 
 Stream::Stream() {
@@ -21,6 +34,7 @@ Stream::~Stream() {
   if (stream_) cudaStreamDestroy(stream_);
 }
 void Stream::synchronize() const {
+  detail::forbid_in_capture("Stream::synchronize", kSync);
   GQ_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
@@ -31,9 +45,11 @@ Event::~Event() {
   if (event_) cudaEventDestroy(event_);
 }
 void Event::record(stream_t stream) {
+  detail::forbid_in_capture("Event::record", kEventRecord);
   GQ_CUDA_CHECK(cudaEventRecord(event_, stream));
 }
 void Event::synchronize() const {
+  detail::forbid_in_capture("Event::synchronize", kSync);
   GQ_CUDA_CHECK(cudaEventSynchronize(event_));
 }
 float Event::elapsed_ms_until(const Event& stop) const {
@@ -43,28 +59,40 @@ float Event::elapsed_ms_until(const Event& stop) const {
 }
 
 void device_synchronize() {
+  detail::forbid_in_capture("device_synchronize", kSync);
   GQ_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
-#else  // emulator: launches are synchronous, so a stream is the null handle
+#else  // emulator: launches are synchronous
 
-Stream::Stream() = default;
-Stream::~Stream() = default;
-void Stream::synchronize() const {}
+// A stream is a distinct token (never dereferenced), so that a graph capture knows which work is
+// issued on the capturing stream and rejects work on others, as the GPU build does.
+Stream::Stream() : stream_(reinterpret_cast<stream_t>(new char)) {}
+Stream::~Stream() {
+  delete reinterpret_cast<char*>(stream_);
+}
+void Stream::synchronize() const {
+  detail::forbid_in_capture("Stream::synchronize", kSync);
+}
 
 Event::Event() = default;
 Event::~Event() = default;
 void Event::record(stream_t) {
+  detail::forbid_in_capture("Event::record", kEventRecord);
   host_ms_ =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch())
           .count();
 }
-void Event::synchronize() const {}
+void Event::synchronize() const {
+  detail::forbid_in_capture("Event::synchronize", kSync);
+}
 float Event::elapsed_ms_until(const Event& stop) const {
   return static_cast<float>(stop.host_ms_ - host_ms_);
 }
 
-void device_synchronize() {}
+void device_synchronize() {
+  detail::forbid_in_capture("device_synchronize", kSync);
+}
 
 #endif
 

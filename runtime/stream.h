@@ -1,7 +1,8 @@
 // Streams and events. A stream_t is CUDA's own stream handle type (cudaStream_t is
 // `CUstream_st*`), so host headers need no CUDA include. The emulator runs every launch
-// synchronously on the calling thread's worker pool; its streams are null and its events are
-// wall-clock timestamps.
+// synchronously on the calling thread's worker pool; its streams are distinct tokens that are
+// never dereferenced (a graph capture tells streams apart) and its events are wall-clock
+// timestamps.
 #pragma once
 
 struct CUstream_st;
