@@ -62,6 +62,10 @@ class Layer {
   virtual void per_cluster_grads(const float* /*x*/, const float* /*dy*/,
                                  const kernels::Clustering& /*clusters*/, MatrixView /*rows*/,
                                  stream_t /*stream*/) {}
+  // True when per_cluster_grads writes the layer's batch gradient in every row (the normalisation
+  // layers) rather than per-cluster means: data-parallel Grad Queue sums such rows over the ranks
+  // as they are, and rescales true per-cluster rows by each rank's share of the cluster.
+  virtual bool per_cluster_rows_are_batch_gradient() const { return false; }
 };
 
 }  // namespace gq::models

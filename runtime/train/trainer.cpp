@@ -110,10 +110,6 @@ Trainer::Trainer(const TrainConfig& config, Communicator* comm) : cfg_(config), 
              "takes batch-size / processes samples of each batch; use a multiple of {} (e.g. {}) "
              "or another number of processes",
              cfg_.batch_size, ranks_, ranks_, (cfg_.batch_size + ranks_ - 1) / ranks_ * ranks_);
-    GQ_CHECK(!cfg_.gradqueue,
-             "--gradqueue with {} processes: Grad Queue across processes is not implemented yet "
-             "(issue 13's second slice); run it in one process",
-             ranks_);
     // Rank 0 alone prints, writes metrics and checkpoints.
     if (rank_ != 0) {
       cfg_.quiet = true;
@@ -197,10 +193,15 @@ Trainer::Trainer(const TrainConfig& config, Communicator* comm) : cfg_(config), 
                                              model_->state_buffers().size());
   grad_norm_ = DeviceBuffer<float>(1);
   reduce_scratch_ = DeviceBuffer<char>(kernels::reduce_scratch_bytes());
-  if (cfg_.gradqueue) grad_queue_ = std::make_unique<GradQueue>(cfg_.gq, *model_, cfg_.seed);
+  if (cfg_.gradqueue)
+    grad_queue_ = std::make_unique<GradQueue>(cfg_.gq, *model_, cfg_.seed, comm_);
   if (comm_) {
+    // Per step: the loss (1 float), then the batch gradient (plain) or Grad Queue's features and
+    // k x P cluster gradients (its G* is computed identically on every rank from them).
     comm_->reserve(p);
-    comm_bytes_per_step_ = sum_bytes_sent(p, ranks_, rank_) + sum_bytes_sent(1, ranks_, rank_);
+    comm_bytes_per_step_ = sum_bytes_sent(1, ranks_, rank_) +
+                           (grad_queue_ ? grad_queue_->comm_bytes_per_step()
+                                        : sum_bytes_sent(p, ranks_, rank_));
   }
   upload_dataset();
 
@@ -368,7 +369,7 @@ void Trainer::step() {
   // The gradient the optimizer takes: G* with Grad Queue (skipped on the device when not finite),
   // the batch gradient without.
   float* grads = model_->params().grads();
-  if (comm_) {
+  if (comm_ && !grad_queue_) {
     // The batch gradient: the ranks' gradients summed in rank order (runtime/comm.h), the same
     // bits on every rank, so the ranks' parameters stay identical.
     NvtxRange r("allreduce");
@@ -379,6 +380,13 @@ void Trainer::step() {
   }
   const std::int32_t* apply = nullptr;
   if (grad_queue_) {
+    if (comm_) {  // timed: the k x P sum (the features' gather ran before backward, untimed)
+      NvtxRange r("allreduce");
+      comm_start_.record(ctx.stream);
+      grad_queue_->sum_over_ranks(ctx.stream);
+      comm_stop_.record(ctx.stream);
+      comm_timed_ = true;
+    }
     grads = grad_queue_->combine_and_push(loss_sum_.data() + 1, ctx.stream);
     apply = grad_queue_->apply_flag();
   }

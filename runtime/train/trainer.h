@@ -81,6 +81,7 @@ class Trainer {
   models::Sequential& model() { return *model_; }
   const data::Dataset& train_set() const { return train_; }
   const data::Dataset& test_set() const { return test_; }
+  GradQueue* grad_queue() { return grad_queue_.get(); }  // null without --gradqueue
   int rank() const { return rank_; }
   int ranks() const { return ranks_; }
   // Communication of the last step (ms; device events on the GPU, wall time on the emulator) and

@@ -16,6 +16,8 @@
 #include <filesystem>
 #include <memory>
 
+#include <nlohmann/json.hpp>
+
 #include "runtime/comm.h"
 #include "runtime/error.h"
 #include "runtime/train/trainer.h"
@@ -176,6 +178,79 @@ TEST(Distributed, CheckpointsResumeWithTheSameOrAnotherNumberOfProcesses) {
   }
   g_comm->barrier();
   if (g_comm->rank() == 0) std::filesystem::remove_all(dir);
+}
+
+// Grad Queue across ranks keeps its one-process meaning: the same k-means on the gathered global
+// batch, per-cluster shares summed over the ranks, then the same queue, scarcity and combine.
+struct GqTrace {
+  std::vector<float> losses;
+  std::vector<nlohmann::json> diagnostics;
+  std::vector<float> params;
+};
+
+GqTrace run_gradqueue(const TrainConfig& cfg, Communicator* comm, int steps) {
+  Trainer t(cfg, comm);
+  GqTrace out;
+  for (int i = 0; i < steps; ++i) {
+    t.step();
+    out.losses.push_back(static_cast<float>(t.take_train_loss()));
+    out.diagnostics.push_back(t.grad_queue()->diagnostics());
+  }
+  out.params = params_of(t);
+  return out;
+}
+
+TrainConfig gradqueue_config(int k) {
+  TrainConfig cfg = small_config();
+  cfg.batch_size = 12;  // divisible by 1, 2 and 3; small, so that CI affords many steps
+  cfg.train_subset = 360;  // 30 steps per epoch: the run crosses epochs
+  cfg.gradqueue = true;
+  cfg.gq.clusters = k;
+  cfg.gq.qmin = 2;
+  cfg.gq.qmax = 8;
+  return cfg;
+}
+
+TEST(DistributedGradQueue, MatchesOneProcessAtKOneAndFourWithTheSameDiagnostics) {
+  constexpr int kGqSteps = 40;  // crosses an epoch (30 steps); about 30 s at -np 3 on 2 cores
+  for (const int k : {1, 4}) {
+    SCOPED_TRACE("k = " + std::to_string(k));
+    const TrainConfig cfg = gradqueue_config(k);
+    const GqTrace a = run_gradqueue(cfg, g_comm, kGqSteps);
+    const auto hashes = g_comm->all_gather(hash_of(a.params));
+    for (int r = 1; r < ranks(); ++r) EXPECT_EQ(hashes[r], hashes[0]) << "rank " << r;
+    if (g_comm->rank() != 0) continue;
+    const GqTrace one = run_gradqueue(cfg, nullptr, kGqSteps);
+    double worst_loss = 0;
+    for (int i = 0; i < kGqSteps; ++i) {
+      const auto &d = a.diagnostics[i], &o = one.diagnostics[i];
+      // The clustering and the queue's discrete state are the same; the floats agree to rounding.
+      EXPECT_EQ(d["cluster_sizes"], o["cluster_sizes"]) << "step " << i;
+      EXPECT_EQ(d["k_effective"], o["k_effective"]) << "step " << i;
+      EXPECT_EQ(d["qlen"], o["qlen"]) << "step " << i;
+      EXPECT_EQ(d["queue_count"], o["queue_count"]) << "step " << i;
+      EXPECT_EQ(d["skipped_steps"], o["skipped_steps"]) << "step " << i;
+      for (const char* key : {"mean_delta", "cos_gstar_gbar", "norm_gbar"})
+        EXPECT_NEAR(d[key].get<double>(), o[key].get<double>(),
+                    1e-4 * std::max(1.0, std::fabs(o[key].get<double>())))
+            << key << " step " << i;
+      worst_loss = std::max(worst_loss, std::fabs(double{a.losses[i]} - one.losses[i]) /
+                                            std::fabs(one.losses[i]));
+    }
+    EXPECT_LE(worst_loss, 1e-4);
+    const double d = relative_distance(a.params, one.params);
+    EXPECT_LE(d, 1e-4);
+    std::printf("[ ranks %d k %d ] %d Grad Queue steps: loss rel. diff <= %.3g, parameters %.3g\n",
+                ranks(), k, kGqSteps, worst_loss, d);
+  }
+  g_comm->barrier();
+}
+
+TEST(DistributedGradQueue, RepeatsBitIdentically) {
+  const TrainConfig cfg = gradqueue_config(4);
+  const GqTrace a = run_gradqueue(cfg, g_comm, 8), b = run_gradqueue(cfg, g_comm, 8);
+  EXPECT_EQ(a.losses, b.losses);
+  EXPECT_EQ(a.params, b.params);
 }
 
 TEST(Distributed, SettingsThatDifferBetweenRanksAreAnErrorNamingTheRank) {
