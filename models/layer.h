@@ -21,6 +21,9 @@ struct Context {
   bool training = true;
   std::uint64_t seed = 0;  // the run's seed (dropout masks)
   std::uint64_t step = 0;  // the global step (a fresh dropout mask each step)
+  // Data-parallel: the global batch position of this process's first sample (dropout masks are
+  // those of the whole batch, so R processes draw what one process draws).
+  std::uint64_t first_sample = 0;
 };
 
 // Bytes each layer holds, by class, for the memory plan printed at start.

@@ -332,7 +332,8 @@ void Trainer::step() {
   }
   const int b = local_b_;  // this rank's share of the global batch
   const int classes = train_.num_classes;
-  models::Context ctx{nullptr, true, cfg_.seed, static_cast<std::uint64_t>(step_)};
+  models::Context ctx{nullptr, true, cfg_.seed, static_cast<std::uint64_t>(step_),
+                      static_cast<std::uint64_t>(rank_) * b};
   {
     NvtxRange r("data");
     kernels::AugmentParams aug;
@@ -433,7 +434,7 @@ EvalResult Trainer::evaluate() {
   // Every rank evaluates the whole test set (identical parameters: identical results), in
   // batches of its training share.
   const int b = local_b_, classes = test_.num_classes;
-  models::Context ctx{nullptr, false, cfg_.seed, 0};
+  models::Context ctx{nullptr, false, cfg_.seed, 0, 0};
   EvalResult res;
   res.confusion.assign(static_cast<std::size_t>(classes) * classes, 0);
   std::vector<float> logits(static_cast<std::size_t>(b) * classes), losses(b);

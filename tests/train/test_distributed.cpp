@@ -128,6 +128,22 @@ TEST(Distributed, PlainTrainingMatchesOneProcessAndRepeatsBitIdentically) {
   g_comm->barrier();
 }
 
+// Dropout (mlp): each rank applies its slice of the whole batch's masks (Context::first_sample).
+TEST(Distributed, DropoutMasksAreTheOneProcessMasks) {
+  TrainConfig cfg = small_config();
+  cfg.model = "mlp";
+  Trainer a(cfg, g_comm);
+  const auto la = run_steps(a, 4);
+  if (g_comm->rank() == 0) {
+    Trainer one(cfg);
+    const auto lo = run_steps(one, 4);
+    for (int i = 0; i < 4; ++i)
+      EXPECT_NEAR(la[i], lo[i], kLossTolerance * std::fabs(lo[i])) << "step " << i;
+    EXPECT_LE(relative_distance(params_of(a), params_of(one)), kParamTolerance);
+  }
+  g_comm->barrier();
+}
+
 TEST(Distributed, CheckpointsResumeWithTheSameOrAnotherNumberOfProcesses) {
   const TrainConfig cfg = small_config();
   const auto dir = shared_temp_dir("resume");

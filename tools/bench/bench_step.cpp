@@ -6,6 +6,9 @@
 //   GQ_BENCH_K (4; a comma list such as 4,16 runs Grad Queue with each), GQ_BENCH_MIN_TIME (2 s
 //   of timed steps per variant). Variants are named BM_TrainStep/batch:B/k:K, k:0 = plain, so
 //   --benchmark_filter picks them.
+// Data-parallel cost (docs/PERF.md, "Data-parallel training"): counters sent_MiB_R2 / _R8 are the
+// bytes each of R ranks sends per step at this global batch (runtime/comm.h's deterministic sum:
+// the loss, then the batch gradient, or Grad Queue's gathered features and k x P cluster rows).
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -17,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/comm.h"
 #include "runtime/stream.h"
 #include "runtime/train/trainer.h"
 
@@ -65,6 +69,21 @@ gq::train::TrainConfig config(int batch, int k) {
   return cfg;
 }
 
+// Bytes one of `ranks` ranks sends per step (what Trainer::comm_bytes_per_step reports there).
+double sent_mib(gq::train::Trainer& t, int batch, int k, int ranks) {
+  auto& m = t.model();
+  const std::size_t p = m.params().size();
+  const std::size_t features = m.output_shape(m.num_layers() - 2).numel();
+  std::uint64_t bytes = gq::sum_bytes_sent(1, ranks);
+  if (k == 0) {
+    bytes += gq::sum_bytes_sent(p, ranks);
+  } else {
+    if (k > 1) bytes += std::uint64_t{4} * (batch / ranks) * features * (ranks - 1);
+    bytes += gq::sum_bytes_sent(p * k, ranks);
+  }
+  return static_cast<double>(bytes) / 1048576.0;
+}
+
 std::map<int, double> plain_seconds_per_step;  // by batch size, for the ratio
 
 // range(0) = batch size, range(1) = Grad Queue clusters k (0: the plain step).
@@ -89,6 +108,8 @@ void BM_TrainStep(benchmark::State& state) {
   } else if (plain_seconds_per_step.count(batch)) {
     state.counters["x_plain"] = per_step / plain_seconds_per_step[batch];
   }
+  for (const int r : {2, 8})
+    state.counters["sent_MiB_R" + std::to_string(r)] = sent_mib(trainer, batch, k, r);
   state.SetLabel(k > 0 ? "gradqueue k=" + std::to_string(k) : "plain");
 }
 
