@@ -269,6 +269,34 @@ TEST(DistributedGradQueue, RepeatsBitIdentically) {
   EXPECT_EQ(a.params, b.params);
 }
 
+// The queue is the same on every rank, so a Grad Queue checkpoint written by rank 0 resumes in
+// R ranks bit-identically and in one process to rounding.
+TEST(DistributedGradQueue, CheckpointResumesWithTheSameOrAnotherNumberOfProcesses) {
+  const TrainConfig cfg = gradqueue_config(4);
+  const auto dir = shared_temp_dir("gq_resume");
+  const GqTrace straight = run_gradqueue(cfg, g_comm, 10);
+  {
+    Trainer first(cfg, g_comm);
+    run_steps(first, 5);
+    first.save(dir / "gq.ckpt");
+  }
+  TrainConfig resume = cfg;
+  resume.resume = dir / "gq.ckpt";
+  {
+    Trainer again(resume, g_comm);
+    const auto losses = run_steps(again, 5);
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(losses[i], straight.losses[5 + i]) << "step " << i;
+    EXPECT_EQ(params_of(again), straight.params);
+  }
+  if (g_comm->rank() == 0) {
+    Trainer one(resume);
+    run_steps(one, 5);
+    EXPECT_LE(relative_distance(params_of(one), straight.params), 1e-4);
+    std::filesystem::remove_all(dir);
+  }
+  g_comm->barrier();
+}
+
 TEST(Distributed, SettingsThatDifferBetweenRanksAreAnErrorNamingTheRank) {
   TrainConfig cfg = small_config();
   const int odd = ranks() - 1;  // the last rank is started with another --lr
