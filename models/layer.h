@@ -21,6 +21,9 @@ struct Context {
   bool training = true;
   std::uint64_t seed = 0;  // the run's seed (dropout masks)
   std::uint64_t step = 0;  // the global step (a fresh dropout mask each step)
+  // Data-parallel: the global batch position of this process's first sample (dropout masks are
+  // those of the whole batch, so R processes draw what one process draws).
+  std::uint64_t first_sample = 0;
 };
 
 // Bytes each layer holds, by class, for the memory plan printed at start.
@@ -62,6 +65,10 @@ class Layer {
   virtual void per_cluster_grads(const float* /*x*/, const float* /*dy*/,
                                  const kernels::Clustering& /*clusters*/, MatrixView /*rows*/,
                                  stream_t /*stream*/) {}
+  // True when per_cluster_grads writes the layer's batch gradient in every row (the normalisation
+  // layers) rather than per-cluster means: data-parallel Grad Queue sums such rows over the ranks
+  // as they are, and rescales true per-cluster rows by each rank's share of the cluster.
+  virtual bool per_cluster_rows_are_batch_gradient() const { return false; }
 };
 
 }  // namespace gq::models

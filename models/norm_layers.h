@@ -20,6 +20,7 @@ class BatchNorm2d : public Layer {
   bool has_params() const override { return true; }
   // The fallback (no per-cluster kernel for gamma and beta): their batch gradient in every cluster.
   std::optional<std::size_t> prepare_per_cluster(int) override { return 0; }
+  bool per_cluster_rows_are_batch_gradient() const override { return true; }
   void per_cluster_grads(const float*, const float*, const kernels::Clustering&, MatrixView rows,
                          stream_t stream) override {
     params_->grad_in_every_row(gamma_, rows, stream);
@@ -49,6 +50,7 @@ class GroupNorm : public Layer {
   bool has_params() const override { return true; }
   // The fallback (no per-cluster kernel for gamma and beta): their batch gradient in every cluster.
   std::optional<std::size_t> prepare_per_cluster(int) override { return 0; }
+  bool per_cluster_rows_are_batch_gradient() const override { return true; }
   void per_cluster_grads(const float*, const float*, const kernels::Clustering&, MatrixView rows,
                          stream_t stream) override {
     params_->grad_in_every_row(gamma_, rows, stream);

@@ -47,7 +47,8 @@ Shape GlobalAvgPool::setup(const std::string& name, const Shape& in, int batch, 
 
 Shape Dropout::setup(const std::string& name, const Shape& in, int batch, ParamRegistry&) {
   GQ_CHECK(p_ >= 0.0f && p_ < 1.0f, "{}: dropout probability must be in [0, 1), got {}", name, p_);
-  n_ = static_cast<std::size_t>(in.numel()) * batch;
+  per_sample_ = static_cast<std::size_t>(in.numel());
+  n_ = per_sample_ * batch;
   // FNV-1a of the layer name: distinct, stable masks for distinct dropout layers.
   salt_ = 1469598103934665603ull;
   for (unsigned char ch : name) salt_ = (salt_ ^ ch) * 1099511628211ull;
@@ -64,7 +65,8 @@ void Dropout::forward(const Context& ctx, const float* x, float* y) {
     copy_on_device(y, x, n_ * sizeof(float), ctx.stream);
     return;
   }
-  kernels::dropout_forward(x, y, n_, p_, ctx.seed, mask_offset(ctx.step, salt_), ctx.stream);
+  kernels::dropout_forward(x, y, n_, p_, ctx.seed, mask_offset(ctx.step, salt_), ctx.stream,
+                           ctx.first_sample * per_sample_);
 }
 
 void Dropout::backward(const Context& ctx, const float*, const float*, const float* dy, float* dx) {
@@ -73,7 +75,8 @@ void Dropout::backward(const Context& ctx, const float*, const float*, const flo
     copy_on_device(dx, dy, n_ * sizeof(float), ctx.stream);
     return;
   }
-  kernels::dropout_backward(dy, dx, n_, p_, ctx.seed, mask_offset(ctx.step, salt_), ctx.stream);
+  kernels::dropout_backward(dy, dx, n_, p_, ctx.seed, mask_offset(ctx.step, salt_), ctx.stream,
+                            ctx.first_sample * per_sample_);
 }
 
 }  // namespace gq::models

@@ -97,7 +97,7 @@ class Dropout : public Layer {
 
  private:
   float p_;
-  std::size_t n_ = 0;
+  std::size_t n_ = 0, per_sample_ = 0;
   std::uint64_t salt_ = 0;
 };
 

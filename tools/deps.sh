@@ -15,6 +15,7 @@ packages=(
   dataset-fashion-mnist    # fallback dataset when CIFAR-10 is absent
   python3-numpy python3-matplotlib       # tools/plot.py
   clang libclang-rt-dev    # tools/fuzz.sh: libFuzzer, ASan and UBSan ship in clang's compiler-rt
+  openmpi-bin libopenmpi-dev  # data-parallel training: mpirun, MPI (NCCL comes with the CUDA toolkit)
 )
 
 missing=()

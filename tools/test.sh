@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: builds and runs everything CI checks.
 #   1. emulator build (warnings are errors), ctest in forward thread order with 1 worker and in
-#      reverse order with 2 workers (every test binary is registered for both);
+#      reverse order with 2 workers (every test binary is registered for both); then the
+#      data-parallel suites under mpirun -np 2 and -np 3 (GQ_MPI=ON: MPI is required here);
 #   2. the kernel and model suites again in an emulator build that takes the GPU's launch shapes,
 #      tiles and branches (GQ_EMU_GPU_DECISIONS), both orders;
 #   3. the emulator tests (forward order) under AddressSanitizer + UndefinedBehaviorSanitizer;
@@ -30,12 +31,14 @@ section() { printf '\n==== %s ====\n' "$*"; }
 started=$SECONDS
 
 section "emulator build (g++ + cuemu, -Werror)"
-cmake -S . -B build-emu -G Ninja -DGQ_CUDA=OFF -DGQ_WERROR=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B build-emu -G Ninja -DGQ_CUDA=OFF -DGQ_MPI=ON -DGQ_WERROR=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build-emu -j "$jobs"
 section "emulator tests, forward order (CUEMU_ORDER=forward CUEMU_WORKERS=1) and host-only suites"
 ctest --test-dir build-emu -L "forward|host" --output-on-failure -j "$jobs"
 section "emulator tests, reverse order (CUEMU_ORDER=reverse CUEMU_WORKERS=2)"
 ctest --test-dir build-emu -L reverse --output-on-failure -j "$jobs"
+section "data-parallel tests: mpirun -np 2 and -np 3 on the emulator (one at a time: they fill the cores)"
+ctest --test-dir build-emu -L distributed --output-on-failure
 
 if [ "$run_gpumode" = 1 ]; then
   section "emulator with the GPU's launch decisions (GQ_EMU_GPU_DECISIONS): kernel and model suites, both orders"
@@ -55,16 +58,17 @@ if [ "$run_asan" = 1 ]; then
   cmake --build build-asan -j "$jobs"
   # Forward order only: the orders look for races, which step 1 already covers in this build's
   # code; the sanitizers look for memory and UB errors, which do not depend on the order.
+  # Not the mpirun suites: Open MPI's own allocations at exit read as leaks.
   section "sanitizer tests (forward order and host-only suites)"
-  ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan -L "forward|host" --output-on-failure \
-    -j "$jobs"
+  ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan -L "forward|host" -LE distributed \
+    --output-on-failure -j "$jobs"
 fi
 
 if [ "$run_cuda" = 1 ]; then
   section "GPU build (GQ_CUDA=ON, nvcc sm_90): compile and link every target"
   if command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ]; then
     # One architecture: sm_80 compiles the same sources (a user's build makes both by default).
-    cmake -S . -B build-cuda -G Ninja -DGQ_CUDA=ON -DGQ_WERROR=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+    cmake -S . -B build-cuda -G Ninja -DGQ_CUDA=ON -DGQ_MPI=ON -DGQ_WERROR=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
           -DCMAKE_CUDA_COMPILER="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)" >/dev/null
     cmake --build build-cuda -j "$jobs"
     echo "GPU build: $(ls build-cuda/bin | wc -l) binaries linked in build-cuda/bin"

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "kernels/step_guard.h"
+#include "runtime/train/gq_shard.h"
 #include "runtime/error.h"
 #include "runtime/nvtx.h"
 
@@ -63,9 +64,16 @@ constexpr std::uint64_t kKMeansStream = std::uint64_t{2} << 40;
 
 }  // namespace
 
-GradQueue::GradQueue(const GradQueueConfig& config, models::Sequential& model, std::uint64_t seed)
+GradQueue::GradQueue(const GradQueueConfig& config, models::Sequential& model, std::uint64_t seed,
+                     Communicator* comm)
     : cfg_(config), model_(model), seed_(seed) {
-  b_ = model.batch();
+  if (comm && comm->distributed()) {
+    comm_ = comm;
+    rank_ = comm->rank();
+    ranks_ = comm->size();
+  }
+  local_b_ = model.batch();
+  b_ = local_b_ * ranks_;  // k-means, the clustering and the combine see the global batch
   k_ = cfg_.clusters > 0 ? cfg_.clusters : std::clamp(b_ / 128, 1, 32);
   GQ_CHECK(k_ <= kernels::kKMeansMaxClusters && k_ <= b_,
            "--gq-clusters {}: at most {} and at most the batch size {}", k_,
@@ -140,6 +148,24 @@ GradQueue::GradQueue(const GradQueueConfig& config, models::Sequential& model, s
   diagnostics_.fill_bytes(0);
   skips_ = DeviceBuffer<std::int32_t>(2);
   skips_.fill_bytes(0);
+  if (comm_) {
+    local_order_ = DeviceBuffer<int>(local_b_);
+    local_offsets_ = DeviceBuffer<int>(k_ + 1);
+    local_sizes_ = DeviceBuffer<int>(k_);
+    local_factors_ = DeviceBuffer<float>(k_);
+    comm_->reserve(p_ * k_);
+  }
+}
+
+kernels::Clustering GradQueue::local_clustering() {
+  return {local_order_.data(), local_offsets_.data(), local_sizes_.data(), k_, local_b_};
+}
+
+std::uint64_t GradQueue::comm_bytes_per_step() const {
+  if (!comm_) return 0;
+  const std::uint64_t gather =
+      k_ > 1 ? std::uint64_t{4} * local_b_ * features_ * (ranks_ - 1) : 0;
+  return gather + sum_bytes_sent(p_ * k_, ranks_, rank_);
 }
 
 kernels::Clustering GradQueue::clustering() {
@@ -151,15 +177,33 @@ kernels::GradientRing GradQueue::ring() {
 }
 
 void GradQueue::cluster(const float* input, std::uint64_t step, stream_t stream) {
-  if (k_ == 1) return;
+  if (k_ == 1) {
+    share_clustering(stream);
+    return;
+  }
   NvtxRange range("gq.kmeans");
   const float* src = cfg_.features == "input" ? input : model_.activation(model_.num_layers() - 2);
   // The features are normalised into k-means' own buffer (the model's activation stays as it is).
-  kernels::l2_normalize_rows(src, feature_buf_.data(), b_, features_, stream);
+  // Data-parallel, every rank clusters the whole global batch: the ranks' features, in rank order.
+  if (comm_) {
+    comm_->all_gather(src, feature_buf_.data(), static_cast<std::size_t>(local_b_) * features_,
+                      stream);
+    kernels::l2_normalize_rows(feature_buf_.data(), b_, features_, stream);
+  } else {
+    kernels::l2_normalize_rows(src, feature_buf_.data(), b_, features_, stream);
+  }
   kernels::kmeans({feature_buf_.data(), Shape{b_, features_}},
                   {k_, cfg_.kmeans_iters, seed_, kKMeansStream | step},
                   {assignment_.data(), centroids_.data(), clustering(), kmeans_result_.data()},
                   kmeans_scratch_.data(), stream);
+  share_clustering(stream);
+}
+
+// Data-parallel: this rank's members of each cluster and its factors (gq_shard.h).
+void GradQueue::share_clustering(stream_t stream) {
+  if (comm_)
+    shard_clustering(clustering(), rank_ * local_b_, ranks_, local_clustering(),
+                     local_factors_.data(), stream);
 }
 
 models::Sequential::BackwardHook GradQueue::hook(stream_t stream) {
@@ -175,11 +219,24 @@ void GradQueue::per_cluster_rows(int layer, const float* x, const float* dy, str
   NvtxRange range("gq.per_cluster." + model_.layer_name(layer));
   const MatrixView rows{cluster_grads_.data(), static_cast<std::size_t>(k_), p_, p_};
   if (!layer_fallback_[layer]) {
-    l.per_cluster_grads(x, dy, clustering(), rows, stream);
+    l.per_cluster_grads(x, dy, comm_ ? local_clustering() : clustering(), rows, stream);
+    // Data-parallel: this rank's share of each g_c (a batch gradient's share needs no factor).
+    if (comm_ && !l.per_cluster_rows_are_batch_gradient()) {
+      const auto [first, last] = model_.param_ids(layer);
+      for (int id = first; id < last; ++id)
+        scale_rows(model_.params().columns(id, rows), local_factors_.data(), stream);
+    }
     return;
   }
   const auto [first, last] = model_.param_ids(layer);
   for (int id = first; id < last; ++id) model_.params().grad_in_every_row(id, rows, stream);
+}
+
+// Data-parallel: the ranks' shares of the k x P cluster gradients summed in rank order (the
+// counts n_c are the global clustering's, the same on every rank): from here on every rank
+// computes the same queue, scarcity and G*.
+void GradQueue::sum_over_ranks(stream_t stream) {
+  if (comm_) comm_->sum(cluster_grads_.data(), cluster_grads_.size(), stream);
 }
 
 float* GradQueue::combine_and_push(const float* step_loss, stream_t stream) {

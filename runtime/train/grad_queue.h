@@ -14,6 +14,7 @@
 #include "kernels/kmeans.h"
 #include "kernels/scarcity.h"
 #include "models/sequential.h"
+#include "runtime/comm.h"
 #include "runtime/memory.h"
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/train_config.h"
@@ -38,7 +39,10 @@ struct GradQueueDiagnostics {
 
 class GradQueue {
  public:
-  GradQueue(const GradQueueConfig& config, models::Sequential& model, std::uint64_t seed);
+  // comm (optional, not owned): data-parallel Grad Queue (docs/GRADQUEUE.md §10). The model is
+  // set up for this rank's share of the batch; k-means runs on the whole global batch.
+  GradQueue(const GradQueueConfig& config, models::Sequential& model, std::uint64_t seed,
+            Communicator* comm = nullptr);
 
   int clusters() const { return k_; }
   // Clusters this step's batch (call after forward, before backward). input: the batch fed to the
@@ -46,6 +50,9 @@ class GradQueue {
   void cluster(const float* input, std::uint64_t step, stream_t stream);
   // Each layer's rows of the per-cluster gradients, from its x and dy during backward.
   models::Sequential::BackwardHook hook(stream_t stream);
+  // Data-parallel, after backward and before combine_and_push: sums the ranks' shares of the
+  // k x P cluster gradients (a collective). No-op in one process.
+  void sum_over_ranks(stream_t stream);
   // After backward: G* (device, the model's parameter count) for the optimizer; pushes gbar and
   // updates the queue length from this step's mean loss (a device scalar).
   float* combine_and_push(const float* step_loss, stream_t stream);
@@ -58,6 +65,8 @@ class GradQueue {
   // Layers with parameters but no per-cluster gradient: their batch gradient is used in every
   // cluster's row.
   const std::vector<std::string>& fallback_layers() const { return fallback_layers_; }
+  // Data-parallel: bytes this rank sends per step (features all-gather, k x P sum).
+  std::uint64_t comm_bytes_per_step() const;
   // Device memory by class, for the memory plan: the ring (qmax x P slots, float64 sums), the k
   // cluster gradients (k x P) and G*, the k-means scratch, the layers' per-cluster gradients
   // (scratch and library plans) and the combine's scratch.
@@ -69,11 +78,15 @@ class GradQueue {
   void per_cluster_rows(int layer, const float* x, const float* dy, stream_t stream);
   kernels::Clustering clustering();
   kernels::GradientRing ring();
+  kernels::Clustering local_clustering();  // data-parallel: this rank's share of clustering()
+  void share_clustering(stream_t stream);
 
   GradQueueConfig cfg_;
   models::Sequential& model_;
   std::uint64_t seed_;
-  int k_ = 1, b_ = 0, features_ = 0;
+  int k_ = 1, b_ = 0, features_ = 0;  // b_: the global batch (all ranks)
+  Communicator* comm_ = nullptr;      // null unless data-parallel
+  int rank_ = 0, ranks_ = 1, local_b_ = 0;
   std::size_t p_ = 0;
   int tensors_ = 0;
   std::vector<char> layer_fallback_;  // per layer: its batch gradient fills its rows
@@ -91,6 +104,8 @@ class GradQueue {
   DeviceBuffer<kernels::RingState> state_;
   DeviceBuffer<kernels::CombineDiagnostics> diagnostics_;
   DeviceBuffer<std::int32_t> skips_;  // consecutive, total
+  DeviceBuffer<int> local_order_, local_offsets_, local_sizes_;  // data-parallel share
+  DeviceBuffer<float> local_factors_;
 };
 
 }  // namespace gq::train

@@ -135,8 +135,28 @@ Stopped::Stopped(int signal, long step, std::filesystem::path checkpoint)
       step_(step),
       checkpoint_(std::move(checkpoint)) {}
 
-Trainer::Trainer(const TrainConfig& config) : cfg_(config) {
+Trainer::Trainer(const TrainConfig& config, Communicator* comm) : cfg_(config), comm_(comm) {
   GQ_CHECK(cfg_.batch_size > 0, "--batch-size must be positive, got {}", cfg_.batch_size);
+  if (comm_ && comm_->distributed()) {
+    rank_ = comm_->rank();
+    ranks_ = comm_->size();
+    check_same_settings_on_every_rank();
+    // Every rank takes an equal share of each global batch, so that a step is the step of one
+    // process on the whole batch; a remainder would make shares (and the mean) uneven.
+    GQ_CHECK(cfg_.batch_size % ranks_ == 0,
+             "--batch-size {} is not divisible by the {} processes of this job: every process "
+             "takes batch-size / processes samples of each batch; use a multiple of {} (e.g. {}) "
+             "or another number of processes",
+             cfg_.batch_size, ranks_, ranks_, (cfg_.batch_size + ranks_ - 1) / ranks_ * ranks_);
+    // Rank 0 alone prints, writes metrics and checkpoints.
+    if (rank_ != 0) {
+      cfg_.quiet = true;
+      cfg_.metrics_path.clear();
+    }
+  } else {
+    comm_ = nullptr;
+  }
+  local_b_ = cfg_.batch_size / ranks_;
   GQ_CHECK(cfg_.epochs > 0 || cfg_.max_steps > 0, "--epochs or --max-steps must be positive");
   GQ_CHECK(cfg_.epochs >= 0 && cfg_.max_steps >= 0 && cfg_.train_subset >= 0 &&
                cfg_.test_subset >= 0 && cfg_.val_size >= 0 && cfg_.eval_every >= 0 &&
@@ -145,7 +165,7 @@ Trainer::Trainer(const TrainConfig& config) : cfg_(config) {
            "--checkpoint-every must not be negative, --log-every must be positive");
   // Outputs and the checkpoint to resume first: a bad path fails now, not after the data has been
   // decoded (CIFAR-10: 15 s) or after the whole run.
-  if (!cfg_.checkpoint_dir.empty()) {
+  if (!cfg_.checkpoint_dir.empty() && rank_ == 0) {
     for (const auto& tmp : prepare_checkpoint_dir(cfg_.checkpoint_dir))
       if (!cfg_.quiet)
         fmt::print("removed {} (left by a run stopped while writing it)\n", tmp.string());
@@ -171,7 +191,7 @@ Trainer::Trainer(const TrainConfig& config) : cfg_(config) {
   const Shape input =
       text ? Shape{train_.feature_dim} : Shape{train_.channels, train_.height, train_.width};
   model_ = models::build_model(cfg_.model, input, train_.num_classes);
-  model_->setup(input, cfg_.batch_size);
+  model_->setup(input, local_b_);
   model_->initialize(cfg_.seed);
 
   steps_per_epoch_ = train_.n / cfg_.batch_size;  // the last partial batch is dropped
@@ -188,7 +208,7 @@ Trainer::Trainer(const TrainConfig& config) : cfg_(config) {
   schedule_.step_size = std::max(1L, steps_per_epoch_ * 30);
 
   const int classes = train_.num_classes;
-  const std::size_t b = cfg_.batch_size;
+  const std::size_t b = local_b_;
   optimizer_ = make_optimizer(cfg_.optimizer, cfg_.optimizer_settings, model_->params());
   batch_x_ = DeviceBuffer<float>(b * input.numel());
   batch_y_ = DeviceBuffer<std::int32_t>(b);
@@ -201,7 +221,17 @@ Trainer::Trainer(const TrainConfig& config) : cfg_(config) {
                                              model_->state_buffers().size());
   grad_norm_ = DeviceBuffer<float>(1);
   reduce_scratch_ = DeviceBuffer<char>(kernels::reduce_scratch_bytes());
-  if (cfg_.gradqueue) grad_queue_ = std::make_unique<GradQueue>(cfg_.gq, *model_, cfg_.seed);
+  if (cfg_.gradqueue)
+    grad_queue_ = std::make_unique<GradQueue>(cfg_.gq, *model_, cfg_.seed, comm_);
+  if (comm_) {
+    // Per step: the loss (1 float), then the batch gradient (plain) or Grad Queue's features and
+    // k x P cluster gradients (its G* is computed identically on every rank from them).
+    const std::size_t p = model_->params().size();
+    comm_->reserve(p);
+    comm_bytes_per_step_ = sum_bytes_sent(1, ranks_, rank_) +
+                           (grad_queue_ ? grad_queue_->comm_bytes_per_step()
+                                        : sum_bytes_sent(p, ranks_, rank_));
+  }
   upload_dataset();
 
   if (resume) {
@@ -218,6 +248,9 @@ Trainer::Trainer(const TrainConfig& config) : cfg_(config) {
   }
   if (!cfg_.quiet) {
     fmt::print("device      {}\n", device_info().name);
+    if (comm_)
+      fmt::print("processes   {} (data-parallel, {} samples each; {:.2f} MiB sent per step by each)\n",
+                 ranks_, local_b_, comm_bytes_per_step_ / 1048576.0);
     fmt::print("data        {} train / {}{} test samples of {}, {} classes\n", train_.n,
                val_.n > 0 ? fmt::format("{} validation / ", val_.n) : "", test_.n, input.str(),
                classes);
@@ -297,10 +330,10 @@ std::size_t DeviceSplit::bytes() const {
 }
 
 void Trainer::upload_dataset() {
-  train_dev_.upload(train_, cfg_.batch_size);
+  train_dev_.upload(train_, local_b_);
   train_dev_.eval_order = {};  // the training split is read in the epoch's permutation
-  val_dev_.upload(val_, cfg_.batch_size);
-  test_dev_.upload(test_, cfg_.batch_size);
+  val_dev_.upload(val_, local_b_);
+  test_dev_.upload(test_, local_b_);
   permutation_ = DeviceBuffer<std::int32_t>(train_.n);
 }
 
@@ -318,7 +351,7 @@ void Trainer::begin_epoch() {
 // (gather_augment), text rows are copied (gather_rows).
 void Trainer::gather_batch(const DeviceSplit& split, const std::int32_t* indices,
                            const kernels::AugmentParams& aug, stream_t stream) {
-  const int b = cfg_.batch_size;
+  const int b = local_b_;  // this rank's share (training) or its evaluation batch
   const data::Dataset& shape = train_;  // every split has the training split's sample shape
   if (shape.images.empty()) {
     kernels::gather_rows(split.features.data(), split.labels.data(), indices, b,
@@ -337,9 +370,10 @@ void Trainer::step() {
     epoch_ = static_cast<int>(step_ / steps_per_epoch_);
     begin_epoch();
   }
-  const int b = cfg_.batch_size;
+  const int b = local_b_;  // this rank's share of the global batch
   const int classes = train_.num_classes;
-  models::Context ctx{nullptr, true, cfg_.seed, static_cast<std::uint64_t>(step_)};
+  models::Context ctx{nullptr, true, cfg_.seed, static_cast<std::uint64_t>(step_),
+                      static_cast<std::uint64_t>(rank_) * b};
   {
     NvtxRange r("data");
     kernels::AugmentParams aug;
@@ -347,18 +381,25 @@ void Trainer::step() {
     aug.flip = cfg_.augment && train_.channels == 3;
     aug.seed = cfg_.seed;
     aug.step = static_cast<std::uint64_t>(step_);
-    gather_batch(train_dev_, permutation_.data() + in_epoch * b, aug, ctx.stream);
+    // Rank r takes positions [r b, (r + 1) b) of the global batch, with their own draws.
+    aug.first = static_cast<std::uint64_t>(rank_) * b;
+    gather_batch(train_dev_, permutation_.data() + in_epoch * cfg_.batch_size + rank_ * b, aug,
+                 ctx.stream);
   }
   const float* logits = model_->forward(ctx, batch_x_.data());
   {
     NvtxRange r("loss");
+    // The gradient of the global batch's mean loss: 1 / batch_size per sample on every rank, so
+    // that the ranks' gradients add up to the one-process gradient.
+    const int global_b = cfg_.batch_size;
     kernels::softmax_xent(logits, batch_y_.data(), b, classes, cfg_.label_smoothing, losses_.data(),
-                          dlogits_.data(), 1.0f / b, ctx.stream);
+                          dlogits_.data(), 1.0f / global_b, ctx.stream);
     // loss_sum_[1] = this step's mean loss (Grad Queue's length rule reads it on the device),
-    // loss_sum_[0] accumulates it until the next log.
+    // loss_sum_[0] accumulates it until the next log. Data-parallel: every rank's share, summed.
     kernels::reduce_sum(losses_.data(), b, loss_sum_.data() + 1, reduce_scratch_.data(),
                         ctx.stream);
-    kernels::scale(loss_sum_.data() + 1, 1, 1.0f / b, ctx.stream);
+    kernels::scale(loss_sum_.data() + 1, 1, 1.0f / global_b, ctx.stream);
+    if (comm_) comm_->sum(loss_sum_.data() + 1, 1, ctx.stream);
     kernels::axpy(1, 1.0f, loss_sum_.data() + 1, loss_sum_.data(), ctx.stream);
   }
   if (grad_queue_)
@@ -369,8 +410,24 @@ void Trainer::step() {
   // The gradient the optimizer takes: G* with Grad Queue (skipped on the device when not finite),
   // the batch gradient without.
   float* grads = model_->params().grads();
+  if (comm_ && !grad_queue_) {
+    // The batch gradient: the ranks' gradients summed in rank order (runtime/comm.h), the same
+    // bits on every rank, so the ranks' parameters stay identical.
+    NvtxRange r("allreduce");
+    comm_start_.record(ctx.stream);
+    comm_->sum(grads, model_->params().size(), ctx.stream);
+    comm_stop_.record(ctx.stream);
+    comm_timed_ = true;
+  }
   const std::int32_t* apply = nullptr;
   if (grad_queue_) {
+    if (comm_) {  // timed: the k x P sum (the features' gather ran before backward, untimed)
+      NvtxRange r("allreduce");
+      comm_start_.record(ctx.stream);
+      grad_queue_->sum_over_ranks(ctx.stream);
+      comm_stop_.record(ctx.stream);
+      comm_timed_ = true;
+    }
     grads = grad_queue_->combine_and_push(loss_sum_.data() + 1, ctx.stream);
     apply = grad_queue_->apply_flag();
   }
@@ -398,11 +455,14 @@ double Trainer::take_train_loss() {
 
 EvalResult Trainer::evaluate(bool validation) {
   NvtxRange range("evaluate");
+  sync_state_buffers();
   const data::Dataset& split = validation ? val_ : test_;
   const DeviceSplit& dev = validation ? val_dev_ : test_dev_;
   GQ_CHECK(split.n > 0, "evaluate: the {} split is empty", validation ? "validation" : "test");
-  const int b = cfg_.batch_size, classes = split.num_classes;
-  models::Context ctx{nullptr, false, cfg_.seed, 0};
+  // Every rank evaluates the whole split (identical parameters: identical results), in batches
+  // of its training share.
+  const int b = local_b_, classes = split.num_classes;
+  models::Context ctx{nullptr, false, cfg_.seed, 0, 0};
   EvalResult res;
   res.confusion.assign(static_cast<std::size_t>(classes) * classes, 0);
   std::vector<float> logits(static_cast<std::size_t>(b) * classes), losses(b);
@@ -474,7 +534,11 @@ void Trainer::run_profile() {
 }
 
 EvalResult Trainer::run(const std::function<int()>& stop_requested) {
-  const auto requested = [&] { return stop_requested ? stop_requested() : 0; };
+  // Data-parallel: a signal seen by any rank stops every rank after the same step.
+  const auto requested = [&] {
+    const int sig = stop_requested ? stop_requested() : 0;
+    return comm_ ? comm_->max(sig) : sig;
+  };
   if (const int sig = requested()) throw Stopped(sig, step_, {});  // no step taken: nothing to save
   using clock = std::chrono::steady_clock;
   auto t0 = clock::now();
@@ -501,6 +565,14 @@ EvalResult Trainer::run(const std::function<int()>& stop_requested) {
       }
       nlohmann::json record{{"type", "train"}, {"step", step_}, {"epoch", epoch_ + 1},
                             {"loss", loss},    {"lr", lr},      {"images_per_s", ips}};
+      std::string comm_status;
+      if (comm_) {
+        const double ms = last_step_comm_ms();
+        record["ranks"] = ranks_;
+        record["comm_ms"] = ms;
+        record["comm_bytes"] = comm_bytes_per_step_;
+        comm_status = fmt::format(" comm {:.1f} ms", ms);
+      }
       std::string gq_status;
       if (grad_queue_) {
         const GradQueueDiagnostics d = grad_queue_->diagnostics();  // throws after repeated skips
@@ -510,8 +582,9 @@ EvalResult Trainer::run(const std::function<int()>& stop_requested) {
       }
       if (!cfg_.quiet)
         fmt::print(
-            "\rstep {:>6}/{} epoch {:>3} loss {:.4f} lr {:.4f}{} {:>7.0f} img/s ETA {:>5.0f}s   {}",
-            step_, total_steps_, epoch_ + 1, loss, lr, gq_status, ips, eta, eval_now ? "\n" : "");
+            "\rstep {:>6}/{} epoch {:>3} loss {:.4f} lr {:.4f}{}{} {:>7.0f} img/s ETA {:>5.0f}s   {}",
+            step_, total_steps_, epoch_ + 1, loss, lr, gq_status, comm_status, ips, eta,
+            eval_now ? "\n" : "");
       std::fflush(stdout);
       log_metrics(record.dump());
     }
@@ -543,7 +616,7 @@ EvalResult Trainer::run(const std::function<int()>& stop_requested) {
 std::filesystem::path Trainer::save_step_checkpoint() {
   const auto path = step_checkpoint_path(cfg_.checkpoint_dir, step_);
   save(path);
-  prune_checkpoints(cfg_.checkpoint_dir, cfg_.keep_checkpoints, step_);
+  if (rank_ == 0) prune_checkpoints(cfg_.checkpoint_dir, cfg_.keep_checkpoints, step_);
   return path;
 }
 
@@ -585,6 +658,7 @@ void Trainer::diverged(const std::string& what) const {
 }
 
 void Trainer::save(const std::filesystem::path& path) {
+  sync_state_buffers();
   // A checkpoint is a promise that the run can go on from it: never one of NaNs.
   if (const auto bad = first_nonfinite()) diverged("the " + *bad + " holds NaN or infinite values");
   Checkpoint ck;
@@ -601,7 +675,12 @@ void Trainer::save(const std::filesystem::path& path) {
                {"num_classes", train_.num_classes},
                {"params", model_->params().size()},
                {"loss_steps", loss_steps_},
+               {"ranks", ranks_},  // informational: a resume may use another number
                {"settings", run_settings(cfg_)}};
+  if (rank_ != 0) {  // every rank holds the same state; rank 0 writes it once
+    last_good_checkpoint_ = path;
+    return;
+  }
   auto& reg = model_->params();
   ck.sections["params"].resize(reg.size());
   copy_to_host(ck.sections["params"].data(), reg.values(), reg.size() * sizeof(float));
@@ -685,6 +764,60 @@ void Trainer::load(const Checkpoint& ck, const std::filesystem::path& path, bool
   loss_steps_ = ck.header["loss_steps"].get<long>();
   epoch_ = static_cast<int>(step_ / steps_per_epoch_);
   if (step_ % steps_per_epoch_ != 0) begin_epoch();  // mid-epoch: rebuild this epoch's order
+}
+
+}  // namespace gq::train
+
+namespace gq::train {
+
+double Trainer::last_step_comm_ms() const {
+  if (!comm_timed_) return 0.0;
+  comm_stop_.synchronize();
+  return comm_start_.elapsed_ms_until(comm_stop_);
+}
+
+// FNV-1a of the settings that every rank must share: the run's (what a resume checks) and those
+// that decide when ranks communicate (logging, checkpoints, evaluation, the resumed step).
+void Trainer::check_same_settings_on_every_rank() const {
+  nlohmann::json s = run_settings(cfg_);
+  s["log-every"] = cfg_.log_every;
+  s["checkpoint-every"] = cfg_.checkpoint_every;
+  s["checkpoint-dir given"] = !cfg_.checkpoint_dir.empty();
+  s["test-subset"] = cfg_.test_subset;
+  s["resume"] = cfg_.resume.string();
+  s["profile-steps"] = cfg_.profile_steps;
+  const std::string text = s.dump();
+  std::uint64_t hash = 0xcbf29ce484222325ull;
+  for (const unsigned char c : text) hash = (hash ^ c) * 0x100000001b3ull;
+  const std::vector<std::uint64_t> hashes = comm_->all_gather(hash);
+  std::vector<int> differ;
+  for (int r = 1; r < ranks_; ++r)
+    if (hashes[r] != hashes[0]) differ.push_back(r);
+  if (differ.empty()) return;
+  // Name the flags too: each differing rank compares its settings with rank 0's.
+  const nlohmann::json rank0 = nlohmann::json::parse(comm_->broadcast(text, 0));
+  std::string detail;
+  if (hashes[rank_] != hashes[0]) {
+    for (const auto& [key, value] : s.items())
+      if (!rank0.contains(key) || rank0[key] != value)
+        detail += fmt::format("\n  --{}: rank 0 {}, rank {} {}", key,
+                              rank0.contains(key) ? rank0[key].dump() : "unset", rank_,
+                              value.dump());
+  }
+  GQ_FAIL("{}",
+          fmt::format("the processes of this job were started with different settings: rank(s) "
+                      "{} differ from rank 0 (settings hash {:016x} vs {:016x}); start every "
+                      "process with the same flags{}",
+                      fmt::join(differ, ", "), hashes[differ[0]], hashes[0], detail));
+}
+
+void Trainer::sync_state_buffers() {
+  if (!comm_) return;
+  for (DeviceBuffer<float>* b : model_->state_buffers()) {
+    comm_->reserve(b->size());
+    comm_->sum(b->data(), b->size(), nullptr);
+    kernels::scale(b->data(), b->size(), 1.0f / static_cast<float>(ranks_), nullptr);
+  }
 }
 
 }  // namespace gq::train

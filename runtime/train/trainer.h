@@ -13,7 +13,9 @@
 #include "datasets/dataset.h"
 #include "kernels/augment.h"
 #include "models/sequential.h"
+#include "runtime/comm.h"
 #include "runtime/memory.h"
+#include "runtime/stream.h"
 #include "runtime/schedule.h"
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/grad_queue.h"
@@ -59,7 +61,11 @@ class Trainer {
  public:
   // Checks the outputs (checkpoint folder, metrics file) and the checkpoint to resume before it
   // loads any data, then sets everything up; a bad path fails in a second, not after the run.
-  explicit Trainer(const TrainConfig& config);
+  // comm (optional, not owned): data-parallel training over comm->size() processes, each taking
+  // batch_size / size() samples of every global batch (docs/ARCHITECTURE.md, "Data-parallel
+  // training"). Every rank must construct its Trainer with the same settings (checked); step(),
+  // evaluate(), save(), run() and take_train_loss() are then collective: every rank calls them.
+  explicit Trainer(const TrainConfig& config, Communicator* comm = nullptr);
   ~Trainer();
   // Runs to the configured end; returns the final test evaluation. stop_requested (optional) is
   // asked after every step; a non-zero answer (the signal) makes run() write a checkpoint and
@@ -75,6 +81,7 @@ class Trainer {
   double take_train_loss();
 
   // Refuses (gq::Error "training diverged: ...") to write a checkpoint from non-finite state.
+  // Data-parallel: collective; rank 0 alone writes the file.
   void save(const std::filesystem::path& path);
   // model_only: parameters and model state only (gq-eval), not the optimizer or the queue. A full
   // load checks that the checkpoint's run settings equal this run's and that it is not finished.
@@ -88,6 +95,13 @@ class Trainer {
   const data::Dataset& train_set() const { return train_; }
   const data::Dataset& test_set() const { return test_; }
   const data::Dataset& validation_set() const { return val_; }
+  GradQueue* grad_queue() { return grad_queue_.get(); }  // null without --gradqueue
+  int rank() const { return rank_; }
+  int ranks() const { return ranks_; }
+  // Communication of the last step (ms; device events on the GPU, wall time on the emulator) and
+  // bytes this rank sends per step.
+  double last_step_comm_ms() const;
+  std::uint64_t comm_bytes_per_step() const { return comm_bytes_per_step_; }
 
  private:
   void upload_dataset();
@@ -101,8 +115,17 @@ class Trainer {
   void check_settings(const Checkpoint& ck, const std::filesystem::path& path) const;
   std::filesystem::path save_step_checkpoint();
   [[noreturn]] void diverged(const std::string& what) const;
+  void check_same_settings_on_every_rank() const;
+  void sync_state_buffers();  // data-parallel: ranks' BatchNorm running statistics averaged
+
 
   TrainConfig cfg_;
+  Communicator* comm_ = nullptr;  // null or size 1: one process
+  int rank_ = 0, ranks_ = 1;
+  int local_b_ = 0;  // this rank's samples per step: batch_size / ranks
+  Event comm_start_, comm_stop_;
+  bool comm_timed_ = false;
+  std::uint64_t comm_bytes_per_step_ = 0;
   data::Dataset train_, val_, test_;
   std::unique_ptr<models::Sequential> model_;
   ScheduleConfig schedule_;

@@ -177,6 +177,25 @@ TEST_P(AugmentShapes, SameSeedAndStepAreDeterministicNewStepDiffers) {
   }
 }
 
+// A data-parallel rank's share of a batch (AugmentParams::first) draws what the whole batch draws
+// at the same positions.
+TEST_P(AugmentShapes, ASliceWithFirstEqualsTheWholeBatchsRows) {
+  const auto [c, h, w, pad, flip] = GetParam();
+  const Images im = make_images(7, c, h, w, 6);
+  const std::vector<std::int32_t> indices = {6, 1, 2, 5, 4, 0, 3, 1, 2};
+  const Output whole = augment(im, indices, kMean, kStd, AugmentParams{pad, flip, 3, 11});
+  const std::size_t plane = im.sample_size();
+  for (const int first : {3, 6}) {
+    const std::vector<std::int32_t> share(indices.begin() + first, indices.begin() + first + 3);
+    AugmentParams params{pad, flip, 3, 11};
+    params.first = static_cast<std::uint64_t>(first);
+    const Output part = augment(im, share, kMean, kStd, params);
+    EXPECT_TRUE(std::equal(part.out.begin(), part.out.end(), whole.out.begin() + first * plane))
+        << "first " << first;
+    EXPECT_TRUE(std::equal(part.labels.begin(), part.labels.end(), whole.labels.begin() + first));
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Shapes, AugmentShapes,
                          ::testing::Values(std::make_tuple(3, 9, 7, 2, true),
                                            std::make_tuple(1, 28, 28, 2, false),

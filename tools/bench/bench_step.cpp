@@ -9,6 +9,9 @@
 // Counters per step (runtime/launch_counters.h), from one untimed step after the warm-up (not the
 // first of an epoch, which also shuffles): `launches` (kernel launches), `copies`, `memsets`, and
 // `device_ops` (their sum; on a GPU each costs microseconds however little it computes).
+// Data-parallel cost (docs/PERF.md, "Data-parallel training"): counters sent_MiB_R2 / _R8 are the
+// bytes each of R ranks sends per step at this global batch (runtime/comm.h's deterministic sum:
+// the loss, then the batch gradient, or Grad Queue's gathered features and k x P cluster rows).
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -21,6 +24,7 @@
 #include <vector>
 
 #include "runtime/launch_counters.h"
+#include "runtime/comm.h"
 #include "runtime/stream.h"
 #include "runtime/train/trainer.h"
 
@@ -69,6 +73,21 @@ gq::train::TrainConfig config(int batch, int k) {
   return cfg;
 }
 
+// Bytes one of `ranks` ranks sends per step (what Trainer::comm_bytes_per_step reports there).
+double sent_mib(gq::train::Trainer& t, int batch, int k, int ranks) {
+  auto& m = t.model();
+  const std::size_t p = m.params().size();
+  const std::size_t features = m.output_shape(m.num_layers() - 2).numel();
+  std::uint64_t bytes = gq::sum_bytes_sent(1, ranks);
+  if (k == 0) {
+    bytes += gq::sum_bytes_sent(p, ranks);
+  } else {
+    if (k > 1) bytes += std::uint64_t{4} * (batch / ranks) * features * (ranks - 1);
+    bytes += gq::sum_bytes_sent(p * k, ranks);
+  }
+  return static_cast<double>(bytes) / 1048576.0;
+}
+
 std::map<int, double> plain_seconds_per_step;  // by batch size, for the ratio
 
 // range(0) = batch size, range(1) = Grad Queue clusters k (0: the plain step).
@@ -101,6 +120,8 @@ void BM_TrainStep(benchmark::State& state) {
   } else if (plain_seconds_per_step.count(batch)) {
     state.counters["x_plain"] = per_step / plain_seconds_per_step[batch];
   }
+  for (const int r : {2, 8})
+    state.counters["sent_MiB_R" + std::to_string(r)] = sent_mib(trainer, batch, k, r);
   state.SetLabel(k > 0 ? "gradqueue k=" + std::to_string(k) : "plain");
 }
 

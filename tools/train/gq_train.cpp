@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include <CLI/CLI.hpp>
 
 #include "datasets/dataset.h"
+#include "runtime/comm.h"
 #include "runtime/device.h"
 #include "runtime/error.h"
 #include "runtime/host_threads.h"
@@ -98,6 +100,25 @@ int main(int argc, char** argv) {
   cfg.metrics_path = flags.metrics;
   cfg.checkpoint_dir = flags.checkpoint_dir;
   cfg.resume = flags.resume;
+  // Data-parallel under mpirun (one process per GPU); a plain start is one process.
+  std::unique_ptr<gq::Communicator> comm;
+  try {
+    comm = gq::Communicator::world(&argc, &argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gq-train: %s\n", e.what());
+    return 1;
+  }
+  // An error one process hits (a bad file, a failed write, a dead peer) ends every process of the
+  // job with its exit code, naming the rank, instead of leaving the others waiting in a collective.
+  const auto fail = [&](int code, const std::string& what) {
+    if (!comm->distributed()) {
+      std::fprintf(stderr, "gq-train: %s\n", what.c_str());
+      return code;
+    }
+    std::fprintf(stderr, "gq-train: rank %d of %d: %s\n", comm->rank(), comm->size(),
+                 what.c_str());
+    comm->abort(code);
+  };
   try {
     if (cfg.device == "cuda" && !gq::built_for_gpu())
       GQ_FAIL(
@@ -113,25 +134,25 @@ int main(int argc, char** argv) {
     cfg.gq.scarcity.cluster_weight = gq::train::parse_cluster_weight(flags.gq_weight);
     cfg.gq.scarcity.renorm = flags.gq_renorm == "on";
     gq::train::install_stop_handlers();
-    gq::train::Trainer trainer(cfg);
+    gq::train::Trainer trainer(cfg, comm.get());
     if (cfg.profile_steps > 0) {
       trainer.run_profile();
       return 0;
     }
     const auto result = trainer.run(gq::train::stop_signal);
-    fmt::print("final test accuracy {:.2f}% (loss {:.4f}, {} samples)\n", 100 * result.accuracy,
+    if (comm->rank() == 0)
+      fmt::print("final test accuracy {:.2f}% (loss {:.4f}, {} samples)\n", 100 * result.accuracy,
                result.loss, result.n);
     return 0;
   } catch (const gq::train::Stopped& s) {
+    // Every rank stops after the same step (the Trainer agrees on it); rank 0 reports.
+    if (comm->rank() != 0) return 128 + s.signal();
     return report_stop(s, argc, argv);
   } catch (const gq::data::DataError& e) {
-    std::fprintf(stderr, "gq-train: data error: %s\n", e.what());
-    return 3;
+    return fail(3, std::string("data error: ") + e.what());
   } catch (const gq::OutOfMemory& e) {
-    std::fprintf(stderr, "gq-train: %s\n", e.what());
-    return 4;
+    return fail(4, e.what());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "gq-train: %s\n", e.what());
-    return 1;
+    return fail(1, e.what());
   }
 }
