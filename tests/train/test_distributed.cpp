@@ -20,6 +20,7 @@
 #include "runtime/comm.h"
 #include "runtime/error.h"
 #include "runtime/train/trainer.h"
+#include "tests/train/trainer_steps.h"
 
 namespace gq::train {
 namespace {
@@ -42,22 +43,6 @@ TrainConfig small_config() {
   cfg.seed = 11;
   cfg.quiet = true;
   return cfg;
-}
-
-std::vector<float> run_steps(Trainer& t, int steps) {
-  std::vector<float> losses;
-  for (int i = 0; i < steps; ++i) {
-    t.step();
-    losses.push_back(static_cast<float>(t.take_train_loss()));
-  }
-  return losses;
-}
-
-std::vector<float> params_of(Trainer& t) {
-  auto& reg = t.model().params();
-  std::vector<float> v(reg.size());
-  copy_to_host(v.data(), reg.values(), v.size() * sizeof(float));
-  return v;
 }
 
 std::uint64_t hash_of(const std::vector<float>& v) {

@@ -11,6 +11,7 @@
 #include "runtime/error.h"
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/trainer.h"
+#include "tests/train/trainer_steps.h"
 
 namespace gq::train {
 namespace {
@@ -27,22 +28,6 @@ TrainConfig small_config() {
   cfg.seed = 7;
   cfg.quiet = true;
   return cfg;
-}
-
-std::vector<float> run_steps(Trainer& t, int steps) {
-  std::vector<float> losses;
-  for (int i = 0; i < steps; ++i) {
-    t.step();
-    losses.push_back(static_cast<float>(t.take_train_loss()));
-  }
-  return losses;
-}
-
-std::vector<float> params_of(Trainer& t) {
-  auto& reg = t.model().params();
-  std::vector<float> v(reg.size());
-  copy_to_host(v.data(), reg.values(), v.size() * sizeof(float));
-  return v;
 }
 
 // Per process: ctest runs the forward- and reverse-order instances of this suite side by side.
