@@ -12,9 +12,7 @@ Shape BatchNorm2d::setup(const std::string& name, const Shape& in, int batch,
   n_ = batch;
   c_ = static_cast<int>(in[0]);
   hw_ = static_cast<int>(in[1] * in[2]);
-  params_ = &params;
-  gamma_ = params.add(name + ".weight", Shape{c_}, false, Init::ones);
-  beta_ = params.add(name + ".bias", Shape{c_}, false, Init::zeros);
+  add_affine(name, c_, params);
   saved_ = DeviceBuffer<float>(2 * static_cast<std::size_t>(c_));
   running_ = DeviceBuffer<float>(2 * static_cast<std::size_t>(c_));
   kernels::fill(running_.data(), c_, 0.0f);
@@ -49,9 +47,7 @@ Shape GroupNorm::setup(const std::string& name, const Shape& in, int batch, Para
   hw_ = static_cast<int>(in[1] * in[2]);
   GQ_CHECK(groups_ > 0 && c_ % groups_ == 0, "{}: {} channels do not split into {} groups", name,
            c_, groups_);
-  params_ = &params;
-  gamma_ = params.add(name + ".weight", Shape{c_}, false, Init::ones);
-  beta_ = params.add(name + ".bias", Shape{c_}, false, Init::zeros);
+  add_affine(name, c_, params);
   saved_ = DeviceBuffer<float>(2 * static_cast<std::size_t>(n_) * groups_);
   return in;
 }

@@ -8,7 +8,31 @@
 
 namespace gq::models {
 
-class BatchNorm2d : public Layer {
+// What both share: a per-channel scale gamma (ones) and shift beta (zeros), not decayed, and
+// Grad Queue's fallback for them (no per-cluster kernel: their batch gradient in every cluster).
+class AffineNorm : public Layer {
+ public:
+  bool has_params() const override { return true; }
+  std::optional<std::size_t> prepare_per_cluster(int) override { return 0; }
+  bool per_cluster_rows_are_batch_gradient() const override { return true; }
+  void per_cluster_grads(const float*, const float*, const kernels::Clustering&, MatrixView rows,
+                         stream_t stream) override {
+    params_->grad_in_every_row(gamma_, rows, stream);
+    params_->grad_in_every_row(beta_, rows, stream);
+  }
+
+ protected:
+  // Registers "<name>.weight" (gamma) and "<name>.bias" (beta) of `channels` values each.
+  void add_affine(const std::string& name, std::int64_t channels, ParamRegistry& params) {
+    params_ = &params;
+    gamma_ = params.add(name + ".weight", Shape{channels}, false, Init::ones);
+    beta_ = params.add(name + ".bias", Shape{channels}, false, Init::zeros);
+  }
+  ParamRegistry* params_ = nullptr;
+  ParamRegistry::Id gamma_ = -1, beta_ = -1;
+};
+
+class BatchNorm2d : public AffineNorm {
  public:
   explicit BatchNorm2d(float momentum = 0.1f, float eps = 1e-5f) : momentum_(momentum), eps_(eps) {}
   std::string kind() const override { return "batchnorm2d"; }
@@ -17,28 +41,17 @@ class BatchNorm2d : public Layer {
   void backward(const Context& ctx, const float* x, const float* y, const float* dy,
                 float* dx) override;
   MemoryUse memory_use() const override { return {saved_.bytes() + running_.bytes(), 0}; }
-  bool has_params() const override { return true; }
-  // The fallback (no per-cluster kernel for gamma and beta): their batch gradient in every cluster.
-  std::optional<std::size_t> prepare_per_cluster(int) override { return 0; }
-  bool per_cluster_rows_are_batch_gradient() const override { return true; }
-  void per_cluster_grads(const float*, const float*, const kernels::Clustering&, MatrixView rows,
-                         stream_t stream) override {
-    params_->grad_in_every_row(gamma_, rows, stream);
-    params_->grad_in_every_row(beta_, rows, stream);
-  }
   // Running mean then running variance (2*C floats).
   std::vector<DeviceBuffer<float>*> state_buffers() override { return {&running_}; }
 
  private:
   float momentum_, eps_;
   int n_ = 0, c_ = 0, hw_ = 0;
-  ParamRegistry* params_ = nullptr;
-  ParamRegistry::Id gamma_ = -1, beta_ = -1;
   DeviceBuffer<float> saved_;    // mean, invstd
   DeviceBuffer<float> running_;  // running mean, running var
 };
 
-class GroupNorm : public Layer {
+class GroupNorm : public AffineNorm {
  public:
   explicit GroupNorm(int groups, float eps = 1e-5f) : groups_(groups), eps_(eps) {}
   std::string kind() const override { return "groupnorm"; }
@@ -47,22 +60,11 @@ class GroupNorm : public Layer {
   void backward(const Context& ctx, const float* x, const float* y, const float* dy,
                 float* dx) override;
   MemoryUse memory_use() const override { return {saved_.bytes(), 0}; }
-  bool has_params() const override { return true; }
-  // The fallback (no per-cluster kernel for gamma and beta): their batch gradient in every cluster.
-  std::optional<std::size_t> prepare_per_cluster(int) override { return 0; }
-  bool per_cluster_rows_are_batch_gradient() const override { return true; }
-  void per_cluster_grads(const float*, const float*, const kernels::Clustering&, MatrixView rows,
-                         stream_t stream) override {
-    params_->grad_in_every_row(gamma_, rows, stream);
-    params_->grad_in_every_row(beta_, rows, stream);
-  }
 
  private:
   int groups_;
   float eps_;
   int n_ = 0, c_ = 0, hw_ = 0;
-  ParamRegistry* params_ = nullptr;
-  ParamRegistry::Id gamma_ = -1, beta_ = -1;
   DeviceBuffer<float> saved_;  // mean, invstd per (sample, group)
 };
 
