@@ -1,11 +1,14 @@
 #include "runtime/comm.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <thread>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "runtime/device.h"
 #include "runtime/error.h"
@@ -89,6 +92,7 @@ int world_rank() {
 
 struct Communicator::Impl {
   MPI_Comm comm = MPI_COMM_NULL;
+  MPI_Comm liveness = MPI_COMM_NULL;    // pings and their answers only, apart from the collectives
   DeviceBuffer<float> scratch;          // size x chunk: the ranks' chunks, before the sum
   std::vector<int> counts, displs;      // per rank: chunk sizes and offsets (MPI)
   std::vector<int> recv_counts, recv_displs;
@@ -99,7 +103,81 @@ struct Communicator::Impl {
 #if GQ_WITH_CUDA
     if (nccl) ncclCommDestroy(nccl);
 #endif
+    if (liveness != MPI_COMM_NULL) MPI_Comm_free(&liveness);
     if (comm != MPI_COMM_NULL) MPI_Comm_free(&comm);
+  }
+
+  // Completes `request` (a nonblocking collective on `comm`) within `timeout_s` seconds, answering
+  // other ranks' pings meanwhile; past the deadline it fails naming the ranks that do not answer.
+  // Polling rather than blocking is what makes the deadline possible (MPI has none of its own).
+  void wait(MPI_Request& request, const char* what, int rank, double timeout_s) {
+    using clock = std::chrono::steady_clock;
+    const auto start = clock::now();
+    for (;;) {
+      int done = 0;
+      GQ_MPI_CHECK(MPI_Test(&request, &done, MPI_STATUS_IGNORE));
+      if (done) return;
+      answer_pings();
+      const double waited = std::chrono::duration<double>(clock::now() - start).count();
+      if (timeout_s > 0 && waited > timeout_s) {
+        const std::vector<int> silent = silent_ranks(rank, std::min(timeout_s, 10.0));
+        GQ_FAIL("rank {}: {} has waited {} s for the other ranks (--comm-timeout): {}", rank,
+                what, static_cast<long>(waited),
+                silent.empty()
+                    ? std::string("every rank answers, so one is far slower or waits in another "
+                                  "collective")
+                    : fmt::format("rank(s) {} do not answer (stopped, hung or dead)",
+                                  fmt::join(silent, ", ")));
+      }
+      // Past the first millisecond, poll less often: on a shared machine the ranks still
+      // computing need the cores.
+      if (waited > 1e-3) std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+  }
+
+ private:
+  static constexpr int kPing = 1, kPong = 2;
+
+  void answer_pings() {
+    for (;;) {
+      int pending = 0;
+      MPI_Status status;
+      GQ_MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, kPing, liveness, &pending, &status));
+      if (!pending) return;
+      int token = 0;
+      GQ_MPI_CHECK(
+          MPI_Recv(&token, 1, MPI_INT, status.MPI_SOURCE, kPing, liveness, MPI_STATUS_IGNORE));
+      GQ_MPI_CHECK(MPI_Send(&token, 1, MPI_INT, status.MPI_SOURCE, kPong, liveness));
+    }
+  }
+
+  // Pings every other rank and returns those that have not answered within grace_s seconds. A
+  // rank answers while it waits in a collective; one that is stopped or hung does not.
+  std::vector<int> silent_ranks(int rank, double grace_s) {
+    int size = 0;
+    GQ_MPI_CHECK(MPI_Comm_size(liveness, &size));
+    std::vector<int> ping(size, 0), pong(size, 0);
+    std::vector<MPI_Request> sends(size, MPI_REQUEST_NULL), answers(size, MPI_REQUEST_NULL);
+    for (int j = 0; j < size; ++j) {
+      if (j == rank) continue;
+      GQ_MPI_CHECK(MPI_Isend(&ping[j], 1, MPI_INT, j, kPing, liveness, &sends[j]));
+      GQ_MPI_CHECK(MPI_Irecv(&pong[j], 1, MPI_INT, j, kPong, liveness, &answers[j]));
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(grace_s);
+    std::vector<int> silent;
+    while (std::chrono::steady_clock::now() < deadline) {
+      answer_pings();
+      silent.clear();
+      for (int j = 0; j < size; ++j) {
+        int done = 1;
+        if (answers[j] != MPI_REQUEST_NULL)
+          GQ_MPI_CHECK(MPI_Test(&answers[j], &done, MPI_STATUS_IGNORE));
+        if (!done) silent.push_back(j);
+      }
+      if (silent.empty()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return silent;  // the job ends next: requests still open to silent ranks are left to MPI_Abort
   }
 };
 
@@ -123,6 +201,7 @@ std::unique_ptr<Communicator> Communicator::world(int* argc, char*** argv) {
   std::unique_ptr<Communicator> c(new Communicator);
   c->impl_ = std::make_unique<Impl>();
   GQ_MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &c->impl_->comm));
+  GQ_MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &c->impl_->liveness));
   ++g_communicators;
   // Errors come back as codes (and are thrown with the rank) instead of ending the process
   // silently; a peer that dies ends the job through mpirun's process monitoring.
@@ -211,11 +290,15 @@ void Communicator::sum(float* data, std::size_t n, stream_t stream) {
     m.recv_counts[j] = static_cast<int>(mine.size());
     m.recv_displs[j] = static_cast<int>(j * stride);
   }
-  GQ_MPI_CHECK(MPI_Alltoallv(data, m.counts.data(), m.displs.data(), MPI_FLOAT, parts,
-                             m.recv_counts.data(), m.recv_displs.data(), MPI_FLOAT, m.comm));
+  MPI_Request request;
+  GQ_MPI_CHECK(MPI_Ialltoallv(data, m.counts.data(), m.displs.data(), MPI_FLOAT, parts,
+                              m.recv_counts.data(), m.recv_displs.data(), MPI_FLOAT, m.comm,
+                              &request));
+  m.wait(request, "the sum's all-to-all", rank_, timeout_s_);
   sum_in_rank_order(parts, size_, stride, mine.size(), data + mine.begin, stream);
-  GQ_MPI_CHECK(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, data, m.counts.data(), m.displs.data(),
-                              MPI_FLOAT, m.comm));
+  GQ_MPI_CHECK(MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, data, m.counts.data(),
+                               m.displs.data(), MPI_FLOAT, m.comm, &request));
+  m.wait(request, "the sum's all-gather", rank_, timeout_s_);
 #endif
   bytes_sent_ += sum_bytes_sent(n, size_, rank_);
 }
@@ -231,8 +314,10 @@ void Communicator::all_gather(const float* send, float* recv, std::size_t n, str
   (void)stream;
   GQ_CHECK(n <= static_cast<std::size_t>(std::numeric_limits<int>::max()),
            "rank {}: all_gather of {} floats is more than one MPI message can count", rank_, n);
-  GQ_MPI_CHECK(MPI_Allgather(send, static_cast<int>(n), MPI_FLOAT, recv, static_cast<int>(n),
-                             MPI_FLOAT, impl_->comm));
+  MPI_Request request;
+  GQ_MPI_CHECK(MPI_Iallgather(send, static_cast<int>(n), MPI_FLOAT, recv, static_cast<int>(n),
+                              MPI_FLOAT, impl_->comm, &request));
+  impl_->wait(request, "an all-gather", rank_, timeout_s_);
 #endif
   bytes_sent_ += static_cast<std::uint64_t>(n) * sizeof(float) * (size_ - 1);
 }
@@ -240,29 +325,41 @@ void Communicator::all_gather(const float* send, float* recv, std::size_t n, str
 int Communicator::max(int value) {
   if (size_ == 1) return value;
   int out = 0;
-  GQ_MPI_CHECK(MPI_Allreduce(&value, &out, 1, MPI_INT, MPI_MAX, impl_->comm));
+  MPI_Request request;
+  GQ_MPI_CHECK(MPI_Iallreduce(&value, &out, 1, MPI_INT, MPI_MAX, impl_->comm, &request));
+  impl_->wait(request, "an all-reduce (max)", rank_, timeout_s_);
   return out;
 }
 
 std::vector<std::uint64_t> Communicator::all_gather(std::uint64_t value) {
   std::vector<std::uint64_t> out(size_, value);
   if (size_ == 1) return out;
-  GQ_MPI_CHECK(MPI_Allgather(&value, 1, MPI_UINT64_T, out.data(), 1, MPI_UINT64_T, impl_->comm));
+  MPI_Request request;
+  GQ_MPI_CHECK(MPI_Iallgather(&value, 1, MPI_UINT64_T, out.data(), 1, MPI_UINT64_T, impl_->comm,
+                              &request));
+  impl_->wait(request, "an all-gather of one value per rank", rank_, timeout_s_);
   return out;
 }
 
 std::string Communicator::broadcast(const std::string& value, int root) {
   if (size_ == 1) return value;
   unsigned long long len = value.size();
-  GQ_MPI_CHECK(MPI_Bcast(&len, 1, MPI_UNSIGNED_LONG_LONG, root, impl_->comm));
+  MPI_Request request;
+  GQ_MPI_CHECK(MPI_Ibcast(&len, 1, MPI_UNSIGNED_LONG_LONG, root, impl_->comm, &request));
+  impl_->wait(request, "a broadcast", rank_, timeout_s_);
   GQ_CHECK(len < (1ull << 30), "rank {}: broadcast of {} bytes", rank_, len);
   std::string out = rank_ == root ? value : std::string(len, '\0');
-  GQ_MPI_CHECK(MPI_Bcast(out.data(), static_cast<int>(len), MPI_CHAR, root, impl_->comm));
+  GQ_MPI_CHECK(
+      MPI_Ibcast(out.data(), static_cast<int>(len), MPI_CHAR, root, impl_->comm, &request));
+  impl_->wait(request, "a broadcast", rank_, timeout_s_);
   return out;
 }
 
 void Communicator::barrier() {
-  if (size_ > 1) GQ_MPI_CHECK(MPI_Barrier(impl_->comm));
+  if (size_ == 1) return;
+  MPI_Request request;
+  GQ_MPI_CHECK(MPI_Ibarrier(impl_->comm, &request));
+  impl_->wait(request, "a barrier", rank_, timeout_s_);
 }
 
 void Communicator::abort(int code) noexcept {

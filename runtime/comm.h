@@ -49,7 +49,15 @@ class Communicator {
   // recv[r * n .. (r + 1) * n) <- rank r's send[0..n) (device buffers; pure data movement).
   void all_gather(const float* send, float* recv, std::size_t n, stream_t stream);
 
-  // Host collectives (MPI, blocking).
+  // Seconds any one collective may wait for the other ranks before the job ends (0: forever).
+  // A rank that is stopped, hung or dead would otherwise leave the others waiting for ever; past
+  // the deadline this rank asks every rank for a sign of life and the error names those that do
+  // not answer. It covers every collective in the emulator build and, in the GPU build, the host
+  // collectives a step makes (the Trainer's stop agreement after every step), since NCCL itself
+  // has no deadline.
+  void set_timeout(double seconds) { timeout_s_ = seconds; }
+
+  // Host collectives (MPI, blocking up to the timeout).
   int max(int value);
   std::vector<std::uint64_t> all_gather(std::uint64_t value);
   std::string broadcast(const std::string& value, int root);
@@ -66,6 +74,7 @@ class Communicator {
   std::unique_ptr<Impl> impl_;
   int rank_ = 0, size_ = 1, local_rank_ = 0;
   std::size_t reserved_ = 0;
+  double timeout_s_ = 600;
   std::uint64_t bytes_sent_ = 0;
 };
 

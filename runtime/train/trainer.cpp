@@ -547,6 +547,9 @@ EvalResult Trainer::run(const std::function<int()>& stop_requested) {
   EvalResult last;
   while (step_ < total_steps_) {
     step();
+    // Agreed right after the step, before anything waits for the device: on GPUs this host
+    // collective is where a stopped or dead rank is caught (Communicator::set_timeout).
+    const int sig = requested();
     const bool epoch_end = step_ % steps_per_epoch_ == 0 || step_ == total_steps_;
     const bool eval_now = epoch_end || (cfg_.eval_every > 0 && step_ % cfg_.eval_every == 0);
     if (step_ % cfg_.log_every == 0 || eval_now) {
@@ -599,7 +602,7 @@ EvalResult Trainer::run(const std::function<int()>& stop_requested) {
     const bool dir = !cfg_.checkpoint_dir.empty();
     const bool periodic = dir && cfg_.checkpoint_every > 0 && step_ % cfg_.checkpoint_every == 0;
     if (periodic) save_step_checkpoint();
-    if (const int sig = requested(); sig != 0 && step_ < total_steps_) {
+    if (sig != 0 && step_ < total_steps_) {
       if (!cfg_.quiet) fmt::print("\n");
       throw Stopped(sig, step_,
                     !dir       ? std::filesystem::path()

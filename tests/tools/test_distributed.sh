@@ -5,6 +5,8 @@
 #  - a batch the processes cannot share: refused;
 #  - an error one rank alone hits (its data folder is missing): that rank's exit code, named;
 #  - a rank killed with SIGKILL mid-run: mpirun ends the job, naming the rank;
+#  - a rank stopped with SIGSTOP (alive, silent): the other ends the job after --comm-timeout,
+#    naming it;
 #  - SIGTERM to one rank: every rank stops after the same step, rank 0 writes the checkpoint.
 set -u
 bin="$1"
@@ -59,44 +61,40 @@ run one-rank-data-error 3 "rank 1 of 2: data error" -- "${mpi[@]}" \
   -np 1 "$bin/gq-train" "${small[@]}" --max-steps 3 : \
   -np 1 "$bin/gq-train" "${small[@]}" --max-steps 3 --data-dir "$tmp/nowhere"
 
-# A rank dies (SIGKILL) during training: the job ends, the message names the rank.
-long=("${small[@]}" --max-steps 100000 --epochs 0 --log-every 1 --metrics "$tmp/kill.jsonl")
-"${mpi[@]}" -np 2 "$bin/gq-train" "${long[@]}" >"$tmp/kill.out" 2>&1 &
-job=$!
-pids_to_kill+=("$job")
-for _ in $(seq 600); do [ -s "$tmp/kill.jsonl" ] && break; sleep 0.1; done
-victim=$(rank_pid 1 kill.jsonl)
-if [ -n "$victim" ]; then
-  kill -9 "$victim"
-  rc=0
+# Starts a 2-rank job that trains until stopped (metrics in $tmp/NAME.jsonl, output in
+# $tmp/NAME.out), sends SIGNAL to rank 1 once training runs, and sets rc to the job's exit code
+# ("hang" if it has not ended within a minute, "none" if rank 1 was not found).
+signal_rank_1() {  # NAME SIGNAL EXTRA_FLAGS...
+  local name="$1" signal="$2" job victim
+  shift 2
+  "${mpi[@]}" -np 2 "$bin/gq-train" "${small[@]}" --max-steps 100000 --epochs 0 --log-every 1 \
+    --metrics "$tmp/$name.jsonl" "$@" >"$tmp/$name.out" 2>&1 &
+  job=$!
+  pids_to_kill+=("$job")
+  for _ in $(seq 600); do [ -s "$tmp/$name.jsonl" ] && break; sleep 0.1; done
+  victim=$(rank_pid 1 "$name.jsonl")
+  rc=none
+  [ -n "$victim" ] || return
+  pids_to_kill+=("$victim")
+  kill "-$signal" "$victim"
   for _ in $(seq 600); do kill -0 "$job" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$job" 2>/dev/null; then
-    rc=hang
-  else
-    wait "$job"
-    rc=$?
-  fi
-  [ "$rc" != 0 ] && [ "$rc" != hang ] && rc=nonzero
-  check rank-killed nonzero "$rc" "process rank 1" "$(cat "$tmp/kill.out")"
-else
-  check rank-killed nonzero "no rank 1 found" "process rank 1" "$(cat "$tmp/kill.out")"
-fi
+  if kill -0 "$job" 2>/dev/null; then rc=hang; else wait "$job"; rc=$?; fi
+}
+nonzero() { [ "$rc" != 0 ] && [ "$rc" != hang ] && [ "$rc" != none ] && rc=nonzero; }
+
+# A rank dies (SIGKILL) during training: the job ends, the message names the rank.
+signal_rank_1 kill KILL
+nonzero
+check rank-killed nonzero "$rc" "process rank 1" "$(cat "$tmp/kill.out")"
+
+# A rank stops (SIGSTOP: alive, never answering): past --comm-timeout the waiting rank names it.
+signal_rank_1 stop STOP --comm-timeout 3
+nonzero
+check rank-stopped nonzero "$rc" "rank(s) 1 do not answer" "$(cat "$tmp/stop.out")"
 
 # SIGTERM to rank 1 alone: the ranks agree to stop after the same step; rank 0 saves.
 mkdir -p "$tmp/ck"
-long=("${small[@]}" --max-steps 100000 --epochs 0 --log-every 1 --metrics "$tmp/term.jsonl"
-      --checkpoint-dir "$tmp/ck")
-"${mpi[@]}" -np 2 "$bin/gq-train" "${long[@]}" >"$tmp/term.out" 2>&1 &
-job=$!
-pids_to_kill+=("$job")
-for _ in $(seq 600); do [ -s "$tmp/term.jsonl" ] && break; sleep 0.1; done
-victim=$(rank_pid 1 term.jsonl)
-rc=none
-if [ -n "$victim" ]; then
-  kill -TERM "$victim"
-  for _ in $(seq 600); do kill -0 "$job" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$job" 2>/dev/null; then rc=hang; else wait "$job"; rc=$?; fi
-fi
+signal_rank_1 term TERM --checkpoint-dir "$tmp/ck"
 check sigterm-one-rank 143 "$rc" "to resume, run" "$(cat "$tmp/term.out")"
 n_ckpt=$(ls "$tmp/ck" | grep -c '^step.*\.ckpt$')
 check sigterm-one-checkpoint 1 "$n_ckpt" "" ""

@@ -104,6 +104,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<gq::Communicator> comm;
   try {
     comm = gq::Communicator::world(&argc, &argv);
+    comm->set_timeout(flags.comm_timeout);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gq-train: %s\n", e.what());
     return 1;

@@ -106,6 +106,11 @@ std::shared_ptr<ConfigFile> add_train_flags(CLI::App& app, TrainFlags& f) {
       ->capture_default_str()
       ->check(positive);
   app.add_flag("--quiet", cfg.quiet, "only errors");
+  app.add_option("--comm-timeout", f.comm_timeout,
+                 "under mpirun: seconds a rank waits for the others in one collective before "
+                 "the job ends, naming the ranks that do not answer (0: wait for ever)")
+      ->capture_default_str()
+      ->check(real_in(0, 1e6));
   // Grad Queue: docs/GRADQUEUE.md §6 lists every flag's meaning, default and range.
   app.add_flag("--gradqueue", cfg.gradqueue, "train with Grad Queue on top of --optimizer");
   app.add_option("--gq-clusters", f.gq_clusters,

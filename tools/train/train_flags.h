@@ -18,6 +18,7 @@ namespace gq::train {
 struct TrainFlags {
   TrainConfig cfg;
   std::string data_dir, metrics, checkpoint_dir, resume;
+  double comm_timeout = 600;  // seconds (runtime/comm.h: Communicator::set_timeout)
   std::string gq_clusters = "auto", gq_scarcity = "powtanh", gq_sigma = "cluster",
               gq_granularity = "element", gq_weight = "size", gq_renorm = "on";
 };
