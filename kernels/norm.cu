@@ -46,6 +46,25 @@ __device__ __forceinline__ std::size_t channel_offset(std::size_t k, int c, cons
   return (std::size_t{i} * c + ch) * hw.divisor() + j;
 }
 
+// Calls f(k, j) for this thread's share of the elements k of a (sample, group) segment of
+// cg channels x hw, j = k / hw being the channel within the group. On the emulator (one thread
+// per block, kBlock == 1) the share is the whole segment in order, walked channel by channel
+// without a divide per element; on the GPU it is the strided share. The same k in the same order
+// either way, so the float results do not change.
+template <class F>
+__device__ __forceinline__ void walk_segment(int cg, const FastDivmod& hw_div, F&& f) {
+  const int hw = static_cast<int>(hw_div.divisor());
+  if constexpr (kBlock == 1) {
+    std::size_t k = 0;
+    for (int j = 0; j < cg; ++j)
+      for (int i = 0; i < hw; ++i, ++k) f(k, j);
+  } else {
+    const std::size_t count = static_cast<std::size_t>(cg) * hw;
+    for (const std::size_t k : block_range(count))
+      f(k, static_cast<int>(hw_div.div(static_cast<std::uint32_t>(k))));
+  }
+}
+
 // ---- BatchNorm2d ----------------------------------------------------------------------------
 
 __global__ void __launch_bounds__(kBlock)
@@ -154,10 +173,9 @@ __global__ void __launch_bounds__(kBlock)
     save_invstd[segment] = invstd;
   }
   float* ys = y + base;
-  for (const std::size_t k : block_range(count)) {
-    const int ch = g * cg + static_cast<int>(hw_div.div(static_cast<std::uint32_t>(k)));
-    ys[k] = fmaf((xs[k] - mean) * invstd, gamma[ch], beta[ch]);
-  }
+  walk_segment(cg, hw_div, [&](std::size_t k, int j) {
+    ys[k] = fmaf((xs[k] - mean) * invstd, gamma[g * cg + j], beta[g * cg + j]);
+  });
 }
 
 __global__ void __launch_bounds__(kBlock)
@@ -175,22 +193,20 @@ __global__ void __launch_bounds__(kBlock)
   const float mean = save_mean[segment], invstd = save_invstd[segment];
   // With dxhat = dy * gamma: dx = invstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)).
   float acc = 0.0f, acc_xhat = 0.0f;
-  for (const std::size_t k : block_range(count)) {
-    const float dxhat =
-        dys[k] * gamma[g * cg + static_cast<int>(hw_div.div(static_cast<std::uint32_t>(k)))];
+  walk_segment(cg, hw_div, [&](std::size_t k, int j) {
+    const float dxhat = dys[k] * gamma[g * cg + j];
     acc += dxhat;
     acc_xhat = fmaf(dxhat, (xs[k] - mean) * invstd, acc_xhat);
-  }
+  });
   const float inv_count = 1.0f / static_cast<float>(count);
   const float mean_dxhat = block_sum_all(acc) * inv_count;
   const float mean_dxhat_xhat = block_sum_all(acc_xhat) * inv_count;
   float* dxs = dx + base;
-  for (const std::size_t k : block_range(count)) {
-    const float dxhat =
-        dys[k] * gamma[g * cg + static_cast<int>(hw_div.div(static_cast<std::uint32_t>(k)))];
+  walk_segment(cg, hw_div, [&](std::size_t k, int j) {
+    const float dxhat = dys[k] * gamma[g * cg + j];
     const float xhat = (xs[k] - mean) * invstd;
     dxs[k] = invstd * (dxhat - fmaf(xhat, mean_dxhat_xhat, mean_dxhat));
-  }
+  });
 }
 
 // One block per channel: dgamma = sum over (sample, spatial) of dy * xhat, dbeta = sum of dy.
@@ -205,13 +221,25 @@ __global__ void __launch_bounds__(kBlock)
   const int g = ch / (c / groups);
   const std::size_t count = static_cast<std::size_t>(n) * hw;
   float acc_dy = 0.0f, acc_dy_xhat = 0.0f;
-  for (const std::size_t k : block_range(count)) {
-    const int i = static_cast<int>(hw_div.div(static_cast<std::uint32_t>(k)));
-    const std::size_t at = channel_offset(k, c, hw_div, ch);
-    const int s = i * groups + g;
-    const float d = dy[at];
-    acc_dy += d;
-    acc_dy_xhat = fmaf(d, (x[at] - save_mean[s]) * save_invstd[s], acc_dy_xhat);
+  if constexpr (kBlock == 1) {  // the emulator: sample by sample, in the same order, no divides
+    for (int i = 0; i < n; ++i) {
+      const std::size_t at = (static_cast<std::size_t>(i) * c + ch) * hw;
+      const float mean = save_mean[i * groups + g], invstd = save_invstd[i * groups + g];
+      for (int j = 0; j < hw; ++j) {
+        const float d = dy[at + j];
+        acc_dy += d;
+        acc_dy_xhat = fmaf(d, (x[at + j] - mean) * invstd, acc_dy_xhat);
+      }
+    }
+  } else {
+    for (const std::size_t k : block_range(count)) {
+      const int i = static_cast<int>(hw_div.div(static_cast<std::uint32_t>(k)));
+      const std::size_t at = channel_offset(k, c, hw_div, ch);
+      const int s = i * groups + g;
+      const float d = dy[at];
+      acc_dy += d;
+      acc_dy_xhat = fmaf(d, (x[at] - save_mean[s]) * save_invstd[s], acc_dy_xhat);
+    }
   }
   const float sum_dy = block_sum_all(acc_dy);
   const float sum_dy_xhat = block_sum_all(acc_dy_xhat);

@@ -71,24 +71,40 @@ __device__ __forceinline__ int inside(int start, int window, int extent) {
   return min(start + window, extent) - max(start, 0);
 }
 
+// Strictly greater keeps the first maximum; the first NaN wins and then stays. Selects, not a
+// branch: which element wins is data, and a CPU mispredicts it half the time.
+__device__ __forceinline__ void keep_max(float v, int index, float& best, int& best_index) {
+  const bool take = (v > best) | ((v != v) & (best == best));
+  best = take ? v : best;
+  best_index = take ? index : best_index;
+}
+
+// kPairs: 0 for any window; 2 for the 2x2, stride 2, unpadded windows of even-sized inputs (every
+// window whole), unrolled. Both visit a window's elements row by row, so they give the same bits.
+template <int kPairs>
 __global__ void __launch_bounds__(kBlock)
     maxpool_forward_kernel(Geometry g, const float* __restrict__ x, float* __restrict__ y,
                            std::int32_t* __restrict__ argmax, std::size_t total) {
   for (const std::size_t o : grid_range(total)) {
     const auto [plane, oh, ow] = locate(o, g.out_w_div, g.out_h_div);
     const float* in = x + plane * g.h * g.w;
-    const auto [h_begin, h_end, w_begin, w_end] = window_of(oh, ow, g);
-    int best_index = h_begin * g.w + w_begin;  // the window always holds an input element
-    float best = in[best_index];
-    for (int ih = h_begin; ih < h_end; ++ih)
-      for (int iw = w_begin; iw < w_end; ++iw) {
-        const float v = in[ih * g.w + iw];
-        // Strictly greater keeps the first maximum; the first NaN wins and then stays.
-        if (v > best || (v != v && best == best)) {
-          best = v;
-          best_index = ih * g.w + iw;
-        }
-      }
+    int best_index;
+    float best;
+    if constexpr (kPairs == 2) {
+      const int top = 2 * oh * g.w + 2 * ow;
+      best_index = top;
+      best = in[top];
+      keep_max(in[top + 1], top + 1, best, best_index);
+      keep_max(in[top + g.w], top + g.w, best, best_index);
+      keep_max(in[top + g.w + 1], top + g.w + 1, best, best_index);
+    } else {
+      const auto [h_begin, h_end, w_begin, w_end] = window_of(oh, ow, g);
+      best_index = h_begin * g.w + w_begin;  // the window always holds an input element
+      best = in[best_index];
+      for (int ih = h_begin; ih < h_end; ++ih)
+        for (int iw = w_begin; iw < w_end; ++iw)
+          keep_max(in[ih * g.w + iw], ih * g.w + iw, best, best_index);
+    }
     y[o] = best;
     argmax[o] = best_index;
   }
@@ -224,8 +240,9 @@ void maxpool2d_forward(const PoolShape& s, const float* x, float* y, std::int32_
   const Geometry g = checked_geometry(s, "maxpool2d_forward");
   GQ_CHECK(x && y && argmax, "maxpool2d_forward: null device pointer");
   const std::size_t total = planes(s) * g.out_h * g.out_w;
-  launch(maxpool_forward_kernel, grid_stride_blocks(total, kBlock), kBlock, 0, stream, g, x, y,
-         argmax, total);
+  const bool pairs = g.window == 2 && g.stride == 2 && g.pad == 0 && g.h % 2 == 0 && g.w % 2 == 0;
+  launch(pairs ? maxpool_forward_kernel<2> : maxpool_forward_kernel<0>,
+         grid_stride_blocks(total, kBlock), kBlock, 0, stream, g, x, y, argmax, total);
 }
 
 void maxpool2d_backward(const PoolShape& s, const float* dy, const std::int32_t* argmax, float* dx,

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <ostream>
 #include <string>
@@ -66,8 +67,8 @@ MaxRef maxpool_ref(const PoolShape& s, const std::vector<float>& x) {
   for_each_window(s, [&](int p, std::size_t o, const std::vector<int>& members) {
     const float* plane = x.data() + std::size_t(p) * s.h * s.w;
     int best = members.at(0);
-    for (int m : members)
-      if (plane[m] > plane[best]) best = m;
+    for (int m : members)  // the first NaN wins and stays
+      if (plane[m] > plane[best] || (std::isnan(plane[m]) && !std::isnan(plane[best]))) best = m;
     r.y[o] = plane[best];
     r.argmax[o] = best;
   });
@@ -132,6 +133,28 @@ TEST_P(Pool, MaxForwardMatchesReference) {
   const MaxRef want = maxpool_ref(s, x);
   EXPECT_TRUE(test::all_close(y.to_host(), want.y, 0, 0));
   EXPECT_EQ(argmax.to_host(), want.argmax);
+}
+
+// A NaN in a window is its maximum (the first one, if several), as in PyTorch: a NaN activation
+// must not be hidden by pooling. Every third window of the plane gets NaNs at two places.
+TEST_P(Pool, MaxForwardPropagatesTheFirstNaN) {
+  const PoolShape s = GetParam();
+  auto x = test::random_vector(in_size(s), 4 + s.h);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (std::size_t i = 0; i < x.size(); i += 7) x[i] = nan;
+  for (std::size_t i = 3; i < x.size(); i += 11) x[i] = nan;
+  auto dx = test::to_device(x);
+  auto y = test::poisoned(out_size(s));
+  auto argmax = test::poisoned<std::int32_t>(out_size(s));
+  maxpool2d_forward(s, dx.data(), y.data(), argmax.data());
+  const MaxRef want = maxpool_ref(s, x);
+  EXPECT_EQ(argmax.to_host(), want.argmax);
+  const auto got = y.to_host();
+  for (std::size_t o = 0; o < got.size(); ++o)
+    if (std::isnan(want.y[o]))
+      EXPECT_TRUE(std::isnan(got[o])) << o;
+    else
+      EXPECT_EQ(got[o], want.y[o]) << o;
 }
 
 TEST_P(Pool, MaxBackwardMatchesScatterReference) {
