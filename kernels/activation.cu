@@ -21,12 +21,35 @@ struct Relu {
   __device__ static float backward(float x, float dy) { return x > 0.0f ? dy : 0.0f; }
 };
 
+// Phi(x) = 0.5 erfc(-x / sqrt 2), the normal CDF, to a relative error of ~1e-7 plus float
+// rounding, for every x (no cancellation for x << 0, where GELU needs relative accuracy). erfc(a)
+// for a >= 0 is t exp(-a^2 + P(t)), t = 1 / (1 + a / 2), P a degree-9 Chebyshev fit (Press et
+// al., Numerical Recipes, "erfcc": fractional error < 1.2e-7); erfc(-a) = 2 - erfc(a). One
+// division, one exponential and no branch: the libm erfcf it replaces branched by range and took
+// 20% of an airbench step on the emulator.
+__device__ __forceinline__ float normal_cdf(float x) {
+  const float z = -x * kSqrtHalf;
+  const float a = fabsf(z);
+  const float t = 1.0f / fmaf(0.5f, a, 1.0f);
+  float p = 0.17087277f;
+  p = fmaf(p, t, -0.82215223f);
+  p = fmaf(p, t, 1.48851587f);
+  p = fmaf(p, t, -1.13520398f);
+  p = fmaf(p, t, 0.27886807f);
+  p = fmaf(p, t, -0.18628806f);
+  p = fmaf(p, t, 0.09678418f);
+  p = fmaf(p, t, 0.37409196f);
+  p = fmaf(p, t, 1.00002368f);
+  p = fmaf(p, t, -1.26551223f);
+  const float half_erfc = 0.5f * t * expf(fmaf(-a, a, p));
+  return z >= 0.0f ? half_erfc : 1.0f - half_erfc;
+}
+
 struct Gelu {
-  // 0.5 * (1 + erf(x / sqrt 2)) == 0.5 * erfc(-x / sqrt 2), without the cancellation for x << 0.
-  __device__ static float forward(float x) { return 0.5f * x * erfcf(-x * kSqrtHalf); }
+  __device__ static float forward(float x) { return x * normal_cdf(x); }
   // d/dx [x Phi(x)] = Phi(x) + x phi(x).
   __device__ static float backward(float x, float dy) {
-    return dy * (0.5f * erfcf(-x * kSqrtHalf) + x * kInvSqrt2Pi * expf(-0.5f * x * x));
+    return dy * fmaf(x * kInvSqrt2Pi, expf(-0.5f * x * x), normal_cdf(x));
   }
 };
 
