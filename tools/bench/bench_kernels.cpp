@@ -9,6 +9,7 @@
 #include <span>
 #include <vector>
 
+#include "kernels/activation.h"
 #include "kernels/elementwise.h"
 #include "kernels/reduce.h"
 #include "runtime/device.h"
@@ -46,6 +47,29 @@ void BM_ReduceSumPlainLoop(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(4 * n * state.iterations()));
 }
 BENCHMARK(BM_ReduceSumPlainLoop)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
+
+// GELU forward and backward over 1M elements in [-5, 5) (state.range(1): 0 forward, 1 backward):
+// not bandwidth but arithmetic on the emulator (the normal CDF per element), reported in GB/s of
+// the bytes the kernel moves.
+void BM_Gelu(benchmark::State& state) {
+  const std::size_t n = state.range(0);
+  const bool backward = state.range(1) != 0;
+  std::vector<float> h(n);
+  for (std::size_t i = 0; i < n; ++i) h[i] = static_cast<float>(i % 1000) * 1e-2f - 5.0f;
+  DeviceBuffer<float> x{std::span<const float>(h)}, dy = ramp(n), out(n);
+  using gq::kernels::Activation;
+  gq::bench::timed_loop(state, (backward ? 12.0 : 8.0) * n, [&] {
+    if (backward)
+      gq::kernels::activation_backward(Activation::gelu, x.data(), dy.data(), out.data(), n);
+    else
+      gq::kernels::activation_forward(Activation::gelu, x.data(), out.data(), n);
+  });
+}
+BENCHMARK(BM_Gelu)
+    ->Args({1 << 20, 0})
+    ->Args({1 << 20, 1})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 void BM_Axpy(benchmark::State& state) {
   const std::size_t n = state.range(0);
