@@ -3,7 +3,9 @@
 // channel for BatchNorm and for GroupNorm's dgamma/dbeta, one per (sample, group) for GroupNorm's
 // statistics and dx); each thread loops over its block_range share of the segment, then block_sum
 // combines the threads in a fixed tree, so results are deterministic run to run (the GPU and the
-// emulator share the work differently, so they agree to rounding). BatchNorm eval is an
+// emulator share the work differently, so they agree to rounding). On the emulator a block is one
+// thread and takes kLanes segments (channels) side by side, each summed in its own order (the
+// float chains overlap; the bits are those of one segment per block). BatchNorm eval is an
 // elementwise map (grid_stride_blocks blocks, grid_range shares).
 // Memory traffic: BN train forward reads x twice and writes y (12 B/elem); BN backward reads x, dy
 // twice and writes dx (20 B/elem); GN forward 12 B/elem; GN backward reads x, dy three times and
@@ -65,38 +67,86 @@ __device__ __forceinline__ void walk_segment(int cg, const FastDivmod& hw_div, F
   }
 }
 
+// Items (segments or channels) per block. On the emulator a block is one thread, and a float
+// chain adds one element per few cycles of latency: kLanes items side by side keep the adder busy.
+// Each lane adds its own item's elements in the same order as alone, so the bits do not change.
+constexpr int kLanes = kEmulatorShapes ? 4 : 1;
+static_assert(kLanes == 1 || kBlock == 1, "lanes are one thread's side-by-side chains");
+
+// Lane l's item of this block, clamped to `items`: a lane past the end repeats the last item (its
+// results are not written), so the lanes' loops need no guard.
+__device__ __forceinline__ int lane_item(int l, int items) {
+  return min(static_cast<int>(blockIdx.x) * kLanes + l, items - 1);
+}
+__device__ __forceinline__ bool lane_writes(int l, int items) {
+  return static_cast<int>(blockIdx.x) * kLanes + l < items;
+}
+unsigned lane_blocks(int items) {
+  return static_cast<unsigned>((items + kLanes - 1) / kLanes);
+}
+
+// Calls f(l, i, at) for lane l's channel ch[l] at each (sample i, spatial) position of this
+// thread's share, `at` being the element's offset, in the order k = i * hw + spatial: on the
+// emulator sample by sample for every lane at once, without a divide per element; on the GPU (one
+// lane) the strided share.
+template <class F>
+__device__ __forceinline__ void walk_channels(int n, int c, const FastDivmod& hw_div,
+                                              const int (&ch)[kLanes], F&& f) {
+  const int hw = static_cast<int>(hw_div.divisor());
+  if constexpr (kBlock == 1) {
+    for (int i = 0; i < n; ++i) {
+      std::size_t base[kLanes];
+      for (int l = 0; l < kLanes; ++l) base[l] = (static_cast<std::size_t>(i) * c + ch[l]) * hw;
+      for (int j = 0; j < hw; ++j)
+        for (int l = 0; l < kLanes; ++l) f(l, i, base[l] + j);
+    }
+  } else {
+    for (const std::size_t k : block_range(static_cast<std::size_t>(n) * hw))
+      f(0, static_cast<int>(hw_div.div(static_cast<std::uint32_t>(k))),
+        channel_offset(k, c, hw_div, ch[0]));
+  }
+}
+
 // ---- BatchNorm2d ----------------------------------------------------------------------------
 
+// kLanes channels per block (one on the GPU): mean, variance, running statistics, then the map.
 __global__ void __launch_bounds__(kBlock)
     bn_forward_train_kernel(int n, int c, FastDivmod hw_div, const float* __restrict__ x,
                             const float* __restrict__ gamma, const float* __restrict__ beta,
                             float* __restrict__ y, float* save_mean, float* save_invstd,
                             float* running_mean, float* running_var, float momentum, float eps) {
-  const int hw = static_cast<int>(hw_div.divisor());
-  const int ch = blockIdx.x;
-  const std::size_t count = static_cast<std::size_t>(n) * hw;
-  float acc = 0.0f;
-  for (const std::size_t k : block_range(count)) acc += x[channel_offset(k, c, hw_div, ch)];
-  const float mean = block_sum_all(acc) / static_cast<float>(count);
-  acc = 0.0f;
-  for (const std::size_t k : block_range(count)) {
-    const float d = x[channel_offset(k, c, hw_div, ch)] - mean;
-    acc = fmaf(d, d, acc);
+  const std::size_t count = static_cast<std::size_t>(n) * hw_div.divisor();
+  int ch[kLanes];
+  float acc[kLanes], mean[kLanes], scale[kLanes];
+  for (int l = 0; l < kLanes; ++l) {
+    ch[l] = lane_item(l, c);
+    acc[l] = 0.0f;
   }
-  const float var = block_sum_all(acc) / static_cast<float>(count);
-  const float invstd = 1.0f / sqrtf(var + eps);
-  if (threadIdx.x == 0) {
-    save_mean[ch] = mean;
-    save_invstd[ch] = invstd;
-    const float unbiased = var * (static_cast<float>(count) / static_cast<float>(count - 1));
-    running_mean[ch] = fmaf(1.0f - momentum, running_mean[ch], momentum * mean);
-    running_var[ch] = fmaf(1.0f - momentum, running_var[ch], momentum * unbiased);
+  walk_channels(n, c, hw_div, ch, [&](int l, int, std::size_t at) { acc[l] += x[at]; });
+  for (int l = 0; l < kLanes; ++l) {
+    mean[l] = block_sum_all(acc[l]) / static_cast<float>(count);
+    acc[l] = 0.0f;
   }
-  const float scale = gamma[ch] * invstd, shift = beta[ch];
-  for (const std::size_t k : block_range(count)) {
-    const std::size_t at = channel_offset(k, c, hw_div, ch);
-    y[at] = fmaf(x[at] - mean, scale, shift);
+  walk_channels(n, c, hw_div, ch, [&](int l, int, std::size_t at) {
+    const float d = x[at] - mean[l];
+    acc[l] = fmaf(d, d, acc[l]);
+  });
+  for (int l = 0; l < kLanes; ++l) {
+    const float var = block_sum_all(acc[l]) / static_cast<float>(count);
+    const float invstd = 1.0f / sqrtf(var + eps);
+    scale[l] = gamma[ch[l]] * invstd;
+    if (threadIdx.x == 0 && lane_writes(l, c)) {
+      save_mean[ch[l]] = mean[l];
+      save_invstd[ch[l]] = invstd;
+      const float unbiased = var * (static_cast<float>(count) / static_cast<float>(count - 1));
+      running_mean[ch[l]] = fmaf(1.0f - momentum, running_mean[ch[l]], momentum * mean[l]);
+      running_var[ch[l]] = fmaf(1.0f - momentum, running_var[ch[l]], momentum * unbiased);
+    }
   }
+  // A lane past the end rewrites the last channel with the same values.
+  walk_channels(n, c, hw_div, ch, [&](int l, int, std::size_t at) {
+    y[at] = fmaf(x[at] - mean[l], scale[l], beta[ch[l]]);
+  });
 }
 
 __global__ void __launch_bounds__(kBlock)
@@ -112,140 +162,163 @@ __global__ void __launch_bounds__(kBlock)
   }
 }
 
+// kLanes channels per block (one on the GPU).
 __global__ void __launch_bounds__(kBlock)
     bn_backward_kernel(int n, int c, FastDivmod hw_div, const float* __restrict__ x,
                        const float* __restrict__ dy, const float* __restrict__ gamma,
                        const float* __restrict__ save_mean, const float* __restrict__ save_invstd,
                        float* __restrict__ dx, float* dgamma, float* dbeta, bool accumulate) {
-  const int hw = static_cast<int>(hw_div.divisor());
-  const int ch = blockIdx.x;
-  const std::size_t count = static_cast<std::size_t>(n) * hw;
-  const float mean = save_mean[ch], invstd = save_invstd[ch];
-  float acc_dy = 0.0f, acc_dy_xhat = 0.0f;
-  for (const std::size_t k : block_range(count)) {
-    const std::size_t at = channel_offset(k, c, hw_div, ch);
+  const std::size_t count = static_cast<std::size_t>(n) * hw_div.divisor();
+  int ch[kLanes];
+  float mean[kLanes], invstd[kLanes], acc_dy[kLanes], acc_dy_xhat[kLanes];
+  for (int l = 0; l < kLanes; ++l) {
+    ch[l] = lane_item(l, c);
+    mean[l] = save_mean[ch[l]];
+    invstd[l] = save_invstd[ch[l]];
+    acc_dy[l] = acc_dy_xhat[l] = 0.0f;
+  }
+  walk_channels(n, c, hw_div, ch, [&](int l, int, std::size_t at) {
     const float g = dy[at];
-    acc_dy += g;
-    acc_dy_xhat = fmaf(g, (x[at] - mean) * invstd, acc_dy_xhat);
-  }
-  const float sum_dy = block_sum_all(acc_dy);
-  const float sum_dy_xhat = block_sum_all(acc_dy_xhat);
-  if (threadIdx.x == 0) {
-    dgamma[ch] = accumulate ? dgamma[ch] + sum_dy_xhat : sum_dy_xhat;
-    dbeta[ch] = accumulate ? dbeta[ch] + sum_dy : sum_dy;
-  }
+    acc_dy[l] += g;
+    acc_dy_xhat[l] = fmaf(g, (x[at] - mean[l]) * invstd[l], acc_dy_xhat[l]);
+  });
   const float inv_count = 1.0f / static_cast<float>(count);
-  const float mean_dy = sum_dy * inv_count, mean_dy_xhat = sum_dy_xhat * inv_count;
-  const float scale = gamma[ch] * invstd;
-  for (const std::size_t k : block_range(count)) {
-    const std::size_t at = channel_offset(k, c, hw_div, ch);
-    const float xhat = (x[at] - mean) * invstd;
-    dx[at] = scale * (dy[at] - fmaf(xhat, mean_dy_xhat, mean_dy));
+  float mean_dy[kLanes], mean_dy_xhat[kLanes], scale[kLanes];
+  for (int l = 0; l < kLanes; ++l) {
+    const float sum_dy = block_sum_all(acc_dy[l]);
+    const float sum_dy_xhat = block_sum_all(acc_dy_xhat[l]);
+    if (threadIdx.x == 0 && lane_writes(l, c)) {
+      dgamma[ch[l]] = accumulate ? dgamma[ch[l]] + sum_dy_xhat : sum_dy_xhat;
+      dbeta[ch[l]] = accumulate ? dbeta[ch[l]] + sum_dy : sum_dy;
+    }
+    mean_dy[l] = sum_dy * inv_count;
+    mean_dy_xhat[l] = sum_dy_xhat * inv_count;
+    scale[l] = gamma[ch[l]] * invstd[l];
   }
+  // A lane past the end rewrites the last channel with the same values.
+  walk_channels(n, c, hw_div, ch, [&](int l, int, std::size_t at) {
+    const float xhat = (x[at] - mean[l]) * invstd[l];
+    dx[at] = scale[l] * (dy[at] - fmaf(xhat, mean_dy_xhat[l], mean_dy[l]));
+  });
 }
 
 // ---- GroupNorm ------------------------------------------------------------------------------
 // A (sample, group) segment is contiguous in NCHW: cg * hw values starting at (i * c + g * cg) *
 // hw.
 
+// kLanes (sample, group) segments per block (one on the GPU): mean, variance, then the map.
 __global__ void __launch_bounds__(kBlock)
-    gn_forward_kernel(int c, FastDivmod hw_div, int groups, const float* __restrict__ x,
-                      const float* __restrict__ gamma, const float* __restrict__ beta, float eps,
-                      float* __restrict__ y, float* save_mean, float* save_invstd) {
-  const int hw = static_cast<int>(hw_div.divisor());
-  const int segment = blockIdx.x;  // sample * groups + group
-  const int cg = c / groups, g = segment % groups;
-  const std::size_t count = static_cast<std::size_t>(cg) * hw;
-  const std::size_t base = static_cast<std::size_t>(segment) * count;
-  const float* xs = x + base;
-  float acc = 0.0f;
-  for (const std::size_t k : block_range(count)) acc += xs[k];
-  const float mean = block_sum_all(acc) / static_cast<float>(count);
-  acc = 0.0f;
-  for (const std::size_t k : block_range(count)) {
-    const float d = xs[k] - mean;
-    acc = fmaf(d, d, acc);
+    gn_forward_kernel(int segments, int c, FastDivmod hw_div, int groups,
+                      const float* __restrict__ x, const float* __restrict__ gamma,
+                      const float* __restrict__ beta, float eps, float* __restrict__ y,
+                      float* save_mean, float* save_invstd) {
+  const int cg = c / groups;
+  const std::size_t count = static_cast<std::size_t>(cg) * hw_div.divisor();
+  const float* xs[kLanes];
+  float acc[kLanes], mean[kLanes], invstd[kLanes];
+  for (int l = 0; l < kLanes; ++l) {
+    xs[l] = x + static_cast<std::size_t>(lane_item(l, segments)) * count;
+    acc[l] = 0.0f;
   }
-  const float var = block_sum_all(acc) / static_cast<float>(count);
-  const float invstd = 1.0f / sqrtf(var + eps);
-  if (threadIdx.x == 0) {
-    save_mean[segment] = mean;
-    save_invstd[segment] = invstd;
+  for (const std::size_t k : block_range(count))
+    for (int l = 0; l < kLanes; ++l) acc[l] += xs[l][k];
+  for (int l = 0; l < kLanes; ++l) {
+    mean[l] = block_sum_all(acc[l]) / static_cast<float>(count);
+    acc[l] = 0.0f;
   }
-  float* ys = y + base;
-  walk_segment(cg, hw_div, [&](std::size_t k, int j) {
-    ys[k] = fmaf((xs[k] - mean) * invstd, gamma[g * cg + j], beta[g * cg + j]);
-  });
+  for (const std::size_t k : block_range(count))
+    for (int l = 0; l < kLanes; ++l) {
+      const float d = xs[l][k] - mean[l];
+      acc[l] = fmaf(d, d, acc[l]);
+    }
+  for (int l = 0; l < kLanes; ++l) {
+    const float var = block_sum_all(acc[l]) / static_cast<float>(count);
+    invstd[l] = 1.0f / sqrtf(var + eps);
+  }
+  for (int l = 0; l < kLanes; ++l) {
+    if (!lane_writes(l, segments)) break;
+    const int segment = lane_item(l, segments);  // sample * groups + group
+    const int g = segment % groups;
+    if (threadIdx.x == 0) {
+      save_mean[segment] = mean[l];
+      save_invstd[segment] = invstd[l];
+    }
+    float* ys = y + static_cast<std::size_t>(segment) * count;
+    walk_segment(cg, hw_div, [&](std::size_t k, int j) {
+      ys[k] = fmaf((xs[l][k] - mean[l]) * invstd[l], gamma[g * cg + j], beta[g * cg + j]);
+    });
+  }
 }
 
+// kLanes segments per block. With dxhat = dy * gamma:
+// dx = invstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)).
 __global__ void __launch_bounds__(kBlock)
-    gn_backward_dx_kernel(int c, FastDivmod hw_div, int groups, const float* __restrict__ x,
-                          const float* __restrict__ dy, const float* __restrict__ gamma,
-                          const float* __restrict__ save_mean,
+    gn_backward_dx_kernel(int segments, int c, FastDivmod hw_div, int groups,
+                          const float* __restrict__ x, const float* __restrict__ dy,
+                          const float* __restrict__ gamma, const float* __restrict__ save_mean,
                           const float* __restrict__ save_invstd, float* __restrict__ dx) {
-  const int hw = static_cast<int>(hw_div.divisor());
-  const int segment = blockIdx.x;
-  const int cg = c / groups, g = segment % groups;
-  const std::size_t count = static_cast<std::size_t>(cg) * hw;
-  const std::size_t base = static_cast<std::size_t>(segment) * count;
-  const float* xs = x + base;
-  const float* dys = dy + base;
-  const float mean = save_mean[segment], invstd = save_invstd[segment];
-  // With dxhat = dy * gamma: dx = invstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)).
-  float acc = 0.0f, acc_xhat = 0.0f;
+  const int cg = c / groups;
+  const std::size_t count = static_cast<std::size_t>(cg) * hw_div.divisor();
+  const float *xs[kLanes], *dys[kLanes], *gammas[kLanes];
+  float mean[kLanes], invstd[kLanes], acc[kLanes], acc_xhat[kLanes];
+  for (int l = 0; l < kLanes; ++l) {
+    const int segment = lane_item(l, segments);
+    xs[l] = x + static_cast<std::size_t>(segment) * count;
+    dys[l] = dy + static_cast<std::size_t>(segment) * count;
+    gammas[l] = gamma + (segment % groups) * cg;
+    mean[l] = save_mean[segment];
+    invstd[l] = save_invstd[segment];
+    acc[l] = acc_xhat[l] = 0.0f;
+  }
   walk_segment(cg, hw_div, [&](std::size_t k, int j) {
-    const float dxhat = dys[k] * gamma[g * cg + j];
-    acc += dxhat;
-    acc_xhat = fmaf(dxhat, (xs[k] - mean) * invstd, acc_xhat);
+    for (int l = 0; l < kLanes; ++l) {
+      const float dxhat = dys[l][k] * gammas[l][j];
+      acc[l] += dxhat;
+      acc_xhat[l] = fmaf(dxhat, (xs[l][k] - mean[l]) * invstd[l], acc_xhat[l]);
+    }
   });
   const float inv_count = 1.0f / static_cast<float>(count);
-  const float mean_dxhat = block_sum_all(acc) * inv_count;
-  const float mean_dxhat_xhat = block_sum_all(acc_xhat) * inv_count;
-  float* dxs = dx + base;
-  walk_segment(cg, hw_div, [&](std::size_t k, int j) {
-    const float dxhat = dys[k] * gamma[g * cg + j];
-    const float xhat = (xs[k] - mean) * invstd;
-    dxs[k] = invstd * (dxhat - fmaf(xhat, mean_dxhat_xhat, mean_dxhat));
-  });
+  for (int l = 0; l < kLanes; ++l) {
+    const float mean_dxhat = block_sum_all(acc[l]) * inv_count;
+    const float mean_dxhat_xhat = block_sum_all(acc_xhat[l]) * inv_count;
+    if (!lane_writes(l, segments)) break;
+    float* dxs = dx + static_cast<std::size_t>(lane_item(l, segments)) * count;
+    walk_segment(cg, hw_div, [&](std::size_t k, int j) {
+      const float dxhat = dys[l][k] * gammas[l][j];
+      const float xhat = (xs[l][k] - mean[l]) * invstd[l];
+      dxs[k] = invstd[l] * (dxhat - fmaf(xhat, mean_dxhat_xhat, mean_dxhat));
+    });
+  }
 }
 
-// One block per channel: dgamma = sum over (sample, spatial) of dy * xhat, dbeta = sum of dy.
+// kLanes channels per block: dgamma = sum over (sample, spatial) of dy * xhat, dbeta = sum of dy.
 __global__ void __launch_bounds__(kBlock)
     gn_backward_affine_kernel(int n, int c, FastDivmod hw_div, int groups,
                               const float* __restrict__ x, const float* __restrict__ dy,
                               const float* __restrict__ save_mean,
                               const float* __restrict__ save_invstd, float* dgamma, float* dbeta,
                               bool accumulate) {
-  const int hw = static_cast<int>(hw_div.divisor());
-  const int ch = blockIdx.x;
-  const int g = ch / (c / groups);
-  const std::size_t count = static_cast<std::size_t>(n) * hw;
-  float acc_dy = 0.0f, acc_dy_xhat = 0.0f;
-  if constexpr (kBlock == 1) {  // the emulator: sample by sample, in the same order, no divides
-    for (int i = 0; i < n; ++i) {
-      const std::size_t at = (static_cast<std::size_t>(i) * c + ch) * hw;
-      const float mean = save_mean[i * groups + g], invstd = save_invstd[i * groups + g];
-      for (int j = 0; j < hw; ++j) {
-        const float d = dy[at + j];
-        acc_dy += d;
-        acc_dy_xhat = fmaf(d, (x[at + j] - mean) * invstd, acc_dy_xhat);
-      }
-    }
-  } else {
-    for (const std::size_t k : block_range(count)) {
-      const int i = static_cast<int>(hw_div.div(static_cast<std::uint32_t>(k)));
-      const std::size_t at = channel_offset(k, c, hw_div, ch);
-      const int s = i * groups + g;
-      const float d = dy[at];
-      acc_dy += d;
-      acc_dy_xhat = fmaf(d, (x[at] - save_mean[s]) * save_invstd[s], acc_dy_xhat);
-    }
+  const int cg = c / groups;
+  int ch[kLanes], g[kLanes];
+  float acc_dy[kLanes], acc_dy_xhat[kLanes];
+  for (int l = 0; l < kLanes; ++l) {
+    ch[l] = lane_item(l, c);
+    g[l] = ch[l] / cg;
+    acc_dy[l] = acc_dy_xhat[l] = 0.0f;
   }
-  const float sum_dy = block_sum_all(acc_dy);
-  const float sum_dy_xhat = block_sum_all(acc_dy_xhat);
-  if (threadIdx.x == 0) {
-    dgamma[ch] = accumulate ? dgamma[ch] + sum_dy_xhat : sum_dy_xhat;
-    dbeta[ch] = accumulate ? dbeta[ch] + sum_dy : sum_dy;
+  walk_channels(n, c, hw_div, ch, [&](int l, int i, std::size_t at) {
+    const int seg = i * groups + g[l];
+    const float d = dy[at];
+    acc_dy[l] += d;
+    acc_dy_xhat[l] = fmaf(d, (x[at] - save_mean[seg]) * save_invstd[seg], acc_dy_xhat[l]);
+  });
+  for (int l = 0; l < kLanes; ++l) {
+    const float sum_dy = block_sum_all(acc_dy[l]);
+    const float sum_dy_xhat = block_sum_all(acc_dy_xhat[l]);
+    if (threadIdx.x == 0 && lane_writes(l, c)) {
+      dgamma[ch[l]] = accumulate ? dgamma[ch[l]] + sum_dy_xhat : sum_dy_xhat;
+      dbeta[ch[l]] = accumulate ? dbeta[ch[l]] + sum_dy : sum_dy;
+    }
   }
 }
 
@@ -279,7 +352,7 @@ void batchnorm2d_forward_train(int n, int c, int hw, const float* x, const float
            "batchnorm2d_forward_train: needs more than one value per channel (n={}, hw={})", n, hw);
   GQ_CHECK(momentum >= 0.0f && momentum <= 1.0f,
            "batchnorm2d_forward_train: momentum must be in [0, 1] (got {})", momentum);
-  launch(bn_forward_train_kernel, static_cast<unsigned>(c), kBlock, 0, stream, n, c,
+  launch(bn_forward_train_kernel, lane_blocks(c), kBlock, 0, stream, n, c,
          FastDivmod(static_cast<std::uint32_t>(hw)), x, gamma, beta, y, save_mean, save_invstd,
          running_mean, running_var, momentum, eps);
 }
@@ -299,7 +372,7 @@ void batchnorm2d_backward(int n, int c, int hw, const float* x, const float* dy,
                           const float* save_mean, const float* save_invstd, float* dx,
                           float* dgamma, float* dbeta, bool accumulate, stream_t stream) {
   check_nchw("batchnorm2d_backward", n, c, hw);
-  launch(bn_backward_kernel, static_cast<unsigned>(c), kBlock, 0, stream, n, c,
+  launch(bn_backward_kernel, lane_blocks(c), kBlock, 0, stream, n, c,
          FastDivmod(static_cast<std::uint32_t>(hw)), x, dy, gamma, save_mean, save_invstd, dx,
          dgamma, dbeta, accumulate);
 }
@@ -310,7 +383,7 @@ void groupnorm_forward(int n, int c, int hw, int groups, const float* x, const f
   check_nchw("groupnorm_forward", n, c, hw);
   check_groups("groupnorm_forward", n, c, groups);
   check_eps("groupnorm_forward", eps);
-  launch(gn_forward_kernel, static_cast<unsigned>(n * groups), kBlock, 0, stream, c,
+  launch(gn_forward_kernel, lane_blocks(n * groups), kBlock, 0, stream, n * groups, c,
          FastDivmod(static_cast<std::uint32_t>(hw)), groups, x, gamma, beta, eps, y, save_mean,
          save_invstd);
 }
@@ -320,10 +393,10 @@ void groupnorm_backward(int n, int c, int hw, int groups, const float* x, const 
                         float* dx, float* dgamma, float* dbeta, bool accumulate, stream_t stream) {
   check_nchw("groupnorm_backward", n, c, hw);
   check_groups("groupnorm_backward", n, c, groups);
-  launch(gn_backward_dx_kernel, static_cast<unsigned>(n * groups), kBlock, 0, stream, c,
+  launch(gn_backward_dx_kernel, lane_blocks(n * groups), kBlock, 0, stream, n * groups, c,
          FastDivmod(static_cast<std::uint32_t>(hw)), groups, x, dy, gamma, save_mean, save_invstd,
          dx);
-  launch(gn_backward_affine_kernel, static_cast<unsigned>(c), kBlock, 0, stream, n, c,
+  launch(gn_backward_affine_kernel, lane_blocks(c), kBlock, 0, stream, n, c,
          FastDivmod(static_cast<std::uint32_t>(hw)), groups, x, dy, save_mean, save_invstd, dgamma,
          dbeta, accumulate);
 }
