@@ -143,9 +143,8 @@ __global__ void __launch_bounds__(kBlock)
       running_var[ch[l]] = fmaf(1.0f - momentum, running_var[ch[l]], momentum * unbiased);
     }
   }
-  // A lane past the end rewrites the last channel with the same values.
   walk_channels(n, c, hw_div, ch, [&](int l, int, std::size_t at) {
-    y[at] = fmaf(x[at] - mean[l], scale[l], beta[ch[l]]);
+    if (lane_writes(l, c)) y[at] = fmaf(x[at] - mean[l], scale[l], beta[ch[l]]);
   });
 }
 
@@ -195,8 +194,9 @@ __global__ void __launch_bounds__(kBlock)
     mean_dy_xhat[l] = sum_dy_xhat * inv_count;
     scale[l] = gamma[ch[l]] * invstd[l];
   }
-  // A lane past the end rewrites the last channel with the same values.
+  // Lanes past the end write nothing: their channel is another lane's.
   walk_channels(n, c, hw_div, ch, [&](int l, int, std::size_t at) {
+    if (!lane_writes(l, c)) return;
     const float xhat = (x[at] - mean[l]) * invstd[l];
     dx[at] = scale[l] * (dy[at] - fmaf(xhat, mean_dy_xhat[l], mean_dy[l]));
   });
