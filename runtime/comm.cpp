@@ -126,7 +126,8 @@ struct Communicator::Impl {
                 silent.empty()
                     ? std::string("every rank answers, so one is far slower or waits in another "
                                   "collective")
-                    : fmt::format("rank(s) {} do not answer (stopped, hung or dead)",
+                    : fmt::format("rank(s) {} do not answer (stopped, hung, dead or busy "
+                                  "elsewhere)",
                                   fmt::join(silent, ", ")));
       }
       // Past the first millisecond, poll less often: on a shared machine the ranks still
