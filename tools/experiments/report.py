@@ -326,11 +326,16 @@ def main():
     if spec["description"]:
         L.append(spec["description"].strip())
         L.append("")
-    L.append(f"- Spec: `{os.path.relpath(os.path.abspath(a.spec), gqspec.REPO)}` — "
-             f"{len(spec['cells'])} cells, **{n_done} finished**"
-             + (f" ({n_diverged} of them diverged)" if n_diverged else "")
-             + ("" if n_done == len(spec["cells"]) else f" ({len(spec['cells']) - n_done} missing: "
-                "their rows show fewer seeds or —)") + ".")
+    if spec.get("report", {}).get("mode") == "target":
+        L.append(f"- Spec: `{os.path.relpath(os.path.abspath(a.spec), gqspec.REPO)}` (the cells of a "
+                 "tuned group at its chosen lr exist once its tuning runs are done; the count above "
+                 "includes them).")
+    else:
+        L.append(f"- Spec: `{os.path.relpath(os.path.abspath(a.spec), gqspec.REPO)}` — "
+                 f"{len(spec['cells'])} cells, **{n_done} finished**"
+                 + (f" ({n_diverged} of them diverged)" if n_diverged else "")
+                 + ("" if n_done == len(spec["cells"]) else f" ({len(spec['cells']) - n_done} missing: "
+                    "their rows show fewer seeds or —)") + ".")
     if spec["estimate"]:
         L.append(f"- Size (estimated before running): {spec['estimate'].strip()}")
     walls = [r["wall_s"] for r in results.values() if r]
@@ -339,8 +344,10 @@ def main():
         L.append(f"- Measured: the finished cells took {int(tw // 3600)} h {int(tw % 3600 // 60):02d} min "
                  f"of wall time in all "
                  f"(sum over cells; mean {sum(walls) / len(walls):.1f} s per cell).")
-    L.append(f"- Learning rate, the same for every method of a row group: "
-             f"{gqspec.lr_policy_text(spec)} (b = batch size). Shared flags: "
+    tuned = spec.get("report", {}).get("mode") == "target"
+    L.append(("- Learning-rate policy (each tuned group runs at its chosen multiple of it): " if tuned
+              else "- Learning rate, the same for every method of a row group: ")
+             + f"{gqspec.lr_policy_text(spec)} (b = batch size). Shared flags: "
              + ", ".join(f"`--{k} {v}`" for k, v in spec["defaults"].items()) + ".")
     if spec.get("report", {}).get("mode") != "target":
         L.append("- Tables: final test accuracy (%) and test loss after the last epoch (or the step "

@@ -170,12 +170,12 @@ def write(spec, a, root, results, L, fig_dir, out_dir, history):
     # final cells exist yet (they exist once the tuning is done).
     want = len({c for g in groups.values() for c in g["tune_ids"]}) + sum(g["want"] for g in groups.values())
     done = sum(results.get(c) is not None for g in groups.values() for c in g["tune_ids"] + g["final_ids"])
-    walls = {}
-    for g in groups.values():
+    walls = {}  # task -> wall time of each finished cell (tuning and final)
+    for (task, _, _, _), g in groups.items():
         for c in g["tune_ids"] + g["final_ids"]:
             r = results.get(c)
             if r is not None:
-                walls.setdefault(g["label"]["task"] if g["label"] else None, []).append(r["wall_s"])
+                walls.setdefault(task, []).append(r["wall_s"])
     total = sum(w for ws in walls.values() for w in ws)
     head = [f"**{'Complete' if done == want else 'Incomplete'}: {done} of {want} cells finished**"
             + ("" if done == want else " — tables show what ran; rows with fewer seeds or — are "
@@ -360,7 +360,7 @@ def write(spec, a, root, results, L, fig_dir, out_dir, history):
     L.append("## Where the time goes")
     L.append("")
     L.append("Wall time of the finished cells per task (tuning + final runs, one core each): "
-             + "; ".join(f"`{t}` {sum(ws) / 3600:.2f} h ({len(ws)} cells)" for t, ws in walls.items() if t)
+             + "; ".join(f"`{t}` {sum(ws) / 3600:.2f} h ({len(ws)} cells)" for t, ws in walls.items())
              + f". Total {total / 3600:.2f} h. Per arm, the tables give the wall time per run and per "
              "step, and the cost per step relative to plain Nesterov at the same batch size (Grad "
              "Queue's clustering and queue at equal steps).")
