@@ -26,7 +26,7 @@ GRID_KEYS = {"name", "note", "tasks", "optimizers", "batch_sizes", "methods", "s
              "compare_to", "lr_grid", "tune_seeds", "tune_flags", "arms"}
 # Keys of a [tasks.X] table for the report, not gq-train flags: `target` (an accuracy), or
 # `target_from` (a baseline row whose mean final test accuracy, minus `minus`, is the target).
-TASK_REPORT_KEYS = {"target", "target_from"}
+TASK_REPORT_KEYS = {"target", "target_from", "lr_scale"}
 # Files of a cell folder small enough to commit (see `runs_dir`); stdout.log and checkpoints are not.
 TRACKED_FILES = ("cell.json", "command.sh", "metrics.jsonl", "done")
 # Flags the runner owns: a spec must not set them.
@@ -257,7 +257,10 @@ def load(path, binary=None, runs=None):
             for layer in (defaults, tasks[task], opts[opt], methods[meth]) + layers:
                 flags.update(layer)
             flags["batch-size"] = bs
-            flags["lr"] = float(f"{lr_for(spec['optimizers'][opt], bs, spec['lr']['reference_batch']) * lr_mult:.6g}")
+            # A task may move an optimizer's policy (`lr_scale = { nesterov = 3.16 }`): the same grid
+            # of multipliers, centred where that task's good learning rates are.
+            scale = spec["tasks"][task].get("lr_scale", {}).get(opt, 1.0)
+            flags["lr"] = float(f"{lr_for(spec['optimizers'][opt], bs, spec['lr']['reference_batch']) * lr_mult * scale:.6g}")
             flags["seed"] = int(seed)
             flags = {k: v for k, v in flags.items() if v is not False}
             cid = cell_id(flags)
