@@ -181,6 +181,9 @@ m, s, k, n = tr.reach_stats([run, dict(run, evals=run["evals"][:1] + run["evals"
 assert (m, k, n) == (15, 2, 2) and abs(s - 7.0710678) < 1e-6, (m, s, k, n)
 assert tr.reach_text(*tr.reach_stats([run, {"diverged": True}], 0.8)) == "10 (1/2 reached)"
 assert tr.reach_text(*tr.reach_stats([run], 0.99)) == "not reached (0/1)"
+# Training time per step from images/s, evaluation left out: 10 steps at 100 img/s + 10 at 50, batch 10.
+assert abs(tr.train_s_per_step({"train": [{"step": 10, "images_per_s": 100.0},
+                                          {"step": 20, "images_per_s": 50.0}]}, 10) - 0.15) < 1e-12
 assert tr.claim_verdict([{"verdict": "better"}, {"verdict": "better"}, {"verdict": "worse"}]) == "supports"
 assert tr.claim_verdict([{"verdict": "within noise"}, {"verdict": "worse"}]) == "contradicts"
 assert tr.claim_verdict([{"verdict": "within noise"}, {"verdict": "better"}]) == "cannot decide"
