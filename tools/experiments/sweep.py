@@ -320,7 +320,9 @@ def main():
                     with lock:
                         todo.extend(new)
                         pending.extend(new)
-                    queue = fresh
+                # Always the spec's current order and cells: an edited spec (a cut arm) takes
+                # effect at the next cell of a long study.
+                queue = fresh
         else:
             with concurrent.futures.ThreadPoolExecutor(a.jobs) as ex:
                 futs = [ex.submit(work, i, c) for i, c in enumerate(todo, 1)]

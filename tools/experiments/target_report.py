@@ -207,7 +207,10 @@ def write(spec, a, root, results, L, fig_dir, out_dir, history):
     L.append("")
     for task in tasks:
         t, how = tg[task]
-        L.append(f"- `{task}`: target {'%.2f%%' % (100 * t) if t is not None else 'pending'} ({how}).")
+        sc = spec["tasks"][task].get("lr_scale", {})
+        L.append(f"- `{task}`: target {'%.2f%%' % (100 * t) if t is not None else 'pending'} ({how})."
+                 + (" Learning-rate policy × " + ", ".join(f"{v:g} for `{o}`" for o, v in sc.items())
+                    + " on this task (the grid centred on its good values)." if sc else ""))
     L.append("")
 
     edges = []
