@@ -161,6 +161,88 @@ cp "$T/doc/RESULTS.md" "$T/RESULTS.first"
 "$PY" "$REPORT" "$SPEC" --runs-dir "$T/runs" --out "$T/doc/RESULTS.md" >/dev/null 2>&1
 check "report is reproducible" bash -c "diff <(grep '^|' '$T/RESULTS.first') <(grep '^|' '$T/doc/RESULTS.md')"
 
+# The steps-to-target study (specs/smoke-scale.toml, the pattern of specs/scale.toml): results go to a
+# tracked folder (the spec's runs_dir), and a clone that holds only the tracked files resumes.
+SCALE="$REPO/tools/experiments/specs/smoke-scale.toml"
+"$PY" "$SWEEP" "$SCALE" --bin "$BIN/gq-train" --list >"$T/scale-list.out" 2>&1
+check "scale: runs_dir puts the cells in the tracked results/ folder" grep -q -- "-> $REPO/results/smoke-scale\$" "$T/scale-list.out"
+check "scale: results/.gitignore keeps logs and checkpoints out, metrics in" bash -c \
+  "cd '$REPO' && git check-ignore -q results/x/y/stdout.log && git check-ignore -q results/x/y/step10.ckpt && ! git check-ignore -q results/x/y/metrics.jsonl && ! git check-ignore -q results/x/y/done"
+# steps_to / reach_stats on a known metrics history: the first eval at or above the target.
+check "scale: steps to target from a known history" "$PY" - "$REPO/tools/experiments" <<'PYEOF'
+import sys
+sys.path.insert(0, sys.argv[1])
+import target_report as tr
+run = {"diverged": False, "evals": [{"step": 5, "test_accuracy": 0.5}, {"step": 10, "test_accuracy": 0.8},
+                                    {"step": 15, "test_accuracy": 0.79}, {"step": 20, "test_accuracy": 0.9}]}
+assert tr.steps_to(run, 0.8) == 10 and tr.steps_to(run, 0.85) == 20 and tr.steps_to(run, 0.95) is None
+assert tr.steps_to({"diverged": True}, 0.1) is None
+m, s, k, n = tr.reach_stats([run, dict(run, evals=run["evals"][:1] + run["evals"][3:])], 0.8)
+assert (m, k, n) == (15, 2, 2) and abs(s - 7.0710678) < 1e-6, (m, s, k, n)
+assert tr.reach_text(*tr.reach_stats([run, {"diverged": True}], 0.8)) == "10 (1/2 reached)"
+assert tr.reach_text(*tr.reach_stats([run], 0.99)) == "not reached (0/1)"
+# Training time per step from images/s, evaluation left out: 10 steps at 100 img/s + 10 at 50, batch 10.
+assert abs(tr.train_s_per_step({"train": [{"step": 10, "images_per_s": 100.0},
+                                          {"step": 20, "images_per_s": 50.0}]}, 10) - 0.15) < 1e-12
+assert tr.claim_verdict([{"verdict": "better"}, {"verdict": "better"}, {"verdict": "worse"}]) == "supports"
+assert tr.claim_verdict([{"verdict": "within noise"}, {"verdict": "worse"}]) == "contradicts"
+assert tr.claim_verdict([{"verdict": "within noise"}, {"verdict": "better"}]) == "cannot decide"
+PYEOF
+"$PY" "$SWEEP" "$SCALE" --runs-dir "$T/res" --bin "$BIN/gq-train" >"$T/scale1.out" 2>&1
+rc=$?
+check "scale: sweep exits 0 with 24 cells (12 tuning, 12 final)" bash -c \
+  "test $rc -eq 0 && test \$(ls -d '$T'/res/smoke-scale/*/ | wc -l) -eq 24"
+[ $rc -eq 0 ] || tail -20 "$T/scale1.out"
+# A fresh clone: only the tracked files (no stdout.log); resuming runs nothing, even with a gq-train
+# that would fail.
+mkdir -p "$T/clone" && cp -r "$T/res" "$T/clone/" && find "$T/clone" -name stdout.log -delete
+GQ_REAL="$BIN/gq-train" "$PY" "$SWEEP" "$SCALE" --runs-dir "$T/clone/res" --bin "$T/bad-train" >"$T/scale2.out" 2>&1
+check "scale: a clone of the tracked files resumes with nothing to run" bash -c \
+  "test $? -eq 0 && grep -q '24 already done, 0 to run' '$T/scale2.out'"
+# A done marker without its metrics (a partial commit) is not a finished cell: that cell reruns.
+gone=$(ls -d "$T"/clone/res/smoke-scale/*/ | head -1)
+rm "$gone/metrics.jsonl"
+"$PY" "$SWEEP" "$SCALE" --runs-dir "$T/clone/res" --bin "$BIN/gq-train" >"$T/scale3.out" 2>&1
+check "scale: a cell whose metrics are missing is rerun alone" bash -c \
+  "test $? -eq 0 && grep -q '23 already done, 1 to run' '$T/scale3.out' && test -s '$gone/metrics.jsonl'"
+"$PY" "$REPORT" "$SCALE" --runs-dir "$T/res" --out "$T/sdoc/RESULTS-scale.md" >"$T/scale-report.out" 2>&1
+check "scale report: exits 0, complete" bash -c "test $? -eq 0 && grep -q '^\*\*Complete: 24 of 24 cells finished\*\*' '$T/sdoc/RESULTS-scale.md'"
+[ -s "$T/sdoc/RESULTS-scale.md" ] || cat "$T/scale-report.out"
+check "scale report: moonshot answer and three claim lines" bash -c "
+  grep -qE '^\*\*Answer: (yes|no)\*\*' '$T/sdoc/RESULTS-scale.md' &&
+  test \$(grep -cE '^- \*\*(Grad Queue beats|More clusters)[^:]*: (supports|contradicts|cannot decide)' '$T/sdoc/RESULTS-scale.md') -eq 3"
+check "scale report: 3 PNGs (lr sensitivity, steps vs batch, curves)" test \
+  "$(find "$T/sdoc/results/smoke-scale" -name '*.png' -size +1k | wc -l)" -eq 3
+# The table's steps to target and final accuracy, recomputed here from the metrics files.
+check "scale report: steps to target match the metrics files" "$PY" - "$T/res/smoke-scale" "$T/sdoc/RESULTS-scale.md" <<'PYEOF'
+import json, os, re, statistics, sys
+root, doc = sys.argv[1:]
+rows = {}
+for cid in os.listdir(root):
+    d = os.path.join(root, cid)
+    if not os.path.isdir(d):
+        continue
+    lb = json.load(open(os.path.join(d, "cell.json")))["labels"][0]
+    if lb["stage"] != "final":
+        continue
+    ev = [json.loads(l) for l in open(os.path.join(d, "metrics.jsonl")) if '"eval"' in l]
+    rows.setdefault((lb["batch"], lb["method"]), []).append(ev)
+base = [ev[-1]["test_accuracy"] for ev in rows[(16, "plain")]]
+target = sum(base) / len(base) - 0.01
+text = open(doc).read()
+assert f"target {100 * target:.2f}%" in text, target
+for (bs, meth), evs in rows.items():
+    st = [next((e["step"] for e in ev if e["test_accuracy"] >= target - 1e-12), None) for ev in evs]
+    got = [s for s in st if s is not None]
+    if not got:
+        want = f"not reached (0/{len(st)})"
+    else:
+        want = f"{statistics.mean(got):.0f}" + (f" ± {statistics.stdev(got):.0f}" if len(got) > 1 else "")
+        want += "" if len(got) == len(st) else f" ({len(got)}/{len(st)} reached)"
+    line = next(l for l in text.splitlines() if l.startswith(f"| {bs} | nesterov {meth} |"))
+    assert line.split(" | ")[4] == want, (line, want)
+PYEOF
+
 if [ $fail -ne 0 ]; then
   echo "---- check log ----"
   tail -40 "$T/check.log"

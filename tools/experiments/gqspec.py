@@ -21,11 +21,14 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 LR_KEYS = {"lr_base", "lr_scaling", "lr_max", "lr_min"}
 LR_SCALINGS = ("linear", "sqrt", "none")
 TOP_KEYS = {"name", "description", "estimate", "data_dir", "seeds", "lr", "defaults", "tasks",
-            "optimizers", "methods", "grid"}
+            "optimizers", "methods", "grid", "runs_dir", "report"}
 GRID_KEYS = {"name", "note", "tasks", "optimizers", "batch_sizes", "methods", "seeds", "flags",
-             "compare_to", "lr_grid", "tune_seeds", "tune_flags"}
-# Keys of a [tasks.X] table for the report, not gq-train flags.
-TASK_REPORT_KEYS = {"target"}
+             "compare_to", "lr_grid", "tune_seeds", "tune_flags", "arms"}
+# Keys of a [tasks.X] table for the report, not gq-train flags: `target` (an accuracy), or
+# `target_from` (a baseline row whose mean final test accuracy, minus `minus`, is the target).
+TASK_REPORT_KEYS = {"target", "target_from", "lr_scale"}
+# Files of a cell folder small enough to commit (see `runs_dir`); stdout.log and checkpoints are not.
+TRACKED_FILES = ("cell.json", "command.sh", "metrics.jsonl", "done")
 # Flags the runner owns: a spec must not set them.
 RUNNER_FLAGS = {"metrics", "data-dir", "config", "checkpoint-dir", "checkpoint-every", "resume",
                 "help", "profile", "quiet", "batch-size", "seed", "lr"}
@@ -91,6 +94,33 @@ def _flags(table, where, skip=()):
     return {k: _flag_value(k, v, where) for k, v in table.items() if k not in skip}
 
 
+def cell_complete(folder):
+    """Whether a cell folder holds a finished run: the `done` marker (written last), and for a
+    finished run a metrics file whose last eval record is at the step `done` names. The check needs
+    only the committed files (no stdout.log, no checkpoint), so a clone with the tracked results
+    skips the cell; a `done` without its metrics (a partial commit) is rerun."""
+    try:
+        with open(os.path.join(folder, "done")) as f:
+            done = json.load(f)
+    except (OSError, ValueError):
+        return False
+    if done.get("status") == "diverged":
+        return True
+    try:
+        _, evals = read_metrics(os.path.join(folder, "metrics.jsonl"))
+    except (OSError, ValueError):
+        return False
+    return bool(evals) and evals[-1].get("step") == done.get("steps", evals[-1].get("step")) \
+        and evals[-1].get("test_accuracy") == done.get("test_accuracy")
+
+
+def runs_root(spec, runs_dir=None):
+    """The run folder of a spec: RUNS_DIR/<name>, where RUNS_DIR is the --runs-dir given, else the
+    spec's `runs_dir` (relative to the repository: a tracked location), else <repo>/runs."""
+    base = runs_dir or os.path.join(REPO, spec.get("runs_dir", "runs"))
+    return os.path.join(os.path.abspath(base), spec["name"])
+
+
 def tuning_choice(runs, tune_cells):
     """The learning-rate multiplier a tuned group runs at, from its finished tuning cells: the
     highest mean final validation accuracy over the tuning seeds (a diverged or unfinished run
@@ -99,7 +129,7 @@ def tuning_choice(runs, tune_cells):
     scores = {}
     for mult, cid in tune_cells:
         folder = os.path.join(runs, cid)
-        if not os.path.isfile(os.path.join(folder, "done")):
+        if not cell_complete(folder):
             return None
         acc = 0.0
         try:
@@ -187,6 +217,18 @@ def load(path, binary=None, runs=None):
         unknown = set(g) - GRID_KEYS
         if unknown:
             raise SpecError(f"{w}: unknown keys {sorted(unknown)} (allowed: {sorted(GRID_KEYS)})")
+        # `arms = [[optimizer, method], ...]` instead of optimizers x methods: a block that runs
+        # only the listed pairs (e.g. LARS plain next to Nesterov with and without Grad Queue).
+        arms = g.get("arms")
+        if arms is not None:
+            if not isinstance(arms, list) or not arms or any(
+                    not isinstance(x, list) or len(x) != 2 or not all(isinstance(y, str) for y in x)
+                    for x in arms):
+                raise SpecError(f"{w}: arms must list [optimizer, method] pairs")
+            if "optimizers" in g or "methods" in g:
+                raise SpecError(f"{w}: give either arms or optimizers and methods, not both")
+            g = dict(g, optimizers=list(dict.fromkeys(x[0] for x in arms)),
+                     methods=list(dict.fromkeys(x[1] for x in arms)))
         for key in ("name", "tasks", "optimizers", "batch_sizes", "methods"):
             if key not in g or (key != "name" and not g[key]):
                 raise SpecError(f"{w}: needs a non-empty '{key}'")
@@ -215,7 +257,10 @@ def load(path, binary=None, runs=None):
             for layer in (defaults, tasks[task], opts[opt], methods[meth]) + layers:
                 flags.update(layer)
             flags["batch-size"] = bs
-            flags["lr"] = float(f"{lr_for(spec['optimizers'][opt], bs, spec['lr']['reference_batch']) * lr_mult:.6g}")
+            # A task may move an optimizer's policy (`lr_scale = { nesterov = 3.16 }`): the same grid
+            # of multipliers, centred where that task's good learning rates are.
+            scale = spec["tasks"][task].get("lr_scale", {}).get(opt, 1.0)
+            flags["lr"] = float(f"{lr_for(spec['optimizers'][opt], bs, spec['lr']['reference_batch']) * lr_mult * scale:.6g}")
             flags["seed"] = int(seed)
             flags = {k: v for k, v in flags.items() if v is not False}
             cid = cell_id(flags)
@@ -228,8 +273,11 @@ def load(path, binary=None, runs=None):
             cells[cid]["labels"].append(label)
             return cid, label
 
-        for task, opt, bs, meth in itertools.product(
-                g["tasks"], g["optimizers"], g["batch_sizes"], g["methods"]):
+        if arms is not None:
+            combos = [(t, o, b, m) for t in g["tasks"] for b in g["batch_sizes"] for o, m in arms]
+        else:
+            combos = itertools.product(g["tasks"], g["optimizers"], g["batch_sizes"], g["methods"])
+        for task, opt, bs, meth in combos:
             if not isinstance(bs, int) or bs <= 0:
                 raise SpecError(f"{w}: batch size {bs!r} is not a positive integer")
             chosen = 1.0

@@ -51,7 +51,7 @@ def pm(m, s, scale=1.0, digits=2):
 
 
 def load_cell(folder):
-    if not os.path.isfile(os.path.join(folder, "done")):
+    if not gqspec.cell_complete(folder):
         return None
     train, evals = gqspec.read_metrics(os.path.join(folder, "metrics.jsonl"))
     with open(os.path.join(folder, "done")) as f:
@@ -289,16 +289,19 @@ def slug(*parts):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("spec")
-    ap.add_argument("--runs-dir", default=os.path.join(gqspec.REPO, "runs"))
+    ap.add_argument("--runs-dir", default=None,
+                    help="root of the run folders (default: the spec's runs_dir, else <repo>/runs)")
     ap.add_argument("--out", default=os.path.join(gqspec.REPO, "docs", "RESULTS.md"))
     ap.add_argument("--fig-dir", default=None)
     ap.add_argument("--title", default=None)
     a = ap.parse_args()
     try:
         spec = gqspec.load(a.spec)
+        root = gqspec.runs_root(spec, a.runs_dir)
+        # Tuned blocks: load again with the run folder, so the cells at the chosen lr are known.
+        spec = gqspec.load(a.spec, runs=root)
     except gqspec.SpecError as e:
         gqspec.die(str(e))
-    root = os.path.join(os.path.abspath(a.runs_dir), spec["name"])
     out = os.path.abspath(a.out)
     out_dir = os.path.dirname(out)
     fig_dir = os.path.abspath(a.fig_dir or os.path.join(out_dir, "results", spec["name"]))
@@ -323,11 +326,16 @@ def main():
     if spec["description"]:
         L.append(spec["description"].strip())
         L.append("")
-    L.append(f"- Spec: `{os.path.relpath(os.path.abspath(a.spec), gqspec.REPO)}` — "
-             f"{len(spec['cells'])} cells, **{n_done} finished**"
-             + (f" ({n_diverged} of them diverged)" if n_diverged else "")
-             + ("" if n_done == len(spec["cells"]) else f" ({len(spec['cells']) - n_done} missing: "
-                "their rows show fewer seeds or —)") + ".")
+    if spec.get("report", {}).get("mode") == "target":
+        L.append(f"- Spec: `{os.path.relpath(os.path.abspath(a.spec), gqspec.REPO)}` (the cells of a "
+                 "tuned group at its chosen lr exist once its tuning runs are done; the count above "
+                 "includes them).")
+    else:
+        L.append(f"- Spec: `{os.path.relpath(os.path.abspath(a.spec), gqspec.REPO)}` — "
+                 f"{len(spec['cells'])} cells, **{n_done} finished**"
+                 + (f" ({n_diverged} of them diverged)" if n_diverged else "")
+                 + ("" if n_done == len(spec["cells"]) else f" ({len(spec['cells']) - n_done} missing: "
+                    "their rows show fewer seeds or —)") + ".")
     if spec["estimate"]:
         L.append(f"- Size (estimated before running): {spec['estimate'].strip()}")
     walls = [r["wall_s"] for r in results.values() if r]
@@ -336,12 +344,15 @@ def main():
         L.append(f"- Measured: the finished cells took {int(tw // 3600)} h {int(tw % 3600 // 60):02d} min "
                  f"of wall time in all "
                  f"(sum over cells; mean {sum(walls) / len(walls):.1f} s per cell).")
-    L.append(f"- Learning rate, the same for every method of a row group: "
-             f"{gqspec.lr_policy_text(spec)} (b = batch size). Shared flags: "
+    tuned = spec.get("report", {}).get("mode") == "target"
+    L.append(("- Learning-rate policy (each tuned group runs at its chosen multiple of it): " if tuned
+              else "- Learning rate, the same for every method of a row group: ")
+             + f"{gqspec.lr_policy_text(spec)} (b = batch size). Shared flags: "
              + ", ".join(f"`--{k} {v}`" for k, v in spec["defaults"].items()) + ".")
-    L.append("- Tables: final test accuracy (%) and test loss after the last epoch (or the step "
-             "budget), mean ± sample standard deviation over seeds (n = seeds finished). "
-             "Δ acc = mean accuracy minus that of `plain` in the same dataset/optimizer/batch group.")
+    if spec.get("report", {}).get("mode") != "target":
+        L.append("- Tables: final test accuracy (%) and test loss after the last epoch (or the step "
+                 "budget), mean ± sample standard deviation over seeds (n = seeds finished). "
+                 "Δ acc = mean accuracy minus that of `plain` in the same dataset/optimizer/batch group.")
     L.append("")
 
     L.append("## How these numbers were produced")
@@ -364,7 +375,8 @@ def main():
     L.append(shlex.join(["/usr/bin/python3", "tools/experiments/report.py"] + argv))
     L.append("```")
     L.append("")
-    L.append("Each cell's exact gq-train command is in `runs/" + spec["name"] + "/<cell>/command.sh`.")
+    L.append("Each cell's exact gq-train command is in `"
+             + os.path.relpath(root, gqspec.REPO) + "/<cell>/command.sh`.")
     L.append("")
     verify_path = os.path.join(root, "verify.json")
     if os.path.isfile(verify_path):
@@ -378,6 +390,15 @@ def main():
                      f"{c['cell']} ({'identical' if c['identical'] else 'DIFFERENT'})"
                      for c in v["cells"]) + ".")
         L.append("")
+
+    if spec.get("report", {}).get("mode") == "target":
+        # A tuned steps-to-target study (specs/scale.toml): its own tables, plots and answers.
+        import target_report
+        target_report.write(spec, a, root, results, L, fig_dir, out_dir, history)
+        with open(out, "w") as f:
+            f.write("\n".join(L))
+        print(f"wrote {out} ({n_done}/{len(spec['cells'])} cells) and {len(os.listdir(fig_dir))} PNGs in {fig_dir}")
+        return 0
 
     findings = []  # one per Grad Queue row with a plain row to compare to
     diverged_rows = []  # (row, seeds whose run stopped on a non-finite loss)

@@ -51,7 +51,7 @@ def git_commit():
 
 
 def is_done(folder):
-    return os.path.isfile(os.path.join(folder, "done"))
+    return gqspec.cell_complete(folder)
 
 
 # gq-train's messages when training stops on a non-finite loss or gradient: (where the message
@@ -176,8 +176,9 @@ def verify(cells, root, binary, data_dir, count, command):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("spec")
-    ap.add_argument("--runs-dir", default=os.path.join(gqspec.REPO, "runs"),
-                    help="root of the run folders (default: <repo>/runs)")
+    ap.add_argument("--runs-dir", default=None,
+                    help="root of the run folders (default: the spec's runs_dir, a tracked folder "
+                         "of the repository, else <repo>/runs)")
     ap.add_argument("--data-dir", default=None,
                     help="dataset root (default: spec data_dir, else $GQ_DATA_DIR, else ../shared/data)")
     ap.add_argument("--bin", default=None, help="gq-train binary (default: $GQ_TRAIN, build/bin, build-main/bin)")
@@ -202,7 +203,7 @@ def main():
     data_dir = a.data_dir or spec.get("data_dir") or os.environ.get("GQ_DATA_DIR") \
         or os.path.join(gqspec.REPO, "..", "shared", "data")
     data_dir = os.path.abspath(data_dir)
-    root = os.path.join(os.path.abspath(a.runs_dir), spec["name"])
+    root = gqspec.runs_root(spec, a.runs_dir)
     # A block with an lr_grid adds its cells at the chosen learning rate once its tuning cells are
     # done: load again with the run folder, and again after each round of cells (see rounds below).
     def load_with_runs():
@@ -298,9 +299,30 @@ def main():
 
     try:
         if a.jobs <= 1:
-            for i, c in enumerate(todo, 1):
+            # One cell at a time, in spec order; a tuned group's cells at its chosen learning rate
+            # exist once its tuning cells are done, and run next (not after every other group's
+            # tuning), so a long study completes whole rows early and can be reported part-way.
+            queue, ran, i = list(todo), set(), 0
+            while queue:
+                c = queue.pop(0)
+                i += 1
+                ran.add(c["id"])
                 if not work(i, c) and not a.keep_going:
                     break
+                if a.force:
+                    continue
+                fresh = [x for x in selected(load_with_runs())
+                         if x["id"] not in ran and not is_done(os.path.join(root, x["id"]))]
+                known = {x["id"] for x in queue}
+                new = [x for x in fresh if x["id"] not in known]
+                if new:
+                    print(f"{len(new)} more cell(s) at the learning rates the tuning chose", flush=True)
+                    with lock:
+                        todo.extend(new)
+                        pending.extend(new)
+                # Always the spec's current order and cells: an edited spec (a cut arm) takes
+                # effect at the next cell of a long study.
+                queue = fresh
         else:
             with concurrent.futures.ThreadPoolExecutor(a.jobs) as ex:
                 futs = [ex.submit(work, i, c) for i, c in enumerate(todo, 1)]

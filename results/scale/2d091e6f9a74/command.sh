@@ -1,0 +1,2 @@
+#!/bin/sh
+/work/wt-study/build-emu/bin/gq-train --batch-size 128 --dataset reuters --epochs 24 --lars-eta 0.001 --log-every 2 --lr 4.0 --model mlp --momentum 0.9 --optimizer lars --schedule onecycle --seed 1 --val-size 500 --warmup 0.1 --weight-decay 0.0005 --data-dir /work/gq-study-data --metrics /work/wt-study/results/scale/2d091e6f9a74/metrics.jsonl

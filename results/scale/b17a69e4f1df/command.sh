@@ -1,0 +1,2 @@
+#!/bin/sh
+/work/wt-study/build-emu/bin/gq-train --batch-size 128 --dataset reuters --epochs 24 --log-every 2 --lr 0.00316228 --model mlp --optimizer adamw --schedule onecycle --seed 1 --val-size 500 --warmup 0.1 --weight-decay 0.01 --data-dir /work/gq-study-data --metrics /work/wt-study/results/scale/b17a69e4f1df/metrics.jsonl

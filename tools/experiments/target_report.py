@@ -1,0 +1,476 @@
+"""The steps-to-target report of a tuned study (a spec with `[report] mode = "target"`, e.g.
+specs/scale.toml): every (task, batch, optimizer, method) group is tuned on its own (lr_grid), and
+the report asks how many steps each arm needs to reach a task's target test accuracy, what it ends
+at, what it costs in wall time, and answers the study's questions by stated rules. report.py calls
+write(); every number comes from the metrics files.
+"""
+import math
+import os
+
+import gqspec
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def mean_std(xs):
+    n = len(xs)
+    if n == 0:
+        return float("nan"), float("nan")
+    m = sum(xs) / n
+    if n < 2:
+        return m, float("nan")
+    return m, math.sqrt(sum((x - m) ** 2 for x in xs) / (n - 1))
+
+
+def fmt(m, s, scale=1.0, digits=2):
+    if math.isnan(m):
+        return "—"
+    if math.isnan(s):
+        return f"{m * scale:.{digits}f}"
+    return f"{m * scale:.{digits}f} ± {s * scale:.{digits}f}"
+
+
+def steps_to(run, acc):
+    """The step of the first evaluation whose test accuracy is at least `acc` (None: never)."""
+    if run is None or run["diverged"]:
+        return None
+    for e in run["evals"]:
+        if e["test_accuracy"] >= acc - 1e-12:
+            return e["step"]
+    return None
+
+
+def reach_stats(runs, acc):
+    """(mean, std, reached, n) of the steps to `acc` over the runs that reached it."""
+    st = [steps_to(r, acc) for r in runs]
+    got = [s for s in st if s is not None]
+    m, s = mean_std(got)
+    return m, s, len(got), len(runs)
+
+
+def reach_text(m, s, k, n):
+    if n == 0:
+        return "—"
+    if k == 0:
+        return f"not reached (0/{n})"
+    return fmt(m, s, 1, 0) + ("" if k == n else f" ({k}/{n} reached)")
+
+
+def train_s_per_step(run, batch):
+    """Training seconds per step from the train records' images/s (gq-train leaves evaluation time
+    out of it), so arms compare at equal steps without start-up and evaluation."""
+    prev, secs = 0, 0.0
+    for t in run["train"]:
+        if t.get("images_per_s"):
+            secs += (t["step"] - prev) * batch / t["images_per_s"]
+        prev = t["step"]
+    return secs / prev if prev else float("nan")
+
+
+def arm(opt, meth):
+    return f"{opt} {meth}"
+
+
+def collect(spec, results):
+    """groups[(task, batch, opt, meth)] = {label, runs (finished, final stage), diverged seeds,
+    want (seeds asked), tuning: {mult: [val acc]}, choice, grid}."""
+    groups = {}
+    for block in spec["blocks"]:
+        for key, t in block["tuning"].items():
+            task, opt, bs, meth = key
+            g = groups.setdefault((task, bs, opt, meth), {
+                "runs": [], "diverged": [], "want": len(block["seeds"]), "tuning": {},
+                "tune_ids": [], "choice": t["choice"], "grid": block["lr_grid"], "final_ids": [],
+                "gradqueue": bool(spec["methods"][meth].get("gradqueue")), "label": None})
+            for mult, cid in t["cells"]:
+                g["tune_ids"].append(cid)
+                r = results.get(cid)
+                if r is None:
+                    continue
+                acc = 0.0 if r["diverged"] or "val_accuracy" not in r["evals"][-1] \
+                    else r["evals"][-1]["val_accuracy"]
+                g["tuning"].setdefault(mult, []).append(acc)
+        for cid, lb in block["rows"]:
+            g = groups[(lb["task"], lb["batch"], lb["optimizer"], lb["method"])]
+            g["label"] = lb
+            g["final_ids"].append(cid)
+            r = results.get(cid)
+            if r is None:
+                continue
+            if r["diverged"]:
+                g["diverged"].append(lb["seed"])
+            else:
+                g["runs"].append(r)
+    return groups
+
+
+def complete(g):
+    return len(g["runs"]) + len(g["diverged"]) == g["want"] and g["want"] > 0
+
+
+def targets(spec, groups):
+    """{task: (target or None, how)}: a fixed `target`, or `target_from` a baseline row (its mean
+    final test accuracy minus `minus`, once all its seeds finished)."""
+    out = {}
+    for task, t in spec["tasks"].items():
+        if "target" in t:
+            out[task] = (float(t["target"]), f"fixed at {100 * float(t['target']):.2f}%")
+        elif "target_from" in t:
+            tf = t["target_from"]
+            g = groups.get((task, tf["batch"], tf["optimizer"], tf["method"]))
+            minus = float(tf.get("minus", 0.0))
+            row = f"`{arm(tf['optimizer'], tf['method'])}` at batch {tf['batch']}"
+            if g and complete(g) and g["runs"]:
+                m, s = mean_std([r["acc"] for r in g["runs"]])
+                out[task] = (m - minus, f"{row}: final test accuracy {fmt(m, s, 100)}% "
+                                        f"(n = {len(g['runs'])}) minus {100 * minus:.2f} points")
+            else:
+                out[task] = (None, f"{row} minus {100 * minus:.2f} points (pending: that row is not finished)")
+        else:
+            out[task] = (None, "none set")
+    return out
+
+
+def verdict(d, pooled):
+    if math.isnan(pooled):
+        return None
+    return "better" if d > pooled else "worse" if d < -pooled else "within noise"
+
+
+def acc_compare(g, base):
+    """Δ final test accuracy of g vs base and the pooled seed std (both complete, ≥ 2 seeds each,
+    none diverged), else None."""
+    if not (g and base and complete(g) and complete(base)) or g["diverged"] or base["diverged"]:
+        return None
+    am, asd = mean_std([r["acc"] for r in g["runs"]])
+    bm, bsd = mean_std([r["acc"] for r in base["runs"]])
+    if math.isnan(asd) or math.isnan(bsd):
+        return None
+    pooled = math.sqrt((asd ** 2 + bsd ** 2) / 2)
+    return {"d": am - bm, "pooled": pooled, "verdict": verdict(am - bm, pooled)}
+
+
+def claim_verdict(cs):
+    """supports: more than half of the judged rows better; contradicts: more than half worse, or
+    none better and at least one worse; else cannot decide (the differences are within the noise)."""
+    if not cs:
+        return "cannot decide (no finished pair yet)"
+    b = sum(c["verdict"] == "better" for c in cs)
+    w = sum(c["verdict"] == "worse" for c in cs)
+    if b * 2 > len(cs):
+        return "supports"
+    if w * 2 > len(cs) or (b == 0 and w > 0):
+        return "contradicts"
+    return "cannot decide"
+
+
+def write(spec, a, root, results, L, fig_dir, out_dir, history):
+    """Appends the study's sections to the lines L and writes its PNGs."""
+    rep = spec.get("report", {})
+    moon_batch = int(rep.get("moonshot_min_batch", 2048))
+    moon_ratio = float(rep.get("moonshot_ratio", 0.8))
+    groups = collect(spec, results)
+    tg = targets(spec, groups)
+    tasks = list(dict.fromkeys(k[0] for k in groups))
+    figs = []
+
+    # Study size: every tuned group has its tuning cells and `want` final cells, whether or not the
+    # final cells exist yet (they exist once the tuning is done).
+    want = len({c for g in groups.values() for c in g["tune_ids"]}) + sum(g["want"] for g in groups.values())
+    done = sum(results.get(c) is not None for g in groups.values() for c in g["tune_ids"] + g["final_ids"])
+    walls = {}  # task -> wall time of each finished cell (tuning and final)
+    for (task, _, _, _), g in groups.items():
+        for c in g["tune_ids"] + g["final_ids"]:
+            r = results.get(c)
+            if r is not None:
+                walls.setdefault(task, []).append(r["wall_s"])
+    total = sum(w for ws in walls.values() for w in ws)
+    head = [f"**{'Complete' if done == want else 'Incomplete'}: {done} of {want} cells finished**"
+            + ("" if done == want else " — tables show what ran; rows with fewer seeds or — are "
+               "still to run, and the answers below are provisional") + ".",
+            f"Compute so far: {total / 3600:.2f} h of wall time summed over the finished cells "
+            f"(tuning and final runs, one core each).", ""]
+    L[2:2] = head  # under the title
+
+    L.append("## Targets and method")
+    L.append("")
+    L.append("Each (task, batch size, optimizer, method) group gets its own learning rate: one "
+             "tuning run per multiplier of the optimizer's lr policy (the same grid and number of "
+             "tuning runs for every group), scored by the final accuracy on a validation slice held "
+             "out of the training set (never the test set); then the seeds at the chosen value. "
+             "Steps to target = the step of the first evaluation whose test accuracy reaches the "
+             "task's target (resolution: the task's `--eval-every`); mean ± sample std over the "
+             "seeds that reached it, with how many did.")
+    L.append("")
+    for task in tasks:
+        t, how = tg[task]
+        sc = spec["tasks"][task].get("lr_scale", {})
+        L.append(f"- `{task}`: target {'%.2f%%' % (100 * t) if t is not None else 'pending'} ({how})."
+                 + (" Learning-rate policy × " + ", ".join(f"{v:g} for `{o}`" for o, v in sc.items())
+                    + " on this task (the grid centred on its good values)." if sc else ""))
+    L.append("")
+
+    edges = []
+    for task in tasks:
+        target = tg[task][0]
+        keys = [k for k in groups if k[0] == task]
+        bss = sorted({k[1] for k in keys})
+        L.append(f"## {task}")
+        L.append("")
+        L.append("| batch | arm | lr (× policy) | n | steps to target | final test acc % | steps | "
+                 "wall s / run | train ms / step | × plain |")
+        L.append("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        for key in sorted(keys, key=lambda k: (k[1], list(spec["optimizers"]).index(k[2]),
+                                               list(spec["methods"]).index(k[3]))):
+            _, bs, opt, meth = key
+            g = groups[key]
+            if g["choice"]:
+                mult = g["choice"][0]
+                lr = g["label"]["lr"] if g["label"] else float("nan")
+                edge = ""
+                if mult == min(g["grid"]):
+                    edge = " (low edge)"
+                elif mult == max(g["grid"]):
+                    edge = " (high edge)"
+                if edge:
+                    edges.append(f"{task} b{bs} {arm(opt, meth)}{edge.replace('(', '').replace(')', '')}")
+                lrt = f"{lr:g} (×{mult:g}){edge}"
+            else:
+                lrt = f"tuning ({sum(len(v) for v in g['tuning'].values())}/{len(g['tune_ids'])})"
+            n = f"{len(g['runs'])}" + ("" if len(g["runs"]) == g["want"] else f"/{g['want']}")
+            if g["diverged"]:
+                n += f" (+{len(g['diverged'])} diverged)"
+            st = reach_text(*reach_stats(g["runs"], target)) if target is not None and g["runs"] else "—"
+            am, asd = mean_std([r["acc"] for r in g["runs"]])
+            steps = "/".join(map(str, sorted({r["steps"] for r in g["runs"]}))) or "—"
+            wm, _ = mean_std([r["wall_s"] for r in g["runs"]])
+            sps = mean_std([train_s_per_step(r, bs) for r in g["runs"]])[0]
+            base = groups.get((task, bs, "nesterov", "plain"))
+            bsps = mean_std([train_s_per_step(r, bs) for r in base["runs"]])[0] if base else float("nan")
+            ratio = "—" if math.isnan(sps) or math.isnan(bsps) else f"{sps / bsps:.2f}"
+            L.append(f"| {bs} | {arm(opt, meth)} | {lrt} | {n} | {st} | {fmt(am, asd, 100)} | {steps} | "
+                     f"{'—' if math.isnan(wm) else f'{wm:.0f}'} | "
+                     f"{'—' if math.isnan(sps) else f'{1000 * sps:.1f}'} | {ratio} |")
+        L.append("")
+        # Tuning table: the mean validation accuracy per multiplier, the chosen one in bold.
+        grid = sorted({m for k in keys for m in groups[k]["grid"]})
+        L.append(f"Tuning (final validation accuracy %, one run per multiplier; **bold** = chosen):")
+        L.append("")
+        L.append("| batch | arm | " + " | ".join(f"×{m:g}" for m in grid) + " |")
+        L.append("|---:|---|" + "---:|" * len(grid))
+        for key in sorted(keys, key=lambda k: (k[1], list(spec["optimizers"]).index(k[2]),
+                                               list(spec["methods"]).index(k[3]))):
+            g = groups[key]
+            cells = []
+            for m in grid:
+                v = g["tuning"].get(m)
+                txt = "—" if not v else f"{100 * sum(v) / len(v):.2f}"
+                if g["choice"] and g["choice"][0] == m:
+                    txt = f"**{txt}**"
+                cells.append(txt)
+            L.append(f"| {key[1]} | {arm(key[2], key[3])} | " + " | ".join(cells) + " |")
+        L.append("")
+
+        arms = list(dict.fromkeys(arm(k[2], k[3]) for k in sorted(keys, key=lambda k: (
+            list(spec["optimizers"]).index(k[2]), list(spec["methods"]).index(k[3])))))
+        color = {x: f"C{i % 10}" for i, x in enumerate(arms)}
+        # lr sensitivity: validation accuracy of the tuning runs against the multiplier.
+        fig, axes = plt.subplots(1, len(bss), squeeze=False, figsize=(4.5 * len(bss), 3.6))
+        for ax, bs in zip(axes[0], bss):
+            for key in keys:
+                if key[1] != bs or not groups[key]["tuning"]:
+                    continue
+                tu = groups[key]["tuning"]
+                xs = sorted(tu)
+                ax.plot(xs, [100 * sum(tu[x]) / len(tu[x]) for x in xs], marker="o",
+                        label=arm(key[2], key[3]), color=color[arm(key[2], key[3])])
+            ax.set_xscale("log", base=2)
+            ax.set_xlabel("lr multiplier (× policy)")
+            ax.set_ylabel("final val accuracy %")
+            ax.set_title(f"{task} / b{bs}", fontsize=9)
+            ax.grid(alpha=0.3)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=6)
+        fig.tight_layout()
+        name = f"lr-sensitivity_{task}.png"
+        fig.savefig(os.path.join(fig_dir, name), dpi=80)
+        plt.close(fig)
+        figs_task = [(f"{task}: learning-rate sensitivity per arm (tuning runs)", name)]
+        # Steps to target against the batch size, per arm, with the seed spread.
+        if target is not None:
+            fig, ax = plt.subplots(figsize=(6.5, 4.2))
+            for x in arms:
+                xs, ms, ss, full = [], [], [], []
+                for bs in bss:
+                    g = next((groups[k] for k in keys if k[1] == bs and arm(k[2], k[3]) == x), None)
+                    if not g or not g["runs"]:
+                        continue
+                    m, s, k, n = reach_stats(g["runs"], target)
+                    if k:
+                        xs.append(bs), ms.append(m), ss.append(0 if math.isnan(s) else s), full.append(k == n)
+                if xs:
+                    ax.errorbar(xs, ms, yerr=ss, marker="o", capsize=3, label=x, color=color[x])
+                    part = [(b, m) for b, m, f in zip(xs, ms, full) if not f]
+                    if part:  # some seeds did not reach the target: an open marker
+                        ax.plot(*zip(*part), "o", mfc="white", color=color[x])
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_xlabel("batch size")
+            ax.set_ylabel(f"steps to {100 * target:.2f}% test acc")
+            ax.set_title(f"{task}: steps to target (open marker: not every seed reached it)", fontsize=9)
+            ax.grid(alpha=0.3)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=6)
+            fig.tight_layout()
+            name = f"steps-vs-batch_{task}.png"
+            fig.savefig(os.path.join(fig_dir, name), dpi=80)
+            plt.close(fig)
+            figs_task.append((f"{task}: steps to target vs batch size (mean ± std over seeds)", name))
+        # Loss and test-accuracy curves, mean over seeds.
+        fig, axes = plt.subplots(2, len(bss), squeeze=False, figsize=(4.5 * len(bss), 6.5))
+        for j, bs in enumerate(bss):
+            for key in keys:
+                g = groups[key]
+                if key[1] != bs or not g["runs"]:
+                    continue
+                x = arm(key[2], key[3])
+                tr = [{t["step"]: t["loss"] for t in r["train"]} for r in g["runs"]]
+                st = sorted(set.intersection(*(set(d) for d in tr)))
+                axes[0][j].plot(st, [sum(d[s] for d in tr) / len(tr) for s in st], label=x,
+                                color=color[x], lw=0.8)
+                ev = [{e["step"]: e["test_accuracy"] for e in r["evals"]} for r in g["runs"]]
+                st = sorted(set.intersection(*(set(d) for d in ev)))
+                axes[1][j].plot(st, [100 * sum(d[s] for d in ev) / len(ev) for s in st], label=x,
+                                color=color[x], lw=0.8)
+            if target is not None:
+                axes[1][j].axhline(100 * target, color="k", ls=":", lw=0.8)
+            axes[0][j].set_title(f"{task} / b{bs}", fontsize=9)
+            axes[0][j].set_ylabel("train loss")
+            axes[0][j].set_yscale("log")
+            axes[1][j].set_ylabel("test accuracy %")
+            for i in (0, 1):
+                axes[i][j].set_xlabel("step")
+                axes[i][j].grid(alpha=0.3)
+                if axes[i][j].get_legend_handles_labels()[0]:
+                    axes[i][j].legend(fontsize=6)
+        fig.tight_layout()
+        name = f"curves_{task}.png"
+        fig.savefig(os.path.join(fig_dir, name), dpi=80)
+        plt.close(fig)
+        figs_task.append((f"{task}: training loss and test accuracy (mean over seeds; dotted: target)", name))
+        for caption, name in figs_task:
+            L.append(f"![{caption}]({os.path.relpath(os.path.join(fig_dir, name), out_dir)})")
+            L.append("")
+        figs += figs_task
+
+    L.append("Best learning rate at an edge of the grid (the grid should be widened there): "
+             + ("; ".join(edges) if edges else "none") + ".")
+    L.append("")
+
+    # Where the time goes: wall time summed per task.
+    L.append("## Where the time goes")
+    L.append("")
+    L.append("Wall time of the finished cells per task (tuning + final runs, one core each): "
+             + "; ".join(f"`{t}` {sum(ws) / 3600:.2f} h ({len(ws)} cells)" for t, ws in walls.items())
+             + f". Total {total / 3600:.2f} h. Per arm, the tables give the wall time per run (start-up, "
+             "training and evaluations) and the training time per step from gq-train's images/s "
+             "(evaluation excluded), relative to plain Nesterov at the same batch size: the cost of "
+             "Grad Queue's clustering and queue at equal steps. Measured with one core per run on a "
+             "machine shared with other work, so a few percent of noise.")
+    L.append("")
+
+    # The moonshot question.
+    L.append("## Does Grad Queue reach plain's final accuracy in ≤ %.1f× its steps at batch ≥ %d?"
+             % (moon_ratio, moon_batch))
+    L.append("")
+    L.append(f"Rule: for each task and batch size ≥ {moon_batch}, P = the mean final test accuracy "
+             f"of plain training with the same base optimizer and S = its number of steps. A Grad "
+             f"Queue row answers **yes** when every one of its seeds reaches P and their mean steps "
+             f"to P are ≤ {moon_ratio:g} × S. The answer is yes if any row does; no if none does and "
+             f"every such row is finished; otherwise not yet decided.")
+    L.append("")
+    L.append("| task | batch | arm | plain final acc P % | plain steps S | steps to P | ratio to S | meets the rule |")
+    L.append("|---|---:|---|---:|---:|---:|---:|---|")
+    yes, pending = [], False
+    for (task, bs, opt, meth), g in sorted(groups.items()):
+        if bs < moon_batch or not g["gradqueue"]:
+            continue
+        base = groups.get((task, bs, opt, "plain"))
+        if not (base and complete(base) and base["runs"] and complete(g)):
+            pending = True
+            L.append(f"| {task} | {bs} | {arm(opt, meth)} | — | — | — | — | pending |")
+            continue
+        p, ps = mean_std([r["acc"] for r in base["runs"]])
+        s_plain = max(r["steps"] for r in base["runs"])
+        m, s, k, n = reach_stats(g["runs"], p)
+        ok = k == n and n > 0 and not g["diverged"] and m <= moon_ratio * s_plain
+        if ok:
+            yes.append(f"{task} b{bs} {arm(opt, meth)}")
+        L.append(f"| {task} | {bs} | {arm(opt, meth)} | {fmt(p, ps, 100)} | {s_plain} | "
+                 f"{reach_text(m, s, k, n)} | {'—' if not k else f'{m / s_plain:.2f}'} | "
+                 f"{'yes' if ok else 'no'} |")
+    L.append("")
+    answer = "yes" if yes else ("not yet decided" if pending else "no")
+    L.append(f"**Answer: {answer}**" + (f" ({'; '.join(yes)})" if yes else "")
+             + ("" if done == want else f" — incomplete: {done} of {want} cells") + ".")
+    L.append("")
+
+    # The paper's claims, one line each, by a stated rule.
+    L.append("## The paper's claims")
+    L.append("")
+    L.append("Rule: a Grad Queue row is *better* (*worse*) than plain training with the same base "
+             "optimizer, task and batch size when its mean final test accuracy differs by more than "
+             "the pooled sample std of the two rows' seeds, else *within noise* (both rows finished, "
+             "≥ 2 seeds, none diverged). A claim is *supported* when more than half its rows are "
+             "better, *contradicted* when more than half are worse or none is better and one is "
+             "worse, else *cannot decide*. The backing row is the one with the largest Δ.")
+    L.append("")
+    for name, base_opt in (("Grad Queue beats mini-batch SGD (Nesterov)", "nesterov"),
+                           ("Grad Queue beats Adam (AdamW)", "adamw")):
+        cs = []
+        for (task, bs, opt, meth), g in groups.items():
+            if opt != base_opt or not g["gradqueue"]:
+                continue
+            c = acc_compare(g, groups.get((task, bs, opt, "plain")))
+            if c:
+                cs.append({**c, "row": f"{task} b{bs} {arm(opt, meth)}"})
+        line = f"- **{name}**: {claim_verdict(cs)}"
+        if cs:
+            best = max(cs, key=lambda c: c["d"])
+            cnt = {v: sum(c["verdict"] == v for c in cs) for v in ("better", "within noise", "worse")}
+            per_task = {}
+            for c in cs:
+                per_task.setdefault(c["row"].split()[0], []).append(c)
+            line += (f" — {cnt['better']} better, {cnt['within noise']} within noise, {cnt['worse']} "
+                     f"worse of {len(cs)} rows (" + ", ".join(f"{t}: {claim_verdict(v)}" for t, v in per_task.items())
+                     + f"); backing row {best['row']}: Δ {100 * best['d']:+.2f} ± {100 * best['pooled']:.2f} points.")
+        L.append(line)
+    # More clusters help larger batches: Δ(k16 − k1) should grow from the smallest to the largest batch.
+    series = []
+    for task in tasks:
+        for opt in spec["optimizers"]:
+            pts = []
+            for bs in sorted({k[1] for k in groups if k[0] == task}):
+                c = acc_compare(groups.get((task, bs, opt, "gq-k16")), groups.get((task, bs, opt, "gq-k1")))
+                if c:
+                    pts.append((bs, c))
+            if len(pts) >= 2:
+                lo, hi = pts[0], pts[-1]
+                noise = math.sqrt((lo[1]["pooled"] ** 2 + hi[1]["pooled"] ** 2) / 2)
+                trend = hi[1]["d"] - lo[1]["d"]
+                series.append({"verdict": verdict(trend, noise), "d": trend, "pooled": noise,
+                               "row": f"{task} {opt}: Δ(k16 − k1) {100 * lo[1]['d']:+.2f} at b{lo[0]} → "
+                                      f"{100 * hi[1]['d']:+.2f} at b{hi[0]}"})
+    line = f"- **More clusters help larger batches** (k = 16 vs k = 1, the change of their gap from the smallest to the largest batch): {claim_verdict(series)}"
+    if series:
+        line += " — " + "; ".join(f"{s['row']} (change {100 * s['d']:+.2f} ± {100 * s['pooled']:.2f}, {s['verdict']})"
+                                  for s in series) + "."
+    L.append(line)
+    if done != want:
+        L.append("")
+        L.append(f"*Incomplete: {done} of {want} cells* — these lines use only the finished rows.")
+    L.append("")
+    return figs
