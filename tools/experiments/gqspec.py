@@ -8,6 +8,7 @@ same run share one cell, and a cell's folder never holds the results of differen
 import hashlib
 import itertools
 import json
+import math
 import os
 import re
 import subprocess
@@ -335,3 +336,22 @@ def read_metrics(path):
 def die(msg):
     print(f"error: {msg}", file=sys.stderr)
     sys.exit(2)
+
+
+# Mean and sample standard deviation (nan where undefined), and "m ± s" for the reports.
+def mean_std(xs):
+    n = len(xs)
+    if n == 0:
+        return float("nan"), float("nan")
+    m = sum(xs) / n
+    if n < 2:
+        return m, float("nan")
+    return m, math.sqrt(sum((x - m) ** 2 for x in xs) / (n - 1))
+
+
+def pm(m, s, scale=1.0, digits=2):
+    if math.isnan(m):
+        return "—"
+    if math.isnan(s):
+        return f"{m * scale:.{digits}f}"
+    return f"{m * scale:.{digits}f} ± {s * scale:.{digits}f}"

@@ -22,6 +22,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gqspec  # noqa: E402
+from gqspec import mean_std, pm  # noqa: E402
 
 import matplotlib  # noqa: E402
 
@@ -32,22 +33,6 @@ VERDICTS = ("better", "within noise", "worse")
 BARELY_TRAINED = 0.25  # plain rows below this test accuracy are flagged in the findings
 
 
-def mean_std(xs):
-    n = len(xs)
-    if n == 0:
-        return float("nan"), float("nan")
-    m = sum(xs) / n
-    if n < 2:
-        return m, float("nan")
-    return m, math.sqrt(sum((x - m) ** 2 for x in xs) / (n - 1))
-
-
-def pm(m, s, scale=1.0, digits=2):
-    if math.isnan(m):
-        return "—"
-    if math.isnan(s):
-        return f"{m * scale:.{digits}f}"
-    return f"{m * scale:.{digits}f} ± {s * scale:.{digits}f}"
 
 
 def load_cell(folder):

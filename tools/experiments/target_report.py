@@ -7,7 +7,7 @@ write(); every number comes from the metrics files.
 import math
 import os
 
-import gqspec
+from gqspec import mean_std, pm
 
 import matplotlib
 
@@ -15,22 +15,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def mean_std(xs):
-    n = len(xs)
-    if n == 0:
-        return float("nan"), float("nan")
-    m = sum(xs) / n
-    if n < 2:
-        return m, float("nan")
-    return m, math.sqrt(sum((x - m) ** 2 for x in xs) / (n - 1))
-
-
-def fmt(m, s, scale=1.0, digits=2):
-    if math.isnan(m):
-        return "—"
-    if math.isnan(s):
-        return f"{m * scale:.{digits}f}"
-    return f"{m * scale:.{digits}f} ± {s * scale:.{digits}f}"
 
 
 def steps_to(run, acc):
@@ -56,7 +40,7 @@ def reach_text(m, s, k, n):
         return "—"
     if k == 0:
         return f"not reached (0/{n})"
-    return fmt(m, s, 1, 0) + ("" if k == n else f" ({k}/{n} reached)")
+    return pm(m, s, 1, 0) + ("" if k == n else f" ({k}/{n} reached)")
 
 
 def train_s_per_step(run, batch):
@@ -125,7 +109,7 @@ def targets(spec, groups):
             row = f"`{arm(tf['optimizer'], tf['method'])}` at batch {tf['batch']}"
             if g and complete(g) and g["runs"]:
                 m, s = mean_std([r["acc"] for r in g["runs"]])
-                out[task] = (m - minus, f"{row}: final test accuracy {fmt(m, s, 100)}% "
+                out[task] = (m - minus, f"{row}: final test accuracy {pm(m, s, 100)}% "
                                         f"(n = {len(g['runs'])}) minus {100 * minus:.2f} points")
             else:
                 out[task] = (None, f"{row} minus {100 * minus:.2f} points (pending: that row is not finished)")
@@ -251,13 +235,13 @@ def write(spec, a, root, results, L, fig_dir, out_dir, history):
             base = groups.get((task, bs, "nesterov", "plain"))
             bsps = mean_std([train_s_per_step(r, bs) for r in base["runs"]])[0] if base else float("nan")
             ratio = "—" if math.isnan(sps) or math.isnan(bsps) else f"{sps / bsps:.2f}"
-            L.append(f"| {bs} | {arm(opt, meth)} | {lrt} | {n} | {st} | {fmt(am, asd, 100)} | {steps} | "
+            L.append(f"| {bs} | {arm(opt, meth)} | {lrt} | {n} | {st} | {pm(am, asd, 100)} | {steps} | "
                      f"{'—' if math.isnan(wm) else f'{wm:.0f}'} | "
                      f"{'—' if math.isnan(sps) else f'{1000 * sps:.1f}'} | {ratio} |")
         L.append("")
         # Tuning table: the mean validation accuracy per multiplier, the chosen one in bold.
         grid = sorted({m for k in keys for m in groups[k]["grid"]})
-        L.append(f"Tuning (final validation accuracy %, one run per multiplier; **bold** = chosen):")
+        L.append("Tuning (final validation accuracy %, one run per multiplier; **bold** = chosen):")
         L.append("")
         L.append("| batch | arm | " + " | ".join(f"×{m:g}" for m in grid) + " |")
         L.append("|---:|---|" + "---:|" * len(grid))
@@ -409,7 +393,7 @@ def write(spec, a, root, results, L, fig_dir, out_dir, history):
         ok = k == n and n > 0 and not g["diverged"] and m <= moon_ratio * s_plain
         if ok:
             yes.append(f"{task} b{bs} {arm(opt, meth)}")
-        L.append(f"| {task} | {bs} | {arm(opt, meth)} | {fmt(p, ps, 100)} | {s_plain} | "
+        L.append(f"| {task} | {bs} | {arm(opt, meth)} | {pm(p, ps, 100)} | {s_plain} | "
                  f"{reach_text(m, s, k, n)} | {'—' if not k else f'{m / s_plain:.2f}'} | "
                  f"{'yes' if ok else 'no'} |")
     L.append("")
