@@ -107,6 +107,15 @@ __device__ __forceinline__ void walk_channels(int n, int c, const FastDivmod& hw
   }
 }
 
+// dgamma[ch] = sum of dy * xhat and dbeta[ch] = sum of dy over the channel (thread 0 writes them,
+// or adds them to what is there when accumulate).
+__device__ __forceinline__ void store_affine_grads(int ch, float sum_dy_xhat, float sum_dy,
+                                                   bool accumulate, float* dgamma, float* dbeta) {
+  if (threadIdx.x != 0) return;
+  dgamma[ch] = accumulate ? dgamma[ch] + sum_dy_xhat : sum_dy_xhat;
+  dbeta[ch] = accumulate ? dbeta[ch] + sum_dy : sum_dy;
+}
+
 // ---- BatchNorm2d ----------------------------------------------------------------------------
 
 // kLanes channels per block (one on the GPU): mean, variance, running statistics, then the map.
@@ -186,10 +195,8 @@ __global__ void __launch_bounds__(kBlock)
   for (int l = 0; l < kLanes; ++l) {
     const float sum_dy = block_sum_all(acc_dy[l]);
     const float sum_dy_xhat = block_sum_all(acc_dy_xhat[l]);
-    if (threadIdx.x == 0 && lane_writes(l, c)) {
-      dgamma[ch[l]] = accumulate ? dgamma[ch[l]] + sum_dy_xhat : sum_dy_xhat;
-      dbeta[ch[l]] = accumulate ? dbeta[ch[l]] + sum_dy : sum_dy;
-    }
+    if (lane_writes(l, c))
+      store_affine_grads(ch[l], sum_dy_xhat, sum_dy, accumulate, dgamma, dbeta);
     mean_dy[l] = sum_dy * inv_count;
     mean_dy_xhat[l] = sum_dy_xhat * inv_count;
     scale[l] = gamma[ch[l]] * invstd[l];
@@ -315,10 +322,8 @@ __global__ void __launch_bounds__(kBlock)
   for (int l = 0; l < kLanes; ++l) {
     const float sum_dy = block_sum_all(acc_dy[l]);
     const float sum_dy_xhat = block_sum_all(acc_dy_xhat[l]);
-    if (threadIdx.x == 0 && lane_writes(l, c)) {
-      dgamma[ch[l]] = accumulate ? dgamma[ch[l]] + sum_dy_xhat : sum_dy_xhat;
-      dbeta[ch[l]] = accumulate ? dbeta[ch[l]] + sum_dy : sum_dy;
-    }
+    if (lane_writes(l, c))
+      store_affine_grads(ch[l], sum_dy_xhat, sum_dy, accumulate, dgamma, dbeta);
   }
 }
 
