@@ -2,12 +2,15 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <chrono>
 #include <set>
+#include <thread>
 
 #include "runtime/device.h"
 #include "runtime/error.h"
 #include "runtime/fast_divmod.h"
 #include "runtime/memory.h"
+#include "runtime/nvtx.h"
 #include "runtime/rng.h"
 #include "runtime/stream.h"
 #include "runtime/tensor.h"
@@ -206,4 +209,37 @@ TEST(FastDivmod, MatchesHardwareDivisionEverywhere) {
 }
 
 }  // namespace
+// The emulator's range timing (runtime/nvtx.h): nested ranges by path, calls counted, only while
+// on; the GPU build leaves timing to Nsight and keeps the table empty.
+TEST(RangeTiming, TimesNestedRangesByPathWhileOn) {
+  using namespace std::chrono_literals;
+  clear_range_times();
+  { NvtxRange untimed("before"); }
+  set_range_timing(true);
+  for (int i = 0; i < 2; ++i) {
+    NvtxRange step("step");
+    {
+      NvtxRange phase("phase");
+      std::this_thread::sleep_for(2ms);
+    }
+    { NvtxRange phase("phase"); }
+  }
+  set_range_timing(false);
+  { NvtxRange after("after"); }
+  const std::vector<RangeTime> t = range_times();
+  if (built_for_gpu()) {
+    EXPECT_TRUE(t.empty());
+    return;
+  }
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_EQ(t[0].path, "step");
+  EXPECT_EQ(t[0].calls, 2);
+  EXPECT_EQ(t[1].path, "step/phase");
+  EXPECT_EQ(t[1].calls, 4);
+  EXPECT_GE(t[1].seconds, 4e-3);
+  EXPECT_GE(t[0].seconds, t[1].seconds);
+  clear_range_times();
+  EXPECT_TRUE(range_times().empty());
+}
+
 }  // namespace gq

@@ -9,21 +9,25 @@
 // Counters per step (runtime/launch_counters.h), from one untimed step after the warm-up (not the
 // first of an epoch, which also shuffles): `launches` (kernel launches), `copies`, `memsets`, and
 // `device_ops` (their sum; on a GPU each costs microseconds however little it computes).
+// Emulator build: before each variant's line, the time of one step per NVTX range (print_phases).
 // Data-parallel cost (docs/PERF.md, "Data-parallel training"): counters sent_MiB_R2 / _R8 are the
 // bytes each of R ranks sends per step at this global batch (runtime/comm.h's deterministic sum:
 // the loss, then the batch gradient, or Grad Queue's gathered features and k x P cluster rows).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "runtime/launch_counters.h"
+#include "runtime/nvtx.h"
 #include "runtime/comm.h"
 #include "runtime/stream.h"
 #include "runtime/train/trainer.h"
@@ -90,6 +94,29 @@ double sent_mib(gq::train::Trainer& t, int batch, int k, int ranks) {
 
 std::map<int, double> plain_seconds_per_step;  // by batch size, for the ratio
 
+// Emulator build: where one step's time goes, by NVTX range (runtime/nvtx.h: data, each layer's
+// forward and backward, loss, Grad Queue's k-means / per-cluster gradients / combine, optimizer),
+// printed before the variant's timing line. The GPU build prints nothing: use Nsight Systems.
+void print_phases(gq::train::Trainer& trainer, const std::string& label, int batch) {
+  static std::set<std::pair<std::string, int>> printed;  // the library may run a variant twice
+  if (!printed.insert({label, batch}).second) return;
+  gq::clear_range_times();
+  gq::set_range_timing(true);
+  trainer.step();
+  gq::set_range_timing(false);
+  const std::vector<gq::RangeTime> times = gq::range_times();
+  if (times.empty()) return;
+  const double step = times.front().seconds;  // "train_step", the outermost range
+  std::printf("one step, %s, batch %d: %.1f ms\n", label.c_str(), batch, 1e3 * step);
+  for (const gq::RangeTime& t : times) {
+    const auto depth = std::count(t.path.begin(), t.path.end(), '/');
+    std::printf("  %*s%-*s %9.2f ms %5.1f%%\n", static_cast<int>(2 * depth), "",
+                static_cast<int>(40 - 2 * depth), t.path.substr(t.path.rfind('/') + 1).c_str(),
+                1e3 * t.seconds, 100 * t.seconds / step);
+  }
+  std::fflush(stdout);
+}
+
 // range(0) = batch size, range(1) = Grad Queue clusters k (0: the plain step).
 void BM_TrainStep(benchmark::State& state) {
   const int batch = static_cast<int>(state.range(0)), k = static_cast<int>(state.range(1));
@@ -100,6 +127,7 @@ void BM_TrainStep(benchmark::State& state) {
   trainer.step();  // step 3 of an 8-step epoch: no shuffle
   gq::device_synchronize();
   const gq::LaunchCounters ops = gq::launch_counters() - before;
+  print_phases(trainer, k > 0 ? "gradqueue k=" + std::to_string(k) : "plain", batch);
   double total = 0;
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
