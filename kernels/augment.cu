@@ -1,7 +1,8 @@
 // Gather + random crop + random horizontal flip + normalization of a uint8 NCHW image batch.
 // Launch shape: one block of kBlock threads per output plane (batch * c blocks); each thread
 // draws the sample's Philox words itself (no shared memory, no barriers) and loops over its
-// block_range share of the plane's h * w pixels. Memory traffic: 1 byte read + 4 bytes written per
+// block_range share of the plane's h * w pixels (on the emulator, where the share is contiguous,
+// without a divide per pixel). Memory traffic: 1 byte read + 4 bytes written per
 // output element, plus 4 + 4 + 4 bytes per sample for index and labels; bandwidth-bound.
 #include "kernels/augment.h"
 
@@ -44,8 +45,7 @@ __global__ void __launch_bounds__(kBlock)
   const bool flipped = flip && (r.v[2] & 1u);
   const float mean = norm.mean[ch], sd = norm.std[ch];
 
-  for (const std::size_t i : block_range(plane_size)) {
-    const int y = static_cast<int>(i / w), x = static_cast<int>(i % w);
+  const auto pixel = [&](std::size_t i, int y, int x) {
     const int sy = y + dy, fx = x + dx;
     float v = 0.0f;
     if (sy >= 0 && sy < h && fx >= 0 && fx < w) {
@@ -53,6 +53,16 @@ __global__ void __launch_bounds__(kBlock)
       v = (static_cast<float>(in[sy * w + sx]) / 255.0f - mean) / sd;
     }
     dst[i] = v;
+  };
+  const IndexRange share = block_range(plane_size);
+  if constexpr (kEmulatorShapes) {  // one contiguous run: locate its first pixel, then step
+    int y = static_cast<int>(share.first / w), x = static_cast<int>(share.first % w);
+    for (std::size_t i = share.first; i < share.last; ++i) {
+      pixel(i, y, x);
+      if (++x == w) x = 0, ++y;
+    }
+  } else {
+    for (const std::size_t i : share) pixel(i, static_cast<int>(i / w), static_cast<int>(i % w));
   }
   if (labels_out != nullptr && ch == 0 && threadIdx.x == 0) labels_out[b] = labels[sample];
 }
@@ -83,8 +93,8 @@ void gather_augment(const std::uint8_t* images, const std::int32_t* labels,
     norm.std[ch] = std[ch];
   }
   launch(gather_augment_kernel, static_cast<unsigned>(batch * c), kBlock, 0, stream, images, labels,
-         indices, c, h, w, norm, params.pad, params.flip, params.seed, params.step,
-         params.first, out, labels_out);
+         indices, c, h, w, norm, params.pad, params.flip, params.seed, params.step, params.first,
+         out, labels_out);
 }
 
 }  // namespace gq::kernels
