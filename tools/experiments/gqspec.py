@@ -125,26 +125,30 @@ def runs_root(spec, runs_dir=None):
 def tuning_choice(runs, tune_cells):
     """The learning-rate multiplier a tuned group runs at, from its finished tuning cells: the
     highest mean final validation accuracy over the tuning seeds (a diverged or unfinished run
-    counts as 0); ties go to the smaller multiplier. Returns (multiplier, {multiplier: mean}) or
+    counts as 0); ties (a 500-sample slice resolves 0.2%) go to the lower mean final validation
+    loss, then to the smaller multiplier. Returns (multiplier, {multiplier: mean accuracy}) or
     None while a tuning cell is not done."""
-    scores = {}
+    scores, losses = {}, {}
     for mult, cid in tune_cells:
         folder = os.path.join(runs, cid)
         if not cell_complete(folder):
             return None
-        acc = 0.0
+        acc, loss = 0.0, math.inf
         try:
             _, evals = read_metrics(os.path.join(folder, "metrics.jsonl"))
             if evals and "val_accuracy" in evals[-1]:
                 acc = evals[-1]["val_accuracy"]
+                loss = evals[-1].get("val_loss", math.inf)
         except (OSError, ValueError):
             pass
         with open(os.path.join(folder, "done")) as f:
             if json.load(f).get("status") != "finished":
-                acc = 0.0
+                acc, loss = 0.0, math.inf
         scores.setdefault(mult, []).append(acc)
+        losses.setdefault(mult, []).append(loss if math.isfinite(loss) else math.inf)
     means = {m: sum(v) / len(v) for m, v in scores.items()}
-    best = max(sorted(means), key=lambda m: means[m])  # sorted: ties go to the smaller
+    mean_loss = {m: sum(v) / len(v) for m, v in losses.items()}
+    best = min(sorted(means), key=lambda m: (-means[m], mean_loss[m]))  # sorted: then the smaller
     return best, means
 
 
