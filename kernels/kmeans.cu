@@ -1,25 +1,28 @@
 // k-means on the device (see kmeans.h for the exact definition) and row-wise L2 normalisation.
-// Launch shape: seeding = one launch of one block (per centre: for each 256-point chunk in turn
-// the block updates D(x) against the newest centre through a shared-memory feature tile and
-// writes the chunk's tree sum, then one thread draws the next centre by a sequential inverse-CDF
-// search. Each centre needs a grid-wide result, so a multi-block seeding costs a launch per
-// centre, 2k - 1 in all, as it did before; one block does ~b*f*k FMAs on one SM instead);
+// Launch shape, KMeansPlan::fused (the default): ONE cooperative launch (fused_kernel; a grid of
+// at most one block per SM that can all be resident at once) runs every phase below with a grid
+// sync where a launch boundary was: block 0 seeds, re-seeds and keeps the books, the other
+// phases spread their items over the blocks. KMeansPlan::per_phase, the same phases as launches:
+// seeding = one launch of one block (per centre: for each 256-point chunk in turn the block
+// updates D(x) against the newest centre through a shared-memory feature tile and writes the
+// chunk's tree sum, then one thread draws the next centre by a sequential inverse-CDF search;
+// each centre needs a grid-wide result, so one block does all of it: ~b*f*k FMAs on one SM);
 // one initial assignment; per Lloyd iteration 3 launches (counting sort: one block per cluster,
 // the last block to finish then re-seeds the empty clusters; centroid update: one block per
 // (cluster, feature slice); assignment: tiles of points x all centroids staged in shared memory,
 // each thread owning (point, centroid) pairs, the last block to finish then counts the iteration
-// and sets the convergence flag); then a final sort, update and result. The two "last block"
-// epilogues were one-block launches of their own (5 launches per iteration); a block learns it
-// is last from an integer atomic counter, so which block it is never changes a result.
-// Iterations after convergence return at once: the launch count never depends on the data, nor
-// on k: 5 + 3 * max_iters launches for k > 1, 5 for k = 1.
-// Every float result is computed by one thread in a fixed order (or a fixed tree), so the output
-// is bit-identical run to run, with no float atomics (an integer atomicOr raises the "changed"
-// flag). Memory traffic per iteration: the assignment reads b*f + (b/P)*k*f floats (P points per
-// tile), the update b*f floats, the sort 2*k*b ints; FLOPs 2*b*k*f per assignment. At Grad
-// Queue's sizes (b <= 16384, f <= 1024, k <= 64) the cost is launches, not arithmetic.
+// and sets the convergence flag); then a final sort, update and result: 5 + 3 * max_iters
+// launches for k > 1, 5 for k = 1. A block learns it is last from an integer atomic counter, so
+// which block it is never changes a result. Iterations after convergence do nothing.
+// Every float result is computed by one thread in a fixed order (or a fixed tree) that depends on
+// neither the plan nor the grid size, so the output is bit-identical run to run and between the
+// plans, with no float atomics (an integer atomicOr raises the "changed" flag). Memory traffic
+// per iteration: the assignment reads b*f + (b/P)*k*f floats (P points per tile), the update
+// b*f floats, the sort 2*k*b ints; FLOPs 2*b*k*f per assignment. At Grad Queue's sizes
+// (b <= 16384, f <= 1024, k <= 64) the cost is launches and syncs, not arithmetic.
 // On the emulator each barrier costs every thread ~50 ns, so blocks there are one thread with
-// long loops (kEmulatorShapes chooses shapes only; the arithmetic is the same).
+// long loops (kEmulatorShapes chooses shapes only; the arithmetic is the same), and a
+// cooperative grid runs each block on an OS thread of its own (runtime/cuemu/grid.cpp).
 #include "kernels/kmeans.h"
 
 #include <climits>
@@ -33,9 +36,9 @@ namespace gq::kernels {
 namespace {
 
 constexpr int kBlock = kEmulatorShapes ? 1 : 256;  // generic one-block-per-item kernels
-constexpr int kChunk = 256;                    // seeding chunk (semantic: fixes the sum order)
-constexpr int kFeatTile = 16;                  // features staged per shared-memory tile
-constexpr int kTileStride = kFeatTile + 1;     // padded row: no bank conflicts
+constexpr int kChunk = 256;                        // seeding chunk (semantic: fixes the sum order)
+constexpr int kFeatTile = 16;                      // features staged per shared-memory tile
+constexpr int kTileStride = kFeatTile + 1;         // padded row: no bank conflicts
 // Assignment tiles: kAssignThreads * kPairsPerThread (point, centroid) pairs per tile.
 constexpr int kAssignThreads = kEmulatorShapes ? 1 : 256;
 constexpr int kPairsPerThread = kEmulatorShapes ? 256 : 8;
@@ -44,12 +47,14 @@ constexpr int kUpdateThreads = kEmulatorShapes ? 1 : 128;
 constexpr int kUpdateWidth = kEmulatorShapes ? 32 : 1;  // features per thread in the update
 constexpr int kUpdateSlice = kUpdateThreads * kUpdateWidth;
 static_assert(kAssignThreads * kPairsPerThread >= kKMeansMaxClusters);
+static_assert(kAssignThreads == kBlock, "the fused kernel assigns with its kBlock threads");
 
 struct State {
-  int changed;     // an assignment changed in the current iteration
-  int converged;   // an iteration changed nothing: later iterations are no-ops
-  int iterations;  // Lloyd iterations run
-  int done;        // blocks of the running kernel that finished (last_block_done), else 0
+  int changed;       // an assignment changed in the current iteration
+  int changed_next;  // the fused kernel's flag for the iteration after (see fused_kernel)
+  int converged;     // an iteration changed nothing: later iterations are no-ops
+  int iterations;    // Lloyd iterations run
+  int done;          // blocks of the running kernel that finished (last_block_done), else 0
 };
 
 struct Scratch {
@@ -161,13 +166,13 @@ __device__ __forceinline__ int block_exclusive_scan_flag(int flag, int* count) {
 // Centre 0 and the state: the whole block.
 __device__ __forceinline__ void seed_first(const float* __restrict__ x, int b, int f,
                                            std::uint64_t seed, std::uint64_t rng_stream, int k,
-                                           float* __restrict__ centroids, int* __restrict__ chosen,
-                                           State* state) {
+                                           float* centroids, int* chosen, State* state) {
   const float u = uniform01(philox_random4(seed, rng_stream, 0).v[0]);
   int p = static_cast<int>(u * static_cast<float>(b));
   p = p < b - 1 ? p : b - 1;
   if (threadIdx.x == 0) {
     state->changed = 0;
+    state->changed_next = 0;
     state->converged = k == 1 ? 1 : 0;
     state->iterations = 0;
     state->done = 0;
@@ -179,9 +184,8 @@ __device__ __forceinline__ void seed_first(const float* __restrict__ x, int b, i
 // D(x) against `centre` (min with the previous D unless `first`) for the kChunk points of chunk
 // `chunk`, and the chunk's tree sum of D: the whole block.
 __device__ __forceinline__ void seed_distance_chunk(const float* __restrict__ x, int b, int f,
-                                                    const float* __restrict__ centre, int first,
-                                                    int chunk, float* __restrict__ dist,
-                                                    float* __restrict__ chunk_sums) {
+                                                    const float* centre, int first, int chunk,
+                                                    float* dist, float* chunk_sums) {
   __shared__ float xs[kChunk * kTileStride];
   __shared__ float cs[kFeatTile];
   __shared__ float v[kChunk];
@@ -229,10 +233,8 @@ __device__ __forceinline__ void seed_distance_chunk(const float* __restrict__ x,
 // Reads the dist and chunk_sums the block wrote: the caller syncs the block first.
 __device__ __forceinline__ void seed_select(const float* __restrict__ x, int b, int f, int c,
                                             std::uint64_t seed, std::uint64_t rng_stream,
-                                            const float* __restrict__ dist,
-                                            const float* __restrict__ chunk_sums,
-                                            int* __restrict__ chosen,
-                                            float* __restrict__ centroids) {
+                                            const float* dist, const float* chunk_sums, int* chosen,
+                                            float* centroids) {
   __shared__ int pick;
   if (threadIdx.x == 0) {
     const int chunks = (b + kChunk - 1) / kChunk;
@@ -280,10 +282,10 @@ __device__ __forceinline__ void seed_select(const float* __restrict__ x, int b, 
 
 // The whole k-means++ seeding in one block: centre 0, then per centre c = 1 .. min(k, b) - 1 the
 // distance pass over every chunk and the draw; centres c >= b (k > b) copy point 0.
-__global__ void __launch_bounds__(kBlock)
-    seed_kernel(const float* __restrict__ x, int b, int f, int k, std::uint64_t seed,
-                std::uint64_t rng_stream, float* __restrict__ centroids, float* __restrict__ dist,
-                float* __restrict__ chunk_sums, int* __restrict__ chosen, State* state) {
+__device__ __forceinline__ void seed_all(const float* __restrict__ x, int b, int f, int k,
+                                         std::uint64_t seed, std::uint64_t rng_stream,
+                                         float* centroids, float* dist, float* chunk_sums,
+                                         int* chosen, State* state) {
   seed_first(x, b, f, seed, rng_stream, k, centroids, chosen, state);
   const int seeded = k < b ? k : b;
   const int chunks = (b + kChunk - 1) / kChunk;
@@ -300,18 +302,24 @@ __global__ void __launch_bounds__(kBlock)
       centroids[std::size_t(b) * f + e] = x[e % f];
 }
 
+__global__ void __launch_bounds__(kBlock)
+    seed_kernel(const float* __restrict__ x, int b, int f, int k, std::uint64_t seed,
+                std::uint64_t rng_stream, float* __restrict__ centroids, float* __restrict__ dist,
+                float* __restrict__ chunk_sums, int* __restrict__ chosen, State* state) {
+  seed_all(x, b, f, k, seed, rng_stream, centroids, dist, chunk_sums, chosen, state);
+}
+
 // ---- assignment -----------------------------------------------------------------------------
 
-// Tiles of `tile_points` points against all k centroids, features staged kFeatTile at a time;
-// each thread owns up to kPairsPerThread (point, centroid) pairs and accumulates them in feature
-// order. Then one thread per point takes the argmin (ties to the lowest index).
-__global__ void __launch_bounds__(kAssignThreads)
-    assign_kernel(const float* __restrict__ x, int b, int f, int k, int tile_points,
-                  const float* __restrict__ centroids, int* __restrict__ assignment,
-                  float* __restrict__ dist, int iteration, State* state) {
-  const bool initial = iteration == 0;
-  if (!initial && state->converged) return;
-  GQ_DYN_SHARED(float, smem);
+// Tiles first_tile, first_tile + tile_step, ... of `tile_points` points against all k centroids,
+// features staged kFeatTile at a time; each thread owns up to kPairsPerThread (point, centroid)
+// pairs and accumulates them in feature order. Then one thread per point takes the argmin (ties
+// to the lowest index). Returns whether this thread changed an assignment (never when initial).
+// The whole block calls it; `smem` holds assign_smem_bytes(k, tile_points).
+__device__ __forceinline__ int assign_tiles(const float* __restrict__ x, int b, int f, int k,
+                                            int tile_points, const float* centroids,
+                                            int* assignment, float* dist, bool initial,
+                                            int first_tile, int tile_step, float* smem) {
   float* xs = smem;                              // tile_points x kTileStride
   float* cs = xs + tile_points * kTileStride;    // kFeatTile x k (feature-major)
   float* dsh = cs + std::size_t(k) * kFeatTile;  // tile_points x k
@@ -323,7 +331,7 @@ __global__ void __launch_bounds__(kAssignThreads)
     pair_c[r] = q % k;
   }
   int any_changed = 0;
-  for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+  for (int tile = first_tile; tile < tiles; tile += tile_step) {
     const int base = tile * tile_points;
     const int np = b - base < tile_points ? b - base : tile_points;
     int pairs = 0;  // this thread's pairs in this tile: pair_p grows with r
@@ -381,6 +389,18 @@ __global__ void __launch_bounds__(kAssignThreads)
       dist[i] = best_d;
     }
   }
+  return any_changed;
+}
+
+__global__ void __launch_bounds__(kAssignThreads)
+    assign_kernel(const float* __restrict__ x, int b, int f, int k, int tile_points,
+                  const float* __restrict__ centroids, int* __restrict__ assignment,
+                  float* __restrict__ dist, int iteration, State* state) {
+  const bool initial = iteration == 0;
+  if (!initial && state->converged) return;
+  GQ_DYN_SHARED(float, smem);
+  const int any_changed = assign_tiles(x, b, f, k, tile_points, centroids, assignment, dist,
+                                       initial, blockIdx.x, gridDim.x, smem);
   if (any_changed) atomicOr(&state->changed, 1);
   // After a Lloyd iteration's assignment, its last block counts the iteration and converges if
   // nothing changed (a one-thread launch of its own before). Atomics read and write the state:
@@ -397,8 +417,8 @@ __global__ void __launch_bounds__(kAssignThreads)
 // the lowest index); a used point's distance becomes -1. One block (sort_kernel's epilogue); the
 // sizes were written by the other blocks of that launch, so they are read volatile (past L1).
 __device__ __forceinline__ void reseed_block(const float* __restrict__ x, int b, int f, int k,
-                                             const volatile int* sizes, float* __restrict__ dist,
-                                             float* __restrict__ centroids) {
+                                             const volatile int* sizes, float* dist,
+                                             float* centroids) {
   __shared__ long long pick;
   for (int c = 0; c < k; ++c) {
     if (sizes[c] != 0) continue;  // uniform across the block
@@ -418,17 +438,10 @@ __device__ __forceinline__ void reseed_block(const float* __restrict__ x, int b,
   }
 }
 
-// Stable counting sort, one block per cluster c: offset = #points with a smaller cluster id,
-// size = #points in c, then c's members are written in ascending index order. In a Lloyd
-// iteration (lloyd = 1: gated by convergence) the last block to finish then re-seeds the empty
-// clusters (a one-block launch of its own before); the final sort (lloyd = 0) does not.
-__global__ void __launch_bounds__(kBlock)
-    sort_kernel(const int* __restrict__ assignment, int b, int k, int* __restrict__ sizes,
-                int* __restrict__ offsets, int* __restrict__ order, int lloyd, State* state,
-                const float* __restrict__ x, int f, float* __restrict__ dist,
-                float* __restrict__ centroids) {
-  if (lloyd && gated(state)) return;
-  const int c = blockIdx.x;
+// Stable counting sort of cluster c (the whole block): offset = #points with a smaller cluster
+// id, size = #points in c, then c's members are written in ascending index order.
+__device__ __forceinline__ void sort_cluster(const int* assignment, int b, int k, int c, int* sizes,
+                                             int* offsets, int* order) {
   int below = 0, mine = 0;
   for (const std::size_t i : block_range(b)) {
     const int a = assignment[i];
@@ -451,44 +464,146 @@ __global__ void __launch_bounds__(kBlock)
     if (flag) order[running + before] = i;
     running += count;
   }
+}
+
+// One block per cluster. In a Lloyd iteration (lloyd = 1: gated by convergence) the last block
+// to finish then re-seeds the empty clusters (a one-block launch of its own before); the final
+// sort (lloyd = 0) does not.
+__global__ void __launch_bounds__(kBlock)
+    sort_kernel(const int* __restrict__ assignment, int b, int k, int* __restrict__ sizes,
+                int* __restrict__ offsets, int* __restrict__ order, int lloyd, State* state,
+                const float* __restrict__ x, int f, float* __restrict__ dist,
+                float* __restrict__ centroids) {
+  if (lloyd && gated(state)) return;
+  sort_cluster(assignment, b, k, blockIdx.x, sizes, offsets, order);
   if (lloyd && last_block_done(&state->done)) reseed_block(x, b, f, k, sizes, dist, centroids);
 }
 
-// Centroid of every non-empty cluster = its members' rows summed in ascending index, / size.
+// Centroid features j0, j0 + STRIDE, ..., j0 + (WIDTH - 1) * STRIDE (those < f) of cluster c =
+// its members' rows summed in ascending index, / size; an empty cluster keeps its row. One thread.
+template <int WIDTH, int STRIDE>
+__device__ __forceinline__ void update_features(const float* __restrict__ x, int f, int c,
+                                                const int* sizes, const int* offsets,
+                                                const int* order, float* centroids, int j0) {
+  const int n = sizes[c];
+  if (n == 0) return;
+  const int first = offsets[c];
+  float acc[WIDTH];
+  for (int w = 0; w < WIDTH; ++w) acc[w] = 0.0f;
+  for (int m = 0; m < n; ++m) {
+    const float* row = x + std::size_t(order[first + m]) * f;
+    for (int w = 0; w < WIDTH; ++w) {
+      const int j = j0 + w * STRIDE;
+      if (j < f) acc[w] += row[j];
+    }
+  }
+  const float count = static_cast<float>(n);
+  for (int w = 0; w < WIDTH; ++w) {
+    const int j = j0 + w * STRIDE;
+    if (j < f) centroids[std::size_t(c) * f + j] = acc[w] / count;
+  }
+}
+
 // Grid (k, feature slices); each thread owns kUpdateWidth features of the slice.
 __global__ void __launch_bounds__(kUpdateThreads)
     update_kernel(const float* __restrict__ x, int f, const int* __restrict__ sizes,
                   const int* __restrict__ offsets, const int* __restrict__ order,
                   float* __restrict__ centroids, const State* gate) {
   if (gated(gate)) return;
-  const int c = blockIdx.x;
-  const int n = sizes[c];
-  if (n == 0) return;
-  const int first = offsets[c];
-  const int j0 = blockIdx.y * kUpdateSlice + static_cast<int>(threadIdx.x);
-  float acc[kUpdateWidth];
-  for (int w = 0; w < kUpdateWidth; ++w) acc[w] = 0.0f;
-  for (int m = 0; m < n; ++m) {
-    const float* row = x + std::size_t(order[first + m]) * f;
-    for (int w = 0; w < kUpdateWidth; ++w) {
-      const int j = j0 + w * kUpdateThreads;
-      if (j < f) acc[w] += row[j];
-    }
-  }
-  const float count = static_cast<float>(n);
-  for (int w = 0; w < kUpdateWidth; ++w) {
-    const int j = j0 + w * kUpdateThreads;
-    if (j < f) centroids[std::size_t(c) * f + j] = acc[w] / count;
-  }
+  update_features<kUpdateWidth, kUpdateThreads>(
+      x, f, blockIdx.x, sizes, offsets, order, centroids,
+      blockIdx.y * kUpdateSlice + static_cast<int>(threadIdx.x));
 }
 
-__global__ void finalize_kernel(const int* __restrict__ sizes, int k, const State* state,
-                                KMeansResult* result) {
+// One thread.
+__device__ __forceinline__ void finalize(const int* sizes, int k, const State* state,
+                                         KMeansResult* result) {
   int nonempty = 0;
   for (int c = 0; c < k; ++c) nonempty += sizes[c] > 0;
   result->iterations = state->iterations;
   result->converged = state->converged;
   result->k_effective = nonempty;
+}
+
+__global__ void finalize_kernel(const int* __restrict__ sizes, int k, const State* state,
+                                KMeansResult* result) {
+  finalize(sizes, k, state, result);
+}
+
+// ---- all of k-means in one cooperative launch ------------------------------------------------
+// The phases above in the same order with the same per-element arithmetic, so the same bits as
+// the per-phase launches, at any grid size: a grid sync replaces each launch boundary, block 0
+// does the one-block parts (seeding, re-seeding, the bookkeeping), and the other phases spread
+// their items (tiles, clusters, (cluster, feature slice)) over the blocks. Arrays written here
+// are read through plain pointers: a read-only (non-coherent) load could see another block's
+// stale data across a grid sync. Smem: assign_smem_bytes(k, tile_points).
+struct FusedArgs {
+  const float* x;
+  int b, f, k, max_iters, tile_points;
+  std::uint64_t seed, rng_stream;
+  float* centroids;
+  int* assignment;
+  Scratch s;
+  int *sizes, *offsets, *order;
+  KMeansResult* result;
+};
+
+constexpr int kFusedSlice = kBlock * kUpdateWidth;  // features per (cluster, slice) update item
+
+__device__ __forceinline__ void sort_clusters(const FusedArgs& a) {
+  for (int c = blockIdx.x; c < a.k; c += gridDim.x)
+    sort_cluster(a.assignment, a.b, a.k, c, a.sizes, a.offsets, a.order);
+  grid_sync();  // sizes, offsets and order are complete
+}
+
+__device__ __forceinline__ void update_clusters(const FusedArgs& a) {
+  const int slices = (a.f + kFusedSlice - 1) / kFusedSlice;
+  for (int item = blockIdx.x; item < a.k * slices; item += gridDim.x)
+    update_features<kUpdateWidth, kBlock>(
+        a.x, a.f, item / slices, a.sizes, a.offsets, a.order, a.centroids,
+        item % slices * kFusedSlice + static_cast<int>(threadIdx.x));
+  grid_sync();  // the centroids are complete
+}
+
+__global__ void __launch_bounds__(kBlock) fused_kernel(FusedArgs a) {
+  GQ_DYN_SHARED(float, smem);
+  volatile State* state = a.s.state;
+  if (blockIdx.x == 0) {
+    seed_all(a.x, a.b, a.f, a.k, a.seed, a.rng_stream, a.centroids, a.s.dist, a.s.chunk_sums,
+             a.s.chosen, a.s.state);
+  }
+  grid_sync();  // the centres are complete
+  assign_tiles(a.x, a.b, a.f, a.k, a.tile_points, a.centroids, a.assignment, a.s.dist, true,
+               blockIdx.x, gridDim.x, smem);
+  grid_sync();  // the assignment is complete
+  for (int it = 1; a.k > 1 && it <= a.max_iters; ++it) {
+    sort_clusters(a);
+    bool empty = false;  // the same answer in every block: sizes are complete
+    for (int c = 0; c < a.k; ++c) empty = empty || a.sizes[c] == 0;
+    if (empty) {
+      if (blockIdx.x == 0) reseed_block(a.x, a.b, a.f, a.k, a.sizes, a.s.dist, a.centroids);
+      grid_sync();
+    }
+    update_clusters(a);
+    const int mine = assign_tiles(a.x, a.b, a.f, a.k, a.tile_points, a.centroids, a.assignment,
+                                  a.s.dist, false, blockIdx.x, gridDim.x, smem);
+    // Iteration it raises `changed` and iteration it + 1 `changed_next` (the two swap roles):
+    // block 0 clears the next iteration's flag while the others may still read this one's.
+    volatile int* flag = it % 2 ? &state->changed : &state->changed_next;
+    volatile int* next = it % 2 ? &state->changed_next : &state->changed;
+    if (block_sum_int<kBlock>(mine) != 0 && threadIdx.x == 0) atomicOr(const_cast<int*>(flag), 1);
+    grid_sync();  // the assignment and the flag are complete
+    const bool changed = *flag != 0;
+    if (blockIdx.x == 0 && threadIdx.x == 0) {
+      *next = 0;
+      state->iterations = it;
+      if (!changed) state->converged = 1;
+    }
+    if (!changed) break;  // the same in every block
+  }
+  sort_clusters(a);
+  update_clusters(a);
+  if (blockIdx.x == 0 && threadIdx.x == 0) finalize(a.sizes, a.k, a.s.state, a.result);
 }
 
 // ---- L2 normalisation -----------------------------------------------------------------------
@@ -514,6 +629,27 @@ __global__ void __launch_bounds__(kBlock)
 int assign_tile_points(int k) {
   const int pairs = kAssignThreads * kPairsPerThread;
   return std::max(1, std::min(kMaxTilePoints, pairs / k));
+}
+
+std::size_t assign_smem_bytes(int k, int tile_points) {
+  return sizeof(float) * (std::size_t(tile_points) * kTileStride + std::size_t(k) * kFeatTile +
+                          std::size_t(tile_points) * k);
+}
+
+unsigned kmeans_fused_grid(int b, int f, int k, int blocks) {
+  const unsigned limit =
+      cooperative_blocks_limit(fused_kernel, kBlock, assign_smem_bytes(k, assign_tile_points(k)));
+  if (blocks > 0) {
+    GQ_CHECK(static_cast<unsigned>(blocks) <= limit,
+             "kmeans: {} cooperative blocks requested, at most {} fit on the device at once",
+             blocks, limit);
+    return static_cast<unsigned>(blocks);
+  }
+  // One block per SM (emulator: worker) at most, and no more than the widest phase has items.
+  const int tiles = (b + assign_tile_points(k) - 1) / assign_tile_points(k);
+  const int items = std::max({tiles, k * ((f + kFusedSlice - 1) / kFusedSlice), 1});
+  return std::min(
+      {limit, static_cast<unsigned>(device_info().sm_count), static_cast<unsigned>(items)});
 }
 
 }  // namespace
@@ -551,15 +687,21 @@ void kmeans(TensorView view, const KMeansOptions& options, const KMeansOutputs& 
            "kmeans: null pointer argument");
   const Scratch s = carve(scratch, b);
 
+  const int tile_points = assign_tile_points(k);
+  const std::size_t assign_smem = assign_smem_bytes(k, tile_points);
+  if (options.plan != KMeansPlan::per_phase) {
+    const FusedArgs args{points,    b,          f, k,     max_iters, tile_points, seed,  rng_stream,
+                         centroids, assignment, s, sizes, offsets,   order,       result};
+    launch_cooperative(fused_kernel, kmeans_fused_grid(b, f, k, options.fused_blocks), kBlock,
+                       assign_smem, stream, args);
+    return;
+  }
+
   // Seeding: one launch whatever k is.
   launch(seed_kernel, 1, kBlock, 0, stream, points, b, f, k, seed, rng_stream, centroids, s.dist,
          s.chunk_sums, s.chosen, s.state);
 
   // Initial assignment, then Lloyd iterations gated by the device-side flag.
-  const int tile_points = assign_tile_points(k);
-  const std::size_t assign_smem =
-      sizeof(float) * (std::size_t(tile_points) * kTileStride + std::size_t(k) * kFeatTile +
-                       std::size_t(tile_points) * k);
   const int tiles = (b + tile_points - 1) / tile_points;
   const unsigned assign_grid = grid_stride_blocks(tiles, 1, kEmulatorShapes ? 4 : 8);
   auto assign = [&](int iteration) {  // 0: the initial assignment

@@ -2,8 +2,9 @@
 // run's Philox stream, Lloyd iterations with a device-side convergence flag, deterministic centroid
 // update (stable counting sort by cluster, then a fixed-order sum per cluster), empty-cluster
 // re-seeding; plus the row-wise L2 normalisation the features get first (§5.1).
-// Everything is decided on the device: the number of launches is a function of (b, k, max_iters)
-// only, nothing waits on the host, so a step can be graph-captured. Results are bit-identical run
+// Everything is decided on the device: the number of launches is one (KMeansPlan::fused, a
+// cooperative launch) or a function of (k, max_iters) only, nothing waits on the host, so a step
+// can be graph-captured. Results are bit-identical run
 // to run, and (the float operations and their order being the same on both) between the GPU and
 // the emulator, as far as nvcc's IEEE float semantics go.
 #pragma once
@@ -59,10 +60,17 @@ std::size_t kmeans_scratch_bytes(int b, int f, int k);
 //    the end is dropped (size 0; its centroid row holds its last seed and means nothing).
 //  - k = 1: all points in cluster 0, centroid = the mean, iterations 0, converged 1.
 // The points must be finite. scratch: kmeans_scratch_bytes(b, f, k) bytes of device memory.
+// How the work is launched; the results are the same bits either way.
+enum class KMeansPlan {
+  fused,      // one cooperative launch (grid syncs between the phases): 1 launch
+  per_phase,  // a launch per phase: 5 + 3 * max_iters launches (k > 1), 5 (k = 1)
+};
 struct KMeansOptions {
   int k = 1;
   int max_iters = 10;
   std::uint64_t seed = 0, rng_stream = 0;  // Philox key and stream of the seeding
+  KMeansPlan plan = KMeansPlan::fused;
+  int fused_blocks = 0;  // fused grid size; 0: one block per SM, at most what the phases use
 };
 struct KMeansOutputs {             // device memory
   int* assignment = nullptr;       // b

@@ -12,6 +12,7 @@
 #include <utility>
 
 #if defined(__CUDACC__)
+#include <cooperative_groups.h>
 #include <cuda_runtime.h>
 
 #include "runtime/cuda_check.h"
@@ -51,10 +52,17 @@ namespace detail {
 // replay. The arguments are converted now, as a GPU's kernel node copies them at capture.
 template <class... Params, class... Args>
 void record_launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem,
-                   stream_t stream, Args&&... args) {
-  auto op = [kernel, grid, block, smem,
+                   bool cooperative, stream_t stream, Args&&... args) {
+  auto op = [kernel, grid, block, smem, cooperative,
              packed = std::tuple<std::decay_t<Params>...>(std::forward<Args>(args)...)] {
-    std::apply([&](const auto&... a) { cuemu::launch(kernel, grid, block, smem, a...); }, packed);
+    std::apply(
+        [&](const auto&... a) {
+          if (cooperative)
+            cuemu::launch_cooperative(kernel, grid, block, smem, a...);
+          else
+            cuemu::launch(kernel, grid, block, smem, a...);
+        },
+        packed);
   };
   const std::size_t bytes = sizeof(op);
   record(stream, OpKind::launch, "kernel launch", std::move(op), bytes);
@@ -81,12 +89,80 @@ void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem, 
   if (!captured) detail::count_launch();
 #else
   if (detail::t_capture != nullptr) [[unlikely]] {
-    detail::record_launch(kernel, grid, block, smem, stream, std::forward<Args>(args)...);
+    detail::record_launch(kernel, grid, block, smem, false, stream, std::forward<Args>(args)...);
     return;
   }
   cuemu::launch(kernel, grid, block, smem, std::forward<Args>(args)...);
 #endif
 }
+
+// A cooperative launch (CUDA's cooperative attribute): every block of the grid is resident at
+// once, so the kernel may call grid_sync(). The grid must not exceed
+// cooperative_blocks_limit(kernel, block, smem). Counted, checked and captured like launch().
+template <class... Params, class... Args>
+void launch_cooperative(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem,
+                        stream_t stream, Args&&... args) {
+  static_assert(sizeof...(Params) == sizeof...(Args),
+                "launch_cooperative: wrong number of kernel arguments");
+#if defined(__CUDACC__)
+  const bool captured = detail::t_capture != nullptr;
+  if (captured) [[unlikely]]
+    detail::note_captured(stream, detail::OpKind::launch, "cooperative kernel launch");
+  std::tuple<std::decay_t<Params>...> packed(std::forward<Args>(args)...);
+  // cudaLaunchKernelEx with the cooperative attribute: unlike cudaLaunchCooperativeKernel it is
+  // valid in a stream capture (a cooperative kernel node).
+  cudaLaunchAttribute cooperative{};
+  cooperative.id = cudaLaunchAttributeCooperative;
+  cooperative.val.cooperative = 1;
+  cudaLaunchConfig_t config{};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = smem;
+  config.stream = stream;
+  config.attrs = &cooperative;
+  config.numAttrs = 1;
+  std::apply(
+      [&](auto&... a) {
+        void* argv[] = {static_cast<void*>(&a)..., nullptr};
+        GQ_CUDA_CHECK(cudaLaunchKernelExC(&config, reinterpret_cast<const void*>(kernel), argv));
+      },
+      packed);
+  if (!captured) detail::count_launch();
+#else
+  if (detail::t_capture != nullptr) [[unlikely]] {
+    detail::record_launch(kernel, grid, block, smem, true, stream, std::forward<Args>(args)...);
+    return;
+  }
+  cuemu::launch_cooperative(kernel, grid, block, smem, std::forward<Args>(args)...);
+#endif
+}
+
+// The largest grid of `kernel` with `block` threads and `smem` bytes that can be resident at
+// once: a cooperative launch's limit (the occupancy times the SMs on a GPU).
+template <class... Params>
+unsigned cooperative_blocks_limit(void (*kernel)(Params...), unsigned block, std::size_t smem) {
+#if defined(__CUDACC__)
+  int per_sm = 0;
+  GQ_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel,
+                                                              static_cast<int>(block), smem));
+  return static_cast<unsigned>(per_sm) * static_cast<unsigned>(device_info().sm_count);
+#else
+  (void)kernel, (void)block, (void)smem;
+  return cuemu::kMaxCooperativeBlocks;
+#endif
+}
+
+// cooperative_groups::this_grid().sync(), in a kernel launched with launch_cooperative: every
+// thread of the grid arrives before any continues, and what was written before is visible after.
+#if defined(__CUDACC__)
+__device__ __forceinline__ void grid_sync() {
+  cooperative_groups::this_grid().sync();
+}
+#else
+inline void grid_sync(std::source_location loc = std::source_location::current()) {
+  cuemu::grid_sync(loc);
+}
+#endif
 
 // The share of [0, n) one thread owns in a loop spread over many threads: `for (i : range)`.
 struct IndexRange {

@@ -7,6 +7,8 @@
 // is one of them). Fibers start lazily and a finished fiber's stack is reused at once, so a kernel
 // without barriers runs its threads one after another on one hot stack. Between synchronisation
 // points fibers run in CUEMU_ORDER (forward, reverse or seeded shuffle), which exposes races.
+// A cooperative launch (launch_cooperative) runs every block at once, each on an OS thread of its
+// own, so that cuemu::grid_sync() can hold the whole grid (grid.cpp).
 //
 // Strictness (each reported as cuemu::error with the file:line of the call): divergent barriers,
 // a barrier reached after some threads exited, deadlock, warp-op mask errors, shuffles from

@@ -119,6 +119,10 @@ void validate(const LaunchDesc& d) {
         "grid " + dims(d.grid) + " has a zero dimension");
   check(d.grid.x <= 2147483647u && d.grid.y <= 65535 && d.grid.z <= 65535,
         "grid " + dims(d.grid) + " exceeds (2147483647,65535,65535)");
+  const unsigned long long blocks = 1ull * d.grid.x * d.grid.y * d.grid.z;
+  check(!d.cooperative || blocks <= kMaxCooperativeBlocks,
+        "cooperative grid " + dims(d.grid) + " has " + std::to_string(blocks) +
+            " blocks; at most " + std::to_string(kMaxCooperativeBlocks) + " can be resident at once");
   check(d.smem <= kMaxDynamicSmem, "dynamic shared memory of " + std::to_string(d.smem) +
                                        " bytes exceeds " + std::to_string(kMaxDynamicSmem));
 }
@@ -146,7 +150,10 @@ void run_grid(const LaunchDesc& desc) {
     g.stride = (seed >> 17) % g.blocks | 1;
     while (gcd(g.stride, g.blocks) != 1) ++g.stride;
   }
-  pool().run(g);
+  if (desc.cooperative)
+    g.error = run_cooperative(desc, g.blocks);
+  else
+    pool().run(g);
   if (g.error) {
     try {
       std::rethrow_exception(g.error);

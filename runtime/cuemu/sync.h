@@ -31,6 +31,8 @@ using Loc = std::source_location;
 enum class WarpOp : unsigned char { sync, shfl, shfl_up, shfl_down, shfl_xor, ballot, any, all };
 // Arrives at a block barrier; returns the number of threads whose `pred` was non-zero.
 int block_barrier(int pred, const char* what, const Loc& loc);
+// Arrives at the grid barrier of a cooperative launch (grid.cpp).
+void grid_barrier(const Loc& loc);
 // Runs one warp op for the calling lane: exchanges `value` and returns the value of `src_lane`
 // (vote ops: the ballot of non-zero values over the lanes that took part).
 std::uint64_t warp_op(WarpOp op, unsigned mask, std::uint64_t value, int arg, int width,
@@ -56,6 +58,15 @@ T from_bits(std::uint64_t b) {
 inline void __syncthreads(std::source_location loc = std::source_location::current()) {
   ::cuemu::detail::block_barrier(0, "__syncthreads", loc);
 }
+namespace cuemu {
+// cooperative_groups::this_grid().sync(): every thread of every block of a cooperative launch
+// (cuemu::launch_cooperative) arrives before any continues; memory written before it is visible
+// to every block after it. Outside a cooperative launch: cuemu::error.
+inline void grid_sync(std::source_location loc = std::source_location::current()) {
+  detail::grid_barrier(loc);
+}
+}  // namespace cuemu
+
 inline int __syncthreads_count(int pred,
                                std::source_location loc = std::source_location::current()) {
   return ::cuemu::detail::block_barrier(pred != 0, "__syncthreads_count", loc);

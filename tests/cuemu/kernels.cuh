@@ -279,6 +279,40 @@ __global__ void k_bad_width(int* out) {
 inline constexpr int kBadWidthLine = __LINE__ - 2;
 // clang-format on
 
+// --- cooperative launches --------------------------------------------------------------------
+// `rounds` times: every thread takes the value of the thread one block further on (a, wrapping),
+// keeps it in shared memory across a grid sync, and stores it + 1. Right only if every block
+// reached each grid sync before any went on, and each block kept its own shared memory.
+__global__ void k_grid_rotate(int* a, int rounds) {
+  __shared__ int kept[1024];
+  const int n = static_cast<int>(gridDim.x * blockDim.x);
+  const int gid = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  for (int r = 0; r < rounds; ++r) {
+    kept[threadIdx.x] = a[(gid + static_cast<int>(blockDim.x)) % n];
+    gq::grid_sync();
+    a[gid] = kept[threadIdx.x] + 1;
+    gq::grid_sync();
+  }
+}
+
+// Block 1 returns while the others wait at the grid sync (a hang on a GPU).
+__global__ void k_grid_sync_block_leaves() {
+  if (blockIdx.x == 1) return;
+  gq::grid_sync();
+}
+
+// A thread of block 1 exits before the block barrier: block 1 fails while the others wait at the
+// grid sync.
+__global__ void k_grid_sync_block_fails() {
+  if (blockIdx.x == 1 && threadIdx.x == 0) return;
+  if (blockIdx.x == 1) __syncthreads();
+  gq::grid_sync();
+}
+
+__global__ void k_grid_sync_only() {
+  gq::grid_sync();
+}
+
 }  // namespace
 }  // namespace emu_test
 #if defined(__GNUC__) && !defined(__CUDACC__)

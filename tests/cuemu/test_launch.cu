@@ -36,6 +36,35 @@ TEST_P(EmuLaunch, BarrierOutsideKernelIsAnError) {
   EXPECT_CUEMU_ERROR(__syncthreads(), "outside a kernel", "test_launch.cu");
 }
 
+TEST_P(EmuLaunch, CooperativeGridSyncsEveryBlock) {
+  for (const auto& [blocks, threads] : {std::pair{1u, 1u}, std::pair{3u, 1u}, std::pair{5u, 64u},
+                                        std::pair{cuemu::kMaxCooperativeBlocks, 32u}}) {
+    const int n = static_cast<int>(blocks * threads), rounds = 7;
+    std::vector<int> a(n);
+    for (int i = 0; i < n; ++i) a[i] = 1000 * i;
+    cuemu::launch_cooperative(k_grid_rotate, dim3(blocks), dim3(threads), 0, a.data(), rounds);
+    for (int i = 0; i < n; ++i)
+      ASSERT_EQ(a[i], 1000 * ((i + rounds * static_cast<int>(threads)) % n) + rounds)
+          << blocks << " blocks of " << threads << ", element " << i;
+  }
+}
+
+TEST_P(EmuLaunch, CooperativeMisuseIsReportedNotHung) {
+  EXPECT_CUEMU_ERROR(cuemu::launch(k_grid_sync_only, dim3(2), dim3(4), 0),
+                     "not launched cooperatively", "kernels.cuh");
+  EXPECT_CUEMU_ERROR(
+      cuemu::launch_cooperative(k_noop, dim3(cuemu::kMaxCooperativeBlocks + 1), dim3(1), 0),
+      "at most 64 can be resident");
+  EXPECT_CUEMU_ERROR(cuemu::launch_cooperative(k_grid_sync_block_leaves, dim3(3), dim3(2), 0),
+                     "finished", "every block must reach every grid sync");
+  EXPECT_CUEMU_ERROR(cuemu::launch_cooperative(k_grid_sync_block_fails, dim3(4), dim3(8), 0),
+                     "every thread must reach every barrier", "kernels.cuh");
+  // The emulator is usable afterwards.
+  std::vector<int> a(6, 0);
+  cuemu::launch_cooperative(k_grid_rotate, dim3(3), dim3(2), 0, a.data(), 1);
+  for (int v : a) EXPECT_EQ(v, 1);
+}
+
 TEST(EmuSettings, WorkersAndOrderRoundTrip) {
   const int w = cuemu::worker_count();
   const cuemu::Order o = cuemu::order();

@@ -180,7 +180,8 @@ HostClustering reference_kmeans(const std::vector<float>& x, int b, int f, int k
 // ---- device run -------------------------------------------------------------------------------
 
 HostClustering device_kmeans(const std::vector<float>& x, int b, int f, int k, int max_iters,
-                             std::uint64_t seed, std::uint64_t stream) {
+                             std::uint64_t seed, std::uint64_t stream,
+                             KMeansPlan plan = KMeansPlan::fused, int fused_blocks = 0) {
   auto dx = test::to_device(x);
   auto assignment = test::poisoned<int>(b), sizes = test::poisoned<int>(k);
   auto order = test::poisoned<int>(b), offsets = test::poisoned<int>(k + 1);
@@ -188,7 +189,7 @@ HostClustering device_kmeans(const std::vector<float>& x, int b, int f, int k, i
   auto result = test::poisoned<KMeansResult>(1);
   DeviceBuffer<char> scratch(kmeans_scratch_bytes(b, f, k));
   scratch.fill_bytes(0xFF);
-  kmeans({dx.data(), Shape{b, f}}, {k, max_iters, seed, stream},
+  kmeans({dx.data(), Shape{b, f}}, {k, max_iters, seed, stream, plan, fused_blocks},
          {assignment.data(),
           centroids.data(),
           {order.data(), offsets.data(), sizes.data(), k, b},
@@ -254,9 +255,17 @@ TEST_P(KMeansSizes, MatchesHostReferenceExactly) {
   const auto x = test::random_vector(std::size_t(b) * f, 1000 * b + 10 * f + k);
   const std::uint64_t seed = 1234 + b, stream = 77;
   const auto want = reference_kmeans(x, b, f, k, 10, seed, stream);
-  const auto got = device_kmeans(x, b, f, k, 10, seed, stream);
-  expect_same(got, want, f);
-  expect_consistent(got, b, k);
+  // Both plans, and the fused kernel on one block, on the automatic grid and on 3 blocks (grid
+  // syncs between OS threads on the emulator): the same bits as the reference every time.
+  for (const auto& [plan, blocks] : {std::pair{KMeansPlan::per_phase, 0},
+                                     std::pair{KMeansPlan::fused, 0}, std::pair{KMeansPlan::fused, 1},
+                                     std::pair{KMeansPlan::fused, 3}}) {
+    SCOPED_TRACE(std::string(plan == KMeansPlan::fused ? "fused" : "per_phase") + ", blocks " +
+                 std::to_string(blocks));
+    const auto got = device_kmeans(x, b, f, k, 10, seed, stream, plan, blocks);
+    expect_same(got, want, f);
+    expect_consistent(got, b, k);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Awkward, KMeansSizes,
@@ -358,9 +367,13 @@ TEST(KMeans, EmptyClusterIsReseededWithTheFarthestPoint) {
     if (want.reseeds == 0) continue;
     ++found;
     SCOPED_TRACE("data seed " + std::to_string(data_seed));
-    const auto got = device_kmeans(x, b, f, k, 10, data_seed, 2);
-    expect_same(got, want, f);
-    expect_consistent(got, b, k);
+    for (const auto& [plan, blocks] : {std::pair{KMeansPlan::per_phase, 0},
+                                       std::pair{KMeansPlan::fused, 1},
+                                       std::pair{KMeansPlan::fused, 4}}) {
+      const auto got = device_kmeans(x, b, f, k, 10, data_seed, 2, plan, blocks);
+      expect_same(got, want, f);
+      expect_consistent(got, b, k);
+    }
   }
   EXPECT_GT(found, 0) << "no data set exercised a re-seed";
 }
@@ -451,11 +464,11 @@ TEST(KMeans, BitIdenticalRunToRun) {
   EXPECT_NE(d.assignment, e.assignment);
 }
 
-// The launch count depends on max_iters only: the seeding is one launch for any k (it was
-// 2 * min(k, b) - 1), every other phase handles all clusters in one launch, and a Lloyd
-// iteration is 3 launches (the re-seed and the bookkeeping run in the last block of the sort and
-// of the assignment). Also k > b, and k not
-// a power of two; the results still match the reference exactly.
+// The fused plan is one launch; the per-phase count depends on max_iters only: the seeding is one
+// launch for any k (it was 2 * min(k, b) - 1), every other phase handles all clusters in one
+// launch, and a Lloyd iteration is 3 launches (the re-seed and the bookkeeping run in the last
+// block of the sort and of the assignment). Also k > b, and k not a power of two; the results
+// still match the reference exactly.
 TEST(KMeans, LaunchesDoNotDependOnK) {
   for (const auto& [b, f, max_iters] : {std::tuple{300, 5, 4}, std::tuple{20, 3, 2}}) {
     const auto x = test::random_vector(std::size_t(b) * f, 31 + b);
@@ -467,20 +480,22 @@ TEST(KMeans, LaunchesDoNotDependOnK) {
       auto centroids = test::poisoned(std::size_t(k) * f);
       auto result = test::poisoned<KMeansResult>(1);
       DeviceBuffer<char> scratch(kmeans_scratch_bytes(b, f, k));
-      const LaunchCounters before = launch_counters();
-      kmeans({dx.data(), Shape{b, f}}, {k, max_iters, 8, 9},
-             {assignment.data(),
-              centroids.data(),
-              {order.data(), offsets.data(), sizes.data(), k, b},
-              result.data()},
-             scratch.data());
-      const LaunchCounters ops = launch_counters() - before;
-      EXPECT_EQ(ops.launches, 5u + 3u * max_iters);
-      EXPECT_EQ(ops.copies + ops.memsets, 0u);
       const auto want = reference_kmeans(x, b, f, k, max_iters, 8, 9);
-      EXPECT_EQ(assignment.to_host(), want.assignment);
-      EXPECT_EQ(order.to_host(), want.order);
-      EXPECT_EQ(offsets.to_host(), want.offsets);
+      for (const KMeansPlan plan : {KMeansPlan::per_phase, KMeansPlan::fused}) {
+        const LaunchCounters before = launch_counters();
+        kmeans({dx.data(), Shape{b, f}}, {k, max_iters, 8, 9, plan},
+               {assignment.data(),
+                centroids.data(),
+                {order.data(), offsets.data(), sizes.data(), k, b},
+                result.data()},
+               scratch.data());
+        const LaunchCounters ops = launch_counters() - before;
+        EXPECT_EQ(ops.launches, plan == KMeansPlan::fused ? 1u : 5u + 3u * max_iters);
+        EXPECT_EQ(ops.copies + ops.memsets, 0u);
+        EXPECT_EQ(assignment.to_host(), want.assignment);
+        EXPECT_EQ(order.to_host(), want.order);
+        EXPECT_EQ(offsets.to_host(), want.offsets);
+      }
     }
   }
 }
@@ -501,6 +516,12 @@ TEST(KMeans, RejectsBadArguments) {
   EXPECT_THROW(run(0, 4, 1, 10), Error);
   EXPECT_THROW(run(4, 0, 1, 10), Error);
   EXPECT_THROW(run(4, 4, 1, -1), Error);
+  // More cooperative blocks than can be resident at once (the emulator's limit is 64).
+  EXPECT_THROW(kmeans({x.data(), Shape{4, 4}}, {2, 1, 0, 0, KMeansPlan::fused, 65},
+                      {ints.data(), cent.data(), {ints.data(), ints.data(), ints.data(), 2, 4},
+                       res.data()},
+                      scratch.data()),
+               Error);
 }
 
 // ---- l2_normalize_rows --------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 // Lloyd iterations and the final update, all launched back to back with no host round-trip) and
 // the nominal assignment FLOPs, b*k*f*2*max_iters, as a rate. `iterations` is how many Lloyd
 // iterations the call actually ran (later ones are device-side no-ops after convergence).
-// On a GPU the call is launch-bound (~5 launches per iteration plus 2 per seed centre).
+// Both plans: one cooperative launch with grid syncs (fused) against 5 + 3 * max_iters launches;
+// on a GPU the second is launch-bound, the first bound by its grid syncs.
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -32,13 +33,15 @@ DeviceBuffer<float> features(int b, int f) {
 void BM_KMeans(benchmark::State& state) {
   const int b = static_cast<int>(state.range(0)), f = static_cast<int>(state.range(1));
   const int k = static_cast<int>(state.range(2)), iters = static_cast<int>(state.range(3));
+  const auto plan =
+      state.range(4) ? gq::kernels::KMeansPlan::fused : gq::kernels::KMeansPlan::per_phase;
   auto x = features(b, f);
   DeviceBuffer<int> assignment(b), sizes(k), order(b), offsets(k + 1);
   DeviceBuffer<float> centroids(std::size_t(k) * f);
   DeviceBuffer<gq::kernels::KMeansResult> result(1);
   DeviceBuffer<char> scratch(gq::kernels::kmeans_scratch_bytes(b, f, k));
   auto run = [&] {
-    gq::kernels::kmeans({x.data(), gq::Shape{b, f}}, {k, iters, 1, 2},
+    gq::kernels::kmeans({x.data(), gq::Shape{b, f}}, {k, iters, 1, 2, plan},
                         {assignment.data(),
                          centroids.data(),
                          {order.data(), offsets.data(), sizes.data(), k, b},
@@ -60,9 +63,9 @@ void BM_KMeans(benchmark::State& state) {
   state.counters["iterations"] = result.to_host()[0].iterations;
 }
 BENCHMARK(BM_KMeans)
-    ->ArgNames({"b", "f", "k", "iters"})
-    ->Args({1024, 128, 8, 10})
-    ->Args({4096, 256, 32, 10})
+    ->ArgNames({"b", "f", "k", "iters", "fused"})  // fused: one cooperative launch, else per phase
+    ->ArgsProduct({{512}, {128}, {4, 32}, {10}, {1, 0}})
+    ->ArgsProduct({{4096}, {256}, {32}, {10}, {1, 0}})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 

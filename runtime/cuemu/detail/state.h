@@ -106,6 +106,9 @@ struct Worker {
 Worker& this_worker();
 inline thread_local Worker* tl_worker = nullptr;  // set by this_worker()
 void run_block(Worker& w, const LaunchDesc& desc, unsigned long long linear_block);
+// Runs a cooperative grid: every block at once, each on its own OS thread (grid.cpp). Returns
+// the first error.
+std::exception_ptr run_cooperative(const LaunchDesc& desc, unsigned long long blocks);
 
 // Stacks (stacks.cpp).
 void* acquire_stack(Worker& w);
