@@ -171,7 +171,8 @@ struct IndexRange {
     std::size_t i, stride;
     GQ_HD std::size_t operator*() const { return i; }
     GQ_HD iterator& operator++() {
-      i += stride;
+      // The emulator's shares are contiguous (thread_share): a constant step lets g++ vectorise.
+      i += kEmulatorShapes ? 1 : stride;
       return *this;
     }
     // `<`, not `!=`: a strided walk steps over `last`.
