@@ -29,8 +29,8 @@ __global__ void __launch_bounds__(kBlock)
                           const std::int32_t* __restrict__ labels,
                           const std::int32_t* __restrict__ indices, int c, int h, int w,
                           Normalization norm, int pad, bool flip, std::uint64_t seed,
-                          std::uint64_t step, std::uint64_t first, float* __restrict__ out,
-                          std::int32_t* __restrict__ labels_out) {
+                          DeviceScalar<std::uint64_t> step, std::uint64_t first,
+                          float* __restrict__ out, std::int32_t* __restrict__ labels_out) {
   const int b = static_cast<int>(blockIdx.x) / c;
   const int ch = static_cast<int>(blockIdx.x) % c;
   const std::int32_t sample = indices[b];
@@ -38,7 +38,7 @@ __global__ void __launch_bounds__(kBlock)
   const std::uint8_t* in = images + (std::size_t(sample) * c + ch) * plane_size;
   float* dst = out + std::size_t(blockIdx.x) * plane_size;
 
-  const Philox4 r = philox_random4(seed, step, first + static_cast<std::uint64_t>(b));
+  const Philox4 r = philox_random4(seed, step.get(), first + static_cast<std::uint64_t>(b));
   const unsigned span = 2u * static_cast<unsigned>(pad) + 1u;
   const int dy = static_cast<int>(r.v[0] % span) - pad;
   const int dx = static_cast<int>(r.v[1] % span) - pad;

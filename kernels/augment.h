@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "runtime/device_scalar.h"
 #include "runtime/stream.h"
 
 namespace gq::kernels {
@@ -12,7 +13,9 @@ struct AugmentParams {
   int pad = 0;             // random crop offsets (dy, dx) in [-pad, pad]; 0 disables the crop
   bool flip = false;       // mirror horizontally with probability 1/2
   std::uint64_t seed = 0;  // Philox key
-  std::uint64_t step = 0;  // Philox stream: use a new one for every batch (e.g. the global step)
+  // Philox stream: use a new one for every batch (e.g. the global step); may be device memory
+  // read when the kernel runs (runtime/device_scalar.h: a captured training step).
+  DeviceScalar<std::uint64_t> step = 0;
   std::uint64_t first = 0;  // batch position of out[0]: a data-parallel rank's share of a global
                             // batch draws the same crops and flips as one process would
 };
