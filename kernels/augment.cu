@@ -8,6 +8,7 @@
 
 #include <cstddef>
 
+#include "runtime/device_scalar.h"
 #include "runtime/error.h"
 #include "runtime/portable.cuh"
 #include "runtime/rng.h"
@@ -92,8 +93,10 @@ void gather_augment(const std::uint8_t* images, const std::int32_t* labels,
     norm.mean[ch] = mean[ch];
     norm.std[ch] = std[ch];
   }
+  DeviceScalar<std::uint64_t> step(params.step);
+  step.at = params.step_device;
   launch(gather_augment_kernel, static_cast<unsigned>(batch * c), kBlock, 0, stream, images, labels,
-         indices, c, h, w, norm, params.pad, params.flip, params.seed, params.step, params.first,
+         indices, c, h, w, norm, params.pad, params.flip, params.seed, step, params.first,
          out, labels_out);
 }
 

@@ -478,7 +478,7 @@ void Trainer::step_front(stream_t stream) {
     aug.pad = cfg_.augment && train_.channels == 3 ? 4 : 0;
     aug.flip = cfg_.augment && train_.channels == 3;
     aug.seed = cfg_.seed;
-    aug.step = ctx.step;
+    aug.step_device = ctx.step.at;  // the step, read on the device
     aug.first = static_cast<std::uint64_t>(rank_) * b;
     gather_batch(train_dev_, batch_indices_.data(), aug, stream);
   }

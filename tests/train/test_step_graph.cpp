@@ -219,7 +219,8 @@ TEST(StepGraph, DeviceScalarArgumentsAreReadAtReplay) {
     aug.pad = 2;
     aug.flip = true;
     aug.seed = 9;
-    aug.step = s;
+    aug.step = s.value;
+    aug.step_device = s.at;
     kernels::gather_augment(d_images.data(), nullptr, d_indices.data(), kBatch, kC, kH, kW, mean,
                             sd, aug, out.data(), nullptr, stream);
     kernels::dropout_forward(out.data(), dropped.data(), n, 0.5f, 9, s.affine(1 << 16, 5), stream);
