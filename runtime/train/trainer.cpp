@@ -222,18 +222,11 @@ Trainer::Trainer(const TrainConfig& config, Communicator* comm) : cfg_(config), 
                                              model_->state_buffers().size());
   grad_norm_ = DeviceBuffer<float>(1);
   reduce_scratch_ = DeviceBuffer<char>(kernels::reduce_scratch_bytes());
-  // The learning rate of every step the run (or --profile) takes, computed here as the log line
-  // computes it, so the device reads the same bits (kernels/step_scalars.h).
-  {
-    const long steps = std::max(
-        {1L, total_steps_, cfg_.profile_steps > 0 ? kProfileWarmup + cfg_.profile_steps : 0L});
-    std::vector<float> lr(steps);
-    for (long s = 0; s < steps; ++s) lr[s] = learning_rate(schedule_, s);
-    lr_table_ = DeviceBuffer<float>(std::span<const float>(lr));
-    const kernels::StepScalars first{0, 0, 0.0f};
-    scalars_ = DeviceBuffer<kernels::StepScalars>(std::span<const kernels::StepScalars>(&first, 1));
-    batch_indices_ = DeviceBuffer<std::int32_t>(b);
-  }
+  plan_learning_rates(std::max(
+      {1L, total_steps_, cfg_.profile_steps > 0 ? kProfileWarmup + cfg_.profile_steps : 0L}));
+  const kernels::StepScalars first{0, 0, 0.0f};
+  scalars_ = DeviceBuffer<kernels::StepScalars>(std::span<const kernels::StepScalars>(&first, 1));
+  batch_indices_ = DeviceBuffer<std::int32_t>(b);
   if (cfg_.gradqueue) grad_queue_ = std::make_unique<GradQueue>(cfg_.gq, *model_, cfg_.seed, comm_);
   if (comm_) {
     // Per step: the loss (1 float), then the batch gradient (plain) or Grad Queue's features and
@@ -402,11 +395,19 @@ models::Context Trainer::train_context() {
           static_cast<std::uint64_t>(rank_) * local_b_};
 }
 
+// The learning rate of steps [0, steps) on the device, computed as the log line computes it, so
+// the device reads the same bits (kernels/step_scalars.h). Stepping past the table (past the
+// run's end: tests do) grows it; the graphs that read the old table are captured again.
+void Trainer::plan_learning_rates(long steps) {
+  std::vector<float> lr(steps);
+  for (long s = 0; s < steps; ++s) lr[s] = learning_rate(schedule_, s);
+  for (Graph& g : graphs_) g = Graph();
+  lr_table_ = DeviceBuffer<float>(std::span<const float>(lr));
+}
+
 void Trainer::step() {
   NvtxRange range("train_step");
-  GQ_CHECK(static_cast<std::size_t>(step_) < lr_table_.size(),
-           "Trainer::step: step {} is past the {} steps of this run (--epochs, --max-steps)",
-           step_ + 1, lr_table_.size());
+  if (static_cast<std::size_t>(step_) >= lr_table_.size()) plan_learning_rates(2 * (step_ + 1));
   if (step_ % steps_per_epoch_ == 0) {  // outside the graph: a host upload
     epoch_ = static_cast<int>(step_ / steps_per_epoch_);
     begin_epoch();

@@ -63,7 +63,8 @@ struct DeviceSplit {
 struct StepGraphUse {
   bool on = false;
   std::string status;  // the start-up line: on, or off and why
-  long captures = 0;   // graphs captured (each once per run, on the second step of this Trainer)
+  long captures = 0;   // graphs captured: each on this Trainer's second step, and again past the
+                       // run's end (Trainer::step grows the learning-rate table)
   long replays = 0;    // graph replays (one or two per step)
   std::size_t nodes = 0;
 };
@@ -127,6 +128,7 @@ class Trainer {
   template <class F>
   void replay(int part, F&& direct);
   std::string graph_unavailable() const;
+  void plan_learning_rates(long steps);
   void log_metrics(const std::string& json_line);
   std::string memory_plan() const;
   void load(const Checkpoint& ck, const std::filesystem::path& path, bool model_only);

@@ -183,6 +183,20 @@ TEST(StepGraph, ResumedGraphRunEqualsUninterruptedDirectRun) {
   }
 }
 
+// Steps past the run's end (which the Trainer allows) grow the learning-rate table and capture
+// the graph again, still with the direct steps' bits.
+TEST(StepGraph, StepsPastTheEndRecaptureAndKeepTheBits) {
+  const auto dir = temp_dir("past");
+  TrainConfig cfg = config("on");
+  cfg.epochs = 1;  // 5 steps
+  StepGraphUse use;
+  const Record graph = run(cfg, 7, dir, "graph.ckpt", &use);
+  cfg.cuda_graph = "off";
+  expect_same(graph, run(cfg, 7, dir, "direct.ckpt"), "past the end");
+  EXPECT_EQ(use.captures, 2);
+  EXPECT_EQ(use.replays, 6);
+}
+
 TEST(StepGraph, FlagValuesAreChecked) {
   TrainConfig cfg = config("sometimes");
   try {
