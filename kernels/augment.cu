@@ -8,6 +8,7 @@
 
 #include <cstddef>
 
+#include "runtime/device_scalar.h"
 #include "runtime/error.h"
 #include "runtime/portable.cuh"
 #include "runtime/rng.h"
@@ -29,8 +30,8 @@ __global__ void __launch_bounds__(kBlock)
                           const std::int32_t* __restrict__ labels,
                           const std::int32_t* __restrict__ indices, int c, int h, int w,
                           Normalization norm, int pad, bool flip, std::uint64_t seed,
-                          std::uint64_t step, std::uint64_t first, float* __restrict__ out,
-                          std::int32_t* __restrict__ labels_out) {
+                          DeviceScalar<std::uint64_t> step, std::uint64_t first,
+                          float* __restrict__ out, std::int32_t* __restrict__ labels_out) {
   const int b = static_cast<int>(blockIdx.x) / c;
   const int ch = static_cast<int>(blockIdx.x) % c;
   const std::int32_t sample = indices[b];
@@ -38,7 +39,7 @@ __global__ void __launch_bounds__(kBlock)
   const std::uint8_t* in = images + (std::size_t(sample) * c + ch) * plane_size;
   float* dst = out + std::size_t(blockIdx.x) * plane_size;
 
-  const Philox4 r = philox_random4(seed, step, first + static_cast<std::uint64_t>(b));
+  const Philox4 r = philox_random4(seed, step.get(), first + static_cast<std::uint64_t>(b));
   const unsigned span = 2u * static_cast<unsigned>(pad) + 1u;
   const int dy = static_cast<int>(r.v[0] % span) - pad;
   const int dx = static_cast<int>(r.v[1] % span) - pad;
@@ -92,8 +93,10 @@ void gather_augment(const std::uint8_t* images, const std::int32_t* labels,
     norm.mean[ch] = mean[ch];
     norm.std[ch] = std[ch];
   }
+  DeviceScalar<std::uint64_t> step(params.step);
+  step.at = params.step_device;
   launch(gather_augment_kernel, static_cast<unsigned>(batch * c), kBlock, 0, stream, images, labels,
-         indices, c, h, w, norm, params.pad, params.flip, params.seed, params.step, params.first,
+         indices, c, h, w, norm, params.pad, params.flip, params.seed, step, params.first,
          out, labels_out);
 }
 

@@ -13,11 +13,15 @@ struct AugmentParams {
   bool flip = false;       // mirror horizontally with probability 1/2
   std::uint64_t seed = 0;  // Philox key
   std::uint64_t step = 0;  // Philox stream: use a new one for every batch (e.g. the global step)
+  // Optional device memory read when the kernel runs; the stream is then *step_device + step
+  // (runtime/device_scalar.h: a captured training step).
+  const std::uint64_t* step_device = nullptr;
   std::uint64_t first = 0;  // batch position of out[0]: a data-parallel rank's share of a global
                             // batch draws the same crops and flips as one process would
 };
 
-// The per-sample draws, for batch position b: r = philox_random4(seed, step, first + b);
+// The per-sample draws, for batch position b: r = philox_random4(seed, step, first + b) (with
+// step_device: *step_device + step);
 //   dy = r.v[0] % (2 * pad + 1) - pad,  dx = r.v[1] % (2 * pad + 1) - pad  (0 when pad == 0),
 //   flipped = flip && (r.v[2] & 1).
 // Output: out[b][ch][y][x] = F(y + dy, x + dx), where F is the (mirrored when flipped, i.e.

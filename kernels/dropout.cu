@@ -17,8 +17,10 @@ constexpr unsigned kBlock = 256;
 
 __global__ void __launch_bounds__(kBlock)
     dropout_kernel(const float* in, float* out, std::size_t n, float p, float scale,
-                   std::uint64_t seed, std::uint64_t offset, std::uint64_t first_group) {
+                   std::uint64_t seed, DeviceScalar<std::uint64_t> offset_arg,
+                   std::uint64_t first_group) {
   const std::size_t groups = (n + 3) / 4;
+  const std::uint64_t offset = offset_arg.get();
   for (const std::size_t g : grid_range(groups)) {
     const Philox4 r = philox_random4(seed, offset, first_group + g);
     for (int k = 0; k < 4; ++k) {
@@ -29,7 +31,7 @@ __global__ void __launch_bounds__(kBlock)
 }
 
 void run(const char* what, const float* in, float* out, std::size_t n, float p, std::uint64_t seed,
-         std::uint64_t offset, stream_t stream, std::size_t first) {
+         DeviceScalar<std::uint64_t> offset, stream_t stream, std::size_t first) {
   GQ_CHECK(p >= 0.0f && p < 1.0f, "{}: drop probability must be in [0, 1), got {}", what, p);
   GQ_CHECK(first % 4 == 0, "{}: first element {} is not a multiple of 4", what, first);
   GQ_CHECK(n == 0 || (in && out), "{}: null device pointer for n = {}", what, n);
@@ -43,12 +45,12 @@ void run(const char* what, const float* in, float* out, std::size_t n, float p, 
 }  // namespace
 
 void dropout_forward(const float* x, float* y, std::size_t n, float p, std::uint64_t seed,
-                     std::uint64_t offset, stream_t stream, std::size_t first) {
+                     DeviceScalar<std::uint64_t> offset, stream_t stream, std::size_t first) {
   run("dropout_forward", x, y, n, p, seed, offset, stream, first);
 }
 
 void dropout_backward(const float* dy, float* dx, std::size_t n, float p, std::uint64_t seed,
-                      std::uint64_t offset, stream_t stream, std::size_t first) {
+                      DeviceScalar<std::uint64_t> offset, stream_t stream, std::size_t first) {
   run("dropout_backward", dy, dx, n, p, seed, offset, stream, first);
 }
 

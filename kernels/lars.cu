@@ -46,10 +46,11 @@ __global__ void __launch_bounds__(kNormBlock)
 
 __global__ void __launch_bounds__(kBlock)
     update_kernel(float* __restrict__ param, const float* __restrict__ grad,
-                  float* __restrict__ buf, const int* __restrict__ offsets, int adapted, float lr,
-                  float momentum, float weight_decay, const float* __restrict__ trust,
-                  const std::int32_t* apply) {
+                  float* __restrict__ buf, const int* __restrict__ offsets, int adapted,
+                  DeviceScalar<float> lr_arg, float momentum, float weight_decay,
+                  const float* __restrict__ trust, const std::int32_t* apply) {
   if (apply && *apply == 0) return;
+  const float lr = lr_arg.get();
   const int t = static_cast<int>(blockIdx.y);
   const std::size_t first = static_cast<std::size_t>(offsets[t]);
   const std::size_t len = static_cast<std::size_t>(offsets[t + 1]) - first;
@@ -69,8 +70,8 @@ __global__ void __launch_bounds__(kBlock)
 }  // namespace
 
 void lars_step(float* param, const float* grad, float* momentum_buf, std::size_t n,
-               const int* tensor_offsets, int tensors, int adapted, float lr, float momentum,
-               float weight_decay, float eta, float* trust, stream_t stream,
+               const int* tensor_offsets, int tensors, int adapted, DeviceScalar<float> lr,
+               float momentum, float weight_decay, float eta, float* trust, stream_t stream,
                const std::int32_t* apply) {
   GQ_CHECK(param && grad && momentum_buf && tensor_offsets && trust,
            "lars_step: null device pointer");

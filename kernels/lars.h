@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "runtime/device_scalar.h"
 #include "runtime/stream.h"
 
 namespace gq::kernels {
@@ -19,11 +20,12 @@ namespace gq::kernels {
 // the others (biases, normalisation parameters) g' = g. Then buf = momentum buf + g' and
 // param -= lr buf (buf starts zeroed). trust: `tensors` floats of device memory, written with the
 // ratios (1 for the tensors that are not adapted), for diagnostics.
-// apply (optional, device): when it holds 0 the step changes nothing (see sgd_step).
+// apply (optional, device): when it holds 0 the step changes nothing (see sgd_step). lr may be
+// device memory read when the kernel runs (runtime/device_scalar.h).
 // Launches: 2 (per-tensor norms, one block per tensor; then the update, blocks per tensor).
 void lars_step(float* param, const float* grad, float* momentum_buf, std::size_t n,
-               const int* tensor_offsets, int tensors, int adapted, float lr, float momentum,
-               float weight_decay, float eta, float* trust, stream_t stream = nullptr,
-               const std::int32_t* apply = nullptr);
+               const int* tensor_offsets, int tensors, int adapted, DeviceScalar<float> lr,
+               float momentum, float weight_decay, float eta, float* trust,
+               stream_t stream = nullptr, const std::int32_t* apply = nullptr);
 
 }  // namespace gq::kernels

@@ -27,9 +27,10 @@ constexpr std::size_t kItemsPerBlock = 8 * kBlock;
 template <bool kMomentum, bool kNesterov>
 __global__ void __launch_bounds__(kBlock)
     sgd_kernel(float* __restrict__ param, const float* __restrict__ grad,
-               float* __restrict__ momentum_buf, std::size_t n, float lr, float momentum,
-               float weight_decay, const std::int32_t* apply) {
+               float* __restrict__ momentum_buf, std::size_t n, DeviceScalar<float> lr_arg,
+               float momentum, float weight_decay, const std::int32_t* apply) {
   if (apply && *apply == 0) return;
+  const float lr = lr_arg.get();
   for (std::size_t i : grid_range(n)) {
     const float p = param[i];
     float g = fmaf(weight_decay, p, grad[i]);
@@ -44,10 +45,16 @@ __global__ void __launch_bounds__(kBlock)
 
 __global__ void __launch_bounds__(kBlock)
     adamw_kernel(float* __restrict__ param, const float* __restrict__ grad, float* __restrict__ m,
-                 float* __restrict__ v, std::size_t n, float lr, float beta1, float beta2,
-                 float eps, float decay, float bias_correction1, float bias_correction2,
+                 float* __restrict__ v, std::size_t n, DeviceScalar<float> lr_arg, float beta1,
+                 float beta2, float eps, float weight_decay, DeviceScalar<std::uint64_t> step,
                  const std::int32_t* apply) {
   if (apply && *apply == 0) return;
+  // In double, the expressions the host used when these were launch arguments: the same bits.
+  const float lr = lr_arg.get();
+  const auto t = static_cast<double>(step.get());
+  const auto bias_correction1 = static_cast<float>(1.0 - pow(double{beta1}, t));
+  const auto bias_correction2 = static_cast<float>(1.0 - pow(double{beta2}, t));
+  const auto decay = static_cast<float>(1.0 - double{lr} * weight_decay);
   for (std::size_t i : grid_range(n)) {
     const float g = grad[i];
     const float mi = fmaf(beta1, m[i], (1.0f - beta1) * g);
@@ -99,9 +106,9 @@ unsigned nonfinite_blocks(std::size_t n) {
 
 }  // namespace
 
-void sgd_step(float* param, const float* grad, float* momentum_buf, std::size_t n, float lr,
-              float momentum, bool nesterov, float weight_decay, stream_t stream,
-              const std::int32_t* apply) {
+void sgd_step(float* param, const float* grad, float* momentum_buf, std::size_t n,
+              DeviceScalar<float> lr, float momentum, bool nesterov, float weight_decay,
+              stream_t stream, const std::int32_t* apply) {
   GQ_CHECK(momentum >= 0.0f, "sgd_step: momentum must be >= 0 (got {})", momentum);
   GQ_CHECK(!nesterov || momentum > 0.0f, "sgd_step: Nesterov momentum needs momentum > 0");
   GQ_CHECK(momentum == 0.0f || momentum_buf != nullptr,
@@ -120,21 +127,18 @@ void sgd_step(float* param, const float* grad, float* momentum_buf, std::size_t 
            momentum, weight_decay, apply);
 }
 
-void adamw_step(float* param, const float* grad, float* m, float* v, std::size_t n, float lr,
-                float beta1, float beta2, float eps, float weight_decay, int step,
-                stream_t stream, const std::int32_t* apply) {
-  GQ_CHECK(step >= 1, "adamw_step: step counts from 1 (got {})", step);
+void adamw_step(float* param, const float* grad, float* m, float* v, std::size_t n,
+                DeviceScalar<float> lr, float beta1, float beta2, float eps, float weight_decay,
+                DeviceScalar<std::uint64_t> step, stream_t stream, const std::int32_t* apply) {
+  GQ_CHECK(step.on_device() || step.value >= 1, "adamw_step: step counts from 1 (got {})",
+           static_cast<std::int64_t>(step.value));
   GQ_CHECK(beta1 >= 0.0f && beta1 < 1.0f && beta2 >= 0.0f && beta2 < 1.0f,
            "adamw_step: betas must be in [0, 1) (got {}, {})", beta1, beta2);
   GQ_CHECK(eps > 0.0f, "adamw_step: eps must be > 0 (got {})", eps);
   GQ_CHECK(weight_decay >= 0.0f, "adamw_step: weight_decay must be >= 0 (got {})", weight_decay);
   if (n == 0) return;
-  // Host-side, in double, identically on both builds.
-  const auto bias_correction1 = static_cast<float>(1.0 - std::pow(double{beta1}, step));
-  const auto bias_correction2 = static_cast<float>(1.0 - std::pow(double{beta2}, step));
-  const auto decay = static_cast<float>(1.0 - double{lr} * weight_decay);
   launch(adamw_kernel, grid_stride_blocks(n, kBlock), kBlock, 0, stream, param, grad, m, v, n, lr,
-         beta1, beta2, eps, decay, bias_correction1, bias_correction2, apply);
+         beta1, beta2, eps, weight_decay, step, apply);
 }
 
 void clip_grad_norm(float* grad, std::size_t n, float max_norm, float* norm_out, void* scratch,

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "runtime/device_scalar.h"
 #include "runtime/stream.h"
 
 namespace gq::kernels {
@@ -16,17 +17,20 @@ namespace gq::kernels {
 // be nullptr when momentum == 0. Nesterov needs momentum > 0.
 // apply (optional, device): when it holds 0 the step changes nothing (a skipped step, decided on
 // the device without a host round-trip, e.g. a non-finite Grad Queue gradient).
-void sgd_step(float* param, const float* grad, float* momentum_buf, std::size_t n, float lr,
-              float momentum, bool nesterov, float weight_decay, stream_t stream = nullptr,
-              const std::int32_t* apply = nullptr);
+// lr may be device memory read when the kernel runs (runtime/device_scalar.h: a captured step).
+void sgd_step(float* param, const float* grad, float* momentum_buf, std::size_t n,
+              DeviceScalar<float> lr, float momentum, bool nesterov, float weight_decay,
+              stream_t stream = nullptr, const std::int32_t* apply = nullptr);
 
 // AdamW (decoupled decay): param *= 1 - lr * weight_decay; m = b1 m + (1 - b1) g;
 // v = b2 v + (1 - b2) g^2; param -= lr * (m / (1 - b1^step)) / (sqrt(v / (1 - b2^step)) + eps).
-// m and v start zeroed; step counts from 1.
+// m and v start zeroed; step counts from 1. lr and step may be device memory (as for sgd_step);
+// the kernel computes 1 - b^step and 1 - lr * weight_decay in double, as the host did before.
 // apply: as for sgd_step.
-void adamw_step(float* param, const float* grad, float* m, float* v, std::size_t n, float lr,
-                float beta1, float beta2, float eps, float weight_decay, int step,
-                stream_t stream = nullptr, const std::int32_t* apply = nullptr);
+void adamw_step(float* param, const float* grad, float* m, float* v, std::size_t n,
+                DeviceScalar<float> lr, float beta1, float beta2, float eps, float weight_decay,
+                DeviceScalar<std::uint64_t> step, stream_t stream = nullptr,
+                const std::int32_t* apply = nullptr);
 
 // Global-norm clipping: norm_out[0] = ||grad||_2 (deterministic two-pass reduce_sum_squares, then
 // a square root on the device), then grad *= min(1, max_norm / (norm + 1e-6)), read on the

@@ -411,6 +411,21 @@ std::vector<int> host_offsets(const char* what, const int* offsets, int k, int b
   return h;
 }
 
+// The library paths read the offsets on the host, so the rest of the call depends on them. While
+// this thread captures a CUDA graph, the emulator keeps `rest` as one library call that runs at
+// every replay, reading that replay's offsets (its device memory is host memory), and this
+// returns true; under nvcc it returns false, and the host read fails the capture, naming it (the
+// GPU takes the segmented path).
+template <class F>
+bool record_host_path(stream_t stream, const char* what, F&& rest) {
+#if GQ_WITH_CUDA
+  (void)stream, (void)what, (void)rest;
+  return false;
+#else
+  return detail::record_library_call(stream, what, std::forward<F>(rest));
+#endif
+}
+
 void segment_mean_rows(const float* rows, int width, const Clustering& clusters, MatrixView out,
                        stream_t stream) {
   const std::size_t total = static_cast<std::size_t>(clusters.k) * width;
@@ -485,18 +500,21 @@ void LinearPerClusterGrad::compute(const float* x, const float* dy, const Cluste
                             clusters, gw, partials_.data(), stream);
     return;
   }
-  const std::vector<int> offs = host_offsets(what, clusters.offsets, k_, b_, stream);
-  gather_rows(x, clusters.order, b_, static_cast<std::size_t>(in_), xs_.data(), stream);
-  gather_rows(dy, clusters.order, b_, static_cast<std::size_t>(out_), dys_.data(), stream);
-  zero_empty_clusters(gw, clusters.offsets, stream);
-  for (int c = 0; c < k_; ++c) {
-    const int first = offs[c], n = offs[c + 1] - offs[c];
-    float* gw_c = gw.row(c);
-    if (n == 0) continue;  // zeroed above
-    blas::gemm(blas::Op::T, blas::Op::N, out_, in_, n, 1.0f / static_cast<float>(n),
-               dys_.data() + static_cast<std::size_t>(first) * out_, out_,
-               xs_.data() + static_cast<std::size_t>(first) * in_, in_, 0.0f, gw_c, in_, stream);
-  }
+  const auto library = [=, this] {
+    const std::vector<int> offs = host_offsets(what, clusters.offsets, k_, b_, stream);
+    gather_rows(x, clusters.order, b_, static_cast<std::size_t>(in_), xs_.data(), stream);
+    gather_rows(dy, clusters.order, b_, static_cast<std::size_t>(out_), dys_.data(), stream);
+    zero_empty_clusters(gw, clusters.offsets, stream);
+    for (int c = 0; c < k_; ++c) {
+      const int first = offs[c], n = offs[c + 1] - offs[c];
+      float* gw_c = gw.row(c);
+      if (n == 0) continue;  // zeroed above
+      blas::gemm(blas::Op::T, blas::Op::N, out_, in_, n, 1.0f / static_cast<float>(n),
+                 dys_.data() + static_cast<std::size_t>(first) * out_, out_,
+                 xs_.data() + static_cast<std::size_t>(first) * in_, in_, 0.0f, gw_c, in_, stream);
+    }
+  };
+  if (!record_host_path(stream, what, library)) library();
 }
 
 // ---- Conv2d -----------------------------------------------------------------------------------
@@ -556,49 +574,52 @@ void Conv2dPerClusterGrad::compute(const float* x, const float* dy, const Cluste
                            gw, partials_.data(), stream);
     return;
   }
-  const std::vector<int> offs = host_offsets(what, clusters.offsets, k_, s_.n, stream);
-  if (path_ == PerClusterPath::library_conv) {
-    // The batch in cluster order, then backward_filter over each cluster's slice in pieces.
-    const std::size_t x_row = s_.x_elems() / s_.n, y_row = s_.y_elems() / s_.n;
-    gather_rows(x, clusters.order, s_.n, x_row, xs_.data(), stream);
-    gather_rows(dy, clusters.order, s_.n, y_row, dys_.data(), stream);
+  const auto library = [=, this] {
+    const std::vector<int> offs = host_offsets(what, clusters.offsets, k_, s_.n, stream);
+    if (path_ == PerClusterPath::library_conv) {
+      // The batch in cluster order, then backward_filter over each cluster's slice in pieces.
+      const std::size_t x_row = s_.x_elems() / s_.n, y_row = s_.y_elems() / s_.n;
+      gather_rows(x, clusters.order, s_.n, x_row, xs_.data(), stream);
+      gather_rows(dy, clusters.order, s_.n, y_row, dys_.data(), stream);
+      for (int c = 0; c < k_; ++c) {
+        for (int done = 0, n = offs[c + 1] - offs[c]; done < n;) {
+          int e = static_cast<int>(piece_plans_.size()) - 1;  // the largest piece that fits
+          while ((1 << e) > n - done) --e;
+          const std::size_t at = static_cast<std::size_t>(offs[c]) + done;
+          piece_plans_[e].backward_filter(xs_.data() + at * x_row, dys_.data() + at * y_row,
+                                          gw.row(c), done > 0, stream);
+          done += 1 << e;
+        }
+      }
+      const std::size_t total = static_cast<std::size_t>(k_) * w_elems;
+      launch(scale_by_cluster_kernel, grid_stride_blocks(total, kBlock), kBlock, 0, stream, gw.data,
+             gw.ld, total, FastDivmod(static_cast<std::uint32_t>(w_elems)), clusters.offsets);
+      return;
+    }
+    // library: per cluster and chunk of its samples, an im2col and a dy gather (launches that grow
+    // with k, as the gemms do; this path is chosen explicitly only, the automatic one never takes
+    // it).
+    zero_empty_clusters(gw, clusters.offsets, stream);
     for (int c = 0; c < k_; ++c) {
-      for (int done = 0, n = offs[c + 1] - offs[c]; done < n;) {
-        int e = static_cast<int>(piece_plans_.size()) - 1;  // the largest piece that fits
-        while ((1 << e) > n - done) --e;
-        const std::size_t at = static_cast<std::size_t>(offs[c]) + done;
-        piece_plans_[e].backward_filter(xs_.data() + at * x_row, dys_.data() + at * y_row,
-                                        gw.row(c), done > 0, stream);
-        done += 1 << e;
+      const int n = offs[c + 1] - offs[c];
+      float* gw_c = gw.row(c);
+      if (n == 0) continue;  // zeroed above
+      for (int done = 0; done < n; done += chunk_) {
+        const int count = std::min(chunk_, n - done), first = offs[c] + done;
+        const int cols = count * L;
+        im2col(s_, x, clusters.order, first, count, xs_.data(), L, static_cast<std::size_t>(cols),
+               stream);
+        const std::size_t rows = static_cast<std::size_t>(s_.k) * count;
+        launch(gather_dy_rows_kernel, grid_stride_blocks(rows, kBlock), kBlock, 0, stream, dy,
+               clusters.order, first, rows, FastDivmod(static_cast<std::uint32_t>(count)), s_.k, L,
+               dys_.data());
+        // gw_c [k, p] (+)= (1/n) dyg [k, count*L] x col^T (col is [p, count*L]).
+        blas::gemm(blas::Op::N, blas::Op::T, s_.k, p, cols, 1.0f / static_cast<float>(n),
+                   dys_.data(), cols, xs_.data(), cols, done == 0 ? 0.0f : 1.0f, gw_c, p, stream);
       }
     }
-    const std::size_t total = static_cast<std::size_t>(k_) * w_elems;
-    launch(scale_by_cluster_kernel, grid_stride_blocks(total, kBlock), kBlock, 0, stream, gw.data,
-           gw.ld, total, FastDivmod(static_cast<std::uint32_t>(w_elems)), clusters.offsets);
-    return;
-  }
-  // library: per cluster and chunk of its samples, an im2col and a dy gather (launches that grow
-  // with k, as the gemms do; this path is chosen explicitly only, the automatic one never takes
-  // it).
-  zero_empty_clusters(gw, clusters.offsets, stream);
-  for (int c = 0; c < k_; ++c) {
-    const int n = offs[c + 1] - offs[c];
-    float* gw_c = gw.row(c);
-    if (n == 0) continue;  // zeroed above
-    for (int done = 0; done < n; done += chunk_) {
-      const int count = std::min(chunk_, n - done), first = offs[c] + done;
-      const int cols = count * L;
-      im2col(s_, x, clusters.order, first, count, xs_.data(), L, static_cast<std::size_t>(cols),
-             stream);
-      const std::size_t rows = static_cast<std::size_t>(s_.k) * count;
-      launch(gather_dy_rows_kernel, grid_stride_blocks(rows, kBlock), kBlock, 0, stream, dy,
-             clusters.order, first, rows, FastDivmod(static_cast<std::uint32_t>(count)), s_.k, L,
-             dys_.data());
-      // gw_c [k, p] (+)= (1/n) dyg [k, count*L] x col^T (col is [p, count*L]).
-      blas::gemm(blas::Op::N, blas::Op::T, s_.k, p, cols, 1.0f / static_cast<float>(n), dys_.data(),
-                 cols, xs_.data(), cols, done == 0 ? 0.0f : 1.0f, gw_c, p, stream);
-    }
-  }
+  };
+  if (!record_host_path(stream, what, library)) library();
 }
 
 }  // namespace gq::kernels

@@ -10,6 +10,7 @@
 
 #include "kernels/clustering.h"
 #include "models/params.h"
+#include "runtime/device_scalar.h"
 #include "runtime/memory.h"
 #include "runtime/stream.h"
 #include "runtime/tensor.h"
@@ -20,7 +21,9 @@ struct Context {
   stream_t stream = nullptr;
   bool training = true;
   std::uint64_t seed = 0;  // the run's seed (dropout masks)
-  std::uint64_t step = 0;  // the global step (a fresh dropout mask each step)
+  // The global step (a fresh dropout mask each step); in training, device memory read when the
+  // kernels run, so that a captured step (runtime/graph.h) sees each replay's step.
+  DeviceScalar<std::uint64_t> step = 0;
   // Data-parallel: the global batch position of this process's first sample (dropout masks are
   // those of the whole batch, so R processes draw what one process draws).
   std::uint64_t first_sample = 0;

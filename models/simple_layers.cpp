@@ -55,9 +55,12 @@ Shape Dropout::setup(const std::string& name, const Shape& in, int batch, ParamR
   return in;
 }
 
-// The mask's Philox stream: the step in the high bits, this layer's salt in the low ones.
-static std::uint64_t mask_offset(std::uint64_t step, std::uint64_t salt) {
-  return (step << 16) ^ (salt & 0xffff);
+// The mask's Philox stream: the step in the high bits, this layer's salt in the low ones,
+// (step << 16) ^ (salt & 0xffff), written as step * 2^16 + (salt & 0xffff) (the same bits), an
+// affine function of the step, so that the step may be read on the device.
+static DeviceScalar<std::uint64_t> mask_offset(DeviceScalar<std::uint64_t> step,
+                                               std::uint64_t salt) {
+  return step.affine(std::uint64_t{1} << 16, salt & 0xffff);
 }
 
 void Dropout::forward(const Context& ctx, const float* x, float* y) {

@@ -8,6 +8,7 @@
 #include "runtime/blas.h"
 #include "runtime/cuda_check.h"
 #include "runtime/device.h"
+#include "runtime/memory.h"
 
 namespace gq::blas {
 
@@ -24,10 +25,13 @@ namespace {
 // One cuBLAS handle per host thread, created on first use and bound to the caller's stream on
 // every call. Math mode is CUBLAS_DEFAULT_MATH: full fp32 (no TF32 tensor-core rounding), and
 // atomics stay disallowed (the default), so results are bit-identical run to run on one device.
+// The handle's workspace is ours, allocated once (the size cuBLAS recommends: 32 MiB on Hopper
+// and later, 4 MiB before): its default pool would be allocated per stream on first use, which a
+// CUDA graph capture forbids (runtime/graph.h).
 class Handle {
  public:
-  Handle() {
-    (void)device_info();  // without a GPU: the "no CUDA device" error, not cuBLAS's status
+  // device_info() first: without a GPU, the "no CUDA device" error, not cuBLAS's status.
+  Handle() : workspace_(std::size_t{device_info().cc_major >= 9 ? 32u : 4u} << 20) {
     GQ_CUBLAS_CHECK(cublasCreate(&handle_));
     GQ_CUBLAS_CHECK(cublasSetMathMode(handle_, CUBLAS_DEFAULT_MATH));
     GQ_CUBLAS_CHECK(cublasSetAtomicsMode(handle_, CUBLAS_ATOMICS_NOT_ALLOWED));
@@ -40,14 +44,20 @@ class Handle {
   Handle(const Handle&) = delete;
   Handle& operator=(const Handle&) = delete;
   cublasHandle_t get() const { return handle_; }
+  // cublasSetStream resets the workspace to cuBLAS's own pool: set ours again after it.
+  void bind(stream_t stream) {
+    GQ_CUBLAS_CHECK(cublasSetStream(handle_, stream));
+    GQ_CUBLAS_CHECK(cublasSetWorkspace(handle_, workspace_.data(), workspace_.bytes()));
+  }
 
  private:
+  DeviceBuffer<char> workspace_;
   cublasHandle_t handle_ = nullptr;
 };
 
 cublasHandle_t handle_for(stream_t stream) {
   thread_local Handle handle;
-  GQ_CUBLAS_CHECK(cublasSetStream(handle.get(), stream));
+  handle.bind(stream);
   return handle.get();
 }
 

@@ -27,8 +27,9 @@ constexpr const char* kEventRecord =
 
 #if GQ_WITH_CUDA
 
-Stream::Stream() {
-  GQ_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+Stream::Stream(Order order) {
+  GQ_CUDA_CHECK(cudaStreamCreateWithFlags(
+      &stream_, order == Order::independent ? cudaStreamNonBlocking : cudaStreamDefault));
 }
 Stream::~Stream() {
   if (stream_) cudaStreamDestroy(stream_);
@@ -67,7 +68,7 @@ void device_synchronize() {
 
 // A stream is a distinct token (never dereferenced), so that a graph capture knows which work is
 // issued on the capturing stream and rejects work on others, as the GPU build does.
-Stream::Stream() : stream_(reinterpret_cast<stream_t>(new char)) {}
+Stream::Stream(Order) : stream_(reinterpret_cast<stream_t>(new char)) {}
 Stream::~Stream() {
   delete reinterpret_cast<char*>(stream_);
 }

@@ -13,9 +13,14 @@ namespace gq {
 using stream_t = CUstream_st*;
 
 // RAII stream. The default-constructed one is a real (non-blocking) stream on the GPU.
+// ordered_with_default: a blocking stream (cudaStreamDefault), ordered both ways with the legacy
+// default stream, so that work issued there (copies and kernels given no stream) waits for this
+// stream's earlier work and this stream's later work waits for it: code that runs on the default
+// stream keeps its meaning next to a step issued here (the Trainer's, which a graph captures).
 class Stream {
  public:
-  Stream();
+  enum class Order { independent, ordered_with_default };
+  explicit Stream(Order order = Order::independent);
   ~Stream();
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;

@@ -177,11 +177,13 @@ kernels::GradientRing GradQueue::ring() {
 }
 
 void GradQueue::cluster(const float* input, std::uint64_t step, stream_t stream) {
-  if (k_ == 1) {
-    share_clustering(stream);
-    return;
-  }
-  NvtxRange range("gq.kmeans");
+  features(input, stream);
+  kmeans(step, stream);
+}
+
+void GradQueue::features(const float* input, stream_t stream) {
+  if (k_ == 1) return;
+  NvtxRange range("gq.features");
   const float* src = cfg_.features == "input" ? input : model_.activation(model_.num_layers() - 2);
   // The features are normalised into k-means' own buffer (the model's activation stays as it is).
   // Data-parallel, every rank clusters the whole global batch: the ranks' features, in rank order.
@@ -192,6 +194,14 @@ void GradQueue::cluster(const float* input, std::uint64_t step, stream_t stream)
   } else {
     kernels::l2_normalize_rows(src, feature_buf_.data(), b_, features_, stream);
   }
+}
+
+void GradQueue::kmeans(std::uint64_t step, stream_t stream) {
+  if (k_ == 1) {
+    share_clustering(stream);
+    return;
+  }
+  NvtxRange range("gq.kmeans");
   kernels::kmeans({feature_buf_.data(), Shape{b_, features_}},
                   {k_, cfg_.kmeans_iters, seed_, kKMeansStream | step},
                   {assignment_.data(), centroids_.data(), clustering(), kmeans_result_.data()},

@@ -11,19 +11,22 @@
 #include <vector>
 
 #include "models/params.h"
+#include "runtime/device_scalar.h"
 #include "runtime/memory.h"
 #include "runtime/stream.h"
 #include "runtime/train/train_config.h"
 
 namespace gq::train {
 
-// One step. lr comes from the schedule; step counts the steps taken before this one; apply
-// (optional, device): when it holds 0 the step changes nothing (decided on the device).
+// One step. lr comes from the schedule; step counts the steps taken before this one; both may be
+// device memory read when the kernels run (the Trainer's are: kernels/step_scalars.h), so that a
+// captured step replays with each step's values. apply (optional, device): when it holds 0 the
+// step changes nothing (decided on the device).
 struct StepInputs {
   float* params;
   const float* grads;
-  float lr;
-  long step;
+  DeviceScalar<float> lr;
+  DeviceScalar<std::uint64_t> step;
   const std::int32_t* apply;
   stream_t stream;
 };

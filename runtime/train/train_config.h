@@ -56,7 +56,10 @@ struct TrainConfig {
   int keep_checkpoints = 3;  // newest step*.ckpt kept in checkpoint_dir; 0: all
   std::filesystem::path resume;
   int log_every = 20;
-  int profile_steps = 0;   // > 0: warm up, run this many steps inside profiler_start/stop, exit
+  int profile_steps = 0;  // > 0: warm up, run this many steps inside profiler_start/stop, exit
+  // The step as CUDA graphs (Trainer): auto (on where the step can be captured), on, off. Not a
+  // run setting: the results are the same bits either way, so a resume may change it.
+  std::string cuda_graph = "auto";
   bool gradqueue = false;  // Grad Queue on top of the base optimizer
   GradQueueConfig gq;
   bool quiet = false;

@@ -17,6 +17,7 @@
 #include "kernels/loss.h"
 #include "kernels/optim.h"
 #include "kernels/reduce.h"
+#include "kernels/step_scalars.h"
 #include "models/zoo.h"
 #include "runtime/device.h"
 #include "runtime/error.h"
@@ -221,8 +222,12 @@ Trainer::Trainer(const TrainConfig& config, Communicator* comm) : cfg_(config), 
                                              model_->state_buffers().size());
   grad_norm_ = DeviceBuffer<float>(1);
   reduce_scratch_ = DeviceBuffer<char>(kernels::reduce_scratch_bytes());
-  if (cfg_.gradqueue)
-    grad_queue_ = std::make_unique<GradQueue>(cfg_.gq, *model_, cfg_.seed, comm_);
+  plan_learning_rates(std::max(
+      {1L, total_steps_, cfg_.profile_steps > 0 ? kProfileWarmup + cfg_.profile_steps : 0L}));
+  const kernels::StepScalars first{0, 0, 0.0f};
+  scalars_ = DeviceBuffer<kernels::StepScalars>(std::span<const kernels::StepScalars>(&first, 1));
+  batch_indices_ = DeviceBuffer<std::int32_t>(b);
+  if (cfg_.gradqueue) grad_queue_ = std::make_unique<GradQueue>(cfg_.gq, *model_, cfg_.seed, comm_);
   if (comm_) {
     // Per step: the loss (1 float), then the batch gradient (plain) or Grad Queue's features and
     // k x P cluster gradients (its G* is computed identically on every rank from them).
@@ -233,6 +238,22 @@ Trainer::Trainer(const TrainConfig& config, Communicator* comm) : cfg_(config), 
                                         : sum_bytes_sent(p, ranks_, rank_));
   }
   upload_dataset();
+  // --cuda-graph: auto takes graphs where the step can be captured, on insists.
+  GQ_CHECK(cfg_.cuda_graph == "auto" || cfg_.cuda_graph == "on" || cfg_.cuda_graph == "off",
+           "--cuda-graph '{}': valid: auto, on, off", cfg_.cuda_graph);
+  const std::string why_not = graph_unavailable();
+  if (cfg_.cuda_graph == "on" && !why_not.empty())
+    GQ_FAIL(
+        "--cuda-graph on: the training step cannot be captured as a CUDA graph: {}; use "
+        "--cuda-graph auto (direct launches where graphs do not work) or off",
+        why_not);
+  graph_on_ = cfg_.cuda_graph != "off" && why_not.empty();
+  graph_status_ =
+      !graph_on_ ? (cfg_.cuda_graph == "off" ? "off (--cuda-graph off)" : "off: " + why_not)
+      : grad_queue_ && grad_queue_->kmeans_needs_host_step()
+          ? "on: the step is two graphs, captured at its second step, with k-means between them "
+            "(its seeding takes the step as a launch argument)"
+          : "on: the step is one graph, captured at its second step and replayed";
 
   if (resume) {
     load(*resume, cfg_.resume, /*model_only=*/false);
@@ -256,6 +277,7 @@ Trainer::Trainer(const TrainConfig& config, Communicator* comm) : cfg_(config), 
                classes);
     fmt::print("schedule    {} steps ({} per epoch), {} lr {} warm-up {} steps\n", total_steps_,
                steps_per_epoch_, cfg_.schedule, cfg_.lr, schedule_.warmup_steps);
+    fmt::print("cuda-graph  {}\n", graph_status_);
     const auto& reg = model_->params();
     fmt::print("optimizer   {}, weight decay {} on {} of {} parameters{}\n", optimizer_->describe(),
                cfg_.optimizer_settings.weight_decay, reg.decayed_count(), reg.size(),
@@ -286,7 +308,8 @@ std::string Trainer::memory_plan() const {
       train_dev_.bytes() + val_dev_.bytes() + test_dev_.bytes() + permutation_.bytes();
   const std::size_t step = batch_x_.bytes() + batch_y_.bytes() + dlogits_.bytes() +
                            losses_.bytes() + loss_sum_.bytes() + grad_norm_.bytes() +
-                           finite_flags_.bytes() + reduce_scratch_.bytes();
+                           finite_flags_.bytes() + reduce_scratch_.bytes() + lr_table_.bytes() +
+                           scalars_.bytes() + batch_indices_.bytes();
   const std::size_t rows[] = {param_bytes,
                               param_bytes,
                               opt,
@@ -363,28 +386,102 @@ void Trainer::gather_batch(const DeviceSplit& split, const std::int32_t* indices
                           batch_x_.data(), batch_y_.data(), stream);
 }
 
+// The step's kernels read its number, learning rate and batch from scalars_, which begin_step
+// advances on the device: the same launches, with the same arguments, every step. So the step can
+// be captured once as a CUDA graph and replayed (--cuda-graph), and the direct launches (data-
+// parallel runs, --cuda-graph off, the first step) compute the same bits.
+models::Context Trainer::train_context() {
+  return {stream_.get(), true, cfg_.seed, DeviceScalar<std::uint64_t>::read(&scalars_.data()->step),
+          static_cast<std::uint64_t>(rank_) * local_b_};
+}
+
+// The learning rate of steps [0, steps) on the device, computed as the log line computes it, so
+// the device reads the same bits (kernels/step_scalars.h). Stepping past the table (past the
+// run's end: tests do) grows it; the graphs that read the old table are captured again.
+void Trainer::plan_learning_rates(long steps) {
+  std::vector<float> lr(steps);
+  for (long s = 0; s < steps; ++s) lr[s] = learning_rate(schedule_, s);
+  for (Graph& g : graphs_) g = Graph();
+  lr_table_ = DeviceBuffer<float>(std::span<const float>(lr));
+}
+
 void Trainer::step() {
   NvtxRange range("train_step");
-  const long in_epoch = step_ % steps_per_epoch_;
-  if (in_epoch == 0) {
+  if (static_cast<std::size_t>(step_) >= lr_table_.size()) plan_learning_rates(2 * (step_ + 1));
+  if (step_ % steps_per_epoch_ == 0) {  // outside the graph: a host upload
     epoch_ = static_cast<int>(step_ / steps_per_epoch_);
     begin_epoch();
   }
+  const stream_t s = stream_.get();
+  // k-means++ seeding takes the step as a launch argument (kernels/kmeans.h): issued directly.
+  const bool host_kmeans = grad_queue_ && grad_queue_->kmeans_needs_host_step();
+  const auto kmeans = [&] {
+    if (grad_queue_) grad_queue_->kmeans(static_cast<std::uint64_t>(step_), s);
+  };
+  if (!graph_on_ || !warmed_up_) {
+    // The first step runs directly: libraries set themselves up (handles, workspaces, lazily
+    // loaded kernels), which a capture forbids.
+    step_front(s);
+    kmeans();
+    step_back(s);
+    warmed_up_ = true;
+  } else if (!host_kmeans) {
+    replay(0, [&] {
+      step_front(s);
+      kmeans();
+      step_back(s);
+    });
+  } else {
+    replay(0, [&] { step_front(s); });
+    kmeans();
+    replay(1, [&] { step_back(s); });
+  }
+  ++step_;
+  ++loss_steps_;
+}
+
+// Replays graph `part`, capturing it first if it is not yet. A capture that fails falls back to
+// direct launches under --cuda-graph auto (saying so once) and is an error under on.
+template <class F>
+void Trainer::replay(int part, F&& direct) {
+  Graph& g = graphs_[part];
+  if (!g.ready()) {
+    try {
+      g.capture(stream_.get(), direct);
+    } catch (const Error& e) {
+      if (cfg_.cuda_graph == "on")
+        GQ_FAIL("--cuda-graph on: capturing the training step failed: {}", e.what());
+      graph_on_ = false;
+      graph_status_ = fmt::format("off from step {}: the capture failed: {}", step_ + 1, e.what());
+      if (!cfg_.quiet) fmt::print("cuda-graph  {}\n", graph_status_);
+      direct();  // nothing captured ran
+      return;
+    }
+    ++graph_captures_;
+  }
+  g.replay(stream_.get());
+  ++graph_replays_;
+}
+
+void Trainer::step_front(stream_t stream) {
   const int b = local_b_;  // this rank's share of the global batch
   const int classes = train_.num_classes;
-  models::Context ctx{nullptr, true, cfg_.seed, static_cast<std::uint64_t>(step_),
-                      static_cast<std::uint64_t>(rank_) * b};
+  const models::Context ctx = train_context();
   {
     NvtxRange r("data");
+    // This step's number, learning rate and samples: rank r takes positions [r b, (r + 1) b) of
+    // the global batch, with their own draws.
+    kernels::begin_step(scalars_.data(),
+                        {lr_table_.data(), lr_table_.size(), permutation_.data(),
+                         static_cast<std::uint64_t>(steps_per_epoch_), cfg_.batch_size, rank_ * b},
+                        batch_indices_.data(), b, stream);
     kernels::AugmentParams aug;
     aug.pad = cfg_.augment && train_.channels == 3 ? 4 : 0;
     aug.flip = cfg_.augment && train_.channels == 3;
     aug.seed = cfg_.seed;
-    aug.step = static_cast<std::uint64_t>(step_);
-    // Rank r takes positions [r b, (r + 1) b) of the global batch, with their own draws.
+    aug.step_device = ctx.step.at;  // the step, read on the device
     aug.first = static_cast<std::uint64_t>(rank_) * b;
-    gather_batch(train_dev_, permutation_.data() + in_epoch * cfg_.batch_size + rank_ * b, aug,
-                 ctx.stream);
+    gather_batch(train_dev_, batch_indices_.data(), aug, stream);
   }
   const float* logits = model_->forward(ctx, batch_x_.data());
   {
@@ -393,20 +490,21 @@ void Trainer::step() {
     // that the ranks' gradients add up to the one-process gradient.
     const int global_b = cfg_.batch_size;
     kernels::softmax_xent(logits, batch_y_.data(), b, classes, cfg_.label_smoothing, losses_.data(),
-                          dlogits_.data(), 1.0f / global_b, ctx.stream);
+                          dlogits_.data(), 1.0f / global_b, stream);
     // loss_sum_[1] = this step's mean loss (Grad Queue's length rule reads it on the device),
     // loss_sum_[0] accumulates it until the next log. Data-parallel: every rank's share, summed.
-    kernels::reduce_sum(losses_.data(), b, loss_sum_.data() + 1, reduce_scratch_.data(),
-                        ctx.stream);
-    kernels::scale(loss_sum_.data() + 1, 1, 1.0f / global_b, ctx.stream);
-    if (comm_) comm_->sum(loss_sum_.data() + 1, 1, ctx.stream);
-    kernels::axpy(1, 1.0f, loss_sum_.data() + 1, loss_sum_.data(), ctx.stream);
+    kernels::reduce_sum(losses_.data(), b, loss_sum_.data() + 1, reduce_scratch_.data(), stream);
+    kernels::scale(loss_sum_.data() + 1, 1, 1.0f / global_b, stream);
+    if (comm_) comm_->sum(loss_sum_.data() + 1, 1, stream);
+    kernels::axpy(1, 1.0f, loss_sum_.data() + 1, loss_sum_.data(), stream);
   }
-  if (grad_queue_)
-    grad_queue_->cluster(batch_x_.data(), static_cast<std::uint64_t>(step_), ctx.stream);
-  model_->backward(
-      ctx, dlogits_.data(),
-      grad_queue_ ? grad_queue_->hook(ctx.stream) : models::Sequential::BackwardHook{});
+  if (grad_queue_) grad_queue_->features(batch_x_.data(), stream);
+}
+
+void Trainer::step_back(stream_t stream) {
+  const models::Context ctx = train_context();
+  model_->backward(ctx, dlogits_.data(),
+                   grad_queue_ ? grad_queue_->hook(stream) : models::Sequential::BackwardHook{});
   // The gradient the optimizer takes: G* with Grad Queue (skipped on the device when not finite),
   // the batch gradient without.
   float* grads = model_->params().grads();
@@ -414,21 +512,21 @@ void Trainer::step() {
     // The batch gradient: the ranks' gradients summed in rank order (runtime/comm.h), the same
     // bits on every rank, so the ranks' parameters stay identical.
     NvtxRange r("allreduce");
-    comm_start_.record(ctx.stream);
-    comm_->sum(grads, model_->params().size(), ctx.stream);
-    comm_stop_.record(ctx.stream);
+    comm_start_.record(stream);
+    comm_->sum(grads, model_->params().size(), stream);
+    comm_stop_.record(stream);
     comm_timed_ = true;
   }
   const std::int32_t* apply = nullptr;
   if (grad_queue_) {
     if (comm_) {  // timed: the k x P sum (the features' gather ran before backward, untimed)
       NvtxRange r("allreduce");
-      comm_start_.record(ctx.stream);
-      grad_queue_->sum_over_ranks(ctx.stream);
-      comm_stop_.record(ctx.stream);
+      comm_start_.record(stream);
+      grad_queue_->sum_over_ranks(stream);
+      comm_stop_.record(stream);
       comm_timed_ = true;
     }
-    grads = grad_queue_->combine_and_push(loss_sum_.data() + 1, ctx.stream);
+    grads = grad_queue_->combine_and_push(loss_sum_.data() + 1, stream);
     apply = grad_queue_->apply_flag();
   }
   {
@@ -436,12 +534,25 @@ void Trainer::step() {
     auto& reg = model_->params();
     if (cfg_.clip_norm > 0)
       kernels::clip_grad_norm(grads, reg.size(), cfg_.clip_norm, grad_norm_.data(),
-                              reduce_scratch_.data(), ctx.stream);
-    optimizer_->step({reg.values(), grads, learning_rate(schedule_, step_), step_, apply,
-                      ctx.stream});
+                              reduce_scratch_.data(), stream);
+    optimizer_->step({reg.values(), grads, DeviceScalar<float>::read(&scalars_.data()->lr),
+                      ctx.step, apply, stream});
   }
-  ++step_;
-  ++loss_steps_;
+}
+
+StepGraphUse Trainer::step_graph_use() const {
+  return {graph_on_, graph_status_, graph_captures_, graph_replays_,
+          graphs_[0].nodes() + graphs_[1].nodes()};
+}
+
+// Why the step cannot be captured, or empty.
+std::string Trainer::graph_unavailable() const {
+  if (comm_)
+    return fmt::format(
+        "data-parallel ({} processes): the step's collectives are host calls (MPI on the emulator; "
+        "the timing events and the per-step stop agreement on GPUs) that a replay would skip",
+        ranks_);
+  return {};
 }
 
 double Trainer::take_train_loss() {
@@ -519,8 +630,7 @@ void Trainer::log_metrics(const std::string& json_line) {
 // Profiling run: a few warm-up steps, then the profiled steps between profiler_start/stop (what
 // nsys --capture-range=cudaProfilerApi and ncu --profile-from-start off record). No evaluation.
 void Trainer::run_profile() {
-  constexpr int kWarmup = 5;
-  for (int i = 0; i < kWarmup; ++i) step();
+  for (int i = 0; i < kProfileWarmup; ++i) step();
   device_synchronize();
   profiler_start();
   {
@@ -530,7 +640,7 @@ void Trainer::run_profile() {
   }
   profiler_stop();
   if (!cfg_.quiet)
-    fmt::print("profiled {} steps after {} warm-up steps\n", cfg_.profile_steps, kWarmup);
+    fmt::print("profiled {} steps after {} warm-up steps\n", cfg_.profile_steps, kProfileWarmup);
 }
 
 EvalResult Trainer::run(const std::function<int()>& stop_requested) {
@@ -765,6 +875,9 @@ void Trainer::load(const Checkpoint& ck, const std::filesystem::path& path, bool
   if (grad_queue_) grad_queue_->load(ck, path.string());
   restore("loss_sum", loss_sum_.data(), loss_sum_.size());
   loss_steps_ = ck.header["loss_steps"].get<long>();
+  // The device's step counter continues from the checkpoint's (begin_step reads `next`).
+  const kernels::StepScalars resumed{0, static_cast<std::uint64_t>(step_), 0.0f};
+  scalars_.upload(std::span<const kernels::StepScalars>(&resumed, 1));
   epoch_ = static_cast<int>(step_ / steps_per_epoch_);
   if (step_ % steps_per_epoch_ != 0) begin_epoch();  // mid-epoch: rebuild this epoch's order
 }

@@ -12,11 +12,13 @@
 
 #include "datasets/dataset.h"
 #include "kernels/augment.h"
+#include "kernels/step_scalars.h"
 #include "models/sequential.h"
 #include "runtime/comm.h"
+#include "runtime/graph.h"
 #include "runtime/memory.h"
-#include "runtime/stream.h"
 #include "runtime/schedule.h"
+#include "runtime/stream.h"
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/grad_queue.h"
 #include "runtime/train/metrics_log.h"
@@ -55,6 +57,16 @@ struct DeviceSplit {
   DeviceBuffer<std::int32_t> eval_order;  // 0..n-1 padded to whole batches (wrapping around)
   void upload(const data::Dataset& d, int batch);
   std::size_t bytes() const;
+};
+
+// How the Trainer issues its steps (--cuda-graph): captured once and replayed, or directly.
+struct StepGraphUse {
+  bool on = false;
+  std::string status;  // the start-up line: on, or off and why
+  long captures = 0;   // graphs captured: each on this Trainer's second step, and again past the
+                       // run's end (Trainer::step grows the learning-rate table)
+  long replays = 0;    // graph replays (one or two per step)
+  std::size_t nodes = 0;
 };
 
 class Trainer {
@@ -96,6 +108,7 @@ class Trainer {
   const data::Dataset& test_set() const { return test_; }
   const data::Dataset& validation_set() const { return val_; }
   GradQueue* grad_queue() { return grad_queue_.get(); }  // null without --gradqueue
+  StepGraphUse step_graph_use() const;
   int rank() const { return rank_; }
   int ranks() const { return ranks_; }
   // Communication of the last step (ms; device events on the GPU, wall time on the emulator) and
@@ -109,6 +122,13 @@ class Trainer {
                     const kernels::AugmentParams& aug, stream_t stream);
   void log_evaluation(const EvalResult& test);
   void begin_epoch();
+  models::Context train_context();
+  void step_front(stream_t stream);  // begin_step ... loss (and k-means' input)
+  void step_back(stream_t stream);   // backward ... optimizer
+  template <class F>
+  void replay(int part, F&& direct);
+  std::string graph_unavailable() const;
+  void plan_learning_rates(long steps);
   void log_metrics(const std::string& json_line);
   std::string memory_plan() const;
   void load(const Checkpoint& ck, const std::filesystem::path& path, bool model_only);
@@ -117,7 +137,6 @@ class Trainer {
   [[noreturn]] void diverged(const std::string& what) const;
   void check_same_settings_on_every_rank() const;
   void sync_state_buffers();  // data-parallel: ranks' BatchNorm running statistics averaged
-
 
   TrainConfig cfg_;
   Communicator* comm_ = nullptr;  // null or size 1: one process
@@ -146,6 +165,19 @@ class Trainer {
   std::vector<float> mean_, std_;
   std::unique_ptr<GradQueue> grad_queue_;
   long loss_steps_ = 0;  // steps accumulated in loss_sum_
+
+  // The step on the device: its own stream (ordered with the default stream, which everything
+  // outside the step uses), its scalars (kernels/step_scalars.h) and, with --cuda-graph, its
+  // graphs: one, or two around k-means while k-means++ takes the step as a host argument.
+  static constexpr int kProfileWarmup = 5;
+  Stream stream_{Stream::Order::ordered_with_default};
+  DeviceBuffer<float> lr_table_;  // the learning rate of every step
+  DeviceBuffer<kernels::StepScalars> scalars_;
+  DeviceBuffer<std::int32_t> batch_indices_;  // this step's samples, copied by begin_step
+  bool graph_on_ = false, warmed_up_ = false;
+  std::string graph_status_;
+  Graph graphs_[2];
+  long graph_captures_ = 0, graph_replays_ = 0;
 };
 
 }  // namespace gq::train

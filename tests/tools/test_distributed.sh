@@ -7,7 +7,8 @@
 #  - a rank killed with SIGKILL mid-run: mpirun ends the job, naming the rank;
 #  - a rank stopped with SIGSTOP (alive, silent): the other ends the job after --comm-timeout,
 #    naming it;
-#  - SIGTERM to one rank: every rank stops after the same step, rank 0 writes the checkpoint.
+#  - SIGTERM to one rank: every rank stops after the same step, rank 0 writes the checkpoint;
+#  - --cuda-graph auto falls back to direct launches (saying why), on is refused.
 set -u
 bin="$1"
 tmp=$(mktemp -d)
@@ -49,6 +50,11 @@ rank_pid() {
 }
 
 run works 0 "final test accuracy" -- "${mpi[@]}" -np 2 "$bin/gq-train" "${small[@]}" --max-steps 3
+# --cuda-graph: auto takes direct launches under mpirun and says why; on is refused, naming it.
+run graph-auto-off 0 "cuda-graph  off: data-parallel (2 processes)" -- "${mpi[@]}" -np 2 \
+  "$bin/gq-train" "${small[@]:0:10}" --max-steps 2
+run graph-on-refused 1 "--cuda-graph on: the training step cannot be captured" -- "${mpi[@]}" \
+  -np 2 "$bin/gq-train" "${small[@]}" --max-steps 2 --cuda-graph on
 run flags-differ 1 "rank(s) 1 differ from rank 0" -- "${mpi[@]}" \
   -np 1 "$bin/gq-train" "${small[@]}" --max-steps 3 --lr 0.1 : \
   -np 1 "$bin/gq-train" "${small[@]}" --max-steps 3 --lr 0.2

@@ -90,6 +90,11 @@ TEST(Distributed, PlainTrainingMatchesOneProcessAndRepeatsBitIdentically) {
   EXPECT_EQ(a.ranks(), ranks());
   const auto la = run_steps(a, kSteps);
   const auto pa = params_of(a);
+  // --cuda-graph auto: direct launches under data-parallel training, and the reason.
+  EXPECT_FALSE(a.step_graph_use().on);
+  EXPECT_EQ(a.step_graph_use().captures, 0);
+  EXPECT_NE(a.step_graph_use().status.find("off: data-parallel"), std::string::npos)
+      << a.step_graph_use().status;
   // Every rank holds the same bits.
   const auto hashes = g_comm->all_gather(hash_of(pa));
   for (int r = 1; r < ranks(); ++r) EXPECT_EQ(hashes[r], hashes[0]) << "rank " << r;
@@ -102,6 +107,7 @@ TEST(Distributed, PlainTrainingMatchesOneProcessAndRepeatsBitIdentically) {
     Trainer one(cfg);  // one process on the whole batch
     EXPECT_EQ(one.ranks(), 1);
     const auto lo = run_steps(one, kSteps);
+    EXPECT_EQ(one.step_graph_use().captures, 1);  // one process: the step is a graph
     for (int i = 0; i < kSteps; ++i)
       EXPECT_NEAR(la[i], lo[i], kLossTolerance * std::fabs(lo[i])) << "step " << i;
     const double d = relative_distance(pa, params_of(one));
@@ -300,6 +306,19 @@ TEST(Distributed, SettingsThatDifferBetweenRanksAreAnErrorNamingTheRank) {
                 std::string::npos)
           << what;
     }
+  }
+}
+
+TEST(Distributed, CudaGraphOnIsRefusedNamingTheFlag) {
+  TrainConfig cfg = small_config();
+  cfg.cuda_graph = "on";
+  try {
+    Trainer t(cfg, g_comm);
+    ADD_FAILURE() << "no error on rank " << g_comm->rank();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--cuda-graph on: the training step cannot be captured"),
+              std::string::npos)
+        << e.what();
   }
 }
 

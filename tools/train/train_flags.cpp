@@ -106,6 +106,12 @@ std::shared_ptr<ConfigFile> add_train_flags(CLI::App& app, TrainFlags& f) {
       ->capture_default_str()
       ->check(positive);
   app.add_flag("--quiet", cfg.quiet, "only errors");
+  app.add_option("--cuda-graph", cfg.cuda_graph,
+                 "auto | on | off: capture the training step once as a CUDA graph and replay it "
+                 "(the same bits as direct launches; auto: on except where the step cannot be "
+                 "captured, e.g. under mpirun, and the start-up lines say why)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "on", "off"}));
   app.add_option("--comm-timeout", f.comm_timeout,
                  "under mpirun: seconds a rank waits for the others in one collective before "
                  "the job ends, naming the ranks that do not answer (0: wait for ever)")

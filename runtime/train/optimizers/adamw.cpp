@@ -22,7 +22,7 @@ class AdamW final : public Optimizer {
   }
   void step(const StepInputs& in) override {
     // Bias correction counts every step, skipped ones too (their apply flag is 0 on the device).
-    const int t = static_cast<int>(in.step + 1);
+    const DeviceScalar<std::uint64_t> t = in.step.affine(1, 1);  // step + 1
     for (const ParamGroup& g : groups_)
       kernels::adamw_step(in.params + g.offset, in.grads + g.offset, m_ + g.offset, v_ + g.offset,
                           g.count, in.lr, kBeta1, kBeta2, kEps, g.weight_decay, t, in.stream,
