@@ -304,9 +304,9 @@ __device__ __forceinline__ void seed_all(const float* __restrict__ x, int b, int
 
 __global__ void __launch_bounds__(kBlock)
     seed_kernel(const float* __restrict__ x, int b, int f, int k, std::uint64_t seed,
-                std::uint64_t rng_stream, float* __restrict__ centroids, float* __restrict__ dist,
+                DeviceScalar<std::uint64_t> rng_stream, float* __restrict__ centroids, float* __restrict__ dist,
                 float* __restrict__ chunk_sums, int* __restrict__ chosen, State* state) {
-  seed_all(x, b, f, k, seed, rng_stream, centroids, dist, chunk_sums, chosen, state);
+  seed_all(x, b, f, k, seed, rng_stream.get(), centroids, dist, chunk_sums, chosen, state);
 }
 
 // ---- assignment -----------------------------------------------------------------------------
@@ -540,7 +540,8 @@ __global__ void finalize_kernel(const int* __restrict__ sizes, int k, const Stat
 struct FusedArgs {
   const float* x;
   int b, f, k, max_iters, tile_points;
-  std::uint64_t seed, rng_stream;
+  std::uint64_t seed;
+  DeviceScalar<std::uint64_t> rng_stream;
   float* centroids;
   int* assignment;
   Scratch s;
@@ -569,7 +570,7 @@ __global__ void __launch_bounds__(kBlock) fused_kernel(FusedArgs a) {
   GQ_DYN_SHARED(float, smem);
   volatile State* state = a.s.state;
   if (blockIdx.x == 0) {
-    seed_all(a.x, a.b, a.f, a.k, a.seed, a.rng_stream, a.centroids, a.s.dist, a.s.chunk_sums,
+    seed_all(a.x, a.b, a.f, a.k, a.seed, a.rng_stream.get(), a.centroids, a.s.dist, a.s.chunk_sums,
              a.s.chosen, a.s.state);
   }
   grid_sync();  // the centres are complete
@@ -677,7 +678,8 @@ void kmeans(TensorView view, const KMeansOptions& options, const KMeansOutputs& 
            "kmeans: the output clustering is for k={} b={}, the run for k={} b={}",
            out.clustering.k, out.clustering.b, k, b);
   const float* points = view.data;
-  const std::uint64_t seed = options.seed, rng_stream = options.rng_stream;
+  const std::uint64_t seed = options.seed;
+  const DeviceScalar<std::uint64_t> rng_stream = options.rng_stream;
   int* assignment = out.assignment;
   float* centroids = out.centroids;
   int *sizes = out.clustering.sizes, *order = out.clustering.order,

@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "kernels/clustering.h"
+#include "runtime/device_scalar.h"
 #include "runtime/stream.h"
 #include "runtime/tensor.h"
 
@@ -68,7 +69,8 @@ enum class KMeansPlan {
 struct KMeansOptions {
   int k = 1;
   int max_iters = 10;
-  std::uint64_t seed = 0, rng_stream = 0;  // Philox key and stream of the seeding
+  std::uint64_t seed = 0;                 // Philox key of the seeding
+  DeviceScalar<std::uint64_t> rng_stream;  // and its stream: may be read on the device (a graph)
   KMeansPlan plan = KMeansPlan::fused;
   int fused_blocks = 0;  // fused grid size; 0: one block per SM, at most what the phases use
 };

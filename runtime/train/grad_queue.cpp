@@ -176,14 +176,12 @@ kernels::GradientRing GradQueue::ring() {
   return {slots_.data(), sum_.data(), sumsq_.data(), state_.data(), p_, cfg_.qmax};
 }
 
-void GradQueue::cluster(const float* input, std::uint64_t step, stream_t stream) {
-  features(input, stream);
-  kmeans(step, stream);
-}
-
-void GradQueue::features(const float* input, stream_t stream) {
-  if (k_ == 1) return;
-  NvtxRange range("gq.features");
+void GradQueue::cluster(const float* input, DeviceScalar<std::uint64_t> step, stream_t stream) {
+  if (k_ == 1) {
+    share_clustering(stream);
+    return;
+  }
+  NvtxRange range("gq.kmeans");
   const float* src = cfg_.features == "input" ? input : model_.activation(model_.num_layers() - 2);
   // The features are normalised into k-means' own buffer (the model's activation stays as it is).
   // Data-parallel, every rank clusters the whole global batch: the ranks' features, in rank order.
@@ -194,16 +192,9 @@ void GradQueue::features(const float* input, stream_t stream) {
   } else {
     kernels::l2_normalize_rows(src, feature_buf_.data(), b_, features_, stream);
   }
-}
-
-void GradQueue::kmeans(std::uint64_t step, stream_t stream) {
-  if (k_ == 1) {
-    share_clustering(stream);
-    return;
-  }
-  NvtxRange range("gq.kmeans");
+  // Stream kKMeansStream | step (steps stay below 2^40), as the sum the device can form.
   kernels::kmeans({feature_buf_.data(), Shape{b_, features_}},
-                  {k_, cfg_.kmeans_iters, seed_, kKMeansStream | step},
+                  {k_, cfg_.kmeans_iters, seed_, step.affine(1, kKMeansStream)},
                   {assignment_.data(), centroids_.data(), clustering(), kmeans_result_.data()},
                   kmeans_scratch_.data(), stream);
   share_clustering(stream);

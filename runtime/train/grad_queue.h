@@ -46,15 +46,9 @@ class GradQueue {
 
   int clusters() const { return k_; }
   // Clusters this step's batch (call after forward, before backward). input: the batch fed to the
-  // model (used with --gq-features input). The same as features(), then kmeans().
-  void cluster(const float* input, std::uint64_t step, stream_t stream);
-  // The two halves of cluster(). features: k-means' input, normalised (all from device memory:
-  // a CUDA graph may capture it). kmeans: the clustering; k-means++ seeding takes its Philox
-  // stream (the step) as a launch argument (kernels/kmeans.h), so with k > 1 a graph cannot
-  // replay it: kmeans_needs_host_step() tells the Trainer to issue it directly.
-  void features(const float* input, stream_t stream);
-  void kmeans(std::uint64_t step, stream_t stream);
-  bool kmeans_needs_host_step() const { return k_ > 1; }
+  // model (used with --gq-features input). step: the step number, which picks k-means++'s Philox
+  // stream; from device memory (DeviceScalar::read) a CUDA graph can replay it.
+  void cluster(const float* input, DeviceScalar<std::uint64_t> step, stream_t stream);
   // Each layer's rows of the per-cluster gradients, from its x and dy during backward.
   models::Sequential::BackwardHook hook(stream_t stream);
   // Data-parallel, after backward and before combine_and_push: sums the ranks' shares of the

@@ -250,10 +250,7 @@ Trainer::Trainer(const TrainConfig& config, Communicator* comm) : cfg_(config), 
   graph_on_ = cfg_.cuda_graph != "off" && why_not.empty();
   graph_status_ =
       !graph_on_ ? (cfg_.cuda_graph == "off" ? "off (--cuda-graph off)" : "off: " + why_not)
-      : grad_queue_ && grad_queue_->kmeans_needs_host_step()
-          ? "on: the step is two graphs, captured at its second step, with k-means between them "
-            "(its seeding takes the step as a launch argument)"
-          : "on: the step is one graph, captured at its second step and replayed";
+      : "on: the step is one graph, captured at its second step and replayed";
 
   if (resume) {
     load(*resume, cfg_.resume, /*model_only=*/false);
@@ -401,7 +398,7 @@ models::Context Trainer::train_context() {
 void Trainer::plan_learning_rates(long steps) {
   std::vector<float> lr(steps);
   for (long s = 0; s < steps; ++s) lr[s] = learning_rate(schedule_, s);
-  for (Graph& g : graphs_) g = Graph();
+  graph_ = Graph();
   lr_table_ = DeviceBuffer<float>(std::span<const float>(lr));
 }
 
@@ -413,38 +410,27 @@ void Trainer::step() {
     begin_epoch();
   }
   const stream_t s = stream_.get();
-  // k-means++ seeding takes the step as a launch argument (kernels/kmeans.h): issued directly.
-  const bool host_kmeans = grad_queue_ && grad_queue_->kmeans_needs_host_step();
-  const auto kmeans = [&] {
-    if (grad_queue_) grad_queue_->kmeans(static_cast<std::uint64_t>(step_), s);
+  const auto direct = [&] {
+    step_front(s);
+    step_back(s);
   };
   if (!graph_on_ || !warmed_up_) {
     // The first step runs directly: libraries set themselves up (handles, workspaces, lazily
     // loaded kernels), which a capture forbids.
-    step_front(s);
-    kmeans();
-    step_back(s);
+    direct();
     warmed_up_ = true;
-  } else if (!host_kmeans) {
-    replay(0, [&] {
-      step_front(s);
-      kmeans();
-      step_back(s);
-    });
   } else {
-    replay(0, [&] { step_front(s); });
-    kmeans();
-    replay(1, [&] { step_back(s); });
+    replay(direct);
   }
   ++step_;
   ++loss_steps_;
 }
 
-// Replays graph `part`, capturing it first if it is not yet. A capture that fails falls back to
+// Replays the step's graph, capturing it first if it is not yet. A capture that fails falls back to
 // direct launches under --cuda-graph auto (saying so once) and is an error under on.
 template <class F>
-void Trainer::replay(int part, F&& direct) {
-  Graph& g = graphs_[part];
+void Trainer::replay(F&& direct) {
+  Graph& g = graph_;
   if (!g.ready()) {
     try {
       g.capture(stream_.get(), direct);
@@ -498,7 +484,7 @@ void Trainer::step_front(stream_t stream) {
     if (comm_) comm_->sum(loss_sum_.data() + 1, 1, stream);
     kernels::axpy(1, 1.0f, loss_sum_.data() + 1, loss_sum_.data(), stream);
   }
-  if (grad_queue_) grad_queue_->features(batch_x_.data(), stream);
+  if (grad_queue_) grad_queue_->cluster(batch_x_.data(), ctx.step, stream);
 }
 
 void Trainer::step_back(stream_t stream) {
@@ -542,7 +528,7 @@ void Trainer::step_back(stream_t stream) {
 
 StepGraphUse Trainer::step_graph_use() const {
   return {graph_on_, graph_status_, graph_captures_, graph_replays_,
-          graphs_[0].nodes() + graphs_[1].nodes()};
+          graph_.nodes()};
 }
 
 // Why the step cannot be captured, or empty.

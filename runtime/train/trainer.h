@@ -65,7 +65,7 @@ struct StepGraphUse {
   std::string status;  // the start-up line: on, or off and why
   long captures = 0;   // graphs captured: each on this Trainer's second step, and again past the
                        // run's end (Trainer::step grows the learning-rate table)
-  long replays = 0;    // graph replays (one or two per step)
+  long replays = 0;    // graph replays (one per step after the first)
   std::size_t nodes = 0;
 };
 
@@ -123,10 +123,10 @@ class Trainer {
   void log_evaluation(const EvalResult& test);
   void begin_epoch();
   models::Context train_context();
-  void step_front(stream_t stream);  // begin_step ... loss (and k-means' input)
+  void step_front(stream_t stream);  // begin_step ... loss, Grad Queue's clustering
   void step_back(stream_t stream);   // backward ... optimizer
   template <class F>
-  void replay(int part, F&& direct);
+  void replay(F&& direct);
   std::string graph_unavailable() const;
   void plan_learning_rates(long steps);
   void log_metrics(const std::string& json_line);
@@ -168,7 +168,7 @@ class Trainer {
 
   // The step on the device: its own stream (ordered with the default stream, which everything
   // outside the step uses), its scalars (kernels/step_scalars.h) and, with --cuda-graph, its
-  // graphs: one, or two around k-means while k-means++ takes the step as a host argument.
+  // graph.
   static constexpr int kProfileWarmup = 5;
   Stream stream_{Stream::Order::ordered_with_default};
   DeviceBuffer<float> lr_table_;  // the learning rate of every step
@@ -176,7 +176,7 @@ class Trainer {
   DeviceBuffer<std::int32_t> batch_indices_;  // this step's samples, copied by begin_step
   bool graph_on_ = false, warmed_up_ = false;
   std::string graph_status_;
-  Graph graphs_[2];
+  Graph graph_;
   long graph_captures_ = 0, graph_replays_ = 0;
 };
 

@@ -464,6 +464,40 @@ TEST(KMeans, BitIdenticalRunToRun) {
   EXPECT_NE(d.assignment, e.assignment);
 }
 
+// The seeding's Philox stream may come from device memory (a CUDA graph replays the launch with
+// the capture's arguments): the same result as the host value, in both plans, and the value read
+// at run time, not at launch.
+TEST(KMeans, SeedingStreamFromDeviceMemory) {
+  const int b = 300, f = 7, k = 5;
+  const auto x = test::random_vector(std::size_t(b) * f, 12);
+  auto dx = test::to_device(x);
+  const std::uint64_t host_step = 41, other_step = 7;
+  DeviceBuffer<std::uint64_t> step{std::span<const std::uint64_t>(&host_step, 1)};
+  for (const KMeansPlan plan : {KMeansPlan::per_phase, KMeansPlan::fused}) {
+    auto run = [&](DeviceScalar<std::uint64_t> stream) {
+      auto assignment = test::poisoned<int>(b), sizes = test::poisoned<int>(k);
+      auto order = test::poisoned<int>(b), offsets = test::poisoned<int>(k + 1);
+      auto centroids = test::poisoned(std::size_t(k) * f);
+      auto result = test::poisoned<KMeansResult>(1);
+      DeviceBuffer<char> scratch(kmeans_scratch_bytes(b, f, k));
+      kmeans({dx.data(), Shape{b, f}}, {k, 3, 9, stream, plan},
+             {assignment.data(),
+              centroids.data(),
+              {order.data(), offsets.data(), sizes.data(), k, b},
+              result.data()},
+             scratch.data());
+      return assignment.to_host();
+    };
+    const auto from_device = run(DeviceScalar<std::uint64_t>::read(step.data()).affine(1, 100));
+    EXPECT_EQ(from_device, run(host_step + 100));
+    EXPECT_EQ(from_device, reference_kmeans(x, b, f, k, 3, 9, host_step + 100).assignment);
+    step.upload(std::span<const std::uint64_t>(&other_step, 1));
+    EXPECT_EQ(run(DeviceScalar<std::uint64_t>::read(step.data()).affine(1, 100)),
+              run(other_step + 100));
+    step.upload(std::span<const std::uint64_t>(&host_step, 1));
+  }
+}
+
 // The fused plan is one launch; the per-phase count depends on max_iters only: the seeding is one
 // launch for any k (it was 2 * min(k, b) - 1), every other phase handles all clusters in one
 // launch, and a Lloyd iteration is 3 launches (the re-seed and the bookkeeping run in the last

@@ -97,13 +97,13 @@ Record run(const TrainConfig& cfg, int n, const std::filesystem::path& dir, cons
   return r;
 }
 
-// Graph runs capture once (one graph, or two around k-means) on their second step and replay
-// every step after it; direct runs never capture.
-void expect_graphs(const StepGraphUse& use, int graphs, int steps_taken) {
+// Graph runs capture the step once, on their second step, and replay it every step after;
+// direct runs never capture.
+void expect_graphs(const StepGraphUse& use, int steps_taken) {
   EXPECT_TRUE(use.on) << use.status;
   EXPECT_EQ(use.status.rfind("on", 0), 0u) << use.status;
-  EXPECT_EQ(use.captures, graphs);
-  EXPECT_EQ(use.replays, graphs * (steps_taken - 1));
+  EXPECT_EQ(use.captures, 1);
+  EXPECT_EQ(use.replays, steps_taken - 1);
   EXPECT_GT(use.nodes, 0u);
 }
 
@@ -129,7 +129,7 @@ TEST(StepGraph, PlainStepsReplayBitIdenticallyAcrossAnEpoch) {
     const Record graph = run(cfg, kSteps, dir, "graph.ckpt", &use);
     cfg.cuda_graph = "off";
     const Record direct = run(cfg, kSteps, dir, "direct.ckpt", &off);
-    expect_graphs(use, 1, kSteps);
+    expect_graphs(use, kSteps);
     EXPECT_FALSE(off.on);
     EXPECT_EQ(off.captures + off.replays, 0);
     EXPECT_EQ(off.status, "off (--cuda-graph off)");
@@ -142,15 +142,15 @@ TEST(StepGraph, GradQueueStepsReplayBitIdenticallyAcrossAnEpoch) {
   StepGraphUse use;
   const Record graph = run(gq(config("auto")), kSteps, dir, "graph.ckpt", &use);
   const Record direct = run(gq(config("off")), kSteps, dir, "direct.ckpt");
-  expect_graphs(use, 2, kSteps);  // k-means between the two graphs
+  expect_graphs(use, kSteps);  // k-means (one cooperative launch) inside the graph
   expect_same(graph, direct, "Grad Queue k = 3");
 
-  // One cluster: no k-means, the whole step is one graph.
+  // One cluster: no k-means.
   TrainConfig one = gq(config("on"));
   one.gq.clusters = 1;
   const Record graph1 = run(one, kSteps, dir, "graph1.ckpt", &use);
   one.cuda_graph = "off";
-  expect_graphs(use, 1, kSteps);
+  expect_graphs(use, kSteps);
   expect_same(graph1, run(one, kSteps, dir, "direct1.ckpt"), "Grad Queue k = 1");
 }
 
@@ -168,13 +168,13 @@ TEST(StepGraph, ResumedGraphRunEqualsUninterruptedDirectRun) {
       Record r;
       steps(first, 3, r);
       first.save(dir / "mid.ckpt");
-      EXPECT_EQ(first.step_graph_use().captures, base.gradqueue ? 2 : 1) << what;
+      EXPECT_EQ(first.step_graph_use().captures, 1) << what;
     }
     Trainer resumed(base);
     resumed.load(dir / "mid.ckpt");
     Record r;
     steps(resumed, kSteps - 3, r);
-    expect_graphs(resumed.step_graph_use(), base.gradqueue ? 2 : 1, kSteps - 3);
+    expect_graphs(resumed.step_graph_use(), kSteps - 3);
     EXPECT_TRUE(save_bytes(resumed, dir / "resumed.ckpt") == straight.checkpoint) << what;
     const std::size_t per_step = r.values.size() / (kSteps - 3);
     EXPECT_EQ(r.values, std::vector<double>(straight.values.end() - per_step * (kSteps - 3),
