@@ -35,7 +35,6 @@ class GridBarrier {
       cv_.notify_all();
       return;
     }
-    site_ = Site{};
     site_.set("grid sync", loc);
     cv_.wait(lock, [&] { return gen_ != gen || broken_; });
     if (gen_ == gen) throw GridAbandoned{};
