@@ -151,6 +151,19 @@ def claim_verdict(cs):
     return "cannot decide"
 
 
+def finish_axes(ax):
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6)
+
+
+def save_figure(fig, fig_dir, name):
+    fig.tight_layout()
+    fig.savefig(os.path.join(fig_dir, name), dpi=80)
+    plt.close(fig)
+    return name
+
+
 def write(spec, a, root, results, L, fig_dir, out_dir, history):
     """Appends the study's sections to the lines L and writes its PNGs."""
     rep = spec.get("report", {})
@@ -275,13 +288,8 @@ def write(spec, a, root, results, L, fig_dir, out_dir, history):
             ax.set_xlabel("lr multiplier (× policy)")
             ax.set_ylabel("final val accuracy %")
             ax.set_title(f"{task} / b{bs}", fontsize=9)
-            ax.grid(alpha=0.3)
-            if ax.get_legend_handles_labels()[0]:
-                ax.legend(fontsize=6)
-        fig.tight_layout()
-        name = f"lr-sensitivity_{task}.png"
-        fig.savefig(os.path.join(fig_dir, name), dpi=80)
-        plt.close(fig)
+            finish_axes(ax)
+        name = save_figure(fig, fig_dir, f"lr-sensitivity_{task}.png")
         figs_task = [(f"{task}: learning-rate sensitivity per arm (tuning runs)", name)]
         # Steps to target against the batch size, per arm, with the seed spread.
         if target is not None:
@@ -305,13 +313,8 @@ def write(spec, a, root, results, L, fig_dir, out_dir, history):
             ax.set_xlabel("batch size")
             ax.set_ylabel(f"steps to {100 * target:.2f}% test acc")
             ax.set_title(f"{task}: steps to target (open marker: not every seed reached it)", fontsize=9)
-            ax.grid(alpha=0.3)
-            if ax.get_legend_handles_labels()[0]:
-                ax.legend(fontsize=6)
-            fig.tight_layout()
-            name = f"steps-vs-batch_{task}.png"
-            fig.savefig(os.path.join(fig_dir, name), dpi=80)
-            plt.close(fig)
+            finish_axes(ax)
+            name = save_figure(fig, fig_dir, f"steps-vs-batch_{task}.png")
             figs_task.append((f"{task}: steps to target vs batch size (mean ± std over seeds)", name))
         # Loss and test-accuracy curves, mean over seeds.
         fig, axes = plt.subplots(2, len(bss), squeeze=False, figsize=(4.5 * len(bss), 6.5))
@@ -337,13 +340,8 @@ def write(spec, a, root, results, L, fig_dir, out_dir, history):
             axes[1][j].set_ylabel("test accuracy %")
             for i in (0, 1):
                 axes[i][j].set_xlabel("step")
-                axes[i][j].grid(alpha=0.3)
-                if axes[i][j].get_legend_handles_labels()[0]:
-                    axes[i][j].legend(fontsize=6)
-        fig.tight_layout()
-        name = f"curves_{task}.png"
-        fig.savefig(os.path.join(fig_dir, name), dpi=80)
-        plt.close(fig)
+                finish_axes(axes[i][j])
+        name = save_figure(fig, fig_dir, f"curves_{task}.png")
         figs_task.append((f"{task}: training loss and test accuracy (mean over seeds; dotted: target)", name))
         for caption, name in figs_task:
             L.append(f"![{caption}]({os.path.relpath(os.path.join(fig_dir, name), out_dir)})")
