@@ -304,8 +304,9 @@ __device__ __forceinline__ void seed_all(const float* __restrict__ x, int b, int
 
 __global__ void __launch_bounds__(kBlock)
     seed_kernel(const float* __restrict__ x, int b, int f, int k, std::uint64_t seed,
-                DeviceScalar<std::uint64_t> rng_stream, float* __restrict__ centroids, float* __restrict__ dist,
-                float* __restrict__ chunk_sums, int* __restrict__ chosen, State* state) {
+                DeviceScalar<std::uint64_t> rng_stream, float* __restrict__ centroids,
+                float* __restrict__ dist, float* __restrict__ chunk_sums, int* __restrict__ chosen,
+                State* state) {
   seed_all(x, b, f, k, seed, rng_stream.get(), centroids, dist, chunk_sums, chosen, state);
 }
 
@@ -637,9 +638,9 @@ std::size_t assign_smem_bytes(int k, int tile_points) {
                           std::size_t(tile_points) * k);
 }
 
-unsigned kmeans_fused_grid(int b, int f, int k, int blocks) {
-  const unsigned limit =
-      cooperative_blocks_limit(fused_kernel, kBlock, assign_smem_bytes(k, assign_tile_points(k)));
+// The fused kernel's grid for tiles of `tile_points` points and `smem` bytes of shared memory.
+unsigned kmeans_fused_grid(int b, int f, int k, int tile_points, std::size_t smem, int blocks) {
+  const unsigned limit = cooperative_blocks_limit(fused_kernel, kBlock, smem);
   if (blocks > 0) {
     GQ_CHECK(static_cast<unsigned>(blocks) <= limit,
              "kmeans: {} cooperative blocks requested, at most {} fit on the device at once",
@@ -647,7 +648,7 @@ unsigned kmeans_fused_grid(int b, int f, int k, int blocks) {
     return static_cast<unsigned>(blocks);
   }
   // One block per SM (emulator: worker) at most, and no more than the widest phase has items.
-  const int tiles = (b + assign_tile_points(k) - 1) / assign_tile_points(k);
+  const int tiles = (b + tile_points - 1) / tile_points;
   const int items = std::max({tiles, k * ((f + kFusedSlice - 1) / kFusedSlice), 1});
   return std::min(
       {limit, static_cast<unsigned>(device_info().sm_count), static_cast<unsigned>(items)});
@@ -694,8 +695,9 @@ void kmeans(TensorView view, const KMeansOptions& options, const KMeansOutputs& 
   if (options.plan != KMeansPlan::per_phase) {
     const FusedArgs args{points,    b,          f, k,     max_iters, tile_points, seed,  rng_stream,
                          centroids, assignment, s, sizes, offsets,   order,       result};
-    launch_cooperative(fused_kernel, kmeans_fused_grid(b, f, k, options.fused_blocks), kBlock,
-                       assign_smem, stream, args);
+    const unsigned grid =
+        kmeans_fused_grid(b, f, k, tile_points, assign_smem, options.fused_blocks);
+    launch_cooperative(fused_kernel, grid, kBlock, assign_smem, stream, args);
     return;
   }
 
