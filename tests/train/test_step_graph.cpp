@@ -20,6 +20,7 @@
 #include "runtime/launch_counters.h"
 #include "runtime/memory.h"
 #include "runtime/train/trainer.h"
+#include "tests/train/trainer_steps.h"
 
 namespace gq::train {
 namespace {
@@ -27,16 +28,7 @@ namespace {
 constexpr int kSteps = 8;  // 5 steps per epoch: the epoch boundary is crossed at step 5
 
 TrainConfig config(const std::string& cuda_graph) {
-  TrainConfig cfg;
-  cfg.model = "mnist-cnn";
-  cfg.dataset = "mnist";
-  cfg.batch_size = 32;
-  cfg.epochs = 2;
-  cfg.train_subset = 160;
-  cfg.test_subset = 64;
-  cfg.lr = 0.05f;
-  cfg.seed = 3;
-  cfg.quiet = true;
+  TrainConfig cfg = small_mnist_config(32, 2, 160, 64, 3);
   cfg.cuda_graph = cuda_graph;
   return cfg;
 }

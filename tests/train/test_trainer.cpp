@@ -17,17 +17,7 @@ namespace gq::train {
 namespace {
 
 TrainConfig small_config() {
-  TrainConfig cfg;
-  cfg.model = "mnist-cnn";
-  cfg.dataset = "mnist";
-  cfg.batch_size = 32;
-  cfg.epochs = 1;
-  cfg.train_subset = 640;
-  cfg.test_subset = 200;
-  cfg.lr = 0.05f;
-  cfg.seed = 7;
-  cfg.quiet = true;
-  return cfg;
+  return small_mnist_config(32, 1, 640, 200, 7);
 }
 
 // Per process: ctest runs the forward- and reverse-order instances of this suite side by side.

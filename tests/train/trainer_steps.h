@@ -1,12 +1,29 @@
 // Test helpers around a Trainer: run steps and read back the losses and the parameters.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "runtime/memory.h"
 #include "runtime/train/trainer.h"
 
 namespace gq::train {
+
+// A small quiet mnist-cnn run on subsets of MNIST at lr 0.05: what the Trainer tests train.
+inline TrainConfig small_mnist_config(int batch_size, int epochs, int train_subset,
+                                      int test_subset, std::uint64_t seed) {
+  TrainConfig cfg;
+  cfg.model = "mnist-cnn";
+  cfg.dataset = "mnist";
+  cfg.batch_size = batch_size;
+  cfg.epochs = epochs;
+  cfg.train_subset = train_subset;
+  cfg.test_subset = test_subset;
+  cfg.lr = 0.05f;
+  cfg.seed = seed;
+  cfg.quiet = true;
+  return cfg;
+}
 
 // The mean training loss of each of `steps` steps.
 inline std::vector<float> run_steps(Trainer& t, int steps) {
