@@ -10,8 +10,8 @@
 namespace gq::train {
 
 // A small quiet mnist-cnn run on subsets of MNIST at lr 0.05: what the Trainer tests train.
-inline TrainConfig small_mnist_config(int batch_size, int epochs, int train_subset,
-                                      int test_subset, std::uint64_t seed) {
+inline TrainConfig small_mnist_config(int batch_size, int epochs, int train_subset, int test_subset,
+                                      std::uint64_t seed) {
   TrainConfig cfg;
   cfg.model = "mnist-cnn";
   cfg.dataset = "mnist";
