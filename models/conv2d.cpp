@@ -30,10 +30,12 @@ void Conv2d::forward(const Context& ctx, const float* x, float* y) {
 void Conv2d::backward(const Context& ctx, const float* x, const float*, const float* dy,
                       float* dx) {
   const auto& s = plan_->shape();
-  plan_->backward_filter(x, dy, params_->grad(weight_), false, ctx.stream);
-  if (bias_)
-    kernels::bias_grad(dy, params_->grad(bias_id_), s.n, s.k, s.out_h() * s.out_w(), false,
-                       ctx.stream);
+  if (ctx.param_grads) {
+    plan_->backward_filter(x, dy, params_->grad(weight_), false, ctx.stream);
+    if (bias_)
+      kernels::bias_grad(dy, params_->grad(bias_id_), s.n, s.k, s.out_h() * s.out_w(), false,
+                         ctx.stream);
+  }
   if (dx) plan_->backward_data(dy, params_->value(weight_), dx, ctx.stream);
 }
 

@@ -27,6 +27,9 @@ struct Context {
   // Data-parallel: the global batch position of this process's first sample (dropout masks are
   // those of the whole batch, so R processes draw what one process draws).
   std::uint64_t first_sample = 0;
+  // False: backward writes dx only; the caller computes this layer's parameter gradients another
+  // way (Grad Queue's per-cluster rows, whose weighted sum is the batch gradient).
+  bool param_grads = true;
 };
 
 // Bytes each layer holds, by class, for the memory plan printed at start.
@@ -44,8 +47,8 @@ class Layer {
   virtual Shape setup(const std::string& name, const Shape& in, int batch,
                       ParamRegistry& params) = 0;
   virtual void forward(const Context& ctx, const float* x, float* y) = 0;
-  // Writes dx (skipped when dx is null: the first layer) and this layer's parameter gradients.
-  // x and y are the forward's input and output.
+  // Writes dx (skipped when dx is null: the first layer) and, unless ctx.param_grads is false,
+  // this layer's parameter gradients. x and y are the forward's input and output.
   virtual void backward(const Context& ctx, const float* x, const float* y, const float* dy,
                         float* dx) = 0;
   // Multiply-adds x 2 of one sample's forward pass.
@@ -70,7 +73,9 @@ class Layer {
                                  stream_t /*stream*/) {}
   // True when per_cluster_grads writes the layer's batch gradient in every row (the normalisation
   // layers) rather than per-cluster means: data-parallel Grad Queue sums such rows over the ranks
-  // as they are, and rescales true per-cluster rows by each rank's share of the cluster.
+  // as they are, and rescales true per-cluster rows by each rank's share of the cluster. A layer
+  // with true per-cluster rows must honour ctx.param_grads == false in backward: Grad Queue then
+  // skips the batch gradient it would not use.
   virtual bool per_cluster_rows_are_batch_gradient() const { return false; }
 };
 

@@ -29,9 +29,12 @@ void Linear::forward(const Context& ctx, const float* x, float* y) {
 void Linear::backward(const Context& ctx, const float* x, const float*, const float* dy,
                       float* dx) {
   // dW = dy^T x, db = column sums of dy, dx = dy W.
-  blas::gemm(Op::T, Op::N, out_, in_, batch_, 1.0f, dy, out_, x, in_, 0.0f, params_->grad(weight_),
-             in_, ctx.stream);
-  if (bias_) kernels::bias_grad(dy, params_->grad(bias_id_), batch_, out_, 1, false, ctx.stream);
+  if (ctx.param_grads) {
+    blas::gemm(Op::T, Op::N, out_, in_, batch_, 1.0f, dy, out_, x, in_, 0.0f,
+               params_->grad(weight_), in_, ctx.stream);
+    if (bias_)
+      kernels::bias_grad(dy, params_->grad(bias_id_), batch_, out_, 1, false, ctx.stream);
+  }
   if (dx)
     blas::gemm(Op::N, Op::N, batch_, in_, out_, 1.0f, dy, out_, params_->value(weight_), in_, 0.0f,
                dx, in_, ctx.stream);

@@ -52,14 +52,20 @@ const float* Sequential::forward(const Context& ctx, const float* x) {
 void Sequential::backward(const Context& ctx, const float* dout, const BackwardHook& hook) {
   GQ_NVTX_FUNCTION();
   GQ_CHECK(last_input_, "backward called before forward");
+  GQ_CHECK(hook.takes_param_grads.empty() || hook.takes_param_grads.size() == layers_.size(),
+           "backward hook: takes_param_grads has {} entries for {} layers",
+           hook.takes_param_grads.size(), layers_.size());
   const float* dy = dout;
+  Context layer_ctx = ctx;
   for (int i = num_layers() - 1; i >= 0; --i) {
     NvtxRange range(names_[i] + ".backward");
     // Ping-pong: the gradient flowing in never shares a buffer with the one flowing out.
     float* dx = i == 0 ? nullptr : (dy == grad_a_.data() ? grad_b_.data() : grad_a_.data());
     const float* x = i == 0 ? last_input_ : activations_[i - 1].data();
-    layers_[i]->backward(ctx, x, activations_[i].data(), dy, dx);
-    if (hook) hook(i, x, dy);
+    layer_ctx.param_grads = ctx.param_grads && (hook.takes_param_grads.empty() ||
+                                                 !hook.takes_param_grads[i]);
+    layers_[i]->backward(layer_ctx, x, activations_[i].data(), dy, dx);
+    if (hook.after_layer) hook.after_layer(i, x, dy);
     dy = dx;
   }
 }

@@ -24,11 +24,17 @@ class Sequential {
 
   // x: [batch, input...] on the device. Returns the last layer's output.
   const float* forward(const Context& ctx, const float* x);
-  // Called during backward for each layer, after its backward ran, with the layer's input x and
-  // the gradient dy w.r.t. its output (valid only during the call): per-cluster gradients hook in
-  // here without the model knowing about them.
-  using BackwardHook = std::function<void(int layer, const float* x, const float* dy)>;
-  // dout: gradient of the loss w.r.t. the output. Writes every parameter gradient.
+  // Per-cluster gradients hook into backward without the model knowing about them.
+  struct BackwardHook {
+    // Called for each layer right after its backward, with the layer's input x and the gradient
+    // dy w.r.t. its output (valid only during the call).
+    std::function<void(int layer, const float* x, const float* dy)> after_layer;
+    // Per layer, nonzero: after_layer computes this layer's parameter gradients itself, so its
+    // backward writes dx only (Context::param_grads). Empty: every layer writes them.
+    std::vector<char> takes_param_grads;
+  };
+  // dout: gradient of the loss w.r.t. the output. Writes every parameter gradient the hook does
+  // not take.
   void backward(const Context& ctx, const float* dout, const BackwardHook& hook = {});
 
   int batch() const { return batch_; }

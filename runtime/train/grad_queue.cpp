@@ -111,6 +111,16 @@ GradQueue::GradQueue(const GradQueueConfig& config, models::Sequential& model, s
     }
   }
 
+  hook_.after_layer = [this](int layer, const float* x, const float* dy) {
+    per_cluster_rows(layer, x, dy, hook_stream_);
+  };
+  // A layer with true per-cluster rows needs no batch gradient: gbar is their weighted sum.
+  for (int i = 0; i < model.num_layers(); ++i) {
+    const models::Layer& l = model.layer(i);
+    hook_.takes_param_grads.push_back(l.has_params() && !layer_fallback_[i] &&
+                                      !l.per_cluster_rows_are_batch_gradient());
+  }
+
   feature_buf_ = DeviceBuffer<float>(static_cast<std::size_t>(b_) * features_);
   centroids_ = DeviceBuffer<float>(static_cast<std::size_t>(k_) * features_);
   assignment_ = DeviceBuffer<int>(b_);
@@ -207,10 +217,9 @@ void GradQueue::share_clustering(stream_t stream) {
                      local_factors_.data(), stream);
 }
 
-models::Sequential::BackwardHook GradQueue::hook(stream_t stream) {
-  return [this, stream](int layer, const float* x, const float* dy) {
-    per_cluster_rows(layer, x, dy, stream);
-  };
+const models::Sequential::BackwardHook& GradQueue::hook(stream_t stream) {
+  hook_stream_ = stream;
+  return hook_;
 }
 
 // One layer's columns of the k x p matrix of per-cluster gradients.

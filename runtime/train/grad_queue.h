@@ -43,14 +43,17 @@ class GradQueue {
   // set up for this rank's share of the batch; k-means runs on the whole global batch.
   GradQueue(const GradQueueConfig& config, models::Sequential& model, std::uint64_t seed,
             Communicator* comm = nullptr);
+  GradQueue(const GradQueue&) = delete;
+  GradQueue& operator=(const GradQueue&) = delete;
 
   int clusters() const { return k_; }
   // Clusters this step's batch (call after forward, before backward). input: the batch fed to the
   // model (used with --gq-features input). step: the step number, which picks k-means++'s Philox
   // stream; from device memory (DeviceScalar::read) a CUDA graph can replay it.
   void cluster(const float* input, DeviceScalar<std::uint64_t> step, stream_t stream);
-  // Each layer's rows of the per-cluster gradients, from its x and dy during backward.
-  models::Sequential::BackwardHook hook(stream_t stream);
+  // For backward: each layer's rows of the per-cluster gradients from its x and dy, on `stream`;
+  // the layers with true per-cluster rows skip their batch gradient (gbar replaces it).
+  const models::Sequential::BackwardHook& hook(stream_t stream);
   // Data-parallel, after backward and before combine_and_push: sums the ranks' shares of the
   // k x P cluster gradients (a collective). No-op in one process.
   void sum_over_ranks(stream_t stream);
@@ -91,6 +94,8 @@ class GradQueue {
   std::size_t p_ = 0;
   int tensors_ = 0;
   std::vector<char> layer_fallback_;  // per layer: its batch gradient fills its rows
+  models::Sequential::BackwardHook hook_;  // calls back into this object: not copied or moved
+  stream_t hook_stream_ = nullptr;
   std::vector<std::string> fallback_layers_;
   std::size_t per_cluster_bytes_ = 0;  // what the layers' per-cluster gradients hold
 

@@ -489,8 +489,10 @@ void Trainer::step_front(stream_t stream) {
 
 void Trainer::step_back(stream_t stream) {
   const models::Context ctx = train_context();
-  model_->backward(ctx, dlogits_.data(),
-                   grad_queue_ ? grad_queue_->hook(stream) : models::Sequential::BackwardHook{});
+  if (grad_queue_)
+    model_->backward(ctx, dlogits_.data(), grad_queue_->hook(stream));
+  else
+    model_->backward(ctx, dlogits_.data());
   // The gradient the optimizer takes: G* with Grad Queue (skipped on the device when not finite),
   // the batch gradient without.
   float* grads = model_->params().grads();

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "kernels/elementwise.h"
 #include "kernels/per_cluster_grad.h"
 #include "models/conv2d.h"
 #include "models/linear.h"
@@ -86,6 +87,58 @@ TEST(SequentialGradients, MatchFiniteDifferencesWithGroupNorm) {
 }
 TEST(SequentialGradients, MatchFiniteDifferencesWithBatchNorm) {
   check_gradients(true);
+}
+
+// A backward hook that takes the parameter gradients of the conv and linear layers (as Grad
+// Queue does): those layers write dx only, the same bits as a full backward, their gradients stay
+// as they were, and the other layers' gradients are the full backward's.
+TEST(SequentialBackwardHook, LayersWhoseGradientsTheHookTakesWriteDxOnly) {
+  const int batch = 3;
+  auto m = tiny_model(true);
+  m->setup(Shape{2, 9, 7}, batch);
+  m->initialize(3);
+  const auto x = test::to_device(test::random_vector(std::size_t(batch) * 2 * 9 * 7, 1));
+  const auto dout = test::to_device(test::random_vector(std::size_t(batch) * 5, 2));
+  ParamRegistry& reg = m->params();
+  auto run = [&](bool take) {
+    kernels::fill(reg.grads(), reg.size(), std::nanf(""));
+    std::vector<std::vector<float>> dys(m->num_layers());
+    Sequential::BackwardHook hook;
+    hook.after_layer = [&](int layer, const float*, const float* dy) {
+      dys[layer].resize(std::size_t(batch) * m->output_shape(layer).numel());
+      copy_to_host(dys[layer].data(), dy, dys[layer].size() * sizeof(float));
+    };
+    if (take)
+      for (int i = 0; i < m->num_layers(); ++i)
+        hook.takes_param_grads.push_back(m->layer(i).kind() == "conv2d" ||
+                                         m->layer(i).kind() == "linear");
+    Context ctx;
+    m->forward(ctx, x.data());
+    m->backward(ctx, dout.data(), hook);
+    std::vector<float> grads(reg.size());
+    copy_to_host(grads.data(), reg.grads(), grads.size() * sizeof(float));
+    return std::make_pair(dys, grads);
+  };
+  const auto [full_dy, full_grads] = run(false);
+  const auto [taken_dy, taken_grads] = run(true);
+  EXPECT_EQ(taken_dy, full_dy);  // every layer's dy, hence every dx, bit for bit
+  int skipped = 0;
+  for (const ParamInfo& p : reg.infos()) {
+    const bool conv_or_fc = p.name.rfind("conv", 0) == 0 || p.name.rfind("fc", 0) == 0;
+    for (std::size_t j = p.offset; j < p.offset + p.numel(); ++j) {
+      if (conv_or_fc) {
+        EXPECT_TRUE(std::isnan(taken_grads[j])) << p.name << " was written";
+        skipped += 1;
+      } else {
+        ASSERT_FALSE(std::isnan(full_grads[j])) << p.name;
+        EXPECT_EQ(taken_grads[j], full_grads[j]) << p.name;
+      }
+    }
+  }
+  EXPECT_GT(skipped, 0);
+  Sequential::BackwardHook wrong;
+  wrong.takes_param_grads = {1};
+  EXPECT_THROW(m->backward(Context{}, dout.data(), wrong), Error);
 }
 
 TEST(ParamRegistry, DecayedTensorsComeFirstAndContiguous) {

@@ -1,9 +1,11 @@
 // GradQueue over layers it knows nothing about: a layer with parameters and no per-cluster
 // gradient is named, and its batch gradient fills its columns of every cluster's row; the other
 // layers' per-cluster rows (Linear here, strided into the k x P matrix) still sum to the batch
-// gradient.
+// gradient, which their backward no longer computes under Grad Queue.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -68,22 +70,29 @@ TEST(GradQueueLayers, ALayerWithoutPerClusterGradientsIsNamedAndTakesItsBatchGra
   const auto dout = test::to_device(test::random_vector(std::size_t(b) * classes, 2, -0.1f, 0.1f));
   const float loss = 1.0f;
   const DeviceBuffer<float> step_loss(std::span<const float>(&loss, 1));
+  models::ParamRegistry& reg = model.params();
+  const float poison = std::numeric_limits<float>::quiet_NaN();
+  kernels::fill(reg.grads(), reg.size(), poison);
   models::Context ctx;
   model.forward(ctx, x.data());
   gq.cluster(x.data(), 0, nullptr);
   model.backward(ctx, dout.data(), gq.hook(nullptr));
   const float* gstar = gq.combine_and_push(step_loss.data(), nullptr);
-
-  models::ParamRegistry& reg = model.params();
-  std::vector<float> got(reg.size()), batch(reg.size());
+  std::vector<float> got(reg.size()), skipped(reg.size()), batch(reg.size());
   copy_to_host(got.data(), gstar, got.size() * sizeof(float));
+  copy_to_host(skipped.data(), reg.grads(), skipped.size() * sizeof(float));
+  model.backward(ctx, dout.data());  // the batch gradient, for reference
   copy_to_host(batch.data(), reg.grads(), batch.size() * sizeof(float));
   for (int id = 0; id < static_cast<int>(reg.infos().size()); ++id) {
     const models::ParamInfo& info = reg.info(id);
     const std::span<const float> g(got.data() + info.offset, info.numel());
     const std::span<const float> want(batch.data() + info.offset, info.numel());
+    const std::span<const float> left(skipped.data() + info.offset, info.numel());
     if (id == custom.id()) {
       for (float v : g) EXPECT_FLOAT_EQ(v, Passthrough::kGrad) << info.name;
+      for (float v : left) EXPECT_FLOAT_EQ(v, Passthrough::kGrad) << info.name << ": written";
+    } else {  // Linear: its per-cluster rows replace the batch gradient it would have written
+      for (float v : left) EXPECT_TRUE(std::isnan(v)) << info.name << ": not skipped";
     }
     EXPECT_TRUE(test::all_close(g, want, 1e-6, 1e-5)) << info.name;
   }

@@ -97,9 +97,16 @@ std::map<int, double> plain_seconds_per_step;  // by batch size, for the ratio
 // Emulator build: where one step's time goes, by NVTX range (runtime/nvtx.h: data, each layer's
 // forward and backward, loss, Grad Queue's k-means / per-cluster gradients / combine, optimizer),
 // printed before the variant's timing line. The GPU build prints nothing: use Nsight Systems.
-void print_phases(gq::train::Trainer& trainer, const std::string& label, int batch) {
+// A replayed graph issues its launches without passing through the ranges, so the breakdown is
+// taken from a second Trainer that issues its steps directly (after the same warm-up).
+void print_phases(int batch, int k, const std::string& label) {
   static std::set<std::pair<std::string, int>> printed;  // the library may run a variant twice
   if (!printed.insert({label, batch}).second) return;
+  gq::train::TrainConfig cfg = config(batch, k);
+  cfg.cuda_graph = "off";
+  gq::train::Trainer trainer(cfg);
+  for (int i = 0; i < 3; ++i) trainer.step();
+  gq::device_synchronize();
   gq::clear_range_times();
   gq::set_range_timing(true);
   trainer.step();
@@ -127,7 +134,7 @@ void BM_TrainStep(benchmark::State& state) {
   trainer.step();  // step 3 of an 8-step epoch: no shuffle
   gq::device_synchronize();
   const gq::LaunchCounters ops = gq::launch_counters() - before;
-  print_phases(trainer, k > 0 ? "gradqueue k=" + std::to_string(k) : "plain", batch);
+  print_phases(batch, k, k > 0 ? "gradqueue k=" + std::to_string(k) : "plain");
   double total = 0;
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
