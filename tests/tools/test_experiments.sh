@@ -2,7 +2,8 @@
 # Fast test of tools/experiments: runs the smoke spec (10 tiny MNIST cells) into a temp dir, checks
 # the cell folders, that a rerun skips every cell, that a failing gq-train stops the sweep with its
 # log kept, that a cell rerun alone gives the same metrics (same seed -> same numbers), that
-# --verify confirms stored runs and catches a changed one, and that report.py writes a markdown
+# --verify confirms stored runs and catches a changed one, that two sweeps of disjoint cells may
+# share a results folder, and that report.py writes a markdown
 # table, findings and PNGs. Usage: test_experiments.sh BIN_DIR
 # Needs GQ_DATA_DIR with mnist/, and /usr/bin/python3 with numpy and matplotlib.
 set -u
@@ -77,6 +78,15 @@ sed -i -E '0,/"loss":/s/"loss":[0-9.]+/"loss":9.5/' "$T/tampered/smoke/$one/metr
 "$PY" "$SWEEP" "$SPEC" --runs-dir "$T/tampered" --bin "$BIN/gq-train" --only "$one" --verify 1 >"$T/verify2.out" 2>&1
 rc=$?
 check "verify: a changed metric is reported, exit 1" bash -c "test $rc -eq 1 && grep -q 'metrics DIFFER' '$T/verify2.out' && grep -q '0 of 1 reruns identical' '$T/verify2.out'"
+
+# Two sweeps of disjoint cells at once on one results folder: both invocations stay in sweep.json.
+"$PY" "$SWEEP" "$SPEC" --runs-dir "$T/pair" --bin "$BIN/gq-train" --only "b16 plain seed 0" >"$T/pair1.out" 2>&1 &
+"$PY" "$SWEEP" "$SPEC" --runs-dir "$T/pair" --bin "$BIN/gq-train" --only "b32 plain seed 0" >"$T/pair2.out" 2>&1
+rc2=$?
+wait $!
+rc1=$?
+check "concurrent sweeps: both exit 0, both finished in sweep.json" bash -c "test $rc1 -eq 0 && test $rc2 -eq 0 &&
+  $PY -c 'import json,sys; h=json.load(open(sys.argv[1])); sys.exit(not (len(h) == 2 and all(e[\"cells_run\"] == 1 and e[\"wall_s\"] is not None for e in h)))' '$T/pair/smoke/sweep.json'"
 
 # A run that diverges is an outcome, not a failure: recorded as done/diverged, reported as such.
 sed 's/lr_base = 0.05/lr_base = 1e5/' "$SPEC" >"$T/diverge.toml"

@@ -19,6 +19,7 @@ appended to RUNS/<spec name>/verify.json, which the report quotes.
 """
 import argparse
 import concurrent.futures
+import fcntl
 import json
 import os
 import random
@@ -72,9 +73,26 @@ def divergence(log_path):
 
 def write_json(path, value):
     """Writes atomically: a reader sees the old file or the new one, never a torn one."""
-    with open(path + ".tmp", "w") as f:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
         json.dump(value, f, indent=1)
-    os.replace(path + ".tmp", path)
+    os.replace(tmp, path)
+
+
+def record_invocation(path, entry):
+    """Adds or updates this invocation's entry in the spec's sweep.json. Sweeps of disjoint cells
+    (--only) may run at once on one results folder: each rewrites the file under a lock from what
+    is on disk, so none drops another's entry."""
+    with open(path + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        history = read_json_list(path)
+        key = (entry["started"], entry["command"], entry["cwd"])
+        at = [i for i, e in enumerate(history) if (e["started"], e["command"], e["cwd"]) == key]
+        if at:
+            history[at[0]] = entry
+        else:
+            history.append(entry)
+        write_json(path, history)
 
 
 def read_json_list(path):
@@ -248,15 +266,12 @@ def main():
 
     os.makedirs(root, exist_ok=True)
     log_path = os.path.join(root, "sweep.json")
-    history = read_json_list(log_path)
     entry = {"command": command,
              "cwd": os.getcwd(), "spec": os.path.abspath(a.spec), "gq_train": binary,
              "data_dir": data_dir, "commit": git_commit(), "host": os.uname().nodename,
              "cpus": os.cpu_count(), "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
              "cells_run": 0, "wall_s": None}
-    history.append(entry)
-
-    write_json(log_path, history)
+    record_invocation(log_path, entry)
     lock = threading.Lock()
     walls = {}  # task -> list of finished wall times (ETA per task, then overall)
     failures = []
@@ -333,7 +348,7 @@ def main():
     finally:
         entry["wall_s"] = round(time.time() - t_start, 1)
         entry["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-        write_json(log_path, history)
+        record_invocation(log_path, entry)
     if failures:
         print(f"{len(failures)} cell(s) FAILED:", file=sys.stderr)
         for c, msg in failures:
