@@ -221,6 +221,9 @@ check "scale report: exits 0, complete" bash -c "test $? -eq 0 && grep -q '^\*\*
 check "scale report: moonshot answer and three claim lines" bash -c "
   grep -qE '^\*\*Answer: (yes|no)\*\*' '$T/sdoc/RESULTS-scale.md' &&
   test \$(grep -cE '^- \*\*(Grad Queue beats|More clusters)[^:]*: (supports|contradicts|cannot decide)' '$T/sdoc/RESULTS-scale.md') -eq 3"
+check "scale report: the moonshot rows say whether plain reached the target" bash -c "
+  grep -qF '| plain trained? |' '$T/sdoc/RESULTS-scale.md' &&
+  grep -E '^\| [a-z0-9]+ \| [0-9]+ \| [a-z]+ gq' '$T/sdoc/RESULTS-scale.md' | grep -qE '\| (yes|no \([0-9]+/[0-9]+\))[^|]* \|'"
 check "scale report: 3 PNGs (lr sensitivity, steps vs batch, curves)" test \
   "$(find "$T/sdoc/results/smoke-scale" -name '*.png' -size +1k | wc -l)" -eq 3
 # The table's steps to target and final accuracy, recomputed here from the metrics files.
