@@ -3,8 +3,8 @@
 # the cell folders, that a rerun skips every cell, that a failing gq-train stops the sweep with its
 # log kept, that a cell rerun alone gives the same metrics (same seed -> same numbers), that
 # --verify confirms stored runs and catches a changed one, that two sweeps of disjoint cells may
-# share a results folder, and that report.py writes a markdown
-# table, findings and PNGs. Usage: test_experiments.sh BIN_DIR
+# share a results folder, that a killed sweep has recorded the cells it finished, and that
+# report.py writes a markdown table, findings and PNGs. Usage: test_experiments.sh BIN_DIR
 # Needs GQ_DATA_DIR with mnist/, and /usr/bin/python3 with numpy and matplotlib.
 set -u
 BIN=${1:?usage: $0 BIN_DIR}
@@ -87,6 +87,15 @@ wait $!
 rc1=$?
 check "concurrent sweeps: both exit 0, both finished in sweep.json" bash -c "test $rc1 -eq 0 && test $rc2 -eq 0 &&
   $PY -c 'import json,sys; h=json.load(open(sys.argv[1])); sys.exit(not (len(h) == 2 and all(e[\"cells_run\"] == 1 and e[\"wall_s\"] is not None for e in h)))' '$T/pair/smoke/sweep.json'"
+
+# A sweep killed part-way (a session's end) has still recorded the cells it finished.
+"$PY" "$SWEEP" "$SPEC" --runs-dir "$T/killed" --bin "$BIN/gq-train" --only "plain" >"$T/killed.out" 2>&1 &
+sweep_pid=$!
+for _ in $(seq 600); do grep -q '^\[1/[0-9]*\] done' "$T/killed.out" && break; sleep 0.1; done
+kill -9 $sweep_pid
+wait $sweep_pid 2>/dev/null
+check "killed sweep: sweep.json counts the cell it finished" \
+  $PY -c 'import json,sys; h=json.load(open(sys.argv[1])); sys.exit(not (len(h) == 1 and h[0]["cells_run"] >= 1 and h[0]["wall_s"] is not None))' "$T/killed/smoke/sweep.json"
 
 # A run that diverges is an outcome, not a failure: recorded as done/diverged, reported as such.
 sed 's/lr_base = 0.05/lr_base = 1e5/' "$SPEC" >"$T/diverge.toml"

@@ -343,12 +343,14 @@ def main():
     L.append("## How these numbers were produced")
     L.append("")
     if history:
-        L.append("Sweep invocations (the last one finished the cells; earlier ones were resumed):")
+        L.append("Sweep invocations, in the order they started (each skips the cells already done):")
         L.append("")
         L.append("```sh")
         for h in history:
-            L.append(f"{h['command']}    # commit {h['commit']}, {h.get('cpus', '?')} CPUs, "
-                     f"{h['cells_run']} cells run")
+            # Sweeps record their cell count after each cell; older ones only when they ended.
+            ran = (f"{h['cells_run']} cells run" if h.get("wall_s") is not None
+                   else "killed before it recorded its cells")
+            L.append(f"{h['command']}    # commit {h['commit']}, {h.get('cpus', '?')} CPUs, {ran}")
         L.append("```")
     else:
         L.append("(no sweep.json found: the run folders were not made by sweep.py)")

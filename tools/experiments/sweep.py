@@ -302,6 +302,9 @@ def main():
             if ok:
                 walls.setdefault(cell["task"], []).append(wall)
                 entry["cells_run"] += 1
+                # Recorded per cell: a sweep killed part-way (a session's end) still says what it ran.
+                entry["wall_s"] = round(time.time() - t_start, 1)
+                record_invocation(log_path, entry)
             else:
                 failures.append((cell, msg))
             print(f"[{state['finished']}/{len(todo)}] {'done' if ok else 'FAILED'} {cell['id']} "
