@@ -1,0 +1,2 @@
+#!/bin/sh
+/work/study-bin/gq-train-3507773 --batch-size 512 --dataset reuters --epochs 48 --log-every 2 --lr 0.632456 --model mlp --momentum 0.9 --optimizer nesterov --schedule onecycle --seed 2 --val-size 500 --warmup 0.1 --weight-decay 0.0005 --data-dir /work/gq-study-data --metrics /work/main/results/scale/2ea56c73ae09/metrics.jsonl

@@ -1,0 +1,2 @@
+#!/bin/sh
+/work/study-bin/gq-train-3507773 --batch-size 2048 --dataset reuters --epochs 48 --gq-clusters 4 --gq-rho 1.25 --gradqueue --log-every 2 --lr 1.26491 --model mlp --momentum 0.9 --optimizer nesterov --schedule onecycle --seed 0 --val-size 500 --warmup 0.1 --weight-decay 0.0005 --data-dir /work/gq-study-data --metrics /work/main/results/scale/78b56c6e17d5/metrics.jsonl
