@@ -265,6 +265,17 @@ for (bs, meth), evs in rows.items():
     assert line.split(" | ")[4] == want, (line, want)
 PYEOF
 
+# Time ratios of rows timed on other days than their plain row are marked: one seed of a Grad Queue
+# row moved to another day (its done record) gets the mark and the row named under the tables.
+check "scale report: no ratio marked when every row ran the same day" grep -qF 'different days (none).' "$T/sdoc/RESULTS-scale.md"
+cp -r "$T/res" "$T/res-days"
+moved=$(grep -l '"method": "gq-k16"' "$T"/res-days/smoke-scale/*/cell.json | xargs grep -l '"stage": "final"' | head -1)
+sed -i -E 's/"finished": "[0-9-]{10}/"finished": "2001-01-01/' "$(dirname "$moved")/done"
+"$PY" "$REPORT" "$SCALE" --runs-dir "$T/res-days" --out "$T/sdoc-days/RESULTS-scale.md" >/dev/null 2>&1
+check "scale report: a row timed on another day than plain is marked and named" bash -c "
+  grep -qE '^\| [0-9]+ \| nesterov gq-k16 \|.* [0-9.]+ † \|\$' '$T/sdoc-days/RESULTS-scale.md' &&
+  grep -qE 'different days \([a-z0-9-]+ b[0-9]+ nesterov gq-k16' '$T/sdoc-days/RESULTS-scale.md'"
+
 if [ $fail -ne 0 ]; then
   echo "---- check log ----"
   tail -40 "$T/check.log"

@@ -46,7 +46,7 @@ def load_cell(folder):
                 "wall_s": done.get("wall_s", float("nan"))}
     return {"diverged": False, "train": train, "evals": evals, "acc": evals[-1]["test_accuracy"],
             "loss": evals[-1]["test_loss"], "steps": train[-1]["step"] if train else 0,
-            "wall_s": done.get("wall_s", float("nan")),
+            "wall_s": done.get("wall_s", float("nan")), "day": done.get("finished", "")[:10],
             "ips": [r["images_per_s"] for r in train if "images_per_s" in r]}
 
 

@@ -210,7 +210,7 @@ def write(spec, a, root, results, L, fig_dir, out_dir, history):
                     + " on this task (the grid centred on its good values)." if sc else ""))
     L.append("")
 
-    edges = []
+    edges, other_day = [], []
     for task in tasks:
         target = tg[task][0]
         keys = [k for k in groups if k[0] == task]
@@ -248,6 +248,10 @@ def write(spec, a, root, results, L, fig_dir, out_dir, history):
             base = groups.get((task, bs, "nesterov", "plain"))
             bsps = mean_std([train_s_per_step(r, bs) for r in base["runs"]])[0] if base else float("nan")
             ratio = "—" if math.isnan(sps) or math.isnan(bsps) else f"{sps / bsps:.2f}"
+            # Rows timed on other days than their plain row ran under another machine load.
+            if base and ratio != "—" and {r["day"] for r in g["runs"]} != {r["day"] for r in base["runs"]}:
+                ratio += " †"
+                other_day.append(f"{task} b{bs} {arm(opt, meth)}")
             L.append(f"| {bs} | {arm(opt, meth)} | {lrt} | {n} | {st} | {pm(am, asd, 100)} | {steps} | "
                      f"{'—' if math.isnan(wm) else f'{wm:.0f}'} | "
                      f"{'—' if math.isnan(sps) else f'{1000 * sps:.1f}'} | {ratio} |")
@@ -361,7 +365,10 @@ def write(spec, a, root, results, L, fig_dir, out_dir, history):
              "training and evaluations) and the training time per step from gq-train's images/s "
              "(evaluation excluded), relative to plain Nesterov at the same batch size: the cost of "
              "Grad Queue's clustering and queue at equal steps. Measured with one core per run on a "
-             "machine shared with other work, so a few percent of noise.")
+             "2-core machine that other work (builds, a second sweep) shared, whose load differed "
+             "from session to session: compare rows that ran on the same days. † marks a ratio whose "
+             "row and plain row ran on different days"
+             + (f" ({'; '.join(other_day)})" if other_day else " (none)") + ".")
     L.append("")
 
     def plain_trained(task, bs, opt, base):
