@@ -3,8 +3,8 @@
 # the cell folders, that a rerun skips every cell, that a failing gq-train stops the sweep with its
 # log kept, that a cell rerun alone gives the same metrics (same seed -> same numbers), that
 # --verify confirms stored runs and catches a changed one, that two sweeps of disjoint cells may
-# share a results folder, that a killed sweep has recorded the cells it finished, and that
-# report.py writes a markdown table, findings and PNGs. Usage: test_experiments.sh BIN_DIR
+# share a results folder, that a killed sweep has recorded the cells it finished, that
+# --step-cost times every arm, and that report.py writes a markdown table, findings and PNGs. Usage: test_experiments.sh BIN_DIR
 # Needs GQ_DATA_DIR with mnist/, and /usr/bin/python3 with numpy and matplotlib.
 set -u
 BIN=${1:?usage: $0 BIN_DIR}
@@ -264,6 +264,20 @@ for (bs, meth), evs in rows.items():
     line = next(l for l in text.splitlines() if l.startswith(f"| {bs} | nesterov {meth} |"))
     assert line.split(" | ")[4] == want, (line, want)
 PYEOF
+
+# --step-cost times every arm side by side (6 of them), runs no cell; the report then shows them.
+"$PY" "$SWEEP" "$SCALE" --runs-dir "$T/res" --bin "$BIN/gq-train" --step-cost 8 >"$T/cost.out" 2>&1
+check "step cost: exit 0, one row per arm, no cell added" bash -c "test $? -eq 0 &&
+  test \$(ls -d '$T'/res/smoke-scale/*/ | wc -l) -eq 24 &&
+  $PY -c 'import json,sys; c=json.load(open(sys.argv[1])); k={(r[\"batch\"], r[\"method\"]) for r in c[\"rows\"] if r[\"ms_per_step\"] > 0}; sys.exit(not (len(c[\"rows\"]) == 6 and len(k) == 6 and c[\"steps\"] == 8))' '$T/res/smoke-scale/step-cost.json'"
+"$PY" "$SWEEP" "$SCALE" --runs-dir "$T/res" --bin "$BIN/gq-train" --step-cost 6 >"$T/cost6.out" 2>&1
+check "step cost: a step count that is not a multiple of 4 is refused, naming the flag" bash -c \
+  "test $? -ne 0 && grep -q -- '--step-cost 6: a multiple of 4' '$T/cost6.out'"
+"$PY" "$REPORT" "$SCALE" --runs-dir "$T/res" --out "$T/sdoc-cost/RESULTS-scale.md" >/dev/null 2>&1
+check "step cost: the report's side-by-side table, plain at 1.00" bash -c "
+  grep -q '^Side by side: every arm' '$T/sdoc-cost/RESULTS-scale.md' &&
+  test \$(grep -cE '^\| mnist \| (16|32) \| nesterov plain \| [0-9.]+ \| 1\.00 \|\$' '$T/sdoc-cost/RESULTS-scale.md') -eq 2 &&
+  grep -qE '^\| mnist \| 32 \| nesterov gq-k16 \| [0-9.]+ \| [0-9.]+ \|\$' '$T/sdoc-cost/RESULTS-scale.md'"
 
 # Time ratios of rows timed on other days than their plain row are marked: one seed of a Grad Queue
 # row moved to another day (its done record) gets the mark and the row named under the tables.

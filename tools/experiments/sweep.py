@@ -3,7 +3,7 @@
 
 Usage: tools/experiments/sweep.py SPEC.toml [--runs-dir runs] [--data-dir DIR] [--bin GQ_TRAIN]
                                   [--only SUBSTR] [--list] [--dry-run] [--force] [--keep-going]
-                                  [--jobs N] [--verify N]
+                                  [--jobs N] [--verify N] [--step-cost STEPS]
 
 Each cell runs into RUNS/<spec name>/<cell id>/: cell.json (flags and labels), command.sh (the exact
 command), stdout.log, metrics.jsonl, and `done` (written only after gq-train exited 0 and wrote a
@@ -12,6 +12,10 @@ same flags and seed diverge again). A cell with `done` is skipped; any other cel
 and rerun.
 The data directory (default: the spec's data_dir, else $GQ_DATA_DIR, else ../shared/data) is not
 part of a cell's identity. Every invocation is appended to RUNS/<spec name>/sweep.json.
+
+--step-cost STEPS runs every (task, batch, optimizer, method) of the selection for STEPS steps, one
+after another, and writes their training time per step to RUNS/<spec name>/step-cost.json: the cost
+of each arm measured side by side, which the report prefers to the cells' own times.
 
 --verify N reruns N finished cells (a fixed pseudo-random pick) into a temporary folder and checks
 that their metrics are identical to the stored ones (every field but images_per_s); the outcome is
@@ -191,6 +195,43 @@ def verify(cells, root, binary, data_dir, count, command):
     return 1 if bad else 0
 
 
+def step_cost(cells, root, binary, data_dir, steps, command):
+    """Runs each (task, batch, optimizer, method) of the selection for `steps` steps, one after
+    another, and records its training time per step over the last quarter of them (Grad Queue's
+    queue in use) in RUNS/<spec name>/step-cost.json. The cells' own times ran over days under
+    different loads; these are side by side, one machine, one sitting."""
+    arms = {}
+    for c in cells:
+        lb = c["labels"][0]
+        key = (lb["task"], lb["batch"], lb["optimizer"], lb["method"])
+        # Its lr changes the numbers but not the work: a final cell where there is one, else tuning.
+        if key not in arms or lb["stage"] == "final":
+            arms[key] = c
+    window = max(1, steps // 4)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="gq-step-cost-") as tmp:
+        for i, (key, cell) in enumerate(sorted(arms.items()), 1):
+            flags = dict(cell["flags"], **{"max-steps": steps, "log-every": window, "eval-every": 0,
+                                           "test-subset": 256})
+            metrics = os.path.join(tmp, f"{cell['id']}.jsonl")
+            run = subprocess.run([binary] + gqspec.argv(flags) + ["--data-dir", data_dir, "--metrics", metrics],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            train = gqspec.read_metrics(metrics)[0] if run.returncode == 0 else []
+            if not train or train[-1]["step"] != steps:
+                gqspec.die(f"--step-cost: {describe(cell)} did not run {steps} steps "
+                           f"(exit {run.returncode}):\n{run.stdout[-2000:]}")
+            ips = train[-1]["images_per_s"]
+            rows.append({"task": key[0], "batch": key[1], "optimizer": key[2], "method": key[3],
+                         "images_per_s": round(ips, 1), "ms_per_step": round(1000 * key[1] / ips, 2)})
+            print(f"[{i}/{len(arms)}] {key[0]} b{key[1]} {key[2]} {key[3]}: "
+                  f"{rows[-1]['ms_per_step']} ms/step", flush=True)
+    write_json(os.path.join(root, "step-cost.json"),
+               {"command": command, "commit": git_commit(), "gq_train": binary,
+                "date": time.strftime("%Y-%m-%dT%H:%M:%S"), "host": os.uname().nodename,
+                "cpus": os.cpu_count(), "steps": steps, "window": window, "rows": rows})
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("spec")
@@ -209,6 +250,8 @@ def main():
     ap.add_argument("--jobs", type=int, default=1, help="cells run at once (default 1)")
     ap.add_argument("--verify", type=int, default=0, metavar="N",
                     help="rerun N finished cells elsewhere and check that their metrics are identical")
+    ap.add_argument("--step-cost", type=int, default=0, metavar="STEPS",
+                    help="time every arm side by side for STEPS steps (step-cost.json), run no cell")
     a = ap.parse_args()
 
     binary = os.path.abspath(a.bin) if a.bin else gqspec.default_binary()
@@ -245,6 +288,11 @@ def main():
                             for x in sys.argv[1:]])
     if a.verify > 0:
         return verify(cells, root, binary, data_dir, a.verify, command)
+    if a.step_cost > 0:
+        if a.step_cost % 4:
+            gqspec.die(f"--step-cost {a.step_cost}: a multiple of 4 (the last quarter is timed)")
+        os.makedirs(root, exist_ok=True)
+        return step_cost(cells, root, binary, data_dir, a.step_cost, command)
     todo = [c for c in cells if a.force or not is_done(os.path.join(root, c["id"]))]
     print(f"spec {spec['name']}: {len(spec['cells'])} cells, {len(cells)} selected, "
           f"{len(cells) - len(todo)} already done, {len(todo)} to run -> {root}")

@@ -4,6 +4,7 @@ the report asks how many steps each arm needs to reach a task's target test accu
 at, what it costs in wall time, and answers the study's questions by stated rules. report.py calls
 write(); every number comes from the metrics files.
 """
+import json
 import math
 import os
 
@@ -370,6 +371,24 @@ def write(spec, a, root, results, L, fig_dir, out_dir, history):
              "row and plain row ran on different days"
              + (f" ({'; '.join(other_day)})" if other_day else " (none)") + ".")
     L.append("")
+    cost_path = os.path.join(root, "step-cost.json")
+    if os.path.isfile(cost_path):
+        with open(cost_path) as f:
+            cost = json.load(f)
+        ms = {(r["task"], r["batch"], r["optimizer"], r["method"]): r["ms_per_step"] for r in cost["rows"]}
+        L.append(f"Side by side: every arm's training time per step over steps "
+                 f"{cost['steps'] - cost['window'] + 1}-{cost['steps']} of a {cost['steps']}-step run, "
+                 f"one arm after another on this machine ({cost['date'][:10]}, {cost['cpus']} CPUs, "
+                 f"commit {cost['commit'][:12]}): `{cost['command']}`. This is the fair comparison of "
+                 "the arms' cost at equal steps.")
+        L.append("")
+        L.append("| task | batch | arm | ms / step | × plain |")
+        L.append("|---|---:|---|---:|---:|")
+        for (task, bs, opt, meth), t in sorted(ms.items()):
+            base = ms.get((task, bs, "nesterov", "plain"))
+            L.append(f"| {task} | {bs} | {arm(opt, meth)} | {t:.1f} | "
+                     f"{'—' if base is None else f'{t / base:.2f}'} |")
+        L.append("")
 
     def plain_trained(task, bs, opt, base):
         """Whether plain's seeds reach the task target in their steps, and a longer plain arm's
