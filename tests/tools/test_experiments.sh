@@ -290,6 +290,16 @@ check "scale report: a row timed on another day than plain is marked and named" 
   grep -qE '^\| [0-9]+ \| nesterov gq-k16 \|.* [0-9.]+ † \|\$' '$T/sdoc-days/RESULTS-scale.md' &&
   grep -qE 'different days \([a-z0-9-]+ b[0-9]+ nesterov gq-k16' '$T/sdoc-days/RESULTS-scale.md'"
 
+# A finished cell that the spec no longer has (a moved lr grid) still counts in the compute line.
+cp -r "$T/res" "$T/res-dropped"
+mkdir "$T/res-dropped/smoke-scale/0123456789ab"
+echo '{"status": "finished", "wall_s": 3600}' >"$T/res-dropped/smoke-scale/0123456789ab/done"
+"$PY" "$REPORT" "$SCALE" --runs-dir "$T/res-dropped" --out "$T/sdoc-dropped/RESULTS-scale.md" >/dev/null 2>&1
+check "scale report: cells the spec dropped are counted apart" bash -c "
+  grep -q '^\*\*Complete: 24 of 24' '$T/sdoc-dropped/RESULTS-scale.md' &&
+  grep -q 'plus 1.00 h in 1 finished cell(s) that a later edit of the spec dropped' '$T/sdoc-dropped/RESULTS-scale.md' &&
+  ! grep -q 'that a later edit' '$T/sdoc/RESULTS-scale.md'"
+
 if [ $fail -ne 0 ]; then
   echo "---- check log ----"
   tail -40 "$T/check.log"

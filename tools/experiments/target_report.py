@@ -186,11 +186,18 @@ def write(spec, a, root, results, L, fig_dir, out_dir, history):
             if r is not None:
                 walls.setdefault(task, []).append(r["wall_s"])
     total = sum(w for ws in walls.values() for w in ws)
+    # Finished cells that a later spec edit dropped (a moved lr grid) cost time too.
+    dropped = [json.load(open(os.path.join(root, c, "done"))).get("wall_s", 0.0)
+               for c in sorted(os.listdir(root)) if c not in spec["cells"]
+               and os.path.isfile(os.path.join(root, c, "done"))]
     head = [f"**{'Complete' if done == want else 'Incomplete'}: {done} of {want} cells finished**"
             + ("" if done == want else " — tables show what ran; rows with fewer seeds or — are "
                "still to run, and the answers below are provisional") + ".",
             f"Compute so far: {total / 3600:.2f} h of wall time summed over the finished cells "
-            f"(tuning and final runs, one core each).", ""]
+            f"(tuning and final runs, one core each)"
+            + (f", plus {sum(dropped) / 3600:.2f} h in {len(dropped)} finished cell(s) that a later "
+               f"edit of the spec dropped (their folders stay in the results)" if dropped else "")
+            + ".", ""]
     L[2:2] = head  # under the title
 
     L.append("## Targets and method")
