@@ -186,17 +186,21 @@ def write(spec, a, root, results, L, fig_dir, out_dir, history):
             if r is not None:
                 walls.setdefault(task, []).append(r["wall_s"])
     total = sum(w for ws in walls.values() for w in ws)
-    # Finished cells that a later spec edit dropped (a moved lr grid) cost time too.
-    dropped = [json.load(open(os.path.join(root, c, "done"))).get("wall_s", 0.0)
-               for c in sorted(os.listdir(root)) if c not in spec["cells"]
-               and os.path.isfile(os.path.join(root, c, "done"))]
+    # Finished cells outside the spec's current cells cost time too: a spec edit dropped them (a
+    # moved lr grid), or their group's tuning is being redone and they may come back.
+    dropped = []
+    for c in sorted(os.listdir(root)):
+        if c not in spec["cells"] and os.path.isfile(os.path.join(root, c, "done")):
+            with open(os.path.join(root, c, "done")) as f:
+                dropped.append(json.load(f).get("wall_s", 0.0))
     head = [f"**{'Complete' if done == want else 'Incomplete'}: {done} of {want} cells finished**"
             + ("" if done == want else " — tables show what ran; rows with fewer seeds or — are "
                "still to run, and the answers below are provisional") + ".",
             f"Compute so far: {total / 3600:.2f} h of wall time summed over the finished cells "
             f"(tuning and final runs, one core each)"
             + (f", plus {sum(dropped) / 3600:.2f} h in {len(dropped)} finished cell(s) that a later "
-               f"edit of the spec dropped (their folders stay in the results)" if dropped else "")
+               f"edit of the spec dropped or has not yet taken back (their folders stay in the results)"
+               if dropped else "")
             + ".", ""]
     L[2:2] = head  # under the title
 
@@ -407,7 +411,7 @@ def write(spec, a, root, results, L, fig_dir, out_dir, history):
         text = "yes" if k == n and n > 0 else f"no ({k}/{n})"
         for (t2, b2, o2, meth2), g2 in sorted(groups.items()):
             if (t2, b2, o2) == (task, bs, opt) and meth2.startswith("plain-") and complete(g2) and g2["runs"]:
-                text += f"; {arm(o2, meth2)}: {reach_text(*reach_stats(g2['runs'], target))} steps"
+                text += f"; {arm(o2, meth2)} steps to target: {reach_text(*reach_stats(g2['runs'], target))}"
         return text
 
     # The moonshot question.
