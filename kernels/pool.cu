@@ -8,7 +8,8 @@
 // same on both devices); its backward is a grid-stride broadcast. Flat indices are split into
 // (plane, row, col) with FastDivmod: a hardware divide per element dominated these kernels (max
 // forward on the emulator steps through its contiguous share instead; whole 2x2 stride-2 windows
-// are unrolled).
+// are unrolled on the GPU and, on the emulator, taken a row chunk at a time in two vectorised
+// passes).
 // Memory traffic: max forward reads each input ~(window/stride)^2 times (cached) and writes
 // 8 bytes per output (value + int32 argmax); max backward reads the dy and argmax of the windows
 // around each input and writes 4 bytes per input; average pooling the same without argmax;
@@ -102,10 +103,25 @@ __device__ __forceinline__ void for_each_output(std::size_t total, const Geometr
 
 // Strictly greater keeps the first maximum; the first NaN wins and then stays. Selects, not a
 // branch: which element wins is data, and a CPU mispredicts it half the time.
+__device__ __forceinline__ bool takes(float v, float best) {
+  return (v > best) | ((v != v) & (best == best));
+}
 __device__ __forceinline__ void keep_max(float v, int index, float& best, int& best_index) {
-  const bool take = (v > best) | ((v != v) & (best == best));
+  const bool take = takes(v, best);
   best = take ? v : best;
   best_index = take ? index : best_index;
+}
+
+// max[j] = the larger of row[2j] and row[2j + 1] by keep_max's rule, second[j] = 1 where that is
+// row[2j + 1].
+__device__ __forceinline__ void pair_max(const float* __restrict__ row, float* __restrict__ max,
+                                         std::int32_t* __restrict__ second, int n) {
+  for (int j = 0; j < n; ++j) {
+    const float a = row[2 * j], b = row[2 * j + 1];
+    const bool take = takes(b, a);
+    max[j] = take ? b : a;
+    second[j] = take;
+  }
 }
 
 // kPairs: 0 for any window; 2 for the 2x2, stride 2, unpadded windows of even-sized inputs (every
@@ -114,6 +130,41 @@ template <int kPairs>
 __global__ void __launch_bounds__(kBlock)
     maxpool_forward_kernel(Geometry g, const float* __restrict__ x, float* __restrict__ y,
                            std::int32_t* __restrict__ argmax, std::size_t total) {
+  if constexpr (kPairs == 2 && kEmulatorShapes) {
+    // The emulator's contiguous share, a chunk of one output row at a time, in two passes the
+    // host compiler vectorises (one pass over both rows' stride-2 pairs does not vectorise in
+    // g++ 12): the max of each horizontal pair, then of the two rows' pair maxima. The same bits
+    // as keep_max over the window in row order (a window's first max, or its first NaN, is the
+    // first of the first pair that holds it); 4x the stepped loop (gq-bench-kernels, docs/PERF.md).
+    constexpr int kChunk = 64;
+    float max0[kChunk], max1[kChunk];
+    std::int32_t second0[kChunk], second1[kChunk];
+    const IndexRange share = grid_range(total);
+    if (share.first >= share.last) return;
+    auto [plane, oh, ow] = locate(share.first, g.out_w_div, g.out_h_div);
+    for (std::size_t o = share.first; o < share.last;) {
+      const int run = static_cast<int>(
+          min(min(std::size_t(g.out_w - ow), share.last - o), std::size_t(kChunk)));
+      const int top = 2 * oh * g.w + 2 * ow;
+      const float* r0 = x + plane * g.h * g.w + top;
+      pair_max(r0, max0, second0, run);
+      pair_max(r0 + g.w, max1, second1, run);
+      for (int j = 0; j < run; ++j) {
+        const bool lower = takes(max1[j], max0[j]);
+        y[o + j] = lower ? max1[j] : max0[j];
+        argmax[o + j] = top + 2 * j + (lower ? g.w + second1[j] : second0[j]);
+      }
+      o += run;
+      if ((ow += run) == g.out_w) {
+        ow = 0;
+        if (++oh == g.out_h) {
+          oh = 0;
+          ++plane;
+        }
+      }
+    }
+    return;
+  }
   for_each_output(total, g, [&](std::size_t o, std::size_t plane, int oh, int ow) {
     const float* in = x + plane * g.h * g.w;
     int best_index;

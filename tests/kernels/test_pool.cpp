@@ -157,6 +157,21 @@ TEST_P(Pool, MaxForwardPropagatesTheFirstNaN) {
       EXPECT_EQ(got[o], want.y[o]) << o;
 }
 
+// Values from {-1, 0, 1}: most windows hold their max more than once, and the first of them (in
+// row order) must win, also in the emulator's pair-by-pair path for 2x2 windows.
+TEST_P(Pool, MaxForwardTiesPickTheFirstMaximum) {
+  const PoolShape s = GetParam();
+  auto x = test::random_vector(in_size(s), 9 + s.w);
+  for (float& v : x) v = std::round(v);
+  auto dx = test::to_device(x);
+  auto y = test::poisoned(out_size(s));
+  auto argmax = test::poisoned<std::int32_t>(out_size(s));
+  maxpool2d_forward(s, dx.data(), y.data(), argmax.data());
+  const MaxRef want = maxpool_ref(s, x);
+  EXPECT_TRUE(test::all_close(y.to_host(), want.y, 0, 0));
+  EXPECT_EQ(argmax.to_host(), want.argmax);
+}
+
 TEST_P(Pool, MaxBackwardMatchesScatterReference) {
   const PoolShape s = GetParam();
   const auto x = test::random_vector(in_size(s), 2 + s.window);
@@ -232,6 +247,7 @@ INSTANTIATE_TEST_SUITE_P(
                       PoolShape{3, 5, 9, 7, 3, 2, 1},   // window 3 stride 2 pad 1
                       PoolShape{3, 5, 9, 7, 3, 1, 1},   // window 3 stride 1 pad 1 (same size)
                       PoolShape{2, 3, 8, 8, 2, 2, 0},   // the common even case
+                      PoolShape{3, 2, 4, 150, 2, 2, 0},  // 2x2 rows longer than a 64-output chunk
                       PoolShape{1, 2, 13, 6, 3, 2, 0},  // non-square, no padding
                       PoolShape{2, 3, 5, 11, 3, 3, 1},  // stride = window with padding
                       PoolShape{2, 2, 6, 5, 4, 1, 2},   // overlapping windows, pad = window / 2

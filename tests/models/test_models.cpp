@@ -141,6 +141,53 @@ TEST(SequentialBackwardHook, LayersWhoseGradientsTheHookTakesWriteDxOnly) {
   EXPECT_THROW(m->backward(Context{}, dout.data(), wrong), Error);
 }
 
+// The zoo pools before the ReLU (models/zoo.cpp, relu_then_pool): the output and every
+// gradient must be the bits of ReLU then pool. A conv in front gives windows of mixed sign (about
+// one in 16 has a negative max) and carries dx into a parameter gradient.
+TEST(Zoo, PoolThenReluGivesTheBitsOfReluThenPool) {
+  const int batch = 3;
+  auto make = [](bool pool_first) {
+    auto m = std::make_unique<Sequential>();
+    m->add("conv", std::make_unique<Conv2d>(4, 3, 1, 1));
+    auto relu = std::make_unique<ActivationLayer>(kernels::Activation::relu);
+    auto pool = std::make_unique<Pool2d>(PoolKind::max, 2, 2);
+    if (pool_first) {
+      m->add("pool", std::move(pool));
+      m->add("relu", std::move(relu));
+    } else {
+      m->add("relu", std::move(relu));
+      m->add("pool", std::move(pool));
+    }
+    m->add("flatten", std::make_unique<Flatten>());
+    m->add("fc", std::make_unique<Linear>(5));
+    m->setup(Shape{2, 10, 6}, batch);
+    m->initialize(11);
+    return m;
+  };
+  const auto x = test::to_device(test::random_vector(std::size_t(batch) * 2 * 10 * 6, 4));
+  const auto dout = test::to_device(test::random_vector(std::size_t(batch) * 5, 5));
+  std::vector<float> out[2], grads[2];
+  int negative_windows = 0;
+  for (int pool_first = 0; pool_first < 2; ++pool_first) {
+    auto m = make(pool_first == 1);
+    Context ctx;
+    m->forward(ctx, x.data());
+    m->backward(ctx, dout.data());
+    out[pool_first].resize(std::size_t(batch) * 5);
+    copy_to_host(out[pool_first].data(), m->output(), out[pool_first].size() * 4);
+    grads[pool_first].resize(m->params().size());
+    copy_to_host(grads[pool_first].data(), m->params().grads(), grads[pool_first].size() * 4);
+    if (pool_first) {  // the pooled, pre-ReLU maxima
+      std::vector<float> pooled(std::size_t(batch) * 4 * 5 * 3);
+      copy_to_host(pooled.data(), m->activation(1), pooled.size() * 4);
+      for (float v : pooled) negative_windows += v < 0.0f;
+    }
+  }
+  EXPECT_GT(negative_windows, 0);
+  EXPECT_EQ(out[0], out[1]);
+  EXPECT_EQ(grads[0], grads[1]);
+}
+
 TEST(ParamRegistry, DecayedTensorsComeFirstAndContiguous) {
   auto m = tiny_model(false);
   m->setup(Shape{2, 9, 7}, 2);

@@ -11,6 +11,7 @@
 
 #include "kernels/activation.h"
 #include "kernels/elementwise.h"
+#include "kernels/pool.h"
 #include "kernels/reduce.h"
 #include "runtime/device.h"
 #include "runtime/memory.h"
@@ -88,5 +89,19 @@ void BM_AxpyPlainLoop(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(12 * n * state.iterations()));
 }
 BENCHMARK(BM_AxpyPlainLoop)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
+
+// 2x2 max-pooling forward at paper-cnn's first block (batch 128, 32 channels, 32x32), the
+// largest pooling of its step: GB/s of the bytes it moves (read x, write y and argmax).
+void BM_MaxPool2x2Forward(benchmark::State& state) {
+  const gq::kernels::PoolShape s{128, 32, 32, 32, 2, 2, 0};
+  const std::size_t in = std::size_t(s.n) * s.c * s.h * s.w, out = in / 4;
+  auto x = ramp(in);
+  DeviceBuffer<float> y(out);
+  DeviceBuffer<std::int32_t> argmax(out);
+  gq::bench::timed_loop(state, 4.0 * in + 8.0 * out, [&] {
+    gq::kernels::maxpool2d_forward(s, x.data(), y.data(), argmax.data());
+  });
+}
+BENCHMARK(BM_MaxPool2x2Forward)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
