@@ -43,6 +43,17 @@ __device__ __forceinline__ T warp_reduce(T v, Op op) {
   return v;
 }
 
+// What lane 0 of warp_reduce returns (every lane's, for a commutative op), computed by one thread
+// from the 32 lanes' inputs: the same tree in the same operand order, so the same bits. lanes is
+// overwritten. Kernels whose emulator shape gives a warp's work to one thread use it: there a
+// shuffle costs every lane ~50 ns, 16 times what the 31 combines cost here.
+template <class T, class Op>
+__device__ __forceinline__ T warp_reduce_serial(T (&lanes)[32], Op op) {
+  for (int half = 16; half > 0; half >>= 1)
+    for (int l = 0; l < half; ++l) lanes[l] = op(lanes[l], lanes[l + half]);
+  return lanes[0];
+}
+
 // Block-wide reduction for a block of BLOCK threads (a multiple of 32, at most 1024, or 1). Every
 // thread must call it; thread 0 gets the result (others get a partial). BLOCK = 1 is a plain
 // loop's worth of reduction: kernels choose it on the emulator, where each barrier and shuffle

@@ -143,9 +143,56 @@ TEST(SoftmaxXentEdges, InPlaceGradientWithEveryLabel) {
   EXPECT_TRUE(test::all_close(logits.to_host(), r.dlogits, 1e-7, 1e-5));
 }
 
+// The kernels' arithmetic in float on the host: lane l of a warp takes classes l, l + 32, ... and
+// the lanes combine in the warp's butterfly, as lane 0 sees it. Both launch shapes (the GPU's warp
+// per row, which the GQ_EMU_GPU_DECISIONS build runs, and the emulator's thread per row) must give
+// these bits exactly: a training run's bits do not depend on which of the two ran its loss.
+template <class Op>
+float warp_tree(std::vector<float> lanes, Op op) {
+  for (int half = 16; half > 0; half /= 2)
+    for (int l = 0; l < half; ++l) lanes[l] = op(lanes[l], lanes[l + half]);
+  return lanes[0];
+}
+
+TEST_P(SoftmaxXent, BitsAreTheWarpTreeOnBothLaunchShapes) {
+  const auto [n, classes, s] = GetParam();
+  const auto logits_h = test::random_vector(std::size_t(n) * classes, n * 7 + classes, -6, 6);
+  const auto labels_h = random_labels(n, classes, n + 3 * classes);
+  auto logits = test::to_device(logits_h);
+  auto labels = to_device(labels_h);
+  auto losses = test::poisoned(n), dlogits = test::poisoned(logits_h.size());
+  const float grad_scale = 1.0f / 3.0f;
+  softmax_xent(logits.data(), labels.data(), n, classes, s, losses.data(), dlogits.data(),
+               grad_scale);
+  std::vector<float> want_loss(n), want_d(logits_h.size());
+  const float off = s / static_cast<float>(classes), on = 1.0f - s + off;
+  auto add = [](float a, float b) { return a + b; };
+  for (int i = 0; i < n; ++i) {
+    const float* l = logits_h.data() + std::size_t(i) * classes;
+    std::vector<float> mx(32, -INFINITY), se(32, 0.0f), sz(32, 0.0f);
+    for (int j = 0; j < classes; ++j) mx[j % 32] = std::fmax(mx[j % 32], l[j]);
+    const float m = warp_tree(mx, [](float a, float b) { return std::fmax(a, b); });
+    for (int j = 0; j < classes; ++j) {
+      se[j % 32] += std::exp(l[j] - m);
+      sz[j % 32] += l[j] - m;
+    }
+    const float sum_exp = warp_tree(se, add), sum_z = warp_tree(sz, add);
+    const float log_sum = std::log(sum_exp);
+    float loss = (1.0f - s) * (log_sum - (l[labels_h[i]] - m));
+    if (s > 0.0f) loss = std::fma(off, static_cast<float>(classes) * log_sum - sum_z, loss);
+    want_loss[i] = loss;
+    const float inv_sum = 1.0f / sum_exp;
+    for (int j = 0; j < classes; ++j)
+      want_d[std::size_t(i) * classes + j] =
+          grad_scale * (std::exp(l[j] - m) * inv_sum - (j == labels_h[i] ? on : off));
+  }
+  EXPECT_TRUE(test::all_close(losses.to_host(), want_loss, 0, 0));
+  EXPECT_TRUE(test::all_close(dlogits.to_host(), want_d, 0, 0));
+}
+
 INSTANTIATE_TEST_SUITE_P(AwkwardShapes, SoftmaxXent,
                          ::testing::Combine(::testing::Values(1, 31, 257),
-                                            ::testing::Values(10, 46),
+                                            ::testing::Values(10, 46, 90),
                                             ::testing::Values(0.0f, 0.1f)));
 
 TEST(SoftmaxXentEdges, LargeLogitsStayFinite) {
@@ -245,7 +292,7 @@ TEST_P(Correct, MatchesFirstArgmaxReference) {
 
 INSTANTIATE_TEST_SUITE_P(AwkwardShapes, Correct,
                          ::testing::Combine(::testing::Values(1, 31, 257),
-                                            ::testing::Values(10, 46)));
+                                            ::testing::Values(10, 46, 90)));
 
 TEST(CorrectEdges, TiesGoToTheFirstIndexAndNaNsAreIgnored) {
   const float nan = std::numeric_limits<float>::quiet_NaN();

@@ -11,6 +11,7 @@
 
 #include "kernels/activation.h"
 #include "kernels/elementwise.h"
+#include "kernels/loss.h"
 #include "kernels/pool.h"
 #include "kernels/reduce.h"
 #include "runtime/device.h"
@@ -103,5 +104,24 @@ void BM_MaxPool2x2Forward(benchmark::State& state) {
   });
 }
 BENCHMARK(BM_MaxPool2x2Forward)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+// Softmax cross-entropy (loss and dlogits) over a CIFAR-10 batch of 128 x 10 logits, and the sum
+// of its 128 losses: the training step's loss range. Tiny work, so this is launch and warp-shuffle
+// cost on the emulator.
+void BM_LossRange(benchmark::State& state) {
+  const int n = 128, classes = 10;
+  auto logits = ramp(std::size_t(n) * classes);
+  std::vector<std::int32_t> h(n);
+  for (int i = 0; i < n; ++i) h[i] = i % classes;
+  DeviceBuffer<std::int32_t> labels{std::span<const std::int32_t>(h)};
+  DeviceBuffer<float> losses(n), dlogits(std::size_t(n) * classes), sum(1);
+  DeviceBuffer<char> scratch(gq::kernels::reduce_scratch_bytes());
+  gq::bench::timed_loop(state, 12.0 * n * classes, [&] {
+    gq::kernels::softmax_xent(logits.data(), labels.data(), n, classes, 0.0f, losses.data(),
+                              dlogits.data(), 1.0f / n);
+    gq::kernels::reduce_sum(losses.data(), n, sum.data(), scratch.data());
+  });
+}
+BENCHMARK(BM_LossRange)->UseManualTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace
