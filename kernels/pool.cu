@@ -2,8 +2,9 @@
 // Launch shape: 2-D pooling forward and backward are grid-stride maps (kBlock threads, grid from
 // grid_stride_blocks, grid_range shares) over output elements (forward) or input elements
 // (backward, a gather over the at most ceil(window/stride)^2 windows that contain the element, in
-// a fixed order: no atomics; for non-overlapping max windows a conflict-free scatter from the
-// outputs instead). Global average pooling forward gives each (n, c) plane to one thread
+// a fixed order: no atomics; for max windows that tile the input, each output writes its whole
+// window instead (no memset); for other non-overlapping ones, a memset and a conflict-free
+// scatter from the outputs). Global average pooling forward gives each (n, c) plane to one thread
 // (grid_range over planes; the planes are small, 4x4 to 8x8 in our nets, and the sum is then the
 // same on both devices); its backward is a grid-stride broadcast. Flat indices are split into
 // (plane, row, col) with FastDivmod: a hardware divide per element dominated these kernels (max
@@ -224,6 +225,53 @@ __global__ void __launch_bounds__(kBlock)
   }
 }
 
+// Windows that tile the input exactly (stride = window, no padding, sides divisible by it: every
+// max-pool of our nets): each output writes its whole window, dy at its argmax and 0 elsewhere, so
+// every dx element is written once and no memset is needed. The scatter's bits. kPairs = 2: 2x2
+// windows, unrolled, and on the emulator a row chunk at a time (see maxpool_forward_kernel).
+template <int kPairs>
+__global__ void __launch_bounds__(kBlock)
+    maxpool_backward_tiles_kernel(Geometry g, const float* __restrict__ dy,
+                                  const std::int32_t* __restrict__ argmax, float* __restrict__ dx,
+                                  std::size_t total_out) {
+  // Output o's window in plane `out`, its top-left element at `top`.
+  auto write_window = [&](std::size_t o, float* out, int top) {
+    const int pick = argmax[o] - top;  // the window-relative offset of the max
+    const float d = dy[o];
+    if constexpr (kPairs == 2) {
+      out[top] = pick == 0 ? d : 0.0f;
+      out[top + 1] = pick == 1 ? d : 0.0f;
+      out[top + g.w] = pick == g.w ? d : 0.0f;
+      out[top + g.w + 1] = pick == g.w + 1 ? d : 0.0f;
+    } else {
+      for (int r = 0; r < g.window; ++r)
+        for (int q = 0; q < g.window; ++q)
+          out[top + r * g.w + q] = r * g.w + q == pick ? d : 0.0f;
+    }
+  };
+  if constexpr (kPairs == 2 && kEmulatorShapes) {
+    const IndexRange share = grid_range(total_out);
+    if (share.first >= share.last) return;
+    auto [plane, oh, ow] = locate(share.first, g.out_w_div, g.out_h_div);
+    for (std::size_t o = share.first; o < share.last;) {
+      const int run = static_cast<int>(min(std::size_t(g.out_w - ow), share.last - o));
+      float* out = dx + plane * g.h * g.w;
+      const int top = 2 * oh * g.w + 2 * ow;
+      for (int j = 0; j < run; ++j) write_window(o + j, out, top + 2 * j);
+      o += run;
+      ow = 0;
+      if (++oh == g.out_h) {
+        oh = 0;
+        ++plane;
+      }
+    }
+    return;
+  }
+  for_each_output(total_out, g, [&](std::size_t o, std::size_t plane, int oh, int ow) {
+    write_window(o, dx + plane * g.h * g.w, oh * g.window * g.w + ow * g.window);
+  });
+}
+
 __global__ void __launch_bounds__(kBlock)
     avgpool_forward_kernel(Geometry g, const float* __restrict__ x, float* __restrict__ y,
                            std::size_t total) {
@@ -328,6 +376,12 @@ void maxpool2d_backward(const PoolShape& s, const float* dy, const std::int32_t*
                         stream_t stream) {
   const Geometry g = checked_geometry(s, "maxpool2d_backward");
   GQ_CHECK(dy && argmax && dx, "maxpool2d_backward: null device pointer");
+  if (g.stride == g.window && g.pad == 0 && g.h % g.window == 0 && g.w % g.window == 0) {
+    const std::size_t total_out = planes(s) * g.out_h * g.out_w;
+    launch(g.window == 2 ? maxpool_backward_tiles_kernel<2> : maxpool_backward_tiles_kernel<0>,
+           grid_stride_blocks(total_out, kBlock), kBlock, 0, stream, g, dy, argmax, dx, total_out);
+    return;
+  }
   if (g.stride >= g.window) {
     const std::size_t total_out = planes(s) * g.out_h * g.out_w;
     memset_device(dx, 0, planes(s) * g.h * g.w * sizeof(float), stream);

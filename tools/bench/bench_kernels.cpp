@@ -105,6 +105,20 @@ void BM_MaxPool2x2Forward(benchmark::State& state) {
 }
 BENCHMARK(BM_MaxPool2x2Forward)->UseManualTime()->Unit(benchmark::kMillisecond);
 
+// Its backward: dx from dy and the forward's argmax (read dy and argmax, write dx).
+void BM_MaxPool2x2Backward(benchmark::State& state) {
+  const gq::kernels::PoolShape s{128, 32, 32, 32, 2, 2, 0};
+  const std::size_t in = std::size_t(s.n) * s.c * s.h * s.w, out = in / 4;
+  auto x = ramp(in), dy = ramp(out);
+  DeviceBuffer<float> y(out), dx(in);
+  DeviceBuffer<std::int32_t> argmax(out);
+  gq::kernels::maxpool2d_forward(s, x.data(), y.data(), argmax.data());
+  gq::bench::timed_loop(state, 8.0 * out + 4.0 * in, [&] {
+    gq::kernels::maxpool2d_backward(s, dy.data(), argmax.data(), dx.data());
+  });
+}
+BENCHMARK(BM_MaxPool2x2Backward)->UseManualTime()->Unit(benchmark::kMillisecond);
+
 // Softmax cross-entropy (loss and dlogits) over a CIFAR-10 batch of 128 x 10 logits, and the sum
 // of its 128 losses: the training step's loss range. Tiny work, so this is launch and warp-shuffle
 // cost on the emulator.
