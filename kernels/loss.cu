@@ -4,7 +4,7 @@
 // classes and warp shuffles combine the lanes in a fixed order, so results are deterministic.
 // Emulator: one thread per row (kRowBlock threads a block, grid_range shares), which computes the
 // 32 lanes' parts and combines them in the warp's tree (warp_reduce_serial): the same bits without
-// the shuffles, which cost ~50 ns a lane each there (3.8 of a paper-cnn b128 step's 84 ms).
+// the shuffles, which cost ~50 ns a lane each there (3.8 ms of an 84 ms paper-cnn b128 step).
 // Memory traffic: softmax_xent reads a row three times (max, sum of exponentials, gradient; the
 // row is hot in L1/L2 for CNN class counts) and writes the row's gradient and one loss:
 // ~16 B per logit; correct_predictions reads each logit once. Bandwidth-bound.
