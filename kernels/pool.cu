@@ -102,6 +102,30 @@ __device__ __forceinline__ void for_each_output(std::size_t total, const Geometr
   }
 }
 
+// The emulator's contiguous share as runs along one output row, at most max_run long:
+// f(o, plane, oh, ow, run) for the outputs o .. o + run - 1 at (plane, oh, ow ...). A loop over a
+// run steps nothing, so the host compiler can vectorise it.
+template <class F>
+__device__ __forceinline__ void for_each_output_run(std::size_t total, const Geometry& g,
+                                                    int max_run, F&& f) {
+  const IndexRange share = grid_range(total);
+  if (share.first >= share.last) return;
+  auto [plane, oh, ow] = locate(share.first, g.out_w_div, g.out_h_div);
+  for (std::size_t o = share.first; o < share.last;) {
+    const int run = static_cast<int>(
+        min(min(std::size_t(g.out_w - ow), share.last - o), static_cast<std::size_t>(max_run)));
+    f(o, plane, oh, ow, run);
+    o += run;
+    if ((ow += run) == g.out_w) {
+      ow = 0;
+      if (++oh == g.out_h) {
+        oh = 0;
+        ++plane;
+      }
+    }
+  }
+}
+
 // Strictly greater keeps the first maximum; the first NaN wins and then stays. Selects, not a
 // branch: which element wins is data, and a CPU mispredicts it half the time.
 __device__ __forceinline__ bool takes(float v, float best) {
@@ -140,12 +164,8 @@ __global__ void __launch_bounds__(kBlock)
     constexpr int kChunk = 64;
     float max0[kChunk], max1[kChunk];
     std::int32_t second0[kChunk], second1[kChunk];
-    const IndexRange share = grid_range(total);
-    if (share.first >= share.last) return;
-    auto [plane, oh, ow] = locate(share.first, g.out_w_div, g.out_h_div);
-    for (std::size_t o = share.first; o < share.last;) {
-      const int run = static_cast<int>(
-          min(min(std::size_t(g.out_w - ow), share.last - o), std::size_t(kChunk)));
+    for_each_output_run(total, g, kChunk, [&](std::size_t o, std::size_t plane, int oh, int ow,
+                                              int run) {
       const int top = 2 * oh * g.w + 2 * ow;
       const float* r0 = x + plane * g.h * g.w + top;
       pair_max(r0, max0, second0, run);
@@ -155,15 +175,7 @@ __global__ void __launch_bounds__(kBlock)
         y[o + j] = lower ? max1[j] : max0[j];
         argmax[o + j] = top + 2 * j + (lower ? g.w + second1[j] : second0[j]);
       }
-      o += run;
-      if ((ow += run) == g.out_w) {
-        ow = 0;
-        if (++oh == g.out_h) {
-          oh = 0;
-          ++plane;
-        }
-      }
-    }
+    });
     return;
   }
   for_each_output(total, g, [&](std::size_t o, std::size_t plane, int oh, int ow) {
@@ -250,21 +262,12 @@ __global__ void __launch_bounds__(kBlock)
     }
   };
   if constexpr (kPairs == 2 && kEmulatorShapes) {
-    const IndexRange share = grid_range(total_out);
-    if (share.first >= share.last) return;
-    auto [plane, oh, ow] = locate(share.first, g.out_w_div, g.out_h_div);
-    for (std::size_t o = share.first; o < share.last;) {
-      const int run = static_cast<int>(min(std::size_t(g.out_w - ow), share.last - o));
+    for_each_output_run(total_out, g, g.out_w, [&](std::size_t o, std::size_t plane, int oh,
+                                                    int ow, int run) {
       float* out = dx + plane * g.h * g.w;
       const int top = 2 * oh * g.w + 2 * ow;
       for (int j = 0; j < run; ++j) write_window(o + j, out, top + 2 * j);
-      o += run;
-      ow = 0;
-      if (++oh == g.out_h) {
-        oh = 0;
-        ++plane;
-      }
-    }
+    });
     return;
   }
   for_each_output(total_out, g, [&](std::size_t o, std::size_t plane, int oh, int ow) {

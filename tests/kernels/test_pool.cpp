@@ -123,9 +123,8 @@ void check_finite_differences(std::vector<float> x, const std::vector<float>& g,
 
 class Pool : public ::testing::TestWithParam<PoolShape> {};
 
-TEST_P(Pool, MaxForwardMatchesReference) {
-  const PoolShape s = GetParam();
-  const auto x = test::random_vector(in_size(s), 1 + s.h * 31 + s.w);
+// Max-pool forward of x, outputs poisoned first: the reference's values and argmax, exactly.
+void expect_max_forward_matches_reference(const PoolShape& s, const std::vector<float>& x) {
   auto dx = test::to_device(x);
   auto y = test::poisoned(out_size(s));
   auto argmax = test::poisoned<std::int32_t>(out_size(s));
@@ -133,6 +132,11 @@ TEST_P(Pool, MaxForwardMatchesReference) {
   const MaxRef want = maxpool_ref(s, x);
   EXPECT_TRUE(test::all_close(y.to_host(), want.y, 0, 0));
   EXPECT_EQ(argmax.to_host(), want.argmax);
+}
+
+TEST_P(Pool, MaxForwardMatchesReference) {
+  const PoolShape s = GetParam();
+  expect_max_forward_matches_reference(s, test::random_vector(in_size(s), 1 + s.h * 31 + s.w));
 }
 
 // A NaN in a window is its maximum (the first one, if several), as in PyTorch: a NaN activation
@@ -163,13 +167,7 @@ TEST_P(Pool, MaxForwardTiesPickTheFirstMaximum) {
   const PoolShape s = GetParam();
   auto x = test::random_vector(in_size(s), 9 + s.w);
   for (float& v : x) v = std::round(v);
-  auto dx = test::to_device(x);
-  auto y = test::poisoned(out_size(s));
-  auto argmax = test::poisoned<std::int32_t>(out_size(s));
-  maxpool2d_forward(s, dx.data(), y.data(), argmax.data());
-  const MaxRef want = maxpool_ref(s, x);
-  EXPECT_TRUE(test::all_close(y.to_host(), want.y, 0, 0));
-  EXPECT_EQ(argmax.to_host(), want.argmax);
+  expect_max_forward_matches_reference(s, x);
 }
 
 TEST_P(Pool, MaxBackwardMatchesScatterReference) {
