@@ -119,7 +119,8 @@ __global__ void __launch_bounds__(kRowBlock)
     float lanes[32], lanes_z[32];
     for (int lane = 0; lane < 32; ++lane) lanes[lane] = lane_max(l, classes, lane);
     const float m = warp_reduce_serial(lanes, MaxCombine{});
-    for (int lane = 0; lane < 32; ++lane) lane_sums(l, classes, lane, m, lanes[lane], lanes_z[lane]);
+    for (int lane = 0; lane < 32; ++lane)
+      lane_sums(l, classes, lane, m, lanes[lane], lanes_z[lane]);
     const float sum_exp = warp_reduce_serial(lanes, AddCombine{});
     const float sum_z = warp_reduce_serial(lanes_z, AddCombine{});
     losses[row] = row_loss(label_logit, m, sum_exp, sum_z, classes, t);
@@ -153,7 +154,8 @@ __global__ void __launch_bounds__(kRowBlock)
                         int n, int classes, std::int32_t* __restrict__ correct) {
   for (const std::size_t row : grid_range(static_cast<std::size_t>(n))) {
     ValueIndex lanes[32];
-    for (int lane = 0; lane < 32; ++lane) lanes[lane] = lane_argmax(logits + row * classes, classes, lane);
+    for (int lane = 0; lane < 32; ++lane)
+      lanes[lane] = lane_argmax(logits + row * classes, classes, lane);
     const ValueIndex best = warp_reduce_serial(lanes, ArgmaxCombine{});
     correct[row] = best.index == static_cast<long long>(labels[row]) ? 1 : 0;
   }

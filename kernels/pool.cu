@@ -164,8 +164,7 @@ __global__ void __launch_bounds__(kBlock)
     constexpr int kChunk = 64;
     float max0[kChunk], max1[kChunk];
     std::int32_t second0[kChunk], second1[kChunk];
-    for_each_output_run(total, g, kChunk, [&](std::size_t o, std::size_t plane, int oh, int ow,
-                                              int run) {
+    auto run_of_outputs = [&](std::size_t o, std::size_t plane, int oh, int ow, int run) {
       const int top = 2 * oh * g.w + 2 * ow;
       const float* r0 = x + plane * g.h * g.w + top;
       pair_max(r0, max0, second0, run);
@@ -175,7 +174,8 @@ __global__ void __launch_bounds__(kBlock)
         y[o + j] = lower ? max1[j] : max0[j];
         argmax[o + j] = top + 2 * j + (lower ? g.w + second1[j] : second0[j]);
       }
-    });
+    };
+    for_each_output_run(total, g, kChunk, run_of_outputs);
     return;
   }
   for_each_output(total, g, [&](std::size_t o, std::size_t plane, int oh, int ow) {
@@ -257,17 +257,16 @@ __global__ void __launch_bounds__(kBlock)
       out[top + g.w + 1] = pick == g.w + 1 ? d : 0.0f;
     } else {
       for (int r = 0; r < g.window; ++r)
-        for (int q = 0; q < g.window; ++q)
-          out[top + r * g.w + q] = r * g.w + q == pick ? d : 0.0f;
+        for (int q = 0; q < g.window; ++q) out[top + r * g.w + q] = r * g.w + q == pick ? d : 0.0f;
     }
   };
   if constexpr (kPairs == 2 && kEmulatorShapes) {
-    for_each_output_run(total_out, g, g.out_w, [&](std::size_t o, std::size_t plane, int oh,
-                                                    int ow, int run) {
+    auto run_of_outputs = [&](std::size_t o, std::size_t plane, int oh, int ow, int run) {
       float* out = dx + plane * g.h * g.w;
       const int top = 2 * oh * g.w + 2 * ow;
       for (int j = 0; j < run; ++j) write_window(o + j, out, top + 2 * j);
-    });
+    };
+    for_each_output_run(total_out, g, g.out_w, run_of_outputs);
     return;
   }
   for_each_output(total_out, g, [&](std::size_t o, std::size_t plane, int oh, int ow) {

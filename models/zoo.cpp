@@ -24,9 +24,9 @@ std::unique_ptr<Layer> maxpool(int window) {
 // ReLU followed by 2x2 max-pooling, run as the pool first: max commutes with a non-decreasing
 // function, so the outputs are the same; the pool's argmax is the same element wherever the
 // window's max is positive, and elsewhere the ReLU's backward zeroes the gradient either way. So
-// the gradients are the same too (tests/models: ReluPoolOrder), and the ReLU runs on a quarter
-// of the elements (~7% of a paper-cnn step on the emulator, docs/PERF.md). The one difference: a
-// window whose max is -0.0 gives -0.0 here and +0.0 the other way round.
+// the gradients are the same too (test Zoo.PoolThenReluGivesTheBitsOfReluThenPool), and the ReLU
+// runs on a quarter of the elements (~7% of a paper-cnn step on the emulator, docs/PERF.md). The
+// one difference: a window whose max is -0.0 gives -0.0 here and +0.0 the other way round.
 void relu_then_pool(Sequential& m, const std::string& relu_name, const std::string& pool_name) {
   m.add(pool_name, maxpool(2));
   m.add(relu_name, relu());

@@ -242,15 +242,15 @@ INSTANTIATE_TEST_SUITE_P(
     Shapes, Pool,
     ::testing::Values(PoolShape{3, 5, 9, 7, 2, 2,
                                 0},  // window 2 stride 2, odd sizes (drops an edge)
-                      PoolShape{3, 5, 9, 7, 3, 2, 1},   // window 3 stride 2 pad 1
-                      PoolShape{3, 5, 9, 7, 3, 1, 1},   // window 3 stride 1 pad 1 (same size)
-                      PoolShape{2, 3, 8, 8, 2, 2, 0},   // the common even case
+                      PoolShape{3, 5, 9, 7, 3, 2, 1},    // window 3 stride 2 pad 1
+                      PoolShape{3, 5, 9, 7, 3, 1, 1},    // window 3 stride 1 pad 1 (same size)
+                      PoolShape{2, 3, 8, 8, 2, 2, 0},    // the common even case
                       PoolShape{3, 2, 4, 150, 2, 2, 0},  // 2x2 rows longer than a 64-output chunk
-                      PoolShape{1, 2, 13, 6, 3, 2, 0},  // non-square, no padding
-                      PoolShape{2, 3, 5, 11, 3, 3, 1},  // stride = window with padding
-                      PoolShape{2, 2, 6, 5, 4, 1, 2},   // overlapping windows, pad = window / 2
-                      PoolShape{4, 1, 1, 1, 1, 1, 0},   // 1x1 planes
-                      PoolShape{2, 3, 7, 7, 7, 7, 0}),  // one window over the whole plane
+                      PoolShape{1, 2, 13, 6, 3, 2, 0},   // non-square, no padding
+                      PoolShape{2, 3, 5, 11, 3, 3, 1},   // stride = window with padding
+                      PoolShape{2, 2, 6, 5, 4, 1, 2},    // overlapping windows, pad = window / 2
+                      PoolShape{4, 1, 1, 1, 1, 1, 0},    // 1x1 planes
+                      PoolShape{2, 3, 7, 7, 7, 7, 0}),   // one window over the whole plane
     [](const auto& info) {
       const PoolShape& s = info.param;
       return std::to_string(s.n) + "x" + std::to_string(s.c) + "x" + std::to_string(s.h) + "x" +
