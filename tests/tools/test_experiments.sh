@@ -230,6 +230,8 @@ check "scale report: exits 0, complete" bash -c "test $? -eq 0 && grep -q '^\*\*
 check "scale report: moonshot answer and three claim lines" bash -c "
   grep -qE '^\*\*Answer: (yes|no)\*\*' '$T/sdoc/RESULTS-scale.md' &&
   test \$(grep -cE '^- \*\*(Grad Queue beats|More clusters)[^:]*: (supports|contradicts|cannot decide)' '$T/sdoc/RESULTS-scale.md') -eq 3"
+check "scale report: the moonshot answer where plain reached the target" bash -c "
+  grep -qE '^Where plain reached the target within S steps: (\*\*(yes|no)\*\* \([0-9]+ of [0-9]+ such rows|no row)' '$T/sdoc/RESULTS-scale.md'"
 check "scale report: the moonshot rows say whether plain reached the target" bash -c "
   grep -qF '| plain trained? |' '$T/sdoc/RESULTS-scale.md' &&
   grep -E '^\| [a-z0-9]+ \| [0-9]+ \| [a-z]+ gq' '$T/sdoc/RESULTS-scale.md' | grep -qE '\| (yes|no \([0-9]+/[0-9]+\))[^|]* \|'"
