@@ -70,7 +70,7 @@ __device__ __forceinline__ void walk_segment(int cg, const FastDivmod& hw_div, F
 // Items (segments or channels) per block. On the emulator a block is one thread, and a float
 // chain adds one element per few cycles of latency: kLanes items side by side keep the adder busy.
 // Each lane adds its own item's elements in the same order as alone, so the bits do not change.
-constexpr int kLanes = kEmulatorShapes ? 8 : 1;
+constexpr int kLanes = kEmulatorShapes ? 4 : 1;
 static_assert(kLanes == 1 || kBlock == 1, "lanes are one thread's side-by-side chains");
 
 // Lane l's item of this block, clamped to `items`: a lane past the end repeats the last item (its
