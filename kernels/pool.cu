@@ -75,33 +75,6 @@ __device__ __forceinline__ int inside(int start, int window, int extent) {
   return min(start + window, extent) - max(start, 0);
 }
 
-// Calls f(o, plane, oh, ow) for each output o of this thread's grid_range share. On the GPU the
-// share is strided and each o is located with two divides; on the emulator it is one contiguous
-// run, located once and then stepped (which took a fifth off max-pool forward's time there).
-template <class F>
-__device__ __forceinline__ void for_each_output(std::size_t total, const Geometry& g, F&& f) {
-  const IndexRange share = grid_range(total);
-  if constexpr (kEmulatorShapes) {
-    if (share.first >= share.last) return;
-    auto [plane, oh, ow] = locate(share.first, g.out_w_div, g.out_h_div);
-    for (std::size_t o = share.first; o < share.last; ++o) {
-      f(o, plane, oh, ow);
-      if (++ow == g.out_w) {
-        ow = 0;
-        if (++oh == g.out_h) {
-          oh = 0;
-          ++plane;
-        }
-      }
-    }
-  } else {
-    for (const std::size_t o : share) {
-      const auto [plane, oh, ow] = locate(o, g.out_w_div, g.out_h_div);
-      f(o, plane, oh, ow);
-    }
-  }
-}
-
 // The emulator's contiguous share as runs along one output row, at most max_run long:
 // f(o, plane, oh, ow, run) for the outputs o .. o + run - 1 at (plane, oh, ow ...). A loop over a
 // run steps nothing, so the host compiler can vectorise it.
@@ -122,6 +95,24 @@ __device__ __forceinline__ void for_each_output_run(std::size_t total, const Geo
         oh = 0;
         ++plane;
       }
+    }
+  }
+}
+
+// Calls f(o, plane, oh, ow) for each output o of this thread's grid_range share. On the GPU the
+// share is strided and each o is located with two divides; on the emulator it is one contiguous
+// run, located once and then stepped (which took a fifth off max-pool forward's time there).
+template <class F>
+__device__ __forceinline__ void for_each_output(std::size_t total, const Geometry& g, F&& f) {
+  if constexpr (kEmulatorShapes) {
+    for_each_output_run(total, g, g.out_w,
+                        [&](std::size_t o, std::size_t plane, int oh, int ow, int run) {
+                          for (int j = 0; j < run; ++j) f(o + j, plane, oh, ow + j);
+                        });
+  } else {
+    for (const std::size_t o : grid_range(total)) {
+      const auto [plane, oh, ow] = locate(o, g.out_w_div, g.out_h_div);
+      f(o, plane, oh, ow);
     }
   }
 }
@@ -240,7 +231,7 @@ __global__ void __launch_bounds__(kBlock)
 // Windows that tile the input exactly (stride = window, no padding, sides divisible by it: every
 // max-pool of our nets): each output writes its whole window, dy at its argmax and 0 elsewhere, so
 // every dx element is written once and no memset is needed. The scatter's bits. kPairs = 2: 2x2
-// windows, unrolled, and on the emulator a row chunk at a time (see maxpool_forward_kernel).
+// windows, unrolled.
 template <int kPairs>
 __global__ void __launch_bounds__(kBlock)
     maxpool_backward_tiles_kernel(Geometry g, const float* __restrict__ dy,
@@ -260,18 +251,19 @@ __global__ void __launch_bounds__(kBlock)
         for (int q = 0; q < g.window; ++q) out[top + r * g.w + q] = r * g.w + q == pick ? d : 0.0f;
     }
   };
-  if constexpr (kPairs == 2 && kEmulatorShapes) {
+  if constexpr (kEmulatorShapes) {  // a run of windows along an output row at a time
     auto run_of_outputs = [&](std::size_t o, std::size_t plane, int oh, int ow, int run) {
       float* out = dx + plane * g.h * g.w;
-      const int top = 2 * oh * g.w + 2 * ow;
-      for (int j = 0; j < run; ++j) write_window(o + j, out, top + 2 * j);
+      const int window = kPairs == 2 ? 2 : g.window;  // a constant stride lets g++ vectorise
+      const int top = (oh * g.w + ow) * window;
+      for (int j = 0; j < run; ++j) write_window(o + j, out, top + j * window);
     };
     for_each_output_run(total_out, g, g.out_w, run_of_outputs);
-    return;
+  } else {
+    for_each_output(total_out, g, [&](std::size_t o, std::size_t plane, int oh, int ow) {
+      write_window(o, dx + plane * g.h * g.w, (oh * g.w + ow) * g.window);
+    });
   }
-  for_each_output(total_out, g, [&](std::size_t o, std::size_t plane, int oh, int ow) {
-    write_window(o, dx + plane * g.h * g.w, oh * g.window * g.w + ow * g.window);
-  });
 }
 
 __global__ void __launch_bounds__(kBlock)
