@@ -27,8 +27,9 @@ function(gq_add_executable name)
 endfunction()
 
 # gq_add_test(name [HOST] SOURCES ... LIBS ...): a GoogleTest binary registered with ctest. In the
-# emulator build it is registered twice: forward thread order with one worker, and reverse order
-# with two workers, so races that one order hides show up in the other. HOST marks a suite that
+# emulator build it is registered twice: forward thread order with one worker and work run when
+# issued, and reverse order with two workers and deferred streams (runtime/emulated_streams.h), so
+# races that one order hides show up in the other, and so does a missing dependency between streams. HOST marks a suite that
 # launches no kernels (label "host"): thread order cannot matter, so it runs once.
 function(gq_add_test name)
   cmake_parse_arguments(ARG "HOST" "" "SOURCES;LIBS" ${ARGN})
@@ -49,6 +50,6 @@ function(gq_add_test name)
       ENVIRONMENT "CUEMU_ORDER=forward;CUEMU_WORKERS=1;${data_env}")
     add_test(NAME ${name}.reverse COMMAND ${name})
     set_tests_properties(${name}.reverse PROPERTIES LABELS "reverse"
-      ENVIRONMENT "CUEMU_ORDER=reverse;CUEMU_WORKERS=2;${data_env}")
+      ENVIRONMENT "CUEMU_ORDER=reverse;CUEMU_WORKERS=2;CUEMU_STREAMS=deferred;${data_env}")
   endif()
 endfunction()

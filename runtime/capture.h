@@ -15,6 +15,9 @@
 #include <utility>
 
 #include "runtime/stream.h"
+#if !GQ_WITH_CUDA
+#include "runtime/emulated_streams.h"
+#endif
 
 namespace gq::detail {
 
@@ -45,14 +48,20 @@ void record(stream_t stream, OpKind kind, const char* what, std::function<void()
             std::size_t bytes);
 
 // Emulator library calls (runtime/blas_cpu.cpp, dnn_cpu.cpp): while this thread captures, keep
-// `call` (the same call again, made at replay) and return true; otherwise return false and let
-// the caller run it now.
+// `call` (the same call again, made at replay) and return true; with CUEMU_STREAMS=deferred, queue
+// it on its stream (runtime/emulated_streams.h) and return true; otherwise return false and let the
+// caller run it now.
 template <class F>
 bool record_library_call(stream_t stream, const char* what, F&& call) {
-  if (t_capture == nullptr) [[likely]]
-    return false;
-  record(stream, OpKind::library, what, std::function<void()>(std::forward<F>(call)), sizeof(F));
-  return true;
+  if (t_capture != nullptr) [[unlikely]] {
+    record(stream, OpKind::library, what, std::function<void()>(std::forward<F>(call)), sizeof(F));
+    return true;
+  }
+#if !GQ_WITH_CUDA
+  return streams_deferred() && defer(stream, {}, std::function<void()>(std::forward<F>(call)));
+#else
+  return false;
+#endif
 }
 
 // device_free while this thread captures. It cannot throw (it runs in destructors, also while an

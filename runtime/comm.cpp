@@ -19,6 +19,8 @@
 #if GQ_WITH_CUDA
 #include <cuda_runtime.h>
 #include <nccl.h>
+#else
+#include "runtime/emulated_streams.h"
 #endif
 #endif
 
@@ -283,7 +285,9 @@ void Communicator::sum(float* data, std::size_t n, stream_t stream) {
   }
   GQ_NCCL_CHECK(ncclGroupEnd());
 #else
-  (void)stream;  // the emulator is synchronous: device memory is ready when a call returns
+  // MPI reads and writes the emulator's device memory from the host: the stream's work first
+  // (NCCL's calls would be ordered on the stream; CUEMU_STREAMS=deferred may still hold it).
+  detail::run_pending(stream);
   for (int j = 0; j < size_; ++j) {
     const Chunk cj = chunk_of(n, size_, j);
     m.counts[j] = static_cast<int>(cj.size());
@@ -297,6 +301,7 @@ void Communicator::sum(float* data, std::size_t n, stream_t stream) {
                               &request));
   m.wait(request, "the sum's all-to-all", rank_, timeout_s_);
   sum_in_rank_order(parts, size_, stride, mine.size(), data + mine.begin, stream);
+  detail::run_pending(stream);
   GQ_MPI_CHECK(MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, data, m.counts.data(),
                                m.displs.data(), MPI_FLOAT, m.comm, &request));
   m.wait(request, "the sum's all-gather", rank_, timeout_s_);
@@ -312,7 +317,7 @@ void Communicator::all_gather(const float* send, float* recv, std::size_t n, str
 #if GQ_WITH_CUDA
   GQ_NCCL_CHECK(ncclAllGather(send, recv, n, ncclFloat, impl_->nccl, stream));
 #else
-  (void)stream;
+  detail::run_pending(stream);  // MPI reads device memory from the host (as in sum())
   GQ_CHECK(n <= static_cast<std::size_t>(std::numeric_limits<int>::max()),
            "rank {}: all_gather of {} floats is more than one MPI message can count", rank_, n);
   MPI_Request request;

@@ -12,6 +12,8 @@
 #include <cuda_runtime_api.h>
 
 #include "runtime/cuda_check.h"
+#else
+#include "runtime/emulated_streams.h"
 #endif
 
 namespace gq {
@@ -203,7 +205,13 @@ void Graph::replay(stream_t stream) {
     detail::count_replay(m.cap.counts);
   }
 #else
-  (void)stream;  // synchronous: the recorded operations run now, each counted as it runs
+  // The recorded operations run now (or when the stream runs: emulated_streams.h), each counted
+  // as it runs.
+  if (detail::streams_deferred() &&
+      detail::defer(stream, m.cap.counts, [ops = m.cap.ops] {
+        for (const auto& op : ops) op();
+      }))
+    return;
   for (const auto& op : m.cap.ops) op();
 #endif
 }

@@ -4,6 +4,7 @@
 
 #if !GQ_WITH_CUDA
 #include "runtime/cuemu/api.h"
+#include "runtime/emulated_streams.h"
 #endif
 
 namespace gq {
@@ -23,11 +24,13 @@ LaunchCounters launch_counters() {
   Counters& c = counters();
 #if GQ_WITH_CUDA
   const std::uint64_t launches = c.launches.load(std::memory_order_relaxed);
+  const LaunchCounters issued{};
 #else
   const std::uint64_t launches = cuemu::launch_count();
+  const LaunchCounters issued = detail::pending_counts();  // counted when issued, as on a GPU
 #endif
-  return {launches, c.copies.load(std::memory_order_relaxed),
-          c.memsets.load(std::memory_order_relaxed)};
+  return {launches + issued.launches, c.copies.load(std::memory_order_relaxed) + issued.copies,
+          c.memsets.load(std::memory_order_relaxed) + issued.memsets};
 }
 
 namespace detail {

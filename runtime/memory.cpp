@@ -3,6 +3,8 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include "runtime/emulated_memory.h"
+#include "runtime/emulated_streams.h"
 #endif
 
 namespace gq {
@@ -149,6 +152,7 @@ void device_free(void* ptr) noexcept {
   if (!ptr) return;
   if (detail::t_capture != nullptr) [[unlikely]]
     return detail::defer_free(ptr);
+  detail::run_all_pending_noexcept();  // cudaFree waits for the device's work
   void* raw = static_cast<char*>(ptr) - kAlign;
   std::size_t bytes = 0;
   std::memcpy(&bytes, raw, sizeof(bytes));
@@ -156,15 +160,25 @@ void device_free(void* ptr) noexcept {
   std::free(raw);
 }
 
-void copy_to_device(void* dst, const void* src, std::size_t bytes, stream_t) {
+void copy_to_device(void* dst, const void* src, std::size_t bytes, stream_t stream) {
   if (!bytes) return;
   detail::forbid_in_capture("copy_to_device (DeviceBuffer upload)", kHostCopy);
+  if (detail::streams_deferred()) [[unlikely]] {  // staged now, written when the stream runs
+    auto staged = std::make_shared<std::vector<char>>(static_cast<const char*>(src),
+                                                      static_cast<const char*>(src) + bytes);
+    auto write = [=] {
+      std::memcpy(dst, staged->data(), bytes);
+      detail::count_copy();
+    };
+    if (detail::defer(stream, {0, 1, 0}, write)) return;
+  }
   std::memcpy(dst, src, bytes);
   detail::count_copy();
 }
-void copy_to_host(void* dst, const void* src, std::size_t bytes, stream_t) {
+void copy_to_host(void* dst, const void* src, std::size_t bytes, stream_t stream) {
   if (!bytes) return;
   detail::forbid_in_capture("copy_to_host (DeviceBuffer download / to_host)", kHostCopy);
+  detail::run_pending(stream);  // the host data is valid on return: the stream's work has run
   std::memcpy(dst, src, bytes);
   detail::count_copy();
 }
@@ -176,6 +190,7 @@ void copy_on_device(void* dst, const void* src, std::size_t bytes, stream_t stre
         [=] { copy_on_device(dst, src, bytes, stream); }, 4 * sizeof(void*));
     return;
   }
+  if (detail::defer(stream, {0, 1, 0}, [=] { copy_on_device(dst, src, bytes, stream); })) return;
   std::memmove(dst, src, bytes);
   detail::count_copy();
 }
@@ -187,6 +202,7 @@ void memset_device(void* dst, int byte, std::size_t bytes, stream_t stream) {
         [=] { memset_device(dst, byte, bytes, stream); }, 4 * sizeof(void*));
     return;
   }
+  if (detail::defer(stream, {0, 0, 1}, [=] { memset_device(dst, byte, bytes, stream); })) return;
   std::memset(dst, byte, bytes);
   detail::count_memset();
 }

@@ -29,6 +29,7 @@
 #include "runtime/capture.h"
 #include "runtime/device.h"
 #include "runtime/host_device.h"
+#include "runtime/launch_check.h"
 #include "runtime/launch_counters.h"
 #include "runtime/stream.h"
 
@@ -48,11 +49,15 @@ inline constexpr bool kEmulatorShapes = true;
 
 #if !defined(__CUDACC__)
 namespace detail {
-// Emulator, while this thread captures a graph (runtime/graph.h): keep the launch to run at every
-// replay. The arguments are converted now, as a GPU's kernel node copies them at capture.
+// Emulator: a launch kept to run later, while this thread captures a graph (runtime/graph.h: at
+// every replay) or with CUEMU_STREAMS=deferred (runtime/emulated_streams.h: when its stream runs).
+// The arguments are converted now, as a GPU's launch copies them when it is issued. Returns false
+// when the launch is to run now.
 template <class... Params, class... Args>
-void record_launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem,
-                   bool cooperative, stream_t stream, Args&&... args) {
+bool keep_launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem,
+                 bool cooperative, stream_t stream, Args&&... args) {
+  if (t_capture == nullptr && !streams_deferred()) [[likely]]
+    return false;
   auto op = [kernel, grid, block, smem, cooperative,
              packed = std::tuple<std::decay_t<Params>...>(std::forward<Args>(args)...)] {
     std::apply(
@@ -64,8 +69,10 @@ void record_launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t
         },
         packed);
   };
+  if (t_capture == nullptr) return defer(stream, {1, 0, 0}, std::move(op));
   const std::size_t bytes = sizeof(op);
   record(stream, OpKind::launch, "kernel launch", std::move(op), bytes);
+  return true;
 }
 }  // namespace detail
 #endif
@@ -74,7 +81,8 @@ void record_launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t
 // Either way the launch is counted (gq::launch_counters()).
 // Arguments are converted to the kernel's parameter types, as a real launch does.
 // While this thread captures a graph (runtime/graph.h) the launch is recorded instead: by CUDA on
-// the GPU, by detail::record_launch on the emulator; it is counted at each replay.
+// the GPU, by detail::keep_launch on the emulator; it is counted at each replay. With
+// GQ_SYNC_EVERY_LAUNCH=1 (runtime/launch_check.h) each launch is followed by a checked sync.
 template <class... Params, class... Args>
 void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem, stream_t stream,
             Args&&... args) {
@@ -88,12 +96,12 @@ void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem, 
   // runtime/launch_counters.h (the emulator counts in cuemu::launch)
   if (!captured) detail::count_launch();
 #else
-  if (detail::t_capture != nullptr) [[unlikely]] {
-    detail::record_launch(kernel, grid, block, smem, false, stream, std::forward<Args>(args)...);
-    return;
-  }
-  cuemu::launch(kernel, grid, block, smem, std::forward<Args>(args)...);
+  const bool captured = detail::t_capture != nullptr;
+  if (!detail::keep_launch(kernel, grid, block, smem, false, stream, args...))
+    cuemu::launch(kernel, grid, block, smem, std::forward<Args>(args)...);
 #endif
+  if (!captured && detail::sync_every_launch()) [[unlikely]]
+    detail::check_launched(reinterpret_cast<const void*>(kernel), stream);
 }
 
 // A cooperative launch (CUDA's cooperative attribute): every block of the grid is resident at
@@ -129,12 +137,12 @@ void launch_cooperative(void (*kernel)(Params...), dim3 grid, dim3 block, std::s
       packed);
   if (!captured) detail::count_launch();
 #else
-  if (detail::t_capture != nullptr) [[unlikely]] {
-    detail::record_launch(kernel, grid, block, smem, true, stream, std::forward<Args>(args)...);
-    return;
-  }
-  cuemu::launch_cooperative(kernel, grid, block, smem, std::forward<Args>(args)...);
+  const bool captured = detail::t_capture != nullptr;
+  if (!detail::keep_launch(kernel, grid, block, smem, true, stream, args...))
+    cuemu::launch_cooperative(kernel, grid, block, smem, std::forward<Args>(args)...);
 #endif
+  if (!captured && detail::sync_every_launch()) [[unlikely]]
+    detail::check_launched(reinterpret_cast<const void*>(kernel), stream);
 }
 
 // The largest grid of `kernel` with `block` threads and `smem` bytes that can be resident at

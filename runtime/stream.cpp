@@ -9,6 +9,8 @@
 #include <cuda_runtime_api.h>
 
 #include "runtime/cuda_check.h"
+#else
+#include "runtime/emulated_streams.h"
 #endif
 
 namespace gq {
@@ -64,28 +66,32 @@ void device_synchronize() {
   GQ_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
-#else  // emulator: launches are synchronous
+#else  // emulator: work runs when issued, or when CUDA's ordering forces it (emulated_streams.h)
 
-// A stream is a distinct token (never dereferenced), so that a graph capture knows which work is
-// issued on the capturing stream and rejects work on others, as the GPU build does.
-Stream::Stream(Order) : stream_(reinterpret_cast<stream_t>(new char)) {}
+// A stream is distinct (a graph capture knows which work is issued on the capturing stream and
+// rejects work on others, as the GPU build does) and holds the work CUEMU_STREAMS=deferred keeps.
+Stream::Stream(Order order)
+    : stream_(detail::create_emulated_stream(order == Order::ordered_with_default)) {}
 Stream::~Stream() {
-  delete reinterpret_cast<char*>(stream_);
+  detail::destroy_emulated_stream(stream_);
 }
 void Stream::synchronize() const {
   detail::forbid_in_capture("Stream::synchronize", kSync);
+  detail::run_pending(stream_);
 }
 
 Event::Event() = default;
 Event::~Event() = default;
-void Event::record(stream_t) {
+void Event::record(stream_t stream) {
   detail::forbid_in_capture("Event::record", kEventRecord);
+  stream_ = stream;
   host_ms_ =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch())
           .count();
 }
 void Event::synchronize() const {
   detail::forbid_in_capture("Event::synchronize", kSync);
+  detail::run_pending(stream_);
 }
 float Event::elapsed_ms_until(const Event& stop) const {
   return static_cast<float>(stop.host_ms_ - host_ms_);
@@ -93,6 +99,7 @@ float Event::elapsed_ms_until(const Event& stop) const {
 
 void device_synchronize() {
   detail::forbid_in_capture("device_synchronize", kSync);
+  detail::run_all_pending();
 }
 
 #endif

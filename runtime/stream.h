@@ -1,8 +1,8 @@
 // Streams and events. A stream_t is CUDA's own stream handle type (cudaStream_t is
-// `CUstream_st*`), so host headers need no CUDA include. The emulator runs every launch
-// synchronously on the calling thread's worker pool; its streams are distinct tokens that are
-// never dereferenced (a graph capture tells streams apart) and its events are wall-clock
-// timestamps.
+// `CUstream_st*`), so host headers need no CUDA include. The emulator runs every launch on the
+// calling thread's worker pool, when it is issued or (CUEMU_STREAMS=deferred) when CUDA's stream
+// ordering says it must have run (runtime/emulated_streams.h); its events are wall-clock
+// timestamps taken when recorded.
 #pragma once
 
 struct CUstream_st;
@@ -45,7 +45,8 @@ class Event {
 
  private:
   CUevent_st* event_ = nullptr;  // GPU build
-  double host_ms_ = 0;           // emulator build
+  double host_ms_ = 0;           // emulator build: when it was recorded, and on which stream
+  stream_t stream_ = nullptr;
 };
 
 // Waits for all outstanding device work.

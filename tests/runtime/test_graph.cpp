@@ -26,6 +26,10 @@ namespace gq {
 namespace {
 
 constexpr std::size_t kN = 4097;  // not a multiple of any block size
+// The tests upload and read back on the default stream and issue the work on `stream`: a blocking
+// stream keeps them in order (a non-blocking one races them on a GPU; CUEMU_STREAMS=deferred
+// shows it here).
+constexpr Stream::Order kOrdered = Stream::Order::ordered_with_default;
 constexpr int kM = 8, kK = 16, kCols = 4;
 
 // A small optimiser step whose only per-step input, x, lives in device memory.
@@ -86,7 +90,7 @@ void expect_error_naming(F&& f, const std::string& name) {
 
 TEST(Graph, ReplaysAreBitIdenticalToDirectStepsAndReadInputsAtReplay) {
   constexpr int kSteps = 4;
-  Stream stream;
+  Stream stream(kOrdered);
   StepState direct, graphed;
 
   std::vector<std::vector<float>> expected;
@@ -115,7 +119,7 @@ TEST(Graph, ReplaysAreBitIdenticalToDirectStepsAndReadInputsAtReplay) {
 }
 
 TEST(Graph, AReplayCountsWhatItRuns) {
-  Stream stream;
+  Stream stream(kOrdered);
   StepState direct, graphed;
   direct.x.upload(input_for(0));
   graphed.x.upload(input_for(0));
@@ -146,7 +150,7 @@ TEST(Graph, AReplayCountsWhatItRuns) {
 }
 
 TEST(Graph, HostCopiesAllocationsAndSyncsInsideACaptureFailNamingThem) {
-  Stream stream;
+  Stream stream(kOrdered);
   DeviceBuffer<float> buf(16);
   std::vector<float> host(16, 1.0f);
   const auto inside = [&](auto&& op, const std::string& name) {
@@ -191,7 +195,7 @@ TEST(Graph, HostCopiesAllocationsAndSyncsInsideACaptureFailNamingThem) {
 }
 
 TEST(Graph, AFreeInsideACaptureIsDeferredAndReported) {
-  Stream stream;
+  Stream stream(kOrdered);
   auto doomed = std::make_unique<DeviceBuffer<float>>(32);
   Graph graph;
   graph.begin_capture(stream.get());
@@ -207,7 +211,7 @@ TEST(Graph, CaptureOnTheDefaultStreamIsRefused) {
 }
 
 TEST(Graph, DestroyingAnUnendedCaptureAbandonsIt) {
-  Stream stream;
+  Stream stream(kOrdered);
   DeviceBuffer<float> buf = test::poisoned(64);
   {
     Graph graph;
@@ -225,7 +229,7 @@ TEST(Graph, DestroyingAnUnendedCaptureAbandonsIt) {
 }
 
 TEST(Graph, AnExceptionInsideCaptureAbandonsIt) {
-  Stream stream;
+  Stream stream(kOrdered);
   DeviceBuffer<float> buf = test::poisoned(8);
   Graph graph;
   EXPECT_THROW(graph.capture(stream.get(), [&] { throw std::runtime_error("step failed"); }),
@@ -237,7 +241,7 @@ TEST(Graph, AnExceptionInsideCaptureAbandonsIt) {
 }
 
 TEST(Graph, AnEmptyGraphReplaysAsNothing) {
-  Stream stream;
+  Stream stream(kOrdered);
   Graph graph;
   expect_error_naming([&] { graph.replay(stream.get()); }, "nothing to replay");  // not captured
   graph.capture(stream.get(), [] {});
@@ -252,7 +256,7 @@ TEST(Graph, AnEmptyGraphReplaysAsNothing) {
 }
 
 TEST(Graph, MovingAGraphKeepsItsCaptureAndItsRecording) {
-  Stream stream;
+  Stream stream(kOrdered);
   DeviceBuffer<float> buf = test::poisoned(16);
   Graph first;
   first.begin_capture(stream.get());
