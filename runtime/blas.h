@@ -29,6 +29,11 @@ void gemm_strided_batched(Op op_a, Op op_b, int m, int n, int k, float alpha, co
                           float beta, float* c, int ldc, long long stride_c, int batch,
                           stream_t stream = nullptr);
 
+// The library behind gemm and its version, as loaded at run time and as built against (a wheel or
+// toolkit older than the headers shows here first), e.g. "cuBLAS 13.1.0 (built with 13.1.0)";
+// the emulator build names its CPU libraries, the active one first.
+std::string library_version();
+
 namespace detail {
 // Emulator build: which CPU library runs gemm. oneDNN (default): AVX-512 JIT kernels on the same
 // OpenMP thread pool as dnn::Conv2d. OpenBLAS: Debian's build detects unknown CPUs (this

@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <string_view>
 
+#include <fmt/format.h>
+
 #include "runtime/blas.h"
 #include "runtime/capture.h"
 
@@ -35,6 +37,15 @@ CpuGemm cpu_gemm() {
   return cpu_gemm_choice();
 }
 }  // namespace detail
+
+std::string library_version() {
+  const dnnl_version_t* v = dnnl_version();
+  const std::string onednn = fmt::format("oneDNN {}.{}.{} sgemm", v->major, v->minor, v->patch);
+  const std::string openblas = openblas_get_config();
+  return detail::cpu_gemm() == detail::CpuGemm::OneDnn
+             ? fmt::format("emulator: {} (or {}: GQ_CPU_GEMM=openblas)", onednn, openblas)
+             : fmt::format("emulator: {} (GQ_CPU_GEMM=openblas; or {})", openblas, onednn);
+}
 
 namespace {
 

@@ -5,6 +5,8 @@
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
+#include <fmt/format.h>
+
 #include "runtime/blas.h"
 #include "runtime/cuda_check.h"
 #include "runtime/device.h"
@@ -66,6 +68,14 @@ cublasOperation_t to_cublas(Op op) {
 }
 
 }  // namespace
+
+std::string library_version() {
+  int version = 0;
+  GQ_CUBLAS_CHECK(cublasGetVersion(handle_for(nullptr), &version));
+  // cuBLAS numbers its versions 10000 * major + 100 * minor + patch.
+  return fmt::format("cuBLAS {}.{}.{} (built with {}.{}.{})", version / 10000, version % 10000 / 100,
+                     version % 100, CUBLAS_VER_MAJOR, CUBLAS_VER_MINOR, CUBLAS_VER_PATCH);
+}
 
 void gemm(Op op_a, Op op_b, int m, int n, int k, float alpha, const float* a, int lda,
           const float* b, int ldb, float beta, float* c, int ldc, stream_t stream) {

@@ -36,6 +36,22 @@ int require_devices() {
 }
 #endif
 
+#if GQ_WITH_CUDA
+std::string compute_mode_name(int mode) {
+  switch (mode) {
+    case cudaComputeModeDefault: return "Default";
+    case cudaComputeModeExclusiveProcess: return "Exclusive_Process";
+    case cudaComputeModeProhibited: return "Prohibited";
+    default: return fmt::format("unknown ({})", mode);
+  }
+}
+
+// CUDA's version numbers: 1000 * major + 10 * minor (13000 -> "13.0").
+std::string cuda_version_text(int version) {
+  return fmt::format("{}.{}", version / 1000, version % 1000 / 10);
+}
+#endif
+
 DeviceInfo query_device(int ordinal) {
   DeviceInfo info;
   info.ordinal = ordinal;
@@ -55,6 +71,11 @@ DeviceInfo query_device(int ordinal) {
   cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, ordinal);
   // DDR: two transfers per clock.
   info.memory_bandwidth_gbs = 2.0 * clock_khz * 1e3 * (bus_bits / 8.0) / 1e9;
+  info.memory_clock_khz = clock_khz;
+  cudaDeviceGetAttribute(&info.sm_clock_khz, cudaDevAttrClockRate, ordinal);
+  int mode = cudaComputeModeDefault;
+  cudaDeviceGetAttribute(&mode, cudaDevAttrComputeMode, ordinal);
+  info.compute_mode = compute_mode_name(mode);
 #else
   info.is_emulator = true;
   const int workers = cuemu::worker_count();
@@ -104,6 +125,27 @@ const DeviceInfo& device_info() {
   std::lock_guard lock(g_device_mutex);
   if (!g_info) g_info = query_device(g_ordinal);
   return *g_info;
+}
+
+std::string driver_version() {
+#if GQ_WITH_CUDA
+  int version = 0;
+  const cudaError_t err = cudaDriverGetVersion(&version);
+  if (err != cudaSuccess) return fmt::format("unknown ({})", cudaGetErrorString(err));
+  return version == 0 ? "none" : cuda_version_text(version);
+#else
+  return "emulator";
+#endif
+}
+
+std::string runtime_version() {
+#if GQ_WITH_CUDA
+  int version = 0;
+  GQ_CUDA_CHECK(cudaRuntimeGetVersion(&version));
+  return cuda_version_text(version);
+#else
+  return "emulator";
+#endif
 }
 
 void device_memory(std::size_t* free_bytes, std::size_t* total_bytes) {

@@ -5,11 +5,16 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
 
 #include "runtime/error.h"
 #include "runtime/stream.h"
 
 namespace gq::dnn {
+
+// The library behind Conv2d and its version, as loaded and as built against, e.g. "cuDNN 9.13.0
+// (built with 9.13.0)"; the emulator build: "emulator: oneDNN 2.6.3".
+std::string library_version();
 
 // A 2-D convolution (cross-correlation, as cuDNN/oneDNN/PyTorch define it):
 //   x [n, c, h, w] (NCHW), weights [k, c, r, s] (KCRS), y [n, k, out_h, out_w].

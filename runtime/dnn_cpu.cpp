@@ -18,6 +18,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "runtime/capture.h"
 #include "runtime/dnn.h"
 
@@ -77,6 +79,11 @@ bool force_plain_layout() {
 }
 
 }  // namespace
+
+std::string library_version() {
+  const dnnl_version_t* v = dnnl::version();
+  return fmt::format("emulator: oneDNN {}.{}.{}", v->major, v->minor, v->patch);
+}
 
 struct Conv2d::Impl {
   Conv2dShape shape;

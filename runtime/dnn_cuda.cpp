@@ -7,6 +7,8 @@
 #include <array>
 #include <cstddef>
 
+#include <fmt/format.h>
+
 #include "runtime/cuda_check.h"
 #include "runtime/device.h"
 #include "runtime/dnn.h"
@@ -72,6 +74,13 @@ Perf pick(const Perf* perf, int count, Algo fallback, std::size_t fallback_bytes
 }
 
 }  // namespace
+
+std::string library_version() {
+  // cuDNN 9 numbers its versions 10000 * major + 100 * minor + patch (CUDNN_VERSION's formula).
+  const std::size_t version = cudnnGetVersion();
+  return fmt::format("cuDNN {}.{}.{} (built with {}.{}.{})", version / 10000, version % 10000 / 100,
+                     version % 100, CUDNN_MAJOR, CUDNN_MINOR, CUDNN_PATCHLEVEL);
+}
 
 struct Conv2d::Impl {
   Conv2dShape shape;

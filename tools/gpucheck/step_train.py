@@ -1,0 +1,77 @@
+"""A short training run, plain and Grad Queue, of paper-cnn on the CIFAR-10 subset: does a whole
+training step work on this device, how long does a step take, does the test accuracy move."""
+import json
+import math
+import os
+from typing import Tuple
+
+from .common import run
+from .context import RunContext
+
+VARIANTS = (("plain", []), ("gradqueue", ["--gradqueue", "--gq-clusters", "4"]))
+
+
+def train_report(metrics: str, batch: int) -> str:
+    """Time per step (training steps only, the first logged interval excluded as warm-up) and
+    the last test accuracy, from gq-train --metrics."""
+    secs = steps = 0.0
+    prev, acc = None, None
+    try:
+        with open(metrics) as f:
+            records = [json.loads(line) for line in f if line.strip().startswith("{")]
+    except (OSError, ValueError) as e:
+        return f"no metrics ({e})"
+    for r in records:
+        if r.get("type") == "train":
+            if prev is not None and r.get("images_per_s", 0) > 0:
+                n = r["step"] - prev
+                steps += n
+                secs += n * batch / r["images_per_s"]
+            prev = r["step"]
+        elif r.get("type") == "eval":
+            acc = r.get("test_accuracy")
+    ms = 1e3 * secs / steps if steps else math.nan
+    acc_text = f"{100 * acc:.2f}%" if acc is not None else "n/a"
+    return f"{ms:.2f} ms/step over {int(steps)} steps after the first logged interval; test accuracy {acc_text}"
+
+
+def clean_carriage_returns(path: str) -> None:
+    """gq-train redraws its progress line with \\r: one line each in the log."""
+    with open(path, errors="replace") as f:
+        text = f.read()
+    lines = [x for x in text.replace("\r", "\n").split("\n") if x.strip()]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def train(ctx: RunContext) -> Tuple[str, bool]:
+    s = ctx.settings
+    args = ["--model", "paper-cnn", "--dataset", "cifar10", "--train-subset", str(s.cifar_train),
+            "--test-subset", str(s.cifar_test), *s.train_args]
+    batch = int(s.train_args[s.train_args.index("--batch-size") + 1])
+    log = ctx.report.path("train.log")
+    ctx.report.write_file("train.log", "")
+    lines, problems, failed = [], [], False
+    for i, (variant, extra) in enumerate(VARIANTS):
+        if ctx.budget.out_of_time():
+            problems.append(f"{variant}:out-of-time")
+            continue
+        metrics = os.path.join(ctx.work, f"train-{variant}.jsonl")
+        ctx.report.append("train.log", f"==== gq-train {variant} ====\n")
+        share = ctx.budget.left() / (len(VARIANTS) - i)  # plain must leave Grad Queue its half
+        res = run([ctx.binary("gq-train"), *args, *extra, "--metrics", metrics], share,
+                  env=ctx.env, cwd=ctx.work, log=log)
+        clean_carriage_returns(log)
+        ctx.report.append("train.log", f"exit {res.rc}\n")
+        if res.rc == 0:
+            lines.append(f"- {variant}: {train_report(metrics, batch)}")
+        elif res.rc == 124:
+            lines.append(f"- {variant}: timeout after {res.seconds:.0f} s: {train_report(metrics, batch)}")
+            problems.append(f"{variant}:timeout")
+        else:
+            lines.append(f"- {variant}: **FAILED** (exit {res.rc}; train.log)")
+            problems.append(f"{variant}:**FAILED**-exit-{res.rc}")
+            failed = True
+        ctx.report.section("train", "\n".join([f"## Training (paper-cnn, CIFAR-10 subset: {' '.join(args[4:])})",
+                                               "", *lines, ""]))
+    return (" ".join(problems) or "ok"), failed
