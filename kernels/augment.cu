@@ -1,4 +1,5 @@
-// Gather + random crop + random horizontal flip + normalization of a uint8 NCHW image batch.
+// Gather + random crop (zero or reflect padding) + horizontal flip (a coin per image per batch, or
+// the alternating flip) + normalization of a uint8 NCHW image batch.
 // Launch shape: one block of kBlock threads per output plane (batch * c blocks); each thread
 // draws the sample's Philox words itself (no shared memory, no barriers) and loops over its
 // block_range share of the plane's h * w pixels (on the emulator, where the share is contiguous,
@@ -19,6 +20,31 @@ namespace {
 constexpr unsigned kBlock = 256;
 constexpr int kMaxChannels = 4;
 
+// The options that select the draws and the padding, passed by value.
+struct Transforms {
+  int pad;
+  bool flip;
+  PadMode pad_mode;
+  FlipMode flip_mode;
+  std::uint64_t steps_per_epoch;
+};
+
+// PyTorch's 'reflect' padding: the edge is not repeated. Valid for -n < i < 2n - 1.
+__device__ __forceinline__ int reflect_index(int i, int n) {
+  return i < 0 ? -i : (i >= n ? 2 * (n - 1) - i : i);
+}
+
+__device__ __forceinline__ bool flipped_image(const Transforms& t, std::uint64_t seed,
+                                              std::uint64_t stream, std::int32_t sample,
+                                              const Philox4& r) {
+  if (!t.flip) return false;
+  if (t.flip_mode == FlipMode::coin) return (r.v[2] & 1u) != 0;
+  const std::uint32_t preflip =
+      philox_random4(seed, kPreflipStream, static_cast<std::uint64_t>(sample)).v[0] & 1u;
+  const std::uint64_t epoch = stream / t.steps_per_epoch;
+  return (preflip ^ static_cast<std::uint32_t>(epoch & 1u)) != 0;
+}
+
 // Passed by value: the kernel needs no device copy of the normalization constants.
 struct Normalization {
   float mean[kMaxChannels];
@@ -29,7 +55,7 @@ __global__ void __launch_bounds__(kBlock)
     gather_augment_kernel(const std::uint8_t* __restrict__ images,
                           const std::int32_t* __restrict__ labels,
                           const std::int32_t* __restrict__ indices, int c, int h, int w,
-                          Normalization norm, int pad, bool flip, std::uint64_t seed,
+                          Normalization norm, Transforms t, std::uint64_t seed,
                           DeviceScalar<std::uint64_t> step, std::uint64_t first,
                           float* __restrict__ out, std::int32_t* __restrict__ labels_out) {
   const int b = static_cast<int>(blockIdx.x) / c;
@@ -39,15 +65,18 @@ __global__ void __launch_bounds__(kBlock)
   const std::uint8_t* in = images + (std::size_t(sample) * c + ch) * plane_size;
   float* dst = out + std::size_t(blockIdx.x) * plane_size;
 
-  const Philox4 r = philox_random4(seed, step.get(), first + static_cast<std::uint64_t>(b));
-  const unsigned span = 2u * static_cast<unsigned>(pad) + 1u;
-  const int dy = static_cast<int>(r.v[0] % span) - pad;
-  const int dx = static_cast<int>(r.v[1] % span) - pad;
-  const bool flipped = flip && (r.v[2] & 1u);
+  const std::uint64_t stream = step.get();
+  const Philox4 r = philox_random4(seed, stream, first + static_cast<std::uint64_t>(b));
+  const unsigned span = 2u * static_cast<unsigned>(t.pad) + 1u;
+  const int dy = static_cast<int>(r.v[0] % span) - t.pad;
+  const int dx = static_cast<int>(r.v[1] % span) - t.pad;
+  const bool flipped = flipped_image(t, seed, stream, sample, r);
+  const bool reflect = t.pad_mode == PadMode::reflect;
   const float mean = norm.mean[ch], sd = norm.std[ch];
 
   const auto pixel = [&](std::size_t i, int y, int x) {
-    const int sy = y + dy, fx = x + dx;
+    int sy = y + dy, fx = x + dx;
+    if (reflect) sy = reflect_index(sy, h), fx = reflect_index(fx, w);
     float v = 0.0f;
     if (sy >= 0 && sy < h && fx >= 0 && fx < w) {
       const int sx = flipped ? w - 1 - fx : fx;
@@ -87,6 +116,9 @@ void gather_augment(const std::uint8_t* images, const std::int32_t* labels,
   GQ_CHECK(static_cast<long long>(batch) * c <= 0x7fffffffLL,
            "gather_augment: batch * c = {} exceeds the grid limit",
            static_cast<long long>(batch) * c);
+  GQ_CHECK(!(params.flip && params.flip_mode == FlipMode::alternating) ||
+               params.steps_per_epoch > 0,
+           "gather_augment: the alternating flip needs steps_per_epoch > 0");
   Normalization norm{};
   for (int ch = 0; ch < c; ++ch) {
     GQ_CHECK(std[ch] > 0.0f, "gather_augment: std[{}] must be positive, got {}", ch, std[ch]);
@@ -96,7 +128,10 @@ void gather_augment(const std::uint8_t* images, const std::int32_t* labels,
   DeviceScalar<std::uint64_t> step(params.step);
   step.at = params.step_device;
   launch(gather_augment_kernel, static_cast<unsigned>(batch * c), kBlock, 0, stream, images, labels,
-         indices, c, h, w, norm, params.pad, params.flip, params.seed, step, params.first,
+         indices, c, h, w, norm,
+         Transforms{params.pad, params.flip, params.pad_mode, params.flip_mode,
+                    params.steps_per_epoch},
+         params.seed, step, params.first,
          out, labels_out);
 }
 

@@ -47,15 +47,22 @@ Transform documented_draw(const AugmentParams& p, int b) {
           p.flip && (r.v[2] & 1u) != 0};
 }
 
+int reflect_ref(int i, int n) {
+  while (i < 0 || i >= n) i = i < 0 ? -i : 2 * (n - 1) - i;
+  return i;
+}
+
 // One output plane of sample `sample`, channel ch, under transform t, in double.
 std::vector<double> plane_ref(const Images& im, int sample, int ch, Transform t,
-                              const std::vector<float>& mean, const std::vector<float>& sd) {
+                              const std::vector<float>& mean, const std::vector<float>& sd,
+                              PadMode pad_mode = PadMode::zero) {
   std::vector<double> out(std::size_t(im.h) * im.w);
   const std::uint8_t* in =
       im.pixels.data() + sample * im.sample_size() + std::size_t(ch) * im.h * im.w;
   for (int y = 0; y < im.h; ++y)
     for (int x = 0; x < im.w; ++x) {
-      const int sy = y + t.dy, fx = x + t.dx;
+      int sy = y + t.dy, fx = x + t.dx;
+      if (pad_mode == PadMode::reflect) sy = reflect_ref(sy, im.h), fx = reflect_ref(fx, im.w);
       double v = 0;
       if (sy >= 0 && sy < im.h && fx >= 0 && fx < im.w) {
         const int sx = t.flip ? im.w - 1 - fx : fx;
@@ -202,6 +209,140 @@ INSTANTIATE_TEST_SUITE_P(Shapes, AugmentShapes,
                                            std::make_tuple(1, 5, 6, 0, true),
                                            std::make_tuple(4, 3, 5, 1, true),
                                            std::make_tuple(3, 32, 32, 4, true)));
+
+// ---- reflect padding and the alternating flip (airbench94) ------------------------------------
+
+// PyTorch's F.pad(x, (2, 2, 2, 2), 'reflect') of a 4-wide row [a b c d] is [c b a b c d c b]:
+// the edge is not repeated. Written out by hand, independent of reflect_ref.
+TEST(AugmentReflect, MatchesTorchReflectPaddingByHand) {
+  const Images im = make_images(1, 1, 4, 4, 8);
+  const std::vector<float> mean = {0.0f}, sd = {1.0f / 255.0f};  // out = raw pixel value
+  const int padded_col[8] = {2, 1, 0, 1, 2, 3, 2, 1};
+  for (int dy = -2; dy <= 2; ++dy)
+    for (int dx = -2; dx <= 2; ++dx) {
+      const auto want = plane_ref(im, 0, 0, {dy, dx, false}, mean, sd, PadMode::reflect);
+      for (int y = 0; y < 4; ++y)
+        for (int x = 0; x < 4; ++x) {
+          const int sy = padded_col[y + dy + 2], sx = padded_col[x + dx + 2];
+          ASSERT_NEAR(want[y * 4 + x], double(im.pixels[sy * 4 + sx]), 1e-4);
+        }
+    }
+}
+
+class AugmentReflectShapes : public ::testing::TestWithParam<std::tuple<int, int, int, int>> {};
+
+TEST_P(AugmentReflectShapes, CropReadsTheReflectPaddedImage) {
+  const auto [c, h, w, pad] = GetParam();
+  const Images im = make_images(9, c, h, w, 9 + h);
+  std::vector<std::int32_t> indices;
+  for (int b = 0; b < 41; ++b) indices.push_back((b * 7 + 2) % im.count);
+  AugmentParams params{pad, true, 321, 17};
+  params.pad_mode = PadMode::reflect;
+  const Output r = augment(im, indices, kMean, kStd, params);
+  for (int b = 0; b < static_cast<int>(indices.size()); ++b) {
+    ASSERT_EQ(r.labels[b], im.labels[indices[b]]);
+    const Transform t = documented_draw(params, b);  // the draws do not depend on the pad mode
+    for (int ch = 0; ch < c; ++ch) {
+      const auto want = plane_ref(im, indices[b], ch, t, kMean, kStd, PadMode::reflect);
+      const std::span<const float> got(r.out.data() + (std::size_t(b) * c + ch) * want.size(),
+                                       want.size());
+      ASSERT_TRUE(test::all_close(got, want, 1e-6, 1e-6)) << "sample " << b << " channel " << ch;
+    }
+  }
+  // Same draws, zero padding: identical wherever the crop stays inside the image.
+  params.pad_mode = PadMode::zero;
+  const Output z = augment(im, indices, kMean, kStd, params);
+  for (int b = 0; b < static_cast<int>(indices.size()); ++b) {
+    const Transform t = documented_draw(params, b);
+    if (t.dy != 0 || t.dx != 0) continue;
+    const std::size_t n = im.sample_size();
+    EXPECT_TRUE(std::equal(z.out.begin() + b * n, z.out.begin() + (b + 1) * n,
+                           r.out.begin() + b * n));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, AugmentReflectShapes,
+                         ::testing::Values(std::make_tuple(3, 32, 32, 2), std::make_tuple(3, 9, 7, 2),
+                                           std::make_tuple(1, 3, 5, 2), std::make_tuple(4, 5, 3, 1),
+                                           std::make_tuple(2, 31, 33, 4)));
+
+bool preflip(std::uint64_t seed, int sample) {
+  return (philox_random4(seed, kPreflipStream, static_cast<std::uint64_t>(sample)).v[0] & 1u) != 0;
+}
+
+// Image i is mirrored in epoch e iff preflip(i) XOR (e odd), for every batch of every epoch, at
+// any batch position and rank offset; the crops still follow the per-step draws.
+TEST(AugmentAlternatingFlip, EachImageAlternatesFromItsPreflip) {
+  const Images im = make_images(23, 3, 6, 5, 10);
+  const std::uint64_t steps_per_epoch = 3, seed = 99;
+  int coin_ones = 0;
+  for (int i = 0; i < im.count; ++i) coin_ones += preflip(seed, i);
+  EXPECT_GT(coin_ones, 0);
+  EXPECT_LT(coin_ones, im.count);
+  for (std::uint64_t step = 0; step < 4 * steps_per_epoch; ++step) {
+    const std::uint64_t epoch = step / steps_per_epoch;
+    std::vector<std::int32_t> indices;
+    for (int b = 0; b < 11; ++b) indices.push_back(static_cast<int>((b * 5 + step * 3) % im.count));
+    AugmentParams params{2, true, seed, step};
+    params.pad_mode = PadMode::reflect;
+    params.flip_mode = FlipMode::alternating;
+    params.steps_per_epoch = steps_per_epoch;
+    params.first = step % 2 == 0 ? 0 : 40;  // a rank's offset changes the crops, not the flips
+    const Output r = augment(im, indices, kMean, kStd, params);
+    for (int b = 0; b < static_cast<int>(indices.size()); ++b) {
+      const Philox4 d = philox_random4(seed, step, params.first + static_cast<std::uint64_t>(b));
+      const bool want_flip = preflip(seed, indices[b]) != ((epoch & 1) != 0);
+      const Transform t{static_cast<int>(d.v[0] % 5) - 2, static_cast<int>(d.v[1] % 5) - 2,
+                        want_flip};
+      for (int ch = 0; ch < im.c; ++ch) {
+        const auto want = plane_ref(im, indices[b], ch, t, kMean, kStd, PadMode::reflect);
+        const std::span<const float> got(r.out.data() + (std::size_t(b) * im.c + ch) * want.size(),
+                                         want.size());
+        ASSERT_TRUE(test::all_close(got, want, 1e-6, 1e-6))
+            << "step " << step << " sample " << b << " channel " << ch;
+      }
+    }
+  }
+}
+
+// The per-epoch sequence of one image, through the step read from device memory (a captured
+// step): flipped, not, flipped, not ... or the reverse, starting at its pre-flip.
+TEST(AugmentAlternatingFlip, SequenceOverEpochsFromDeviceStep) {
+  const Images im = make_images(4, 1, 3, 4, 11);
+  const std::vector<std::int32_t> indices = {0, 1, 2, 3};
+  const std::vector<float> mean = {0.0f}, sd = {1.0f / 255.0f};
+  const std::uint64_t steps_per_epoch = 2;
+  for (int sample = 0; sample < im.count; ++sample) {
+    std::string sequence, want;
+    for (std::uint64_t step = 0; step < 6 * steps_per_epoch; step += steps_per_epoch) {
+      DeviceBuffer<std::uint64_t> d_step(std::span<const std::uint64_t>(std::vector{step}));
+      AugmentParams params{0, true, 5, 0};
+      params.flip_mode = FlipMode::alternating;
+      params.steps_per_epoch = steps_per_epoch;
+      params.step_device = d_step.data();
+      const Output r = augment(im, indices, mean, sd, params);
+      const auto plain = plane_ref(im, sample, 0, {0, 0, false}, mean, sd);
+      const auto mirrored = plane_ref(im, sample, 0, {0, 0, true}, mean, sd);
+      const std::span<const float> got(r.out.data() + sample * plain.size(), plain.size());
+      const bool is_plain = test::all_close(got, plain, 1e-4, 0);
+      ASSERT_NE(is_plain, bool(test::all_close(got, mirrored, 1e-4, 0)));
+      sequence += is_plain ? '.' : 'F';
+      const bool f = preflip(5, sample) != (((step / steps_per_epoch) & 1) != 0);
+      want += f ? 'F' : '.';
+    }
+    EXPECT_EQ(sequence, want) << "image " << sample;
+    EXPECT_TRUE(sequence == "F.F.F." || sequence == ".F.F.F") << sequence;
+  }
+}
+
+TEST(AugmentAlternatingFlip, NeedsStepsPerEpoch) {
+  const Images im = make_images(2, 1, 4, 4, 12);
+  AugmentParams params{0, true, 5, 0};
+  params.flip_mode = FlipMode::alternating;
+  EXPECT_THROW(augment(im, {0, 1}, kMean, kStd, params), gq::Error);
+  params.flip = false;  // no flip at all: the mode is irrelevant
+  EXPECT_NO_THROW(augment(im, {0, 1}, kMean, kStd, params));
+}
 
 TEST(AugmentEdges, LabelsMayBeSkipped) {
   const Images im = make_images(3, 1, 4, 4, 6);
