@@ -13,7 +13,8 @@ Shape Conv2d::setup(const std::string& name, const Shape& in, int batch, ParamRe
       dnn::Conv2dShape{batch, c, h, w, out_, kernel_, kernel_, stride_, stride_, pad_, pad_});
   params_ = &params;
   weight_ = params.add(name + ".weight", Shape{out_, c, kernel_, kernel_}, true,
-                       Init::uniform_fan_in, static_cast<std::int64_t>(c) * kernel_ * kernel_);
+                       init_ == WeightInit::dirac ? Init::uniform_fan_in_dirac : Init::uniform_fan_in,
+                       static_cast<std::int64_t>(c) * kernel_ * kernel_);
   if (bias_)
     bias_id_ = params.add(name + ".bias", Shape{out_}, false, Init::uniform_fan_in,
                           static_cast<std::int64_t>(c) * kernel_ * kernel_);

@@ -11,8 +11,12 @@ namespace gq::models {
 
 class Conv2d : public Layer {
  public:
-  Conv2d(int out_channels, int kernel, int stride = 1, int pad = 0, bool bias = true)
-      : out_(out_channels), kernel_(kernel), stride_(stride), pad_(pad), bias_(bias) {}
+  // How the weight starts: PyTorch's default (U(+-1/sqrt(fan_in))), or that followed by the
+  // identity on the first input channels (Init::uniform_fan_in_dirac, airbench94's convs).
+  enum class WeightInit { fan_in_uniform, dirac };
+  Conv2d(int out_channels, int kernel, int stride = 1, int pad = 0, bool bias = true,
+         WeightInit init = WeightInit::fan_in_uniform)
+      : out_(out_channels), kernel_(kernel), stride_(stride), pad_(pad), bias_(bias), init_(init) {}
   std::string kind() const override { return "conv2d"; }
   Shape setup(const std::string& name, const Shape& in, int batch, ParamRegistry& params) override;
   void forward(const Context& ctx, const float* x, float* y) override;
@@ -32,6 +36,7 @@ class Conv2d : public Layer {
  private:
   int out_, kernel_, stride_, pad_;
   bool bias_;
+  WeightInit init_;
   ParamRegistry* params_ = nullptr;
   ParamRegistry::Id weight_ = -1, bias_id_ = -1;
   std::optional<dnn::Conv2d> plan_;

@@ -12,7 +12,8 @@ Shape BatchNorm2d::setup(const std::string& name, const Shape& in, int batch,
   n_ = batch;
   c_ = static_cast<int>(in[0]);
   hw_ = static_cast<int>(in[1] * in[2]);
-  add_affine(name, c_, params);
+  add_affine(name, c_, params, scale_ == Scale::frozen_at_one);
+  if (scale_ == Scale::frozen_at_one) unused_dgamma_ = DeviceBuffer<float>(c_);
   saved_ = DeviceBuffer<float>(2 * static_cast<std::size_t>(c_));
   running_ = DeviceBuffer<float>(2 * static_cast<std::size_t>(c_));
   kernels::fill(running_.data(), c_, 0.0f);
@@ -35,9 +36,12 @@ void BatchNorm2d::forward(const Context& ctx, const float* x, float* y) {
 void BatchNorm2d::backward(const Context& ctx, const float* x, const float*, const float* dy,
                            float* dx) {
   GQ_CHECK(dx, "batchnorm2d as the first layer is not supported (its backward writes dx)");
+  // A frozen scale's gradient stays 0 in the registry: an optimizer stepping every tensor
+  // leaves it at 1, and Grad Queue's rows get zeros for it.
+  float* dgamma = scale_ == Scale::frozen_at_one ? unused_dgamma_.data() : params_->grad(gamma_);
   kernels::batchnorm2d_backward(n_, c_, hw_, x, dy, params_->value(gamma_), saved_.data(),
-                                saved_.data() + c_, dx, params_->grad(gamma_), params_->grad(beta_),
-                                false, ctx.stream);
+                                saved_.data() + c_, dx, dgamma, params_->grad(beta_), false,
+                                ctx.stream);
 }
 
 Shape GroupNorm::setup(const std::string& name, const Shape& in, int batch, ParamRegistry& params) {

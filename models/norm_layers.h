@@ -22,33 +22,45 @@ class AffineNorm : public Layer {
   }
 
  protected:
-  // Registers "<name>.weight" (gamma) and "<name>.bias" (beta) of `channels` values each.
-  void add_affine(const std::string& name, std::int64_t channels, ParamRegistry& params) {
+  // Registers "<name>.weight" (gamma) and "<name>.bias" (beta) of `channels` values each; a
+  // frozen gamma stays at 1 (ParamRegistry::add_frozen).
+  void add_affine(const std::string& name, std::int64_t channels, ParamRegistry& params,
+                  bool frozen_gamma = false) {
     params_ = &params;
-    gamma_ = params.add(name + ".weight", Shape{channels}, false, Init::ones);
+    gamma_ = frozen_gamma ? params.add_frozen(name + ".weight", Shape{channels}, Init::ones)
+                          : params.add(name + ".weight", Shape{channels}, false, Init::ones);
     beta_ = params.add(name + ".bias", Shape{channels}, false, Init::zeros);
   }
   ParamRegistry* params_ = nullptr;
   ParamRegistry::Id gamma_ = -1, beta_ = -1;
 };
 
+// momentum follows PyTorch: running = (1 - momentum) * running + momentum * batch statistic
+// (airbench94's "decay 0.6" is momentum 0.4). Scale::frozen_at_one is airbench94's BatchNorm
+// (weight=False): gamma is a frozen tensor fixed at 1, and its gradient is never written.
 class BatchNorm2d : public AffineNorm {
  public:
-  explicit BatchNorm2d(float momentum = 0.1f, float eps = 1e-5f) : momentum_(momentum), eps_(eps) {}
+  enum class Scale { trained, frozen_at_one };
+  explicit BatchNorm2d(float momentum = 0.1f, float eps = 1e-5f, Scale scale = Scale::trained)
+      : momentum_(momentum), eps_(eps), scale_(scale) {}
   std::string kind() const override { return "batchnorm2d"; }
   Shape setup(const std::string& name, const Shape& in, int batch, ParamRegistry& params) override;
   void forward(const Context& ctx, const float* x, float* y) override;
   void backward(const Context& ctx, const float* x, const float* y, const float* dy,
                 float* dx) override;
-  MemoryUse memory_use() const override { return {saved_.bytes() + running_.bytes(), 0}; }
+  MemoryUse memory_use() const override {
+    return {saved_.bytes() + running_.bytes() + unused_dgamma_.bytes(), 0};
+  }
   // Running mean then running variance (2*C floats).
   std::vector<DeviceBuffer<float>*> state_buffers() override { return {&running_}; }
 
  private:
   float momentum_, eps_;
+  Scale scale_;
   int n_ = 0, c_ = 0, hw_ = 0;
-  DeviceBuffer<float> saved_;    // mean, invstd
-  DeviceBuffer<float> running_;  // running mean, running var
+  DeviceBuffer<float> saved_;          // mean, invstd
+  DeviceBuffer<float> running_;        // running mean, running var
+  DeviceBuffer<float> unused_dgamma_;  // frozen scale: where the kernel's dgamma goes
 };
 
 class GroupNorm : public AffineNorm {

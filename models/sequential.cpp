@@ -105,11 +105,12 @@ std::string Sequential::summary() const {
   // Parameters per layer: registry entries are named "<layer>.<tensor>".
   std::string s = fmt::format("{:<14} {:<15} {:>16} {:>10} {:>11}\n", "layer", "kind", "output",
                               "params", "MFLOP/img");
+  // Trainable parameters only: a frozen tensor (ParamInfo::frozen) is state, not a parameter.
   std::size_t total_params = 0;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     std::size_t p = 0;
     for (const ParamInfo& info : params_.infos())
-      if (info.name.rfind(names_[i] + ".", 0) == 0) p += info.numel();
+      if (!info.frozen && info.name.rfind(names_[i] + ".", 0) == 0) p += info.numel();
     total_params += p;
     s += fmt::format("{:<14} {:<15} {:>16} {:>10} {:>11.2f}\n", names_[i], layers_[i]->kind(),
                      shapes_[i].str(), p, layers_[i]->flops_per_sample() / 1e6);
