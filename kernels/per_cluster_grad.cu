@@ -415,14 +415,16 @@ std::vector<int> host_offsets(const char* what, const int* offsets, int k, int b
 // this thread captures a CUDA graph, the emulator keeps `rest` as one library call that runs at
 // every replay, reading that replay's offsets (its device memory is host memory), and this
 // returns true; under nvcc it returns false, and the host read fails the capture, naming it (the
-// GPU takes the segmented path).
+// GPU takes the segmented path). Outside a capture `rest` runs now in both builds: its host read
+// waits for the stream there, as on a GPU (also with the emulator's deferred streams).
 template <class F>
 bool record_host_path(stream_t stream, const char* what, F&& rest) {
 #if GQ_WITH_CUDA
   (void)stream, (void)what, (void)rest;
   return false;
 #else
-  return detail::record_library_call(stream, what, std::forward<F>(rest));
+  return detail::t_capture != nullptr &&
+         detail::record_library_call(stream, what, std::forward<F>(rest));
 #endif
 }
 

@@ -82,11 +82,14 @@ class Conv2dPerClusterGrad {
   int k_;
   PerClusterPath path_;              // resolved: segmented, library or library_conv
   int chunk_ = 0;                    // library: samples per chunk
+  // library_conv: backward-filter plans of 1, 2, 4, ..., 32. Declared before the buffers, so it
+  // outlives them: freeing a buffer waits for the device (cudaFree; the emulator's deferred
+  // streams run their queues there), and the queued library work still uses these plans.
+  std::vector<dnn::Conv2d> piece_plans_;
   DeviceBuffer<float> sample_bias_;  // n x kout: each sample's bias gradient
   DeviceBuffer<float> xs_, dys_;     // library: one chunk's im2col and dy rows; library_conv: the
                                      // batch's x and dy in cluster order
   DeviceBuffer<float> partials_;     // segmented: the split's partial sums
-  std::vector<dnn::Conv2d> piece_plans_;  // library_conv: backward-filter plans of 1, 2, 4, ..., 32
 };
 
 // Blocks the segmented path's main kernel launches for a layer (including the blocks of pieces a
