@@ -1,9 +1,13 @@
 #include "models/zoo.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include "models/conv2d.h"
 #include "models/linear.h"
 #include "models/norm_layers.h"
 #include "models/simple_layers.h"
+#include "runtime/choices.h"
 #include "runtime/error.h"
 
 namespace gq::models {
@@ -94,33 +98,44 @@ void mlp(Sequential& m, int classes) {
   m.add("fc3", std::make_unique<Linear>(classes));
 }
 
+struct Entry {
+  const char* name;
+  void (*build)(Sequential&, int classes);
+  bool images;  // needs [C, H, W] input; the others take any input, flattened
+};
+constexpr Entry kModels[] = {
+    {"paper-cnn", paper_cnn, true},
+    {"airbench", airbench, true},
+    {"mnist-cnn", mnist_cnn, true},
+    {"mlp", mlp, false},
+};
+const bool kRegistered = register_choices("model", model_names());  // --model
+
 }  // namespace
 
 const std::vector<std::string>& model_names() {
-  static const std::vector<std::string> names = {"paper-cnn", "airbench", "mnist-cnn", "mlp"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const Entry& e : kModels) out.emplace_back(e.name);
+    return out;
+  }();
   return names;
 }
 
 std::unique_ptr<Sequential> build_model(const std::string& name, const Shape& input,
                                         int num_classes) {
-  auto m = std::make_unique<Sequential>();
   const bool image = input.rank == 3;
-  if (name == "paper-cnn" && image) {
-    paper_cnn(*m, num_classes);
-  } else if (name == "airbench" && image) {
-    airbench(*m, num_classes);
-  } else if (name == "mnist-cnn" && image) {
-    mnist_cnn(*m, num_classes);
-  } else if (name == "mlp") {
-    if (image) m->add("flatten", std::make_unique<Flatten>());
-    mlp(*m, num_classes);
-  } else if (name == "paper-cnn" || name == "airbench" || name == "mnist-cnn") {
-    GQ_FAIL("model '{}' needs image input [C, H, W], but the dataset gives {}; use --model mlp",
-            name, input.str());
-  } else {
-    GQ_FAIL("unknown model '{}'; valid: paper-cnn, airbench, mnist-cnn, mlp", name);
+  for (const Entry& e : kModels) {
+    if (name != e.name) continue;
+    GQ_CHECK(image || !e.images,
+             "model '{}' needs image input [C, H, W], but the dataset gives {}; use --model mlp",
+             name, input.str());
+    auto m = std::make_unique<Sequential>();
+    if (image && !e.images) m->add("flatten", std::make_unique<Flatten>());
+    e.build(*m, num_classes);
+    return m;
   }
-  return m;
+  GQ_FAIL("unknown model '{}'; valid: {}", name, fmt::format("{}", fmt::join(model_names(), ", ")));
 }
 
 }  // namespace gq::models

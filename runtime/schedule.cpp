@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <cmath>
 #include <numbers>
+#include <string>
+#include <vector>
 
+#include "runtime/choices.h"
 #include "runtime/error.h"
 
 namespace gq {
@@ -58,9 +61,21 @@ float learning_rate(const ScheduleConfig& cfg, long step) {
   GQ_FAIL("learning_rate: unknown schedule kind {}", static_cast<int>(cfg.kind));
 }
 
+namespace {
+
+constexpr ScheduleKind kKinds[] = {ScheduleKind::constant, ScheduleKind::step, ScheduleKind::cosine,
+                                   ScheduleKind::onecycle};
+// --schedule's choices (runtime/choices.h).
+const bool kRegistered = register_choices("schedule", [] {
+  std::vector<std::string> names;
+  for (ScheduleKind kind : kKinds) names.emplace_back(schedule_name(kind));
+  return names;
+}());
+
+}  // namespace
+
 ScheduleKind parse_schedule(const std::string& name) {
-  for (ScheduleKind kind :
-       {ScheduleKind::constant, ScheduleKind::step, ScheduleKind::cosine, ScheduleKind::onecycle})
+  for (ScheduleKind kind : kKinds)
     if (name == schedule_name(kind)) return kind;
   GQ_FAIL("unknown learning-rate schedule '{}'; valid: constant, step, cosine, onecycle", name);
 }

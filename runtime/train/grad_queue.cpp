@@ -1,6 +1,7 @@
 #include "runtime/train/grad_queue.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstring>
 #include <numeric>
@@ -10,6 +11,7 @@
 
 #include "kernels/step_guard.h"
 #include "runtime/train/gq_shard.h"
+#include "runtime/train/settings.h"
 #include "runtime/error.h"
 #include "runtime/nvtx.h"
 
@@ -20,28 +22,52 @@ using kernels::Granularity;
 using kernels::ScarcityFamily;
 using kernels::SigmaScale;
 
-ScarcityFamily parse_scarcity(const std::string& s) {
-  if (s == "powtanh") return ScarcityFamily::powtanh;
-  if (s == "clip") return ScarcityFamily::clip;
-  if (s == "chebyshev") return ScarcityFamily::chebyshev;
-  if (s == "none") return ScarcityFamily::none;
-  GQ_FAIL("--gq-scarcity '{}': valid: powtanh, clip, chebyshev, none", s);
-}
-SigmaScale parse_sigma_scale(const std::string& s) {
-  if (s == "cluster") return SigmaScale::cluster;
-  if (s == "batch") return SigmaScale::batch;
-  GQ_FAIL("--gq-sigma-scale '{}': valid: cluster, batch", s);
-}
-Granularity parse_granularity(const std::string& s) {
-  if (s == "element") return Granularity::element;
-  if (s == "cluster") return Granularity::cluster;
-  GQ_FAIL("--gq-granularity '{}': valid: element, cluster", s);
-}
-ClusterWeight parse_cluster_weight(const std::string& s) {
-  if (s == "size") return ClusterWeight::size;
-  if (s == "uniform") return ClusterWeight::uniform;
-  GQ_FAIL("--gq-cluster-weight '{}': valid: size, uniform", s);
-}
+// Grad Queue's settings (docs/GRADQUEUE.md §6 states each one's meaning, default and range).
+const bool kSettingsDeclared = declare([] {
+  const auto match = ResumeRule::must_match;
+  const std::string gq = "Grad Queue";
+  const auto about = [&](const char* name, const char* help) {
+    return About{name, gq, help, match, "gradqueue"};
+  };
+  return std::vector<Setting>{
+      flag({"gradqueue", gq, "train with Grad Queue on top of --optimizer", match},
+           GQ_FIELD(gradqueue)),
+      integer(about("gq-clusters", "k-means clusters per batch: auto (batch/128, 1..32) or N"),
+              GQ_FIELD(gq.clusters), 1, kernels::kKMeansMaxClusters, "auto"),
+      integer(about("gq-kmeans-iters", "Lloyd iterations at most"), GQ_FIELD(gq.kmeans_iters), 0,
+              1000),
+      integer(about("gq-qmin", "queue length floor (and warm-up)"), GQ_FIELD(gq.qmin), 1, INT_MAX),
+      integer(about("gq-qmax", "queue capacity"), GQ_FIELD(gq.qmax), 1, INT_MAX),
+      integer(about("gq-qlen-init", "initial queue length (0: qmin)"), GQ_FIELD(gq.qlen_init), 0,
+              INT_MAX),
+      flag(about("gq-fixed-qlen", "keep the queue length fixed (no loss rule)"),
+           GQ_FIELD(gq.fixed_qlen)),
+      real(about("gq-rho", "bound of the scarcity weight"), GQ_FIELD(gq.scarcity.rho), 1, 1e6),
+      choice<ScarcityFamily>(about("gq-scarcity", "scarcity weight family"),
+                             GQ_FIELD(gq.scarcity.family),
+                             {{"powtanh", ScarcityFamily::powtanh},
+                              {"clip", ScarcityFamily::clip},
+                              {"chebyshev", ScarcityFamily::chebyshev},
+                              {"none", ScarcityFamily::none}}),
+      choice<SigmaScale>(about("gq-sigma-scale", "the spread Delta is measured against"),
+                         GQ_FIELD(gq.scarcity.sigma_scale),
+                         {{"cluster", SigmaScale::cluster}, {"batch", SigmaScale::batch}}),
+      choice<Granularity>(about("gq-granularity", "one scarcity weight per element or cluster"),
+                          GQ_FIELD(gq.scarcity.granularity),
+                          {{"element", Granularity::element}, {"cluster", Granularity::cluster}}),
+      choice<ClusterWeight>(about("gq-cluster-weight", "how clusters are weighted in G*"),
+                            GQ_FIELD(gq.scarcity.cluster_weight),
+                            {{"size", ClusterWeight::size}, {"uniform", ClusterWeight::uniform}}),
+      choice<bool>(about("gq-renorm", "rescale G* to the batch gradient's norm"),
+                   GQ_FIELD(gq.scarcity.renorm), {{"on", true}, {"off", false}}),
+      real(about("gq-loss-ema", "loss EMA factor of the length rule"), GQ_FIELD(gq.loss_ema), 0,
+           0.999999),
+      real(about("gq-tol", "relative loss change that moves the length"), GQ_FIELD(gq.tol), 0,
+           0.999999),
+      choice<std::string>(about("gq-features", "what k-means clusters"), GQ_FIELD(gq.features),
+                          {{"penultimate", "penultimate"}, {"input", "input"}}),
+  };
+}());
 
 namespace {
 

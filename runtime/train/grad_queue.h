@@ -21,13 +21,6 @@
 
 namespace gq::train {
 
-// Parses the option words of gq-train (--gq-scarcity powtanh, ...); throws gq::Error naming the
-// valid words.
-kernels::ScarcityFamily parse_scarcity(const std::string& s);
-kernels::SigmaScale parse_sigma_scale(const std::string& s);
-kernels::Granularity parse_granularity(const std::string& s);
-kernels::ClusterWeight parse_cluster_weight(const std::string& s);
-
 // What one step of Grad Queue did (docs/GRADQUEUE.md, "Diagnostics"), read back from the device.
 struct GradQueueDiagnostics {
   int qlen = 0, queue_count = 0;  // the queue's length and how many gradients it holds

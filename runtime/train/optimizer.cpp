@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "runtime/choices.h"
 #include "runtime/error.h"
 
 namespace gq::train {
@@ -25,6 +26,7 @@ constexpr Registration kOptimizers[] = {
     {"sgd", make_sgd},     {"momentum", make_momentum}, {"nesterov", make_nesterov},
     {"adamw", make_adamw}, {"lars", make_lars},
 };
+const bool kRegistered = register_choices("optimizer", optimizer_names());  // --optimizer
 
 }  // namespace
 

@@ -1,20 +1,38 @@
 // What a training run is told: the settings of gq-train's flags, as the Trainer and Grad Queue
-// read them. Plain data, no device code (the flag parser and its fuzzer include it).
+// read them. Plain data, no device code (the flag parser and its fuzzer include it). Each field is
+// declared as a setting once, by the component that reads it (runtime/train/settings.h).
 #pragma once
 
+#include <any>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include "kernels/scarcity.h"
 
 namespace gq::train {
 
+// Values of settings that live with the one component that declares and reads them (--lars-eta:
+// optimizers/lars.cpp) instead of in a field here, so that adding one touches that file alone.
+class SettingSlots {
+ public:
+  // The value of `name`; `fallback` (its declared default) until one is set. Reading a config
+  // creates the slot, hence const.
+  template <class T>
+  T& get(const std::string& name, T fallback) const {
+    return std::any_cast<T&>(slots_.try_emplace(name, std::move(fallback)).first->second);
+  }
+
+ private:
+  mutable std::map<std::string, std::any> slots_;
+};
+
 // The optimizer's hyper-parameters; each optimizer reads those it uses.
 struct OptimizerSettings {
   float momentum = 0.9f;
   float weight_decay = 5e-4f;  // the decayed parameter group only (conv and linear weights)
-  float lars_eta = 0.001f;     // LARS trust coefficient
+  SettingSlots slots;          // an optimizer's own settings (--lars-eta)
 };
 
 struct GradQueueConfig {
@@ -27,6 +45,7 @@ struct GradQueueConfig {
   float tol = 1e-3f;
   std::string features = "penultimate";  // penultimate | input
   kernels::ScarcityOptions scarcity;
+  SettingSlots slots;  // options declared in grad_queue.cpp alone
 };
 
 struct TrainConfig {
@@ -63,6 +82,7 @@ struct TrainConfig {
   bool gradqueue = false;  // Grad Queue on top of the base optimizer
   GradQueueConfig gq;
   bool quiet = false;
+  double comm_timeout = 600;  // seconds (runtime/comm.h: Communicator::set_timeout)
 };
 
 }  // namespace gq::train

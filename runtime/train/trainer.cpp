@@ -10,7 +10,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
-#include "datasets/datasets.h"
+#include "datasets/catalog.h"
 #include "kernels/augment.h"
 #include "kernels/elementwise.h"
 #include "kernels/gather.h"
@@ -26,35 +26,13 @@
 #include "runtime/rng.h"
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/checkpoint_dir.h"
-#include "runtime/train/run_settings.h"
+#include "runtime/train/settings.h"
 
 namespace gq::train {
 namespace {
 
 std::string mib(std::size_t bytes) {
   return fmt::format("{:8.1f} MiB", bytes / 1048576.0);
-}
-
-data::TrainTest load_data(const TrainConfig& cfg) {
-  const std::filesystem::path root = cfg.data_dir.empty() ? data::data_root() : cfg.data_dir;
-  data::TrainTest tt;
-  std::filesystem::path where;
-  if (cfg.dataset == "cifar10") {
-    where = data::find_dataset(root, "cifar10");
-    tt = data::load_cifar10_all(where);
-  } else if (cfg.dataset == "mnist" || cfg.dataset == "fashion-mnist") {
-    where = data::find_dataset(root, cfg.dataset);
-    tt = {data::load_mnist(where, data::Split::train, cfg.dataset),
-          data::load_mnist(where, data::Split::test, cfg.dataset)};
-  } else if (cfg.dataset == "reuters") {
-    where = data::find_dataset(root, "reuters21578");
-    tt = data::load_reuters21578_all(where);
-  } else {
-    GQ_FAIL("unknown --dataset '{}'; valid: cifar10, mnist, fashion-mnist, reuters", cfg.dataset);
-  }
-  // Buffers are sized from the train split; a test split of another shape would be read past them.
-  data::check_same_shape(tt.train, tt.test, where);
-  return tt;
 }
 
 void take_subset(data::Dataset& d, int n) {
@@ -137,33 +115,9 @@ Stopped::Stopped(int signal, long step, std::filesystem::path checkpoint)
       checkpoint_(std::move(checkpoint)) {}
 
 Trainer::Trainer(const TrainConfig& config, Communicator* comm) : cfg_(config), comm_(comm) {
-  GQ_CHECK(cfg_.batch_size > 0, "--batch-size must be positive, got {}", cfg_.batch_size);
-  if (comm_ && comm_->distributed()) {
-    rank_ = comm_->rank();
-    ranks_ = comm_->size();
-    check_same_settings_on_every_rank();
-    // Every rank takes an equal share of each global batch, so that a step is the step of one
-    // process on the whole batch; a remainder would make shares (and the mean) uneven.
-    GQ_CHECK(cfg_.batch_size % ranks_ == 0,
-             "--batch-size {} is not divisible by the {} processes of this job: every process "
-             "takes batch-size / processes samples of each batch; use a multiple of {} (e.g. {}) "
-             "or another number of processes",
-             cfg_.batch_size, ranks_, ranks_, (cfg_.batch_size + ranks_ - 1) / ranks_ * ranks_);
-    // Rank 0 alone prints, writes metrics and checkpoints.
-    if (rank_ != 0) {
-      cfg_.quiet = true;
-      cfg_.metrics_path.clear();
-    }
-  } else {
-    comm_ = nullptr;
-  }
-  local_b_ = cfg_.batch_size / ranks_;
+  check_values(cfg_);  // what the command line checks, for a TrainConfig built in code
   GQ_CHECK(cfg_.epochs > 0 || cfg_.max_steps > 0, "--epochs or --max-steps must be positive");
-  GQ_CHECK(cfg_.epochs >= 0 && cfg_.max_steps >= 0 && cfg_.train_subset >= 0 &&
-               cfg_.test_subset >= 0 && cfg_.val_size >= 0 && cfg_.eval_every >= 0 &&
-               cfg_.checkpoint_every >= 0 && cfg_.log_every > 0,
-           "--epochs, --max-steps, --train-subset, --test-subset, --val-size, --eval-every and "
-           "--checkpoint-every must not be negative, --log-every must be positive");
+  join_ranks();
   // Outputs and the checkpoint to resume first: a bad path fails now, not after the data has been
   // decoded (CIFAR-10: 15 s) or after the whole run.
   if (!cfg_.checkpoint_dir.empty() && rank_ == 0) {
@@ -177,7 +131,59 @@ Trainer::Trainer(const TrainConfig& config, Communicator* comm) : cfg_(config), 
     resume = read_checkpoint(cfg_.resume);
     check_settings(*resume, cfg_.resume);
   }
-  data::TrainTest tt = load_data(cfg_);
+  load_data();
+  const bool text = train_.images.empty();
+  const Shape input =
+      text ? Shape{train_.feature_dim} : Shape{train_.channels, train_.height, train_.width};
+  model_ = models::build_model(cfg_.model, input, train_.num_classes);
+  model_->setup(input, local_b_);
+  model_->initialize(cfg_.seed);
+  plan_schedule();
+  allocate_step(input);
+  upload_dataset();
+  choose_step_graph();
+  if (resume) {
+    load(*resume, cfg_.resume, /*model_only=*/false);
+    resume.reset();
+    last_good_checkpoint_ = cfg_.resume;
+  }
+  if (!cfg_.metrics_path.empty()) {
+    metrics_ = MetricsLog(cfg_.metrics_path, cfg_.resume.empty() ? -1 : step_);
+    if (metrics_.dropped() > 0 && !cfg_.quiet)
+      fmt::print(
+          "metrics     dropped {} record(s) after step {} from {} (this run writes them again)\n",
+          metrics_.dropped(), step_, cfg_.metrics_path.string());
+  }
+  if (!cfg_.quiet) print_configuration(input);
+}
+
+void Trainer::join_ranks() {
+  if (!comm_ || !comm_->distributed()) {
+    comm_ = nullptr;
+    local_b_ = cfg_.batch_size;
+    return;
+  }
+  rank_ = comm_->rank();
+  ranks_ = comm_->size();
+  check_same_settings_on_every_rank();
+  // Every rank takes an equal share of each global batch, so that a step is the step of one
+  // process on the whole batch; a remainder would make shares (and the mean) uneven.
+  GQ_CHECK(cfg_.batch_size % ranks_ == 0,
+           "--batch-size {} is not divisible by the {} processes of this job: every process "
+           "takes batch-size / processes samples of each batch; use a multiple of {} (e.g. {}) "
+           "or another number of processes",
+           cfg_.batch_size, ranks_, ranks_, (cfg_.batch_size + ranks_ - 1) / ranks_ * ranks_);
+  local_b_ = cfg_.batch_size / ranks_;
+  // Rank 0 alone prints, writes metrics and checkpoints.
+  if (rank_ != 0) {
+    cfg_.quiet = true;
+    cfg_.metrics_path.clear();
+  }
+}
+
+void Trainer::load_data() {
+  data::TrainTest tt = data::load_dataset(
+      cfg_.dataset, cfg_.data_dir.empty() ? data::data_root() : cfg_.data_dir);
   train_ = std::move(tt.train);
   test_ = std::move(tt.test);
   take_subset(train_, cfg_.train_subset);
@@ -186,20 +192,14 @@ Trainer::Trainer(const TrainConfig& config, Communicator* comm) : cfg_(config), 
   GQ_CHECK(train_.n >= cfg_.batch_size,
            "--batch-size {} is larger than the training set ({} samples); lower it",
            cfg_.batch_size, train_.n);
-  const bool text = train_.images.empty();
-  if (!text) channel_stats(train_, mean_, std_);
+  if (!train_.images.empty()) channel_stats(train_, mean_, std_);
+}
 
-  const Shape input =
-      text ? Shape{train_.feature_dim} : Shape{train_.channels, train_.height, train_.width};
-  model_ = models::build_model(cfg_.model, input, train_.num_classes);
-  model_->setup(input, local_b_);
-  model_->initialize(cfg_.seed);
-
+void Trainer::plan_schedule() {
   steps_per_epoch_ = train_.n / cfg_.batch_size;  // the last partial batch is dropped
   total_steps_ = static_cast<long>(cfg_.epochs) * steps_per_epoch_;
   if (cfg_.max_steps > 0)
     total_steps_ = cfg_.epochs > 0 ? std::min(total_steps_, cfg_.max_steps) : cfg_.max_steps;
-
   schedule_.kind = parse_schedule(cfg_.schedule);
   schedule_.base_lr = cfg_.lr;
   schedule_.total_steps = total_steps_;
@@ -207,13 +207,14 @@ Trainer::Trainer(const TrainConfig& config, Communicator* comm) : cfg_(config), 
                                ? 0
                                : static_cast<long>(cfg_.warmup_fraction * total_steps_);
   schedule_.step_size = std::max(1L, steps_per_epoch_ * 30);
+}
 
-  const int classes = train_.num_classes;
+void Trainer::allocate_step(const Shape& input) {
   const std::size_t b = local_b_;
   optimizer_ = make_optimizer(cfg_.optimizer, cfg_.optimizer_settings, model_->params());
   batch_x_ = DeviceBuffer<float>(b * input.numel());
   batch_y_ = DeviceBuffer<std::int32_t>(b);
-  dlogits_ = DeviceBuffer<float>(b * classes);
+  dlogits_ = DeviceBuffer<float>(b * train_.num_classes);
   losses_ = DeviceBuffer<float>(b);
   loss_sum_ = DeviceBuffer<float>(2);
   loss_sum_.fill_bytes(0);
@@ -237,10 +238,10 @@ Trainer::Trainer(const TrainConfig& config, Communicator* comm) : cfg_(config), 
                            (grad_queue_ ? grad_queue_->comm_bytes_per_step()
                                         : sum_bytes_sent(p, ranks_, rank_));
   }
-  upload_dataset();
-  // --cuda-graph: auto takes graphs where the step can be captured, on insists.
-  GQ_CHECK(cfg_.cuda_graph == "auto" || cfg_.cuda_graph == "on" || cfg_.cuda_graph == "off",
-           "--cuda-graph '{}': valid: auto, on, off", cfg_.cuda_graph);
+}
+
+// --cuda-graph: auto takes graphs where the step can be captured, on insists.
+void Trainer::choose_step_graph() {
   const std::string why_not = graph_unavailable();
   if (cfg_.cuda_graph == "on" && !why_not.empty())
     GQ_FAIL(
@@ -251,47 +252,35 @@ Trainer::Trainer(const TrainConfig& config, Communicator* comm) : cfg_(config), 
   graph_status_ =
       !graph_on_ ? (cfg_.cuda_graph == "off" ? "off (--cuda-graph off)" : "off: " + why_not)
       : "on: the step is one graph, captured at its second step and replayed";
+}
 
-  if (resume) {
-    load(*resume, cfg_.resume, /*model_only=*/false);
-    resume.reset();
-    last_good_checkpoint_ = cfg_.resume;
-  }
-  if (!cfg_.metrics_path.empty()) {
-    metrics_ = MetricsLog(cfg_.metrics_path, cfg_.resume.empty() ? -1 : step_);
-    if (metrics_.dropped() > 0 && !cfg_.quiet)
+void Trainer::print_configuration(const Shape& input) const {
+  fmt::print("settings    {}\n", changed_settings(cfg_));
+  fmt::print("device      {}\n", device_info().name);
+  if (comm_)
+    fmt::print("processes   {} (data-parallel, {} samples each; {:.2f} MiB sent per step by each)\n",
+               ranks_, local_b_, comm_bytes_per_step_ / 1048576.0);
+  fmt::print("data        {} train / {}{} test samples of {}, {} classes\n", train_.n,
+             val_.n > 0 ? fmt::format("{} validation / ", val_.n) : "", test_.n, input.str(),
+             train_.num_classes);
+  fmt::print("schedule    {} steps ({} per epoch), {} lr {} warm-up {} steps\n", total_steps_,
+             steps_per_epoch_, cfg_.schedule, cfg_.lr, schedule_.warmup_steps);
+  fmt::print("cuda-graph  {}\n", graph_status_);
+  const auto& reg = model_->params();
+  fmt::print("optimizer   {}, weight decay {} on {} of {} parameters{}\n", optimizer_->describe(),
+             cfg_.optimizer_settings.weight_decay, reg.decayed_count(), reg.size(),
+             cfg_.clip_norm > 0 ? fmt::format(", clip norm {}", cfg_.clip_norm) : "");
+  if (grad_queue_) {
+    fmt::print("gradqueue   k={} features={} kmeans-iters={} qmin={} qmax={} rho={} {}\n",
+               grad_queue_->clusters(), cfg_.gq.features, cfg_.gq.kmeans_iters, cfg_.gq.qmin,
+               cfg_.gq.qmax, cfg_.gq.scarcity.rho, cfg_.gq.scarcity.renorm ? "renorm" : "no-renorm");
+    for (const std::string& layer : grad_queue_->fallback_layers())
       fmt::print(
-          "metrics     dropped {} record(s) after step {} from {} (this run writes them again)\n",
-          metrics_.dropped(), step_, cfg_.metrics_path.string());
+          "gradqueue   {} has no per-cluster gradient: its batch gradient is used for every "
+          "cluster\n",
+          layer);
   }
-  if (!cfg_.quiet) {
-    fmt::print("device      {}\n", device_info().name);
-    if (comm_)
-      fmt::print("processes   {} (data-parallel, {} samples each; {:.2f} MiB sent per step by each)\n",
-                 ranks_, local_b_, comm_bytes_per_step_ / 1048576.0);
-    fmt::print("data        {} train / {}{} test samples of {}, {} classes\n", train_.n,
-               val_.n > 0 ? fmt::format("{} validation / ", val_.n) : "", test_.n, input.str(),
-               classes);
-    fmt::print("schedule    {} steps ({} per epoch), {} lr {} warm-up {} steps\n", total_steps_,
-               steps_per_epoch_, cfg_.schedule, cfg_.lr, schedule_.warmup_steps);
-    fmt::print("cuda-graph  {}\n", graph_status_);
-    const auto& reg = model_->params();
-    fmt::print("optimizer   {}, weight decay {} on {} of {} parameters{}\n", optimizer_->describe(),
-               cfg_.optimizer_settings.weight_decay, reg.decayed_count(), reg.size(),
-               cfg_.clip_norm > 0 ? fmt::format(", clip norm {}", cfg_.clip_norm) : "");
-    if (grad_queue_) {
-      fmt::print("gradqueue   k={} features={} kmeans-iters={} qmin={} qmax={} rho={} {}\n",
-                 grad_queue_->clusters(), cfg_.gq.features, cfg_.gq.kmeans_iters, cfg_.gq.qmin,
-                 cfg_.gq.qmax, cfg_.gq.scarcity.rho,
-                 cfg_.gq.scarcity.renorm ? "renorm" : "no-renorm");
-      for (const std::string& layer : grad_queue_->fallback_layers())
-        fmt::print(
-            "gradqueue   {} has no per-cluster gradient: its batch gradient is used for "
-            "every cluster\n",
-            layer);
-    }
-    fmt::print("\n{}\n{}\n", model_->summary(), memory_plan());
-  }
+  fmt::print("\n{}\n{}\n", model_->summary(), memory_plan());
 }
 
 Trainer::~Trainer() = default;

@@ -117,6 +117,13 @@ class Trainer {
   std::uint64_t comm_bytes_per_step() const { return comm_bytes_per_step_; }
 
  private:
+  // The constructor's steps, in order.
+  void join_ranks();  // data-parallel: rank, ranks, this rank's share of the batch
+  void load_data();   // the splits, subsets and validation split, channel statistics
+  void plan_schedule();
+  void allocate_step(const Shape& input);  // optimizer, step buffers, Grad Queue
+  void choose_step_graph();                // --cuda-graph
+  void print_configuration(const Shape& input) const;
   void upload_dataset();
   void gather_batch(const DeviceSplit& split, const std::int32_t* indices,
                     const kernels::AugmentParams& aug, stream_t stream);

@@ -9,25 +9,55 @@ source "$(dirname "$0")/expect.sh"
 small=(--dataset mnist --model mnist-cnn --train-subset 256 --test-subset 64 --batch-size 32 --quiet)
 expect unknown-flag 109 "--bogus" -- "$bin/gq-train" --bogus
 expect bad-number 105 "--batch-size" -- "$bin/gq-train" --batch-size -3
-expect bad-model 1 "valid: paper-cnn" -- "$bin/gq-train" "${small[@]}" --model resnet
-expect bad-optimizer 1 "valid: sgd" -- "$bin/gq-train" "${small[@]}" --optimizer adagrad
-expect bad-schedule 1 "constant" -- "$bin/gq-train" "${small[@]}" --schedule wavy
-expect bad-dataset 1 "valid: cifar10" -- "$bin/gq-train" "${small[@]}" --dataset imagenet
+# Every choice's bad value fails at parse time (exit 105, the flag and the valid values named, no
+# source path) before any data is read: the data root is an empty folder and each must be quick.
+mkdir -p "$tmp/empty"
+for bad in "--model resnet18:paper-cnn, airbench, mnist-cnn, mlp" "--optimizer adam:did you mean adamw?" \
+    "--schedule linear:constant, step, cosine, onecycle" "--dataset foo:cifar10, mnist, fashion-mnist, reuters" \
+    "--device gpu:auto, cuda, cpu" "--cuda-graph sometimes:auto, on, off" \
+    "--gq-scarcity foo:powtanh, clip, chebyshev, none" "--gq-sigma-scale x:cluster, batch" \
+    "--gq-granularity x:element, cluster" "--gq-cluster-weight x:size, uniform" "--gq-renorm x:on, off" \
+    "--gq-features x:penultimate, input"; do
+  flag="${bad%%:*}" valid="${bad#*:}"
+  started=$(date +%s%N)
+  expect "bad ${flag}" 105 "${flag% *}: expected one of" "$valid" -- \
+    env GQ_DATA_DIR="$tmp/empty" "$bin/gq-train" "${small[@]}" --gradqueue $flag
+  [ $(( ($(date +%s%N) - started) / 1000000 )) -lt 1000 ] && pass || fail "bad ${flag}: not refused within 1 s"
+done
+out=$("$bin/gq-train" --model resnet18 2>&1)
+grep -q "\.cpp:" <<<"$out" && fail "bad-model: a source path in the message" "$out" || pass
+# A mistyped flag, or config key, gets the nearest name.
+expect did-you-mean 109 "did you mean --batch-size?" -- "$bin/gq-train" --batchsize 64
+printf 'gq-cluster = 4\n' >"$tmp/typo.toml"
+expect did-you-mean-config 110 "did you mean 'gq-clusters'?" -- "$bin/gq-train" --config "$tmp/typo.toml"
+# A setting given where it has no effect is refused, saying what to add.
+expect no-effect-gq 105 "--gq-clusters has no effect without --gradqueue" "add --gradqueue" -- "$bin/gq-train" --gq-clusters 4
+expect no-effect-lars 105 "--lars-eta has no effect with --optimizer nesterov" "--optimizer lars" -- "$bin/gq-train" --lars-eta 0.01
+expect no-effect-checkpoint 105 "--checkpoint-every has no effect without --checkpoint-dir" -- "$bin/gq-train" --checkpoint-every 5
+expect no-effect-keep 105 "--keep-checkpoints has no effect without --checkpoint-dir" -- "$bin/gq-train" --keep-checkpoints 5
+expect no-effect-profile 105 "--metrics has no effect with --profile 2" -- "$bin/gq-train" --profile 2 --metrics "$tmp/m.jsonl"
+printf 'gq-qmin = 8\n' >"$tmp/gq.toml"
+expect no-effect-config 105 "--gq-qmin has no effect without --gradqueue" -- "$bin/gq-train" --config "$tmp/gq.toml"
 expect missing-data 3 "looked for" -- "$bin/gq-train" "${small[@]}" --data-dir "$tmp/nowhere"
 expect batch-too-big 1 "larger than the training set" -- "$bin/gq-train" "${small[@]}" --batch-size 100000
 
 # A config file supplies flags; the command line overrides it; a bad key is named.
 printf 'model = "mnist-cnn"\ndataset = "mnist"\ntrain-subset = 256\ntest-subset = 64\nbatch-size = 32\nmax-steps = 3\n' >"$tmp/run.toml"
 expect config-file 0 "final test accuracy" -- "$bin/gq-train" --config "$tmp/run.toml"
-expect config-override 1 "valid: paper-cnn" -- "$bin/gq-train" --config "$tmp/run.toml" --model resnet
+expect config-override 105 "--model: expected one of" -- "$bin/gq-train" --config "$tmp/run.toml" --model resnet
 printf 'bogus-key = 3\n' >"$tmp/bad.toml"
 expect config-bad-key 110 "bogus-key" -- "$bin/gq-train" --config "$tmp/bad.toml"
 expect config-missing 103 "nothere.toml" -- "$bin/gq-train" --config "$tmp/nothere.toml"
 expect reuters-mlp 0 "final test accuracy" -- "$bin/gq-train" --dataset reuters --model mlp --max-steps 5 --batch-size 64 --quiet
 expect reuters-cnn 1 "needs image input" -- "$bin/gq-train" --dataset reuters --model paper-cnn --quiet
 expect gradqueue-run 0 "final test accuracy" -- "$bin/gq-train" "${small[@]}" --gradqueue --gq-clusters 3 --max-steps 4
-expect gq-bad-scarcity 1 "valid: powtanh" -- "$bin/gq-train" "${small[@]}" --gradqueue --gq-scarcity foo
 expect gq-bad-clusters 105 "--gq-clusters" -- "$bin/gq-train" "${small[@]}" --gradqueue --gq-clusters many
+
+# The resume check names a setting a component declares (--lars-eta, optimizers/lars.cpp).
+lars=(--dataset reuters --model mlp --batch-size 64 --max-steps 4 --optimizer lars --quiet)
+expect lars-run 0 "final test accuracy" -- "$bin/gq-train" "${lars[@]}" --lars-eta 0.002 --checkpoint-dir "$tmp/lars" --checkpoint-every 2
+expect lars-resume-other-eta 1 "--lars-eta: checkpoint 0.002, this run 0.003" -- \
+  "$bin/gq-train" "${lars[@]}" --lars-eta 0.003 --resume "$tmp/lars/step0000002.ckpt"
 
 # A truncated MNIST file: the error names the file and the offset.
 mkdir -p "$tmp/bad/mnist"

@@ -135,7 +135,7 @@ expect flag-seed-negative 105 "--seed" "an integer 0..2^64-1" -- "$bin/gq-train"
 expect flag-clusters-fraction 105 "--gq-clusters" "auto or an integer 1..64" -- "$bin/gq-train" --gq-clusters 2.5
 expect flag-keep-negative 105 "--keep-checkpoints" -- "$bin/gq-train" --keep-checkpoints -1
 expect flag-rho-range 105 "--gq-rho" "1..1000000" -- "$bin/gq-train" --gq-rho 0.5
-expect flag-cuda-graph 105 "--cuda-graph" "not in {auto,on,off}" -- "$bin/gq-train" --cuda-graph sometimes
+expect flag-cuda-graph 105 "--cuda-graph" "expected one of auto, on, off" -- "$bin/gq-train" --cuda-graph sometimes
 
 # --- Outputs ----------------------------------------------------------------------------------
 expect metrics-dev-full 1 "--metrics /dev/full: writing a record failed: No space left on device" -- \

@@ -38,7 +38,7 @@ void reference_step(const std::string& name, const OptimizerSettings& s,
       double wn = 0, gn = 0;
       for (std::size_t i = t.offset; i < t.offset + t.n; ++i) wn += p[i] * p[i], gn += g[i] * g[i];
       wn = std::sqrt(wn), gn = std::sqrt(gn);
-      if (wn > 0 && gn > 0) trust = s.lars_eta * wn / (gn + s.weight_decay * wn);
+      if (wn > 0 && gn > 0) trust = s.slots.get("lars-eta", 0.0f) * wn / (gn + s.weight_decay * wn);
     }
     for (std::size_t i = t.offset; i < t.offset + t.n; ++i) {
       if (name == "adamw") {
@@ -76,7 +76,7 @@ class OptimizerTest : public ::testing::TestWithParam<std::string> {
     for (const auto& info : params_.infos())
       tensors_.push_back({info.offset, info.numel(), info.decay});
     settings_.weight_decay = 0.01f;
-    settings_.lars_eta = 0.02f;
+    settings_.slots.get("lars-eta", 0.0f) = 0.02f;  // declared in optimizers/lars.cpp
   }
   std::vector<float> host(const float* d) const {
     std::vector<float> v(params_.size());

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "runtime/input_file.h"
+#include "runtime/train/settings.h"
 
 namespace gq::train {
 namespace {
@@ -38,6 +39,34 @@ std::string ConfigFile::check_file(const std::string& file) {
     return e.what();
   }
   return {};
+}
+
+std::string ConfigFile::quoted(std::string_view line, std::size_t& i, const std::string& key,
+                               int line_no) const {
+  std::string value;
+  const char quote = line[i++];
+  bool closed = false;
+  while (i < line.size() && !closed) {
+    const char c = line[i++];
+    if (c == quote) {
+      closed = true;
+    } else if (c == '\\' && quote == '"') {
+      if (i == line.size()) break;
+      const char e = line[i++];
+      if (e == 'n')
+        value += '\n';
+      else if (e == 't')
+        value += '\t';
+      else if (e == '"' || e == '\\')
+        value += e;
+      else
+        fail(line_no, fmt::format("unsupported escape \\{} in the value of '{}'", e, key));
+    } else {
+      value += c;
+    }
+  }
+  if (!closed) fail(line_no, fmt::format("unterminated string in the value of '{}'", key));
+  return value;
 }
 
 std::vector<CLI::ConfigItem> ConfigFile::from_config(std::istream& in) const {
@@ -81,28 +110,7 @@ std::vector<CLI::ConfigItem> ConfigFile::from_config(std::istream& in) const {
     if (i == line.size()) fail(line_no, fmt::format("no value for '{}'", key));
     std::string value;
     if (line[i] == '"' || line[i] == '\'') {
-      const char quote = line[i++];
-      bool closed = false;
-      while (i < line.size() && !closed) {
-        const char c = line[i++];
-        if (c == quote) {
-          closed = true;
-        } else if (c == '\\' && quote == '"') {
-          if (i == line.size()) break;
-          const char e = line[i++];
-          if (e == 'n')
-            value += '\n';
-          else if (e == 't')
-            value += '\t';
-          else if (e == '"' || e == '\\')
-            value += e;
-          else
-            fail(line_no, fmt::format("unsupported escape \\{} in the value of '{}'", e, key));
-        } else {
-          value += c;
-        }
-      }
-      if (!closed) fail(line_no, fmt::format("unterminated string in the value of '{}'", key));
+      value = quoted(line, i, key, line_no);
     } else {
       const std::size_t value_begin = i;
       while (i < line.size() && is_bare_char(line[i])) ++i;
@@ -116,10 +124,14 @@ std::vector<CLI::ConfigItem> ConfigFile::from_config(std::istream& in) const {
     if (i < line.size() && line[i] != '#')
       fail(line_no,
            fmt::format("unexpected text after the value of '{}': '{}'", key, line.substr(i, 40)));
-    if (key == "config" || key == "help" || !is_flag_(key))
+    if (key == "config" || key == "help" || !is_flag_(key)) {
+      std::vector<std::string> names;
+      for (const Setting& s : all_settings()) names.push_back(s.name);
+      const std::string near = closest(key, names);
       fail(line_no, fmt::format("unknown key '{}': expected the long name of a gq-train flag "
-                                "without its -- (see gq-train --help)",
-                                key));
+                                "without its -- (see gq-train --help){}",
+                                key, near.empty() ? "" : "; did you mean '" + near + "'?"));
+    }
     const auto [it, fresh] = lines_.emplace(key, line_no);
     if (!fresh) fail(line_no, fmt::format("'{}' is set twice (first on line {})", key, it->second));
     CLI::ConfigItem item;

@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -37,6 +38,9 @@ class ConfigFile : public CLI::Config {
 
  private:
   [[noreturn]] void fail(int line, const std::string& problem) const;
+  // A "double" (escapes \n \t \" \\) or 'single' quoted value starting at line[i]; i moves past it.
+  std::string quoted(std::string_view line, std::size_t& i, const std::string& key,
+                     int line_no) const;
 
   std::function<bool(const std::string&)> is_flag_;
   std::filesystem::path source_ = "<config>";

@@ -12,7 +12,7 @@
 #include "runtime/error.h"
 #include "runtime/host_threads.h"
 #include "runtime/train/checkpoint.h"
-#include "tools/train/flag_checks.h"
+#include "runtime/train/settings.h"
 #include "runtime/train/trainer.h"
 
 int main(int argc, char** argv) {
@@ -24,7 +24,9 @@ int main(int argc, char** argv) {
   app.add_option("--data-dir", data_dir,
                  "dataset root (default: $GQ_DATA_DIR, else ../shared/data)");
   app.add_option("--test-subset", test_subset, "evaluate the first N test samples (0: all)")
-      ->check(gq::train::integer_in(0, INT_MAX));
+      ->check(CLI::Validator(
+          [](std::string& text) { return gq::train::check_integer(text, 0, INT_MAX); },
+          gq::train::integer_range(0, INT_MAX)));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

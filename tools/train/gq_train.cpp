@@ -79,32 +79,28 @@ int report_stop(const gq::train::Stopped& s, int argc, char** argv) {
 
 int main(int argc, char** argv) {
   gq::prefer_passive_openmp(argv);
-  gq::train::TrainFlags flags;
   CLI::App app{
       "gq-train: train a CNN with gradqueue (GPU when built for it, else the CPU emulator)"};
-  const auto config = gq::train::add_train_flags(app, flags);
+  const auto config = gq::train::add_train_flags(app);
+  gq::train::TrainConfig cfg;
   try {
     app.parse(argc, argv);
+    cfg = gq::train::train_config(app);  // every value checked before any data is read
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help
-    // Where a bad value came from when it was read from the config file.
-    const std::string where =
-        config->locate(e.what(), std::vector<std::string>(argv + 1, argv + argc));
+    const std::vector<std::string> args(argv + 1, argv + argc);
+    // Where a bad value came from when it was read from the config file; a mistyped flag's
+    // nearest name.
+    const std::string where = config->locate(e.what(), args) + gq::train::suggest_flag(app, args);
     std::fprintf(stderr, "gq-train: %s%s\nRun gq-train --help for the flags and their ranges.\n",
                  e.what(), where.c_str());
     return e.get_exit_code();
   }
-  gq::train::TrainConfig cfg = flags.cfg;
-  cfg.data_dir = flags.data_dir;
-  cfg.gq.clusters = flags.gq_clusters == "auto" ? 0 : std::stoi(flags.gq_clusters);  // validated
-  cfg.metrics_path = flags.metrics;
-  cfg.checkpoint_dir = flags.checkpoint_dir;
-  cfg.resume = flags.resume;
   // Data-parallel under mpirun (one process per GPU); a plain start is one process.
   std::unique_ptr<gq::Communicator> comm;
   try {
     comm = gq::Communicator::world(&argc, &argv);
-    comm->set_timeout(flags.comm_timeout);
+    comm->set_timeout(cfg.comm_timeout);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gq-train: %s\n", e.what());
     return 1;
@@ -129,11 +125,6 @@ int main(int argc, char** argv) {
       GQ_FAIL(
           "--device cpu: this binary was built for the GPU; use an emulator build "
           "(GQ_CUDA=OFF ./tools/setup.sh)");
-    cfg.gq.scarcity.family = gq::train::parse_scarcity(flags.gq_scarcity);
-    cfg.gq.scarcity.sigma_scale = gq::train::parse_sigma_scale(flags.gq_sigma);
-    cfg.gq.scarcity.granularity = gq::train::parse_granularity(flags.gq_granularity);
-    cfg.gq.scarcity.cluster_weight = gq::train::parse_cluster_weight(flags.gq_weight);
-    cfg.gq.scarcity.renorm = flags.gq_renorm == "on";
     gq::train::install_stop_handlers();
     gq::train::Trainer trainer(cfg, comm.get());
     if (cfg.profile_steps > 0) {

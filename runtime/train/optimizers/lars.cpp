@@ -7,14 +7,26 @@
 
 #include "kernels/lars.h"
 #include "runtime/train/optimizer.h"
+#include "runtime/train/settings.h"
 
 namespace gq::train {
 namespace {
 
+// --lars-eta lives here alone: declared, stored in the optimizer settings' slots, and read.
+float& eta(const OptimizerSettings& s) {
+  return s.slots.get("lars-eta", 0.001f);
+}
+const bool kDeclared = declare({real({"lars-eta", "Optimizer",
+                                      "LARS trust coefficient: a weight tensor steps by "
+                                      "eta ||w|| / (||g|| + wd ||w||)",
+                                      ResumeRule::must_match, "optimizer", {"lars"}},
+                                     +[](TrainConfig& c) -> float& { return eta(c.optimizer_settings); },
+                                     0, 1e6, /*lo_open=*/true)});
+
 class Lars final : public Optimizer {
  public:
   Lars(const OptimizerSettings& s, const models::ParamRegistry& params)
-      : p_(params.size()), momentum_(s.momentum), weight_decay_(s.weight_decay), eta_(s.lars_eta) {
+      : p_(params.size()), momentum_(s.momentum), weight_decay_(s.weight_decay), eta_(eta(s)) {
     std::vector<int> offsets;
     for (const models::ParamInfo& info : params.infos()) {
       offsets.push_back(static_cast<int>(info.offset));

@@ -1,0 +1,92 @@
+// The Trainer's own settings: what it trains on, for how long, how it writes its outputs. The
+// components declare theirs (optimizers/*.cpp, grad_queue.cpp); models, datasets, schedules and
+// optimizers register the names --model, --dataset, --schedule and --optimizer accept.
+#include <climits>
+#include <cstdint>
+
+#include "runtime/train/settings.h"
+
+namespace gq::train {
+
+std::vector<Setting> train_settings() {
+  constexpr auto kMatch = ResumeRule::must_match;
+  constexpr std::uint64_t kInt = INT_MAX, kU64 = UINT64_MAX;
+  const std::string run = "Run", schedule = "Schedule", opt = "Optimizer", out = "Outputs",
+                    exec = "Execution";
+  return {
+      registered({"model", run, "the model (models/zoo.cpp)", kMatch}, GQ_FIELD(model), "model"),
+      registered({"dataset", run, "the dataset; reuters: Reuters-21578, bag of words", kMatch},
+                 GQ_FIELD(dataset), "dataset"),
+      path({"data-dir", run, "dataset root (default: $GQ_DATA_DIR, else ../shared/data)"},
+           GQ_FIELD(data_dir)),
+      integer({"seed", run, "run seed: init, shuffling, augmentation, dropout", kMatch},
+              GQ_FIELD(seed), 0, kU64),
+      integer({"train-subset", run, "use the first N training samples (0: all)", kMatch},
+              GQ_FIELD(train_subset), 0, kInt),
+      integer({"test-subset", run, "use the first N test samples (0: all)"},
+              GQ_FIELD(test_subset), 0, kInt),
+      integer({"val-size", run,
+               "hold out the last N training samples (after --train-subset) as a validation "
+               "split: never trained on, evaluated with the test split (0: none)",
+               ResumeRule::must_match_when_set},
+              GQ_FIELD(val_size), 0, kInt),
+      flag({"no-augment", run, "disable random crop and flip", kMatch}, GQ_FIELD(augment),
+           /*inverted=*/true),
+      integer({"epochs", schedule, "epochs", kMatch}, GQ_FIELD(epochs), 0, kInt),
+      integer({"max-steps", schedule, "stop after this many steps (0: no cap)", kMatch},
+              GQ_FIELD(max_steps), 0, kInt),
+      integer({"batch-size", schedule, "batch size", kMatch}, GQ_FIELD(batch_size), 1, kInt),
+      real({"lr", schedule, "peak learning rate", kMatch}, GQ_FIELD(lr), 0, 1e6, true),
+      registered({"schedule", schedule, "learning-rate schedule", kMatch}, GQ_FIELD(schedule),
+                 "schedule"),
+      real({"warmup", schedule, "warm-up fraction of all steps", kMatch},
+           GQ_FIELD(warmup_fraction), 0, 1),
+      registered({"optimizer", opt, "the base optimizer (runtime/train/optimizers)", kMatch},
+                 GQ_FIELD(optimizer), "optimizer"),
+      real({"momentum", opt, "momentum (momentum, nesterov, lars)", kMatch},
+           GQ_FIELD(optimizer_settings.momentum), 0, 1),
+      real({"weight-decay", opt, "weight decay (conv/linear weights only)", kMatch},
+           GQ_FIELD(optimizer_settings.weight_decay), 0, 1e6),
+      real({"label-smoothing", opt, "label smoothing", kMatch}, GQ_FIELD(label_smoothing), 0, 1),
+      real({"clip-norm", opt, "clip the global gradient norm (0: off)", kMatch},
+           GQ_FIELD(clip_norm), 0, 1e6),
+      path({"metrics", out,
+            "write JSONL metrics to this file (on --resume: records after the checkpoint's step "
+            "are dropped, then new ones appended)",
+            ResumeRule::may_change, "profile", {"0"}},
+           GQ_FIELD(metrics_path)),
+      path({"checkpoint-dir", out,
+            "write checkpoints here (checked before training; also on SIGINT/SIGTERM)"},
+           GQ_FIELD(checkpoint_dir)),
+      integer({"checkpoint-every", out, "checkpoint every N steps (0: at the end and on a stop only)",
+               ResumeRule::may_change, "checkpoint-dir"},
+              GQ_FIELD(checkpoint_every), 0, kInt),
+      integer({"keep-checkpoints", out,
+               "keep the newest N step*.ckpt in --checkpoint-dir, delete older ones (0: keep all)",
+               ResumeRule::may_change, "checkpoint-dir"},
+              GQ_FIELD(keep_checkpoints), 0, kInt),
+      path({"resume", out, "resume from this checkpoint"}, GQ_FIELD(resume)),
+      integer({"log-every", out, "progress line every N steps"}, GQ_FIELD(log_every), 1, kInt),
+      integer({"eval-every", out,
+               "evaluate every N steps as well as at each epoch's end (0: epoch ends only)"},
+              GQ_FIELD(eval_every), 0, kInt),
+      flag({"quiet", out, "only errors"}, GQ_FIELD(quiet)),
+      integer({"profile", out,
+               "profile N steps after 5 warm-up steps between cudaProfilerStart/Stop, then exit "
+               "(see docs/PROFILING.md)"},
+              GQ_FIELD(profile_steps), 0, kInt),
+      choice<std::string>({"device", exec, "where to run: the build's device, or insist on one"},
+                          GQ_FIELD(device), {{"auto", "auto"}, {"cuda", "cuda"}, {"cpu", "cpu"}}),
+      choice<std::string>({"cuda-graph", exec,
+                           "capture the training step once as a CUDA graph and replay it (the "
+                           "same bits as direct launches; auto: on except where the step cannot "
+                           "be captured, e.g. under mpirun, and the start-up lines say why)"},
+                          GQ_FIELD(cuda_graph), {{"auto", "auto"}, {"on", "on"}, {"off", "off"}}),
+      real({"comm-timeout", exec,
+            "under mpirun: seconds a rank waits for the others in one collective before the job "
+            "ends, naming the ranks that do not answer (0: wait for ever)"},
+           GQ_FIELD(comm_timeout), 0, 1e6),
+  };
+}
+
+}  // namespace gq::train
