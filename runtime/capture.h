@@ -14,10 +14,8 @@
 #include <functional>
 #include <utility>
 
+#include "runtime/emulated_streams.h"  // declarations; defined (and called) in the emulator build
 #include "runtime/stream.h"
-#if !GQ_WITH_CUDA
-#include "runtime/emulated_streams.h"
-#endif
 
 namespace gq::detail {
 
