@@ -11,6 +11,7 @@
 
 #include "kernels/step_guard.h"
 #include "runtime/train/gq_shard.h"
+#include "runtime/train/ring_state_check.h"
 #include "runtime/train/settings.h"
 #include "runtime/error.h"
 #include "runtime/nvtx.h"
@@ -359,11 +360,16 @@ void GradQueue::load(const Checkpoint& ck, const std::string& path) {
   const auto& slots = section("gq.slots", slots_.bytes());
   GQ_CHECK(slots.size() == slots_.size(), "{}: gq.slots has {} values, this run needs {}", path,
            slots.size(), slots_.size());
+  const auto sum = unpack<double>(section("gq.sum", sum_.bytes()), p_);
+  const auto sumsq = unpack<double>(section("gq.sumsq", sumsq_.bytes()), p_);
+  const auto state = unpack<kernels::RingState>(section("gq.state", state_.bytes()), 1);
+  const auto skips = unpack<std::int32_t>(section("gq.skips", skips_.bytes()), 2);
+  check_restored_ring({state[0], slots, sum, sumsq, skips, p_}, cfg_.qmin, cfg_.qmax, path);
   slots_.upload(slots);
-  sum_.upload(unpack<double>(section("gq.sum", sum_.bytes()), p_));
-  sumsq_.upload(unpack<double>(section("gq.sumsq", sumsq_.bytes()), p_));
-  state_.upload(unpack<kernels::RingState>(section("gq.state", state_.bytes()), 1));
-  skips_.upload(unpack<std::int32_t>(section("gq.skips", skips_.bytes()), 2));
+  sum_.upload(sum);
+  sumsq_.upload(sumsq);
+  state_.upload(state);
+  skips_.upload(skips);
 }
 
 }  // namespace gq::train

@@ -1,0 +1,64 @@
+#include "runtime/train/ring_state_check.h"
+
+#include <cmath>
+
+#include "runtime/error.h"
+
+namespace gq::train {
+namespace {
+
+// The first non-finite value of `v` (or a negative one, when `non_negative`), as "[i] = x".
+template <class T>
+std::string first_bad(std::span<const T> v, bool non_negative) {
+  for (std::size_t i = 0; i < v.size(); ++i)
+    if (!std::isfinite(v[i]) || (non_negative && v[i] < 0))
+      return detail::format_message("[{}] = {}", i, v[i]);
+  return "";
+}
+
+void check_state_fields(const kernels::RingState& s, int qmin, int qmax, const std::string& path) {
+  auto field = [&](bool ok, const char* name, long long value, const std::string& expected) {
+    GQ_CHECK(ok, "{}: gq.state {} = {}, expected {} (a forged or corrupt Grad Queue state)", path,
+             name, value, expected);
+  };
+  field(s.qmin == qmin, "qmin", s.qmin, detail::format_message("this run's --gq-qmin {}", qmin));
+  field(s.qmax == qmax, "qmax", s.qmax, detail::format_message("this run's --gq-qmax {}", qmax));
+  field(s.head >= 0 && s.head < qmax, "head", s.head,
+        detail::format_message("0 <= head < qmax = {}", qmax));
+  field(s.qlen >= qmin && s.qlen <= qmax, "qlen", s.qlen,
+        detail::format_message("qmin {} <= qlen <= qmax {}", qmin, qmax));
+  // Not count <= qlen: a shorter queue evicts at the next push, so a checkpoint may hold more.
+  field(s.count >= 0 && s.count <= qmax, "count", s.count,
+        detail::format_message("0 <= count <= qmax = {}", qmax));
+  field(s.have_ema == 0 || s.have_ema == 1, "have_ema", s.have_ema, "0 or 1");
+  if (s.have_ema == 1) {
+    GQ_CHECK(std::isfinite(s.loss_ema) && std::isfinite(s.prev_ema),
+             "{}: gq.state loss_ema = {}, prev_ema = {}, expected finite values (a forged or "
+             "corrupt Grad Queue state)",
+             path, s.loss_ema, s.prev_ema);
+  }
+}
+
+}  // namespace
+
+void check_restored_ring(const RestoredRing& ring, int qmin, int qmax, const std::string& path) {
+  const kernels::RingState& s = ring.state;
+  check_state_fields(s, qmin, qmax, path);
+  auto values = [&](const std::string& bad, const char* section, const char* expected) {
+    GQ_CHECK(bad.empty(), "{}: {}{}, expected {} (a forged or corrupt Grad Queue state)", path,
+             section, bad, expected);
+  };
+  values(first_bad(ring.sum, false), "gq.sum", "finite values");
+  values(first_bad(ring.sumsq, true), "gq.sumsq", "finite values >= 0");
+  values(first_bad(ring.skips, true), "gq.skips", "counts >= 0");
+  for (int i = 0; i < s.count; ++i) {  // the held slots: head - count .. head - 1, mod qmax
+    const int slot = (s.head - s.count + i + qmax) % qmax;
+    const std::string bad = first_bad(ring.slots.subspan(static_cast<std::size_t>(slot) * ring.p,
+                                                         ring.p),
+                                      false);
+    GQ_CHECK(bad.empty(), "{}: gq.slots slot {} (held){}, expected finite values (a forged or "
+             "corrupt Grad Queue state)", path, slot, bad);
+  }
+}
+
+}  // namespace gq::train

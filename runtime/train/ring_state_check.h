@@ -1,0 +1,29 @@
+// Grad Queue's ring as read from a checkpoint, checked before it is uploaded. A checkpoint is
+// untrusted input: its checksum catches rot, not forgery, and a ring whose head or count points
+// outside the slots would make the next push write past them. So every field is held to the ring's
+// invariants and the run's settings, and every value a step reads must be finite.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "kernels/gradient_ring.h"
+
+namespace gq::train {
+
+struct RestoredRing {
+  const kernels::RingState& state;
+  std::span<const float> slots;  // qmax x p as allocated for this run
+  std::span<const double> sum, sumsq;
+  std::span<const std::int32_t> skips;  // consecutive, total
+  std::size_t p;
+};
+
+// Throws gq::Error naming `path`, the field and what was expected: the state's qmin / qmax must be
+// this run's (qmin, qmax); 0 <= head < qmax; 0 <= count <= qmax; qmin <= qlen <= qmax; have_ema
+// 0 or 1, with finite loss EMAs when 1; finite sums, sums of squares >= 0; the held slots finite
+// (the others are never read, and hold whatever the device had); skips >= 0.
+void check_restored_ring(const RestoredRing& ring, int qmin, int qmax, const std::string& path);
+
+}  // namespace gq::train
