@@ -45,7 +45,9 @@ struct AddScaled {
   float beta;
   const float* b;
   float* out;
-  __device__ void operator()(std::size_t i) const { out[i] = alpha * a[i] + beta * b[i]; }
+  // Which product is fused is written out (the one nvcc's contraction picked): a compiler left
+  // to choose may fuse the other, and the devices would round differently.
+  __device__ void operator()(std::size_t i) const { out[i] = fmaf(alpha, a[i], beta * b[i]); }
 };
 struct Multiply {
   const float* a;

@@ -638,9 +638,9 @@ std::size_t assign_smem_bytes(int k, int tile_points) {
                           std::size_t(tile_points) * k);
 }
 
-// The fused kernel's grid for tiles of `tile_points` points and `smem` bytes of shared memory.
-unsigned kmeans_fused_grid(int b, int f, int k, int tile_points, std::size_t smem, int blocks) {
-  const unsigned limit = cooperative_blocks_limit(fused_kernel, kBlock, smem);
+// The fused kernel's grid for tiles of `tile_points` points.
+unsigned kmeans_fused_grid(int b, int f, int k, int tile_points, int blocks) {
+  const unsigned limit = kmeans_fused_blocks_limit(k);
   if (blocks > 0) {
     GQ_CHECK(static_cast<unsigned>(blocks) <= limit,
              "kmeans: {} cooperative blocks requested, at most {} fit on the device at once",
@@ -661,6 +661,13 @@ std::size_t kmeans_scratch_bytes(int b, int f, int k) {
            f, k);
   return aligned(sizeof(State)) + aligned(sizeof(float) * b) +
          aligned(sizeof(float) * chunks_of(b)) + aligned(sizeof(int) * b);
+}
+
+unsigned kmeans_fused_blocks_limit(int k) {
+  GQ_CHECK(k >= 1 && k <= kKMeansMaxClusters,
+           "kmeans_fused_blocks_limit: k must be in [1, {}], got {}", kKMeansMaxClusters, k);
+  return cooperative_blocks_limit(fused_kernel, kBlock,
+                                  assign_smem_bytes(k, assign_tile_points(k)));
 }
 
 void kmeans(TensorView view, const KMeansOptions& options, const KMeansOutputs& out, void* scratch,
@@ -695,8 +702,7 @@ void kmeans(TensorView view, const KMeansOptions& options, const KMeansOutputs& 
   if (options.plan != KMeansPlan::per_phase) {
     const FusedArgs args{points,    b,          f, k,     max_iters, tile_points, seed,  rng_stream,
                          centroids, assignment, s, sizes, offsets,   order,       result};
-    const unsigned grid =
-        kmeans_fused_grid(b, f, k, tile_points, assign_smem, options.fused_blocks);
+    const unsigned grid = kmeans_fused_grid(b, f, k, tile_points, options.fused_blocks);
     launch_cooperative(fused_kernel, grid, kBlock, assign_smem, stream, args);
     return;
   }

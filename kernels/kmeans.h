@@ -83,6 +83,11 @@ struct KMeansOutputs {             // device memory
 void kmeans(TensorView points, const KMeansOptions& options, const KMeansOutputs& out,
             void* scratch, stream_t stream = nullptr);
 
+// The most blocks KMeansOptions::fused_blocks may ask for with k clusters: the fused kernel's
+// cooperative limit on this device (its occupancy at k's shared memory times the SMs on a GPU,
+// e.g. 3 x 132 on an H100; the emulator's cap, cuemu::kMaxCooperativeBlocks). More is refused.
+unsigned kmeans_fused_blocks_limit(int k);
+
 // Row-wise L2 normalisation in place: x_i /= max(||x_i||, 1e-12) (a zero row stays zero). The
 // norm is sqrtf of a float sum of squares (a fixed tree on the GPU, a loop on the emulator: the
 // two agree to rounding).

@@ -9,6 +9,9 @@
 // arithmetic is T's own (unsigned: modulo 2^64). For floats use `at` alone (x * 1 + 0 is x).
 #pragma once
 
+#include <cmath>
+#include <type_traits>
+
 #include "runtime/host_device.h"
 
 namespace gq {
@@ -33,8 +36,19 @@ struct DeviceScalar {
     return s;
   }
   bool on_device() const { return at != nullptr; }
-  // In a kernel.
-  GQ_HD T get() const { return at ? *at * scale + value : value; }
+  // In a kernel. For floats the multiply-add is an explicit fma: nvcc and g++ each fused it
+  // anyway (their contraction defaults), and written out it is the same on both by definition, so
+  // the kernels that read a learning rate keep no implicit contraction (tools/parity/
+  // check_contraction.py). With scale 1 and value 0 (DeviceScalar<float>::read) it is *at exactly.
+  GQ_HD T get() const {
+    if (!at) return value;
+    if constexpr (std::is_same_v<T, float>)
+      return fmaf(*at, scale, value);
+    else if constexpr (std::is_same_v<T, double>)
+      return fma(*at, scale, value);
+    else
+      return *at * scale + value;
+  }
 };
 
 }  // namespace gq

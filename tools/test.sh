@@ -3,8 +3,8 @@
 #   1. emulator build (warnings are errors), ctest in forward thread order with 1 worker and in
 #      reverse order with 2 workers (every test binary is registered for both); then the
 #      data-parallel suites under mpirun -np 2 and -np 3 (GQ_MPI=ON: MPI is required here);
-#   2. the kernel and model suites again in an emulator build that takes the GPU's launch shapes,
-#      tiles and branches (GQ_EMU_GPU_DECISIONS), both orders;
+#   2. the kernel, model, trainer and runtime suites again in an emulator build that takes the GPU's
+#      launch shapes, tiles and branches (GQ_EMU_GPU_DECISIONS), both orders;
 #   3. the emulator tests (forward order) under AddressSanitizer + UndefinedBehaviorSanitizer;
 #   4. a GQ_CUDA=ON build that compiles and links every target with nvcc for sm_90 (runs nothing);
 #   5. a fuzz smoke: every parser of untrusted input under libFuzzer + ASan/UBSan, 20 s each.
@@ -41,9 +41,13 @@ section "data-parallel tests: mpirun -np 2 and -np 3 on the emulator (one at a t
 ctest --test-dir build-emu -L distributed --output-on-failure
 
 if [ "$run_gpumode" = 1 ]; then
-  section "emulator with the GPU's launch decisions (GQ_EMU_GPU_DECISIONS): kernel and model suites, both orders"
+  section "emulator with the GPU's launch decisions (GQ_EMU_GPU_DECISIONS): kernel, model, trainer and runtime suites, both orders"
+  # gq_test_trainer holds the Trainer, Grad Queue, launch-count and step-graph tests: the GPU's
+  # per-cluster paths and k-means grid inside whole training steps, direct and graph-replayed.
+  # On 2 cores these suites' tests take ~7 min here, ~5 of them gq_test_trainer's two orders.
   gpu_decision_suites=(gq_test_kernels_core gq_test_kernels_nn gq_test_kernels_train gq_test_gradqueue
-                       gq_test_kmeans gq_test_per_sample gq_test_models)
+                       gq_test_kmeans gq_test_per_sample gq_test_models
+                       gq_test_trainer gq_test_optimizer gq_test_graph gq_test_runtime)
   cmake -S . -B build-gpumode -G Ninja -DGQ_CUDA=OFF -DGQ_EMU_GPU_DECISIONS=ON -DGQ_WERROR=ON \
         -DGQ_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build build-gpumode -j "$jobs" --target "${gpu_decision_suites[@]}"

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -550,12 +551,37 @@ TEST(KMeans, RejectsBadArguments) {
   EXPECT_THROW(run(0, 4, 1, 10), Error);
   EXPECT_THROW(run(4, 0, 1, 10), Error);
   EXPECT_THROW(run(4, 4, 1, -1), Error);
-  // More cooperative blocks than can be resident at once (the emulator's limit is 64).
-  EXPECT_THROW(kmeans({x.data(), Shape{4, 4}}, {2, 1, 0, 0, KMeansPlan::fused, 65},
-                      {ints.data(), cent.data(), {ints.data(), ints.data(), ints.data(), 2, 4},
-                       res.data()},
-                      scratch.data()),
-               Error);
+  EXPECT_THROW(kmeans_fused_blocks_limit(0), Error);
+  EXPECT_THROW(kmeans_fused_blocks_limit(kKMeansMaxClusters + 1), Error);
+  // One block more than the device can keep resident at once: the device's own limit (the
+  // emulator's cap; occupancy x SMs on a GPU), refused before launching and named.
+  const unsigned limit = kmeans_fused_blocks_limit(2);
+  ASSERT_GE(limit, 1u);
+  const int too_many = static_cast<int>(limit) + 1;
+  try {
+    kmeans({x.data(), Shape{4, 4}}, {2, 1, 0, 0, KMeansPlan::fused, too_many},
+           {ints.data(), cent.data(), {ints.data(), ints.data(), ints.data(), 2, 4}, res.data()},
+           scratch.data());
+    FAIL() << too_many << " cooperative blocks were accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("at most " + std::to_string(limit)), std::string::npos)
+        << e.what();
+  }
+}
+
+// The largest grid the limit allows runs, and gives the reference's bits: most of its blocks
+// have no tile, cluster or slice to work on and only meet the others at the grid syncs. Small
+// points, so that even a GPU's several hundred blocks stay cheap.
+TEST(KMeans, RunsOnTheLargestCooperativeGrid) {
+  const int b = 70, f = 5, k = 3;
+  const unsigned limit = kmeans_fused_blocks_limit(k);
+  EXPECT_LE(kmeans_fused_blocks_limit(kKMeansMaxClusters), kmeans_fused_blocks_limit(1))
+      << "more clusters take more shared memory, never fewer";
+  const auto x = test::random_vector(std::size_t(b) * f, 4242);
+  const auto want = reference_kmeans(x, b, f, k, 4, 31, 5);
+  const auto got = device_kmeans(x, b, f, k, 4, 31, 5, KMeansPlan::fused, static_cast<int>(limit));
+  expect_consistent(got, b, k);
+  expect_same(got, want, f);
 }
 
 // ---- l2_normalize_rows --------------------------------------------------------------------------
