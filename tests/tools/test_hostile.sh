@@ -146,10 +146,12 @@ expect checkpoint-dir-unusable 1 "--checkpoint-dir $tmp/a-file/ck" "cannot creat
   "$bin/gq-train" "${run[@]}" --max-steps 4 --checkpoint-dir "$tmp/a-file/ck"
 [ $((SECONDS - started)) -lt 20 ] && pass || fail "checkpoint-dir-unusable: not refused before training"
 expect metrics-is-folder 1 "is a folder" -- "$bin/gq-train" "${run[@]}" --max-steps 4 --metrics "$tmp"
-# A checkpoint write that fails (a 1 MiB file-size limit; SIGXFSZ ignored, so write(2) says EFBIG).
+# A checkpoint write that fails: a 1 MiB file-size limit with SIGXFSZ's default action (which
+# would kill the process); gq-train ignores it, so write(2) says EFBIG and no .tmp is left.
 expect checkpoint-write-fails 1 "writing checkpoint $tmp/small/step0000002.ckpt failed: File too large" -- \
-  bash -c "ulimit -f 1024; trap '' XFSZ; exec \"\$0\" \"\$@\"" "$bin/gq-train" "${run[@]}" --max-steps 4 \
+  bash -c "ulimit -f 1024; exec \"\$0\" \"\$@\"" "$bin/gq-train" "${run[@]}" --max-steps 4 \
   --checkpoint-dir "$tmp/small" --checkpoint-every 2
+[ -z "$(ls "$tmp/small" | grep -F .tmp)" ] && pass || fail "checkpoint-write-fails: left $(ls "$tmp/small")"
 # Leftover temporary files are removed on start; older checkpoints are pruned.
 touch "$tmp/ck/step0000009.ckpt.tmp"
 expect keep-two 0 "final test accuracy" -- "$bin/gq-train" "${run[@]}" --max-steps 8 --checkpoint-every 2 \
@@ -195,6 +197,21 @@ wait "$pid"
 rc=$?
 [ "$rc" = 143 ] && grep -q "stopped by SIGTERM" "$tmp/term.out" && ls "$tmp"/term/step*.ckpt >/dev/null 2>&1 && pass || \
   fail "sigterm: exit $rc (want 143) or no checkpoint" "$(cat "$tmp/term.out")"
+# SIGHUP (the terminal closed) and SIGPIPE (the output's reader exited) stop safely too.
+"$bin/gq-train" "${long[@]}" --checkpoint-dir "$tmp/hup" --metrics "$tmp/hup.jsonl" >"$tmp/hup.out" 2>&1 &
+pid=$!
+for _ in $(seq 600); do [ "$(lines "$tmp/hup.jsonl")" -ge 5 ] && break; sleep 0.05; done
+kill -HUP "$pid"
+wait "$pid"
+rc=$?
+[ "$rc" = 129 ] && grep -q "stopped by SIGHUP" "$tmp/hup.out" && ls "$tmp"/hup/step*.ckpt >/dev/null 2>&1 && pass || \
+  fail "sighup: exit $rc (want 129) or no checkpoint" "$(cat "$tmp/hup.out")"
+# (not --quiet: the progress lines on stdout are what meets the closed pipe)
+"$bin/gq-train" "${run[@]/--quiet/--log-every=1}" --epochs 8 --checkpoint-dir "$tmp/pipe" 2>"$tmp/pipe.err" |
+  head -c 1 >/dev/null
+rc=${PIPESTATUS[0]}
+[ "$rc" = 141 ] && grep -q "stopped by SIGPIPE" "$tmp/pipe.err" && ls "$tmp"/pipe/step*.ckpt >/dev/null 2>&1 && pass || \
+  fail "sigpipe: exit $rc (want 141) or no checkpoint" "$(cat "$tmp/pipe.err")"
 # A second signal stops at once (here: while CIFAR-10 is still being decoded).
 started=$SECONDS
 "$bin/gq-train" --dataset cifar10 --model paper-cnn --quiet >"$tmp/twice.out" 2>&1 &

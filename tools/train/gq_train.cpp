@@ -3,7 +3,8 @@
 // Exit codes: 0 finished; 1 an error (settings, checkpoint, divergence, a failed write); 3 a data
 // error; 4 out of (device) memory; 103..110 a bad command line or config file (CLI11's codes: 105
 // a bad flag value, 109 an unknown flag, 110 a config file error, 103 a missing config file);
-// 130 / 143 stopped by SIGINT / SIGTERM (128 + the signal) after writing a checkpoint.
+// 129 / 130 / 141 / 143 stopped by SIGHUP / SIGINT / SIGPIPE / SIGTERM (128 + the signal) after
+//   writing a checkpoint.
 #include <unistd.h>
 
 #include <csignal>
@@ -57,9 +58,7 @@ std::string resume_command(int argc, char** argv, const std::filesystem::path& c
 }
 
 int report_stop(const gq::train::Stopped& s, int argc, char** argv) {
-  const char* name = s.signal() == SIGINT    ? "SIGINT"
-                     : s.signal() == SIGTERM ? "SIGTERM"
-                                             : "a signal";
+  const char* name = gq::train::signal_name(s.signal());
   if (s.checkpoint().empty()) {
     fmt::print(stderr, "gq-train: stopped by {} after step {}; {}\n", name, s.step(),
                s.step() == 0 ? "no step was taken, nothing to save"
