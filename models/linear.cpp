@@ -1,6 +1,8 @@
 #include "models/linear.h"
 
 #include "kernels/bias.h"
+#include "kernels/elementwise.h"
+#include "kernels/matrix_rows.h"
 #include "models/per_cluster.h"
 #include "runtime/blas.h"
 #include "runtime/error.h"
@@ -24,19 +26,25 @@ void Linear::forward(const Context& ctx, const float* x, float* y) {
   blas::gemm(Op::N, Op::T, batch_, out_, in_, 1.0f, x, in_, params_->value(weight_), in_, 0.0f, y,
              out_, ctx.stream);
   if (bias_) kernels::bias_add(y, params_->value(bias_id_), batch_, out_, 1, ctx.stream);
+  if (output_scale_ != 1.0f)
+    kernels::scale(y, static_cast<std::size_t>(batch_) * out_, output_scale_, ctx.stream);
 }
 
 void Linear::backward(const Context& ctx, const float* x, const float*, const float* dy,
                       float* dx) {
-  // dW = dy^T x, db = column sums of dy, dx = dy W.
+  // dW = s dy^T x, db = s (column sums of dy), dx = s dy W, with s = output_scale (the gemms'
+  // alpha: dy itself belongs to the layer above and is not scaled in place).
+  const float s = output_scale_;
   if (ctx.param_grads) {
-    blas::gemm(Op::T, Op::N, out_, in_, batch_, 1.0f, dy, out_, x, in_, 0.0f,
+    blas::gemm(Op::T, Op::N, out_, in_, batch_, s, dy, out_, x, in_, 0.0f,
                params_->grad(weight_), in_, ctx.stream);
-    if (bias_)
+    if (bias_) {
       kernels::bias_grad(dy, params_->grad(bias_id_), batch_, out_, 1, false, ctx.stream);
+      if (s != 1.0f) kernels::scale(params_->grad(bias_id_), out_, s, ctx.stream);
+    }
   }
   if (dx)
-    blas::gemm(Op::N, Op::N, batch_, in_, out_, 1.0f, dy, out_, params_->value(weight_), in_, 0.0f,
+    blas::gemm(Op::N, Op::N, batch_, in_, out_, s, dy, out_, params_->value(weight_), in_, 0.0f,
                dx, in_, ctx.stream);
 }
 
@@ -49,6 +57,9 @@ void Linear::per_cluster_grads(const float* x, const float* dy, const kernels::C
                                MatrixView rows, stream_t stream) {
   weight_and_bias_per_cluster(per_cluster_ ? &*per_cluster_ : nullptr, *params_, weight_, bias_id_,
                               batch_, x, dy, clusters, rows, stream);
+  if (output_scale_ == 1.0f) return;
+  kernels::scale_rows(params_->columns(weight_, rows), output_scale_, stream);
+  if (bias_) kernels::scale_rows(params_->columns(bias_id_, rows), output_scale_, stream);
 }
 
 }  // namespace gq::models

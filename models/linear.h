@@ -10,7 +10,10 @@ namespace gq::models {
 
 class Linear : public Layer {
  public:
-  explicit Linear(int out_features, bool bias = true) : out_(out_features), bias_(bias) {}
+  // output_scale: y = (x W^T + b) * output_scale, the scale applied to the logits as its own
+  // float multiply (airbench94's head: Mul(1/9) after a bias-free linear); 1 is the plain layer.
+  explicit Linear(int out_features, bool bias = true, float output_scale = 1.0f)
+      : out_(out_features), bias_(bias), output_scale_(output_scale) {}
   std::string kind() const override { return "linear"; }
   Shape setup(const std::string& name, const Shape& in, int batch, ParamRegistry& params) override;
   void forward(const Context& ctx, const float* x, float* y) override;
@@ -30,6 +33,7 @@ class Linear : public Layer {
  private:
   int out_, in_ = 0, batch_ = 0;
   bool bias_;
+  float output_scale_;
   ParamRegistry* params_ = nullptr;
   ParamRegistry::Id weight_ = -1, bias_id_ = -1;
   std::optional<kernels::LinearPerClusterGrad> per_cluster_;

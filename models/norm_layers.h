@@ -30,6 +30,8 @@ class AffineNorm : public Layer {
     gamma_ = frozen_gamma ? params.add_frozen(name + ".weight", Shape{channels}, Init::ones)
                           : params.add(name + ".weight", Shape{channels}, false, Init::ones);
     beta_ = params.add(name + ".bias", Shape{channels}, false, Init::zeros);
+    params.mark_normalization(gamma_);
+    params.mark_normalization(beta_);
   }
   ParamRegistry* params_ = nullptr;
   ParamRegistry::Id gamma_ = -1, beta_ = -1;

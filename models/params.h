@@ -39,6 +39,9 @@ struct ParamInfo {
   Init init = Init::zeros;
   std::int64_t fan_in = 1;
   std::size_t offset = 0;  // into the flat vectors (valid after allocate())
+  // A normalisation layer's scale or shift (mark_normalization): optimizers may give these their
+  // own learning rate (--norm-bias-lr-scale, airbench94's BatchNorm shifts at 64x).
+  bool normalization = false;
   std::size_t numel() const { return static_cast<std::size_t>(shape.numel()); }
 };
 
@@ -49,6 +52,8 @@ class ParamRegistry {
   Id add(std::string name, Shape shape, bool decay, Init init, std::int64_t fan_in = 1);
   // Registers a frozen tensor: initialised like any other (or written by its layer), never trained.
   Id add_frozen(std::string name, Shape shape, Init init, std::int64_t fan_in = 1);
+  // Marks tensor id as a normalisation layer's parameter (ParamInfo::normalization).
+  void mark_normalization(Id id) { infos_[id].normalization = true; }
   // Lays out the flat vectors (decayed tensors, then the other trainable ones, then the frozen
   // ones, each group in registration order) and allocates them; the gradients start at 0.
   void allocate();

@@ -7,6 +7,7 @@
 #include "models/linear.h"
 #include "models/norm_layers.h"
 #include "models/simple_layers.h"
+#include "models/whitening.h"
 #include "runtime/choices.h"
 #include "runtime/error.h"
 
@@ -75,6 +76,37 @@ void airbench(Sequential& m, int classes) {
   m.add("fc", std::make_unique<Linear>(classes, false));
 }
 
+// airbench94 (cifar10-airbench's airbench94.py, arXiv 2404.00498): a 2x2 whitening stem (24
+// channels, filters set from the data before training and frozen; docs/ARCHITECTURE.md
+// "airbench94"), GELU, three blocks of widths 64, 256, 256 (conv3x3 without bias, Dirac-
+// initialised -> max-pool 2 -> BatchNorm -> GELU -> conv3x3 -> BatchNorm -> GELU; BatchNorm with
+// its scale frozen at 1, eps 1e-12 and momentum 0.4, i.e. running = 0.6 running + 0.4 batch),
+// max-pool 3 over the final 3x3 map, a bias-free linear head, logits times 1/9.
+void airbench94(Sequential& m, int classes) {
+  const auto conv = [](int width) {
+    return std::make_unique<Conv2d>(width, 3, 1, 1, false, Conv2d::WeightInit::dirac);
+  };
+  const auto norm = [] {
+    return std::make_unique<BatchNorm2d>(0.4f, 1e-12f, BatchNorm2d::Scale::frozen_at_one);
+  };
+  m.add("stem.whiten", std::make_unique<Whitening>(2));
+  m.add("stem.gelu", gelu());
+  int block = 1;
+  for (int width : {64, 256, 256}) {
+    const std::string b = "block" + std::to_string(block++);
+    m.add(b + ".conv1", conv(width));
+    m.add(b + ".pool", maxpool(2));
+    m.add(b + ".norm1", norm());
+    m.add(b + ".gelu1", gelu());
+    m.add(b + ".conv2", conv(width));
+    m.add(b + ".norm2", norm());
+    m.add(b + ".gelu2", gelu());
+  }
+  m.add("pool", maxpool(3));
+  m.add("flatten", std::make_unique<Flatten>());
+  m.add("fc", std::make_unique<Linear>(classes, false, 1.0f / 9.0f));
+}
+
 // mnist-cnn: two conv blocks (32, 64) with ReLU and max-pooling, then a 128-unit hidden layer.
 void mnist_cnn(Sequential& m, int classes) {
   m.add("conv1", std::make_unique<Conv2d>(32, 3, 1, 1));
@@ -106,6 +138,7 @@ struct Entry {
 constexpr Entry kModels[] = {
     {"paper-cnn", paper_cnn, true},
     {"airbench", airbench, true},
+    {"airbench94", airbench94, true},
     {"mnist-cnn", mnist_cnn, true},
     {"mlp", mlp, false},
 };

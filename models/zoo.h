@@ -1,4 +1,4 @@
-// The model zoo (--model): paper-cnn, airbench, mnist-cnn, mlp.
+// The model zoo (--model): paper-cnn, airbench, airbench94, mnist-cnn, mlp.
 #pragma once
 
 #include <memory>

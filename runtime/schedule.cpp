@@ -10,6 +10,7 @@
 
 #include "runtime/choices.h"
 #include "runtime/error.h"
+#include "runtime/triangular_schedule.h"
 
 namespace gq {
 namespace {
@@ -37,6 +38,10 @@ float learning_rate(const ScheduleConfig& cfg, long step) {
   validate(cfg);
   GQ_CHECK(step >= 0, "learning_rate: step counts from 0 (got {})", step);
   const double base = cfg.base_lr;
+  if (cfg.kind == ScheduleKind::triangular)  // its rise is its warm-up
+    return static_cast<float>(
+        base * triangular_lr_factor(static_cast<std::uint64_t>(step),
+                                    static_cast<std::uint64_t>(cfg.total_steps)));
   if (step < cfg.warmup_steps) {
     const double start = cfg.warmup_start_factor;
     const double t = static_cast<double>(step) / static_cast<double>(cfg.warmup_steps);
@@ -57,6 +62,8 @@ float learning_rate(const ScheduleConfig& cfg, long step) {
       return static_cast<float>(cosine);
     case ScheduleKind::onecycle:
       return static_cast<float>(cfg.onecycle_linear ? base + (final_lr - base) * p : cosine);
+    case ScheduleKind::triangular:
+      break;  // returned above
   }
   GQ_FAIL("learning_rate: unknown schedule kind {}", static_cast<int>(cfg.kind));
 }
@@ -64,7 +71,7 @@ float learning_rate(const ScheduleConfig& cfg, long step) {
 namespace {
 
 constexpr ScheduleKind kKinds[] = {ScheduleKind::constant, ScheduleKind::step, ScheduleKind::cosine,
-                                   ScheduleKind::onecycle};
+                                   ScheduleKind::onecycle, ScheduleKind::triangular};
 // --schedule's choices (runtime/choices.h).
 const bool kRegistered = register_choices("schedule", [] {
   std::vector<std::string> names;
@@ -77,7 +84,8 @@ const bool kRegistered = register_choices("schedule", [] {
 ScheduleKind parse_schedule(const std::string& name) {
   for (ScheduleKind kind : kKinds)
     if (name == schedule_name(kind)) return kind;
-  GQ_FAIL("unknown learning-rate schedule '{}'; valid: constant, step, cosine, onecycle", name);
+  GQ_FAIL("unknown learning-rate schedule '{}'; valid: constant, step, cosine, onecycle, triangular",
+          name);
 }
 
 const char* schedule_name(ScheduleKind kind) {
@@ -90,6 +98,8 @@ const char* schedule_name(ScheduleKind kind) {
       return "cosine";
     case ScheduleKind::onecycle:
       return "onecycle";
+    case ScheduleKind::triangular:
+      return "triangular";
   }
   return "unknown";
 }

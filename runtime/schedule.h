@@ -7,7 +7,7 @@
 
 namespace gq {
 
-enum class ScheduleKind { constant, step, cosine, onecycle };
+enum class ScheduleKind { constant, step, cosine, onecycle, triangular };
 
 struct ScheduleConfig {
   ScheduleKind kind = ScheduleKind::constant;
@@ -27,11 +27,13 @@ struct ScheduleConfig {
 //  cosine:   final + (base - final) * (1 + cos(pi * p)) / 2,
 //  onecycle: base + (final - base) * p (or the cosine curve when !onecycle_linear),
 // with p = (step - warmup_steps) / (total_steps - warmup_steps) clamped to [0, 1] and
-// final = base_lr * final_lr_factor (steps past total_steps stay at final).
+// final = base_lr * final_lr_factor (steps past total_steps stay at final);
+//  triangular: base_lr * triangular_lr_factor(step, total_steps) (runtime/triangular_schedule.h:
+//            airbench94's 0.2 -> 1 at floor(0.23 total) -> 0.07), with no warm-up of its own.
 // Throws gq::Error for an invalid config or a negative step.
 float learning_rate(const ScheduleConfig& cfg, long step);
 
-// "constant" | "step" | "cosine" | "onecycle"; gq::Error naming the valid values otherwise.
+// "constant" | "step" | "cosine" | "onecycle" | "triangular"; gq::Error naming the valid values otherwise.
 ScheduleKind parse_schedule(const std::string& name);
 
 // The name parse_schedule accepts for `kind`.

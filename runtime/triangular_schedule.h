@@ -2,7 +2,7 @@
 // learning rate. The factor for step s (0-based: the steps taken before it; LambdaLR's index) is the
 // piecewise-linear interpolation through (0, start), (floor(peak * total), 1), (total, end):
 // 0.2 -> 1 over the first 23% of the steps, then 1 -> 0.07 at the end. Header-only (host).
-// Kept out of runtime/schedule.* until the wiring adds it as a --schedule choice there.
+// runtime/schedule.h uses it as --schedule triangular.
 #pragma once
 
 #include <cmath>

@@ -1,6 +1,9 @@
 #include "runtime/train/optimizer.h"
 
+#include <algorithm>
 #include <utility>
+
+#include <fmt/format.h>
 
 #include "runtime/choices.h"
 #include "runtime/error.h"
@@ -32,10 +35,44 @@ const bool kRegistered = register_choices("optimizer", optimizer_names());  // -
 
 std::vector<ParamGroup> param_groups(const models::ParamRegistry& params, float weight_decay) {
   std::vector<ParamGroup> groups;
-  const std::size_t decayed = params.decayed_count();
+  const std::size_t decayed = params.decayed_count(), trainable = params.trainable_count();
   if (decayed > 0) groups.push_back({0, decayed, weight_decay});
-  if (params.size() > decayed) groups.push_back({decayed, params.size() - decayed, 0.0f});
+  if (trainable > decayed) groups.push_back({decayed, trainable - decayed, 0.0f});
   return groups;
+}
+
+std::vector<ParamGroup> param_groups(const models::ParamRegistry& params,
+                                     const OptimizerSettings& s) {
+  std::vector<int> order;  // trainable tensors in layout order
+  for (int id = 0; id < static_cast<int>(params.infos().size()); ++id)
+    if (!params.info(id).frozen) order.push_back(id);
+  std::sort(order.begin(), order.end(),
+            [&](int a, int b) { return params.info(a).offset < params.info(b).offset; });
+  std::vector<ParamGroup> groups;
+  for (const int id : order) {
+    const models::ParamInfo& info = params.info(id);
+    ParamGroup g{info.offset, info.numel(), 0.0f};
+    g.lr_scale = info.normalization ? s.norm_lr_scale : 1.0f;
+    if (info.decay || s.decay_biases) g.weight_decay = s.weight_decay / g.lr_scale;
+    if (std::find(s.stem_tensors.begin(), s.stem_tensors.end(), id) != s.stem_tensors.end())
+      g.until_step = s.stem_until_step;
+    ParamGroup* last = groups.empty() ? nullptr : &groups.back();
+    if (last && last->offset + last->count == g.offset && last->weight_decay == g.weight_decay &&
+        last->lr_scale == g.lr_scale && last->until_step == g.until_step)
+      last->count += g.count;
+    else
+      groups.push_back(g);
+  }
+  return groups;
+}
+
+std::string describe_groups(const std::vector<ParamGroup>& groups) {
+  std::string s;
+  for (const ParamGroup& g : groups)
+    s += fmt::format("{}{} lr x{} wd {}{}", s.empty() ? "" : ", ", g.count, g.lr_scale,
+                     g.weight_decay,
+                     g.until_step ? fmt::format(" until step {}", g.until_step) : "");
+  return s;
 }
 
 float* Optimizer::add_state(std::string name, std::size_t p) {

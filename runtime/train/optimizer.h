@@ -31,13 +31,26 @@ struct StepInputs {
   stream_t stream;
 };
 
-// The registry's parameter groups: the decayed tensors [0, decayed_count()) take the weight decay,
-// the rest (biases, normalisation parameters) none.
+// The registry's parameter groups, covering the trainable range [0, trainable_count()) (frozen
+// tensors get no step, no momentum, no decay). With (params, weight_decay): the decayed tensors
+// [0, decayed_count()) take the weight decay, the rest (biases, normalisation parameters) none.
 struct ParamGroup {
   std::size_t offset, count;
   float weight_decay;
+  float lr_scale = 1.0f;          // the group's learning rate is lr * lr_scale
+  std::uint64_t until_step = 0;   // > 0: updated at steps < until_step only, frozen after
+  bool operator==(const ParamGroup&) const = default;
 };
 std::vector<ParamGroup> param_groups(const models::ParamRegistry& params, float weight_decay);
+// Per tensor, from the settings: lr_scale = norm_lr_scale for normalisation parameters (else 1);
+// weight_decay = s.weight_decay / lr_scale for decayed tensors and, with decay_biases, for every
+// trainable one (PyTorch's per-group weight_decay = wd / lr_group: the same decay per step), else
+// 0; until_step = stem_until_step for stem_tensors. Consecutive tensors alike share a group, so
+// the defaults give param_groups(params, weight_decay)'s two groups.
+std::vector<ParamGroup> param_groups(const models::ParamRegistry& params,
+                                     const OptimizerSettings& s);
+// "1.6M lr x1 wd 0.00133, 24 lr x1 wd 0.00133 until step 144, ..." (the configuration line).
+std::string describe_groups(const std::vector<ParamGroup>& groups);
 
 class Optimizer {
  public:

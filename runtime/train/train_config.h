@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "kernels/scarcity.h"
 
@@ -32,7 +33,15 @@ class SettingSlots {
 struct OptimizerSettings {
   float momentum = 0.9f;
   float weight_decay = 5e-4f;  // the decayed parameter group only (conv and linear weights)
-  SettingSlots slots;          // an optimizer's own settings (--lars-eta)
+  // --decay-biases: biases and normalisation parameters take weight_decay too (divided by their
+  // learning-rate scale, so that they decay as much per step as the weights).
+  bool decay_biases = false;
+  float norm_lr_scale = 1.0f;  // --norm-bias-lr-scale: normalisation parameters' lr factor
+  // Not a setting: filled by the Trainer from --freeze-stem-after-epochs. These tensors (registry
+  // ids) are updated at steps < until_step only (0: always).
+  std::vector<int> stem_tensors;
+  std::uint64_t stem_until_step = 0;
+  SettingSlots slots;  // an optimizer's own settings (--lars-eta)
 };
 
 struct GradQueueConfig {
@@ -52,7 +61,8 @@ struct TrainConfig {
   std::string model = "paper-cnn";
   std::string dataset = "cifar10";
   std::filesystem::path data_dir;  // empty: $GQ_DATA_DIR or ../shared/data
-  int epochs = 1;
+  // Fractional: the run is ceil(epochs * steps per epoch) steps (airbench94: 9.9 epochs).
+  double epochs = 1;
   long max_steps = 0;  // 0: no cap
   int batch_size = 128;
   float lr = 0.1f;
@@ -69,6 +79,16 @@ struct TrainConfig {
   int val_size = 0;      // the last N training samples (after train_subset) held out; 0: none
   int eval_every = 0;    // steps between evaluations; 0: at each epoch's end only
   bool augment = true;
+  int crop_pad = 4;                // random translation by up to this many pixels
+  std::string pad_mode = "zero";   // what a translation shifts in: zero | reflect
+  std::string flip = "coin";       // coin (per image per batch) | alternating (airbench94)
+  int freeze_stem_after_epochs = 0;  // the first layer's parameters stop training (0: never)
+  bool lookahead_ema = false;      // airbench94's lookahead EMA (kernels/weight_average.h)
+  int lookahead_every = 5;         // steps between its updates
+  int tta_level = 0;               // test-time augmentation of the final evaluation: 0, 1, 2
+  int whiten_images = 5000;        // training images whose patches set a whitening stem
+  double whiten_eps = 5e-4;        // added to the patch covariance's eigenvalues
+  std::string recipe = "none";     // a named set of settings (runtime/train/recipes.h)
   std::filesystem::path metrics_path;
   std::filesystem::path checkpoint_dir;
   int checkpoint_every = 0;  // steps; 0: only at the end (and on a stop) when checkpoint_dir is set

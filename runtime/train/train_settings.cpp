@@ -2,13 +2,83 @@
 // components declare theirs (optimizers/*.cpp, grad_queue.cpp); models, datasets, schedules and
 // optimizers register the names --model, --dataset, --schedule and --optimizer accept.
 #include <climits>
+#include <cmath>
 #include <cstdint>
 
 #include "runtime/train/settings.h"
 
 namespace gq::train {
+namespace {
+
+std::vector<Setting> core_settings();  // below: model, data, schedule, optimizer, outputs
+
+// --epochs may be fractional (airbench94: 9.9). Recorded as an integer when it is one, so the
+// checkpoints of whole-epoch runs record what they did before.
+Setting epochs_setting() {
+  Setting s = real({"epochs", "Schedule",
+                    "epochs; fractional ones run ceil(epochs x steps per epoch) steps",
+                    ResumeRule::must_match},
+                   GQ_FIELD(epochs), 0, 1e6);
+  s.value = [](const TrainConfig& c) {
+    const double e = c.epochs;
+    if (e == std::floor(e) && e <= 1e15) return nlohmann::json(static_cast<std::int64_t>(e));
+    return nlohmann::json(e);
+  };
+  s.default_value = s.value(defaults());
+  return s;
+}
+
+// The techniques of airbench94 the Trainer applies (each usable alone): augmentation, the frozen
+// stem, the lookahead EMA, test-time augmentation. Newer settings: recorded only when set.
+std::vector<Setting> technique_settings() {
+  constexpr auto kWhenSet = ResumeRule::must_match_when_set;  // older records stay valid
+  constexpr std::uint64_t kInt = INT_MAX;
+  const std::string run = "Run", opt = "Optimizer", out = "Outputs";
+  return {
+      integer({"crop-pad", run, "random translation by up to N pixels each way (images)", kWhenSet},
+              GQ_FIELD(crop_pad), 0, 16),
+      choice<std::string>({"pad-mode", run,
+                           "what a translation shifts in: zeros, or the image mirrored about its "
+                           "edge (PyTorch's F.pad 'reflect')",
+                           kWhenSet},
+                          GQ_FIELD(pad_mode), {{"zero", "zero"}, {"reflect", "reflect"}}),
+      choice<std::string>({"flip", run,
+                           "horizontal flip: a coin per image per batch, or airbench94's "
+                           "alternating flip (a coin per image once, then every other epoch)",
+                           kWhenSet},
+                          GQ_FIELD(flip), {{"coin", "coin"}, {"alternating", "alternating"}}),
+      integer({"freeze-stem-after-epochs", opt,
+               "the first layer's parameters stop training after N epochs: no step, momentum or "
+               "decay (airbench94's whitening bias: 3; 0: never)",
+               kWhenSet, "optimizer", {"sgd", "momentum", "nesterov"}},
+              GQ_FIELD(freeze_stem_after_epochs), 0, kInt),
+      flag({"lookahead-ema", opt,
+            "airbench94's lookahead EMA of the parameters and normalisation statistics: every "
+            "--lookahead-every steps it moves toward the weights (decay 0.95^5 (step/total)^3) "
+            "and is copied into them; the weights after the last step are the EMA's",
+            kWhenSet},
+           GQ_FIELD(lookahead_ema)),
+      integer({"lookahead-every", opt, "steps between lookahead EMA updates", kWhenSet,
+               "lookahead-ema"},
+              GQ_FIELD(lookahead_every), 1, 1000000),
+      integer({"tta-level", out,
+               "test-time augmentation of the final evaluation, reported next to the plain "
+               "accuracy: 0 none, 1 mirror, 2 mirror and +-1 pixel translations (airbench94)"},
+              GQ_FIELD(tta_level), 0, 2),
+  };
+}
+
+}  // namespace
 
 std::vector<Setting> train_settings() {
+  std::vector<Setting> all = core_settings();
+  for (Setting& s : technique_settings()) all.push_back(std::move(s));
+  return all;
+}
+
+namespace {
+
+std::vector<Setting> core_settings() {
   constexpr auto kMatch = ResumeRule::must_match;
   constexpr std::uint64_t kInt = INT_MAX, kU64 = UINT64_MAX;
   const std::string run = "Run", schedule = "Schedule", opt = "Optimizer", out = "Outputs",
@@ -32,7 +102,7 @@ std::vector<Setting> train_settings() {
               GQ_FIELD(val_size), 0, kInt),
       flag({"no-augment", run, "disable random crop and flip", kMatch}, GQ_FIELD(augment),
            /*inverted=*/true),
-      integer({"epochs", schedule, "epochs", kMatch}, GQ_FIELD(epochs), 0, kInt),
+      epochs_setting(),
       integer({"max-steps", schedule, "stop after this many steps (0: no cap)", kMatch},
               GQ_FIELD(max_steps), 0, kInt),
       integer({"batch-size", schedule, "batch size", kMatch}, GQ_FIELD(batch_size), 1, kInt),
@@ -88,5 +158,7 @@ std::vector<Setting> train_settings() {
            GQ_FIELD(comm_timeout), 0, 1e6),
   };
 }
+
+}  // namespace
 
 }  // namespace gq::train

@@ -27,6 +27,7 @@
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/checkpoint_dir.h"
 #include "runtime/train/settings.h"
+#include "runtime/train/whitening_init.h"
 
 namespace gq::train {
 namespace {
@@ -141,6 +142,7 @@ Trainer::Trainer(const TrainConfig& config, Communicator* comm) : cfg_(config), 
   plan_schedule();
   allocate_step(input);
   upload_dataset();
+  if (!resume) init_from_data();
   choose_step_graph();
   if (resume) {
     load(*resume, cfg_.resume, /*model_only=*/false);
@@ -197,21 +199,44 @@ void Trainer::load_data() {
 
 void Trainer::plan_schedule() {
   steps_per_epoch_ = train_.n / cfg_.batch_size;  // the last partial batch is dropped
-  total_steps_ = static_cast<long>(cfg_.epochs) * steps_per_epoch_;
+  // Fractional epochs round up to whole steps (airbench94: ceil(9.9 * 48) = 476).
+  total_steps_ = static_cast<long>(std::ceil(cfg_.epochs * static_cast<double>(steps_per_epoch_)));
   if (cfg_.max_steps > 0)
     total_steps_ = cfg_.epochs > 0 ? std::min(total_steps_, cfg_.max_steps) : cfg_.max_steps;
   schedule_.kind = parse_schedule(cfg_.schedule);
   schedule_.base_lr = cfg_.lr;
   schedule_.total_steps = total_steps_;
-  schedule_.warmup_steps = schedule_.kind == ScheduleKind::constant
-                               ? 0
-                               : static_cast<long>(cfg_.warmup_fraction * total_steps_);
+  const bool own_warmup =
+      schedule_.kind == ScheduleKind::constant || schedule_.kind == ScheduleKind::triangular;
+  schedule_.warmup_steps = own_warmup ? 0 : static_cast<long>(cfg_.warmup_fraction * total_steps_);
   schedule_.step_size = std::max(1L, steps_per_epoch_ * 30);
 }
 
 void Trainer::allocate_step(const Shape& input) {
   const std::size_t b = local_b_;
+  if (cfg_.freeze_stem_after_epochs > 0) {  // the first layer's trainable tensors
+    OptimizerSettings& o = cfg_.optimizer_settings;
+    const auto [first, end] = model_->param_ids(0);
+    for (int id = first; id < end; ++id)
+      if (!model_->params().info(id).frozen) o.stem_tensors.push_back(id);
+    o.stem_until_step = static_cast<std::uint64_t>(cfg_.freeze_stem_after_epochs) * steps_per_epoch_;
+  }
   optimizer_ = make_optimizer(cfg_.optimizer, cfg_.optimizer_settings, model_->params());
+  if (cfg_.lookahead_ema) {
+    std::vector<kernels::StateSpan> spans{{model_->params().values(), model_->params().size()}};
+    for (DeviceBuffer<float>* state : model_->state_buffers())
+      spans.push_back({state->data(), state->size()});
+    ema_ = std::make_unique<kernels::LookaheadEma>(std::move(spans));
+    ema_schedule_.total_steps = static_cast<std::uint64_t>(total_steps_);
+    ema_schedule_.every = static_cast<std::uint32_t>(cfg_.lookahead_every);
+  }
+  if (cfg_.tta_level > 0) {
+    GQ_CHECK(input.rank == 3, "--tta-level {} needs image data (the views are mirrored and shifted)",
+             cfg_.tta_level);
+    tta_ = std::make_unique<models::TestTimeAugmentation>(local_b_, input, train_.num_classes,
+                                                          cfg_.tta_level);
+    tta_logits_ = DeviceBuffer<float>(b * train_.num_classes);
+  }
   batch_x_ = DeviceBuffer<float>(b * input.numel());
   batch_y_ = DeviceBuffer<std::int32_t>(b);
   dlogits_ = DeviceBuffer<float>(b * train_.num_classes);
@@ -220,7 +245,7 @@ void Trainer::allocate_step(const Shape& input) {
   loss_sum_.fill_bytes(0);
   finite_flags_ = DeviceBuffer<std::int32_t>(model_->params().infos().size() +
                                              optimizer_->state().size() +
-                                             model_->state_buffers().size());
+                                             model_->state_buffers().size() + (ema_ ? 1 : 0));
   grad_norm_ = DeviceBuffer<float>(1);
   reduce_scratch_ = DeviceBuffer<char>(kernels::reduce_scratch_bytes());
   plan_learning_rates(std::max(
@@ -266,6 +291,12 @@ void Trainer::print_configuration(const Shape& input) const {
   fmt::print("schedule    {} steps ({} per epoch), {} lr {} warm-up {} steps\n", total_steps_,
              steps_per_epoch_, cfg_.schedule, cfg_.lr, schedule_.warmup_steps);
   fmt::print("cuda-graph  {}\n", graph_status_);
+  if (!whitening_status_.empty()) fmt::print("whitening   {}\n", whitening_status_);
+  if (ema_)
+    fmt::print("lookahead   EMA of {} values, every {} steps, decay {} (s/{})^3, final copy\n",
+               ema_->state().size(), ema_schedule_.every, ema_schedule_.base,
+               ema_schedule_.total_steps);
+  if (tta_) fmt::print("tta         level {} ({} views) at the final evaluation\n", tta_->level(), tta_->views());
   const auto& reg = model_->params();
   fmt::print("optimizer   {}, weight decay {} on {} of {} parameters{}\n", optimizer_->describe(),
              cfg_.optimizer_settings.weight_decay, reg.decayed_count(), reg.size(),
@@ -295,7 +326,7 @@ std::string Trainer::memory_plan() const {
   const std::size_t step = batch_x_.bytes() + batch_y_.bytes() + dlogits_.bytes() +
                            losses_.bytes() + loss_sum_.bytes() + grad_norm_.bytes() +
                            finite_flags_.bytes() + reduce_scratch_.bytes() + lr_table_.bytes() +
-                           scalars_.bytes() + batch_indices_.bytes();
+                           scalars_.bytes() + batch_indices_.bytes() + tta_logits_.bytes();
   const std::size_t rows[] = {param_bytes,
                               param_bytes,
                               opt,
@@ -314,6 +345,12 @@ std::string Trainer::memory_plan() const {
     s += fmt::format("  {:<24} {}\n", names[i], mib(rows[i]));
     total += rows[i];
   }
+  const auto row = [&](const char* name, std::size_t bytes) {
+    s += fmt::format("  {:<24} {}\n", name, mib(bytes));
+    total += bytes;
+  };
+  if (ema_) row("lookahead EMA", ema_->bytes());
+  if (tta_) row("test-time augmentation", tta_->bytes());
   if (grad_queue_)
     for (const auto& [name, bytes] : grad_queue_->memory_rows()) {
       s += fmt::format("  {:<24} {}\n", name, mib(bytes));
@@ -344,6 +381,23 @@ void Trainer::upload_dataset() {
   val_dev_.upload(val_, local_b_);
   test_dev_.upload(test_, local_b_);
   permutation_ = DeviceBuffer<std::int32_t>(train_.n);
+}
+
+// Before the first step of a new run: a whitening stem's filters from the first training images
+// (normalised, not augmented, read in whole batches through batch_x_), then the EMA starts from
+// those weights. A resume restores both from the checkpoint instead.
+void Trainer::init_from_data() {
+  if (!train_.images.empty()) {
+    std::vector<std::int32_t> order(static_cast<std::size_t>(train_.n) + local_b_);
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int32_t>(i % train_.n);
+    const DeviceBuffer<std::int32_t> indices{std::span<const std::int32_t>(order)};
+    const kernels::AugmentParams plain;
+    whitening_status_ = init_whitening(*model_, cfg_, train_.n, local_b_, [&](int start) {
+      gather_batch(train_dev_, indices.data() + start, plain, nullptr);
+      return static_cast<const float*>(batch_x_.data());
+    });
+  }
+  if (ema_) ema_->reset();
 }
 
 // The epoch's order: a Fisher-Yates shuffle from (seed, epoch), so resuming at any epoch
@@ -451,8 +505,12 @@ void Trainer::step_front(stream_t stream) {
                          static_cast<std::uint64_t>(steps_per_epoch_), cfg_.batch_size, rank_ * b},
                         batch_indices_.data(), b, stream);
     kernels::AugmentParams aug;
-    aug.pad = cfg_.augment && train_.channels == 3 ? 4 : 0;
+    aug.pad = cfg_.augment && train_.channels == 3 ? cfg_.crop_pad : 0;
     aug.flip = cfg_.augment && train_.channels == 3;
+    aug.pad_mode = cfg_.pad_mode == "reflect" ? kernels::PadMode::reflect : kernels::PadMode::zero;
+    aug.flip_mode =
+        cfg_.flip == "alternating" ? kernels::FlipMode::alternating : kernels::FlipMode::coin;
+    aug.steps_per_epoch = static_cast<std::uint64_t>(steps_per_epoch_);
     aug.seed = cfg_.seed;
     aug.step_device = ctx.step.at;  // the step, read on the device
     aug.first = static_cast<std::uint64_t>(rank_) * b;
@@ -515,6 +573,9 @@ void Trainer::step_back(stream_t stream) {
     optimizer_->step({reg.values(), grads, DeviceScalar<float>::read(&scalars_.data()->lr),
                       ctx.step, apply, stream});
   }
+  // After the step: steps done = this step's number + 1; the schedule decides on the device
+  // whether this step updates the EMA (and copies it into the weights).
+  if (ema_) ema_->update_on_schedule(ema_schedule_, ctx.step.affine(1, 1), stream);
 }
 
 StepGraphUse Trainer::step_graph_use() const {
@@ -541,7 +602,20 @@ double Trainer::take_train_loss() {
   return mean;
 }
 
-EvalResult Trainer::evaluate(bool validation) {
+EvalResult Trainer::evaluate_final() {
+  EvalResult r = evaluate();
+  if (!tta_) return r;
+  const EvalResult t = evaluate(false, tta_->level());
+  r.tta_level = t.tta_level;
+  r.tta_loss = t.loss;
+  r.tta_accuracy = t.accuracy;
+  return r;
+}
+
+EvalResult Trainer::evaluate(bool validation, int tta_level) {
+  GQ_CHECK(tta_level == 0 || (tta_ && tta_->level() == tta_level),
+           "evaluate: test-time augmentation level {} was not set up (--tta-level {})", tta_level,
+           cfg_.tta_level);
   NvtxRange range("evaluate");
   sync_state_buffers();
   const data::Dataset& split = validation ? val_ : test_;
@@ -559,7 +633,14 @@ EvalResult Trainer::evaluate(bool validation) {
   kernels::AugmentParams plain;
   for (int start = 0; start < split.n; start += b) {
     gather_batch(dev, dev.eval_order.data() + start, plain, ctx.stream);
-    const float* out = model_->forward(ctx, batch_x_.data());
+    const float* out = nullptr;
+    if (tta_level > 0) {
+      tta_->logits([&](const float* x) { return model_->forward(ctx, x); }, batch_x_.data(),
+                   tta_logits_.data(), ctx.stream);
+      out = tta_logits_.data();
+    } else {
+      out = model_->forward(ctx, batch_x_.data());
+    }
     kernels::softmax_xent(out, batch_y_.data(), b, classes, 0.0f, losses_.data(), nullptr, 1.0f,
                           ctx.stream);
     copy_to_host(logits.data(), out, logits.size() * sizeof(float));
@@ -577,6 +658,7 @@ EvalResult Trainer::evaluate(bool validation) {
   res.n = split.n;
   res.loss = loss_sum / split.n;
   res.accuracy = static_cast<double>(correct) / split.n;
+  res.tta_level = tta_level;
   return res;
 }
 
@@ -588,6 +670,13 @@ void Trainer::log_evaluation(const EvalResult& test) {
                         {"test_loss", test.loss},
                         {"test_accuracy", test.accuracy}};
   std::string val_text;
+  if (test.tta_level > 0) {
+    record["tta_level"] = test.tta_level;
+    record["test_loss_tta"] = test.tta_loss;
+    record["test_accuracy_tta"] = test.tta_accuracy;
+    val_text = fmt::format(" with TTA level {}: loss {:.4f} accuracy {:.2f}%", test.tta_level,
+                           test.tta_loss, 100 * test.tta_accuracy);
+  }
   if (val_.n > 0) {
     const EvalResult val = evaluate(/*validation=*/true);
     record["val_loss"] = val.loss;
@@ -680,7 +769,7 @@ EvalResult Trainer::run(const std::function<int()>& stop_requested) {
     }
     if (eval_now) {
       const auto te = clock::now();
-      last = evaluate();
+      last = step_ == total_steps_ ? evaluate_final() : evaluate();
       log_evaluation(last);
       t_log += clock::now() - te;  // evaluation time is not training throughput
     }
@@ -725,6 +814,7 @@ std::optional<std::string> Trainer::first_nonfinite() {
   int i = 0;
   for (DeviceBuffer<float>* b : model_->state_buffers())
     tensors.push_back({fmt::format("model state buffer {}", i++), b->data(), b->size()});
+  if (ema_) tensors.push_back({"lookahead EMA", ema_->state().data(), ema_->state().size()});
   GQ_CHECK(tensors.size() <= finite_flags_.size(), "first_nonfinite: {} flags for {} tensors",
            finite_flags_.size(), tensors.size());
   for (std::size_t t = 0; t < tensors.size(); ++t)
@@ -780,6 +870,7 @@ void Trainer::save(const std::filesystem::path& path) {
   for (DeviceBuffer<float>* b : model_->state_buffers())
     ck.sections[fmt::format("state{}", i++)] = b->to_host();
   if (grad_queue_) grad_queue_->save(ck);
+  if (ema_) ck.sections["lookahead_ema"] = ema_->state().to_host();
   // The training-loss accumulator of the next log line: resumed, it logs what an uninterrupted
   // run logs.
   ck.sections["loss_sum"] = loss_sum_.to_host();
@@ -850,6 +941,7 @@ void Trainer::load(const Checkpoint& ck, const std::filesystem::path& path, bool
   for (Optimizer::State& state : optimizer_->state())
     restore(state.name, state.values.data(), state.values.size());
   if (grad_queue_) grad_queue_->load(ck, path.string());
+  if (ema_) restore("lookahead_ema", ema_->state().data(), ema_->state().size());
   restore("loss_sum", loss_sum_.data(), loss_sum_.size());
   loss_steps_ = ck.header["loss_steps"].get<long>();
   // The device's step counter continues from the checkpoint's (begin_step reads `next`).

@@ -13,7 +13,9 @@
 #include "datasets/dataset.h"
 #include "kernels/augment.h"
 #include "kernels/step_scalars.h"
+#include "kernels/weight_average.h"
 #include "models/sequential.h"
+#include "models/tta_eval.h"
 #include "runtime/comm.h"
 #include "runtime/graph.h"
 #include "runtime/memory.h"
@@ -31,6 +33,9 @@ struct EvalResult {
   double loss = 0, accuracy = 0;
   int n = 0;
   std::vector<std::int64_t> confusion;  // classes x classes, row = true label
+  // The same split with test-time augmentation (--tta-level > 0, the final evaluation only).
+  int tta_level = 0;
+  double tta_loss = 0, tta_accuracy = 0;
 };
 
 // Thrown by run() when it was asked to stop (SIGINT/SIGTERM): after the step in flight, and after
@@ -87,8 +92,12 @@ class Trainer {
   void run_profile();
   // One optimisation step on the next batch; returns nothing (losses are read when logging).
   void step();
-  // The test split (or, with validation = true, the --val-size samples held out of training).
-  EvalResult evaluate(bool validation = false);
+  // The test split (or, with validation = true, the --val-size samples held out of training);
+  // with tta_level > 0 (it must be --tta-level), the logits of test-time augmentation
+  // (models/tta_eval.h) instead of the plain forward.
+  EvalResult evaluate(bool validation = false, int tta_level = 0);
+  // The plain evaluation and, with --tta-level > 0, the augmented one in its tta_* fields.
+  EvalResult evaluate_final();
   // Mean training loss of the steps since the last call (syncs with the device).
   double take_train_loss();
 
@@ -108,6 +117,7 @@ class Trainer {
   const data::Dataset& test_set() const { return test_; }
   const data::Dataset& validation_set() const { return val_; }
   GradQueue* grad_queue() { return grad_queue_.get(); }  // null without --gradqueue
+  kernels::LookaheadEma* lookahead() { return ema_.get(); }  // null without --lookahead-ema
   StepGraphUse step_graph_use() const;
   int rank() const { return rank_; }
   int ranks() const { return ranks_; }
@@ -125,6 +135,7 @@ class Trainer {
   void choose_step_graph();                // --cuda-graph
   void print_configuration(const Shape& input) const;
   void upload_dataset();
+  void init_from_data();  // a whitening stem's filters (not on resume), then the EMA's start
   void gather_batch(const DeviceSplit& split, const std::int32_t* indices,
                     const kernels::AugmentParams& aug, stream_t stream);
   void log_evaluation(const EvalResult& test);
@@ -172,6 +183,14 @@ class Trainer {
   std::vector<float> mean_, std_;
   std::unique_ptr<GradQueue> grad_queue_;
   long loss_steps_ = 0;  // steps accumulated in loss_sum_
+  // --lookahead-ema: the EMA copy of the parameters and the model's state buffers, updated on the
+  // device after every optimizer step (its schedule decides), checkpointed as "lookahead_ema".
+  std::unique_ptr<kernels::LookaheadEma> ema_;
+  kernels::LookaheadSchedule ema_schedule_;
+  // --tta-level: the views and logits of test-time augmentation, for evaluation batches.
+  std::unique_ptr<models::TestTimeAugmentation> tta_;
+  DeviceBuffer<float> tta_logits_;
+  std::string whitening_status_;  // the configuration line of init_from_data
 
   // The step on the device: its own stream (ordered with the default stream, which everything
   // outside the step uses), its scalars (kernels/step_scalars.h) and, with --cuda-graph, its

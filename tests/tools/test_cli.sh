@@ -12,8 +12,8 @@ expect bad-number 105 "--batch-size" -- "$bin/gq-train" --batch-size -3
 # Every choice's bad value fails at parse time (exit 105, the flag and the valid values named, no
 # source path) before any data is read: the data root is an empty folder and each must be quick.
 mkdir -p "$tmp/empty"
-for bad in "--model resnet18:paper-cnn, airbench, mnist-cnn, mlp" "--optimizer adam:did you mean adamw?" \
-    "--schedule linear:constant, step, cosine, onecycle" "--dataset foo:cifar10, mnist, fashion-mnist, reuters" \
+for bad in "--model resnet18:paper-cnn, airbench, airbench94, mnist-cnn, mlp" "--optimizer adam:did you mean adamw?" \
+    "--schedule linear:constant, step, cosine, onecycle, triangular" "--dataset foo:cifar10, mnist, fashion-mnist, reuters" \
     "--device gpu:auto, cuda, cpu" "--cuda-graph sometimes:auto, on, off" \
     "--gq-scarcity foo:powtanh, clip, chebyshev, none" "--gq-sigma-scale x:cluster, batch" \
     "--gq-granularity x:element, cluster" "--gq-cluster-weight x:size, uniform" "--gq-renorm x:on, off" \
@@ -76,5 +76,27 @@ expect missing-resume 1 "not found" -- "$bin/gq-train" "${small[@]}" --resume "$
 expect eval-ok 0 "confusion matrix" -- "$bin/gq-eval" "$tmp/ck/last.ckpt"
 expect eval-corrupt 1 "corrupt" -- "$bin/gq-eval" "$tmp/corrupt.ckpt"
 expect eval-missing 1 "not found" -- "$bin/gq-eval" "$tmp/none.ckpt"
+
+# --recipe airbench94 end to end on a CIFAR-10 subset, its values overridden on the command line:
+# the loss goes down, the final evaluation reports TTA next to the plain accuracy (console and
+# JSONL), gq-eval takes --tta-level. Its techniques refuse the optimizers they do not apply to.
+ab94=(--recipe airbench94 --train-subset 512 --test-subset 128 --batch-size 128 --epochs 2 --log-every 1)
+expect recipe-airbench94 0 "--recipe airbench94" "settings    --model airbench94" "whitening   stem.whiten: 24 filters from 512 images" \
+  "lookahead   EMA" "lookahead EMA" "with TTA level 2" "final test accuracy" -- \
+  "$bin/gq-train" "${ab94[@]}" --metrics "$tmp/ab94.jsonl" --checkpoint-dir "$tmp/ab94"
+python3 - "$tmp/ab94.jsonl" <<'PY' && pass || fail "recipe-airbench94: loss or TTA record" "$(cat "$tmp/ab94.jsonl")"
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+loss = [r["loss"] for r in recs if r["type"] == "train"]
+final = [r for r in recs if r["type"] == "eval"][-1]
+assert len(loss) == 8 and sum(loss[-2:]) < sum(loss[:2]), loss
+assert final["tta_level"] == 2 and 0 <= final["test_accuracy_tta"] <= 1, final
+PY
+expect eval-tta 0 "test (TTA)  level 2" -- "$bin/gq-eval" --tta-level 2 --test-subset 128 "$tmp/ab94/last.ckpt"
+expect recipe-bad 105 "--recipe: expected one of none, airbench94" -- "$bin/gq-train" --recipe airbench
+expect no-effect-norm-lr 105 "--norm-bias-lr-scale has no effect with --optimizer adamw" -- \
+  "$bin/gq-train" --optimizer adamw --norm-bias-lr-scale 64
+expect no-effect-recipe-adamw 105 "--freeze-stem-after-epochs has no effect with --optimizer adamw" -- \
+  "$bin/gq-train" --recipe airbench94 --optimizer adamw --freeze-stem-after-epochs 3
 
 finish

@@ -11,6 +11,7 @@
 
 #include "runtime/error.h"
 #include "runtime/train/optimizer.h"
+#include "runtime/train/recipes.h"
 #include "runtime/train/settings.h"
 #include "runtime/train/trainer.h"
 #include "tools/train/train_flags.h"
@@ -111,6 +112,49 @@ TEST(Settings, ValuesBuiltInCodeAreCheckedToo) {
   } catch (const Error& e) {
     EXPECT_EQ(std::string(e.what()).rfind("--schedule: expected one of constant", 0), 0u) << e.what();
   }
+}
+
+// --recipe airbench94: its table of values, each in effect (a recipe value with no effect would be
+// refused if typed), overridable on the command line, recorded as values (not by name), and the
+// whole-epoch record of --epochs unchanged.
+TEST(Settings, RecipeAirbench94SetsItsTableAndTheCommandLineOverridesIt) {
+  const TrainConfig r = parse({"--recipe", "airbench94"});
+  EXPECT_EQ(r.model, "airbench94");
+  EXPECT_EQ(r.dataset, "cifar10");
+  EXPECT_EQ(r.batch_size, 1024);
+  EXPECT_EQ(r.epochs, 9.9);
+  EXPECT_EQ(r.optimizer, "nesterov");
+  EXPECT_EQ(r.lr, 1.5f);
+  EXPECT_EQ(r.optimizer_settings.momentum, 0.85f);
+  EXPECT_EQ(r.optimizer_settings.weight_decay, static_cast<float>(0.0153 / 11.5));
+  EXPECT_TRUE(r.optimizer_settings.decay_biases);
+  EXPECT_EQ(r.optimizer_settings.norm_lr_scale, 64.0f);
+  EXPECT_EQ(r.label_smoothing, 0.2f);
+  EXPECT_EQ(r.schedule, "triangular");
+  EXPECT_EQ(r.freeze_stem_after_epochs, 3);
+  EXPECT_TRUE(r.lookahead_ema);
+  EXPECT_EQ(r.lookahead_every, 5);
+  EXPECT_EQ(r.crop_pad, 2);
+  EXPECT_EQ(r.pad_mode, "reflect");
+  EXPECT_EQ(r.flip, "alternating");
+  EXPECT_EQ(r.tta_level, 2);
+  EXPECT_EQ(r.whiten_images, 5000);
+  for (const Recipe& recipe : recipes())
+    for (const auto& [key, value] : recipe.settings) {
+      const Setting* s = find_setting(key);
+      ASSERT_NE(s, nullptr) << key;
+      EXPECT_EQ(why_no_effect(*s, r), "") << key;
+    }
+  const nlohmann::json record = run_settings(r);
+  EXPECT_FALSE(record.contains("recipe"));
+  EXPECT_EQ(record.at("epochs"), 9.9);
+  EXPECT_EQ(record.at("norm-bias-lr-scale"), 64);
+  const TrainConfig o = parse({"--recipe", "airbench94", "--epochs", "2", "--tta-level", "0"});
+  EXPECT_EQ(o.epochs, 2.0);
+  EXPECT_EQ(o.tta_level, 0);
+  EXPECT_EQ(o.lr, 1.5f);
+  EXPECT_EQ(run_settings(o).at("epochs").dump(), "2");  // as whole-epoch runs recorded it before
+  EXPECT_FALSE(run_settings(TrainConfig{}).contains("lookahead-ema"));  // older records unchanged
 }
 
 }  // namespace

@@ -18,7 +18,7 @@
 int main(int argc, char** argv) {
   gq::prefer_passive_openmp(argv);
   std::string checkpoint, data_dir;
-  int test_subset = 0;
+  int test_subset = 0, tta_level = 0;
   CLI::App app{"gq-eval: test accuracy, per-class accuracy and confusion matrix of a checkpoint"};
   app.add_option("checkpoint", checkpoint, "checkpoint written by gq-train")->required();
   app.add_option("--data-dir", data_dir,
@@ -27,6 +27,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Validator(
           [](std::string& text) { return gq::train::check_integer(text, 0, INT_MAX); },
           gq::train::integer_range(0, INT_MAX)));
+  app.add_option("--tta-level", tta_level,
+                 "also evaluate with test-time augmentation: 1 mirror, 2 mirror and +-1 pixel "
+                 "translations (airbench94)")
+      ->check(CLI::Validator([](std::string& text) { return gq::train::check_integer(text, 0, 2); },
+                             "0..2"));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -42,6 +47,7 @@ int main(int argc, char** argv) {
     cfg.train_subset = header.value("train_subset", 0);
     cfg.data_dir = data_dir;
     cfg.test_subset = test_subset;
+    cfg.tta_level = tta_level;
     cfg.quiet = true;
     gq::train::Trainer trainer(cfg);
     trainer.load(checkpoint, /*model_only=*/true);
@@ -51,13 +57,16 @@ int main(int argc, char** argv) {
           "{}: the {} holds NaN or infinite values: this model diverged before the checkpoint "
           "was written; evaluate an earlier checkpoint",
           checkpoint, *bad);
-    const gq::train::EvalResult r = trainer.evaluate();
+    const gq::train::EvalResult r = trainer.evaluate_final();
     const auto& names = trainer.test_set().class_names;
     const int classes = static_cast<int>(names.size());
     fmt::print("checkpoint  {} ({} on {}, step {})\n", checkpoint, cfg.model, cfg.dataset,
                header.at("step").get<long>());
     fmt::print("test        {} samples, loss {:.4f}, accuracy {:.2f}%\n\n", r.n, r.loss,
                100 * r.accuracy);
+    if (r.tta_level > 0)
+      fmt::print("test (TTA)  level {}: loss {:.4f}, accuracy {:.2f}%\n\n", r.tta_level, r.tta_loss,
+                 100 * r.tta_accuracy);
     fmt::print("{:<12} {:>8} {:>9}\n", "class", "samples", "accuracy");
     for (int c = 0; c < classes; ++c) {
       std::int64_t row = 0;

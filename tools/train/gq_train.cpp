@@ -132,8 +132,12 @@ int main(int argc, char** argv) {
     }
     const auto result = trainer.run(gq::train::stop_signal);
     if (comm->rank() == 0)
-      fmt::print("final test accuracy {:.2f}% (loss {:.4f}, {} samples)\n", 100 * result.accuracy,
-               result.loss, result.n);
+      fmt::print("final test accuracy {:.2f}% (loss {:.4f}, {} samples){}\n", 100 * result.accuracy,
+                 result.loss, result.n,
+                 result.tta_level > 0
+                     ? fmt::format("; with TTA level {}: {:.2f}% (loss {:.4f})", result.tta_level,
+                                   100 * result.tta_accuracy, result.tta_loss)
+                     : std::string());
     return 0;
   } catch (const gq::train::Stopped& s) {
     // Every rank stops after the same step (the Trainer agrees on it); rank 0 reports.

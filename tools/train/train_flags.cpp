@@ -1,5 +1,6 @@
 #include "tools/train/train_flags.h"
 
+#include "runtime/train/recipes.h"
 #include "runtime/train/settings.h"
 
 namespace gq::train {
@@ -46,6 +47,14 @@ std::shared_ptr<ConfigFile> add_train_flags(CLI::App& app) {
 
 TrainConfig train_config(const CLI::App& app) {
   TrainConfig cfg;
+  // A recipe first: the settings given with it override its values.
+  if (const CLI::Option* recipe = app.get_option("--recipe"); recipe->count() > 0) {
+    try {
+      apply_recipe(recipe->as<std::string>(), cfg);
+    } catch (const std::exception& e) {
+      throw CLI::ValidationError(e.what());
+    }
+  }
   std::vector<const Setting*> given;
   for (const Setting& s : all_settings()) {
     const CLI::Option* o = app.get_option("--" + s.name);
