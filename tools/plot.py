@@ -2,8 +2,12 @@
 """Turns gq-train metrics (JSONL) into PNG curves.
 
 Usage: tools/plot.py METRICS.jsonl [MORE.jsonl ...] [-o OUT.png]
-One figure: training loss against step, and test accuracy against epoch, one line per file
-(labelled by file name). Uses Debian's python3-matplotlib (hence /usr/bin/python3).
+One figure, one line per file (labelled by file name), everything against the step: the training
+loss with the test and validation losses; every accuracy an evaluation recorded (test, validation,
+with test-time augmentation: any "*accuracy*" key), as points joined by lines, so that one
+evaluation is a visible point and evaluations inside an epoch (--eval-every) spread out; the
+learning rate; and, for Grad Queue runs, its diagnostics (queue length; mean scarcity weight,
+fraction amplified and cos(G*, g-bar)). Uses Debian's python3-matplotlib (hence /usr/bin/python3).
 """
 import argparse
 import json
@@ -15,10 +19,18 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+GQ_RATIOS = (("mean_delta", "mean weight"), ("frac_delta_gt1", "fraction amplified"),
+             ("cos_gstar_gbar", "cos(G*, g-bar)"))
+
 
 def read(path):
-    train, evals, extra = [], [], {}
-    with open(path) as f:
+    """The file's train and eval records, in order; exits naming the line that is not JSON."""
+    train, evals = [], []
+    try:
+        f = open(path)
+    except OSError as e:
+        sys.exit(f"plot.py: cannot read {path}: {e.strerror}")
+    with f:
         for line_no, line in enumerate(f, 1):
             line = line.strip()
             if not line:
@@ -27,11 +39,54 @@ def read(path):
                 r = json.loads(line)
             except json.JSONDecodeError as e:
                 sys.exit(f"{path}:{line_no}: not JSON ({e}); is this a gq-train --metrics file?")
+            if not isinstance(r, dict) or "step" not in r:
+                continue  # a header or a record of another kind
             if r.get("type") == "train":
                 train.append(r)
             elif r.get("type") == "eval":
                 evals.append(r)
     return train, evals
+
+
+def series(records, key, scale=1.0):
+    pts = [(r["step"], scale * r[key]) for r in records if isinstance(r.get(key), (int, float))]
+    return [p[0] for p in pts], [p[1] for p in pts]
+
+
+def draw_losses(ax, label, train, evals):
+    ax.plot(*series(train, "loss"), label=f"{label} train")
+    for key in ("test_loss", "val_loss"):
+        steps, values = series(evals, key)
+        if steps:
+            ax.plot(steps, values, marker="o", label=f"{label} {key.removesuffix('_loss')}")
+
+
+def draw_accuracies(ax, label, evals):
+    keys = sorted({k for r in evals for k in r if "accuracy" in k})
+    for key in keys:
+        steps, values = series(evals, key, 100.0)
+        ax.plot(steps, values, marker="o", label=f"{label} {key.replace('_accuracy', '')}")
+
+
+def draw_gradqueue(ax_len, ax_ratio, label, train):
+    gq = [dict(r["gradqueue"], step=r["step"]) for r in train
+          if isinstance(r.get("gradqueue"), dict)]
+    if not gq:
+        return False
+    ax_len.plot(*series(gq, "qlen"), label=f"{label} qlen")
+    ax_len.plot(*series(gq, "queue_count"), linestyle=":", label=f"{label} held")
+    for key, name in GQ_RATIOS:
+        ax_ratio.plot(*series(gq, key), label=f"{label} {name}")
+    return True
+
+
+def labels(paths):
+    """Each file's name without .jsonl; with its folder when two files share a name."""
+    names = [os.path.basename(p).removesuffix(".jsonl") for p in paths]
+    if len(set(names)) == len(names):
+        return names
+    return [os.path.join(os.path.basename(os.path.dirname(os.path.abspath(p))), n)
+            for p, n in zip(paths, names)]
 
 
 def main():
@@ -40,23 +95,30 @@ def main():
     ap.add_argument("-o", "--out", default=None, help="PNG path (default: first file with .png)")
     args = ap.parse_args()
     out = args.out or os.path.splitext(args.metrics[0])[0] + ".png"
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
-    for path in args.metrics:
-        train, evals = read(path)
-        label = os.path.basename(path).removesuffix(".jsonl")
-        if train:
-            ax_loss.plot([r["step"] for r in train], [r["loss"] for r in train], label=label)
-        if evals:
-            ax_acc.plot([r["epoch"] for r in evals], [100 * r["test_accuracy"] for r in evals],
-                        marker="o", label=label)
-    ax_loss.set(xlabel="step", ylabel="training loss", title="training loss")
-    ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)", title="test accuracy")
-    for ax in (ax_loss, ax_acc):
+    runs = [(label, *read(p)) for label, p in zip(labels(args.metrics), args.metrics)]
+    has_gq = any(isinstance(r.get("gradqueue"), dict) for _, train, _ in runs for r in train)
+    fig, axes = plt.subplots(2, 3 if has_gq else 2, figsize=(16 if has_gq else 11, 8),
+                             squeeze=False)
+    ax_loss, ax_acc, ax_lr = axes[0][0], axes[0][1], axes[1][0]
+    for label, train, evals in runs:
+        draw_losses(ax_loss, label, train, evals)
+        draw_accuracies(ax_acc, label, evals)
+        ax_lr.plot(*series(train, "lr"), label=label)
+        if has_gq:
+            draw_gradqueue(axes[0][2], axes[1][2], label, train)
+    ax_loss.set(xlabel="step", ylabel="loss", title="loss")
+    ax_acc.set(xlabel="step", ylabel="accuracy (%)", title="accuracy")
+    ax_lr.set(xlabel="step", ylabel="learning rate", title="learning rate")
+    if has_gq:
+        axes[0][2].set(xlabel="step", ylabel="entries", title="Grad Queue: queue length")
+        axes[1][2].set(xlabel="step", title="Grad Queue: scarcity weights and direction")
+    axes[1][1].axis("off")
+    for ax in (a for row in axes for a in row):
         ax.grid(alpha=0.3)
         if ax.lines:
-            ax.legend()
+            ax.legend(fontsize="small")
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=100)
     print(f"wrote {out}")
 
 

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# tools/plot.py: a plain run and a Grad Queue run with evaluations inside an epoch become one PNG
+# of the expected size (2 x 2 panels, or 2 x 3 with Grad Queue's); a single evaluation is drawn; a
+# line that is not JSON is named with its file and line; a missing file is named.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+plot="$here/../../tools/plot.py"
+source "$here/expect.sh"
+
+cat >"$tmp/plain.jsonl" <<'JSONL'
+{"type":"header","version":"x"}
+{"epoch":1,"images_per_s":100,"loss":2.3,"lr":0.1,"step":10,"type":"train"}
+{"epoch":1,"step":10,"test_accuracy":0.31,"test_loss":1.9,"type":"eval"}
+JSONL
+cat >"$tmp/gq.jsonl" <<'JSONL'
+{"epoch":1,"gradqueue":{"qlen":4,"queue_count":3,"mean_delta":0.7,"frac_delta_gt1":0.1,"cos_gstar_gbar":0.95},"loss":2.2,"lr":0.1,"step":10,"type":"train"}
+{"epoch":1,"step":10,"test_accuracy":0.3,"val_accuracy":0.32,"test_loss":2.0,"val_loss":1.9,"type":"eval"}
+{"epoch":1,"gradqueue":{"qlen":5,"queue_count":4,"mean_delta":0.8,"frac_delta_gt1":0.2,"cos_gstar_gbar":0.9},"loss":1.8,"lr":0.05,"step":20,"type":"train"}
+{"epoch":1,"step":20,"test_accuracy":0.4,"test_accuracy_tta":0.42,"test_loss":1.7,"type":"eval"}
+JSONL
+printf '{"step":1,"type":"train","loss":1}\nnot json\n' >"$tmp/bad.jsonl"
+
+png_size() {  # width x height from the PNG's IHDR chunk
+  /usr/bin/python3 -c 'import struct,sys; d=open(sys.argv[1],"rb").read(24); assert d[:8]==b"\x89PNG\r\n\x1a\n"; print("%dx%d" % struct.unpack(">II", d[16:24]))' "$1"
+}
+expect plain 0 "wrote $tmp/plain.png" -- /usr/bin/python3 "$plot" "$tmp/plain.jsonl"
+[ "$(png_size "$tmp/plain.png")" = "1100x800" ] && pass || fail "plain: $(png_size "$tmp/plain.png")"
+expect gradqueue 0 "wrote $tmp/both.png" -- /usr/bin/python3 "$plot" "$tmp/plain.jsonl" "$tmp/gq.jsonl" -o "$tmp/both.png"
+[ "$(png_size "$tmp/both.png")" = "1600x800" ] && pass || fail "gradqueue: $(png_size "$tmp/both.png")"
+expect not-json 1 "bad.jsonl:2: not JSON" -- /usr/bin/python3 "$plot" "$tmp/bad.jsonl"
+expect missing 1 "cannot read $tmp/none.jsonl" -- /usr/bin/python3 "$plot" "$tmp/none.jsonl"
+finish
