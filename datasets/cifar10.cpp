@@ -16,7 +16,7 @@ namespace {
 constexpr std::string_view kHint =
     "Re-download the CIFAR-10 binary version "
     "(https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz) or restore "
-    "shared/data/cifar10/cifar-10-binary.tar.xz (see shared/data/README.md).";
+    "the archive with tools/get-data.sh cifar10 (docs/DATASETS.md).";
 constexpr int kPixels = kCifarRecordBytes - 1;
 // Caps checked before reading: twice a real batch (so a wrong size up to that gets the precise
 // "N records" message), and far more than ten class names need.
@@ -199,8 +199,11 @@ void load_from_archive(const std::filesystem::path& file, Want want, Dataset* tr
   }
   if (remaining > 0) {
     std::string missing;
+    std::vector<std::string> missing_bases;
     for (const auto& need : needs) {
-      if (!need.found) missing += (missing.empty() ? "" : ", ") + need.base;
+      if (need.found) continue;
+      missing += (missing.empty() ? "" : ", ") + need.base;
+      missing_bases.push_back(need.base);
     }
     const auto& seen = reader.seen();
     std::string listing;
@@ -210,7 +213,8 @@ void load_from_archive(const std::filesystem::path& file, Want want, Dataset* tr
              seen.empty() ? "empty archive" : "missing CIFAR-10 member(s) in the archive",
              fmt::format("members named {} (in any folder)", missing),
              seen.empty() ? std::string("no members")
-                          : fmt::format("{} members: {}", seen.size(), listing));
+                          : fmt::format("{} members: {}{}", seen.size(), listing,
+                                        reader.not_regular_among(missing_bases)));
   }
   if (names) {
     if (train) train->class_names = *names;

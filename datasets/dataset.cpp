@@ -78,7 +78,8 @@ std::filesystem::path find_dataset(const std::filesystem::path& root, std::strin
              {root / "cifar10" / "cifar-10-binary.tar.gz", is_file},
              {root / "cifar-10-binary.tar.xz", is_file},
              {root / "cifar-10-binary.tar.gz", is_file}};
-    hint = "Put the CIFAR-10 binary version there (see shared/data/README.md).";
+    hint = "Put the CIFAR-10 binary version there: tools/get-data.sh cifar10 (or --from FILE to copy "
+           "an archive you have); docs/DATASETS.md lists the layouts read.";
   } else if (name == "mnist" || name == "fashion-mnist") {
     auto idx = has_any({"train-images-idx3-ubyte.gz", "train-images-idx3-ubyte",
                         "t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte"});
@@ -88,7 +89,8 @@ std::filesystem::path find_dataset(const std::filesystem::path& root, std::strin
       cands.push_back({"/usr/share/datasets/fashion-mnist", idx});
       hint = "Install it with apt-get install dataset-fashion-mnist.";
     } else {
-      hint = "Put the MNIST IDX files there (see shared/data/README.md).";
+      hint = "Put the MNIST IDX files there: tools/get-data.sh mnist (or --from FOLDER); "
+             "docs/DATASETS.md lists the layouts read.";
     }
   } else if (name == "reuters21578") {
     auto sgm = has_any({"reut2-000.sgm"});
@@ -97,7 +99,7 @@ std::filesystem::path find_dataset(const std::filesystem::path& root, std::strin
              {root / "reuters21578" / "reuters21578.tar.xz", is_file},
              {root / "reuters21578" / "reuters21578.tar.gz", is_file},
              {root / "reuters21578.tar.xz", is_file}};
-    hint = "Put reuters21578.tar.xz there (see shared/data/README.md).";
+    hint = "Put reuters21578.tar.xz there (docs/DATASETS.md lists the layouts read).";
   } else {
     throw DataError(fmt::format("find_dataset: unknown dataset name '{}': expected cifar10, mnist, "
                                 "fashion-mnist or reuters21578",

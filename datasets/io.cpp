@@ -250,14 +250,31 @@ bool ArchiveReader::next(Entry& entry) {
   }
   const char* path = archive_entry_pathname(e);
   current_.path = path ? path : "";
-  const auto slash = current_.path.find_last_of('/');
-  current_.base = slash == std::string::npos ? current_.path : current_.path.substr(slash + 1);
+  std::string_view trimmed = current_.path;  // a folder's path may end with '/'
+  while (trimmed.size() > 1 && trimmed.back() == '/') trimmed.remove_suffix(1);
+  const auto slash = trimmed.find_last_of('/');
+  current_.base = std::string(slash == std::string_view::npos ? trimmed : trimmed.substr(slash + 1));
   current_.size = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
-  current_.regular = archive_entry_filetype(e) == AE_IFREG;
+  current_.regular = archive_entry_filetype(e) == AE_IFREG && archive_entry_hardlink(e) == nullptr;
+  current_.kind = archive_entry_hardlink(e) != nullptr            ? "hard link"
+                  : archive_entry_filetype(e) == AE_IFREG ? "regular file"
+                  : archive_entry_filetype(e) == AE_IFDIR ? "folder"
+                  : archive_entry_filetype(e) == AE_IFLNK ? "symbolic link"
+                                                          : "special file";
+  if (!current_.regular) not_regular_.push_back(current_);
   have_entry_ = true;
   seen_.push_back(current_.path);
   entry = current_;
   return true;
+}
+
+std::string ArchiveReader::not_regular_among(const std::vector<std::string>& bases) const {
+  std::string out;
+  for (const Entry& e : not_regular_) {
+    if (std::find(bases.begin(), bases.end(), e.base) == bases.end()) continue;
+    out += fmt::format("{} {} is a {}", out.empty() ? ";" : ",", e.path, e.kind);
+  }
+  return out.empty() ? out : out + " (only regular files are read)";
 }
 
 std::vector<std::uint8_t> ArchiveReader::read(std::uint64_t max_bytes) {

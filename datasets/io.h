@@ -72,6 +72,7 @@ class ArchiveReader {
     std::string base;       // last path component
     std::int64_t size = 0;  // bytes, from the tar header
     bool regular = false;   // a regular file (not a directory, link, ...)
+    const char* kind = "";  // "regular file", "folder", "symbolic link", "hard link", ...
   };
 
   // Reads the archive file (a regular file; checked without blocking).
@@ -93,6 +94,10 @@ class ArchiveReader {
   std::vector<std::uint8_t> read(std::uint64_t max_bytes);
   // Number of members seen so far and their paths (for "missing member" messages).
   const std::vector<std::string>& seen() const { return seen_; }
+  // For a "missing member" message: the members seen so far named one of `bases` that were not
+  // read because they are not regular files, as "; a/b.bin is a symbolic link, ... (only regular
+  // files are read)", or "" when there are none.
+  std::string not_regular_among(const std::vector<std::string>& bases) const;
   const std::filesystem::path& file() const { return file_; }
   Origin origin_of(const std::string& member) const { return Origin{file_, member, false, hint_}; }
 
@@ -108,6 +113,7 @@ class ArchiveReader {
   Entry current_;
   bool have_entry_ = false;
   std::vector<std::string> seen_;
+  std::vector<Entry> not_regular_;  // members skipped by every reader: folders, links, devices
 };
 
 }  // namespace gq::data::io

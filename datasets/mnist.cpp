@@ -14,7 +14,7 @@ std::string hint_for(std::string_view name) {
            "or download them from https://github.com/zalandoresearch/fashion-mnist).";
   }
   return "Re-download the MNIST IDX files (train-images-idx3-ubyte.gz, ...) or restore "
-         "shared/data/mnist (see shared/data/README.md).";
+         "them with tools/get-data.sh mnist (docs/DATASETS.md).";
 }
 
 std::uint32_t be32(const std::uint8_t* p) {

@@ -17,7 +17,7 @@ namespace gq::data {
 namespace {
 
 constexpr std::string_view kHint =
-    "Restore shared/data/reuters21578/reuters21578.tar.xz (see shared/data/README.md) or "
+    "Restore reuters21578/reuters21578.tar.xz under the data root (docs/DATASETS.md) or "
     "re-download Reuters-21578 Distribution 1.0 (https://kdd.ics.uci.edu/databases/reuters21578/).";
 constexpr int kFiles = 22;
 // The largest .sgm file read (the real ones are 1.3 MB or less), checked before reading it.
@@ -234,7 +234,8 @@ Loaded read_all(const std::filesystem::path& path) {
           io::Origin{file, {}, false, std::string(kHint)}, -1,
           reader.seen().empty() ? "empty archive" : "missing Reuters-21578 member(s)",
           "members reut2-000.sgm ... reut2-021.sgm (in any folder)",
-          fmt::format("{} members, without {}", reader.seen().size(), fmt::join(missing, ", ")));
+          fmt::format("{} members, without {}{}", reader.seen().size(), fmt::join(missing, ", "),
+                      reader.not_regular_among(missing)));
     }
   };
   auto from_dir = [&](const std::filesystem::path& dir) {

@@ -104,6 +104,13 @@ TEST(Cifar10Bad, EmptyArchiveAndMissingMember) {
   EXPECT_DATA_ERROR(load_cifar10(tmp / "other.tar.gz", Split::train), "other.tar.gz",
                     "missing CIFAR-10 member", "data_batch_1.bin", "data_batch_5.bin",
                     "1 members: readme.txt");
+  // A needed member that is a link or a folder is named as such, not as missing while listed.
+  test::write_tar(tmp / "links.tar.gz", "gzip",
+                  {{"symlink:c/data_batch_1.bin", Bytes{'/', 'e', 't', 'c'}},
+                   {"dir:c/data_batch_2.bin", {}}, {"c/readme.txt", Bytes{'h'}}});
+  EXPECT_DATA_ERROR(load_cifar10(tmp / "links.tar.gz", Split::train), "links.tar.gz",
+                    "c/data_batch_1.bin is a symbolic link", "c/data_batch_2.bin/ is a folder",
+                    "(only regular files are read)");
   // A zero-byte file is an empty archive too.
   test::write_file(tmp / "zero.tar.xz", {});
   EXPECT_DATA_ERROR(load_cifar10(tmp / "zero.tar.xz", Split::test), "zero.tar.xz");

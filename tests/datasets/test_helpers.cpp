@@ -71,12 +71,18 @@ void write_tar(const std::filesystem::path& file, const std::string& filter,
   }
   for (const auto& [name, bytes] : members) {
     archive_entry* e = archive_entry_new();
-    archive_entry_set_pathname(e, name.c_str());
-    archive_entry_set_size(e, static_cast<la_int64_t>(bytes.size()));
-    archive_entry_set_filetype(e, AE_IFREG);
+    const bool link = name.rfind("symlink:", 0) == 0, dir = name.rfind("dir:", 0) == 0;
+    archive_entry_set_pathname(e, name.substr(link ? 8 : dir ? 4 : 0).c_str());
     archive_entry_set_perm(e, 0644);
+    if (link) {
+      archive_entry_set_filetype(e, AE_IFLNK);
+      archive_entry_set_symlink(e, std::string(bytes.begin(), bytes.end()).c_str());
+    } else {
+      archive_entry_set_filetype(e, dir ? AE_IFDIR : AE_IFREG);
+      archive_entry_set_size(e, dir ? 0 : static_cast<la_int64_t>(bytes.size()));
+    }
     archive_write_header(a, e);
-    archive_write_data(a, bytes.data(), bytes.size());
+    if (!link && !dir) archive_write_data(a, bytes.data(), bytes.size());
     archive_entry_free(e);
   }
   archive_write_close(a);

@@ -31,7 +31,8 @@ void write_file(const std::filesystem::path& file, const Bytes& bytes);
 Bytes read_bytes(const std::filesystem::path& file);
 Bytes gzip(const Bytes& raw);  // one gzip member, zlib level 1
 
-// A tar archive with the given members, compressed with "xz", "gzip" or "" (none).
+// A tar archive with the given members, compressed with "xz", "gzip" or "" (none). A name
+// "symlink:PATH" makes PATH a symbolic link (to the bytes as its target), "dir:PATH" a folder.
 void write_tar(const std::filesystem::path& file, const std::string& filter,
                const std::vector<std::pair<std::string, Bytes>>& members);
 
