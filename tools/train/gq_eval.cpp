@@ -62,11 +62,12 @@ int main(int argc, char** argv) {
     const int classes = static_cast<int>(names.size());
     fmt::print("checkpoint  {} ({} on {}, step {})\n", checkpoint, cfg.model, cfg.dataset,
                header.at("step").get<long>());
-    fmt::print("test        {} samples, loss {:.4f}, accuracy {:.2f}%\n\n", r.n, r.loss,
+    fmt::print("test        {} samples, loss {:.4f}, accuracy {:.2f}%\n", r.n, r.loss,
                100 * r.accuracy);
     if (r.tta_level > 0)
-      fmt::print("test (TTA)  level {}: loss {:.4f}, accuracy {:.2f}%\n\n", r.tta_level, r.tta_loss,
+      fmt::print("test (TTA)  level {}: loss {:.4f}, accuracy {:.2f}%\n", r.tta_level, r.tta_loss,
                  100 * r.tta_accuracy);
+    fmt::print("\n");
     fmt::print("{:<12} {:>8} {:>9}\n", "class", "samples", "accuracy");
     for (int c = 0; c < classes; ++c) {
       std::int64_t row = 0;
