@@ -19,7 +19,10 @@
 //
 // An error inside a deferred operation is kept and thrown by the next synchronisation (a "sticky"
 // error, as a GPU reports a fault at the next sync), or by this one when it ran there.
-// launch_counters() counts deferred work when it is issued, as the GPU build does.
+// launch_counters() counts deferred work when it is issued, as the GPU build does; one exception:
+// a graph replay is counted at issue with what its capture counted, and the emulator's library
+// calls recorded in it (which a GPU's graph does not hold) count the launches they make when they
+// run.
 #pragma once
 
 #include <functional>

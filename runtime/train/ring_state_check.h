@@ -22,7 +22,8 @@ struct RestoredRing {
 
 // Throws gq::Error naming `path`, the field and what was expected: the state's qmin / qmax must be
 // this run's (qmin, qmax); 0 <= head < qmax; 0 <= count <= qmax; qmin <= qlen <= qmax; have_ema
-// 0 or 1, with finite loss EMAs when 1; finite sums, sums of squares >= 0; the held slots finite
+// 0 or 1, with finite loss EMAs when 1; finite sums and sums of squares (not >= 0: rounding in the
+// running sum leaves tiny negatives where the true value is 0); the held slots finite
 // (the others are never read, and hold whatever the device had); skips >= 0.
 void check_restored_ring(const RestoredRing& ring, int qmin, int qmax, const std::string& path);
 

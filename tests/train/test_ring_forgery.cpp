@@ -112,7 +112,7 @@ TEST_F(RingForgery, NonFiniteStatisticsAndHeldSlotsAreRefusedByName) {
     };
   };
   expect_refused(poke_double("gq.sum", 3, std::nan("")), "gq.sum[3] = nan");
-  expect_refused(poke_double("gq.sumsq", 0, -1.0), "gq.sumsq[0] = -1");
+  expect_refused(poke_double("gq.sumsq", 0, -std::nan("")), "gq.sumsq[0] = -nan");
   expect_refused(poke_double("gq.sumsq", 7, INFINITY), "gq.sumsq[7] = inf");
   expect_refused([](Checkpoint& ck) { ck.sections.at("gq.skips")[0] = -1.0f; }, "gq.skips");
   // A NaN in the newest held slot (head - 1) is refused; slots never written are not read.

@@ -60,8 +60,10 @@ void steps(Trainer& t, int n, Record& r) {
   for (int i = 0; i < n; ++i) {
     const LaunchCounters before = launch_counters();
     t.step();
-    r.ops.push_back((launch_counters() - before).total());
+    // After the loss's readback, which waits for the step: with the emulator's deferred streams a
+    // replay's recorded library calls count their launches when they run (emulated_streams.h).
     r.values.push_back(t.take_train_loss());
+    r.ops.push_back((launch_counters() - before).total());
     if (GradQueue* q = t.grad_queue()) {
       const GradQueueDiagnostics d = q->diagnostics();
       r.values.insert(r.values.end(), {double(d.qlen), double(d.queue_count), d.mean_delta,
