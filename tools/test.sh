@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: builds and runs everything CI checks.
 #   1. emulator build (warnings are errors), ctest in forward thread order with 1 worker and in
-#      reverse order with 2 workers (every test binary is registered for both); then the
-#      data-parallel suites under mpirun -np 2 and -np 3 (GQ_MPI=ON: MPI is required here);
+#      reverse order with 2 workers and deferred streams (every test binary is registered for both;
+#      runtime/emulated_streams.h); then the data-parallel suites under mpirun -np 2 and -np 3
+#      (GQ_MPI=ON: MPI is required here; -np 3 with deferred streams);
 #   2. the kernel, model, trainer and runtime suites again in an emulator build that takes the GPU's
 #      launch shapes, tiles and branches (GQ_EMU_GPU_DECISIONS), both orders;
 #   3. the emulator tests (forward order) under AddressSanitizer + UndefinedBehaviorSanitizer;
@@ -35,7 +36,7 @@ cmake -S . -B build-emu -G Ninja -DGQ_CUDA=OFF -DGQ_MPI=ON -DGQ_WERROR=ON -DCMAK
 cmake --build build-emu -j "$jobs"
 section "emulator tests, forward order (CUEMU_ORDER=forward CUEMU_WORKERS=1) and host-only suites"
 ctest --test-dir build-emu -L "forward|host" --output-on-failure -j "$jobs"
-section "emulator tests, reverse order (CUEMU_ORDER=reverse CUEMU_WORKERS=2)"
+section "emulator tests, reverse order, deferred streams (CUEMU_ORDER=reverse CUEMU_WORKERS=2 CUEMU_STREAMS=deferred)"
 ctest --test-dir build-emu -L reverse --output-on-failure -j "$jobs"
 section "data-parallel tests: mpirun -np 2 and -np 3 on the emulator (one at a time: they fill the cores)"
 ctest --test-dir build-emu -L distributed --output-on-failure
@@ -46,7 +47,7 @@ if [ "$run_gpumode" = 1 ]; then
   # per-cluster paths and k-means grid inside whole training steps, direct and graph-replayed.
   # On 2 cores these suites' tests take ~7 min here, ~5 of them gq_test_trainer's two orders.
   gpu_decision_suites=(gq_test_kernels_core gq_test_kernels_nn gq_test_kernels_train gq_test_gradqueue
-                       gq_test_kmeans gq_test_per_sample gq_test_models
+                       gq_test_kmeans gq_test_per_sample gq_test_models gq_test_kernels_airbench
                        gq_test_trainer gq_test_optimizer gq_test_graph gq_test_runtime)
   cmake -S . -B build-gpumode -G Ninja -DGQ_CUDA=OFF -DGQ_EMU_GPU_DECISIONS=ON -DGQ_WERROR=ON \
         -DGQ_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Release >/dev/null
