@@ -68,37 +68,103 @@ bool is_xz(std::span<const std::uint8_t> b) {
   return b.size() >= 6 && std::equal(kMagic, kMagic + 6, b.begin());
 }
 
-std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> in, const Origin& origin,
-                                 std::uint64_t max_out) {
+namespace {
+
+// The gzip magic, checked before zlib sees the data so that a wrong file is named as such.
+void check_gzip_magic(std::span<const std::uint8_t> in, const Origin& origin) {
   if (in.empty()) fail(origin, 0, "empty gzip file", "a gzip stream (magic 1f 8b)", "0 bytes");
   if (!is_gzip(in)) {
     fail(origin, 0, "not a gzip stream", "magic bytes 1f 8b",
          fmt::format("{:02x} {:02x}", in[0], in.size() > 1 ? in[1] : 0));
   }
-  z_stream zs{};
-  if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
-    fail(origin, -1, "zlib initialisation failed", "", "");
-  }
-  struct Guard {
-    z_stream* zs;
-    ~Guard() { inflateEnd(zs); }
-  } guard{&zs};
+}
 
-  // The trailer's ISIZE (size mod 2^32 of the last member) is a good first guess of the size.
-  std::vector<std::uint8_t> out;
+// The output's first size: the trailer's ISIZE (size mod 2^32 of the last member) is a good
+// guess. A damaged trailer can hold any value: never trust it beyond 8x the compressed size.
+std::size_t first_output_size(std::span<const std::uint8_t> in, std::size_t limit) {
   std::size_t isize = 0;
   if (in.size() >= 18) {
     const auto* t = in.data() + in.size() - 4;
     isize = std::size_t(t[0]) | std::size_t(t[1]) << 8 | std::size_t(t[2]) << 16 |
             std::size_t(t[3]) << 24;
   }
-  // A damaged trailer can hold any value: never trust it beyond 8x the compressed size.
+  return std::min(
+      std::clamp<std::size_t>(isize, 1 << 16, std::max<std::size_t>(8 * in.size(), 1 << 16)) + 1,
+      limit);
+}
+
+// zlib's inflate (gzip wrapper) over buffers of any size: zlib counts in 32-bit chunks.
+class Inflater {
+ public:
+  explicit Inflater(const Origin& origin) {
+    if (inflateInit2(&zs_, 16 + MAX_WBITS) != Z_OK) {
+      fail(origin, -1, "zlib initialisation failed", "", "");
+    }
+  }
+  ~Inflater() { inflateEnd(&zs_); }
+  Inflater(const Inflater&) = delete;
+  Inflater& operator=(const Inflater&) = delete;
+
+  // Inflates from in[consumed..] into out[produced..]; advances both counts by what it used.
+  int step(std::span<const std::uint8_t> in, std::size_t& consumed, std::vector<std::uint8_t>& out,
+           std::size_t& produced) {
+    const std::size_t in_chunk = std::min<std::size_t>(in.size() - consumed, UINT_MAX);
+    const std::size_t out_chunk = std::min<std::size_t>(out.size() - produced, UINT_MAX);
+    zs_.next_in = const_cast<Bytef*>(in.data() + consumed);
+    zs_.avail_in = static_cast<uInt>(in_chunk);
+    zs_.next_out = out.data() + produced;
+    zs_.avail_out = static_cast<uInt>(out_chunk);
+    const int rc = inflate(&zs_, Z_NO_FLUSH);
+    consumed += in_chunk - zs_.avail_in;
+    produced += out_chunk - zs_.avail_out;
+    return rc;
+  }
+  void next_member() { inflateReset(&zs_); }
+  bool output_full() const { return zs_.avail_out == 0; }
+  const char* message() const { return zs_.msg ? zs_.msg : "?"; }
+
+ private:
+  z_stream zs_{};
+};
+
+// After a gzip member's end, at `consumed`: true if another member follows (concatenated gzip);
+// false at the end of the data or of zero padding (tolerated); anything else is an error.
+bool another_member(std::span<const std::uint8_t> in, std::size_t consumed,
+                    const Origin& origin) {
+  if (consumed == in.size()) return false;
+  auto rest = in.subspan(consumed);
+  if (is_gzip(rest)) return true;
+  if (std::all_of(rest.begin(), rest.end(), [](std::uint8_t b) { return b == 0; })) return false;
+  fail(origin, static_cast<std::int64_t>(consumed), "trailing bytes after the gzip stream",
+       "end of file or another gzip member (1f 8b)",
+       fmt::format("{} more bytes starting {:02x}", rest.size(), rest[0]));
+}
+
+// inflate's error `rc` (neither progress nor a member's end): the data is truncated or corrupt.
+[[noreturn]] void fail_inflate(int rc, const Inflater& z, std::size_t in_size,
+                               std::size_t consumed, std::size_t produced, const Origin& origin) {
+  if (rc == Z_BUF_ERROR && consumed == in_size) {
+    fail(origin, static_cast<std::int64_t>(consumed),
+         "truncated gzip stream (the file ends inside the compressed data)",
+         "more compressed data, then the 8-byte CRC-32/size trailer",
+         fmt::format("end of file after {} compressed bytes ({} bytes decompressed)", consumed,
+                     produced));
+  }
+  fail(origin, static_cast<std::int64_t>(consumed), "corrupt gzip stream",
+       "valid deflate data with matching CRC-32 and size",
+       fmt::format("zlib error '{}' after {} bytes decompressed", z.message(), produced));
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> in, const Origin& origin,
+                                 std::uint64_t max_out) {
+  check_gzip_magic(in, origin);
+  Inflater z(origin);
   // One byte over the cap is room to notice that the stream goes on past it.
   const std::size_t limit =
       static_cast<std::size_t>(std::min<std::uint64_t>(max_out, SIZE_MAX - 1)) + 1;
-  out.resize(std::min(
-      std::clamp<std::size_t>(isize, 1 << 16, std::max<std::size_t>(8 * in.size(), 1 << 16)) + 1,
-      limit));
+  std::vector<std::uint8_t> out(first_output_size(in, limit));
   std::size_t produced = 0, consumed = 0;
   const auto too_much = [&] {
     fail(origin, static_cast<std::int64_t>(consumed), "gzip stream decompresses to too much data",
@@ -110,41 +176,15 @@ std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> in, const Origin&
       if (produced == limit) too_much();
       out.resize(std::min(out.size() * 2, limit));
     }
-    const std::size_t in_chunk = std::min<std::size_t>(in.size() - consumed, UINT_MAX);
-    const std::size_t out_chunk = std::min<std::size_t>(out.size() - produced, UINT_MAX);
-    zs.next_in = const_cast<Bytef*>(in.data() + consumed);
-    zs.avail_in = static_cast<uInt>(in_chunk);
-    zs.next_out = out.data() + produced;
-    zs.avail_out = static_cast<uInt>(out_chunk);
-    const int rc = inflate(&zs, Z_NO_FLUSH);
-    consumed += in_chunk - zs.avail_in;
-    produced += out_chunk - zs.avail_out;
+    const int rc = z.step(in, consumed, out, produced);
     if (rc == Z_STREAM_END) {
-      if (consumed == in.size()) break;
-      // Another gzip member may follow (concatenated gzip); zero padding is tolerated.
-      auto rest = in.subspan(consumed);
-      if (is_gzip(rest)) {
-        inflateReset(&zs);
-        continue;
-      }
-      if (std::all_of(rest.begin(), rest.end(), [](std::uint8_t b) { return b == 0; })) break;
-      fail(origin, static_cast<std::int64_t>(consumed), "trailing bytes after the gzip stream",
-           "end of file or another gzip member (1f 8b)",
-           fmt::format("{} more bytes starting {:02x}", rest.size(), rest[0]));
+      if (!another_member(in, consumed, origin)) break;
+      z.next_member();
+      continue;
     }
     if (rc == Z_OK) continue;
-    if (rc == Z_BUF_ERROR && zs.avail_out == 0) continue;  // output full: grow and go on
-    if (rc == Z_BUF_ERROR && consumed == in.size()) {
-      fail(origin, static_cast<std::int64_t>(consumed),
-           "truncated gzip stream (the file ends inside the compressed data)",
-           "more compressed data, then the 8-byte CRC-32/size trailer",
-           fmt::format("end of file after {} compressed bytes ({} bytes decompressed)", consumed,
-                       produced));
-    }
-    fail(origin, static_cast<std::int64_t>(consumed), "corrupt gzip stream",
-         "valid deflate data with matching CRC-32 and size",
-         fmt::format("zlib error '{}' after {} bytes decompressed", zs.msg ? zs.msg : "?",
-                     produced));
+    if (rc == Z_BUF_ERROR && z.output_full()) continue;  // output full: grow and go on
+    fail_inflate(rc, z, in.size(), consumed, produced, origin);
   }
   if (produced > max_out) too_much();  // the stream ended in the byte past the cap
   out.resize(produced);
