@@ -930,6 +930,13 @@ void Trainer::load(const Checkpoint& ck, const std::filesystem::path& path, bool
     GQ_CHECK(it != ck.sections.end() && it->second.size() == n,
              "{}: section '{}' missing or of the wrong size (expected {} values)", path.string(),
              name, n);
+    // A checkpoint is untrusted (its checksum guards against rot, not forgery): nothing
+    // non-finite is taken in, or it would be copied into every later "good" checkpoint.
+    const auto bad = std::find_if_not(it->second.begin(), it->second.end(),
+                                      [](float v) { return std::isfinite(v); });
+    GQ_CHECK(bad == it->second.end(),
+             "{}: section '{}' holds {} at index {}: expected finite values (a corrupt or forged "
+             "checkpoint)", path.string(), name, *bad, bad - it->second.begin());
     copy_to_device(dst, it->second.data(), n * sizeof(float));
   };
   restore("params", reg.values(), reg.size());

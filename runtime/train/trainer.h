@@ -107,6 +107,9 @@ class Trainer {
   // model_only: parameters and model state only (gq-eval), not the optimizer or the queue. A full
   // load checks that the checkpoint's run settings equal this run's and that it is not finished.
   void load(const std::filesystem::path& path, bool model_only = false);
+  // The same on a checkpoint already read (gq-eval reads the file once: a live run may prune it
+  // between two opens); `path` names it in messages.
+  void load(const Checkpoint& ck, const std::filesystem::path& path, bool model_only);
   // The first tensor holding NaN or infinity ("parameter conv1.weight", "optimizer state
   // momentum", ...), checked on the device, or nullopt. One small copy to the host.
   std::optional<std::string> first_nonfinite();
@@ -149,7 +152,6 @@ class Trainer {
   void plan_learning_rates(long steps);
   void log_metrics(const std::string& json_line);
   std::string memory_plan() const;
-  void load(const Checkpoint& ck, const std::filesystem::path& path, bool model_only);
   void check_settings(const Checkpoint& ck, const std::filesystem::path& path) const;
   std::filesystem::path save_step_checkpoint();
   [[noreturn]] void diverged(const std::string& what) const;

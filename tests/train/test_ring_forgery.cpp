@@ -1,6 +1,7 @@
 // Grad Queue's state in a checkpoint is untrusted input: a checkpoint whose ring fields or values
 // were forged (and its checksum recomputed, as write_checkpoint does) is refused on load, naming
-// the field, before anything reaches the device; an honest one loads.
+// the field, before anything reaches the device; so is a non-finite value in any other section;
+// an honest checkpoint loads.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -125,6 +126,15 @@ TEST_F(RingForgery, NonFiniteStatisticsAndHeldSlotsAreRefusedByName) {
   expect_refused([&](Checkpoint& ck) {
     ck.sections.at("gq.slots")[newest * p + 11] = std::numeric_limits<float>::quiet_NaN();
   }, "gq.slots slot " + std::to_string(newest) + " (held)[11] = nan");
+}
+
+// The same holds for every other section: a NaN in the optimizer's momentum or the parameters
+// would otherwise be trained on and copied into every later checkpoint.
+TEST_F(RingForgery, NonFiniteOptimizerStateAndParametersAreRefusedByName) {
+  expect_refused([](Checkpoint& ck) { ck.sections.at("momentum")[5] = INFINITY; },
+                 "section 'momentum' holds inf at index 5");
+  expect_refused([](Checkpoint& ck) { ck.sections.at("params")[0] = std::nanf(""); },
+                 "section 'params' holds nan at index 0");
 }
 
 }  // namespace

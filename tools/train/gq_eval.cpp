@@ -38,7 +38,9 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   try {
-    const auto header = gq::train::read_checkpoint(checkpoint).header;  // fields validated
+    // Read once: a live run's checkpoint may be pruned (--keep-checkpoints) right after.
+    const gq::train::Checkpoint ck = gq::train::read_checkpoint(checkpoint);  // fields validated
+    const auto& header = ck.header;
     gq::train::TrainConfig cfg;
     cfg.model = header.at("model").get<std::string>();
     cfg.dataset = header.at("dataset").get<std::string>();
@@ -50,7 +52,7 @@ int main(int argc, char** argv) {
     cfg.tta_level = tta_level;
     cfg.quiet = true;
     gq::train::Trainer trainer(cfg);
-    trainer.load(checkpoint, /*model_only=*/true);
+    trainer.load(ck, checkpoint, /*model_only=*/true);
     // A model of NaNs "evaluates" to chance accuracy with a NaN loss: refuse it instead.
     if (const auto bad = trainer.first_nonfinite())
       GQ_FAIL(
