@@ -359,3 +359,33 @@ def pm(m, s, scale=1.0, digits=2):
     if math.isnan(s):
         return f"{m * scale:.{digits}f}"
     return f"{m * scale:.{digits}f} ± {s * scale:.{digits}f}"
+
+
+# Comparing two rows of seeds, the same way in both reports: a difference counts only where it
+# exceeds the seed noise (the pooled sample std of the two rows).
+VERDICTS = ("better", "within noise", "worse")
+
+
+def pooled_std(s1, s2):
+    return math.sqrt((s1 ** 2 + s2 ** 2) / 2)
+
+
+def verdict(d, pooled):
+    """better / worse when the difference d exceeds the pooled seed std, else within noise; None
+    where the noise is unknown (a row with one seed)."""
+    if math.isnan(pooled):
+        return None
+    return "better" if d > pooled else "worse" if d < -pooled else "within noise"
+
+
+def counts_text(cs):
+    cnt = {v: sum(c["verdict"] == v for c in cs) for v in VERDICTS}
+    return f"{cnt['better']} better, {cnt['within noise']} within noise, {cnt['worse']} worse"
+
+
+def mean_by_step(series, scale=1.0):
+    """The mean over runs of {step: value} series, at the steps every run has (for the curves)."""
+    if not series:
+        return [], []
+    steps = sorted(set.intersection(*(set(s) for s in series)))
+    return steps, [scale * sum(s[x] for s in series) / len(series) for x in steps]

@@ -381,7 +381,7 @@ def main():
     if spec.get("report", {}).get("mode") == "target":
         # A tuned steps-to-target study (specs/scale.toml): its own tables, plots and answers.
         import target_report
-        target_report.write(spec, a, root, results, L, fig_dir, out_dir, history)
+        target_report.write(spec, root, results, L, fig_dir, out_dir)
         with open(out, "w") as f:
             f.write("\n".join(L))
         print(f"wrote {out} ({n_done}/{len(spec['cells'])} cells) and {len(os.listdir(fig_dir))} PNGs in {fig_dir}")

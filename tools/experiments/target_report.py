@@ -8,14 +8,12 @@ import json
 import math
 import os
 
-from gqspec import mean_std, pm
+from gqspec import counts_text, mean_by_step, mean_std, pm, pooled_std, verdict
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-
-
 
 
 def steps_to(run, acc):
@@ -119,12 +117,6 @@ def targets(spec, groups):
     return out
 
 
-def verdict(d, pooled):
-    if math.isnan(pooled):
-        return None
-    return "better" if d > pooled else "worse" if d < -pooled else "within noise"
-
-
 def acc_compare(g, base):
     """Δ final test accuracy of g vs base and the pooled seed std (both complete, ≥ 2 seeds each,
     none diverged), else None."""
@@ -134,7 +126,7 @@ def acc_compare(g, base):
     bm, bsd = mean_std([r["acc"] for r in base["runs"]])
     if math.isnan(asd) or math.isnan(bsd):
         return None
-    pooled = math.sqrt((asd ** 2 + bsd ** 2) / 2)
+    pooled = pooled_std(asd, bsd)
     return {"d": am - bm, "pooled": pooled, "verdict": verdict(am - bm, pooled)}
 
 
@@ -165,18 +157,13 @@ def save_figure(fig, fig_dir, name):
     return name
 
 
-def write(spec, a, root, results, L, fig_dir, out_dir, history):
-    """Appends the study's sections to the lines L and writes its PNGs."""
-    rep = spec.get("report", {})
-    moon_batch = int(rep.get("moonshot_min_batch", 2048))
-    moon_ratio = float(rep.get("moonshot_ratio", 0.8))
-    groups = collect(spec, results)
-    tg = targets(spec, groups)
-    tasks = list(dict.fromkeys(k[0] for k in groups))
-    figs = []
 
-    # Study size: every tuned group has its tuning cells and `want` final cells, whether or not the
-    # final cells exist yet (they exist once the tuning is done).
+def study_size(spec, root, groups, results):
+    """What the study has cost so far: cells finished of those it will have (every tuned group has
+    its tuning cells and `want` final cells, whether or not the final cells exist yet: they exist
+    once the tuning is done), wall time per task, and the wall times of finished cells that the
+    spec no longer has (a spec edit dropped them, e.g. a moved lr grid, or their group's tuning is
+    being redone and they may come back): they cost time too."""
     want = len({c for g in groups.values() for c in g["tune_ids"]}) + sum(g["want"] for g in groups.values())
     done = sum(results.get(c) is not None for g in groups.values() for c in g["tune_ids"] + g["final_ids"])
     walls = {}  # task -> wall time of each finished cell (tuning and final)
@@ -185,329 +172,366 @@ def write(spec, a, root, results, L, fig_dir, out_dir, history):
             r = results.get(c)
             if r is not None:
                 walls.setdefault(task, []).append(r["wall_s"])
-    total = sum(w for ws in walls.values() for w in ws)
-    # Finished cells outside the spec's current cells cost time too: a spec edit dropped them (a
-    # moved lr grid), or their group's tuning is being redone and they may come back.
     dropped = []
     for c in sorted(os.listdir(root)):
         if c not in spec["cells"] and os.path.isfile(os.path.join(root, c, "done")):
             with open(os.path.join(root, c, "done")) as f:
                 dropped.append(json.load(f).get("wall_s", 0.0))
-    head = [f"**{'Complete' if done == want else 'Incomplete'}: {done} of {want} cells finished**"
+    return {"want": want, "done": done, "walls": walls, "dropped": dropped,
+            "total": sum(w for ws in walls.values() for w in ws)}
+
+
+def size_lines(size):
+    """The lines under the title: complete or not, and the compute spent."""
+    done, want, dropped = size["done"], size["want"], size["dropped"]
+    return [f"**{'Complete' if done == want else 'Incomplete'}: {done} of {want} cells finished**"
             + ("" if done == want else " — tables show what ran; rows with fewer seeds or — are "
                "still to run, and the answers below are provisional") + ".",
-            f"Compute so far: {total / 3600:.2f} h of wall time summed over the finished cells "
+            f"Compute so far: {size['total'] / 3600:.2f} h of wall time summed over the finished cells "
             f"(tuning and final runs, one core each)"
             + (f", plus {sum(dropped) / 3600:.2f} h in {len(dropped)} finished cell(s) that a later "
                f"edit of the spec dropped or has not yet taken back (their folders stay in the results)"
                if dropped else "")
             + ".", ""]
-    L[2:2] = head  # under the title
 
-    L.append("## Targets and method")
-    L.append("")
-    L.append("Each (task, batch size, optimizer, method) group gets its own learning rate: one "
-             "tuning run per multiplier of the optimizer's lr policy (the same grid and number of "
-             "tuning runs for every group), scored by the final accuracy on a validation slice held "
-             "out of the training set (never the test set); then the seeds at the chosen value. "
-             "Steps to target = the step of the first evaluation whose test accuracy reaches the "
-             "task's target (resolution: the task's `--eval-every`); mean ± sample std over the "
-             "seeds that reached it, with how many did.")
-    L.append("")
+
+def targets_section(spec, tasks, tg):
+    L = ["## Targets and method", "",
+         "Each (task, batch size, optimizer, method) group gets its own learning rate: one "
+         "tuning run per multiplier of the optimizer's lr policy (the same grid and number of "
+         "tuning runs for every group), scored by the final accuracy on a validation slice held "
+         "out of the training set (never the test set); then the seeds at the chosen value. "
+         "Steps to target = the step of the first evaluation whose test accuracy reaches the "
+         "task's target (resolution: the task's `--eval-every`); mean ± sample std over the "
+         "seeds that reached it, with how many did.", ""]
     for task in tasks:
         t, how = tg[task]
         sc = spec["tasks"][task].get("lr_scale", {})
         L.append(f"- `{task}`: target {'%.2f%%' % (100 * t) if t is not None else 'pending'} ({how})."
                  + (" Learning-rate policy × " + ", ".join(f"{v:g} for `{o}`" for o, v in sc.items())
                     + " on this task (the grid centred on its good values)." if sc else ""))
-    L.append("")
+    return L + [""]
 
-    edges, other_day = [], []
-    for task in tasks:
-        target = tg[task][0]
-        keys = [k for k in groups if k[0] == task]
-        bss = sorted({k[1] for k in keys})
-        L.append(f"## {task}")
-        L.append("")
-        L.append("| batch | arm | lr (× policy) | n | steps to target | final test acc % | steps | "
-                 "wall s / run | train ms / step | × plain |")
-        L.append("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|")
-        for key in sorted(keys, key=lambda k: (k[1], list(spec["optimizers"]).index(k[2]),
-                                               list(spec["methods"]).index(k[3]))):
-            _, bs, opt, meth = key
-            g = groups[key]
-            if g["choice"]:
-                mult = g["choice"][0]
-                lr = g["label"]["lr"] if g["label"] else float("nan")
-                edge = ""
-                if mult == min(g["grid"]):
-                    edge = " (low edge)"
-                elif mult == max(g["grid"]):
-                    edge = " (high edge)"
-                if edge:
-                    edges.append(f"{task} b{bs} {arm(opt, meth)}{edge.replace('(', '').replace(')', '')}")
-                lrt = f"{lr:g} (×{mult:g}){edge}"
-            else:
-                lrt = f"tuning ({sum(len(v) for v in g['tuning'].values())}/{len(g['tune_ids'])})"
-            n = f"{len(g['runs'])}" + ("" if len(g["runs"]) == g["want"] else f"/{g['want']}")
-            if g["diverged"]:
-                n += f" (+{len(g['diverged'])} diverged)"
-            st = reach_text(*reach_stats(g["runs"], target)) if target is not None and g["runs"] else "—"
-            am, asd = mean_std([r["acc"] for r in g["runs"]])
-            steps = "/".join(map(str, sorted({r["steps"] for r in g["runs"]}))) or "—"
-            wm, _ = mean_std([r["wall_s"] for r in g["runs"]])
-            sps = mean_std([train_s_per_step(r, bs) for r in g["runs"]])[0]
-            base = groups.get((task, bs, "nesterov", "plain"))
-            bsps = mean_std([train_s_per_step(r, bs) for r in base["runs"]])[0] if base else float("nan")
-            ratio = "—" if math.isnan(sps) or math.isnan(bsps) else f"{sps / bsps:.2f}"
-            # Rows timed on other days than their plain row ran under another machine load.
-            if base and ratio != "—" and {r["day"] for r in g["runs"]} != {r["day"] for r in base["runs"]}:
-                ratio += " †"
-                other_day.append(f"{task} b{bs} {arm(opt, meth)}")
-            L.append(f"| {bs} | {arm(opt, meth)} | {lrt} | {n} | {st} | {pm(am, asd, 100)} | {steps} | "
-                     f"{'—' if math.isnan(wm) else f'{wm:.0f}'} | "
-                     f"{'—' if math.isnan(sps) else f'{1000 * sps:.1f}'} | {ratio} |")
-        L.append("")
-        # Tuning table: the mean validation accuracy per multiplier, the chosen one in bold.
-        grid = sorted({m for k in keys for m in groups[k]["grid"]})
-        L.append("Tuning (final validation accuracy %, one run per multiplier; **bold** = chosen):")
-        L.append("")
-        L.append("| batch | arm | " + " | ".join(f"×{m:g}" for m in grid) + " |")
-        L.append("|---:|---|" + "---:|" * len(grid))
-        for key in sorted(keys, key=lambda k: (k[1], list(spec["optimizers"]).index(k[2]),
-                                               list(spec["methods"]).index(k[3]))):
-            g = groups[key]
-            cells = []
-            for m in grid:
-                v = g["tuning"].get(m)
-                txt = "—" if not v else f"{100 * sum(v) / len(v):.2f}"
-                if g["choice"] and g["choice"][0] == m:
-                    txt = f"**{txt}**"
-                cells.append(txt)
-            L.append(f"| {key[1]} | {arm(key[2], key[3])} | " + " | ".join(cells) + " |")
-        L.append("")
 
-        arms = list(dict.fromkeys(arm(k[2], k[3]) for k in sorted(keys, key=lambda k: (
-            list(spec["optimizers"]).index(k[2]), list(spec["methods"]).index(k[3])))))
-        color = {x: f"C{i % 10}" for i, x in enumerate(arms)}
-        # lr sensitivity: validation accuracy of the tuning runs against the multiplier.
-        fig, axes = plt.subplots(1, len(bss), squeeze=False, figsize=(4.5 * len(bss), 3.6))
-        for ax, bs in zip(axes[0], bss):
-            for key in keys:
-                if key[1] != bs or not groups[key]["tuning"]:
-                    continue
-                tu = groups[key]["tuning"]
-                xs = sorted(tu)
-                ax.plot(xs, [100 * sum(tu[x]) / len(tu[x]) for x in xs], marker="o",
-                        label=arm(key[2], key[3]), color=color[arm(key[2], key[3])])
-            ax.set_xscale("log", base=2)
-            ax.set_xlabel("lr multiplier (× policy)")
-            ax.set_ylabel("final val accuracy %")
-            ax.set_title(f"{task} / b{bs}", fontsize=9)
-            finish_axes(ax)
-        name = save_figure(fig, fig_dir, f"lr-sensitivity_{task}.png")
-        figs_task = [(f"{task}: learning-rate sensitivity per arm (tuning runs)", name)]
-        # Steps to target against the batch size, per arm, with the seed spread.
+def spec_order(spec, with_batch=True):
+    """Sort key of group keys (task, batch, opt, meth): by batch, then as the spec lists them."""
+    opts, meths = list(spec["optimizers"]), list(spec["methods"])
+    if with_batch:
+        return lambda k: (k[1], opts.index(k[2]), meths.index(k[3]))
+    return lambda k: (opts.index(k[2]), meths.index(k[3]))
+
+
+def lr_text(g, row, edges):
+    """The chosen lr (× the policy), marked and listed in `edges` when at an edge of the grid; or
+    the tuning's progress."""
+    if not g["choice"]:
+        return f"tuning ({sum(len(v) for v in g['tuning'].values())}/{len(g['tune_ids'])})"
+    mult = g["choice"][0]
+    lr = g["label"]["lr"] if g["label"] else float("nan")
+    edge = ""
+    if mult == min(g["grid"]):
+        edge = " (low edge)"
+    elif mult == max(g["grid"]):
+        edge = " (high edge)"
+    if edge:
+        edges.append(f"{row}{edge.replace('(', '').replace(')', '')}")
+    return f"{lr:g} (×{mult:g}){edge}"
+
+
+def cost_ratio(g, base, bs, row, other_day):
+    """Training seconds per step, and its ratio to plain Nesterov's at the same batch size; a ratio
+    whose rows were timed on other days (under another machine load) is marked † and listed."""
+    sps = mean_std([train_s_per_step(r, bs) for r in g["runs"]])[0]
+    bsps = mean_std([train_s_per_step(r, bs) for r in base["runs"]])[0] if base else float("nan")
+    ratio = "—" if math.isnan(sps) or math.isnan(bsps) else f"{sps / bsps:.2f}"
+    if base and ratio != "—" and {r["day"] for r in g["runs"]} != {r["day"] for r in base["runs"]}:
+        ratio += " †"
+        other_day.append(row)
+    return sps, ratio
+
+
+def arm_row(groups, key, target, edges, other_day):
+    """One row of a task's table."""
+    task, bs, opt, meth = key
+    g = groups[key]
+    row = f"{task} b{bs} {arm(opt, meth)}"
+    lrt = lr_text(g, row, edges)
+    n = f"{len(g['runs'])}" + ("" if len(g["runs"]) == g["want"] else f"/{g['want']}")
+    if g["diverged"]:
+        n += f" (+{len(g['diverged'])} diverged)"
+    st = reach_text(*reach_stats(g["runs"], target)) if target is not None and g["runs"] else "—"
+    am, asd = mean_std([r["acc"] for r in g["runs"]])
+    steps = "/".join(map(str, sorted({r["steps"] for r in g["runs"]}))) or "—"
+    wm, _ = mean_std([r["wall_s"] for r in g["runs"]])
+    sps, ratio = cost_ratio(g, groups.get((task, bs, "nesterov", "plain")), bs, row, other_day)
+    return (f"| {bs} | {arm(opt, meth)} | {lrt} | {n} | {st} | {pm(am, asd, 100)} | {steps} | "
+            f"{'—' if math.isnan(wm) else f'{wm:.0f}'} | "
+            f"{'—' if math.isnan(sps) else f'{1000 * sps:.1f}'} | {ratio} |")
+
+
+def tuning_table(groups, keys):
+    """The mean validation accuracy per multiplier, the chosen one in bold."""
+    grid = sorted({m for k in keys for m in groups[k]["grid"]})
+    L = ["Tuning (final validation accuracy %, one run per multiplier; **bold** = chosen):", "",
+         "| batch | arm | " + " | ".join(f"×{m:g}" for m in grid) + " |",
+         "|---:|---|" + "---:|" * len(grid)]
+    for key in keys:
+        g = groups[key]
+        cells = []
+        for m in grid:
+            v = g["tuning"].get(m)
+            txt = "—" if not v else f"{100 * sum(v) / len(v):.2f}"
+            if g["choice"] and g["choice"][0] == m:
+                txt = f"**{txt}**"
+            cells.append(txt)
+        L.append(f"| {key[1]} | {arm(key[2], key[3])} | " + " | ".join(cells) + " |")
+    return L + [""]
+
+
+def task_tables(spec, groups, task, target, edges, other_day):
+    keys = sorted((k for k in groups if k[0] == task), key=spec_order(spec))
+    L = [f"## {task}", "",
+         "| batch | arm | lr (× policy) | n | steps to target | final test acc % | steps | "
+         "wall s / run | train ms / step | × plain |",
+         "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    L += [arm_row(groups, key, target, edges, other_day) for key in keys]
+    return L + [""] + tuning_table(groups, keys)
+
+
+def plot_lr_sensitivity(task, groups, keys, bss, color, fig_dir):
+    """Validation accuracy of the tuning runs against the multiplier."""
+    fig, axes = plt.subplots(1, len(bss), squeeze=False, figsize=(4.5 * len(bss), 3.6))
+    for ax, bs in zip(axes[0], bss):
+        for key in keys:
+            if key[1] != bs or not groups[key]["tuning"]:
+                continue
+            tu = groups[key]["tuning"]
+            xs = sorted(tu)
+            ax.plot(xs, [100 * sum(tu[x]) / len(tu[x]) for x in xs], marker="o",
+                    label=arm(key[2], key[3]), color=color[arm(key[2], key[3])])
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("lr multiplier (× policy)")
+        ax.set_ylabel("final val accuracy %")
+        ax.set_title(f"{task} / b{bs}", fontsize=9)
+        finish_axes(ax)
+    name = save_figure(fig, fig_dir, f"lr-sensitivity_{task}.png")
+    return f"{task}: learning-rate sensitivity per arm (tuning runs)", name
+
+
+def plot_steps_vs_batch(task, target, groups, keys, bss, color, fig_dir):
+    """Steps to target against the batch size, per arm, with the seed spread."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for x in color:
+        xs, ms, ss, full = [], [], [], []
+        for bs in bss:
+            g = next((groups[k] for k in keys if k[1] == bs and arm(k[2], k[3]) == x), None)
+            if not g or not g["runs"]:
+                continue
+            m, s, k, n = reach_stats(g["runs"], target)
+            if k:
+                xs.append(bs), ms.append(m), ss.append(0 if math.isnan(s) else s), full.append(k == n)
+        if xs:
+            ax.errorbar(xs, ms, yerr=ss, marker="o", capsize=3, label=x, color=color[x])
+            part = [(b, m) for b, m, f in zip(xs, ms, full) if not f]
+            if part:  # some seeds did not reach the target: an open marker
+                ax.plot(*zip(*part), "o", mfc="white", color=color[x])
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("batch size")
+    ax.set_ylabel(f"steps to {100 * target:.2f}% test acc")
+    ax.set_title(f"{task}: steps to target (open marker: not every seed reached it)", fontsize=9)
+    finish_axes(ax)
+    name = save_figure(fig, fig_dir, f"steps-vs-batch_{task}.png")
+    return f"{task}: steps to target vs batch size (mean ± std over seeds)", name
+
+
+def plot_curves(task, target, groups, keys, bss, color, fig_dir):
+    """Loss and test-accuracy curves, mean over seeds."""
+    fig, axes = plt.subplots(2, len(bss), squeeze=False, figsize=(4.5 * len(bss), 6.5))
+    for j, bs in enumerate(bss):
+        for key in keys:
+            g = groups[key]
+            if key[1] != bs or not g["runs"]:
+                continue
+            x = arm(key[2], key[3])
+            axes[0][j].plot(*mean_by_step([{t["step"]: t["loss"] for t in r["train"]} for r in g["runs"]]),
+                            label=x, color=color[x], lw=0.8)
+            axes[1][j].plot(*mean_by_step([{e["step"]: e["test_accuracy"] for e in r["evals"]}
+                                           for r in g["runs"]], 100), label=x, color=color[x], lw=0.8)
         if target is not None:
-            fig, ax = plt.subplots(figsize=(6.5, 4.2))
-            for x in arms:
-                xs, ms, ss, full = [], [], [], []
-                for bs in bss:
-                    g = next((groups[k] for k in keys if k[1] == bs and arm(k[2], k[3]) == x), None)
-                    if not g or not g["runs"]:
-                        continue
-                    m, s, k, n = reach_stats(g["runs"], target)
-                    if k:
-                        xs.append(bs), ms.append(m), ss.append(0 if math.isnan(s) else s), full.append(k == n)
-                if xs:
-                    ax.errorbar(xs, ms, yerr=ss, marker="o", capsize=3, label=x, color=color[x])
-                    part = [(b, m) for b, m, f in zip(xs, ms, full) if not f]
-                    if part:  # some seeds did not reach the target: an open marker
-                        ax.plot(*zip(*part), "o", mfc="white", color=color[x])
-            ax.set_xscale("log", base=2)
-            ax.set_yscale("log")
-            ax.set_xlabel("batch size")
-            ax.set_ylabel(f"steps to {100 * target:.2f}% test acc")
-            ax.set_title(f"{task}: steps to target (open marker: not every seed reached it)", fontsize=9)
-            finish_axes(ax)
-            name = save_figure(fig, fig_dir, f"steps-vs-batch_{task}.png")
-            figs_task.append((f"{task}: steps to target vs batch size (mean ± std over seeds)", name))
-        # Loss and test-accuracy curves, mean over seeds.
-        fig, axes = plt.subplots(2, len(bss), squeeze=False, figsize=(4.5 * len(bss), 6.5))
-        for j, bs in enumerate(bss):
-            for key in keys:
-                g = groups[key]
-                if key[1] != bs or not g["runs"]:
-                    continue
-                x = arm(key[2], key[3])
-                tr = [{t["step"]: t["loss"] for t in r["train"]} for r in g["runs"]]
-                st = sorted(set.intersection(*(set(d) for d in tr)))
-                axes[0][j].plot(st, [sum(d[s] for d in tr) / len(tr) for s in st], label=x,
-                                color=color[x], lw=0.8)
-                ev = [{e["step"]: e["test_accuracy"] for e in r["evals"]} for r in g["runs"]]
-                st = sorted(set.intersection(*(set(d) for d in ev)))
-                axes[1][j].plot(st, [100 * sum(d[s] for d in ev) / len(ev) for s in st], label=x,
-                                color=color[x], lw=0.8)
-            if target is not None:
-                axes[1][j].axhline(100 * target, color="k", ls=":", lw=0.8)
-            axes[0][j].set_title(f"{task} / b{bs}", fontsize=9)
-            axes[0][j].set_ylabel("train loss")
-            axes[0][j].set_yscale("log")
-            axes[1][j].set_ylabel("test accuracy %")
-            for i in (0, 1):
-                axes[i][j].set_xlabel("step")
-                finish_axes(axes[i][j])
-        name = save_figure(fig, fig_dir, f"curves_{task}.png")
-        figs_task.append((f"{task}: training loss and test accuracy (mean over seeds; dotted: target)", name))
-        for caption, name in figs_task:
-            L.append(f"![{caption}]({os.path.relpath(os.path.join(fig_dir, name), out_dir)})")
-            L.append("")
-        figs += figs_task
+            axes[1][j].axhline(100 * target, color="k", ls=":", lw=0.8)
+        axes[0][j].set_title(f"{task} / b{bs}", fontsize=9)
+        axes[0][j].set_ylabel("train loss")
+        axes[0][j].set_yscale("log")
+        axes[1][j].set_ylabel("test accuracy %")
+        for i in (0, 1):
+            axes[i][j].set_xlabel("step")
+            finish_axes(axes[i][j])
+    name = save_figure(fig, fig_dir, f"curves_{task}.png")
+    return f"{task}: training loss and test accuracy (mean over seeds; dotted: target)", name
 
-    L.append("Best learning rate at an edge of the grid (the grid should be widened there): "
-             + ("; ".join(edges) if edges else "none") + ".")
-    L.append("")
 
-    # Where the time goes: wall time summed per task.
-    L.append("## Where the time goes")
-    L.append("")
-    L.append("Wall time of the finished cells per task (tuning + final runs, one core each): "
-             + "; ".join(f"`{t}` {sum(ws) / 3600:.2f} h ({len(ws)} cells)" for t, ws in walls.items())
-             + f". Total {total / 3600:.2f} h. Per arm, the tables give the wall time per run (start-up, "
-             "training and evaluations) and the training time per step from gq-train's images/s "
-             "(evaluation excluded), relative to plain Nesterov at the same batch size: the cost of "
-             "Grad Queue's clustering and queue at equal steps. Measured with one core per run on a "
-             "2-core machine that other work (builds, a second sweep) shared, whose load differed "
-             "from session to session: compare rows that ran on the same days. † marks a ratio whose "
-             "row and plain row ran on different days"
-             + (f" ({'; '.join(other_day)})" if other_day else " (none)") + ".")
-    L.append("")
+def task_figures(spec, groups, task, target, fig_dir):
+    """A task's PNGs, (caption, file name) each; every arm keeps its colour across them."""
+    keys = [k for k in groups if k[0] == task]
+    bss = sorted({k[1] for k in keys})
+    arms = dict.fromkeys(arm(k[2], k[3]) for k in sorted(keys, key=spec_order(spec, with_batch=False)))
+    color = {x: f"C{i % 10}" for i, x in enumerate(arms)}
+    figs = [plot_lr_sensitivity(task, groups, keys, bss, color, fig_dir)]
+    if target is not None:
+        figs.append(plot_steps_vs_batch(task, target, groups, keys, bss, color, fig_dir))
+    figs.append(plot_curves(task, target, groups, keys, bss, color, fig_dir))
+    return figs
+
+
+def time_section(size, other_day):
+    """Where the time goes: wall time summed per task."""
+    return ["## Where the time goes", "",
+            "Wall time of the finished cells per task (tuning + final runs, one core each): "
+            + "; ".join(f"`{t}` {sum(ws) / 3600:.2f} h ({len(ws)} cells)" for t, ws in size["walls"].items())
+            + f". Total {size['total'] / 3600:.2f} h. Per arm, the tables give the wall time per run (start-up, "
+            "training and evaluations) and the training time per step from gq-train's images/s "
+            "(evaluation excluded), relative to plain Nesterov at the same batch size: the cost of "
+            "Grad Queue's clustering and queue at equal steps. Measured with one core per run on a "
+            "2-core machine that other work (builds, a second sweep) shared, whose load differed "
+            "from session to session: compare rows that ran on the same days. † marks a ratio whose "
+            "row and plain row ran on different days"
+            + (f" ({'; '.join(other_day)})" if other_day else " (none)") + ".", ""]
+
+
+def step_cost_section(root):
+    """The arms' step costs measured side by side (sweep.py --step-cost), if they were."""
     cost_path = os.path.join(root, "step-cost.json")
-    if os.path.isfile(cost_path):
-        with open(cost_path) as f:
-            cost = json.load(f)
-        ms = {(r["task"], r["batch"], r["optimizer"], r["method"]): r["ms_per_step"] for r in cost["rows"]}
-        L.append(f"Side by side: every arm's training time per step over steps "
-                 f"{cost['steps'] - cost['window'] + 1}-{cost['steps']} of a {cost['steps']}-step run, "
-                 f"one arm after another on this machine ({cost['date'][:10]}, {cost['cpus']} CPUs, "
-                 f"commit {cost['commit'][:12]}): `{cost['command']}`. This is the fair comparison of "
-                 "the arms' cost at equal steps.")
-        L.append("")
-        L.append("| task | batch | arm | ms / step | × plain |")
-        L.append("|---|---:|---|---:|---:|")
-        for (task, bs, opt, meth), t in sorted(ms.items()):
-            base = ms.get((task, bs, "nesterov", "plain"))
-            L.append(f"| {task} | {bs} | {arm(opt, meth)} | {t:.1f} | "
-                     f"{'—' if base is None else f'{t / base:.2f}'} |")
-        L.append("")
+    if not os.path.isfile(cost_path):
+        return []
+    with open(cost_path) as f:
+        cost = json.load(f)
+    ms = {(r["task"], r["batch"], r["optimizer"], r["method"]): r["ms_per_step"] for r in cost["rows"]}
+    L = [f"Side by side: every arm's training time per step over steps "
+         f"{cost['steps'] - cost['window'] + 1}-{cost['steps']} of a {cost['steps']}-step run, "
+         f"one arm after another on this machine ({cost['date'][:10]}, {cost['cpus']} CPUs, "
+         f"commit {cost['commit'][:12]}): `{cost['command']}`. This is the fair comparison of "
+         "the arms' cost at equal steps.", "",
+         "| task | batch | arm | ms / step | × plain |", "|---|---:|---|---:|---:|"]
+    for (task, bs, opt, meth), t in sorted(ms.items()):
+        base = ms.get((task, bs, "nesterov", "plain"))
+        L.append(f"| {task} | {bs} | {arm(opt, meth)} | {t:.1f} | "
+                 f"{'—' if base is None else f'{t / base:.2f}'} |")
+    return L + [""]
 
-    def plain_trained(task, bs, opt, base):
-        """(reached, text): whether plain's seeds all reach the task target in their steps (None
-        without a target), and that as the table says it, with a longer plain arm's steps to the
-        target (methods 'plain-<n>x' of the same task, batch and optimizer)."""
-        target = tg[task][0]
-        if target is None:
-            return None, "—"
-        m, s, k, n = reach_stats(base["runs"], target)
-        reached = k == n and n > 0
-        text = "yes" if reached else f"no ({k}/{n})"
-        for (t2, b2, o2, meth2), g2 in sorted(groups.items()):
-            if (t2, b2, o2) == (task, bs, opt) and meth2.startswith("plain-") and complete(g2) and g2["runs"]:
-                text += f"; {arm(o2, meth2)} steps to target: {reach_text(*reach_stats(g2['runs'], target))}"
-        return reached, text
 
-    # The moonshot question.
-    L.append("## Does Grad Queue reach plain's final accuracy in ≤ %.1f× its steps at batch ≥ %d?"
-             % (moon_ratio, moon_batch))
-    L.append("")
-    L.append(f"Rule: for each task and batch size ≥ {moon_batch}, P = the mean final test accuracy "
-             f"of plain training with the same base optimizer and S = its number of steps. A Grad "
-             f"Queue row answers **yes** when every one of its seeds reaches P and their mean steps "
-             f"to P are ≤ {moon_ratio:g} × S. The answer is yes if any row does; no if none does and "
-             f"every such row is finished; otherwise not yet decided. *Plain trained?* says whether "
-             f"plain's seeds reach the task's target within S steps: where they do not, P is an "
-             f"under-trained baseline's accuracy, and a yes there says less (a plain arm with more "
-             f"steps, where the spec has one, gives its steps to the target).")
-    L.append("")
-    L.append("| task | batch | arm | plain final acc P % | plain steps S | plain trained? | steps to P | ratio to S | meets the rule |")
-    L.append("|---|---:|---|---:|---:|---|---:|---:|---|")
-    yes, pending, untrained = [], False, set()
-    trained_rows, trained_yes = [], []  # rows whose plain arm reached the target, and their yeses
+def plain_trained(groups, target, task, bs, opt, base):
+    """(reached, text): whether plain's seeds all reach the task target in their steps (None
+    without a target), and that as the table says it, with a longer plain arm's steps to the
+    target (methods 'plain-<n>x' of the same task, batch and optimizer)."""
+    if target is None:
+        return None, "—"
+    m, s, k, n = reach_stats(base["runs"], target)
+    reached = k == n and n > 0
+    text = "yes" if reached else f"no ({k}/{n})"
+    for (t2, b2, o2, meth2), g2 in sorted(groups.items()):
+        if (t2, b2, o2) == (task, bs, opt) and meth2.startswith("plain-") and complete(g2) and g2["runs"]:
+            text += f"; {arm(o2, meth2)} steps to target: {reach_text(*reach_stats(g2['runs'], target))}"
+    return reached, text
+
+
+def moonshot_rows(groups, tg, moon_batch, moon_ratio):
+    """The table of the moonshot question, one row per Grad Queue arm at batch ≥ moon_batch, and
+    what it found: rows that meet the rule, whether one is pending, and which of them beat an
+    under-trained plain arm."""
+    L = ["| task | batch | arm | plain final acc P % | plain steps S | plain trained? | steps to P | ratio to S | meets the rule |",
+         "|---|---:|---|---:|---:|---|---:|---:|---|"]
+    found = {"yes": [], "pending": False, "untrained": set(),
+             "trained_rows": [], "trained_yes": []}  # rows whose plain arm reached the target, and their yeses
     for (task, bs, opt, meth), g in sorted(groups.items()):
         if bs < moon_batch or not g["gradqueue"]:
             continue
         base = groups.get((task, bs, opt, "plain"))
         if not (base and complete(base) and base["runs"] and complete(g)):
-            pending = True
+            found["pending"] = True
             L.append(f"| {task} | {bs} | {arm(opt, meth)} | — | — | — | — | — | pending |")
             continue
         p, ps = mean_std([r["acc"] for r in base["runs"]])
         s_plain = max(r["steps"] for r in base["runs"])
         m, s, k, n = reach_stats(g["runs"], p)
         ok = k == n and n > 0 and not g["diverged"] and m <= moon_ratio * s_plain
-        reached, trained = plain_trained(task, bs, opt, base)
+        reached, trained = plain_trained(groups, tg[task][0], task, bs, opt, base)
         row = f"{task} b{bs} {arm(opt, meth)}"
         if reached:
-            trained_rows.append(row)
+            found["trained_rows"].append(row)
             if ok:
-                trained_yes.append(row)
+                found["trained_yes"].append(row)
         if ok:
-            yes.append(row)
+            found["yes"].append(row)
             if not reached:
-                untrained.add(f"{task} b{bs} {opt}")
+                found["untrained"].add(f"{task} b{bs} {opt}")
         L.append(f"| {task} | {bs} | {arm(opt, meth)} | {pm(p, ps, 100)} | {s_plain} | {trained} | "
                  f"{reach_text(m, s, k, n)} | {'—' if not k else f'{m / s_plain:.2f}'} | "
                  f"{'yes' if ok else 'no'} |")
-    L.append("")
-    answer = "yes" if yes else ("not yet decided" if pending else "no")
+    return L + [""], found
+
+
+def moonshot_section(spec, groups, tg, size):
+    rep = spec.get("report", {})
+    moon_batch = int(rep.get("moonshot_min_batch", 2048))
+    moon_ratio = float(rep.get("moonshot_ratio", 0.8))
+    L = ["## Does Grad Queue reach plain's final accuracy in ≤ %.1f× its steps at batch ≥ %d?"
+         % (moon_ratio, moon_batch), "",
+         f"Rule: for each task and batch size ≥ {moon_batch}, P = the mean final test accuracy "
+         f"of plain training with the same base optimizer and S = its number of steps. A Grad "
+         f"Queue row answers **yes** when every one of its seeds reaches P and their mean steps "
+         f"to P are ≤ {moon_ratio:g} × S. The answer is yes if any row does; no if none does and "
+         f"every such row is finished; otherwise not yet decided. *Plain trained?* says whether "
+         f"plain's seeds reach the task's target within S steps: where they do not, P is an "
+         f"under-trained baseline's accuracy, and a yes there says less (a plain arm with more "
+         f"steps, where the spec has one, gives its steps to the target).", ""]
+    rows, f = moonshot_rows(groups, tg, moon_batch, moon_ratio)
+    L += rows
+    yes = f["yes"]
+    answer = "yes" if yes else ("not yet decided" if f["pending"] else "no")
     L.append(f"**Answer: {answer}**" + (f" ({'; '.join(yes)})" if yes else "")
-             + ("" if done == want else f" — incomplete: {done} of {want} cells") + ".")
-    if untrained:
-        L.append(f"Caveat: plain did not reach the task's target at {', '.join(sorted(untrained))}, "
+             + ("" if size["done"] == size["want"] else f" — incomplete: {size['done']} of {size['want']} cells") + ".")
+    if f["untrained"]:
+        L.append(f"Caveat: plain did not reach the task's target at {', '.join(sorted(f['untrained']))}, "
                  f"where the yes was found: it beats an under-trained baseline.")
     # The question at budgets where the baseline is trained: only the rows whose plain arm reached
     # the target within its S steps.
-    if trained_rows:
-        L.append(f"Where plain reached the target within S steps: **{'yes' if trained_yes else 'no'}** "
-                 f"({len(trained_yes)} of {len(trained_rows)} such rows meet the rule"
-                 + (f": {'; '.join(trained_yes)}" if trained_yes else f"; the rows: {'; '.join(trained_rows)}")
+    if f["trained_rows"]:
+        L.append(f"Where plain reached the target within S steps: **{'yes' if f['trained_yes'] else 'no'}** "
+                 f"({len(f['trained_yes'])} of {len(f['trained_rows'])} such rows meet the rule"
+                 + (f": {'; '.join(f['trained_yes'])}" if f["trained_yes"]
+                    else f"; the rows: {'; '.join(f['trained_rows'])}")
                  + ").")
     else:
         L.append("Where plain reached the target within S steps: no row (plain reached it nowhere at "
                  "these batch sizes).")
-    L.append("")
+    return L + [""]
 
-    # The paper's claims, one line each, by a stated rule.
-    L.append("## The paper's claims")
-    L.append("")
-    L.append("Rule: a Grad Queue row is *better* (*worse*) than plain training with the same base "
-             "optimizer, task and batch size when its mean final test accuracy differs by more than "
-             "the pooled sample std of the two rows' seeds, else *within noise* (both rows finished, "
-             "≥ 2 seeds, none diverged). A claim is *supported* when more than half its rows are "
-             "better, *contradicted* when more than half are worse or none is better and one is "
-             "worse, else *cannot decide*. The backing row is the one with the largest Δ.")
-    L.append("")
-    for name, base_opt in (("Grad Queue beats mini-batch SGD (Nesterov)", "nesterov"),
-                           ("Grad Queue beats Adam (AdamW)", "adamw")):
-        cs = []
-        for (task, bs, opt, meth), g in groups.items():
-            if opt != base_opt or not g["gradqueue"]:
-                continue
-            c = acc_compare(g, groups.get((task, bs, opt, "plain")))
-            if c:
-                cs.append({**c, "row": f"{task} b{bs} {arm(opt, meth)}"})
-        line = f"- **{name}**: {claim_verdict(cs)}"
-        if cs:
-            best = max(cs, key=lambda c: c["d"])
-            cnt = {v: sum(c["verdict"] == v for c in cs) for v in ("better", "within noise", "worse")}
-            per_task = {}
-            for c in cs:
-                per_task.setdefault(c["row"].split()[0], []).append(c)
-            line += (f" — {cnt['better']} better, {cnt['within noise']} within noise, {cnt['worse']} "
-                     f"worse of {len(cs)} rows (" + ", ".join(f"{t}: {claim_verdict(v)}" for t, v in per_task.items())
-                     + f"); backing row {best['row']}: Δ {100 * best['d']:+.2f} ± {100 * best['pooled']:.2f} points.")
-        L.append(line)
-    # More clusters help larger batches: Δ(k16 − k1) should grow from the smallest to the largest batch.
+
+def optimizer_claim(name, base_opt, groups):
+    """'Grad Queue beats <base_opt>': each Grad Queue row against plain with that optimizer."""
+    cs = []
+    for (task, bs, opt, meth), g in groups.items():
+        if opt != base_opt or not g["gradqueue"]:
+            continue
+        c = acc_compare(g, groups.get((task, bs, opt, "plain")))
+        if c:
+            cs.append({**c, "row": f"{task} b{bs} {arm(opt, meth)}"})
+    line = f"- **{name}**: {claim_verdict(cs)}"
+    if cs:
+        best = max(cs, key=lambda c: c["d"])
+        per_task = {}
+        for c in cs:
+            per_task.setdefault(c["row"].split()[0], []).append(c)
+        line += (f" — {counts_text(cs)} of {len(cs)} rows ("
+                 + ", ".join(f"{t}: {claim_verdict(v)}" for t, v in per_task.items())
+                 + f"); backing row {best['row']}: Δ {100 * best['d']:+.2f} ± {100 * best['pooled']:.2f} points.")
+    return line
+
+
+def clusters_claim(spec, groups, tasks):
+    """More clusters help larger batches: Δ(k16 − k1) should grow from the smallest to the largest
+    batch."""
     series = []
     for task in tasks:
         for opt in spec["optimizers"]:
@@ -518,18 +542,52 @@ def write(spec, a, root, results, L, fig_dir, out_dir, history):
                     pts.append((bs, c))
             if len(pts) >= 2:
                 lo, hi = pts[0], pts[-1]
-                noise = math.sqrt((lo[1]["pooled"] ** 2 + hi[1]["pooled"] ** 2) / 2)
+                noise = pooled_std(lo[1]["pooled"], hi[1]["pooled"])
                 trend = hi[1]["d"] - lo[1]["d"]
                 series.append({"verdict": verdict(trend, noise), "d": trend, "pooled": noise,
                                "row": f"{task} {opt}: Δ(k16 − k1) {100 * lo[1]['d']:+.2f} at b{lo[0]} → "
                                       f"{100 * hi[1]['d']:+.2f} at b{hi[0]}"})
-    line = f"- **More clusters help larger batches** (k = 16 vs k = 1, the change of their gap from the smallest to the largest batch): {claim_verdict(series)}"
+    line = ("- **More clusters help larger batches** (k = 16 vs k = 1, the change of their gap from the "
+            f"smallest to the largest batch): {claim_verdict(series)}")
     if series:
         line += " — " + "; ".join(f"{s['row']} (change {100 * s['d']:+.2f} ± {100 * s['pooled']:.2f}, {s['verdict']})"
                                   for s in series) + "."
-    L.append(line)
-    if done != want:
-        L.append("")
-        L.append(f"*Incomplete: {done} of {want} cells* — these lines use only the finished rows.")
-    L.append("")
-    return figs
+    return line
+
+
+def claims_section(spec, groups, tasks, size):
+    """The paper's claims, one line each, by a stated rule."""
+    L = ["## The paper's claims", "",
+         "Rule: a Grad Queue row is *better* (*worse*) than plain training with the same base "
+         "optimizer, task and batch size when its mean final test accuracy differs by more than "
+         "the pooled sample std of the two rows' seeds, else *within noise* (both rows finished, "
+         "≥ 2 seeds, none diverged). A claim is *supported* when more than half its rows are "
+         "better, *contradicted* when more than half are worse or none is better and one is "
+         "worse, else *cannot decide*. The backing row is the one with the largest Δ.", "",
+         optimizer_claim("Grad Queue beats mini-batch SGD (Nesterov)", "nesterov", groups),
+         optimizer_claim("Grad Queue beats Adam (AdamW)", "adamw", groups),
+         clusters_claim(spec, groups, tasks)]
+    if size["done"] != size["want"]:
+        L += ["", f"*Incomplete: {size['done']} of {size['want']} cells* — these lines use only the finished rows."]
+    return L + [""]
+
+
+def write(spec, root, results, L, fig_dir, out_dir):
+    """Appends the study's sections to the lines L (and its size under their title) and writes its
+    PNGs."""
+    groups = collect(spec, results)
+    tg = targets(spec, groups)
+    tasks = list(dict.fromkeys(k[0] for k in groups))
+    size = study_size(spec, root, groups, results)
+    L[2:2] = size_lines(size)  # under the title
+    L += targets_section(spec, tasks, tg)
+    edges, other_day = [], []  # rows whose lr is at an edge of the grid; rows timed on other days
+    for task in tasks:
+        L += task_tables(spec, groups, task, tg[task][0], edges, other_day)
+        for caption, name in task_figures(spec, groups, task, tg[task][0], fig_dir):
+            L += [f"![{caption}]({os.path.relpath(os.path.join(fig_dir, name), out_dir)})", ""]
+    L += ["Best learning rate at an edge of the grid (the grid should be widened there): "
+          + ("; ".join(edges) if edges else "none") + ".", ""]
+    L += time_section(size, other_day) + step_cost_section(root)
+    L += moonshot_section(spec, groups, tg, size)
+    L += claims_section(spec, groups, tasks, size)
