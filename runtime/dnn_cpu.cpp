@@ -78,6 +78,52 @@ bool force_plain_layout() {
   return env != nullptr && std::string(env) == "plain";
 }
 
+// x, w and y of a convolution: plain NCHW / KCRS / NKPQ, or any layout oneDNN prefers.
+struct Tensors {
+  memory::desc x, w, y;
+};
+Tensors tensors(const Conv2dShape& s, bool plain) {
+  const auto desc = [](const memory::dims& dims, tag t) { return memory::desc(dims, dt::f32, t); };
+  return {desc({s.n, s.c, s.h, s.w}, plain ? tag::nchw : tag::any),
+          desc({s.k, s.c, s.r, s.s}, plain ? tag::oihw : tag::any),
+          desc({s.n, s.k, s.out_h(), s.out_w()}, plain ? tag::nchw : tag::any)};
+}
+
+// The three primitives' descriptors; their layouts are what oneDNN chose.
+struct PrimitiveDescs {
+  dnnl::convolution_forward::primitive_desc fwd;
+  dnnl::convolution_backward_data::primitive_desc bwd_data;
+  dnnl::convolution_backward_weights::primitive_desc bwd_weights;
+};
+PrimitiveDescs describe(const Conv2dShape& s, const dnnl::engine& eng) {
+  const memory::dims strides{s.stride_h, s.stride_w};
+  const memory::dims pad_l{s.pad_h, s.pad_w};
+  // Right/bottom padding that makes the output size exact: with stride > 1 the last rows of
+  // the padded input may not be reached, and oneDNN wants pad_r to match the output size.
+  const memory::dims pad_r{(s.out_h() - 1) * s.stride_h + s.r - s.h - s.pad_h,
+                           (s.out_w() - 1) * s.stride_w + s.s - s.w - s.pad_w};
+  const bool plain = force_plain_layout();
+  const Tensors t = tensors(s, plain);
+  // Blocked layouts pad channels to the SIMD block; backward data with few input channels
+  // (a first layer) ran faster in plain NCHW (measured: c=3, 26 vs 18 GFLOP/s).
+  const Tensors tb = tensors(s, plain || s.c < 8);  // backward data
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  // Direct convolution only: no Winograd (different rounding, less exact).
+  const auto algo = dnnl::algorithm::convolution_direct;
+  using Fwd = dnnl::convolution_forward;
+  using BwdData = dnnl::convolution_backward_data;
+  using BwdWeights = dnnl::convolution_backward_weights;
+  const Fwd::primitive_desc fwd(
+      Fwd::desc(dnnl::prop_kind::forward_training, algo, t.x, t.w, t.y, strides, pad_l, pad_r),
+      attr, eng);
+  return {fwd,
+          BwdData::primitive_desc(
+              BwdData::desc(algo, tb.x, tb.w, tb.y, strides, pad_l, pad_r), attr, eng, fwd),
+          BwdWeights::primitive_desc(
+              BwdWeights::desc(algo, t.x, t.w, t.y, strides, pad_l, pad_r), attr, eng, fwd)};
+}
+
 }  // namespace
 
 std::string library_version() {
@@ -107,88 +153,56 @@ struct Conv2d::Impl {
   std::unordered_map<int, memory> f_args, d_args, w_args;
 
   explicit Impl(const Conv2dShape& s) : shape(s) {
-    const memory::dims x_dims{s.n, s.c, s.h, s.w};
-    const memory::dims w_dims{s.k, s.c, s.r, s.s};
-    const memory::dims y_dims{s.n, s.k, s.out_h(), s.out_w()};
-    const memory::dims strides{s.stride_h, s.stride_w};
-    const memory::dims pad_l{s.pad_h, s.pad_w};
-    // Right/bottom padding that makes the output size exact: with stride > 1 the last rows of
-    // the padded input may not be reached, and oneDNN wants pad_r to match the output size.
-    const memory::dims pad_r{(s.out_h() - 1) * s.stride_h + s.r - s.h - s.pad_h,
-                             (s.out_w() - 1) * s.stride_w + s.s - s.w - s.pad_w};
-
-    const memory::desc x_plain(x_dims, dt::f32, tag::nchw);
-    const memory::desc w_plain(w_dims, dt::f32, tag::oihw);
-    const memory::desc y_plain(y_dims, dt::f32, tag::nchw);
-    const memory::desc x_any(x_dims, dt::f32, tag::any);
-    const memory::desc w_any(w_dims, dt::f32, tag::any);
-    const memory::desc y_any(y_dims, dt::f32, tag::any);
-    const bool plain = force_plain_layout();
-    // Blocked layouts pad channels to the SIMD block; backward data with few input channels
-    // (a first layer) ran faster in plain NCHW (measured: c=3, 26 vs 18 GFLOP/s).
-    const bool plain_bwd_data = plain || s.c < 8;
-    auto pick = [](bool use_plain, const memory::desc& p, const memory::desc& a) {
-      return use_plain ? p : a;
-    };
-
-    dnnl::primitive_attr attr;
-    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    // Direct convolution only: no Winograd (different rounding, less exact).
-    const auto algo = dnnl::algorithm::convolution_direct;
-
-    const dnnl::convolution_forward::desc fwd_d(
-        dnnl::prop_kind::forward_training, algo, pick(plain, x_plain, x_any),
-        pick(plain, w_plain, w_any), pick(plain, y_plain, y_any), strides, pad_l, pad_r);
-    const dnnl::convolution_forward::primitive_desc fwd_pd(fwd_d, attr, eng);
-    const dnnl::convolution_backward_data::desc bwd_data_d(
-        algo, pick(plain_bwd_data, x_plain, x_any), pick(plain_bwd_data, w_plain, w_any),
-        pick(plain_bwd_data, y_plain, y_any), strides, pad_l, pad_r);
-    const dnnl::convolution_backward_data::primitive_desc bwd_data_pd(bwd_data_d, attr, eng,
-                                                                      fwd_pd);
-    const dnnl::convolution_backward_weights::desc bwd_w_d(
-        algo, pick(plain, x_plain, x_any), pick(plain, w_plain, w_any), pick(plain, y_plain, y_any),
-        strides, pad_l, pad_r);
-    const dnnl::convolution_backward_weights::primitive_desc bwd_w_pd(bwd_w_d, attr, eng, fwd_pd);
-
-    fwd = dnnl::convolution_forward(fwd_pd);
-    bwd_data = dnnl::convolution_backward_data(bwd_data_pd);
-    bwd_weights = dnnl::convolution_backward_weights(bwd_w_pd);
-
-    f_x = Port(eng, x_plain, fwd_pd.src_desc());
-    f_w = Port(eng, w_plain, fwd_pd.weights_desc());
-    f_y = Port(eng, y_plain, fwd_pd.dst_desc());
-    d_dy = Port(eng, y_plain, bwd_data_pd.diff_dst_desc());
-    d_w = Port(eng, w_plain, bwd_data_pd.weights_desc());
-    d_dx = Port(eng, x_plain, bwd_data_pd.diff_src_desc());
-    w_x = Port(eng, x_plain, bwd_w_pd.src_desc());
-    w_dw = Port(eng, w_plain, bwd_w_pd.diff_weights_desc());
-    w_dy = Port(eng, y_plain, bwd_w_pd.diff_dst_desc());
-
-    const std::array<std::array<Port*, 3>, 3> by_slot{
-        {{&f_x, &d_dy, &w_x}, {&f_w, &d_w, &w_dw}, {&f_y, &d_dx, &w_dy}}};
-    for (std::size_t i = 0; i < by_slot.size(); ++i) {
-      std::size_t bytes = 0;
-      for (const Port* p : by_slot[i]) bytes = std::max(bytes, p->buffer_bytes());
-      slots[i] = Buffer(bytes);
-    }
-    f_x.finish(slots[0].data(), true);
-    d_dy.finish(slots[0].data(), true);
-    w_x.finish(slots[0].data(), true);
-    f_w.finish(slots[1].data(), true);
-    d_w.finish(slots[1].data(), true);
-    w_dw.finish(slots[1].data(), false);
-    f_y.finish(slots[2].data(), false);
-    d_dx.finish(slots[2].data(), false);
-    w_dy.finish(slots[2].data(), true);
-
-    const std::size_t scratch =
-        std::max({fwd_pd.scratchpad_desc().get_size(), bwd_data_pd.scratchpad_desc().get_size(),
-                  bwd_w_pd.scratchpad_desc().get_size()});
+    const PrimitiveDescs pd = describe(s, eng);
+    fwd = dnnl::convolution_forward(pd.fwd);
+    bwd_data = dnnl::convolution_backward_data(pd.bwd_data);
+    bwd_weights = dnnl::convolution_backward_weights(pd.bwd_weights);
+    make_ports(pd);
+    share_reorder_buffers();
+    const std::size_t scratch = std::max({pd.fwd.scratchpad_desc().get_size(),
+                                          pd.bwd_data.scratchpad_desc().get_size(),
+                                          pd.bwd_weights.scratchpad_desc().get_size()});
     scratch_buf = Buffer(scratch);
     scratchpad = memory(memory::desc({static_cast<memory::dim>(scratch)}, dt::u8, tag::x), eng,
                         scratch_buf.data());
     dw_tmp.resize(s.w_elems());
+    bind_arguments();
+  }
 
+  // Each tensor as the user passes it (plain) and as its primitive wants it.
+  void make_ports(const PrimitiveDescs& pd) {
+    const Tensors plain = tensors(shape, true);
+    f_x = Port(eng, plain.x, pd.fwd.src_desc());
+    f_w = Port(eng, plain.w, pd.fwd.weights_desc());
+    f_y = Port(eng, plain.y, pd.fwd.dst_desc());
+    d_dy = Port(eng, plain.y, pd.bwd_data.diff_dst_desc());
+    d_w = Port(eng, plain.w, pd.bwd_data.weights_desc());
+    d_dx = Port(eng, plain.x, pd.bwd_data.diff_src_desc());
+    w_x = Port(eng, plain.x, pd.bwd_weights.src_desc());
+    w_dw = Port(eng, plain.w, pd.bwd_weights.diff_weights_desc());
+    w_dy = Port(eng, plain.y, pd.bwd_weights.diff_dst_desc());
+  }
+
+  // Each slot is as large as the largest reorder buffer of its ports (see `slots`).
+  void share_reorder_buffers() {
+    struct Use {
+      Port* port;
+      bool is_input;
+    };
+    const std::array<std::array<Use, 3>, 3> by_slot{{
+        {{{&f_x, true}, {&d_dy, true}, {&w_x, true}}},
+        {{{&f_w, true}, {&d_w, true}, {&w_dw, false}}},
+        {{{&f_y, false}, {&d_dx, false}, {&w_dy, true}}},
+    }};
+    for (std::size_t i = 0; i < by_slot.size(); ++i) {
+      std::size_t bytes = 0;
+      for (const Use& u : by_slot[i]) bytes = std::max(bytes, u.port->buffer_bytes());
+      slots[i] = Buffer(bytes);
+      for (const Use& u : by_slot[i]) u.port->finish(slots[i].data(), u.is_input);
+    }
+  }
+
+  void bind_arguments() {
     f_args = {{DNNL_ARG_SRC, f_x.prim},
               {DNNL_ARG_WEIGHTS, f_w.prim},
               {DNNL_ARG_DST, f_y.prim},

@@ -99,7 +99,23 @@ GradQueue::GradQueue(const GradQueueConfig& config, models::Sequential& model, s
     rank_ = comm->rank();
     ranks_ = comm->size();
   }
-  local_b_ = model.batch();
+  size_clusters_and_features();
+  index_tensors();
+  prepare_per_cluster_gradients();
+  allocate_clustering();
+  allocate_queue();
+  if (comm_) {
+    local_order_ = DeviceBuffer<int>(local_b_);
+    local_offsets_ = DeviceBuffer<int>(k_ + 1);
+    local_sizes_ = DeviceBuffer<int>(k_);
+    local_factors_ = DeviceBuffer<float>(k_);
+    comm_->reserve(p_ * k_);
+  }
+}
+
+// The batch k-means sees, the clusters k and the feature width, checked against the model.
+void GradQueue::size_clusters_and_features() {
+  local_b_ = model_.batch();
   b_ = local_b_ * ranks_;  // k-means, the clustering and the combine see the global batch
   k_ = cfg_.clusters > 0 ? cfg_.clusters : std::clamp(b_ / 128, 1, 32);
   GQ_CHECK(k_ <= kernels::kKMeansMaxClusters && k_ <= b_,
@@ -107,16 +123,19 @@ GradQueue::GradQueue(const GradQueueConfig& config, models::Sequential& model, s
            kernels::kKMeansMaxClusters, b_);
   GQ_CHECK(cfg_.qmin >= 1 && cfg_.qmin <= cfg_.qmax,
            "--gq-qmin {} / --gq-qmax {}: need 1 <= qmin <= qmax", cfg_.qmin, cfg_.qmax);
-  GQ_CHECK(model.num_layers() >= 2, "Grad Queue needs a model with a classifier layer");
+  GQ_CHECK(model_.num_layers() >= 2, "Grad Queue needs a model with a classifier layer");
   if (cfg_.features == "penultimate")
-    features_ = static_cast<int>(model.output_shape(model.num_layers() - 2).numel());
+    features_ = static_cast<int>(model_.output_shape(model_.num_layers() - 2).numel());
   else if (cfg_.features == "input")
-    features_ = static_cast<int>(model.input_shape().numel());
+    features_ = static_cast<int>(model_.input_shape().numel());
   else
     GQ_FAIL("--gq-features '{}': valid: penultimate, input", cfg_.features);
   cfg_.scarcity.qmin = cfg_.qmin;
+}
 
-  models::ParamRegistry& reg = model.params();
+// The combine works per parameter tensor: their start offsets, in order, then P.
+void GradQueue::index_tensors() {
+  models::ParamRegistry& reg = model_.params();
   p_ = reg.size();
   tensors_ = static_cast<int>(reg.infos().size());
   std::vector<int> offsets;
@@ -124,30 +143,36 @@ GradQueue::GradQueue(const GradQueueConfig& config, models::Sequential& model, s
   std::sort(offsets.begin(), offsets.end());
   offsets.push_back(static_cast<int>(p_));
   tensor_offsets_ = DeviceBuffer<int>(std::span<const int>(offsets));
+}
 
-  // Every layer with parameters builds its per-cluster gradient now, or falls back.
-  layer_fallback_.assign(model.num_layers(), 0);
-  for (int i = 0; i < model.num_layers(); ++i) {
-    models::Layer& layer = model.layer(i);
+// Every layer with parameters builds its per-cluster gradient now, or falls back; the backward
+// hook then fills each layer's rows.
+void GradQueue::prepare_per_cluster_gradients() {
+  layer_fallback_.assign(model_.num_layers(), 0);
+  for (int i = 0; i < model_.num_layers(); ++i) {
+    models::Layer& layer = model_.layer(i);
     if (!layer.has_params()) continue;
     if (const std::optional<std::size_t> bytes = layer.prepare_per_cluster(k_)) {
       per_cluster_bytes_ += *bytes;
     } else {
       layer_fallback_[i] = 1;
-      fallback_layers_.push_back(model.layer_name(i));
+      fallback_layers_.push_back(model_.layer_name(i));
     }
   }
-
   hook_.after_layer = [this](int layer, const float* x, const float* dy) {
     per_cluster_rows(layer, x, dy, hook_stream_);
   };
   // A layer with true per-cluster rows needs no batch gradient: gbar is their weighted sum.
-  for (int i = 0; i < model.num_layers(); ++i) {
-    const models::Layer& l = model.layer(i);
+  for (int i = 0; i < model_.num_layers(); ++i) {
+    const models::Layer& l = model_.layer(i);
     hook_.takes_param_grads.push_back(l.has_params() && !layer_fallback_[i] &&
                                       !l.per_cluster_rows_are_batch_gradient());
   }
+}
 
+// k-means' buffers and its result, the clustering. With one cluster k-means never runs: the
+// clustering is the whole batch in order, written once here.
+void GradQueue::allocate_clustering() {
   feature_buf_ = DeviceBuffer<float>(static_cast<std::size_t>(b_) * features_);
   centroids_ = DeviceBuffer<float>(static_cast<std::size_t>(k_) * features_);
   assignment_ = DeviceBuffer<int>(b_);
@@ -157,16 +182,21 @@ GradQueue::GradQueue(const GradQueueConfig& config, models::Sequential& model, s
   kmeans_result_ = DeviceBuffer<kernels::KMeansResult>(1);
   if (k_ > 1) {
     kmeans_scratch_ = DeviceBuffer<char>(kernels::kmeans_scratch_bytes(b_, features_, k_));
-  } else {  // one cluster: the whole batch, in order, every step
-    std::vector<int> order(b_);
-    std::iota(order.begin(), order.end(), 0);
-    order_.upload(order);
-    const std::vector<int> offs = {0, b_}, sizes = {b_};
-    offsets_.upload(offs);
-    sizes_.upload(sizes);
-    const kernels::KMeansResult one{0, 1, 1};
-    kmeans_result_.upload(std::span<const kernels::KMeansResult>(&one, 1));
+    return;
   }
+  std::vector<int> order(b_);
+  std::iota(order.begin(), order.end(), 0);
+  order_.upload(order);
+  const std::vector<int> offs = {0, b_}, sizes = {b_};
+  offsets_.upload(offs);
+  sizes_.upload(sizes);
+  const kernels::KMeansResult one{0, 1, 1};
+  kmeans_result_.upload(std::span<const kernels::KMeansResult>(&one, 1));
+}
+
+// The k cluster gradients, gbar and G*, the ring of past gbars (empty, at its initial length)
+// with its statistics, and the combine's diagnostics and skip counters.
+void GradQueue::allocate_queue() {
   combine_scratch_ = DeviceBuffer<char>(kernels::combine_scratch_bytes(p_, k_, tensors_));
   cluster_grads_ = DeviceBuffer<float>(p_ * k_);
   gbar_ = DeviceBuffer<float>(p_);
@@ -185,13 +215,6 @@ GradQueue::GradQueue(const GradQueueConfig& config, models::Sequential& model, s
   diagnostics_.fill_bytes(0);
   skips_ = DeviceBuffer<std::int32_t>(2);
   skips_.fill_bytes(0);
-  if (comm_) {
-    local_order_ = DeviceBuffer<int>(local_b_);
-    local_offsets_ = DeviceBuffer<int>(k_ + 1);
-    local_sizes_ = DeviceBuffer<int>(k_);
-    local_factors_ = DeviceBuffer<float>(k_);
-    comm_->reserve(p_ * k_);
-  }
 }
 
 kernels::Clustering GradQueue::local_clustering() {

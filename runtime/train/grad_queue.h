@@ -72,6 +72,13 @@ class GradQueue {
   void load(const Checkpoint& ck, const std::string& path);
 
  private:
+  // Construction, in this order.
+  void size_clusters_and_features();
+  void index_tensors();
+  void prepare_per_cluster_gradients();
+  void allocate_clustering();
+  void allocate_queue();
+
   void per_cluster_rows(int layer, const float* x, const float* dy, stream_t stream);
   kernels::Clustering clustering();
   kernels::GradientRing ring();
