@@ -11,6 +11,7 @@ import json
 import math
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tomllib
@@ -335,6 +336,13 @@ def read_metrics(path):
             elif r.get("type") == "eval":
                 evals.append(r)
     return train, evals
+
+
+def command_line(script, spec_arg):
+    """The command line of this invocation as run from the repository root (the script and the
+    spec as paths in it), for sweep.json and the reports."""
+    rel = [os.path.relpath(os.path.abspath(x), REPO) if x == spec_arg else x for x in sys.argv[1:]]
+    return shlex.join(["/usr/bin/python3", script] + rel)
 
 
 def die(msg):

@@ -17,22 +17,18 @@ import argparse
 import json
 import math
 import os
-import shlex
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gqspec  # noqa: E402
-from gqspec import mean_std, pm  # noqa: E402
+from gqspec import counts_text, mean_by_step, mean_std, pm, pooled_std, verdict  # noqa: E402
 
 import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-VERDICTS = ("better", "within noise", "worse")
 BARELY_TRAINED = 0.25  # plain rows below this test accuracy are flagged in the findings
-
-
 
 
 def load_cell(folder):
@@ -46,12 +42,12 @@ def load_cell(folder):
                 "wall_s": done.get("wall_s", float("nan"))}
     return {"diverged": False, "train": train, "evals": evals, "acc": evals[-1]["test_accuracy"],
             "loss": evals[-1]["test_loss"], "steps": train[-1]["step"] if train else 0,
-            "wall_s": done.get("wall_s", float("nan")), "day": done.get("finished", "")[:10],
-            "ips": [r["images_per_s"] for r in train if "images_per_s" in r]}
+            "wall_s": done.get("wall_s", float("nan")), "day": done.get("finished", "")[:10]}
 
 
 def mean_curve(runs, key):
-    """Mean over seeds of a per-step series (steps common to every seed)."""
+    """Mean over seeds of a per-step series of the train records (steps common to every seed;
+    records without the value, or with NaN, left out)."""
     series = []
     for r in runs:
         d = {}
@@ -60,10 +56,7 @@ def mean_curve(runs, key):
             if v is not None and not (isinstance(v, float) and math.isnan(v)):
                 d[t["step"]] = v
         series.append(d)
-    if not series:
-        return [], []
-    steps = sorted(set.intersection(*(set(s) for s in series)))
-    return steps, [sum(s[x] for s in series) / len(series) for x in steps]
+    return mean_by_step(series)
 
 
 def gq(key):
@@ -80,18 +73,12 @@ def compare(g, base):
     # A row with a diverged seed averages only its survivors: no verdict, it would flatter the row.
     if math.isnan(asd) or math.isnan(bsd) or g.get("diverged") or base.get("diverged"):
         return {"d": d, "pooled": float("nan"), "verdict": None}
-    pooled = math.sqrt((asd ** 2 + bsd ** 2) / 2)
-    verdict = "better" if d > pooled else "worse" if d < -pooled else "within noise"
-    return {"d": d, "pooled": pooled, "verdict": verdict}
+    pooled = pooled_std(asd, bsd)
+    return {"d": d, "pooled": pooled, "verdict": verdict(d, pooled)}
 
 
 def delta_text(c):
     return "—" if c is None else f"{100 * c['d']:+.2f}"
-
-
-def counts_text(fs):
-    cnt = {v: sum(f["verdict"] == v for f in fs) for v in VERDICTS}
-    return f"{cnt['better']} better, {cnt['within noise']} within noise, {cnt['worse']} worse"
 
 
 def block_flags_text(block):
@@ -110,6 +97,179 @@ def mean(xs):
     return sum(xs) / len(xs) if xs else float("nan")
 
 
+def mean_d(fs, key="d"):
+    return mean([f[key] for f in fs])
+
+
+def overall_lines(distinct):
+    """The answer over every distinct Grad Queue row: counts, mean Δ and the verdict they give."""
+    better = sum(f["verdict"] == "better" for f in distinct)
+    worse = sum(f["verdict"] == "worse" for f in distinct)
+    md = mean_d(distinct)
+    L = [f"**Overall**: of {len(distinct)} distinct Grad Queue rows, {counts_text(distinct)} "
+         f"than plain training with the same base optimizer, batch size, learning rate and "
+         f"seeds; the mean Δ over all of them is {100 * md:+.2f} points.", ""]
+    if better <= worse and md <= 0:
+        L.append("**On these budgets Grad Queue does not beat plain mini-batch training**: it is "
+                 "worse beyond the seed noise at least as often as it is better, and worse on "
+                 "average.")
+    elif better > worse and md > 0:
+        L.append("**On these budgets Grad Queue beats plain mini-batch training more often than it "
+                 "loses**, and is better on average.")
+    else:
+        L.append("**On these budgets the evidence is mixed**: the count of better and worse rows "
+                 "and the mean Δ point in different directions.")
+    return L + [""]
+
+
+def notable_lines(distinct):
+    """The rows beyond the noise either way, and the counts by base optimizer and by task."""
+    better = sorted((f for f in distinct if f["verdict"] == "better"), key=lambda f: -f["d"])
+    worse = sorted((f for f in distinct if f["verdict"] == "worse"), key=lambda f: f["d"])
+    rows = lambda fs: "; ".join(f"{where(f)} ({100 * f['d']:+.2f})" for f in fs)  # noqa: E731
+    L = [f"- Better than plain beyond the noise ({len(better)}): {rows(better)}." if better else
+         "- No Grad Queue configuration beat plain training by more than the seed noise."]
+    if worse:
+        L.append(f"- Worse than plain beyond the noise ({len(worse)}): {rows(worse)}.")
+    for title, key in (("base optimizer", "opt"), ("task", "task")):
+        parts = {}
+        for f in distinct:
+            parts.setdefault(f[key], []).append(f)
+        L.append(f"- By {title}: " + "; ".join(
+            f"`{name}`: {counts_text(fs)}, mean Δ {100 * mean_d(fs):+.2f} points"
+            for name, fs in parts.items()) + ".")
+    return L
+
+
+def caveat_lines(summaries, diverged_rows):
+    """Rows where plain barely trained, and runs that diverged: what the counts above rest on."""
+    untrained = []
+    for block, groups in summaries:
+        for (task, opt, bs, meth), g in groups.items():
+            if meth == "plain" and g["runs"]:
+                m = mean([r["acc"] for r in g["runs"]])
+                if m < BARELY_TRAINED:
+                    untrained.append(f"{task}, {opt}, b{bs}{block_flags_text(block)} "
+                                     f"({100 * m:.1f}%)")
+    L = []
+    if untrained:
+        L.append(f"- Rows where plain training stayed below {100 * BARELY_TRAINED:.0f}% test accuracy "
+                 f"(too few steps or too high a learning rate for that batch size; Grad Queue is "
+                 f"then compared with a barely trained model, and differences there say little): "
+                 + "; ".join(dict.fromkeys(untrained)) + ".")
+    if diverged_rows:
+        L.append("- Runs that diverged (gq-train stopped on a non-finite loss or gradient; left out "
+                 "of their row's mean, counted in its n column; their rows and the rows compared "
+                 "with them get no verdict): "
+                 + "; ".join(f"{row} (seed {', '.join(map(str, seeds))})"
+                             for row, seeds in diverged_rows) + ".")
+    return L + [""]
+
+
+def margin_trend_lines(fs, bss):
+    """The paper's claim: the margin over plain grows with the batch size."""
+    trend = []
+    for key in dict.fromkeys((f["task"], f["opt"], f["method"]) for f in fs):
+        pts = sorted((f["batch"], f["d"]) for f in fs if (f["task"], f["opt"], f["method"]) == key)
+        if len(pts) >= 2:
+            trend.append(pts[-1][1] > pts[0][1])
+    if not trend:
+        return []
+    lo, hi = ([f for f in fs if f["batch"] == b] for b in (bss[0], bss[-1]))
+    return [f"- Does the margin over plain grow with the batch size? It is larger at "
+            f"b{bss[-1]} than at b{bss[0]} in {sum(trend)} of {len(trend)} (task, "
+            f"optimizer, method) series; the mean Δ goes from "
+            f"{100 * mean_d(lo):+.2f} (mean pooled seed std "
+            f"{100 * mean_d(lo, 'pooled'):.2f}) at b{bss[0]} to "
+            f"{100 * mean_d(hi):+.2f} (std "
+            f"{100 * mean_d(hi, 'pooled'):.2f}) at b{bss[-1]}."]
+
+
+def mean_delta_table(block, gq_methods, fs):
+    """Mean Δ over tasks per (optimizer, method) and batch size."""
+    bss = block["batch_sizes"]
+    L = ["", "Mean Δ acc vs plain (points), averaged over the block's tasks:", "",
+         "| optimizer | method | " + " | ".join(f"b{b}" for b in bss) + " |",
+         "|---|---|" + "---:|" * len(bss)]
+    for opt in block["optimizers"]:
+        for m in gq_methods:
+            row = []
+            for bs in bss:
+                ds = [f for f in fs if (f["opt"], f["method"], f["batch"]) == (opt, m, bs)]
+                row.append(f"{100 * mean_d(ds):+.2f}" if ds else "—")
+            L.append(f"| {opt} | {m} | " + " | ".join(row) + " |")
+    return L + [""]
+
+
+def best_k_lines(spec, gq_methods, fs, bss):
+    """Do larger batches want more clusters: the k with the best mean Δ at each batch size, its
+    lead over the next k, and whether that lead exceeds the seed noise."""
+    ks = {m: spec["methods"][m].get("gq-clusters") for m in gq_methods}
+    if len(set(ks.values()) - {None}) <= 1:
+        return []
+    best_k = []  # (batch, k, mean Δ, margin over the next k, typical noise)
+    for bs in bss:
+        cand = [(mean_d([f for f in fs if (f["method"], f["batch"]) == (m, bs)]), m)
+                for m in gq_methods if ks[m] is not None]
+        cand = sorted((c for c in cand if not math.isnan(c[0])), reverse=True)
+        if len(cand) > 1:
+            noise = mean_d([f for f in fs if f["batch"] == bs], "pooled")
+            best_k.append((bs, ks[cand[0][1]], cand[0][0], cand[0][0] - cand[1][0], noise))
+    grows = (len(best_k) > 1 and all(a[1] <= b[1] for a, b in zip(best_k, best_k[1:]))
+             and best_k[-1][1] > best_k[0][1])
+    clear = [b for b in best_k if b[3] > b[4]]
+    return ["- Do larger batches want more clusters? The k with the best mean Δ over "
+            "tasks and optimizers (its lead over the next k; the mean pooled seed std "
+            "of the rows): " + ", ".join(
+                f"b{b}: k = {k} ({100 * d:+.2f}; lead {100 * lead:.2f}, noise "
+                f"{100 * noise:.2f})" for b, k, d, lead, noise in best_k)
+            + (" — it grows with the batch size" if grows
+               else " — it does not grow with the batch size here")
+            + (", but no lead exceeds the seed noise." if not clear else
+               f"; the lead exceeds the noise at {len(clear)} of {len(best_k)} batch sizes.")]
+
+
+def compare_to_lines(block, groups, ref):
+    """A block's ablations: each method's Δ against `compare_to` (which part matters)."""
+    L = [f"- Against `{ref}` (which part matters):"]
+    verdicts = []
+    for m in block["methods"]:
+        if m in ("plain", ref):
+            continue
+        cs = [compare(g, groups.get((t, o, b, ref))) for (t, o, b, mm), g in groups.items() if mm == m]
+        cs = [c for c in cs if c and c["verdict"]]
+        verdicts += [c["verdict"] for c in cs]
+        if cs:
+            L.append(f"  - `{m}`: {100 * mean_d(cs):+.2f} points"
+                     + (f" ({cs[0]['verdict']})" if len(cs) == 1 else f" ({counts_text(cs)})"))
+    if verdicts and all(v == "within noise" for v in verdicts):
+        L.append(f"  - No variant differs from `{ref}` by more than the seed noise: at this "
+                 "budget none of these parts can be shown to matter.")
+    return L
+
+
+def block_findings(spec, block, groups, judged):
+    """A block's findings: against plain, and with more than one batch size the trends in it."""
+    fs = [f for f in judged if f["block"] == block["name"]]
+    if not fs:
+        return []
+    best = max(fs, key=lambda f: f["d"])
+    worst = min(fs, key=lambda f: f["d"])
+    L = [f"### {block['name']}", "",
+         f"- Against plain: of {len(fs)} Grad Queue rows, {counts_text(fs)}; mean Δ "
+         f"{100 * mean_d(fs):+.2f} points. Best row {100 * best['d']:+.2f} "
+         f"({where(best)}); worst row {100 * worst['d']:+.2f} ({where(worst)})."]
+    bss = block["batch_sizes"]
+    gq_methods = [m for m in block["methods"] if spec["methods"][m].get("gradqueue")]
+    if len(bss) > 1:
+        L += margin_trend_lines(fs, bss)
+        L += mean_delta_table(block, gq_methods, fs)
+        L += best_k_lines(spec, gq_methods, fs, bss)
+    if block["compare_to"]:
+        L += compare_to_lines(block, groups, block["compare_to"])
+    return L + [""]
+
+
 def summary(spec, summaries, findings, diverged_rows):
     """The generated 'What the numbers show' section: counts, trends and the answers to the
     questions the sweep asks (does Grad Queue beat plain; does its margin grow with the batch size;
@@ -124,146 +284,9 @@ def summary(spec, summaries, findings, diverged_rows):
     if not judged:
         return L + ["No comparison with plain could be made (no finished pairs with ≥ 2 seeds).", ""]
     distinct = list({f["cells"]: f for f in judged}.values())  # rows shared by blocks once
-    better = [f for f in distinct if f["verdict"] == "better"]
-    worse = [f for f in distinct if f["verdict"] == "worse"]
-    mean_d = mean([f["d"] for f in distinct])
-    L.append(f"**Overall**: of {len(distinct)} distinct Grad Queue rows, {counts_text(distinct)} "
-             f"than plain training with the same base optimizer, batch size, learning rate and "
-             f"seeds; the mean Δ over all of them is {100 * mean_d:+.2f} points.")
-    L.append("")
-    if len(better) <= len(worse) and mean_d <= 0:
-        L.append("**On these budgets Grad Queue does not beat plain mini-batch training**: it is "
-                 "worse beyond the seed noise at least as often as it is better, and worse on "
-                 "average.")
-    elif len(better) > len(worse) and mean_d > 0:
-        L.append("**On these budgets Grad Queue beats plain mini-batch training more often than it "
-                 "loses**, and is better on average.")
-    else:
-        L.append("**On these budgets the evidence is mixed**: the count of better and worse rows "
-                 "and the mean Δ point in different directions.")
-    L.append("")
-    if not better:
-        L.append("- No Grad Queue configuration beat plain training by more than the seed noise.")
-    else:
-        L.append(f"- Better than plain beyond the noise ({len(better)}): "
-                 + "; ".join(f"{where(f)} ({100 * f['d']:+.2f})" for f in sorted(better, key=lambda f: -f["d"]))
-                 + ".")
-    if worse:
-        L.append(f"- Worse than plain beyond the noise ({len(worse)}): "
-                 + "; ".join(f"{where(f)} ({100 * f['d']:+.2f})" for f in sorted(worse, key=lambda f: f["d"]))
-                 + ".")
-    for title, key in (("base optimizer", "opt"), ("task", "task")):
-        parts = {}
-        for f in distinct:
-            parts.setdefault(f[key], []).append(f)
-        L.append(f"- By {title}: " + "; ".join(
-            f"`{name}`: {counts_text(fs)}, mean Δ {100 * mean([f['d'] for f in fs]):+.2f} points"
-            for name, fs in parts.items()) + ".")
-    untrained = []
+    L += overall_lines(distinct) + notable_lines(distinct) + caveat_lines(summaries, diverged_rows)
     for block, groups in summaries:
-        for (task, opt, bs, meth), g in groups.items():
-            if meth == "plain" and g["runs"]:
-                m = mean([r["acc"] for r in g["runs"]])
-                if m < BARELY_TRAINED:
-                    untrained.append(f"{task}, {opt}, b{bs}{block_flags_text(block)} "
-                                     f"({100 * m:.1f}%)")
-    if untrained:
-        L.append(f"- Rows where plain training stayed below {100 * BARELY_TRAINED:.0f}% test accuracy "
-                 f"(too few steps or too high a learning rate for that batch size; Grad Queue is "
-                 f"then compared with a barely trained model, and differences there say little): "
-                 + "; ".join(dict.fromkeys(untrained)) + ".")
-    if diverged_rows:
-        L.append("- Runs that diverged (gq-train stopped on a non-finite loss or gradient; left out "
-                 "of their row's mean, counted in its n column; their rows and the rows compared "
-                 "with them get no verdict): "
-                 + "; ".join(f"{row} (seed {', '.join(map(str, seeds))})"
-                             for row, seeds in diverged_rows) + ".")
-    L.append("")
-
-    for block, groups in summaries:
-        fs = [f for f in judged if f["block"] == block["name"]]
-        if not fs:
-            continue
-        L.append(f"### {block['name']}")
-        L.append("")
-        best = max(fs, key=lambda f: f["d"])
-        worst = min(fs, key=lambda f: f["d"])
-        L.append(f"- Against plain: of {len(fs)} Grad Queue rows, {counts_text(fs)}; mean Δ "
-                 f"{100 * mean([f['d'] for f in fs]):+.2f} points. Best row {100 * best['d']:+.2f} "
-                 f"({where(best)}); worst row {100 * worst['d']:+.2f} ({where(worst)}).")
-        bss = block["batch_sizes"]
-        gq_methods = [m for m in block["methods"] if spec["methods"][m].get("gradqueue")]
-        if len(bss) > 1:
-            # The paper's claim: the margin over plain grows with the batch size.
-            trend = []
-            for key in dict.fromkeys((f["task"], f["opt"], f["method"]) for f in fs):
-                pts = sorted((f["batch"], f["d"]) for f in fs if (f["task"], f["opt"], f["method"]) == key)
-                if len(pts) >= 2:
-                    trend.append(pts[-1][1] > pts[0][1])
-            if trend:
-                ends = [[f for f in fs if f["batch"] == b] for b in (bss[0], bss[-1])]
-                L.append(f"- Does the margin over plain grow with the batch size? It is larger at "
-                         f"b{bss[-1]} than at b{bss[0]} in {sum(trend)} of {len(trend)} (task, "
-                         f"optimizer, method) series; the mean Δ goes from "
-                         f"{100 * mean([f['d'] for f in ends[0]]):+.2f} (mean pooled seed std "
-                         f"{100 * mean([f['pooled'] for f in ends[0]]):.2f}) at b{bss[0]} to "
-                         f"{100 * mean([f['d'] for f in ends[1]]):+.2f} (std "
-                         f"{100 * mean([f['pooled'] for f in ends[1]]):.2f}) at b{bss[-1]}.")
-            # Mean Δ over tasks per (optimizer, method) and batch size, and the best k per batch.
-            L.append("")
-            L.append("Mean Δ acc vs plain (points), averaged over the block's tasks:")
-            L.append("")
-            L.append("| optimizer | method | " + " | ".join(f"b{b}" for b in bss) + " |")
-            L.append("|---|---|" + "---:|" * len(bss))
-            for opt in block["optimizers"]:
-                for m in gq_methods:
-                    row = []
-                    for bs in bss:
-                        ds = [f["d"] for f in fs if (f["opt"], f["method"], f["batch"]) == (opt, m, bs)]
-                        row.append(f"{100 * mean(ds):+.2f}" if ds else "—")
-                    L.append(f"| {opt} | {m} | " + " | ".join(row) + " |")
-            L.append("")
-            ks = {m: spec["methods"][m].get("gq-clusters") for m in gq_methods}
-            if len(set(ks.values()) - {None}) > 1:
-                best_k = []  # (batch, k, mean Δ, margin over the next k, typical noise)
-                for bs in bss:
-                    cand = [(mean([f["d"] for f in fs if (f["method"], f["batch"]) == (m, bs)]), m)
-                            for m in gq_methods if ks[m] is not None]
-                    cand = sorted((c for c in cand if not math.isnan(c[0])), reverse=True)
-                    if len(cand) > 1:
-                        noise = mean([f["pooled"] for f in fs if f["batch"] == bs])
-                        best_k.append((bs, ks[cand[0][1]], cand[0][0], cand[0][0] - cand[1][0], noise))
-                grows = (len(best_k) > 1 and all(a[1] <= b[1] for a, b in zip(best_k, best_k[1:]))
-                         and best_k[-1][1] > best_k[0][1])
-                clear = [b for b in best_k if b[3] > b[4]]
-                L.append("- Do larger batches want more clusters? The k with the best mean Δ over "
-                         "tasks and optimizers (its lead over the next k; the mean pooled seed std "
-                         "of the rows): " + ", ".join(
-                             f"b{b}: k = {k} ({100 * d:+.2f}; lead {100 * lead:.2f}, noise "
-                             f"{100 * noise:.2f})" for b, k, d, lead, noise in best_k)
-                         + (" — it grows with the batch size" if grows
-                            else " — it does not grow with the batch size here")
-                         + (", but no lead exceeds the seed noise." if not clear else
-                            f"; the lead exceeds the noise at {len(clear)} of {len(best_k)} batch sizes."))
-        ref = block["compare_to"]
-        if ref:
-            L.append(f"- Against `{ref}` (which part matters):")
-            verdicts = []
-            for m in block["methods"]:
-                if m in ("plain", ref):
-                    continue
-                cs = [compare(g, groups.get((t, o, b, ref))) for (t, o, b, mm), g in groups.items()
-                      if mm == m]
-                cs = [c for c in cs if c and c["verdict"]]
-                verdicts += [c["verdict"] for c in cs]
-                if cs:
-                    L.append(f"  - `{m}`: {100 * mean([c['d'] for c in cs]):+.2f} points"
-                             + (f" ({cs[0]['verdict']})" if len(cs) == 1 else
-                                f" ({counts_text(cs)})"))
-            if verdicts and all(v == "within noise" for v in verdicts):
-                L.append(f"  - No variant differs from `{ref}` by more than the seed noise: at this "
-                         "budget none of these parts can be shown to matter.")
-        L.append("")
+        L += block_findings(spec, block, groups, judged)
     return L
 
 
@@ -271,7 +294,7 @@ def slug(*parts):
     return "_".join(str(p).replace(" ", "-").replace("/", "-").replace(":", "") for p in parts)
 
 
-def main():
+def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("spec")
     ap.add_argument("--runs-dir", default=None,
@@ -279,45 +302,44 @@ def main():
     ap.add_argument("--out", default=os.path.join(gqspec.REPO, "docs", "RESULTS.md"))
     ap.add_argument("--fig-dir", default=None)
     ap.add_argument("--title", default=None)
-    a = ap.parse_args()
+    return ap.parse_args()
+
+
+def load_spec(path, runs_dir):
+    """The spec and its run folder; tuned blocks need the run folder to know the cells at their
+    chosen lr, so the spec is loaded again with it."""
     try:
-        spec = gqspec.load(a.spec)
-        root = gqspec.runs_root(spec, a.runs_dir)
-        # Tuned blocks: load again with the run folder, so the cells at the chosen lr are known.
-        spec = gqspec.load(a.spec, runs=root)
+        spec = gqspec.load(path)
+        root = gqspec.runs_root(spec, runs_dir)
+        return gqspec.load(path, runs=root), root
     except gqspec.SpecError as e:
         gqspec.die(str(e))
-    out = os.path.abspath(a.out)
-    out_dir = os.path.dirname(out)
-    fig_dir = os.path.abspath(a.fig_dir or os.path.join(out_dir, "results", spec["name"]))
-    os.makedirs(fig_dir, exist_ok=True)
-    os.makedirs(out_dir, exist_ok=True)
 
-    results = {cid: load_cell(os.path.join(root, cid)) for cid in spec["cells"]}
+
+def read_json(path, missing):
+    if not os.path.isfile(path):
+        return missing
+    with open(path) as f:
+        return json.load(f)
+
+
+def header(spec, a, results):
+    """The title, the description and the list of what the report rests on."""
+    target = spec.get("report", {}).get("mode") == "target"
     n_done = sum(r is not None for r in results.values())
     n_diverged = sum(bool(r and r["diverged"]) for r in results.values())
-    history = []
-    if os.path.isfile(os.path.join(root, "sweep.json")):
-        with open(os.path.join(root, "sweep.json")) as f:
-            history = json.load(f)
-
-    L = []
-    L.append(f"# {a.title or 'Results: sweep `' + spec['name'] + '`'}")
-    L.append("")
-    L.append("Generated by `tools/experiments/report.py` from the metrics of every cell; no number "
-             "below is typed by hand. Regenerate with the commands under *How these numbers were "
-             "produced*.")
-    L.append("")
+    spec_path = os.path.relpath(os.path.abspath(a.spec), gqspec.REPO)
+    L = [f"# {a.title or 'Results: sweep `' + spec['name'] + '`'}", "",
+         "Generated by `tools/experiments/report.py` from the metrics of every cell; no number "
+         "below is typed by hand. Regenerate with the commands under *How these numbers were "
+         "produced*.", ""]
     if spec["description"]:
-        L.append(spec["description"].strip())
-        L.append("")
-    if spec.get("report", {}).get("mode") == "target":
-        L.append(f"- Spec: `{os.path.relpath(os.path.abspath(a.spec), gqspec.REPO)}` (the cells of a "
-                 "tuned group at its chosen lr exist once its tuning runs are done; the count above "
-                 "includes them).")
+        L += [spec["description"].strip(), ""]
+    if target:
+        L.append(f"- Spec: `{spec_path}` (the cells of a tuned group at its chosen lr exist once its "
+                 "tuning runs are done; the count above includes them).")
     else:
-        L.append(f"- Spec: `{os.path.relpath(os.path.abspath(a.spec), gqspec.REPO)}` — "
-                 f"{len(spec['cells'])} cells, **{n_done} finished**"
+        L.append(f"- Spec: `{spec_path}` — {len(spec['cells'])} cells, **{n_done} finished**"
                  + (f" ({n_diverged} of them diverged)" if n_diverged else "")
                  + ("" if n_done == len(spec["cells"]) else f" ({len(spec['cells']) - n_done} missing: "
                     "their rows show fewer seeds or —)") + ".")
@@ -327,25 +349,26 @@ def main():
     if walls:
         tw = sum(walls)
         L.append(f"- Measured: the finished cells took {int(tw // 3600)} h {int(tw % 3600 // 60):02d} min "
-                 f"of wall time in all "
-                 f"(sum over cells; mean {sum(walls) / len(walls):.1f} s per cell).")
-    tuned = spec.get("report", {}).get("mode") == "target"
-    L.append(("- Learning-rate policy (each tuned group runs at its chosen multiple of it): " if tuned
+                 f"of wall time in all (sum over cells; mean {tw / len(walls):.1f} s per cell).")
+    L.append(("- Learning-rate policy (each tuned group runs at its chosen multiple of it): " if target
               else "- Learning rate, the same for every method of a row group: ")
              + f"{gqspec.lr_policy_text(spec)} (b = batch size). Shared flags: "
              + ", ".join(f"`--{k} {v}`" for k, v in spec["defaults"].items()) + ".")
-    if spec.get("report", {}).get("mode") != "target":
+    if not target:
         L.append("- Tables: final test accuracy (%) and test loss after the last epoch (or the step "
                  "budget), mean ± sample standard deviation over seeds (n = seeds finished). "
                  "Δ acc = mean accuracy minus that of `plain` in the same dataset/optimizer/batch group.")
-    L.append("")
+    return L + [""]
 
-    L.append("## How these numbers were produced")
-    L.append("")
+
+def provenance(a, root):
+    """How these numbers were produced: the sweeps (sweep.json), this report's command, and the
+    last reproducibility check (verify.json)."""
+    history = read_json(os.path.join(root, "sweep.json"), [])
+    L = ["## How these numbers were produced", ""]
     if history:
-        L.append("Sweep invocations, in the order they started (each skips the cells already done):")
-        L.append("")
-        L.append("```sh")
+        L += ["Sweep invocations, in the order they started (each skips the cells already done):", "",
+              "```sh"]
         for h in history:
             # Sweeps record their cell count after each cell; older ones only when they ended.
             ran = (f"{h['cells_run']} cells run" if h.get("wall_s") is not None
@@ -354,165 +377,189 @@ def main():
         L.append("```")
     else:
         L.append("(no sweep.json found: the run folders were not made by sweep.py)")
-    L.append("")
-    L.append("Report:")
-    L.append("")
-    L.append("```sh")
-    argv = [os.path.relpath(os.path.abspath(x), gqspec.REPO) if x == a.spec else x for x in sys.argv[1:]]
-    L.append(shlex.join(["/usr/bin/python3", "tools/experiments/report.py"] + argv))
-    L.append("```")
-    L.append("")
-    L.append("Each cell's exact gq-train command is in `"
-             + os.path.relpath(root, gqspec.REPO) + "/<cell>/command.sh`.")
-    L.append("")
-    verify_path = os.path.join(root, "verify.json")
-    if os.path.isfile(verify_path):
-        with open(verify_path) as f:
-            v = json.load(f)[-1]
+    L += ["", "Report:", "", "```sh",
+          gqspec.command_line("tools/experiments/report.py", a.spec), "```", "",
+          "Each cell's exact gq-train command is in `" + os.path.relpath(root, gqspec.REPO)
+          + "/<cell>/command.sh`.", ""]
+    verified = read_json(os.path.join(root, "verify.json"), None)
+    if verified is not None:
+        v = verified[-1]
         same = [c for c in v["cells"] if c["identical"]]
-        L.append(f"Reproducibility check ({v['date'][:10]}, commit {v['commit'][:12]}): "
-                 f"`{v['command']}` reran {len(v['cells'])} finished cells from scratch; "
-                 f"**{len(same)} of {len(v['cells'])}** gave metrics identical to the stored runs "
-                 "(every field but images/s): " + "; ".join(
-                     f"{c['cell']} ({'identical' if c['identical'] else 'DIFFERENT'})"
-                     for c in v["cells"]) + ".")
-        L.append("")
+        L += [f"Reproducibility check ({v['date'][:10]}, commit {v['commit'][:12]}): "
+              f"`{v['command']}` reran {len(v['cells'])} finished cells from scratch; "
+              f"**{len(same)} of {len(v['cells'])}** gave metrics identical to the stored runs "
+              "(every field but images/s): " + "; ".join(
+                  f"{c['cell']} ({'identical' if c['identical'] else 'DIFFERENT'})"
+                  for c in v["cells"]) + ".", ""]
+    return L
 
+
+def group_rows(block, results):
+    """A block's rows: (task, opt, batch, method) -> the label, finished runs, diverged seeds, the
+    number of seeds asked for and the cells."""
+    groups = {}
+    for cid, lb in block["rows"]:
+        key = (lb["task"], lb["optimizer"], lb["batch"], lb["method"])
+        g = groups.setdefault(key, {"label": lb, "runs": [], "want": 0, "cells": []})
+        g["want"] += 1
+        g["cells"].append(cid)
+        if results[cid] and results[cid]["diverged"]:
+            g.setdefault("diverged", []).append(lb["seed"])
+        elif results[cid]:
+            g["runs"].append(results[cid])
+    return groups
+
+
+def table_row(block, groups, key, findings, diverged_rows):
+    """One row of a block's table; a Grad Queue row's comparison with plain goes to `findings`, a
+    row with diverged seeds to `diverged_rows`."""
+    task, opt, bs, meth = key
+    g, ref = groups[key], block["compare_to"]
+    lb = g["label"]
+    am, asd = mean_std([r["acc"] for r in g["runs"]])
+    lm, lsd = mean_std([r["loss"] for r in g["runs"]])
+    d_plain = compare(g, groups.get((task, opt, bs, "plain")))
+    if d_plain and meth != "plain":
+        findings.append({"block": block["name"], "task": task, "opt": opt, "batch": bs,
+                         "method": meth, "cells": frozenset(g["cells"]), **d_plain})
+    cols = [delta_text(d_plain) if meth != "plain" else "—"]
+    if ref:
+        cols.append(delta_text(compare(g, groups.get((task, opt, bs, ref)))) if meth != ref else "—")
+    steps = sorted({r["steps"] for r in g["runs"]})
+    got = len(g["runs"]) + len(g.get("diverged", []))
+    n = f"{len(g['runs'])}" + ("" if got == g["want"] else f"/{g['want']}")
+    if g.get("diverged"):
+        n += f" (+{len(g['diverged'])} diverged)"
+        diverged_rows.append((where_label(lb), g["diverged"]))
+    return (f"| {lb['dataset']} | {lb['model']} | {opt} | {bs} | {meth} | {n} | "
+            f"{pm(am, asd, 100)} | {' | '.join(cols)} | {pm(lm, lsd, 1, 4)} | "
+            f"{'/'.join(map(str, steps)) or '—'} |")
+
+
+def block_table(block, groups, findings, diverged_rows):
+    L = [f"## {block['name']}", ""]
+    if block["note"]:
+        L += [block["note"].strip(), ""]
+    if block["flags"]:
+        L += ["Block flags (on top of the task's): "
+              + ", ".join(f"`--{k} {v}`" for k, v in block["flags"].items()) + ".", ""]
+    head = "| dataset | model | optimizer | batch | method | n | test acc % | Δ acc vs plain |"
+    rule = "|---|---|---|---:|---|---:|---:|---:|"
+    if block["compare_to"]:
+        head += f" Δ acc vs {block['compare_to']} |"
+        rule += "---:|"
+    L += [head + " test loss | steps |", rule + "---:|---:|"]
+    L += [table_row(block, groups, key, findings, diverged_rows) for key in groups]
+    return L + [""]
+
+
+def plot_acc_vs_batch(block, groups, task, color, fig_dir):
+    """Test accuracy against the batch size, one line per method, one panel per optimizer."""
+    fig, axes = plt.subplots(1, len(block["optimizers"]), squeeze=False,
+                             figsize=(5 * len(block["optimizers"]), 3.6))
+    for ax, opt in zip(axes[0], block["optimizers"]):
+        for meth in block["methods"]:
+            xs, ms, ss = [], [], []
+            for bs in block["batch_sizes"]:
+                g = groups.get((task, opt, bs, meth))
+                if g and g["runs"]:
+                    m, s = mean_std([r["acc"] for r in g["runs"]])
+                    xs.append(bs), ms.append(100 * m), ss.append(0 if math.isnan(s) else 100 * s)
+            if xs:
+                ax.errorbar(xs, ms, yerr=ss, marker="o", capsize=3, label=meth, color=color[meth])
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("batch size")
+        ax.set_ylabel("test accuracy %")
+        ax.set_title(f"{task} / {opt}")
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    name = slug("acc-vs-batch", block["name"], task) + ".png"
+    fig.savefig(os.path.join(fig_dir, name), dpi=90)
+    plt.close(fig)
+    return f"{task}: test accuracy vs batch size", name
+
+
+def plot_curves(block, groups, task, opt, color, fig_dir):
+    """Per batch size, the training loss and (for Grad Queue) qlen and mean Δ over training."""
+    bss = block["batch_sizes"]
+    fig, axes = plt.subplots(3, len(bss), squeeze=False, figsize=(4 * len(bss), 8))
+    any_gq = False
+    for j, bs in enumerate(bss):
+        for meth in block["methods"]:
+            g = groups.get((task, opt, bs, meth))
+            if not g or not g["runs"]:
+                continue
+            axes[0][j].plot(*mean_curve(g["runs"], lambda t: t.get("loss")), label=meth, color=color[meth])
+            if g["label"]["gradqueue"]:
+                any_gq = True
+                axes[1][j].plot(*mean_curve(g["runs"], gq("qlen")), label=meth, color=color[meth])
+                axes[2][j].plot(*mean_curve(g["runs"], gq("mean_delta")), label=meth, color=color[meth])
+        axes[0][j].set_title(f"{task} / {opt} / b{bs}", fontsize=9)
+        for i, yl in enumerate(("train loss", "qlen", "mean Δ")):
+            axes[i][j].set_ylabel(yl)
+            axes[i][j].grid(alpha=0.3)
+            axes[i][j].set_xlabel("step")
+            if axes[i][j].get_legend_handles_labels()[0]:
+                axes[i][j].legend(fontsize=6)
+    if not any_gq:
+        for j in range(len(bss)):
+            axes[1][j].set_visible(False), axes[2][j].set_visible(False)
+    fig.tight_layout()
+    name = slug("curves", block["name"], task, opt) + ".png"
+    fig.savefig(os.path.join(fig_dir, name), dpi=80)
+    plt.close(fig)
+    return f"{task} / {opt}: training loss, qlen and mean Δ (mean over seeds)", name
+
+
+def block_figures(block, groups, fig_dir, out_dir):
+    """A block's PNGs and the lines that show them; every method keeps its colour."""
+    figs = []
+    color = {m: f"C{i % 10}" for i, m in enumerate(block["methods"])}
+    for task in block["tasks"]:
+        if len(block["batch_sizes"]) > 1:
+            figs.append(plot_acc_vs_batch(block, groups, task, color, fig_dir))
+        figs += [plot_curves(block, groups, task, opt, color, fig_dir) for opt in block["optimizers"]]
+    L = []
+    for caption, name in figs:
+        L += [f"![{caption}]({os.path.relpath(os.path.join(fig_dir, name), out_dir)})", ""]
+    return L
+
+
+def sweep_sections(spec, results, fig_dir, out_dir):
+    """The Δ-accuracy report: per block its table and plots, then what the numbers show."""
+    findings = []  # one per Grad Queue row with a plain row to compare to
+    diverged_rows = []  # (row, seeds whose run stopped on a non-finite loss)
+    summaries = []  # (block, groups) for the summary section
+    L = []
+    for block in spec["blocks"]:
+        groups = group_rows(block, results)
+        summaries.append((block, groups))
+        L += block_table(block, groups, findings, diverged_rows)
+        L += block_figures(block, groups, fig_dir, out_dir)
+    return L + summary(spec, summaries, findings, diverged_rows)
+
+
+def main():
+    a = parse_args()
+    spec, root = load_spec(a.spec, a.runs_dir)
+    out = os.path.abspath(a.out)
+    out_dir = os.path.dirname(out)
+    fig_dir = os.path.abspath(a.fig_dir or os.path.join(out_dir, "results", spec["name"]))
+    os.makedirs(fig_dir, exist_ok=True)
+    os.makedirs(out_dir, exist_ok=True)
+    results = {cid: load_cell(os.path.join(root, cid)) for cid in spec["cells"]}
+    L = header(spec, a, results) + provenance(a, root)
     if spec.get("report", {}).get("mode") == "target":
         # A tuned steps-to-target study (specs/scale.toml): its own tables, plots and answers.
         import target_report
         target_report.write(spec, root, results, L, fig_dir, out_dir)
-        with open(out, "w") as f:
-            f.write("\n".join(L))
-        print(f"wrote {out} ({n_done}/{len(spec['cells'])} cells) and {len(os.listdir(fig_dir))} PNGs in {fig_dir}")
-        return 0
-
-    findings = []  # one per Grad Queue row with a plain row to compare to
-    diverged_rows = []  # (row, seeds whose run stopped on a non-finite loss)
-    summaries = []  # (block, groups) for the summary section
-    for block in spec["blocks"]:
-        L.append(f"## {block['name']}")
-        L.append("")
-        if block["note"]:
-            L.append(block["note"].strip())
-            L.append("")
-        if block["flags"]:
-            L.append("Block flags (on top of the task's): "
-                     + ", ".join(f"`--{k} {v}`" for k, v in block["flags"].items()) + ".")
-            L.append("")
-        # group rows: (task, opt, batch, method) -> [results]
-        groups = {}
-        for cid, lb in block["rows"]:
-            key = (lb["task"], lb["optimizer"], lb["batch"], lb["method"])
-            g = groups.setdefault(key, {"label": lb, "runs": [], "want": 0, "cells": []})
-            g["want"] += 1
-            g["cells"].append(cid)
-            if results[cid] and results[cid]["diverged"]:
-                g.setdefault("diverged", []).append(lb["seed"])
-            elif results[cid]:
-                g["runs"].append(results[cid])
-        summaries.append((block, groups))
-        ref = block["compare_to"]
-        head = "| dataset | model | optimizer | batch | method | n | test acc % | Δ acc vs plain |"
-        rule = "|---|---|---|---:|---|---:|---:|---:|"
-        if ref:
-            head += f" Δ acc vs {ref} |"
-            rule += "---:|"
-        L.append(head + " test loss | steps |")
-        L.append(rule + "---:|---:|")
-        for key, g in groups.items():
-            task, opt, bs, meth = key
-            lb = g["label"]
-            am, asd = mean_std([r["acc"] for r in g["runs"]])
-            lm, lsd = mean_std([r["loss"] for r in g["runs"]])
-            d_plain = compare(g, groups.get((task, opt, bs, "plain")))
-            if d_plain and meth != "plain":
-                findings.append({"block": block["name"], "task": task, "opt": opt, "batch": bs,
-                                 "method": meth, "cells": frozenset(g["cells"]), **d_plain})
-            cols = [delta_text(d_plain) if meth != "plain" else "—"]
-            if ref:
-                cols.append(delta_text(compare(g, groups.get((task, opt, bs, ref))))
-                            if meth != ref else "—")
-            steps = sorted({r["steps"] for r in g["runs"]})
-            got = len(g["runs"]) + len(g.get("diverged", []))
-            n = f"{len(g['runs'])}" + ("" if got == g["want"] else f"/{g['want']}")
-            if g.get("diverged"):
-                n += f" (+{len(g['diverged'])} diverged)"
-                diverged_rows.append((where_label(lb), g["diverged"]))
-            L.append(f"| {lb['dataset']} | {lb['model']} | {opt} | {bs} | {meth} | {n} | "
-                     f"{pm(am, asd, 100)} | {' | '.join(cols)} | {pm(lm, lsd, 1, 4)} | "
-                     f"{'/'.join(map(str, steps)) or '—'} |")
-        L.append("")
-
-        # plots
-        figs = []
-        color = {m: f"C{i % 10}" for i, m in enumerate(block["methods"])}
-        for task in block["tasks"]:
-            if len(block["batch_sizes"]) > 1:
-                fig, axes = plt.subplots(1, len(block["optimizers"]), squeeze=False,
-                                         figsize=(5 * len(block["optimizers"]), 3.6))
-                for ax, opt in zip(axes[0], block["optimizers"]):
-                    for meth in block["methods"]:
-                        xs, ms, ss = [], [], []
-                        for bs in block["batch_sizes"]:
-                            g = groups.get((task, opt, bs, meth))
-                            if g and g["runs"]:
-                                m, s = mean_std([r["acc"] for r in g["runs"]])
-                                xs.append(bs), ms.append(100 * m), ss.append(0 if math.isnan(s) else 100 * s)
-                        if xs:
-                            ax.errorbar(xs, ms, yerr=ss, marker="o", capsize=3, label=meth, color=color[meth])
-                    ax.set_xscale("log", base=2)
-                    ax.set_xlabel("batch size")
-                    ax.set_ylabel("test accuracy %")
-                    ax.set_title(f"{task} / {opt}")
-                    ax.grid(alpha=0.3)
-                    if ax.get_legend_handles_labels()[0]:
-                        ax.legend(fontsize=7)
-                fig.tight_layout()
-                name = slug("acc-vs-batch", block["name"], task) + ".png"
-                fig.savefig(os.path.join(fig_dir, name), dpi=90)
-                plt.close(fig)
-                figs.append((f"{task}: test accuracy vs batch size", name))
-            for opt in block["optimizers"]:
-                bss = block["batch_sizes"]
-                fig, axes = plt.subplots(3, len(bss), squeeze=False, figsize=(4 * len(bss), 8))
-                any_gq = False
-                for j, bs in enumerate(bss):
-                    for meth in block["methods"]:
-                        g = groups.get((task, opt, bs, meth))
-                        if not g or not g["runs"]:
-                            continue
-                        st, v = mean_curve(g["runs"], lambda t: t.get("loss"))
-                        axes[0][j].plot(st, v, label=meth, color=color[meth])
-                        if g["label"]["gradqueue"]:
-                            any_gq = True
-                            st, v = mean_curve(g["runs"], gq("qlen"))
-                            axes[1][j].plot(st, v, label=meth, color=color[meth])
-                            st, v = mean_curve(g["runs"], gq("mean_delta"))
-                            axes[2][j].plot(st, v, label=meth, color=color[meth])
-                    axes[0][j].set_title(f"{task} / {opt} / b{bs}", fontsize=9)
-                    for i, yl in enumerate(("train loss", "qlen", "mean Δ")):
-                        axes[i][j].set_ylabel(yl)
-                        axes[i][j].grid(alpha=0.3)
-                        axes[i][j].set_xlabel("step")
-                        if axes[i][j].get_legend_handles_labels()[0]:
-                            axes[i][j].legend(fontsize=6)
-                if not any_gq:
-                    for j in range(len(bss)):
-                        axes[1][j].set_visible(False), axes[2][j].set_visible(False)
-                fig.tight_layout()
-                name = slug("curves", block["name"], task, opt) + ".png"
-                fig.savefig(os.path.join(fig_dir, name), dpi=80)
-                plt.close(fig)
-                figs.append((f"{task} / {opt}: training loss, qlen and mean Δ (mean over seeds)", name))
-        for caption, name in figs:
-            rel = os.path.relpath(os.path.join(fig_dir, name), out_dir)
-            L.append(f"![{caption}]({rel})")
-            L.append("")
-
-    L += summary(spec, summaries, findings, diverged_rows)
+    else:
+        L += sweep_sections(spec, results, fig_dir, out_dir)
     with open(out, "w") as f:
         f.write("\n".join(L))
+    n_done = sum(r is not None for r in results.values())
     print(f"wrote {out} ({n_done}/{len(spec['cells'])} cells) and {len(os.listdir(fig_dir))} PNGs in {fig_dir}")
     return 0
 

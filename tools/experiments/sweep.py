@@ -232,7 +232,7 @@ def step_cost(cells, root, binary, data_dir, steps, command):
     return 0
 
 
-def main():
+def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("spec")
     ap.add_argument("--runs-dir", default=None,
@@ -252,40 +252,175 @@ def main():
                     help="rerun N finished cells elsewhere and check that their metrics are identical")
     ap.add_argument("--step-cost", type=int, default=0, metavar="STEPS",
                     help="time every arm side by side for STEPS steps (step-cost.json), run no cell")
-    a = ap.parse_args()
+    return ap.parse_args()
 
+
+def load_spec(a, binary, runs=None):
+    """The spec, its flags checked against the binary's --help where the binary runs."""
+    try:
+        return gqspec.load(a.spec, binary if os.access(binary, os.X_OK) else None, runs=runs)
+    except gqspec.SpecError as e:
+        gqspec.die(str(e))
+
+
+def selected(spec, only):
+    cells = list(spec["cells"].values())
+    if only:
+        cells = [c for c in cells if any(s in describe(c) or s in c["id"] for s in only)]
+    return cells
+
+
+def unfinished(cells, root, skip=()):
+    return [c for c in cells if c["id"] not in skip and not is_done(os.path.join(root, c["id"]))]
+
+
+def print_plan(spec, cells, todo, root, binary, data_dir):
+    print(f"spec {spec['name']}: {len(spec['cells'])} cells, {len(cells)} selected, "
+          f"{len(cells) - len(todo)} already done, {len(todo)} to run -> {root}")
+    print(f"  gq-train {binary}\n  data {data_dir}\n  lr policy: {gqspec.lr_policy_text(spec)}")
+    waiting = sum(t["choice"] is None for b in spec["blocks"] for t in b["tuning"].values())
+    if waiting:
+        print(f"  {waiting} tuned group(s) wait for their tuning cells before their own cells exist")
+
+
+def list_cells(cells, root, binary, data_dir, commands):
+    """--list: each cell and its state; --dry-run: and its exact command."""
+    for c in cells:
+        state = "done" if is_done(os.path.join(root, c["id"])) else "todo"
+        line = f"{c['id']}  {state}  {describe(c)}"
+        if commands:
+            line += "\n    " + shlex.join([binary] + gqspec.argv(c["flags"]) + ["--data-dir", data_dir])
+        print(line)
+
+
+class Sweep:
+    """One invocation's cells as they run: progress lines with an ETA, the failures, and its entry
+    in sweep.json, updated after each cell (a sweep killed part-way still says what it ran)."""
+
+    def __init__(self, a, root, binary, data_dir, todo, entry):
+        self.a, self.root, self.binary, self.data_dir = a, root, binary, data_dir
+        self.todo, self.pending = todo, list(todo)
+        self.entry, self.log_path = entry, os.path.join(root, "sweep.json")
+        self.lock = threading.Lock()
+        self.walls = {}  # task -> list of finished wall times (ETA per task, then overall)
+        self.failures = []
+        self.finished = 0
+        self.t_start = time.time()
+
+    def eta(self):
+        allw = [w for ws in self.walls.values() for w in ws]
+        if not allw:
+            return "?"
+        mean_all = sum(allw) / len(allw)
+        total = 0.0
+        for c in self.pending:
+            ws = self.walls.get(c["task"])
+            total += sum(ws) / len(ws) if ws else mean_all
+        return fmt_time(total / max(1, self.a.jobs))
+
+    def work(self, i, cell):
+        folder = os.path.join(self.root, cell["id"])
+        with self.lock:
+            print(f"[{i}/{len(self.todo)}] start {cell['id']} {describe(cell)}", flush=True)
+        ok, wall, msg = run_cell(cell, folder, self.binary, self.data_dir)
+        with self.lock:
+            self.finished += 1
+            self.pending.remove(cell)
+            if ok:
+                self.walls.setdefault(cell["task"], []).append(wall)
+                self.entry["cells_run"] += 1
+                self.entry["wall_s"] = round(time.time() - self.t_start, 1)
+                record_invocation(self.log_path, self.entry)
+            else:
+                self.failures.append((cell, msg))
+            print(f"[{self.finished}/{len(self.todo)}] {'done' if ok else 'FAILED'} {cell['id']} "
+                  f"{describe(cell)}: {msg} ({wall:.1f} s) | elapsed {fmt_time(time.time() - self.t_start)}"
+                  f" ETA {self.eta()}", flush=True)
+            if not ok:
+                tail = open(os.path.join(folder, "stdout.log"), errors="replace").read()[-2000:]
+                print("---- last lines of the log ----\n" + tail.rstrip() + "\n----", flush=True)
+        return ok
+
+    def run_in_order(self, current_cells):
+        """One cell at a time, in spec order; a tuned group's cells at its chosen learning rate
+        exist once its tuning cells are done, and run next (not after every other group's tuning),
+        so a long study completes whole rows early and can be reported part-way."""
+        queue, ran, i = list(self.todo), set(), 0
+        while queue:
+            c = queue.pop(0)
+            i += 1
+            ran.add(c["id"])
+            if not self.work(i, c) and not self.a.keep_going:
+                break
+            if self.a.force:
+                continue
+            fresh = unfinished(current_cells(), self.root, skip=ran)
+            known = {x["id"] for x in queue}
+            new = [x for x in fresh if x["id"] not in known]
+            if new:
+                print(f"{len(new)} more cell(s) at the learning rates the tuning chose", flush=True)
+                with self.lock:
+                    self.todo.extend(new)
+                    self.pending.extend(new)
+            # Always the spec's current order and cells: an edited spec (a cut arm) takes effect
+            # at the next cell of a long study.
+            queue = fresh
+
+    def run_parallel(self):
+        with concurrent.futures.ThreadPoolExecutor(self.a.jobs) as ex:
+            futs = [ex.submit(self.work, i, c) for i, c in enumerate(self.todo, 1)]
+            for f in concurrent.futures.as_completed(futs):
+                if not f.result() and not self.a.keep_going:
+                    for g in futs:
+                        g.cancel()
+
+
+def run_sweep(a, root, binary, data_dir, todo, command, current_cells):
+    """Runs the cells to do, recording the invocation in sweep.json; 1 if a cell failed."""
+    os.makedirs(root, exist_ok=True)
+    entry = {"command": command,
+             "cwd": os.getcwd(), "spec": os.path.abspath(a.spec), "gq_train": binary,
+             "data_dir": data_dir, "commit": git_commit(), "host": os.uname().nodename,
+             "cpus": os.cpu_count(), "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+             "cells_run": 0, "wall_s": None}
+    record_invocation(os.path.join(root, "sweep.json"), entry)
+    sweep = Sweep(a, root, binary, data_dir, todo, entry)
+    try:
+        if a.jobs <= 1:
+            sweep.run_in_order(current_cells)
+        else:
+            sweep.run_parallel()
+    finally:
+        entry["wall_s"] = round(time.time() - sweep.t_start, 1)
+        entry["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        record_invocation(sweep.log_path, entry)
+    if sweep.failures:
+        print(f"{len(sweep.failures)} cell(s) FAILED:", file=sys.stderr)
+        for c, msg in sweep.failures:
+            print(f"  {c['id']} {describe(c)}: {msg}", file=sys.stderr)
+        return 1
+    print(f"all {len(todo)} cells finished in {fmt_time(time.time() - sweep.t_start)}")
+    return 0
+
+
+def main():
+    a = parse_args()
     binary = os.path.abspath(a.bin) if a.bin else gqspec.default_binary()
     if not (a.list or a.dry_run) and not os.access(binary, os.X_OK):
         gqspec.die(f"gq-train not found at {binary} (build it, or pass --bin)")
-    try:
-        spec = gqspec.load(a.spec, binary if os.access(binary, os.X_OK) else None)
-    except gqspec.SpecError as e:
-        gqspec.die(str(e))
-    data_dir = a.data_dir or spec.get("data_dir") or os.environ.get("GQ_DATA_DIR") \
-        or os.path.join(gqspec.REPO, "..", "shared", "data")
-    data_dir = os.path.abspath(data_dir)
+    spec = load_spec(a, binary)
+    data_dir = os.path.abspath(a.data_dir or spec.get("data_dir") or os.environ.get("GQ_DATA_DIR")
+                               or os.path.join(gqspec.REPO, "..", "shared", "data"))
     root = gqspec.runs_root(spec, a.runs_dir)
+
     # A block with an lr_grid adds its cells at the chosen learning rate once its tuning cells are
-    # done: load again with the run folder, and again after each round of cells (see rounds below).
-    def load_with_runs():
-        try:
-            return gqspec.load(a.spec, binary if os.access(binary, os.X_OK) else None, runs=root)
-        except gqspec.SpecError as e:
-            gqspec.die(str(e))
+    # done: the spec is loaded again with the run folder, and again after each cell.
+    def current_cells():
+        return selected(load_spec(a, binary, runs=root), a.only)
 
-    spec = load_with_runs()
-
-    def selected(spec):
-        cells = list(spec["cells"].values())
-        if a.only:
-            cells = [c for c in cells if any(s in describe(c) or s in c["id"] for s in a.only)]
-        return cells
-
-    cells = selected(spec)
-    rel = os.path.relpath
-    command = shlex.join(["/usr/bin/python3", rel(os.path.abspath(__file__), gqspec.REPO)]
-                         + [rel(os.path.abspath(x), gqspec.REPO) if x == a.spec else x
-                            for x in sys.argv[1:]])
+    spec = load_spec(a, binary, runs=root)
+    cells = selected(spec, a.only)
+    command = gqspec.command_line(os.path.relpath(os.path.abspath(__file__), gqspec.REPO), a.spec)
     if a.verify > 0:
         return verify(cells, root, binary, data_dir, a.verify, command)
     if a.step_cost > 0:
@@ -293,123 +428,18 @@ def main():
             gqspec.die(f"--step-cost {a.step_cost}: a multiple of 4 (the last quarter is timed)")
         os.makedirs(root, exist_ok=True)
         return step_cost(cells, root, binary, data_dir, a.step_cost, command)
-    todo = [c for c in cells if a.force or not is_done(os.path.join(root, c["id"]))]
-    print(f"spec {spec['name']}: {len(spec['cells'])} cells, {len(cells)} selected, "
-          f"{len(cells) - len(todo)} already done, {len(todo)} to run -> {root}")
-    print(f"  gq-train {binary}\n  data {data_dir}\n  lr policy: {gqspec.lr_policy_text(spec)}")
-    waiting = sum(t["choice"] is None for b in spec["blocks"] for t in b["tuning"].values())
-    if waiting:
-        print(f"  {waiting} tuned group(s) wait for their tuning cells before their own cells exist")
+    todo = list(cells) if a.force else unfinished(cells, root)
+    print_plan(spec, cells, todo, root, binary, data_dir)
     if a.list or a.dry_run:
-        for c in cells:
-            state = "done" if is_done(os.path.join(root, c["id"])) else "todo"
-            line = f"{c['id']}  {state}  {describe(c)}"
-            if a.dry_run:
-                line += "\n    " + shlex.join([binary] + gqspec.argv(c["flags"]) + ["--data-dir", data_dir])
-            print(line)
+        list_cells(cells, root, binary, data_dir, a.dry_run)
         return 0
     if not todo:
         print("nothing to do")
         return 0
-
-    os.makedirs(root, exist_ok=True)
-    log_path = os.path.join(root, "sweep.json")
-    entry = {"command": command,
-             "cwd": os.getcwd(), "spec": os.path.abspath(a.spec), "gq_train": binary,
-             "data_dir": data_dir, "commit": git_commit(), "host": os.uname().nodename,
-             "cpus": os.cpu_count(), "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-             "cells_run": 0, "wall_s": None}
-    record_invocation(log_path, entry)
-    lock = threading.Lock()
-    walls = {}  # task -> list of finished wall times (ETA per task, then overall)
-    failures = []
-    state = {"finished": 0}
-    t_start = time.time()
-
-    def eta(remaining):
-        allw = [w for ws in walls.values() for w in ws]
-        if not allw:
-            return "?"
-        mean_all = sum(allw) / len(allw)
-        total = 0.0
-        for c in remaining:
-            ws = walls.get(c["task"])
-            total += sum(ws) / len(ws) if ws else mean_all
-        return fmt_time(total / max(1, a.jobs))
-
-    pending = list(todo)
-
-    def work(i, cell):
-        folder = os.path.join(root, cell["id"])
-        with lock:
-            print(f"[{i}/{len(todo)}] start {cell['id']} {describe(cell)}", flush=True)
-        ok, wall, msg = run_cell(cell, folder, binary, data_dir)
-        with lock:
-            state["finished"] += 1
-            pending.remove(cell)
-            if ok:
-                walls.setdefault(cell["task"], []).append(wall)
-                entry["cells_run"] += 1
-                # Recorded per cell: a sweep killed part-way (a session's end) still says what it ran.
-                entry["wall_s"] = round(time.time() - t_start, 1)
-                record_invocation(log_path, entry)
-            else:
-                failures.append((cell, msg))
-            print(f"[{state['finished']}/{len(todo)}] {'done' if ok else 'FAILED'} {cell['id']} "
-                  f"{describe(cell)}: {msg} ({wall:.1f} s) | elapsed {fmt_time(time.time() - t_start)}"
-                  f" ETA {eta(pending)}", flush=True)
-            if not ok:
-                tail = open(os.path.join(folder, "stdout.log"), errors="replace").read()[-2000:]
-                print("---- last lines of the log ----\n" + tail.rstrip() + "\n----", flush=True)
-        return ok
-
-    try:
-        if a.jobs <= 1:
-            # One cell at a time, in spec order; a tuned group's cells at its chosen learning rate
-            # exist once its tuning cells are done, and run next (not after every other group's
-            # tuning), so a long study completes whole rows early and can be reported part-way.
-            queue, ran, i = list(todo), set(), 0
-            while queue:
-                c = queue.pop(0)
-                i += 1
-                ran.add(c["id"])
-                if not work(i, c) and not a.keep_going:
-                    break
-                if a.force:
-                    continue
-                fresh = [x for x in selected(load_with_runs())
-                         if x["id"] not in ran and not is_done(os.path.join(root, x["id"]))]
-                known = {x["id"] for x in queue}
-                new = [x for x in fresh if x["id"] not in known]
-                if new:
-                    print(f"{len(new)} more cell(s) at the learning rates the tuning chose", flush=True)
-                    with lock:
-                        todo.extend(new)
-                        pending.extend(new)
-                # Always the spec's current order and cells: an edited spec (a cut arm) takes
-                # effect at the next cell of a long study.
-                queue = fresh
-        else:
-            with concurrent.futures.ThreadPoolExecutor(a.jobs) as ex:
-                futs = [ex.submit(work, i, c) for i, c in enumerate(todo, 1)]
-                for f in concurrent.futures.as_completed(futs):
-                    if not f.result() and not a.keep_going:
-                        for g in futs:
-                            g.cancel()
-    finally:
-        entry["wall_s"] = round(time.time() - t_start, 1)
-        entry["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-        record_invocation(log_path, entry)
-    if failures:
-        print(f"{len(failures)} cell(s) FAILED:", file=sys.stderr)
-        for c, msg in failures:
-            print(f"  {c['id']} {describe(c)}: {msg}", file=sys.stderr)
+    if run_sweep(a, root, binary, data_dir, todo, command, current_cells):
         return 1
-    print(f"all {len(todo)} cells finished in {fmt_time(time.time() - t_start)}")
     # Finished tuning cells may have added cells at their chosen learning rate: run those too.
-    ran = {c["id"] for c in todo}
-    more = [c for c in selected(load_with_runs())
-            if c["id"] not in ran and not is_done(os.path.join(root, c["id"]))]
+    more = unfinished(current_cells(), root, skip={c["id"] for c in todo})
     if more and a.force:
         print(f"{len(more)} cell(s) at the learning rates the tuning chose: run again without --force")
     elif more:
