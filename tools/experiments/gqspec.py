@@ -29,8 +29,6 @@ GRID_KEYS = {"name", "note", "tasks", "optimizers", "batch_sizes", "methods", "s
 # Keys of a [tasks.X] table for the report, not gq-train flags: `target` (an accuracy), or
 # `target_from` (a baseline row whose mean final test accuracy, minus `minus`, is the target).
 TASK_REPORT_KEYS = {"target", "target_from", "lr_scale"}
-# Files of a cell folder small enough to commit (see `runs_dir`); stdout.log and checkpoints are not.
-TRACKED_FILES = ("cell.json", "command.sh", "metrics.jsonl", "done")
 # Flags the runner owns: a spec must not set them.
 RUNNER_FLAGS = {"metrics", "data-dir", "config", "checkpoint-dir", "checkpoint-every", "resume",
                 "help", "profile", "quiet", "batch-size", "seed", "lr"}
@@ -153,19 +151,18 @@ def tuning_choice(runs, tune_cells):
     return best, means
 
 
-def load(path, binary=None, runs=None):
-    """Parses and validates a spec; returns a dict with the expanded 'cells' and 'blocks'.
-    A block with lr_grid first runs its tuning cells (each lr multiplier x tune_seeds, flags +
-    tune_flags); its cells at the chosen multiplier (x seeds) exist once the group's tuning cells
-    are done in `runs` (the spec's run folder), see tuning_choice."""
+def _read_spec(path):
     try:
         with open(path, "rb") as f:
-            spec = tomllib.load(f)
+            return tomllib.load(f)
     except OSError as e:
         raise SpecError(f"{path}: cannot read ({e})")
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{path}: not valid TOML ({e})")
-    where = os.path.basename(path)
+
+
+def _check_top(spec, where):
+    """The top-level keys; fills in the optional ones."""
     unknown = set(spec) - TOP_KEYS
     if unknown:
         raise SpecError(f"{where}: unknown top-level keys {sorted(unknown)} (allowed: {sorted(TOP_KEYS)})")
@@ -174,131 +171,176 @@ def load(path, binary=None, runs=None):
             raise SpecError(f"{where}: missing '{key}'")
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", spec["name"]):
         raise SpecError(f"{where}: name '{spec['name']}' must be a plain folder name")
-    spec.setdefault("description", "")
-    spec.setdefault("estimate", "")
-    spec.setdefault("defaults", {})
-    spec.setdefault("lr", {})
+    for key, empty in (("description", ""), ("estimate", ""), ("defaults", {}), ("lr", {})):
+        spec.setdefault(key, empty)
     spec["lr"].setdefault("reference_batch", 128)
-    seeds = spec.get("seeds", [0])
-    flags_ok = known_flags(binary) if binary else None
 
-    def check_flags(fl, w):
+
+def _flag_checker(flags_ok):
+    """check(flags, where): no flag the runner owns, and (with the binary's flags) no unknown one."""
+    def check(fl, w):
         for k in fl:
             if k in RUNNER_FLAGS:
                 raise SpecError(f"{w}: '{k}' is set by the runner, not the spec")
             if flags_ok is not None and k not in flags_ok:
                 raise SpecError(f"{w}: '{k}' is not a gq-train flag (see gq-train --help)")
+    return check
 
+
+def _need_task(t, w):
+    if "dataset" not in t or "model" not in t:
+        raise SpecError(f"{w}: needs 'dataset' and 'model'")
+
+
+def _need_optimizer(o, w):
+    if "optimizer" not in o or "lr_base" not in o:
+        raise SpecError(f"{w}: needs 'optimizer' (a gq-train --optimizer) and 'lr_base'")
+    if o.get("lr_scaling", "linear") not in LR_SCALINGS:
+        raise SpecError(f"{w}: lr_scaling must be one of {LR_SCALINGS}")
+
+
+def _check_method(flags, w):
+    if any(k.startswith("gq-") for k in flags) and not flags.get("gradqueue"):
+        raise SpecError(f"{w}: sets gq-* flags without 'gradqueue = true'")
+
+
+def _flag_tables(spec, where, check):
+    """The gq-train flags of [defaults] and of each task, optimizer and method, checked: what a
+    cell's flags are layered from."""
     defaults = _flags(spec["defaults"], f"{where} [defaults]")
-    check_flags(defaults, f"{where} [defaults]")
-    tasks = {}
-    for name, t in spec["tasks"].items():
-        w = f"{where} [tasks.{name}]"
-        if "dataset" not in t or "model" not in t:
-            raise SpecError(f"{w}: needs 'dataset' and 'model'")
-        tasks[name] = _flags(t, w, skip=TASK_REPORT_KEYS)
-        check_flags(tasks[name], w)
-    opts = {}
-    for name, o in spec["optimizers"].items():
-        w = f"{where} [optimizers.{name}]"
-        if "optimizer" not in o or "lr_base" not in o:
-            raise SpecError(f"{w}: needs 'optimizer' (a gq-train --optimizer) and 'lr_base'")
-        if o.get("lr_scaling", "linear") not in LR_SCALINGS:
-            raise SpecError(f"{w}: lr_scaling must be one of {LR_SCALINGS}")
-        opts[name] = _flags(o, w, skip=LR_KEYS)
-        check_flags(opts[name], w)
-    methods = {}
-    for name, m in spec["methods"].items():
-        w = f"{where} [methods.{name}]"
-        methods[name] = _flags(m, w)
-        check_flags(methods[name], w)
-        if any(k.startswith("gq-") for k in methods[name]) and not methods[name].get("gradqueue"):
-            raise SpecError(f"{w}: sets gq-* flags without 'gradqueue = true'")
+    check(defaults, f"{where} [defaults]")
+    out = {"defaults": defaults}
+    for key, skip, before, after in (("tasks", TASK_REPORT_KEYS, _need_task, None),
+                                     ("optimizers", LR_KEYS, _need_optimizer, None),
+                                     ("methods", (), None, _check_method)):
+        out[key] = {}
+        for name, t in spec[key].items():
+            w = f"{where} [{key}.{name}]"
+            if before:
+                before(t, w)
+            out[key][name] = _flags(t, w, skip=skip)
+            check(out[key][name], w)
+            if after:
+                after(out[key][name], w)
+    return out
 
-    blocks, cells = [], {}
+
+def _block_arms(g, w):
+    """`arms = [[optimizer, method], ...]` instead of optimizers x methods: a block that runs only
+    the listed pairs (e.g. LARS plain next to Nesterov with and without Grad Queue). Returns the
+    block with its optimizers and methods filled in from the arms."""
+    arms = g["arms"]
+    if not isinstance(arms, list) or not arms or any(
+            not isinstance(x, list) or len(x) != 2 or not all(isinstance(y, str) for y in x)
+            for x in arms):
+        raise SpecError(f"{w}: arms must list [optimizer, method] pairs")
+    if "optimizers" in g or "methods" in g:
+        raise SpecError(f"{w}: give either arms or optimizers and methods, not both")
+    return dict(g, optimizers=list(dict.fromkeys(x[0] for x in arms)),
+                methods=list(dict.fromkeys(x[1] for x in arms)))
+
+
+def _parse_block(g, w, tables, seeds, check):
+    """A [[grid]] block checked, as the block of spec['blocks'] (its rows still empty), the block
+    table with its arms filled in, and its tuning flags."""
+    unknown = set(g) - GRID_KEYS
+    if unknown:
+        raise SpecError(f"{w}: unknown keys {sorted(unknown)} (allowed: {sorted(GRID_KEYS)})")
+    if g.get("arms") is not None:
+        g = _block_arms(g, w)
+    for key in ("name", "tasks", "optimizers", "batch_sizes", "methods"):
+        if key not in g or (key != "name" and not g[key]):
+            raise SpecError(f"{w}: needs a non-empty '{key}'")
+    for key in ("tasks", "optimizers", "methods"):
+        for n in g[key]:
+            if n not in tables[key]:
+                raise SpecError(f"{w}: {key} '{n}' is not defined (defined: {sorted(tables[key])})")
+    if "compare_to" in g and g["compare_to"] not in g["methods"]:
+        raise SpecError(f"{w}: compare_to '{g['compare_to']}' is not one of its methods")
+    extra = _flags(g.get("flags", {}), w)
+    check(extra, w)
+    grid = g.get("lr_grid")
+    if grid is not None and (not isinstance(grid, list) or len(grid) < 2 or
+                             any(not isinstance(m, (int, float)) or m <= 0 for m in grid)):
+        raise SpecError(f"{w}: lr_grid must list at least two positive lr multipliers")
+    tune_flags = _flags(g.get("tune_flags", {}), w)
+    check(tune_flags, w)
+    block = {"name": g["name"], "note": g.get("note", ""), "tasks": g["tasks"],
+             "optimizers": g["optimizers"], "batch_sizes": g["batch_sizes"],
+             "methods": g["methods"], "seeds": g.get("seeds", seeds),
+             "compare_to": g.get("compare_to"), "flags": extra, "rows": [],
+             "lr_grid": sorted(grid) if grid else None, "tuning": {}}
+    return block, g, tune_flags
+
+
+def _add_cell(spec, tables, cells, block, row, seed, lr_mult, stage, layers):
+    """Adds one run of a block's row (task, opt, bs, meth) to `cells` (a cell another block
+    already asked for gets this block's label too); returns (cell id, label)."""
+    task, opt, bs, meth = row
+    flags = {}
+    for layer in (tables["defaults"], tables["tasks"][task], tables["optimizers"][opt],
+                  tables["methods"][meth]) + layers:
+        flags.update(layer)
+    flags["batch-size"] = bs
+    # A task may move an optimizer's policy (`lr_scale = { nesterov = 3.16 }`): the same grid
+    # of multipliers, centred where that task's good learning rates are.
+    scale = spec["tasks"][task].get("lr_scale", {}).get(opt, 1.0)
+    flags["lr"] = float(f"{lr_for(spec['optimizers'][opt], bs, spec['lr']['reference_batch']) * lr_mult * scale:.6g}")
+    flags["seed"] = int(seed)
+    flags = {k: v for k, v in flags.items() if v is not False}
+    cid = cell_id(flags)
+    label = {"block": block["name"], "task": task, "dataset": flags["dataset"],
+             "model": flags["model"], "optimizer": opt, "batch": bs, "method": meth,
+             "seed": int(seed), "gradqueue": bool(flags.get("gradqueue")),
+             "block_flags": block["flags"], "stage": stage, "lr_mult": lr_mult, "lr": flags["lr"]}
+    if cid not in cells:
+        cells[cid] = {"id": cid, "flags": flags, "labels": [], "task": task}
+    cells[cid]["labels"].append(label)
+    return cid, label
+
+
+def _expand_block(spec, tables, cells, runs, g, w, seeds, check):
+    """A block's rows (task, optimizer, batch, method) and their cells: for a tuned block first the
+    tuning cells, then, once a row's tuning is done in `runs`, its seeds at the chosen lr."""
+    block, g, tune_flags = _parse_block(g, w, tables, seeds, check)
+    extra = block["flags"]
+    if g.get("arms") is not None:
+        combos = [(t, o, b, m) for t in g["tasks"] for b in g["batch_sizes"] for o, m in g["arms"]]
+    else:
+        combos = itertools.product(g["tasks"], g["optimizers"], g["batch_sizes"], g["methods"])
+    for row in combos:
+        if not isinstance(row[2], int) or row[2] <= 0:
+            raise SpecError(f"{w}: batch size {row[2]!r} is not a positive integer")
+        chosen = 1.0
+        if block["lr_grid"]:
+            tune = [(m, _add_cell(spec, tables, cells, block, row, seed, m, "tune", (extra, tune_flags))[0])
+                    for m in block["lr_grid"] for seed in g.get("tune_seeds", block["seeds"][:1])]
+            choice = tuning_choice(runs, tune) if runs else None
+            block["tuning"][row] = {"cells": tune, "choice": choice}
+            if choice is None:
+                continue  # the final cells exist once the tuning cells are done
+            chosen = choice[0]
+        for seed in block["seeds"]:
+            block["rows"].append(_add_cell(spec, tables, cells, block, row, seed, chosen, "final", (extra,)))
+    return block
+
+
+def load(path, binary=None, runs=None):
+    """Parses and validates a spec; returns a dict with the expanded 'cells' and 'blocks'.
+    A block with lr_grid first runs its tuning cells (each lr multiplier x tune_seeds, flags +
+    tune_flags); its cells at the chosen multiplier (x seeds) exist once the group's tuning cells
+    are done in `runs` (the spec's run folder), see tuning_choice."""
+    spec = _read_spec(path)
+    where = os.path.basename(path)
+    _check_top(spec, where)
+    seeds = spec.get("seeds", [0])
+    check = _flag_checker(known_flags(binary) if binary else None)
+    tables = _flag_tables(spec, where, check)
     if not isinstance(spec["grid"], list) or not spec["grid"]:
         raise SpecError(f"{where}: 'grid' must be a list of [[grid]] blocks")
-    for bi, g in enumerate(spec["grid"]):
-        w = f"{where} [[grid]] #{bi + 1}"
-        unknown = set(g) - GRID_KEYS
-        if unknown:
-            raise SpecError(f"{w}: unknown keys {sorted(unknown)} (allowed: {sorted(GRID_KEYS)})")
-        # `arms = [[optimizer, method], ...]` instead of optimizers x methods: a block that runs
-        # only the listed pairs (e.g. LARS plain next to Nesterov with and without Grad Queue).
-        arms = g.get("arms")
-        if arms is not None:
-            if not isinstance(arms, list) or not arms or any(
-                    not isinstance(x, list) or len(x) != 2 or not all(isinstance(y, str) for y in x)
-                    for x in arms):
-                raise SpecError(f"{w}: arms must list [optimizer, method] pairs")
-            if "optimizers" in g or "methods" in g:
-                raise SpecError(f"{w}: give either arms or optimizers and methods, not both")
-            g = dict(g, optimizers=list(dict.fromkeys(x[0] for x in arms)),
-                     methods=list(dict.fromkeys(x[1] for x in arms)))
-        for key in ("name", "tasks", "optimizers", "batch_sizes", "methods"):
-            if key not in g or (key != "name" and not g[key]):
-                raise SpecError(f"{w}: needs a non-empty '{key}'")
-        for key, table in (("tasks", tasks), ("optimizers", opts), ("methods", methods)):
-            for n in g[key]:
-                if n not in table:
-                    raise SpecError(f"{w}: {key} '{n}' is not defined (defined: {sorted(table)})")
-        if "compare_to" in g and g["compare_to"] not in g["methods"]:
-            raise SpecError(f"{w}: compare_to '{g['compare_to']}' is not one of its methods")
-        extra = _flags(g.get("flags", {}), w)
-        check_flags(extra, w)
-        grid = g.get("lr_grid")
-        if grid is not None and (not isinstance(grid, list) or len(grid) < 2 or
-                                 any(not isinstance(m, (int, float)) or m <= 0 for m in grid)):
-            raise SpecError(f"{w}: lr_grid must list at least two positive lr multipliers")
-        tune_flags = _flags(g.get("tune_flags", {}), w)
-        check_flags(tune_flags, w)
-        block = {"name": g["name"], "note": g.get("note", ""), "tasks": g["tasks"],
-                 "optimizers": g["optimizers"], "batch_sizes": g["batch_sizes"],
-                 "methods": g["methods"], "seeds": g.get("seeds", seeds),
-                 "compare_to": g.get("compare_to"), "flags": extra, "rows": [],
-                 "lr_grid": sorted(grid) if grid else None, "tuning": {}}
-
-        def add(task, opt, bs, meth, seed, lr_mult, stage, layers):
-            flags = {}
-            for layer in (defaults, tasks[task], opts[opt], methods[meth]) + layers:
-                flags.update(layer)
-            flags["batch-size"] = bs
-            # A task may move an optimizer's policy (`lr_scale = { nesterov = 3.16 }`): the same grid
-            # of multipliers, centred where that task's good learning rates are.
-            scale = spec["tasks"][task].get("lr_scale", {}).get(opt, 1.0)
-            flags["lr"] = float(f"{lr_for(spec['optimizers'][opt], bs, spec['lr']['reference_batch']) * lr_mult * scale:.6g}")
-            flags["seed"] = int(seed)
-            flags = {k: v for k, v in flags.items() if v is not False}
-            cid = cell_id(flags)
-            label = {"block": g["name"], "task": task, "dataset": flags["dataset"],
-                     "model": flags["model"], "optimizer": opt, "batch": bs, "method": meth,
-                     "seed": int(seed), "gradqueue": bool(flags.get("gradqueue")),
-                     "block_flags": extra, "stage": stage, "lr_mult": lr_mult, "lr": flags["lr"]}
-            if cid not in cells:
-                cells[cid] = {"id": cid, "flags": flags, "labels": [], "task": task}
-            cells[cid]["labels"].append(label)
-            return cid, label
-
-        if arms is not None:
-            combos = [(t, o, b, m) for t in g["tasks"] for b in g["batch_sizes"] for o, m in arms]
-        else:
-            combos = itertools.product(g["tasks"], g["optimizers"], g["batch_sizes"], g["methods"])
-        for task, opt, bs, meth in combos:
-            if not isinstance(bs, int) or bs <= 0:
-                raise SpecError(f"{w}: batch size {bs!r} is not a positive integer")
-            chosen = 1.0
-            if grid:
-                tune = [(m, add(task, opt, bs, meth, seed, m, "tune", (extra, tune_flags))[0])
-                        for m in block["lr_grid"] for seed in g.get("tune_seeds", block["seeds"][:1])]
-                choice = tuning_choice(runs, tune) if runs else None
-                block["tuning"][(task, opt, bs, meth)] = {"cells": tune, "choice": choice}
-                if choice is None:
-                    continue  # the final cells exist once the tuning cells are done
-                chosen = choice[0]
-            for seed in block["seeds"]:
-                block["rows"].append(add(task, opt, bs, meth, seed, chosen, "final", (extra,)))
-        blocks.append(block)
-    spec["blocks"] = blocks
+    cells = {}
+    spec["blocks"] = [_expand_block(spec, tables, cells, runs, g, f"{where} [[grid]] #{bi + 1}", seeds, check)
+                      for bi, g in enumerate(spec["grid"])]
     spec["cells"] = cells  # insertion order: first block first
     spec["path"] = path
     return spec
@@ -321,6 +363,14 @@ def argv(flags):
         else:
             out += [f"--{k}", str(v)]
     return out
+
+
+def read_json(path, missing):
+    """A JSON file's value, or `missing` when there is no such file."""
+    if not os.path.isfile(path):
+        return missing
+    with open(path) as f:
+        return json.load(f)
 
 
 def read_metrics(path):

@@ -23,10 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gqspec  # noqa: E402
 from gqspec import counts_text, mean_by_step, mean_std, pm, pooled_std, verdict  # noqa: E402
 
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import target_report  # noqa: E402
+from target_report import finish_axes, plt, save_figure  # noqa: E402
 
 BARELY_TRAINED = 0.25  # plain rows below this test accuracy are flagged in the findings
 
@@ -38,8 +36,7 @@ def load_cell(folder):
     with open(os.path.join(folder, "done")) as f:
         done = json.load(f)
     if done.get("status") == "diverged":
-        return {"diverged": True, "message": done.get("message", ""),
-                "wall_s": done.get("wall_s", float("nan"))}
+        return {"diverged": True, "wall_s": done.get("wall_s", float("nan"))}
     return {"diverged": False, "train": train, "evals": evals, "acc": evals[-1]["test_accuracy"],
             "loss": evals[-1]["test_loss"], "steps": train[-1]["step"] if train else 0,
             "wall_s": done.get("wall_s", float("nan")), "day": done.get("finished", "")[:10]}
@@ -48,19 +45,13 @@ def load_cell(folder):
 def mean_curve(runs, key):
     """Mean over seeds of a per-step series of the train records (steps common to every seed;
     records without the value, or with NaN, left out)."""
-    series = []
-    for r in runs:
-        d = {}
-        for t in r["train"]:
-            v = key(t)
-            if v is not None and not (isinstance(v, float) and math.isnan(v)):
-                d[t["step"]] = v
-        series.append(d)
-    return mean_by_step(series)
+    return mean_by_step([{t["step"]: v for t in r["train"] for v in (key(t),)
+                          if v is not None and not (isinstance(v, float) and math.isnan(v))}
+                         for r in runs])
 
 
 def gq(key):
-    return lambda t: t.get("gradqueue", {}).get(key) if "gradqueue" in t else None
+    return lambda t: t.get("gradqueue", {}).get(key)
 
 
 def compare(g, base):
@@ -316,13 +307,6 @@ def load_spec(path, runs_dir):
         gqspec.die(str(e))
 
 
-def read_json(path, missing):
-    if not os.path.isfile(path):
-        return missing
-    with open(path) as f:
-        return json.load(f)
-
-
 def header(spec, a, results):
     """The title, the description and the list of what the report rests on."""
     target = spec.get("report", {}).get("mode") == "target"
@@ -364,7 +348,7 @@ def header(spec, a, results):
 def provenance(a, root):
     """How these numbers were produced: the sweeps (sweep.json), this report's command, and the
     last reproducibility check (verify.json)."""
-    history = read_json(os.path.join(root, "sweep.json"), [])
+    history = gqspec.read_json(os.path.join(root, "sweep.json"), [])
     L = ["## How these numbers were produced", ""]
     if history:
         L += ["Sweep invocations, in the order they started (each skips the cells already done):", "",
@@ -381,7 +365,7 @@ def provenance(a, root):
           gqspec.command_line("tools/experiments/report.py", a.spec), "```", "",
           "Each cell's exact gq-train command is in `" + os.path.relpath(root, gqspec.REPO)
           + "/<cell>/command.sh`.", ""]
-    verified = read_json(os.path.join(root, "verify.json"), None)
+    verified = gqspec.read_json(os.path.join(root, "verify.json"), None)
     if verified is not None:
         v = verified[-1]
         same = [c for c in v["cells"] if c["identical"]]
@@ -471,13 +455,8 @@ def plot_acc_vs_batch(block, groups, task, color, fig_dir):
         ax.set_xlabel("batch size")
         ax.set_ylabel("test accuracy %")
         ax.set_title(f"{task} / {opt}")
-        ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
-    fig.tight_layout()
-    name = slug("acc-vs-batch", block["name"], task) + ".png"
-    fig.savefig(os.path.join(fig_dir, name), dpi=90)
-    plt.close(fig)
+        finish_axes(ax, legend_size=7)
+    name = save_figure(fig, fig_dir, slug("acc-vs-batch", block["name"], task) + ".png", dpi=90)
     return f"{task}: test accuracy vs batch size", name
 
 
@@ -499,17 +478,12 @@ def plot_curves(block, groups, task, opt, color, fig_dir):
         axes[0][j].set_title(f"{task} / {opt} / b{bs}", fontsize=9)
         for i, yl in enumerate(("train loss", "qlen", "mean Δ")):
             axes[i][j].set_ylabel(yl)
-            axes[i][j].grid(alpha=0.3)
             axes[i][j].set_xlabel("step")
-            if axes[i][j].get_legend_handles_labels()[0]:
-                axes[i][j].legend(fontsize=6)
+            finish_axes(axes[i][j])
     if not any_gq:
         for j in range(len(bss)):
             axes[1][j].set_visible(False), axes[2][j].set_visible(False)
-    fig.tight_layout()
-    name = slug("curves", block["name"], task, opt) + ".png"
-    fig.savefig(os.path.join(fig_dir, name), dpi=80)
-    plt.close(fig)
+    name = save_figure(fig, fig_dir, slug("curves", block["name"], task, opt) + ".png")
     return f"{task} / {opt}: training loss, qlen and mean Δ (mean over seeds)", name
 
 
@@ -553,7 +527,6 @@ def main():
     L = header(spec, a, results) + provenance(a, root)
     if spec.get("report", {}).get("mode") == "target":
         # A tuned steps-to-target study (specs/scale.toml): its own tables, plots and answers.
-        import target_report
         target_report.write(spec, root, results, L, fig_dir, out_dir)
     else:
         L += sweep_sections(spec, results, fig_dir, out_dir)

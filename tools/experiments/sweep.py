@@ -55,10 +55,6 @@ def git_commit():
         return "unknown"
 
 
-def is_done(folder):
-    return gqspec.cell_complete(folder)
-
-
 # gq-train's messages when training stops on a non-finite loss or gradient: (where the message
 # starts, what it must contain).
 DIVERGENCE_MESSAGES = (("training diverged:", "training diverged:"),
@@ -75,6 +71,12 @@ def divergence(log_path):
     return None
 
 
+def made_by(command, binary):
+    """What verify.json and step-cost.json record of the invocation that wrote them."""
+    return {"command": command, "commit": git_commit(), "gq_train": binary,
+            "date": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+
 def write_json(path, value):
     """Writes atomically: a reader sees the old file or the new one, never a torn one."""
     tmp = f"{path}.{os.getpid()}.tmp"
@@ -89,7 +91,7 @@ def record_invocation(path, entry):
     is on disk, so none drops another's entry."""
     with open(path + ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        history = read_json_list(path)
+        history = gqspec.read_json(path, [])
         key = (entry["started"], entry["command"], entry["cwd"])
         at = [i for i, e in enumerate(history) if (e["started"], e["command"], e["cwd"]) == key]
         if at:
@@ -97,17 +99,6 @@ def record_invocation(path, entry):
         else:
             history.append(entry)
         write_json(path, history)
-
-
-def read_json_list(path):
-    if not os.path.isfile(path):
-        return []
-    with open(path) as f:
-        return json.load(f)
-
-
-def write_done(folder, record):
-    write_json(os.path.join(folder, "done"), record)
 
 
 def run_cell(cell, folder, binary, data_dir):
@@ -131,8 +122,9 @@ def run_cell(cell, folder, binary, data_dir):
         if not diverged:
             return False, wall, f"gq-train exited with {rc}; log kept in {log_path}"
         # Divergence is an outcome of the cell's flags (the same seed diverges again): record it.
-        write_done(folder, {"status": "diverged", "message": diverged, "wall_s": round(wall, 2),
-                            "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        write_json(os.path.join(folder, "done"), {"status": "diverged", "message": diverged,
+                                                  "wall_s": round(wall, 2),
+                                                  "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
         return True, wall, f"DIVERGED ({diverged})"
     try:
         train, evals = gqspec.read_metrics(os.path.join(folder, "metrics.jsonl"))
@@ -141,10 +133,11 @@ def run_cell(cell, folder, binary, data_dir):
     if not evals:
         return False, wall, f"gq-train wrote no test evaluation; log kept in {log_path}"
     last = evals[-1]
-    write_done(folder, {"status": "finished", "wall_s": round(wall, 2),
-                        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                        "steps": train[-1]["step"] if train else 0,
-                        "test_accuracy": last["test_accuracy"], "test_loss": last["test_loss"]})
+    write_json(os.path.join(folder, "done"), {"status": "finished", "wall_s": round(wall, 2),
+                                              "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                              "steps": train[-1]["step"] if train else 0,
+                                              "test_accuracy": last["test_accuracy"],
+                                              "test_loss": last["test_loss"]})
     return True, wall, f"acc {100 * last['test_accuracy']:.2f}% loss {last['test_loss']:.4f}"
 
 
@@ -166,7 +159,7 @@ def comparable_metrics(path):
 
 def verify(cells, root, binary, data_dir, count, command):
     """Reruns `count` finished cells into a temporary folder; returns 0 if all match."""
-    done = [c for c in cells if is_done(os.path.join(root, c["id"]))]
+    done = [c for c in cells if gqspec.cell_complete(os.path.join(root, c["id"]))]
     if not done:
         gqspec.die("--verify: no finished cells to rerun")
     count = min(count, len(done))
@@ -186,9 +179,8 @@ def verify(cells, root, binary, data_dir, count, command):
             results.append({"id": cell["id"], "cell": describe(cell), "identical": same})
             print(f"[{i}/{count}] {cell['id']} {describe(cell)}: {msg} ({wall:.1f} s)", flush=True)
     log_path = os.path.join(root, "verify.json")
-    history = read_json_list(log_path)
-    history.append({"command": command, "commit": git_commit(), "gq_train": binary,
-                    "date": time.strftime("%Y-%m-%dT%H:%M:%S"), "cells": results})
+    history = gqspec.read_json(log_path, [])
+    history.append(dict(made_by(command, binary), cells=results))
     write_json(log_path, history)
     bad = sum(not r["identical"] for r in results)
     print(f"verify: {count - bad} of {count} reruns identical to the stored runs")
@@ -226,9 +218,8 @@ def step_cost(cells, root, binary, data_dir, steps, command):
             print(f"[{i}/{len(arms)}] {key[0]} b{key[1]} {key[2]} {key[3]}: "
                   f"{rows[-1]['ms_per_step']} ms/step", flush=True)
     write_json(os.path.join(root, "step-cost.json"),
-               {"command": command, "commit": git_commit(), "gq_train": binary,
-                "date": time.strftime("%Y-%m-%dT%H:%M:%S"), "host": os.uname().nodename,
-                "cpus": os.cpu_count(), "steps": steps, "window": window, "rows": rows})
+               dict(made_by(command, binary), host=os.uname().nodename, cpus=os.cpu_count(),
+                    steps=steps, window=window, rows=rows))
     return 0
 
 
@@ -271,7 +262,7 @@ def selected(spec, only):
 
 
 def unfinished(cells, root, skip=()):
-    return [c for c in cells if c["id"] not in skip and not is_done(os.path.join(root, c["id"]))]
+    return [c for c in cells if c["id"] not in skip and not gqspec.cell_complete(os.path.join(root, c["id"]))]
 
 
 def print_plan(spec, cells, todo, root, binary, data_dir):
@@ -286,7 +277,7 @@ def print_plan(spec, cells, todo, root, binary, data_dir):
 def list_cells(cells, root, binary, data_dir, commands):
     """--list: each cell and its state; --dry-run: and its exact command."""
     for c in cells:
-        state = "done" if is_done(os.path.join(root, c["id"])) else "todo"
+        state = "done" if gqspec.cell_complete(os.path.join(root, c["id"])) else "todo"
         line = f"{c['id']}  {state}  {describe(c)}"
         if commands:
             line += "\n    " + shlex.join([binary] + gqspec.argv(c["flags"]) + ["--data-dir", data_dir])

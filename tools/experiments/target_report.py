@@ -8,7 +8,7 @@ import json
 import math
 import os
 
-from gqspec import counts_text, mean_by_step, mean_std, pm, pooled_std, verdict
+from gqspec import counts_text, mean_by_step, mean_std, pm, pooled_std, read_json, verdict
 
 import matplotlib
 
@@ -144,15 +144,16 @@ def claim_verdict(cs):
     return "cannot decide"
 
 
-def finish_axes(ax):
+# Figure helpers, also report.py's.
+def finish_axes(ax, legend_size=6):
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=6)
+        ax.legend(fontsize=legend_size)
 
 
-def save_figure(fig, fig_dir, name):
+def save_figure(fig, fig_dir, name, dpi=80):
     fig.tight_layout()
-    fig.savefig(os.path.join(fig_dir, name), dpi=80)
+    fig.savefig(os.path.join(fig_dir, name), dpi=dpi)
     plt.close(fig)
     return name
 
@@ -401,11 +402,9 @@ def time_section(size, other_day):
 
 def step_cost_section(root):
     """The arms' step costs measured side by side (sweep.py --step-cost), if they were."""
-    cost_path = os.path.join(root, "step-cost.json")
-    if not os.path.isfile(cost_path):
+    cost = read_json(os.path.join(root, "step-cost.json"), None)
+    if cost is None:
         return []
-    with open(cost_path) as f:
-        cost = json.load(f)
     ms = {(r["task"], r["batch"], r["optimizer"], r["method"]): r["ms_per_step"] for r in cost["rows"]}
     L = [f"Side by side: every arm's training time per step over steps "
          f"{cost['steps'] - cost['window'] + 1}-{cost['steps']} of a {cost['steps']}-step run, "
