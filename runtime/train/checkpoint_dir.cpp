@@ -1,6 +1,7 @@
 #include "runtime/train/checkpoint_dir.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,24 +31,48 @@ long step_of(const std::string& name) {
 
 }  // namespace
 
-std::filesystem::path step_checkpoint_path(const std::filesystem::path& dir, long step) {
-  return dir / fmt::format("step{:07d}.ckpt", step);
-}
-
-std::vector<std::filesystem::path> prepare_checkpoint_dir(const std::filesystem::path& dir) {
+CheckpointDirLock::CheckpointDirLock(const std::filesystem::path& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) GQ_FAIL("--checkpoint-dir {}: cannot create the folder: {}", dir.string(), ec.message());
   if (!std::filesystem::is_directory(dir, ec))
     GQ_FAIL("--checkpoint-dir {}: not a folder", dir.string());
-  // Writable? Only creating a file says for sure (permissions, read-only mounts, root or not).
-  const auto probe = dir / fmt::format(".gq-write-probe-{}", ::getpid());
-  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0)
+  // Creating the lock file also proves the folder writable (permissions, read-only mounts, root
+  // or not: only creating a file says for sure).
+  const std::filesystem::path file = dir / ".gq-train.lock";
+  fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0)
     GQ_FAIL("--checkpoint-dir {}: cannot create files in it: {}", dir.string(),
             std::strerror(errno));
-  ::close(fd);
-  ::unlink(probe.c_str());
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    char pid[32] = {};
+    const ssize_t n = ::pread(fd_, pid, sizeof pid - 1, 0);
+    ::close(fd_);
+    fd_ = -1;
+    if (err == EWOULDBLOCK)
+      GQ_FAIL("--checkpoint-dir {} is in use by another gq-train run (pid {}): wait for it to "
+              "finish, or write to another folder",
+              dir.string(), n > 0 ? std::string(pid, static_cast<std::size_t>(n)) : "unknown");
+    GQ_FAIL("--checkpoint-dir {}: cannot lock {}: {}", dir.string(), file.string(),
+            std::strerror(err));
+  }
+  // The pid only serves another run's message: if it cannot be written, the lock still holds.
+  const std::string me = std::to_string(::getpid());
+  [[maybe_unused]] const bool noted =
+      ::ftruncate(fd_, 0) == 0 && ::pwrite(fd_, me.data(), me.size(), 0) > 0;
+}
+
+CheckpointDirLock::~CheckpointDirLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the flock
+}
+
+std::filesystem::path step_checkpoint_path(const std::filesystem::path& dir, long step) {
+  return dir / fmt::format("step{:07d}.ckpt", step);
+}
+
+std::vector<std::filesystem::path> remove_partial_checkpoints(const std::filesystem::path& dir) {
+  std::error_code ec;
   std::vector<std::filesystem::path> removed;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();

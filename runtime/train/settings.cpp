@@ -214,6 +214,7 @@ std::string config_text(const TrainConfig& c) {
   for (const Setting& s : registry()) {
     if (!in_effect(s, c)) continue;
     const nlohmann::json v = s.value(c);
+    if (v.is_string() && v.get<std::string>().empty()) continue;  // an unset path: not given
     // Strings quoted (JSON escapes are the config reader's: \" and \\); numbers and true/false bare.
     out += fmt::format("{} = {}\n", s.name, v.is_string() ? v.dump() : shown(v));
   }

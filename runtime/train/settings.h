@@ -196,7 +196,8 @@ std::vector<std::string> settings_differences(const nlohmann::json& checkpoint,
                                               const nlohmann::json& run);
 // The run's settings away from their defaults, as flags: "--model mlp --gradqueue --seed 3".
 std::string changed_settings(const TrainConfig& c);
-// A --config file that sets every setting in effect to c's value (key = value lines).
+// A --config file that sets every setting in effect to c's value (key = value lines); unset paths
+// are left out (an empty path given is refused).
 std::string config_text(const TrainConfig& c);
 // The closest of `names` to a mistyped `word`, or "" when none is close.
 std::string closest(const std::string& word, const std::vector<std::string>& names);

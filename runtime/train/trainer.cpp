@@ -122,7 +122,8 @@ Trainer::Trainer(const TrainConfig& config, Communicator* comm) : cfg_(config), 
   // Outputs and the checkpoint to resume first: a bad path fails now, not after the data has been
   // decoded (CIFAR-10: 15 s) or after the whole run.
   if (!cfg_.checkpoint_dir.empty() && rank_ == 0) {
-    for (const auto& tmp : prepare_checkpoint_dir(cfg_.checkpoint_dir))
+    checkpoint_dir_lock_ = std::make_unique<CheckpointDirLock>(cfg_.checkpoint_dir);
+    for (const auto& tmp : remove_partial_checkpoints(cfg_.checkpoint_dir))
       if (!cfg_.quiet)
         fmt::print("removed {} (left by a run stopped while writing it)\n", tmp.string());
   }

@@ -29,6 +29,8 @@
 
 namespace gq::train {
 
+class CheckpointDirLock;  // runtime/train/checkpoint_dir.h
+
 struct EvalResult {
   double loss = 0, accuracy = 0;
   int n = 0;
@@ -171,6 +173,7 @@ class Trainer {
   long steps_per_epoch_ = 0, total_steps_ = 0, step_ = 0;
   int epoch_ = 0;
   MetricsLog metrics_;
+  std::unique_ptr<CheckpointDirLock> checkpoint_dir_lock_;  // rank 0 with --checkpoint-dir
   std::filesystem::path last_good_checkpoint_;  // the newest written (or resumed) checkpoint
 
   // Device state.

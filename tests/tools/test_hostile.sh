@@ -100,7 +100,7 @@ expect resume-negative-step 1 "neg.ckpt" "'step' is -3" "non-negative integer" -
 expect resume-huge-section 1 "huge.ckpt" "truncated or forged checkpoint" "section data" -- "$bin/gq-train" "${run[@]}" --max-steps 6 --resume "$tmp/huge.ckpt"
 expect resume-bad-json 1 "json.ckpt" "is not valid JSON" -- "$bin/gq-train" "${run[@]}" --max-steps 6 --resume "$tmp/json.ckpt"
 expect eval-bad-type 1 "type.ckpt" "'seed'" -- "$bin/gq-eval" "$tmp/type.ckpt"
-expect eval-nan-model 1 "nan.ckpt" "holds NaN or infinite values" -- "$bin/gq-eval" "$tmp/nan.ckpt" --test-subset 64
+expect eval-nan-model 1 "nan.ckpt" "section 'params' holds nan at index" "expected finite values" -- "$bin/gq-eval" "$tmp/nan.ckpt" --test-subset 64
 expect resume-finished 1 "already finished (step 6 of 6)" "gq-eval" -- "$bin/gq-train" "${run[@]}" --max-steps 6 --resume "$tmp/ck/last.ckpt"
 expect resume-other-run 1 "3 setting(s) differ" "--seed: checkpoint 0, this run 5" "--max-steps: checkpoint 6, this run 4" \
   "--lr: checkpoint 0.1, this run 0.05" -- "$bin/gq-train" "${run[@]}" --max-steps 4 --seed 5 --lr 0.05 --resume "$good"
@@ -212,6 +212,17 @@ rc=$?
 rc=${PIPESTATUS[0]}
 [ "$rc" = 141 ] && grep -q "stopped by SIGPIPE" "$tmp/pipe.err" && ls "$tmp"/pipe/step*.ckpt >/dev/null 2>&1 && pass || \
   fail "sigpipe: exit $rc (want 141) or no checkpoint" "$(cat "$tmp/pipe.err")"
+# Two runs writing one --checkpoint-dir at once: the second is refused, naming the first's pid;
+# an empty --resume is refused (it would silently start a new run into the resumed run's folder).
+"$bin/gq-train" "${long[@]}" --checkpoint-dir "$tmp/shared" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 600); do [ -s "$tmp/shared/.gq-train.lock" ] && break; sleep 0.05; done
+expect second-run-locked 1 "--checkpoint-dir $tmp/shared is in use by another gq-train run (pid $pid)" -- \
+  "$bin/gq-train" "${run[@]}" --max-steps 2 --checkpoint-dir "$tmp/shared"
+kill -TERM "$pid"
+wait "$pid"
+expect resume-empty 105 "--resume: expected a file or folder name, found an empty one" -- \
+  "$bin/gq-train" "${run[@]}" --resume ""
 # A second signal stops at once (here: while CIFAR-10 is still being decoded).
 started=$SECONDS
 "$bin/gq-train" --dataset cifar10 --model paper-cnn --quiet >"$tmp/twice.out" 2>&1 &
