@@ -189,23 +189,24 @@ if [ "$rc" = 130 ] && grep -q "stopped by SIGINT after step" <<<"$out" && [ -n "
 else
   fail "sigint: exit $rc (want 130), or no resume line" "$out"
 fi
-"$bin/gq-train" "${long[@]}" --checkpoint-dir "$tmp/term" --metrics "$tmp/term.jsonl" >"$tmp/term.out" 2>&1 &
-pid=$!
-for _ in $(seq 600); do [ "$(lines "$tmp/term.jsonl")" -ge 5 ] && break; sleep 0.05; done
-kill -TERM "$pid"
-wait "$pid"
-rc=$?
-[ "$rc" = 143 ] && grep -q "stopped by SIGTERM" "$tmp/term.out" && ls "$tmp"/term/step*.ckpt >/dev/null 2>&1 && pass || \
-  fail "sigterm: exit $rc (want 143) or no checkpoint" "$(cat "$tmp/term.out")"
+# stops_safely NAME SIGNAL EXIT: a run signalled after 5 records finishes the step, writes a
+# checkpoint, names the signal and exits 128 + its number.
+stops_safely() {
+  local name="$1" sig="$2" want="$3" pid rc
+  "$bin/gq-train" "${long[@]}" --checkpoint-dir "$tmp/$name" --metrics "$tmp/$name.jsonl" \
+    >"$tmp/$name.out" 2>&1 &
+  pid=$!
+  for _ in $(seq 600); do [ "$(lines "$tmp/$name.jsonl")" -ge 5 ] && break; sleep 0.05; done
+  kill -"$sig" "$pid"
+  wait "$pid"
+  rc=$?
+  [ "$rc" = "$want" ] && grep -q "stopped by SIG$sig" "$tmp/$name.out" && \
+    ls "$tmp/$name"/step*.ckpt >/dev/null 2>&1 && pass || \
+    fail "$name: exit $rc (want $want) or no checkpoint" "$(cat "$tmp/$name.out")"
+}
+stops_safely sigterm TERM 143
 # SIGHUP (the terminal closed) and SIGPIPE (the output's reader exited) stop safely too.
-"$bin/gq-train" "${long[@]}" --checkpoint-dir "$tmp/hup" --metrics "$tmp/hup.jsonl" >"$tmp/hup.out" 2>&1 &
-pid=$!
-for _ in $(seq 600); do [ "$(lines "$tmp/hup.jsonl")" -ge 5 ] && break; sleep 0.05; done
-kill -HUP "$pid"
-wait "$pid"
-rc=$?
-[ "$rc" = 129 ] && grep -q "stopped by SIGHUP" "$tmp/hup.out" && ls "$tmp"/hup/step*.ckpt >/dev/null 2>&1 && pass || \
-  fail "sighup: exit $rc (want 129) or no checkpoint" "$(cat "$tmp/hup.out")"
+stops_safely sighup HUP 129
 # (not --quiet: the progress lines on stdout are what meets the closed pipe)
 "$bin/gq-train" "${run[@]/--quiet/--log-every=1}" --epochs 8 --checkpoint-dir "$tmp/pipe" 2>"$tmp/pipe.err" |
   head -c 1 >/dev/null
