@@ -91,6 +91,7 @@ struct Reference {
   std::vector<double> values, vectors;  // vectors: column k = eigenvector of values[k]
 };
 Reference jacobi_largest_pivot(std::vector<double> a, int d) {
+  if (d == 1) return {{a[0]}, {1.0}};  // no off-diagonal element to pivot on
   std::vector<double> v(std::size_t(d) * d, 0.0);
   for (int i = 0; i < d; ++i) v[i * d + i] = 1.0;
   for (int iter = 0; iter < 100 * d * d; ++iter) {
