@@ -168,7 +168,8 @@ void run_all_pending() {
 }
 
 void run_all_pending_noexcept() noexcept {
-  if (t_running_queue) return;
+  // Not deferred: the queues are empty (switching the mode off ran them), so a free costs nothing.
+  if (!active()) return;
   std::vector<EmulatedStream*> all;
   {
     std::lock_guard lock(streams().mutex);
