@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "datasets/io.h"
+#include "runtime/fnv1a.h"
 
 namespace gq::data {
 
@@ -20,6 +21,14 @@ std::vector<std::int64_t> Dataset::class_counts() const {
     if (l >= 0 && l < num_classes) ++counts[std::size_t(l)];
   }
   return counts;
+}
+
+std::uint64_t Dataset::digest() const {
+  const int shape[] = {n, channels, height, width, feature_dim, num_classes};
+  std::uint64_t h = fnv1a(shape, sizeof shape);
+  h = fnv1a(images.data(), images.size(), h);
+  h = fnv1a(features.data(), features.size() * sizeof(float), h);
+  return fnv1a(labels.data(), labels.size() * sizeof(std::int32_t), h);
 }
 
 std::string_view split_name(Split split) {

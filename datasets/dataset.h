@@ -30,6 +30,8 @@ struct Dataset {
   std::size_t sample_size() const;
   // Number of samples of each class (size num_classes).
   std::vector<std::int64_t> class_counts() const;
+  // A fingerprint of the shape, samples and labels (FNV-1a): equal data, equal digests.
+  std::uint64_t digest() const;
 };
 
 enum class Split { train, test };

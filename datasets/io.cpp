@@ -1,10 +1,12 @@
 #include "datasets/io.h"
 
+#include <cerrno>
 #include <archive_entry.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <climits>
 #include <cstdint>
 
@@ -256,6 +258,10 @@ ArchiveReader::~ArchiveReader() {
 
 void ArchiveReader::fail_stream(std::string_view while_doing) {
   const char* err = archive_error_string(ar_);
+  // The archive may be fine: the decoder ran out of memory (it says so through errno).
+  if (archive_errno(ar_) == ENOMEM)
+    throw OutOfMemory(fmt::format("decoding {} ({}): libarchive says '{}'", file_.string(),
+                                  while_doing, err ? err : "out of memory"));
   const char* filter = archive_filter_count(ar_) > 1 ? archive_filter_name(ar_, 0) : nullptr;
   if (!filter) {  // failed before the filter was set up: go by the name
     const std::string n = file_.filename().string();

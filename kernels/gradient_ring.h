@@ -8,19 +8,10 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/ring_state.h"
 #include "runtime/stream.h"
 
 namespace gq::kernels {
-
-// Lives in device memory (upload initial_ring_state() once; restore it from a checkpoint).
-struct RingState {
-  int head;   // slot the next push writes
-  int count;  // entries held (<= qlen <= qmax after a push)
-  int qlen;   // effective length, in [qmin, qmax]
-  int qmin, qmax;
-  int have_ema;  // 0 until the first finite loss
-  double loss_ema, prev_ema;
-};
 
 // Initial state to upload: count 0, head 0, no EMA, qlen = qlen_init clamped to [qmin, qmax].
 // Needs 1 <= qmin <= qmax.

@@ -136,10 +136,15 @@ void* device_malloc(std::size_t bytes) {
                   : nullptr;
   if (!raw) {
     g_in_use -= bytes;
+    if (used > total)
+      throw OutOfMemory(fmt::format(
+          "out of device memory (emulator): requested {}, {} free of {}; lower --batch-size or "
+          "the model size",
+          mib(bytes), mib(total - std::min(total, used - bytes)), mib(total)));
     throw OutOfMemory(fmt::format(
-        "out of device memory (emulator): requested {}, {} free of {}; lower --batch-size or "
-        "the model size",
-        mib(bytes), mib(total - std::min(total, used - bytes)), mib(total)));
+        "out of host memory for the emulated device: requested {} ({} in use on it); lower "
+        "--batch-size or the model size",
+        mib(bytes), mib(used - bytes)));
   }
   std::memcpy(raw, &bytes, sizeof(bytes));
   void* user = static_cast<char*>(raw) + kAlign;

@@ -159,6 +159,8 @@ void run_grid(const LaunchDesc& desc) {
       std::rethrow_exception(g.error);
     } catch (const error&) {
       throw;
+    } catch (const std::bad_alloc&) {
+      throw;  // out of memory (a fiber stack, a kernel's host allocation): not a kernel fault
     } catch (const std::exception& e) {
       throw error(std::string("cuemu: kernel threw: ") + e.what());
     } catch (...) {

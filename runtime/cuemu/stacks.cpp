@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <new>
 
 #include "runtime/cuemu/detail/asan.h"
 #include "runtime/cuemu/detail/state.h"
@@ -24,6 +25,7 @@ std::size_t round_up(std::size_t n, std::size_t to) {
 unsigned char* map_or_throw(std::size_t bytes) {
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED && errno == ENOMEM) throw std::bad_alloc();  // the tools say how much is held
   if (p == MAP_FAILED) fail(std::string("mmap failed: ") + std::strerror(errno));
   return static_cast<unsigned char*>(p);
 }

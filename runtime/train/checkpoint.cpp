@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "runtime/error.h"
+#include "runtime/fnv1a.h"
 #include "runtime/input_file.h"
 
 namespace gq::train {
@@ -88,9 +89,10 @@ void check_header(const nlohmann::json& h, const std::filesystem::path& path) {
 }  // namespace
 
 std::uint64_t checkpoint_checksum(std::span<const std::uint8_t> bytes) {
-  std::uint64_t h = 1469598103934665603ull;
-  for (std::uint8_t c : bytes) h = (h ^ c) * 1099511628211ull;
-  return h;
+  // A digit short of FNV's offset basis since the first checkpoint: kept, so that every
+  // checkpoint written stays readable.
+  constexpr std::uint64_t kBasis = 1469598103934665603ull;
+  return fnv1a(bytes.data(), bytes.size(), kBasis);
 }
 
 void write_checkpoint(const std::filesystem::path& path, const Checkpoint& ckpt) {
@@ -136,7 +138,15 @@ void write_checkpoint(const std::filesystem::path& path, const Checkpoint& ckpt)
 Checkpoint read_checkpoint(const std::filesystem::path& path) {
   std::vector<std::uint8_t> bytes;
   try {
-    bytes = read_input_file(path, kMaxCheckpointBytes, "a checkpoint");
+    InputFile file(path, kMaxCheckpointBytes, "a checkpoint");
+    // A large file that is no checkpoint (a sparse file, a dataset given by mistake) is refused by
+    // its first bytes, not read whole first.
+    char magic[sizeof kMagic] = {};
+    if (::pread(file.fd(), magic, sizeof magic, 0) != static_cast<ssize_t>(sizeof magic) ||
+        std::memcmp(magic, kMagic, sizeof kMagic) != 0)
+      GQ_FAIL("{}: not a gradqueue checkpoint (expected magic GQCKPT01 at offset 0)",
+              path.string());
+    bytes = file.read_all();
   } catch (const InputFileError& e) {
     if (e.found() == "nothing (missing)")
       GQ_FAIL("checkpoint {} not found (no such file)", path.string());

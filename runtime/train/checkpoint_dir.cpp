@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -81,6 +82,20 @@ std::vector<std::filesystem::path> remove_partial_checkpoints(const std::filesys
       removed.push_back(entry.path());
   }
   return removed;
+}
+
+std::vector<std::filesystem::path> run_checkpoints(const std::filesystem::path& dir) {
+  std::vector<std::pair<long, std::filesystem::path>> found;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    const long s = name == "last.ckpt" ? LONG_MAX : step_of(name);
+    if (s >= 0) found.emplace_back(s, entry.path());
+  }
+  std::sort(found.begin(), found.end());
+  std::vector<std::filesystem::path> paths;
+  for (auto& [s, path] : found) paths.push_back(std::move(path));
+  return paths;
 }
 
 std::vector<std::filesystem::path> prune_checkpoints(const std::filesystem::path& dir, int keep,

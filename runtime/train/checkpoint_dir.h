@@ -31,6 +31,9 @@ std::filesystem::path step_checkpoint_path(const std::filesystem::path& dir, lon
 // holding the folder's lock: a live run's .tmp is its checkpoint being written.
 std::vector<std::filesystem::path> remove_partial_checkpoints(const std::filesystem::path& dir);
 
+// The checkpoints of `dir` (step*.ckpt oldest first, then last.ckpt): a run's, when not empty.
+std::vector<std::filesystem::path> run_checkpoints(const std::filesystem::path& dir);
+
 // Deletes step checkpoints of `dir` older than the newest `keep` among those at or before `step`
 // (checkpoints past `step`, from an abandoned later run, are left alone; last.ckpt always stays).
 // keep <= 0 keeps all. Returns the deleted paths.

@@ -72,20 +72,6 @@ const bool kSettingsDeclared = declare([] {
 
 namespace {
 
-// Checkpoint sections hold floats; other plain data travels bit for bit inside them.
-template <class T>
-std::vector<float> pack(const std::vector<T>& v) {
-  std::vector<float> out((v.size() * sizeof(T) + sizeof(float) - 1) / sizeof(float));
-  std::memcpy(out.data(), v.data(), v.size() * sizeof(T));
-  return out;
-}
-template <class T>
-std::vector<T> unpack(const std::vector<float>& v, std::size_t count) {
-  std::vector<T> out(count);
-  std::memcpy(out.data(), v.data(), count * sizeof(T));
-  return out;
-}
-
 // Philox streams of the k-means seeding, apart from augmentation (stream = step) and dropout.
 constexpr std::uint64_t kKMeansStream = std::uint64_t{2} << 40;
 
@@ -372,27 +358,12 @@ void GradQueue::save(Checkpoint& ck) const {
 }
 
 void GradQueue::load(const Checkpoint& ck, const std::string& path) {
-  auto section = [&](const char* name, std::size_t bytes) -> const std::vector<float>& {
-    auto it = ck.sections.find(name);
-    GQ_CHECK(it != ck.sections.end() && it->second.size() * sizeof(float) >= bytes,
-             "{}: section '{}' missing or too small: was the checkpoint written without "
-             "--gradqueue, or with other --gq-qmax or model settings?",
-             path, name);
-    return it->second;
-  };
-  const auto& slots = section("gq.slots", slots_.bytes());
-  GQ_CHECK(slots.size() == slots_.size(), "{}: gq.slots has {} values, this run needs {}", path,
-           slots.size(), slots_.size());
-  const auto sum = unpack<double>(section("gq.sum", sum_.bytes()), p_);
-  const auto sumsq = unpack<double>(section("gq.sumsq", sumsq_.bytes()), p_);
-  const auto state = unpack<kernels::RingState>(section("gq.state", state_.bytes()), 1);
-  const auto skips = unpack<std::int32_t>(section("gq.skips", skips_.bytes()), 2);
-  check_restored_ring({state[0], slots, sum, sumsq, skips, p_}, cfg_.qmin, cfg_.qmax, path);
-  slots_.upload(slots);
-  sum_.upload(sum);
-  sumsq_.upload(sumsq);
-  state_.upload(state);
-  skips_.upload(skips);
+  const RingSections r = read_ring_sections(ck, p_, cfg_.qmin, cfg_.qmax, path);
+  slots_.upload(r.slots);
+  sum_.upload(r.sum);
+  sumsq_.upload(r.sumsq);
+  state_.upload(std::span<const kernels::RingState>(&r.state, 1));
+  skips_.upload(r.skips);
 }
 
 }  // namespace gq::train

@@ -1,6 +1,7 @@
 #include "runtime/train/ring_state_check.h"
 
 #include <cmath>
+#include <cstring>
 
 #include "runtime/error.h"
 
@@ -39,6 +40,13 @@ void check_state_fields(const kernels::RingState& s, int qmin, int qmax, const s
   }
 }
 
+template <class T>
+std::vector<T> unpack(const std::vector<float>& v, std::size_t count) {
+  std::vector<T> out(count);
+  std::memcpy(out.data(), v.data(), count * sizeof(T));
+  return out;
+}
+
 }  // namespace
 
 void check_restored_ring(const RestoredRing& ring, int qmin, int qmax, const std::string& path) {
@@ -61,6 +69,29 @@ void check_restored_ring(const RestoredRing& ring, int qmin, int qmax, const std
     GQ_CHECK(bad.empty(), "{}: gq.slots slot {} (held){}, expected finite values (a forged or "
              "corrupt Grad Queue state)", path, slot, bad);
   }
+}
+
+RingSections read_ring_sections(const Checkpoint& ck, std::size_t p, int qmin, int qmax,
+                                const std::string& path) {
+  auto section = [&](const char* name, std::size_t bytes) -> const std::vector<float>& {
+    auto it = ck.sections.find(name);
+    GQ_CHECK(it != ck.sections.end() && it->second.size() * sizeof(float) >= bytes,
+             "{}: section '{}' missing or too small: was the checkpoint written without "
+             "--gradqueue, or with other --gq-qmax or model settings?",
+             path, name);
+    return it->second;
+  };
+  RingSections r;
+  const std::size_t slot_values = static_cast<std::size_t>(qmax) * p;
+  r.slots = section("gq.slots", slot_values * sizeof(float));
+  GQ_CHECK(r.slots.size() == slot_values, "{}: gq.slots has {} values, this run needs {}", path,
+           r.slots.size(), slot_values);
+  r.sum = unpack<double>(section("gq.sum", p * sizeof(double)), p);
+  r.sumsq = unpack<double>(section("gq.sumsq", p * sizeof(double)), p);
+  r.state = unpack<kernels::RingState>(section("gq.state", sizeof(kernels::RingState)), 1)[0];
+  r.skips = unpack<std::int32_t>(section("gq.skips", 2 * sizeof(std::int32_t)), 2);
+  check_restored_ring({r.state, r.slots, r.sum, r.sumsq, r.skips, p}, qmin, qmax, path);
+  return r;
 }
 
 }  // namespace gq::train

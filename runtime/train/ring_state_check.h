@@ -5,10 +5,13 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
+#include <vector>
 
-#include "kernels/gradient_ring.h"
+#include "kernels/ring_state.h"
+#include "runtime/train/checkpoint.h"
 
 namespace gq::train {
 
@@ -26,5 +29,25 @@ struct RestoredRing {
 // running sum leaves tiny negatives where the true value is 0); the held slots finite
 // (the others are never read, and hold whatever the device had); skips >= 0.
 void check_restored_ring(const RestoredRing& ring, int qmin, int qmax, const std::string& path);
+
+// Grad Queue's sections of a checkpoint (gq.slots, gq.sum, gq.sumsq, gq.state, gq.skips) for a
+// ring of qmax slots of p values, unpacked and checked as above: what GradQueue::load uploads.
+// gq::Error naming `path` and the section when one is missing or of another size.
+struct RingSections {
+  std::vector<float> slots;
+  std::vector<double> sum, sumsq;
+  kernels::RingState state{};
+  std::vector<std::int32_t> skips;
+};
+RingSections read_ring_sections(const Checkpoint& ck, std::size_t p, int qmin, int qmax,
+                                const std::string& path);
+
+// Checkpoint sections hold floats; other plain data travels bit for bit inside them.
+template <class T>
+std::vector<float> pack(const std::vector<T>& v) {
+  std::vector<float> out((v.size() * sizeof(T) + sizeof(float) - 1) / sizeof(float));
+  std::memcpy(out.data(), v.data(), v.size() * sizeof(T));
+  return out;
+}
 
 }  // namespace gq::train

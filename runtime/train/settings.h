@@ -55,6 +55,7 @@ struct Setting : About {
   // registered at static initialisation, in no particular order).
   std::function<std::string()> expects;
   bool is_flag = false;  // given without a value (--gradqueue)
+  bool is_path = false;  // a file or folder: each process of a job may name its own
   // "" when `text` is a valid value, else "expected ..., found '...'".
   std::function<std::string(const std::string& text)> check;
   std::function<void(TrainConfig&, const std::string& text)> assign;  // a checked text
@@ -176,6 +177,7 @@ Setting choice(About about, Field<T> field, std::vector<std::pair<std::string, T
 // A file or folder name (not checked here: the component that opens it says what is wrong).
 inline Setting path(About about, Field<std::filesystem::path> field) {
   Setting s = detail::make(std::move(about), field);
+  s.is_path = true;
   s.assign = [=](TrainConfig& c, const std::string& text) { field(c) = text; };
   return s;
 }
@@ -191,6 +193,8 @@ std::string why_no_effect(const Setting& s, const TrainConfig& c);
 void check_values(const TrainConfig& c);
 // The settings a resume must match: {"model": ..., "lr": ..., "gq-qmin": ...}.
 nlohmann::json run_settings(const TrainConfig& c);
+// Every setting but paths, keyed by flag ("--lr"): what the processes of a job must share.
+nlohmann::json shared_settings(const TrainConfig& c);
 // One line per setting that differs: "--seed: checkpoint 0, this run 1"; empty when they match.
 std::vector<std::string> settings_differences(const nlohmann::json& checkpoint,
                                               const nlohmann::json& run);

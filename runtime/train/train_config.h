@@ -92,6 +92,7 @@ struct TrainConfig {
   std::filesystem::path metrics_path;
   std::filesystem::path checkpoint_dir;
   int checkpoint_every = 0;  // steps; 0: only at the end (and on a stop) when checkpoint_dir is set
+  bool overwrite = false;    // a new run may delete the checkpoints of another in checkpoint_dir
   int keep_checkpoints = 3;  // newest step*.ckpt kept in checkpoint_dir; 0: all
   std::filesystem::path resume;
   int log_every = 20;

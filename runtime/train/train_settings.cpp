@@ -135,6 +135,11 @@ std::vector<Setting> core_settings() {
                "keep the newest N step*.ckpt in --checkpoint-dir, delete older ones (0: keep all)",
                ResumeRule::may_change, "checkpoint-dir"},
               GQ_FIELD(keep_checkpoints), 0, kInt),
+      flag({"overwrite", out,
+            "start a new run in a --checkpoint-dir that holds another run's checkpoints, deleting "
+            "them (without it such a folder is refused)",
+            ResumeRule::may_change, "checkpoint-dir"},
+           GQ_FIELD(overwrite)),
       path({"resume", out, "resume from this checkpoint"}, GQ_FIELD(resume)),
       integer({"log-every", out, "progress line every N steps"}, GQ_FIELD(log_every), 1, kInt),
       integer({"eval-every", out,

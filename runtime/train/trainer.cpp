@@ -26,6 +26,7 @@
 #include "runtime/rng.h"
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/checkpoint_dir.h"
+#include "runtime/train/rank_agreement.h"
 #include "runtime/train/settings.h"
 #include "runtime/train/whitening_init.h"
 
@@ -126,6 +127,7 @@ Trainer::Trainer(const TrainConfig& config, Communicator* comm) : cfg_(config), 
     for (const auto& tmp : remove_partial_checkpoints(cfg_.checkpoint_dir))
       if (!cfg_.quiet)
         fmt::print("removed {} (left by a run stopped while writing it)\n", tmp.string());
+    if (cfg_.resume.empty()) claim_for_new_run(cfg_.checkpoint_dir);
   }
   if (!cfg_.metrics_path.empty()) check_metrics_path(cfg_.metrics_path);
   std::optional<Checkpoint> resume;
@@ -160,6 +162,26 @@ Trainer::Trainer(const TrainConfig& config, Communicator* comm) : cfg_(config), 
   if (!cfg_.quiet) print_configuration(input);
 }
 
+// A new run in a folder of another run's checkpoints would mix the two runs' files, prune the
+// other's and leave nothing to say which is whose: refused unless asked for (--overwrite).
+void Trainer::claim_for_new_run(const std::filesystem::path& dir) const {
+  const std::vector<std::filesystem::path> found = run_checkpoints(dir);
+  if (found.empty()) return;
+  const std::filesystem::path& newest = found.back().filename() == "last.ckpt" && found.size() > 1
+                                            ? found[found.size() - 2]
+                                            : found.back();
+  GQ_CHECK(cfg_.overwrite,
+           "--checkpoint-dir {} holds {} checkpoint(s) of another run (the newest: {}): continue "
+           "that run with --resume {}, write to another folder, or add --overwrite to delete "
+           "them and start over",
+           dir.string(), found.size(), found.back().filename().string(), newest.string());
+  std::error_code ec;
+  for (const auto& path : found) std::filesystem::remove(path, ec);
+  if (!cfg_.quiet)
+    fmt::print("removed {} checkpoint(s) of an earlier run from {} (--overwrite)\n", found.size(),
+               dir.string());
+}
+
 void Trainer::join_ranks() {
   if (!comm_ || !comm_->distributed()) {
     comm_ = nullptr;
@@ -192,6 +214,7 @@ void Trainer::load_data() {
   take_subset(train_, cfg_.train_subset);
   take_subset(test_, cfg_.test_subset);
   if (cfg_.val_size > 0) val_ = split_off_tail(train_, cfg_.val_size);
+  if (comm_) check_same_data_on_every_rank();
   GQ_CHECK(train_.n >= cfg_.batch_size,
            "--batch-size {} is larger than the training set ({} samples); lower it",
            cfg_.batch_size, train_.n);
@@ -696,13 +719,22 @@ void Trainer::log_metrics(const std::string& json_line) {
 
 // Profiling run: a few warm-up steps, then the profiled steps between profiler_start/stop (what
 // nsys --capture-range=cudaProfilerApi and ncu --profile-from-start off record). No evaluation.
-void Trainer::run_profile() {
-  for (int i = 0; i < kProfileWarmup; ++i) step();
+void Trainer::run_profile(const std::function<int()>& stop_requested) {
+  // A stop request holds here too: after the step in flight, with nothing to save.
+  const auto step_or_stop = [&] {
+    step();
+    if (const int sig = stop_agreed(stop_requested)) {
+      device_synchronize();
+      profiler_stop();
+      throw Stopped(sig, step_, {});
+    }
+  };
+  for (int i = 0; i < kProfileWarmup; ++i) step_or_stop();
   device_synchronize();
   profiler_start();
   {
     NvtxRange range("profiled_steps");
-    for (int i = 0; i < cfg_.profile_steps; ++i) step();
+    for (int i = 0; i < cfg_.profile_steps; ++i) step_or_stop();
     device_synchronize();
   }
   profiler_stop();
@@ -710,13 +742,15 @@ void Trainer::run_profile() {
     fmt::print("profiled {} steps after {} warm-up steps\n", cfg_.profile_steps, kProfileWarmup);
 }
 
+// Data-parallel: a signal seen by any rank stops every rank after the same step.
+int Trainer::stop_agreed(const std::function<int()>& stop_requested) const {
+  const int sig = stop_requested ? stop_requested() : 0;
+  return comm_ ? comm_->max(sig) : sig;
+}
+
 EvalResult Trainer::run(const std::function<int()>& stop_requested) {
-  // Data-parallel: a signal seen by any rank stops every rank after the same step.
-  const auto requested = [&] {
-    const int sig = stop_requested ? stop_requested() : 0;
-    return comm_ ? comm_->max(sig) : sig;
-  };
-  if (const int sig = requested()) throw Stopped(sig, step_, {});  // no step taken: nothing to save
+  if (const int sig = stop_agreed(stop_requested))
+    throw Stopped(sig, step_, {});  // no step taken: nothing to save
   using clock = std::chrono::steady_clock;
   auto t0 = clock::now();
   long logged_step = step_;
@@ -726,7 +760,7 @@ EvalResult Trainer::run(const std::function<int()>& stop_requested) {
     step();
     // Agreed right after the step, before anything waits for the device: on GPUs this host
     // collective is where a stopped or dead rank is caught (Communicator::set_timeout).
-    const int sig = requested();
+    const int sig = stop_agreed(stop_requested);
     const bool epoch_end = step_ % steps_per_epoch_ == 0 || step_ == total_steps_;
     const bool eval_now = epoch_end || (cfg_.eval_every > 0 && step_ % cfg_.eval_every == 0);
     if (step_ % cfg_.log_every == 0 || eval_now) {
@@ -969,39 +1003,26 @@ double Trainer::last_step_comm_ms() const {
   return comm_start_.elapsed_ms_until(comm_stop_);
 }
 
-// FNV-1a of the settings that every rank must share: the run's (what a resume checks) and those
-// that decide when ranks communicate (logging, checkpoints, evaluation, the resumed step).
+// Every setting but paths (a rank may read its own copy of the data, or write elsewhere), and
+// what the paths decide about when ranks communicate: checkpoints, the resumed step.
 void Trainer::check_same_settings_on_every_rank() const {
-  nlohmann::json s = run_settings(cfg_);
-  s["log-every"] = cfg_.log_every;
-  s["checkpoint-every"] = cfg_.checkpoint_every;
-  s["checkpoint-dir given"] = !cfg_.checkpoint_dir.empty();
-  s["test-subset"] = cfg_.test_subset;
-  s["resume"] = cfg_.resume.string();
-  s["profile-steps"] = cfg_.profile_steps;
-  const std::string text = s.dump();
-  std::uint64_t hash = 0xcbf29ce484222325ull;
-  for (const unsigned char c : text) hash = (hash ^ c) * 0x100000001b3ull;
-  const std::vector<std::uint64_t> hashes = comm_->all_gather(hash);
-  std::vector<int> differ;
-  for (int r = 1; r < ranks_; ++r)
-    if (hashes[r] != hashes[0]) differ.push_back(r);
-  if (differ.empty()) return;
-  // Name the flags too: each differing rank compares its settings with rank 0's.
-  const nlohmann::json rank0 = nlohmann::json::parse(comm_->broadcast(text, 0));
-  std::string detail;
-  if (hashes[rank_] != hashes[0]) {
-    for (const auto& [key, value] : s.items())
-      if (!rank0.contains(key) || rank0[key] != value)
-        detail += fmt::format("\n  --{}: rank 0 {}, rank {} {}", key,
-                              rank0.contains(key) ? rank0[key].dump() : "unset", rank_,
-                              value.dump());
-  }
-  GQ_FAIL("{}",
-          fmt::format("the processes of this job were started with different settings: rank(s) "
-                      "{} differ from rank 0 (settings hash {:016x} vs {:016x}); start every "
-                      "process with the same flags{}",
-                      fmt::join(differ, ", "), hashes[differ[0]], hashes[0], detail));
+  nlohmann::json s = shared_settings(cfg_);
+  s["--checkpoint-dir given"] = !cfg_.checkpoint_dir.empty();
+  s["--resume"] = cfg_.resume.string();
+  require_same_on_every_rank(*comm_, s, "were started with different settings",
+                             "start every process with the same flags");
+}
+
+// A rank whose data folder holds other images, labels or fewer samples would train another model.
+void Trainer::check_same_data_on_every_rank() const {
+  nlohmann::json d = nlohmann::json::object();
+  for (const data::Dataset* split : {&train_, &val_, &test_})
+    if (split->n > 0)
+      d[split == &val_ ? "validation split" : split->split + " split"] =
+          fmt::format("{} samples, digest {:016x}", split->n, split->digest());
+  require_same_on_every_rank(
+      *comm_, d, "loaded different data",
+      fmt::format("give every process the same {} files (--data-dir)", cfg_.dataset));
 }
 
 void Trainer::sync_state_buffers() {

@@ -90,8 +90,9 @@ class Trainer {
   // asked after every step; a non-zero answer (the signal) makes run() write a checkpoint and
   // throw Stopped.
   EvalResult run(const std::function<int()>& stop_requested = {});
-  // --profile: warm-up steps, then profile_steps steps between profiler_start/stop.
-  void run_profile();
+  // --profile: warm-up steps, then profile_steps steps between profiler_start/stop. A stop request
+  // (as for run()) ends it after the step in flight: Stopped, with no checkpoint.
+  void run_profile(const std::function<int()>& stop_requested = {});
   // One optimisation step on the next batch; returns nothing (losses are read when logging).
   void step();
   // The test split (or, with validation = true, the --val-size samples held out of training);
@@ -134,6 +135,7 @@ class Trainer {
  private:
   // The constructor's steps, in order.
   void join_ranks();  // data-parallel: rank, ranks, this rank's share of the batch
+  void claim_for_new_run(const std::filesystem::path& dir) const;  // --overwrite
   void load_data();   // the splits, subsets and validation split, channel statistics
   void plan_schedule();
   void allocate_step(const Shape& input);  // optimizer, step buffers, Grad Queue
@@ -158,6 +160,8 @@ class Trainer {
   std::filesystem::path save_step_checkpoint();
   [[noreturn]] void diverged(const std::string& what) const;
   void check_same_settings_on_every_rank() const;
+  int stop_agreed(const std::function<int()>& stop_requested) const;  // the signal, or 0
+  void check_same_data_on_every_rank() const;
   void sync_state_buffers();  // data-parallel: ranks' BatchNorm running statistics averaged
 
   TrainConfig cfg_;

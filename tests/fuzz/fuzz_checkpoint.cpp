@@ -1,7 +1,11 @@
 // Checkpoint files. The input is everything but the closing checksum, which the target appends:
 // a fuzzer cannot forge FNV-1a by mutation, and without it every input would stop at the checksum
-// check. What parse_checkpoint accepts, the tools read without further checks: so the header
-// fields they use must have their types and ranges.
+// check. So every input is a forgery, and field values are forged, not only bytes. What
+// parse_checkpoint accepts, the tools read without further checks: so the header fields they use
+// must have their types and ranges. Grad Queue's sections, when present, go through the checks
+// GradQueue::load applies (with the header's --gq-qmin / --gq-qmax): what they accept must keep
+// the ring's invariants, or a resume would write past the ring.
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -10,6 +14,28 @@
 #include "runtime/error.h"
 #include "tests/fuzz/fuzz_check.h"
 #include "runtime/train/checkpoint.h"
+#include "runtime/train/ring_state_check.h"
+
+namespace {
+
+void check_ring(const gq::train::Checkpoint& ck) {
+  const auto sum = ck.sections.find("gq.sum");
+  if (sum == ck.sections.end()) return;
+  const nlohmann::json settings = ck.header.value("settings", nlohmann::json::object());
+  const int qmin = settings.value("gq-qmin", 4), qmax = settings.value("gq-qmax", 32);
+  if (qmin < 1 || qmax < qmin || qmax > 4096) return;  // the settings' own checks refuse these
+  const std::size_t p = sum->second.size() / 2;      // doubles
+  const auto r = gq::train::read_ring_sections(ck, p, qmin, qmax, "fuzz.ckpt");
+  const auto& s = r.state;
+  FUZZ_CHECK(s.head >= 0 && s.head < qmax && s.count >= 0 && s.count <= qmax);
+  FUZZ_CHECK(s.qlen >= qmin && s.qlen <= qmax && r.slots.size() == p * qmax);
+  for (int i = 0; i < s.count; ++i) {  // what the next step reads
+    const int slot = (s.head - s.count + i + qmax) % qmax;
+    for (std::size_t j = 0; j < p; ++j) FUZZ_CHECK(std::isfinite(r.slots[slot * p + j]));
+  }
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::vector<std::uint8_t> bytes(data, data + size);
@@ -27,6 +53,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::size_t values = 0;
     for (const auto& [name, v] : ck.sections) values += v.size();
     FUZZ_CHECK(values * sizeof(float) <= size);
+    check_ring(ck);
   } catch (const gq::Error&) {
   }
   return 0;

@@ -116,6 +116,17 @@ def main():
               "settings": {"model": "mnist-cnn", "lr": 0.05, "seed": 7}}
     sections = {"params": [0.5, -1.0, 2.0, 0.0], "momentum": [0.0] * 4, "loss_sum": [1.5, 2.25]}
     write(out, "fuzz_checkpoint", "plain", checkpoint_body(header, sections))
+    # With Grad Queue's ring (qmin 2, qmax 3, p 4; RingState: 6 ints, 2 doubles): a seed that
+    # reaches the ring's checks, which the fuzzer then forges field by field.
+    as_floats = lambda fmt, *v: list(struct.unpack("<%df" % (struct.calcsize(fmt) // 4),  # noqa: E731
+                                                   struct.pack(fmt, *v)))
+    ring = dict(sections, **{"gq.slots": [0.25] * 12, "gq.sum": as_floats("<4d", 0.5, 0, 0, 1),
+                             "gq.sumsq": as_floats("<4d", 0.25, 0, 0, 1),
+                             "gq.state": as_floats("<6i2d", 2, 2, 2, 2, 3, 1, 1.5, 1.75),
+                             "gq.skips": as_floats("<2i", 0, 1)})
+    ring_header = dict(header, gradqueue=True, settings=dict(header["settings"], **{
+        "gradqueue": True, "gq-qmin": 2, "gq-qmax": 3}))
+    write(out, "fuzz_checkpoint", "gradqueue", checkpoint_body(ring_header, ring))
     header.update(format=1, gradqueue=True)
     del header["settings"], header["loss_steps"]
     write(out, "fuzz_checkpoint", "format1", checkpoint_body(header, {"params": [1.0] * 4}))

@@ -21,7 +21,7 @@ expect() {
   while [ "$1" != "--" ]; do patterns+=("$1"); shift; done
   shift
   local out rc p
-  out=$(timeout 120 "$@" 2>&1)
+  out=$(timeout -k 10 120 "$@" 2>&1)  # -k: a process that ignores SIGTERM is killed too
   rc=$?
   [ "$rc" = "$want_rc" ] || { fail "$name: exit $rc (want $want_rc)" "$out"; return; }
   for p in "${patterns[@]}"; do

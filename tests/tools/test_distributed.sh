@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # gq-train under mpirun (emulator build with GQ_MPI): bad situations end the whole job with a
 # message naming the rank, never a hang. Usage: test_distributed.sh BIN_DIR (GQ_DATA_DIR set).
-#  - processes started with different flags (MPMD launch): every rank refuses, naming rank 1;
+#  - processes started with different flags (MPMD launch): every rank refuses, naming rank 1 and,
+#    on it, the flag (--lr, and --eval-every, which changes which collectives run);
+#  - a rank whose data folder holds other labels: refused, naming the split;
 #  - a batch the processes cannot share: refused;
 #  - an error one rank alone hits (its data folder is missing): that rank's exit code, named;
 #  - a rank killed with SIGKILL mid-run: mpirun ends the job, naming the rank;
@@ -61,6 +63,23 @@ run flags-differ 1 "rank(s) 1 differ from rank 0" -- "${mpi[@]}" \
 run flags-differ-named 1 "--lr: rank 0 0.1, rank 1 0.2" -- "${mpi[@]}" \
   -np 1 "$bin/gq-train" "${small[@]}" --max-steps 3 --lr 0.1 : \
   -np 1 "$bin/gq-train" "${small[@]}" --max-steps 3 --lr 0.2
+# A flag given to one rank only that changes which collectives run (evaluations here) is named.
+run eval-every-differs 1 "--eval-every: rank 0 0, rank 1 2" -- "${mpi[@]}" \
+  -np 1 "$bin/gq-train" "${small[@]}" --max-steps 3 : \
+  -np 1 "$bin/gq-train" "${small[@]}" --max-steps 3 --eval-every 2
+# A rank whose data folder holds other labels would train another model: the ranks compare what
+# they loaded, and the differing rank names the split.
+mkdir -p "$tmp/other/mnist"
+cp "$GQ_DATA_DIR"/mnist/t10k-* "$GQ_DATA_DIR"/mnist/train-images-* "$tmp/other/mnist/"
+python3 - "$GQ_DATA_DIR/mnist/train-labels-idx1-ubyte.gz" "$tmp/other/mnist/train-labels-idx1-ubyte" <<'EOF'
+import gzip, sys
+b = bytearray(gzip.open(sys.argv[1]).read())
+b[8] = (b[8] + 1) % 10  # the first image's label
+open(sys.argv[2], "wb").write(b)
+EOF
+run data-differs 1 "train split: rank 0 256 samples, digest" -- \
+  "${mpi[@]}" -np 1 "$bin/gq-train" "${small[@]}" --max-steps 3 : \
+  -np 1 "$bin/gq-train" "${small[@]}" --max-steps 3 --data-dir "$tmp/other"
 run batch-not-shared 1 "not divisible by the 3 processes" -- "${mpi[@]}" -np 3 "$bin/gq-train" \
   "${small[@]}" --max-steps 3
 run one-rank-data-error 3 "rank 1 of 2: data error" -- "${mpi[@]}" \

@@ -154,8 +154,14 @@ expect checkpoint-write-fails 1 "writing checkpoint $tmp/small/step0000002.ckpt 
 [ -z "$(ls "$tmp/small" | grep -F .tmp)" ] && pass || fail "checkpoint-write-fails: left $(ls "$tmp/small")"
 # Leftover temporary files are removed on start; older checkpoints are pruned.
 touch "$tmp/ck/step0000009.ckpt.tmp"
-expect keep-two 0 "final test accuracy" -- "$bin/gq-train" "${run[@]}" --max-steps 8 --checkpoint-every 2 \
-  --keep-checkpoints 2 --checkpoint-dir "$tmp/ck"
+# A new run in a folder of another run's checkpoints is refused unless asked for (--overwrite).
+expect new-run-into-old-folder 1 "--checkpoint-dir $tmp/ck holds" "checkpoint(s) of another run" \
+  "--resume $tmp/ck/step0000006.ckpt" "--overwrite" -- "$bin/gq-train" "${run[@]}" --max-steps 8 \
+  --checkpoint-dir "$tmp/ck"
+[ -f "$tmp/ck/last.ckpt" ] && pass || fail "new-run-into-old-folder: the old run's last.ckpt is gone"
+expect keep-two 0 "removed 3 checkpoint(s) of an earlier run" "final test accuracy" -- "$bin/gq-train" \
+  "${run[@]/--quiet/--log-every=8}" --max-steps 8 --checkpoint-every 2 --keep-checkpoints 2 \
+  --checkpoint-dir "$tmp/ck" --overwrite
 [ "$(cd "$tmp/ck" && ls step*.ckpt | tr '\n' ' ')" = "step0000006.ckpt step0000008.ckpt " ] && \
   [ ! -e "$tmp/ck/step0000009.ckpt.tmp" ] && pass || fail "keep-two: $(ls "$tmp/ck" | tr '\n' ' ')"
 
@@ -224,6 +230,15 @@ kill -TERM "$pid"
 wait "$pid"
 expect resume-empty 105 "--resume: expected a file or folder name, found an empty one" -- \
   "$bin/gq-train" "${run[@]}" --resume ""
+# --profile stops safely too: after the step in flight, saying that nothing is saved.
+"$bin/gq-train" "${run[@]}" --profile 100000 >"$tmp/profile.out" 2>&1 &
+pid=$!
+sleep 2
+kill -INT "$pid"
+wait "$pid"
+rc=$?
+[ "$rc" = 130 ] && grep -q "stopped by SIGINT after step .*--profile saves no checkpoint" "$tmp/profile.out" &&
+  pass || fail "profile-sigint: exit $rc (want 130)" "$(cat "$tmp/profile.out")"
 # A second signal stops at once (here: while CIFAR-10 is still being decoded).
 started=$SECONDS
 "$bin/gq-train" --dataset cifar10 --model paper-cnn --quiet >"$tmp/twice.out" 2>&1 &
@@ -236,5 +251,32 @@ wait "$pid"
 rc=$?
 [ "$rc" = 130 ] && [ $((SECONDS - started)) -lt 8 ] && ! grep -q "stopped by" "$tmp/twice.out" && pass || \
   fail "second-signal: exit $rc after $((SECONDS - started)) s" "$(cat "$tmp/twice.out")"
+
+# --- Out of memory ----------------------------------------------------------------------------
+# Under a memory limit (ulimit -v, KiB) an allocation failure, the host's, the emulated device's
+# or a library's (here the xz decoder), ends the process within seconds with exit 4, saying what
+# it was doing and how much it held (it used to hang: an OpenBLAS worker spun in its allocator
+# while the process exited, and SIGTERM was ignored).
+limited=(bash -c 'ulimit -v "$0"; exec "$@"')  # limited KIB COMMAND...
+oom() {  # oom NAME KIB PATTERN... -- COMMAND...
+  local name=$1 kib=$2 started=$SECONDS
+  shift 2
+  local patterns=()
+  while [ "$1" != "--" ]; do patterns+=("$1"); shift; done
+  shift
+  expect "$name" 4 "out of memory while" "(ulimit -v)" "${patterns[@]}" -- "${limited[@]}" "$kib" "$@"
+  [ $((SECONDS - started)) -lt 30 ] && pass || fail "$name: took $((SECONDS - started)) s"
+}
+oom oom-train-host 150000 "a request for" -- "$bin/gq-train" "${run[@]}" --max-steps 2
+oom oom-train-mnist-cnn 250000 -- "$bin/gq-train" "${run[@]}" --model mnist-cnn --max-steps 2
+# (decoding CIFAR-10: the xz decoder's failure, or ours, is out of memory, not a corrupt archive)
+oom oom-decoding-cifar10 350000 "while loading the data" -- "$bin/gq-train" \
+  --dataset cifar10 --model paper-cnn --train-subset 512 --test-subset 128 --max-steps 2 --quiet
+oom oom-eval 150000 "gq-eval: out of memory while" -- "$bin/gq-eval" "$tmp/ck/last.ckpt" --test-subset 64
+# A 3 GiB sparse file given as a checkpoint is refused by its first bytes, not read whole (under a
+# 1 GiB limit, reading it would run out of memory).
+truncate -s 3G "$tmp/sparse.ckpt"
+expect resume-sparse-3g 1 "sparse.ckpt: not a gradqueue checkpoint" -- "${limited[@]}" 1000000 "$bin/gq-train" \
+  "${run[@]}" --resume "$tmp/sparse.ckpt"
 
 finish

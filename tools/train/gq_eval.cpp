@@ -1,6 +1,6 @@
 // gq-eval: loads a gq-train checkpoint and reports test accuracy, per-class accuracy and the
 // confusion matrix. Exit codes: 0 done; 1 an error (a bad or non-finite checkpoint); 3 a data
-// error; 103..109 a bad command line.
+// error; 4 out of memory; 103..109 a bad command line.
 #include <climits>
 #include <cstdio>
 #include <string>
@@ -14,6 +14,7 @@
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/settings.h"
 #include "runtime/train/trainer.h"
+#include "tools/train/out_of_memory.h"
 
 int main(int argc, char** argv) {
   gq::prefer_passive_openmp(argv);
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  gq::tools::on_out_of_memory_say("gq-eval", "reading the checkpoint and the data, and evaluating");
   try {
     // Read once: a live run's checkpoint may be pruned (--keep-checkpoints) right after.
     const gq::train::Checkpoint ck = gq::train::read_checkpoint(checkpoint);  // fields validated
@@ -86,6 +88,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "gq-eval: data error: %s\n", e.what());
     return 3;
   } catch (const std::exception& e) {
+    gq::tools::exit_if_out_of_memory(e);  // exit 4
     std::fprintf(stderr, "gq-eval: %s\n", e.what());
     return 1;
   }

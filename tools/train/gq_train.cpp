@@ -22,6 +22,7 @@
 #include "runtime/device.h"
 #include "runtime/error.h"
 #include "runtime/host_threads.h"
+#include "tools/train/out_of_memory.h"
 #include "tools/train/stop_signal.h"
 #include "tools/train/train_flags.h"
 #include "runtime/train/trainer.h"
@@ -57,11 +58,12 @@ std::string resume_command(int argc, char** argv, const std::filesystem::path& c
   return cmd + " --resume " + shell_quote(checkpoint.string());
 }
 
-int report_stop(const gq::train::Stopped& s, int argc, char** argv) {
+int report_stop(const gq::train::Stopped& s, bool profiling, int argc, char** argv) {
   const char* name = gq::train::signal_name(s.signal());
   if (s.checkpoint().empty()) {
     fmt::print(stderr, "gq-train: stopped by {} after step {}; {}\n", name, s.step(),
                s.step() == 0 ? "no step was taken, nothing to save"
+               : profiling   ? "--profile saves no checkpoint"
                              : "no --checkpoint-dir was given, so nothing was saved");
   } else {
     char cwd[4096];
@@ -74,9 +76,21 @@ int report_stop(const gq::train::Stopped& s, int argc, char** argv) {
   return 128 + s.signal();
 }
 
+void check_device_flag(const std::string& device) {
+  if (device == "cuda" && !gq::built_for_gpu())
+    GQ_FAIL(
+        "--device cuda: this binary was built for the CPU emulator; rebuild with "
+        "GQ_CUDA=ON ./tools/setup.sh on a machine with a GPU");
+  if (device == "cpu" && gq::built_for_gpu())
+    GQ_FAIL(
+        "--device cpu: this binary was built for the GPU; use an emulator build "
+        "(GQ_CUDA=OFF ./tools/setup.sh)");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  gq::tools::on_out_of_memory_say("gq-train", "starting");
   gq::prefer_passive_openmp(argv);
   CLI::App app{
       "gq-train: train a CNN with gradqueue (GPU when built for it, else the CPU emulator)"};
@@ -116,18 +130,13 @@ int main(int argc, char** argv) {
     comm->abort(code);
   };
   try {
-    if (cfg.device == "cuda" && !gq::built_for_gpu())
-      GQ_FAIL(
-          "--device cuda: this binary was built for the CPU emulator; rebuild with "
-          "GQ_CUDA=ON ./tools/setup.sh on a machine with a GPU");
-    if (cfg.device == "cpu" && gq::built_for_gpu())
-      GQ_FAIL(
-          "--device cpu: this binary was built for the GPU; use an emulator build "
-          "(GQ_CUDA=OFF ./tools/setup.sh)");
+    check_device_flag(cfg.device);
     gq::train::install_stop_handlers();
+    gq::tools::on_out_of_memory_say("gq-train", "loading the data and setting up the run");
     gq::train::Trainer trainer(cfg, comm.get());
+    gq::tools::on_out_of_memory_say("gq-train", "training");
     if (cfg.profile_steps > 0) {
-      trainer.run_profile();
+      trainer.run_profile(gq::train::stop_signal);
       return 0;
     }
     const auto result = trainer.run(gq::train::stop_signal);
@@ -142,11 +151,15 @@ int main(int argc, char** argv) {
   } catch (const gq::train::Stopped& s) {
     // Every rank stops after the same step (the Trainer agrees on it); rank 0 reports.
     if (comm->rank() != 0) return 128 + s.signal();
-    return report_stop(s, argc, argv);
+    return report_stop(s, cfg.profile_steps > 0, argc, argv);
   } catch (const gq::data::DataError& e) {
     return fail(3, std::string("data error: ") + e.what());
   } catch (const gq::OutOfMemory& e) {
+    if (!comm->distributed()) gq::tools::exit_if_out_of_memory(e);  // exit 4 at once
     return fail(4, e.what());
+  } catch (const std::bad_alloc& e) {
+    if (!comm->distributed()) gq::tools::exit_if_out_of_memory(e);
+    return fail(4, "out of host memory");
   } catch (const std::exception& e) {
     return fail(1, e.what());
   }

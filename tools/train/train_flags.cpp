@@ -24,7 +24,7 @@ void add_setting(CLI::App& app, const Setting& s) {
     o->default_str(d.is_string() ? d.get<std::string>() : d.dump());
   if (s.check)
     o->check(CLI::Validator([&s](std::string& text) { return s.check(text); }, ""));
-  if (!s.expects)  // a path: an empty one given would silently mean "none" (`--resume ""`)
+  if (s.is_path)  // a path: an empty one given would silently mean "none" (`--resume ""`)
     o->check(CLI::Validator(
         [](std::string& text) {
           return text.empty() ? std::string("expected a file or folder name, found an empty one")
