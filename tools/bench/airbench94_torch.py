@@ -12,9 +12,10 @@ smoothing 0.2 on a summed loss, the triangular schedule, a lookahead EMA every 5
 padding + translation by 2, the alternating flip, and test-time augmentation level 2.
 
 Usage: tools/bench/airbench94_torch.py [--data-dir DIR] [--seed N] [--threads N] [--epochs 9.9]
-           [--batch-size 1024] [--metrics FILE]
+           [--batch-size 1024] [--metrics FILE] [--state FILE]
 Prints one JSON line: seed, accuracy without and with TTA on the full test set, wall time of the
-training (whitening init to the last step; evaluation apart), and the steps run.
+training (whitening init to the last step; evaluation apart; a run continued from --state adds
+the time of each part, its data preparation included), and the steps run.
 Uses Debian's python3-torch (hence /usr/bin/python3).
 """
 import argparse
@@ -203,6 +204,12 @@ def evaluate(net, images, labels, tta):
     return correct / len(x)
 
 
+def save_state(path, **state):
+    """Written whole or not at all (tmp + rename): a run killed while saving resumes from the last."""
+    torch.save(state, path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
 def train(args, data):
     train_x, train_y, test_x, test_y = data
     gen = torch.Generator().manual_seed(args.seed)
@@ -214,11 +221,23 @@ def train(args, data):
     opt = optimizer_for(net, args.batch_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: triangle(s, total))
     alpha = 0.95 ** HYP["ema_every"] * (torch.arange(total + 1) / total) ** 3
-    init_whitening(net[0], normalise(train_x[:5000]))
+    saved = torch.load(args.state) if args.state and os.path.exists(args.state) else None
+    if saved is None:
+        init_whitening(net[0], normalise(train_x[:5000]))
+        step, first_epoch, earlier_s = 0, 0, 0.0
+    else:  # continue after the last whole epoch of a stopped run
+        net.load_state_dict(saved["net"])
+        opt.load_state_dict(saved["opt"])
+        sched.load_state_dict(saved["sched"])
+        gen.set_state(saved["gen"])
+        loader.epoch, step = saved["loader_epoch"], saved["step"]
+        first_epoch, earlier_s = saved["epoch"], saved["train_s"]
     look = Lookahead(net)  # after the whitening (the original takes it just before: ~1e-6 apart)
+    if saved is not None:
+        look.ema = saved["ema"]
     loss_fn = nn.CrossEntropyLoss(label_smoothing=HYP["label_smoothing"], reduction="none")
-    step, log = 0, open(args.metrics, "w") if args.metrics else None
-    for epoch in range(math.ceil(args.epochs)):
+    log = open(args.metrics, "a" if saved else "w") if args.metrics else None
+    for epoch in range(first_epoch, math.ceil(args.epochs)):
         net[0].bias.requires_grad = epoch < HYP["whiten_bias_epochs"]
         for xb, yb in loader:
             loss = loss_fn(net(xb), yb).sum()
@@ -231,12 +250,19 @@ def train(args, data):
                 look.update(net, decay=alpha[step].item())
             if log:
                 log.write(json.dumps(dict(step=step, loss=loss.item() / len(yb),
-                                          s=time.perf_counter() - start)) + "\n")
+                                          s=earlier_s + time.perf_counter() - start)) + "\n")
             if step >= total:
                 look.update(net, decay=1.0)
                 break
-    seconds = time.perf_counter() - start
-    return dict(seed=args.seed, steps=step, train_s=round(seconds, 1),
+        if args.state and step < total:
+            if log:
+                log.flush()
+            save_state(args.state, net=net.state_dict(), opt=opt.state_dict(),
+                       sched=sched.state_dict(), ema=look.ema, gen=gen.get_state(),
+                       loader_epoch=loader.epoch, step=step, epoch=epoch + 1,
+                       train_s=earlier_s + time.perf_counter() - start)
+    seconds = earlier_s + time.perf_counter() - start
+    return dict(seed=args.seed, steps=step, train_s=round(seconds, 1), resumed=saved is not None,
                 acc=evaluate(net, test_x, test_y, False), tta_acc=evaluate(net, test_x, test_y, True))
 
 
@@ -248,6 +274,8 @@ def main():
     ap.add_argument("--epochs", type=float, default=9.9)
     ap.add_argument("--batch-size", type=int, default=1024)
     ap.add_argument("--metrics", default="", help="JSONL of the loss per step")
+    ap.add_argument("--state", default="",
+                    help="save the run here after every epoch and continue from it when it exists")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
