@@ -1,5 +1,7 @@
 #include "runtime/train/trainer.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -115,7 +117,8 @@ Stopped::Stopped(int signal, long step, std::filesystem::path checkpoint)
       step_(step),
       checkpoint_(std::move(checkpoint)) {}
 
-Trainer::Trainer(const TrainConfig& config, Communicator* comm) : cfg_(config), comm_(comm) {
+Trainer::Trainer(const TrainConfig& config, Communicator* comm)
+    : cfg_(config), comm_(comm), progress_redraws_(::isatty(STDOUT_FILENO) == 1) {
   check_values(cfg_);  // what the command line checks, for a TrainConfig built in code
   GQ_CHECK(cfg_.epochs > 0 || cfg_.max_steps > 0, "--epochs or --max-steps must be positive");
   join_ranks();
@@ -149,6 +152,7 @@ Trainer::Trainer(const TrainConfig& config, Communicator* comm) : cfg_(config), 
     load(*resume, cfg_.resume, /*model_only=*/false);
     resume.reset();
     last_good_checkpoint_ = cfg_.resume;
+    if (!cfg_.quiet) fmt::print("resumed from step {} ({})\n", step_, cfg_.resume.string());
   }
   if (!cfg_.metrics_path.empty()) {
     metrics_ = MetricsLog(cfg_.metrics_path, cfg_.resume.empty() ? -1 : step_);
@@ -682,7 +686,8 @@ void Trainer::log_evaluation(const EvalResult& test) {
     const EvalResult val = evaluate(/*validation=*/true);
     record["val_loss"] = val.loss;
     record["val_accuracy"] = val.accuracy;
-    val_text = fmt::format(" validation loss {:.4f} accuracy {:.2f}%", val.loss, 100 * val.accuracy);
+    val_text +=
+        fmt::format(" validation loss {:.4f} accuracy {:.2f}%", val.loss, 100 * val.accuracy);
   }
   if (!cfg_.quiet)
     fmt::print("eval  step {:>6} epoch {:>3} test loss {:.4f} test accuracy {:.2f}%{}\n", step_,
@@ -710,6 +715,53 @@ void Trainer::run_profile() {
     fmt::print("profiled {} steps after {} warm-up steps\n", cfg_.profile_steps, kProfileWarmup);
 }
 
+// One "train" record and progress line for the `steps` steps since the last, which took `secs`.
+void Trainer::log_training(long steps, double secs, bool eval_now) {
+  const double loss = take_train_loss();
+  const double ips = steps * cfg_.batch_size / std::max(secs, 1e-9);
+  const double eta = (total_steps_ - step_) * cfg_.batch_size / std::max(ips, 1e-9);
+  const float lr = learning_rate(schedule_, step_ - 1);
+  if (!std::isfinite(loss)) {
+    const auto bad = first_nonfinite();
+    diverged(fmt::format("the mean training loss is {} (lr {}){}", loss, lr,
+                         bad ? "; the first non-finite tensor is the " + *bad : std::string()));
+  }
+  nlohmann::json record{{"type", "train"}, {"step", step_}, {"epoch", epoch_ + 1},
+                        {"loss", loss},    {"lr", lr},      {"images_per_s", ips}};
+  std::string comm_status;
+  if (comm_) {
+    const double ms = last_step_comm_ms();
+    record["ranks"] = ranks_;
+    record["comm_ms"] = ms;
+    record["comm_bytes"] = comm_bytes_per_step_;
+    comm_status = fmt::format(" comm {:.1f} ms", ms);
+  }
+  std::string gq_status;
+  if (grad_queue_) {
+    const GradQueueDiagnostics d = grad_queue_->diagnostics();  // throws after repeated skips
+    record["gradqueue"] = to_json(d);
+    gq_status = fmt::format(" qlen {:>2} mean-delta {:.3f} cos {:.3f}", d.qlen, d.mean_delta,
+                            d.cos_gstar_gbar);
+  }
+  print_progress(fmt::format("step {:>6}/{} epoch {:>3} loss {:.4f} lr {:.4f}{}{} {:>7.0f} img/s "
+                             "ETA {:>5.0f}s",
+                             step_, total_steps_, epoch_ + 1, loss, lr, gq_status, comm_status, ips,
+                             eta),
+                 eval_now);
+  log_metrics(record.dump());
+}
+
+// On a terminal the progress line redraws itself (\r) until an evaluation ends it; in a file or a
+// pipe (a log, CI) each interval is a line of its own.
+void Trainer::print_progress(const std::string& line, bool end_line) const {
+  if (cfg_.quiet) return;
+  if (progress_redraws_)
+    fmt::print("\r{}   {}", line, end_line ? "\n" : "");
+  else
+    fmt::print("{}\n", line);
+  std::fflush(stdout);
+}
+
 EvalResult Trainer::run(const std::function<int()>& stop_requested) {
   // Data-parallel: a signal seen by any rank stops every rank after the same step.
   const auto requested = [&] {
@@ -719,6 +771,7 @@ EvalResult Trainer::run(const std::function<int()>& stop_requested) {
   if (const int sig = requested()) throw Stopped(sig, step_, {});  // no step taken: nothing to save
   using clock = std::chrono::steady_clock;
   auto t0 = clock::now();
+  const long first_step = step_;
   long logged_step = step_;
   auto t_log = t0;
   EvalResult last;
@@ -730,43 +783,11 @@ EvalResult Trainer::run(const std::function<int()>& stop_requested) {
     const bool epoch_end = step_ % steps_per_epoch_ == 0 || step_ == total_steps_;
     const bool eval_now = epoch_end || (cfg_.eval_every > 0 && step_ % cfg_.eval_every == 0);
     if (step_ % cfg_.log_every == 0 || eval_now) {
-      const double loss = take_train_loss();
       const auto now = clock::now();
-      const double secs = std::chrono::duration<double>(now - t_log).count();
-      const double ips = (step_ - logged_step) * cfg_.batch_size / std::max(secs, 1e-9);
-      const double eta = (total_steps_ - step_) * cfg_.batch_size / std::max(ips, 1e-9);
+      log_training(step_ - logged_step, std::chrono::duration<double>(now - t_log).count(),
+                   eval_now);
       t_log = now;
       logged_step = step_;
-      const float lr = learning_rate(schedule_, step_ - 1);
-      if (!std::isfinite(loss)) {
-        const auto bad = first_nonfinite();
-        diverged(fmt::format("the mean training loss is {} (lr {}){}", loss, lr,
-                             bad ? "; the first non-finite tensor is the " + *bad : std::string()));
-      }
-      nlohmann::json record{{"type", "train"}, {"step", step_}, {"epoch", epoch_ + 1},
-                            {"loss", loss},    {"lr", lr},      {"images_per_s", ips}};
-      std::string comm_status;
-      if (comm_) {
-        const double ms = last_step_comm_ms();
-        record["ranks"] = ranks_;
-        record["comm_ms"] = ms;
-        record["comm_bytes"] = comm_bytes_per_step_;
-        comm_status = fmt::format(" comm {:.1f} ms", ms);
-      }
-      std::string gq_status;
-      if (grad_queue_) {
-        const GradQueueDiagnostics d = grad_queue_->diagnostics();  // throws after repeated skips
-        record["gradqueue"] = to_json(d);
-        gq_status = fmt::format(" qlen {:>2} mean-delta {:.3f} cos {:.3f}", d.qlen, d.mean_delta,
-                                d.cos_gstar_gbar);
-      }
-      if (!cfg_.quiet)
-        fmt::print(
-            "\rstep {:>6}/{} epoch {:>3} loss {:.4f} lr {:.4f}{}{} {:>7.0f} img/s ETA {:>5.0f}s   {}",
-            step_, total_steps_, epoch_ + 1, loss, lr, gq_status, comm_status, ips, eta,
-            eval_now ? "\n" : "");
-      std::fflush(stdout);
-      log_metrics(record.dump());
     }
     if (eval_now) {
       const auto te = clock::now();
@@ -780,7 +801,7 @@ EvalResult Trainer::run(const std::function<int()>& stop_requested) {
     const bool periodic = dir && cfg_.checkpoint_every > 0 && step_ % cfg_.checkpoint_every == 0;
     if (periodic) save_step_checkpoint();
     if (sig != 0 && step_ < total_steps_) {
-      if (!cfg_.quiet) fmt::print("\n");
+      if (!cfg_.quiet && progress_redraws_) fmt::print("\n");  // ends the redrawn line
       throw Stopped(sig, step_,
                     !dir       ? std::filesystem::path()
                     : periodic ? last_good_checkpoint_
@@ -789,7 +810,9 @@ EvalResult Trainer::run(const std::function<int()>& stop_requested) {
   }
   if (!cfg_.checkpoint_dir.empty()) save(cfg_.checkpoint_dir / "last.ckpt");
   const double total = std::chrono::duration<double>(clock::now() - t0).count();
-  if (!cfg_.quiet) fmt::print("done: {} steps in {:.1f} s\n", total_steps_, total);
+  if (!cfg_.quiet)
+    fmt::print("done: {} of {} steps in {:.1f} s{}\n", step_ - first_step, total_steps_, total,
+               first_step > 0 ? fmt::format(" (resumed from step {})", first_step) : "");
   return last;
 }
 

@@ -144,6 +144,8 @@ class Trainer {
   void gather_batch(const DeviceSplit& split, const std::int32_t* indices,
                     const kernels::AugmentParams& aug, stream_t stream);
   void log_evaluation(const EvalResult& test);
+  void log_training(long steps, double secs, bool eval_now);
+  void print_progress(const std::string& line, bool end_line) const;
   void begin_epoch();
   models::Context train_context();
   void step_front(stream_t stream);  // begin_step ... loss, Grad Queue's clustering
@@ -164,6 +166,7 @@ class Trainer {
   Communicator* comm_ = nullptr;  // null or size 1: one process
   int rank_ = 0, ranks_ = 1;
   int local_b_ = 0;  // this rank's samples per step: batch_size / ranks
+  bool progress_redraws_ = false;  // stdout is a terminal: the progress line redraws with \r
   Event comm_start_, comm_stop_;
   bool comm_timed_ = false;
   std::uint64_t comm_bytes_per_step_ = 0;
