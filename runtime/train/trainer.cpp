@@ -28,6 +28,7 @@
 #include "runtime/rng.h"
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/checkpoint_dir.h"
+#include "runtime/train/run_header.h"
 #include "runtime/train/settings.h"
 #include "runtime/train/whitening_init.h"
 
@@ -162,6 +163,7 @@ Trainer::Trainer(const TrainConfig& config, Communicator* comm)
           metrics_.dropped(), step_, cfg_.metrics_path.string());
   }
   if (!cfg_.quiet) print_configuration(input);
+  if (!cfg_.metrics_path.empty()) log_metrics(run_header(cfg_, step_, ranks_));
 }
 
 void Trainer::join_ranks() {
@@ -692,11 +694,19 @@ void Trainer::log_evaluation(const EvalResult& test) {
   if (!cfg_.quiet)
     fmt::print("eval  step {:>6} epoch {:>3} test loss {:.4f} test accuracy {:.2f}%{}\n", step_,
                epoch_ + 1, test.loss, 100 * test.accuracy, val_text);
-  log_metrics(record.dump());
+  log_metrics(std::move(record));
 }
 
-void Trainer::log_metrics(const std::string& json_line) {
-  metrics_.write(json_line);
+// Every record goes out here, stamped with the wall-clock time (Unix seconds) and the seconds
+// since this segment's run header (the first record written).
+void Trainer::log_metrics(nlohmann::json record) {
+  using namespace std::chrono;
+  const auto now = steady_clock::now();
+  if (!records_started_) records_started_ = now;
+  const auto millis = [](double s) { return std::round(s * 1000) / 1000; };
+  record["time"] = millis(duration<double>(system_clock::now().time_since_epoch()).count());
+  record["elapsed_s"] = millis(duration<double>(now - *records_started_).count());
+  metrics_.write(record.dump());
 }
 
 // Profiling run: a few warm-up steps, then the profiled steps between profiler_start/stop (what
@@ -748,7 +758,7 @@ void Trainer::log_training(long steps, double secs, bool eval_now) {
                              step_, total_steps_, epoch_ + 1, loss, lr, gq_status, comm_status, ips,
                              eta),
                  eval_now);
-  log_metrics(record.dump());
+  log_metrics(std::move(record));
 }
 
 // On a terminal the progress line redraws itself (\r) until an evaluation ends it; in a file or a

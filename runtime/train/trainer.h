@@ -3,12 +3,15 @@
 // allocates nothing and syncs with the host only when it logs.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "datasets/dataset.h"
 #include "kernels/augment.h"
@@ -154,7 +157,7 @@ class Trainer {
   void replay(F&& direct);
   std::string graph_unavailable() const;
   void plan_learning_rates(long steps);
-  void log_metrics(const std::string& json_line);
+  void log_metrics(nlohmann::json record);
   std::string memory_plan() const;
   void check_settings(const Checkpoint& ck, const std::filesystem::path& path) const;
   std::filesystem::path save_step_checkpoint();
@@ -176,6 +179,7 @@ class Trainer {
   long steps_per_epoch_ = 0, total_steps_ = 0, step_ = 0;
   int epoch_ = 0;
   MetricsLog metrics_;
+  std::optional<std::chrono::steady_clock::time_point> records_started_;  // the run header's
   std::unique_ptr<CheckpointDirLock> checkpoint_dir_lock_;  // rank 0 with --checkpoint-dir
   std::filesystem::path last_good_checkpoint_;  // the newest written (or resumed) checkpoint
 

@@ -64,8 +64,8 @@ cp "$R/$one/metrics.jsonl" "$T/metrics.before"
 rm "$R/$one/done"
 "$PY" "$SWEEP" "$SPEC" --runs-dir "$T/runs" --bin "$BIN/gq-train" >"$T/sweep3.out" 2>&1
 check "an unfinished cell is rerun alone" grep -q '9 already done, 1 to run' "$T/sweep3.out"
-# Same seed -> same numbers (images/s aside).
-strip() { sed -E 's/"images_per_s":[0-9.eE+-]+,?//' "$1"; }
+# Same seed -> same numbers (run headers, times and images/s aside).
+strip() { grep -v '"type":"run"' "$1" | sed -E 's/"(elapsed_s|images_per_s|time)":[0-9.eE+-]+,?//g'; }
 check "rerun cell gives identical metrics" cmp -s <(strip "$T/metrics.before") <(strip "$R/$one/metrics.jsonl")
 
 # --verify reruns finished cells elsewhere and compares; a changed stored metric is caught.

@@ -8,7 +8,7 @@ plot="$here/../../tools/plot.py"
 source "$here/expect.sh"
 
 cat >"$tmp/plain.jsonl" <<'JSONL'
-{"type":"header","version":"x"}
+{"commit":"abc","elapsed_s":0.0,"settings":{"model":"mlp"},"step":0,"time":1700000000.0,"type":"run","version":"0.1.0"}
 {"epoch":1,"images_per_s":100,"loss":2.3,"lr":0.1,"step":10,"type":"train"}
 {"epoch":1,"step":10,"test_accuracy":0.31,"test_loss":1.9,"type":"eval"}
 JSONL
