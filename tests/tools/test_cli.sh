@@ -89,6 +89,8 @@ for i, c in enumerate(r["per_class"]):
 assert f"accuracy {100 * r['accuracy']:.2f}%" in sys.argv[2] and f"loss {r['loss']:.4f}" in sys.argv[2]
 assert "tta" not in r and r["dataset"] == "mnist" and r["step"] == 8, r
 PY
+expect eval-json-plot 0 "wrote $tmp/cm.png" -- /usr/bin/python3 "$(dirname "$0")/../../tools/plot.py" \
+  --confusion "$tmp/eval.json" -o "$tmp/cm.png"
 expect eval-corrupt 1 "corrupt" -- "$bin/gq-eval" "$tmp/corrupt.ckpt"
 expect eval-missing 1 "not found" -- "$bin/gq-eval" "$tmp/none.ckpt"
 
