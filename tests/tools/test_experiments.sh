@@ -51,7 +51,7 @@ check "every cell has done, metrics, command, log, cell.json" bash -c '
 check "progress shows i/N and ETA" grep -q '^\[10/10\] done .* ETA' "$T/sweep1.out"
 check "sweep.json records the command" grep -q 'sweep.py' "$R/sweep.json"
 check "Grad Queue cells log gradqueue stats" bash -c \
-  'grep -l "\"gradqueue\"" "$1"/*/metrics.jsonl | wc -l | grep -qx 6' _ "$R"
+  'grep -l "\"gradqueue\":{" "$1"/*/metrics.jsonl | wc -l | grep -qx 6' _ "$R"
 
 # A rerun skips every finished cell.
 "$PY" "$SWEEP" "$SPEC" --runs-dir "$T/runs" --bin "$BIN/gq-train" >"$T/sweep2.out" 2>&1
@@ -59,7 +59,7 @@ check "rerun exits 0" test $? -eq 0
 check "rerun skips all 10 cells" grep -q '10 already done, 0 to run' "$T/sweep2.out"
 
 # An unfinished cell (no done marker) is rerun, and only it.
-one=$(basename "$(dirname "$(grep -l "\"gradqueue\"" "$R"/*/metrics.jsonl | head -1)")")
+one=$(basename "$(dirname "$(grep -l "\"gradqueue\":{" "$R"/*/metrics.jsonl | head -1)")")
 cp "$R/$one/metrics.jsonl" "$T/metrics.before"
 rm "$R/$one/done"
 "$PY" "$SWEEP" "$SPEC" --runs-dir "$T/runs" --bin "$BIN/gq-train" >"$T/sweep3.out" 2>&1
