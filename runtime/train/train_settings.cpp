@@ -125,6 +125,11 @@ std::vector<Setting> core_settings() {
             "are dropped, then new ones appended)",
             ResumeRule::may_change, "profile", {"0"}},
            GQ_FIELD(metrics_path)),
+      path({"tensorboard", out,
+            "write TensorBoard event files of the same records into this folder (a new file per "
+            "run; a resume hides the events past its checkpoint's step)",
+            ResumeRule::may_change, "profile", {"0"}},
+           GQ_FIELD(tensorboard_dir)),
       path({"checkpoint-dir", out,
             "write checkpoints here (checked before training; also on SIGINT/SIGTERM)"},
            GQ_FIELD(checkpoint_dir)),

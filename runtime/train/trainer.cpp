@@ -30,6 +30,7 @@
 #include "runtime/train/checkpoint_dir.h"
 #include "runtime/train/run_header.h"
 #include "runtime/train/settings.h"
+#include "runtime/train/tensorboard_writer.h"
 #include "runtime/train/whitening_init.h"
 
 namespace gq::train {
@@ -137,6 +138,9 @@ Trainer::Trainer(const TrainConfig& config, Communicator* comm)
     resume = read_checkpoint(cfg_.resume);
     check_settings(*resume, cfg_.resume);
   }
+  if (!cfg_.tensorboard_dir.empty())
+    tensorboard_ = std::make_unique<TensorBoardWriter>(
+        cfg_.tensorboard_dir, resume ? resume->header.at("step").get<long>() : -1);
   load_data();
   const bool text = train_.images.empty();
   const Shape input =
@@ -163,7 +167,7 @@ Trainer::Trainer(const TrainConfig& config, Communicator* comm)
           metrics_.dropped(), step_, cfg_.metrics_path.string());
   }
   if (!cfg_.quiet) print_configuration(input);
-  if (!cfg_.metrics_path.empty()) log_metrics(run_header(cfg_, step_, ranks_));
+  if (!cfg_.metrics_path.empty() || tensorboard_) log_metrics(run_header(cfg_, step_, ranks_));
 }
 
 void Trainer::join_ranks() {
@@ -187,6 +191,7 @@ void Trainer::join_ranks() {
   if (rank_ != 0) {
     cfg_.quiet = true;
     cfg_.metrics_path.clear();
+    cfg_.tensorboard_dir.clear();
   }
 }
 
@@ -698,7 +703,8 @@ void Trainer::log_evaluation(const EvalResult& test) {
 }
 
 // Every record goes out here, stamped with the wall-clock time (Unix seconds) and the seconds
-// since this segment's run header (the first record written).
+// since this segment's run header (the first record written), to both sinks: the JSONL and
+// TensorBoard.
 void Trainer::log_metrics(nlohmann::json record) {
   using namespace std::chrono;
   const auto now = steady_clock::now();
@@ -707,6 +713,7 @@ void Trainer::log_metrics(nlohmann::json record) {
   record["time"] = millis(duration<double>(system_clock::now().time_since_epoch()).count());
   record["elapsed_s"] = millis(duration<double>(now - *records_started_).count());
   metrics_.write(record.dump());
+  if (tensorboard_) tensorboard_->write(record);
 }
 
 // Profiling run: a few warm-up steps, then the profiled steps between profiler_start/stop (what

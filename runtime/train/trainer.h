@@ -33,6 +33,7 @@
 namespace gq::train {
 
 class CheckpointDirLock;  // runtime/train/checkpoint_dir.h
+class TensorBoardWriter;  // runtime/train/tensorboard_writer.h
 
 struct EvalResult {
   double loss = 0, accuracy = 0;
@@ -179,6 +180,7 @@ class Trainer {
   long steps_per_epoch_ = 0, total_steps_ = 0, step_ = 0;
   int epoch_ = 0;
   MetricsLog metrics_;
+  std::unique_ptr<TensorBoardWriter> tensorboard_;  // rank 0 with --tensorboard
   std::optional<std::chrono::steady_clock::time_point> records_started_;  // the run header's
   std::unique_ptr<CheckpointDirLock> checkpoint_dir_lock_;  // rank 0 with --checkpoint-dir
   std::filesystem::path last_good_checkpoint_;  // the newest written (or resumed) checkpoint

@@ -93,7 +93,8 @@ TEST(Settings, RunRecordHoldsWhatIsInEffect) {
 
 // A run header's settings (runtime/train/run_header.h): every setting in effect, with its value.
 TEST(Settings, ValuesHoldEverySettingInEffect) {
-  const TrainConfig cfg = parse({"--optimizer", "lars", "--lars-eta", "0.002", "--metrics", "m.jsonl"});
+  const TrainConfig cfg =
+      parse({"--optimizer", "lars", "--lars-eta", "0.002", "--metrics", "m.jsonl"});
   const nlohmann::json v = setting_values(cfg);
   for (const Setting& s : all_settings())
     EXPECT_EQ(v.contains(s.name), in_effect(s, cfg)) << "--" << s.name;
