@@ -14,6 +14,7 @@ packages=(
   libarchive-dev zlib1g-dev liblzma-dev  # datasets straight from .tar.xz / .gz
   dataset-fashion-mnist    # fallback dataset when CIFAR-10 is absent
   python3-numpy python3-matplotlib       # tools/plot.py
+  python3-venv             # tools/test-venv.sh: the tests' readers from PyPI (TensorBoard's)
   clang libclang-rt-dev    # tools/fuzz.sh: libFuzzer, ASan and UBSan ship in clang's compiler-rt
   openmpi-bin libopenmpi-dev  # data-parallel training: mpirun, MPI (NCCL comes with the CUDA toolkit)
 )

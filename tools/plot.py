@@ -1,13 +1,17 @@
 #!/usr/bin/python3
-"""Turns gq-train metrics (JSONL) into PNG curves.
+"""Turns gq-train metrics (JSONL) into PNG curves, and gq-eval --json's confusion matrix into a PNG.
 
 Usage: tools/plot.py METRICS.jsonl [MORE.jsonl ...] [-o OUT.png]
+       tools/plot.py --confusion EVAL.json [-o OUT.png]
 One figure, one line per file (labelled by file name), everything against the step: the training
 loss with the test and validation losses; every accuracy an evaluation recorded (test, validation,
 with test-time augmentation: any "*accuracy*" key), as points joined by lines, so that one
 evaluation is a visible point and evaluations inside an epoch (--eval-every) spread out; the
 learning rate; and, for Grad Queue runs, its diagnostics (queue length; mean scarcity weight,
-fraction amplified and cos(G*, g-bar)). Uses Debian's python3-matplotlib (hence /usr/bin/python3).
+fraction amplified and cos(G*, g-bar)). Records of other types (the run headers) are skipped.
+--confusion: one cell per true class (row) and prediction (column) holding the count, shaded by
+its share of the row, so that every class reads on the same scale however many samples it has.
+Uses Debian's python3-matplotlib and python3-numpy (hence /usr/bin/python3).
 """
 import argparse
 import json
@@ -15,6 +19,7 @@ import os
 import sys
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -89,11 +94,67 @@ def labels(paths):
             for p, n in zip(paths, names)]
 
 
+def read_confusion(path):
+    """gq-eval --json's report; exits naming the file and what was expected."""
+    try:
+        with open(path) as f:
+            r = json.load(f)
+    except OSError as e:
+        sys.exit(f"plot.py: cannot read {path}: {e.strerror}")
+    except json.JSONDecodeError as e:
+        sys.exit(f"{path}: not JSON ({e}); expected gq-eval --json output")
+    names = r.get("classes") if isinstance(r, dict) else None
+    m = r.get("confusion") if isinstance(r, dict) else None
+    n = len(names) if isinstance(names, list) else 0
+    if n == 0 or not isinstance(m, list) or len(m) != n or any(
+            not isinstance(row, list) or len(row) != n or
+            not all(isinstance(c, int) and c >= 0 for c in row) for row in m):
+        sys.exit(f"{path}: expected gq-eval --json output: 'classes' (N names) and 'confusion' "
+                 f"(N rows of N counts)")
+    return r
+
+
+def draw_confusion(path, out):
+    r = read_confusion(path)
+    names, counts = r["classes"], np.array(r["confusion"], dtype=np.int64)
+    n = len(names)
+    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    side = max(6.0, 0.6 * n + 2)
+    fig, ax = plt.subplots(figsize=(side, side))
+    image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(n), names, rotation=45, ha="right")
+    ax.set_yticks(range(n), names)
+    if n <= 30:  # the counts, in white where the cell is dark
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize="small",
+                        color="white" if share[i, j] > 0.5 else "black")
+    accuracy = r.get("accuracy")
+    ax.set(xlabel="predicted", ylabel="true class",
+           title=f"{r.get('model', '?')} on {r.get('dataset', '?')}, step {r.get('step', '?')}: "
+                 + (f"accuracy {100 * accuracy:.2f}% " if isinstance(accuracy, float) else "")
+                 + f"({counts.sum()} samples)")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("metrics", nargs="+")
+    ap.add_argument("metrics", nargs="*", help="gq-train --metrics files")
+    ap.add_argument("--confusion", metavar="EVAL.json",
+                    help="draw the confusion matrix of gq-eval --json output instead")
     ap.add_argument("-o", "--out", default=None, help="PNG path (default: first file with .png)")
     args = ap.parse_args()
+    if args.confusion:
+        if args.metrics:
+            ap.error("--confusion draws one gq-eval --json file; plot metrics files separately")
+        out = args.out or os.path.splitext(args.confusion)[0] + ".png"
+        draw_confusion(args.confusion, out)
+        print(f"wrote {out}")
+        return
+    if not args.metrics:
+        ap.error("give gq-train --metrics files, or --confusion EVAL.json")
     out = args.out or os.path.splitext(args.metrics[0])[0] + ".png"
     runs = [(label, *read(p)) for label, p in zip(labels(args.metrics), args.metrics)]
     has_gq = any(isinstance(r.get("gradqueue"), dict) for _, train, _ in runs for r in train)

@@ -26,6 +26,9 @@ for arg in "$@"; do
 done
 
 tools/deps.sh
+# The real readers the tests check our outputs with (TensorBoard's), from PyPI into .venv-test/;
+# without a network the tests that need them report SKIP, saying why.
+tools/test-venv.sh || echo "test-venv: not made; gq_test_tensorboard will be skipped"
 jobs=$(nproc)
 export GQ_DATA_DIR="${GQ_DATA_DIR:-$PWD/../shared/data}"
 section() { printf '\n==== %s ====\n' "$*"; }

@@ -38,7 +38,8 @@ int open_for_append(const std::filesystem::path& path, bool truncate) {
   return fd;
 }
 
-// Keeps the records at or before `step`; returns how many lines were dropped.
+// Keeps the records at or before `step` but a run header at `step` (the new segment's replaces
+// it); returns how many lines were dropped.
 long drop_records_after(const std::filesystem::path& path, long step) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return 0;  // new, or a device
@@ -53,8 +54,10 @@ long drop_records_after(const std::filesystem::path& path, long step) {
                            bytes.begin() + static_cast<std::ptrdiff_t>(end));
     start = end + 1;
     const auto record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    const bool keep = record.is_object() && record.contains("step") &&
-                      record["step"].is_number_integer() && record["step"].get<long>() <= step;
+    const bool stamped = record.is_object() && record.contains("step") &&
+                         record["step"].is_number_integer();
+    const long at = stamped ? record["step"].get<long>() : 0;
+    const bool keep = stamped && (at < step || (at == step && record.value("type", "") != "run"));
     if (keep)
       kept += line + '\n';
     else

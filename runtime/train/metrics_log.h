@@ -6,6 +6,11 @@
 // A resumed run continues the file of the run it resumes: records after the checkpoint's step
 // (written by the first run after its last checkpoint, and to be written again) are dropped first,
 // so every record appears once. A fresh run starts the file afresh.
+//
+// Run headers (runtime/train/run_header.h): one per segment, each at the step its segment started
+// from, so a resumed run's file reads header 0, records, header S, records. A resume from step S
+// also drops a header at S: it was written by an earlier attempt at the same segment (stopped
+// before its first checkpoint), which this run's header replaces.
 #pragma once
 
 #include <filesystem>
@@ -22,7 +27,8 @@ class MetricsLog {
  public:
   MetricsLog() = default;  // writes nothing
   // resume_step < 0: a fresh run (the file is truncated); else records with "step" greater than
-  // resume_step, and lines that are not JSON records (a torn last line), are dropped first.
+  // resume_step, a run header at resume_step, and lines that are not JSON records (a torn last
+  // line) are dropped first.
   MetricsLog(const std::filesystem::path& path, long resume_step);
   ~MetricsLog();
   MetricsLog(MetricsLog&& other) noexcept;

@@ -187,6 +187,13 @@ nlohmann::json shared_settings(const TrainConfig& c) {
   return out;
 }
 
+nlohmann::json setting_values(const TrainConfig& c) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const Setting& s : registry())
+    if (in_effect(s, c)) out[s.name] = s.value(c);
+  return out;
+}
+
 std::vector<std::string> settings_differences(const nlohmann::json& checkpoint,
                                               const nlohmann::json& run) {
   std::vector<std::string> out;

@@ -195,6 +195,9 @@ void check_values(const TrainConfig& c);
 nlohmann::json run_settings(const TrainConfig& c);
 // Every setting but paths, keyed by flag ("--lr"): what the processes of a job must share.
 nlohmann::json shared_settings(const TrainConfig& c);
+// Every setting in effect and its value, those a resume may change too: what a run's header in
+// the --metrics JSONL records.
+nlohmann::json setting_values(const TrainConfig& c);
 // One line per setting that differs: "--seed: checkpoint 0, this run 1"; empty when they match.
 std::vector<std::string> settings_differences(const nlohmann::json& checkpoint,
                                               const nlohmann::json& run);

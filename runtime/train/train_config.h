@@ -90,8 +90,11 @@ struct TrainConfig {
   double whiten_eps = 5e-4;        // added to the patch covariance's eigenvalues
   std::string recipe = "none";     // a named set of settings (runtime/train/recipes.h)
   std::filesystem::path metrics_path;
+  std::filesystem::path tensorboard_dir;  // event files (runtime/train/tensorboard_writer.h)
   std::filesystem::path checkpoint_dir;
   int checkpoint_every = 0;  // steps; 0: only at the end (and on a stop) when checkpoint_dir is set
+  std::filesystem::path init_from;  // start from these weights (fine-tuning); not with resume
+  bool extend = false;      // a resume may lengthen the run (--epochs, --max-steps)
   bool overwrite = false;    // a new run may delete the checkpoints of another in checkpoint_dir
   int keep_checkpoints = 3;  // newest step*.ckpt kept in checkpoint_dir; 0: all
   std::filesystem::path resume;

@@ -10,7 +10,10 @@
 namespace gq::train {
 namespace {
 
-std::vector<Setting> core_settings();  // below: model, data, schedule, optimizer, outputs
+// Below: model, data, schedule, optimizer; outputs; execution.
+std::vector<Setting> core_settings();
+std::vector<Setting> output_settings();
+std::vector<Setting> execution_settings();
 
 // --epochs may be fractional (airbench94: 9.9). Recorded as an integer when it is one, so the
 // checkpoints of whole-epoch runs record what they did before.
@@ -71,8 +74,9 @@ std::vector<Setting> technique_settings() {
 }  // namespace
 
 std::vector<Setting> train_settings() {
-  std::vector<Setting> all = core_settings();
-  for (Setting& s : technique_settings()) all.push_back(std::move(s));
+  std::vector<Setting> all;
+  for (auto part : {core_settings, output_settings, execution_settings, technique_settings})
+    for (Setting& s : part()) all.push_back(std::move(s));
   return all;
 }
 
@@ -81,8 +85,7 @@ namespace {
 std::vector<Setting> core_settings() {
   constexpr auto kMatch = ResumeRule::must_match;
   constexpr std::uint64_t kInt = INT_MAX, kU64 = UINT64_MAX;
-  const std::string run = "Run", schedule = "Schedule", opt = "Optimizer", out = "Outputs",
-                    exec = "Execution";
+  const std::string run = "Run", schedule = "Schedule", opt = "Optimizer";
   return {
       registered({"model", run, "the model (models/zoo.cpp)", kMatch}, GQ_FIELD(model), "model"),
       registered({"dataset", run, "the dataset; reuters: Reuters-21578, bag of words", kMatch},
@@ -120,11 +123,24 @@ std::vector<Setting> core_settings() {
       real({"label-smoothing", opt, "label smoothing", kMatch}, GQ_FIELD(label_smoothing), 0, 1),
       real({"clip-norm", opt, "clip the global gradient norm (0: off)", kMatch},
            GQ_FIELD(clip_norm), 0, 1e6),
+  };
+}
+
+// Where a run writes and what it resumes from.
+std::vector<Setting> output_settings() {
+  constexpr std::uint64_t kInt = INT_MAX;
+  const std::string out = "Outputs";
+  return {
       path({"metrics", out,
             "write JSONL metrics to this file (on --resume: records after the checkpoint's step "
             "are dropped, then new ones appended)",
             ResumeRule::may_change, "profile", {"0"}},
            GQ_FIELD(metrics_path)),
+      path({"tensorboard", out,
+            "write TensorBoard event files of the same records into this folder (a new file per "
+            "run; a resume hides the events past its checkpoint's step)",
+            ResumeRule::may_change, "profile", {"0"}},
+           GQ_FIELD(tensorboard_dir)),
       path({"checkpoint-dir", out,
             "write checkpoints here (checked before training; also on SIGINT/SIGTERM)"},
            GQ_FIELD(checkpoint_dir)),
@@ -141,6 +157,17 @@ std::vector<Setting> core_settings() {
             ResumeRule::may_change, "checkpoint-dir"},
            GQ_FIELD(overwrite)),
       path({"resume", out, "resume from this checkpoint"}, GQ_FIELD(resume)),
+      flag({"extend", out,
+            "with --resume: continue a run past the length it was started with (a larger --epochs "
+            "or --max-steps); the learning-rate and EMA schedules are stretched over the new "
+            "length from the checkpoint's step on",
+            ResumeRule::may_change, "resume"},
+           GQ_FIELD(extend)),
+      path({"init-from", out,
+            "start from the weights of this checkpoint (parameters and model state such as "
+            "BatchNorm statistics; a model with the same tensors): fine-tuning, with a fresh "
+            "optimizer and schedule"},
+           GQ_FIELD(init_from)),
       integer({"log-every", out, "progress line every N steps"}, GQ_FIELD(log_every), 1, kInt),
       integer({"eval-every", out,
                "evaluate every N steps as well as at each epoch's end (0: epoch ends only)"},
@@ -150,6 +177,12 @@ std::vector<Setting> core_settings() {
                "profile N steps after 5 warm-up steps between cudaProfilerStart/Stop, then exit "
                "(see docs/PROFILING.md)"},
               GQ_FIELD(profile_steps), 0, kInt),
+  };
+}
+
+std::vector<Setting> execution_settings() {
+  const std::string exec = "Execution";
+  return {
       choice<std::string>({"device", exec, "where to run: the build's device, or insist on one"},
                           GQ_FIELD(device), {{"auto", "auto"}, {"cuda", "cuda"}, {"cpu", "cpu"}}),
       choice<std::string>({"cuda-graph", exec,

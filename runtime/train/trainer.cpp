@@ -1,5 +1,7 @@
 #include "runtime/train/trainer.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -27,7 +29,9 @@
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/checkpoint_dir.h"
 #include "runtime/train/rank_agreement.h"
+#include "runtime/train/run_header.h"
 #include "runtime/train/settings.h"
+#include "runtime/train/tensorboard_writer.h"
 #include "runtime/train/whitening_init.h"
 
 namespace gq::train {
@@ -116,7 +120,8 @@ Stopped::Stopped(int signal, long step, std::filesystem::path checkpoint)
       step_(step),
       checkpoint_(std::move(checkpoint)) {}
 
-Trainer::Trainer(const TrainConfig& config, Communicator* comm) : cfg_(config), comm_(comm) {
+Trainer::Trainer(const TrainConfig& config, Communicator* comm)
+    : cfg_(config), comm_(comm), progress_redraws_(::isatty(STDOUT_FILENO) == 1) {
   check_values(cfg_);  // what the command line checks, for a TrainConfig built in code
   GQ_CHECK(cfg_.epochs > 0 || cfg_.max_steps > 0, "--epochs or --max-steps must be positive");
   join_ranks();
@@ -130,11 +135,18 @@ Trainer::Trainer(const TrainConfig& config, Communicator* comm) : cfg_(config), 
     if (cfg_.resume.empty()) claim_for_new_run(cfg_.checkpoint_dir);
   }
   if (!cfg_.metrics_path.empty()) check_metrics_path(cfg_.metrics_path);
-  std::optional<Checkpoint> resume;
+  GQ_CHECK(cfg_.resume.empty() || cfg_.init_from.empty(),
+           "--init-from with --resume: a resumed run continues from its own weights; give one of "
+           "them");
+  std::optional<Checkpoint> resume, init;
   if (!cfg_.resume.empty()) {
     resume = read_checkpoint(cfg_.resume);
     check_settings(*resume, cfg_.resume);
   }
+  if (!cfg_.init_from.empty()) init = read_checkpoint(cfg_.init_from);
+  if (!cfg_.tensorboard_dir.empty())
+    tensorboard_ = std::make_unique<TensorBoardWriter>(
+        cfg_.tensorboard_dir, resume ? resume->header.at("step").get<long>() : -1);
   load_data();
   const bool text = train_.images.empty();
   const Shape input =
@@ -145,12 +157,13 @@ Trainer::Trainer(const TrainConfig& config, Communicator* comm) : cfg_(config), 
   plan_schedule();
   allocate_step(input);
   upload_dataset();
-  if (!resume) init_from_data();
+  if (!resume) init_weights(init ? &*init : nullptr);
   choose_step_graph();
   if (resume) {
     load(*resume, cfg_.resume, /*model_only=*/false);
     resume.reset();
     last_good_checkpoint_ = cfg_.resume;
+    if (!cfg_.quiet) fmt::print("resumed from step {} ({})\n", step_, cfg_.resume.string());
   }
   if (!cfg_.metrics_path.empty()) {
     metrics_ = MetricsLog(cfg_.metrics_path, cfg_.resume.empty() ? -1 : step_);
@@ -160,6 +173,7 @@ Trainer::Trainer(const TrainConfig& config, Communicator* comm) : cfg_(config), 
           metrics_.dropped(), step_, cfg_.metrics_path.string());
   }
   if (!cfg_.quiet) print_configuration(input);
+  if (!cfg_.metrics_path.empty() || tensorboard_) log_metrics(run_header(cfg_, step_, ranks_));
 }
 
 // A new run in a folder of another run's checkpoints would mix the two runs' files, prune the
@@ -203,6 +217,7 @@ void Trainer::join_ranks() {
   if (rank_ != 0) {
     cfg_.quiet = true;
     cfg_.metrics_path.clear();
+    cfg_.tensorboard_dir.clear();
   }
 }
 
@@ -221,12 +236,17 @@ void Trainer::load_data() {
   if (!train_.images.empty()) channel_stats(train_, mean_, std_);
 }
 
+// Fractional epochs round up to whole steps (airbench94: ceil(9.9 * 48) = 476); max_steps > 0
+// caps them (or alone decides, with epochs 0).
+long total_steps_for(double epochs, long max_steps, long steps_per_epoch) {
+  const long steps = static_cast<long>(std::ceil(epochs * static_cast<double>(steps_per_epoch)));
+  if (max_steps <= 0) return steps;
+  return epochs > 0 ? std::min(steps, max_steps) : max_steps;
+}
+
 void Trainer::plan_schedule() {
   steps_per_epoch_ = train_.n / cfg_.batch_size;  // the last partial batch is dropped
-  // Fractional epochs round up to whole steps (airbench94: ceil(9.9 * 48) = 476).
-  total_steps_ = static_cast<long>(std::ceil(cfg_.epochs * static_cast<double>(steps_per_epoch_)));
-  if (cfg_.max_steps > 0)
-    total_steps_ = cfg_.epochs > 0 ? std::min(total_steps_, cfg_.max_steps) : cfg_.max_steps;
+  total_steps_ = total_steps_for(cfg_.epochs, cfg_.max_steps, steps_per_epoch_);
   schedule_.kind = parse_schedule(cfg_.schedule);
   schedule_.base_lr = cfg_.lr;
   schedule_.total_steps = total_steps_;
@@ -315,7 +335,8 @@ void Trainer::print_configuration(const Shape& input) const {
   fmt::print("schedule    {} steps ({} per epoch), {} lr {} warm-up {} steps\n", total_steps_,
              steps_per_epoch_, cfg_.schedule, cfg_.lr, schedule_.warmup_steps);
   fmt::print("cuda-graph  {}\n", graph_status_);
-  if (!whitening_status_.empty()) fmt::print("whitening   {}\n", whitening_status_);
+  if (!init_status_.empty()) fmt::print("{}\n", init_status_);
+  if (!extend_status_.empty()) fmt::print("{}\n", extend_status_);
   if (ema_)
     fmt::print("lookahead   EMA of {} values, every {} steps, decay {} (s/{})^3, final copy\n",
                ema_->state().size(), ema_schedule_.every, ema_schedule_.base,
@@ -410,18 +431,60 @@ void Trainer::upload_dataset() {
 // Before the first step of a new run: a whitening stem's filters from the first training images
 // (normalised, not augmented, read in whole batches through batch_x_), then the EMA starts from
 // those weights. A resume restores both from the checkpoint instead.
-void Trainer::init_from_data() {
-  if (!train_.images.empty()) {
+void Trainer::init_weights(const Checkpoint* init) {
+  if (init) {
+    take_weights(*init, cfg_.init_from);
+  } else if (!train_.images.empty()) {
     std::vector<std::int32_t> order(static_cast<std::size_t>(train_.n) + local_b_);
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int32_t>(i % train_.n);
     const DeviceBuffer<std::int32_t> indices{std::span<const std::int32_t>(order)};
     const kernels::AugmentParams plain;
-    whitening_status_ = init_whitening(*model_, cfg_, train_.n, local_b_, [&](int start) {
+    const std::string whitened = init_whitening(*model_, cfg_, train_.n, local_b_, [&](int start) {
       gather_batch(train_dev_, indices.data() + start, plain, nullptr);
       return static_cast<const float*>(batch_x_.data());
     });
+    if (!whitened.empty()) init_status_ = "whitening   " + whitened;
   }
   if (ema_) ema_->reset();
+}
+
+// --init-from: the parameters and model state of a model with the same tensors, which the
+// checkpoint lists by name and shape (older checkpoints: the same model and parameter count).
+void Trainer::take_weights(const Checkpoint& ck, const std::filesystem::path& path) {
+  const nlohmann::json mine = tensor_list();
+  const std::string model = ck.header.value("model", std::string("?"));
+  if (ck.header.contains("tensors")) {
+    std::vector<std::string> differ;
+    const nlohmann::json& theirs = ck.header["tensors"];
+    for (std::size_t i = 0; i < std::max(mine.size(), theirs.size()); ++i)
+      if (i >= mine.size() || i >= theirs.size() || mine[i] != theirs[i])
+        differ.push_back(fmt::format("#{}: checkpoint {}, this model {}", i,
+                                     i < theirs.size() ? theirs[i].dump() : "none",
+                                     i < mine.size() ? mine[i].dump() : "none"));
+    GQ_CHECK(differ.empty(),
+             "--init-from {}: its model ({}) does not have this model's ({}) tensors; {} differ, "
+             "the first: {}",
+             path.string(), model, cfg_.model, differ.size(), differ.front());
+  } else {
+    GQ_CHECK(model == cfg_.model, "--init-from {}: a checkpoint of model {}, this run trains {}",
+             path.string(), model, cfg_.model);
+  }
+  restore_section(ck, path, "params", model_->params().values(), model_->params().size());
+  int i = 0;
+  for (DeviceBuffer<float>* b : model_->state_buffers())
+    restore_section(ck, path, fmt::format("state{}", i++), b->data(), b->size());
+  init_status_ = fmt::format("init-from   the weights of {} ({}, step {})", path.string(), model,
+                             ck.header.value("step", 0L));
+}
+
+// [["conv1.weight", [8, 1, 3, 3]], ...]: the parameter tensors, in the order of the flat vector.
+nlohmann::json Trainer::tensor_list() const {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& info : model_->params().infos()) {
+    std::vector<std::int64_t> dims(info.shape.dims.begin(), info.shape.dims.begin() + info.shape.rank);
+    out.push_back({info.name, dims});
+  }
+  return out;
 }
 
 // The epoch's order: a Fisher-Yates shuffle from (seed, epoch), so resuming at any epoch
@@ -705,16 +768,27 @@ void Trainer::log_evaluation(const EvalResult& test) {
     const EvalResult val = evaluate(/*validation=*/true);
     record["val_loss"] = val.loss;
     record["val_accuracy"] = val.accuracy;
-    val_text = fmt::format(" validation loss {:.4f} accuracy {:.2f}%", val.loss, 100 * val.accuracy);
+    val_text +=
+        fmt::format(" validation loss {:.4f} accuracy {:.2f}%", val.loss, 100 * val.accuracy);
   }
   if (!cfg_.quiet)
     fmt::print("eval  step {:>6} epoch {:>3} test loss {:.4f} test accuracy {:.2f}%{}\n", step_,
                epoch_ + 1, test.loss, 100 * test.accuracy, val_text);
-  log_metrics(record.dump());
+  log_metrics(std::move(record));
 }
 
-void Trainer::log_metrics(const std::string& json_line) {
-  metrics_.write(json_line);
+// Every record goes out here, stamped with the wall-clock time (Unix seconds) and the seconds
+// since this segment's run header (the first record written), to both sinks: the JSONL and
+// TensorBoard.
+void Trainer::log_metrics(nlohmann::json record) {
+  using namespace std::chrono;
+  const auto now = steady_clock::now();
+  if (!records_started_) records_started_ = now;
+  const auto millis = [](double s) { return std::round(s * 1000) / 1000; };
+  record["time"] = millis(duration<double>(system_clock::now().time_since_epoch()).count());
+  record["elapsed_s"] = millis(duration<double>(now - *records_started_).count());
+  metrics_.write(record.dump());
+  if (tensorboard_) tensorboard_->write(record);
 }
 
 // Profiling run: a few warm-up steps, then the profiled steps between profiler_start/stop (what
@@ -748,11 +822,59 @@ int Trainer::stop_agreed(const std::function<int()>& stop_requested) const {
   return comm_ ? comm_->max(sig) : sig;
 }
 
+// One "train" record and progress line for the `steps` steps since the last, which took `secs`.
+void Trainer::log_training(long steps, double secs, bool eval_now) {
+  const double loss = take_train_loss();
+  const double ips = steps * cfg_.batch_size / std::max(secs, 1e-9);
+  const double eta = (total_steps_ - step_) * cfg_.batch_size / std::max(ips, 1e-9);
+  const float lr = learning_rate(schedule_, step_ - 1);
+  if (!std::isfinite(loss)) {
+    const auto bad = first_nonfinite();
+    diverged(fmt::format("the mean training loss is {} (lr {}){}", loss, lr,
+                         bad ? "; the first non-finite tensor is the " + *bad : std::string()));
+  }
+  nlohmann::json record{{"type", "train"}, {"step", step_}, {"epoch", epoch_ + 1},
+                        {"loss", loss},    {"lr", lr},      {"images_per_s", ips}};
+  std::string comm_status;
+  if (comm_) {
+    const double ms = last_step_comm_ms();
+    record["ranks"] = ranks_;
+    record["comm_ms"] = ms;
+    record["comm_bytes"] = comm_bytes_per_step_;
+    comm_status = fmt::format(" comm {:.1f} ms", ms);
+  }
+  std::string gq_status;
+  if (grad_queue_) {
+    const GradQueueDiagnostics d = grad_queue_->diagnostics();  // throws after repeated skips
+    record["gradqueue"] = to_json(d);
+    gq_status = fmt::format(" qlen {:>2} mean-delta {:.3f} cos {:.3f}", d.qlen, d.mean_delta,
+                            d.cos_gstar_gbar);
+  }
+  print_progress(fmt::format("step {:>6}/{} epoch {:>3} loss {:.4f} lr {:.4f}{}{} {:>7.0f} img/s "
+                             "ETA {:>5.0f}s",
+                             step_, total_steps_, epoch_ + 1, loss, lr, gq_status, comm_status, ips,
+                             eta),
+                 eval_now);
+  log_metrics(std::move(record));
+}
+
+// On a terminal the progress line redraws itself (\r) until an evaluation ends it; in a file or a
+// pipe (a log, CI) each interval is a line of its own.
+void Trainer::print_progress(const std::string& line, bool end_line) const {
+  if (cfg_.quiet) return;
+  if (progress_redraws_)
+    fmt::print("\r{}   {}", line, end_line ? "\n" : "");
+  else
+    fmt::print("{}\n", line);
+  std::fflush(stdout);
+}
+
 EvalResult Trainer::run(const std::function<int()>& stop_requested) {
   if (const int sig = stop_agreed(stop_requested))
     throw Stopped(sig, step_, {});  // no step taken: nothing to save
   using clock = std::chrono::steady_clock;
   auto t0 = clock::now();
+  const long first_step = step_;
   long logged_step = step_;
   auto t_log = t0;
   EvalResult last;
@@ -764,43 +886,11 @@ EvalResult Trainer::run(const std::function<int()>& stop_requested) {
     const bool epoch_end = step_ % steps_per_epoch_ == 0 || step_ == total_steps_;
     const bool eval_now = epoch_end || (cfg_.eval_every > 0 && step_ % cfg_.eval_every == 0);
     if (step_ % cfg_.log_every == 0 || eval_now) {
-      const double loss = take_train_loss();
       const auto now = clock::now();
-      const double secs = std::chrono::duration<double>(now - t_log).count();
-      const double ips = (step_ - logged_step) * cfg_.batch_size / std::max(secs, 1e-9);
-      const double eta = (total_steps_ - step_) * cfg_.batch_size / std::max(ips, 1e-9);
+      log_training(step_ - logged_step, std::chrono::duration<double>(now - t_log).count(),
+                   eval_now);
       t_log = now;
       logged_step = step_;
-      const float lr = learning_rate(schedule_, step_ - 1);
-      if (!std::isfinite(loss)) {
-        const auto bad = first_nonfinite();
-        diverged(fmt::format("the mean training loss is {} (lr {}){}", loss, lr,
-                             bad ? "; the first non-finite tensor is the " + *bad : std::string()));
-      }
-      nlohmann::json record{{"type", "train"}, {"step", step_}, {"epoch", epoch_ + 1},
-                            {"loss", loss},    {"lr", lr},      {"images_per_s", ips}};
-      std::string comm_status;
-      if (comm_) {
-        const double ms = last_step_comm_ms();
-        record["ranks"] = ranks_;
-        record["comm_ms"] = ms;
-        record["comm_bytes"] = comm_bytes_per_step_;
-        comm_status = fmt::format(" comm {:.1f} ms", ms);
-      }
-      std::string gq_status;
-      if (grad_queue_) {
-        const GradQueueDiagnostics d = grad_queue_->diagnostics();  // throws after repeated skips
-        record["gradqueue"] = to_json(d);
-        gq_status = fmt::format(" qlen {:>2} mean-delta {:.3f} cos {:.3f}", d.qlen, d.mean_delta,
-                                d.cos_gstar_gbar);
-      }
-      if (!cfg_.quiet)
-        fmt::print(
-            "\rstep {:>6}/{} epoch {:>3} loss {:.4f} lr {:.4f}{}{} {:>7.0f} img/s ETA {:>5.0f}s   {}",
-            step_, total_steps_, epoch_ + 1, loss, lr, gq_status, comm_status, ips, eta,
-            eval_now ? "\n" : "");
-      std::fflush(stdout);
-      log_metrics(record.dump());
     }
     if (eval_now) {
       const auto te = clock::now();
@@ -814,7 +904,7 @@ EvalResult Trainer::run(const std::function<int()>& stop_requested) {
     const bool periodic = dir && cfg_.checkpoint_every > 0 && step_ % cfg_.checkpoint_every == 0;
     if (periodic) save_step_checkpoint();
     if (sig != 0 && step_ < total_steps_) {
-      if (!cfg_.quiet) fmt::print("\n");
+      if (!cfg_.quiet && progress_redraws_) fmt::print("\n");  // ends the redrawn line
       throw Stopped(sig, step_,
                     !dir       ? std::filesystem::path()
                     : periodic ? last_good_checkpoint_
@@ -823,7 +913,9 @@ EvalResult Trainer::run(const std::function<int()>& stop_requested) {
   }
   if (!cfg_.checkpoint_dir.empty()) save(cfg_.checkpoint_dir / "last.ckpt");
   const double total = std::chrono::duration<double>(clock::now() - t0).count();
-  if (!cfg_.quiet) fmt::print("done: {} steps in {:.1f} s\n", total_steps_, total);
+  if (!cfg_.quiet)
+    fmt::print("done: {} of {} steps in {:.1f} s{}\n", step_ - first_step, total_steps_, total,
+               first_step > 0 ? fmt::format(" (resumed from step {})", first_step) : "");
   return last;
 }
 
@@ -889,6 +981,7 @@ void Trainer::save(const std::filesystem::path& path) {
                {"train_subset", cfg_.train_subset},
                {"num_classes", train_.num_classes},
                {"params", model_->params().size()},
+               {"tensors", tensor_list()},  // what --init-from compares
                {"loss_steps", loss_steps_},
                {"ranks", ranks_},  // informational: a resume may use another number
                {"settings", run_settings(cfg_)}};
@@ -913,6 +1006,43 @@ void Trainer::save(const std::filesystem::path& path) {
   last_good_checkpoint_ = path;
 }
 
+// A checkpoint is untrusted (its checksum guards against rot, not forgery): nothing non-finite is
+// taken in, or it would be copied into every later "good" checkpoint.
+void restore_section(const Checkpoint& ck, const std::filesystem::path& path,
+                     const std::string& name, float* dst, std::size_t n) {
+  auto it = ck.sections.find(name);
+  GQ_CHECK(it != ck.sections.end() && it->second.size() == n,
+           "{}: section '{}' missing or of the wrong size (expected {} values)", path.string(),
+           name, n);
+  const auto bad = std::find_if_not(it->second.begin(), it->second.end(),
+                                    [](float v) { return std::isfinite(v); });
+  GQ_CHECK(bad == it->second.end(),
+           "{}: section '{}' holds {} at index {}: expected finite values (a corrupt or forged "
+           "checkpoint)", path.string(), name, *bad, bad - it->second.begin());
+  copy_to_device(dst, it->second.data(), n * sizeof(float));
+}
+
+// --extend: the start-up line saying how the schedule changes ("extend      from step 96 of 96
+// to 192 steps: the learning rate at step 96 is now 0.0542, the schedule over 192 steps").
+std::string Trainer::extension(const nlohmann::json& theirs, long step) const {
+  const double epochs = theirs.value("epochs", static_cast<double>(cfg_.epochs));
+  const long max_steps = theirs.value("max-steps", cfg_.max_steps);
+  ScheduleConfig before = schedule_;
+  before.total_steps = total_steps_for(epochs, max_steps, steps_per_epoch_);
+  GQ_CHECK(total_steps_ > before.total_steps,
+           "--extend: this run ({} steps) is not longer than the checkpoint's ({} steps); give "
+           "a larger --epochs or --max-steps",
+           total_steps_, before.total_steps);
+  before.warmup_steps = schedule_.warmup_steps == 0
+                            ? 0
+                            : static_cast<long>(cfg_.warmup_fraction * before.total_steps);
+  return fmt::format(
+      "extend      from step {} of {} to {} steps: the learning rate at step {} is {:.4g} (was "
+      "{:.4g}), the {} schedule stretched over {} steps",
+      step, before.total_steps, total_steps_, step, learning_rate(schedule_, step),
+      learning_rate(before, step), cfg_.schedule, total_steps_);
+}
+
 void Trainer::load(const std::filesystem::path& path, bool model_only) {
   load(read_checkpoint(path), path, model_only);
 }
@@ -924,7 +1054,10 @@ void Trainer::check_settings(const Checkpoint& ck, const std::filesystem::path& 
         "{}: this checkpoint (format {}) does not record its run's settings, so a resume "
         "cannot check that they match this run's; start a new run",
         path.string(), h["format"].dump());
-  const auto diff = settings_differences(h["settings"], run_settings(cfg_));
+  nlohmann::json theirs = h["settings"], mine = run_settings(cfg_);
+  if (cfg_.extend)  // the run's length may change; nothing else
+    for (const char* length : {"epochs", "max-steps"}) theirs.erase(length), mine.erase(length);
+  const auto diff = settings_differences(theirs, mine);
   if (!diff.empty())
     GQ_FAIL(
         "{}: cannot resume: {} setting(s) differ from the run that wrote the checkpoint:\n  {}\n"
@@ -950,8 +1083,10 @@ void Trainer::load(const Checkpoint& ck, const std::filesystem::path& path, bool
     if (step == total_steps_)
       GQ_FAIL(
           "{}: this run already finished (step {} of {}): there is nothing to resume. "
-          "Evaluate it with gq-eval {}, or start a new run without --resume.",
+          "Evaluate it with gq-eval {}, continue it for longer with --extend and a larger "
+          "--epochs or --max-steps, or start a new run without --resume.",
           path.string(), step, total_steps_, path.string());
+    if (cfg_.extend) extend_status_ = extension(ck.header["settings"], step);
     if (step > total_steps_)
       GQ_FAIL("{}: the checkpoint is at step {}, past the end of this run ({} steps)",
               path.string(), step, total_steps_);
@@ -960,19 +1095,8 @@ void Trainer::load(const Checkpoint& ck, const std::filesystem::path& path, bool
              ck.header["loss_steps"].dump(), step);
   }
   auto& reg = model_->params();
-  auto restore = [&](const std::string& name, float* dst, std::size_t n) {
-    auto it = ck.sections.find(name);
-    GQ_CHECK(it != ck.sections.end() && it->second.size() == n,
-             "{}: section '{}' missing or of the wrong size (expected {} values)", path.string(),
-             name, n);
-    // A checkpoint is untrusted (its checksum guards against rot, not forgery): nothing
-    // non-finite is taken in, or it would be copied into every later "good" checkpoint.
-    const auto bad = std::find_if_not(it->second.begin(), it->second.end(),
-                                      [](float v) { return std::isfinite(v); });
-    GQ_CHECK(bad == it->second.end(),
-             "{}: section '{}' holds {} at index {}: expected finite values (a corrupt or forged "
-             "checkpoint)", path.string(), name, *bad, bad - it->second.begin());
-    copy_to_device(dst, it->second.data(), n * sizeof(float));
+  const auto restore = [&](const std::string& name, float* dst, std::size_t n) {
+    restore_section(ck, path, name, dst, n);
   };
   restore("params", reg.values(), reg.size());
   int i = 0;

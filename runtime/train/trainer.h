@@ -3,12 +3,15 @@
 // allocates nothing and syncs with the host only when it logs.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "datasets/dataset.h"
 #include "kernels/augment.h"
@@ -30,6 +33,7 @@
 namespace gq::train {
 
 class CheckpointDirLock;  // runtime/train/checkpoint_dir.h
+class TensorBoardWriter;  // runtime/train/tensorboard_writer.h
 
 struct EvalResult {
   double loss = 0, accuracy = 0;
@@ -75,6 +79,13 @@ struct StepGraphUse {
   long replays = 0;    // graph replays (one per step after the first)
   std::size_t nodes = 0;
 };
+
+// Steps of a run of `epochs` (fractional ones round up) capped by max_steps > 0.
+long total_steps_for(double epochs, long max_steps, long steps_per_epoch);
+
+// Copies checkpoint section `name` (n floats, all finite, else gq::Error naming `path`) to `dst`.
+void restore_section(const Checkpoint& ck, const std::filesystem::path& path,
+                     const std::string& name, float* dst, std::size_t n);
 
 class Trainer {
  public:
@@ -142,10 +153,17 @@ class Trainer {
   void choose_step_graph();                // --cuda-graph
   void print_configuration(const Shape& input) const;
   void upload_dataset();
-  void init_from_data();  // a whitening stem's filters (not on resume), then the EMA's start
+  // Not on resume: the --init-from weights, or else a whitening stem's filters; then the EMA's
+  // start.
+  void init_weights(const Checkpoint* init);
+  void take_weights(const Checkpoint& ck, const std::filesystem::path& path);  // --init-from
+  nlohmann::json tensor_list() const;
+  std::string extension(const nlohmann::json& checkpoint_settings, long step) const;
   void gather_batch(const DeviceSplit& split, const std::int32_t* indices,
                     const kernels::AugmentParams& aug, stream_t stream);
   void log_evaluation(const EvalResult& test);
+  void log_training(long steps, double secs, bool eval_now);
+  void print_progress(const std::string& line, bool end_line) const;
   void begin_epoch();
   models::Context train_context();
   void step_front(stream_t stream);  // begin_step ... loss, Grad Queue's clustering
@@ -154,7 +172,7 @@ class Trainer {
   void replay(F&& direct);
   std::string graph_unavailable() const;
   void plan_learning_rates(long steps);
-  void log_metrics(const std::string& json_line);
+  void log_metrics(nlohmann::json record);
   std::string memory_plan() const;
   void check_settings(const Checkpoint& ck, const std::filesystem::path& path) const;
   std::filesystem::path save_step_checkpoint();
@@ -168,6 +186,7 @@ class Trainer {
   Communicator* comm_ = nullptr;  // null or size 1: one process
   int rank_ = 0, ranks_ = 1;
   int local_b_ = 0;  // this rank's samples per step: batch_size / ranks
+  bool progress_redraws_ = false;  // stdout is a terminal: the progress line redraws with \r
   Event comm_start_, comm_stop_;
   bool comm_timed_ = false;
   std::uint64_t comm_bytes_per_step_ = 0;
@@ -177,6 +196,8 @@ class Trainer {
   long steps_per_epoch_ = 0, total_steps_ = 0, step_ = 0;
   int epoch_ = 0;
   MetricsLog metrics_;
+  std::unique_ptr<TensorBoardWriter> tensorboard_;  // rank 0 with --tensorboard
+  std::optional<std::chrono::steady_clock::time_point> records_started_;  // the run header's
   std::unique_ptr<CheckpointDirLock> checkpoint_dir_lock_;  // rank 0 with --checkpoint-dir
   std::filesystem::path last_good_checkpoint_;  // the newest written (or resumed) checkpoint
 
@@ -199,7 +220,8 @@ class Trainer {
   // --tta-level: the views and logits of test-time augmentation, for evaluation batches.
   std::unique_ptr<models::TestTimeAugmentation> tta_;
   DeviceBuffer<float> tta_logits_;
-  std::string whitening_status_;  // the configuration line of init_from_data
+  std::string init_status_;    // the configuration line of init_weights
+  std::string extend_status_;  // and of --extend
 
   // The step on the device: its own stream (ordered with the default stream, which everything
   // outside the step uses), its scalars (kernels/step_scalars.h) and, with --cuda-graph, its

@@ -1,5 +1,5 @@
 # Sourced by the tests/tools scripts: a temporary folder $tmp (removed on exit), pass/fail counts,
-# `expect` for one command and `finish` for the script's exit status.
+# `expect` for one command, `comparable_metrics` and `finish` for the script's exit status.
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -28,6 +28,11 @@ expect() {
     grep -qF -- "$p" <<<"$out" || { fail "$name: output lacks '$p'" "$out"; return; }
   done
   pass
+}
+# A --metrics file without what depends on the wall clock (run headers, times, images/s): what
+# two runs with the same settings must share, however often they were stopped and resumed.
+comparable_metrics() {
+  grep -v '"type":"run"' "$1" | sed -E 's/"(elapsed_s|images_per_s|time)":[^,}]*,?//g'
 }
 finish() {
   echo "$passed passed, $failed failed"

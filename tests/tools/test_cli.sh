@@ -74,6 +74,28 @@ printf 'X' | dd of="$tmp/corrupt.ckpt" bs=1 seek=200 conv=notrunc 2>/dev/null
 expect corrupt-resume 1 "corrupt.ckpt: checkpoint is corrupt" -- "$bin/gq-train" "${small[@]}" --resume "$tmp/corrupt.ckpt"
 expect missing-resume 1 "not found" -- "$bin/gq-train" "${small[@]}" --resume "$tmp/none.ckpt"
 expect eval-ok 0 "confusion matrix" -- "$bin/gq-eval" "$tmp/ck/last.ckpt"
+# --json: one object on stdout, nothing else, that agrees with itself and with the text report.
+"$bin/gq-eval" --json --test-subset 100 "$tmp/ck/last.ckpt" >"$tmp/eval.json" 2>"$tmp/eval.err"
+text=$("$bin/gq-eval" --test-subset 100 "$tmp/ck/last.ckpt")
+python3 - "$tmp/eval.json" "$text" <<'PY' && pass || fail "eval-json" "$(cat "$tmp/eval.json" "$tmp/eval.err")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+m, names = r["confusion"], r["classes"]
+assert r["n"] == 100 and sum(map(sum, m)) == 100 and len(m) == len(names) == 10, r
+assert r["accuracy"] == sum(m[i][i] for i in range(10)) / 100, r["accuracy"]
+for i, c in enumerate(r["per_class"]):
+    assert c["class"] == names[i] and c["samples"] == sum(m[i]), c
+    assert c["accuracy"] == (m[i][i] / c["samples"] if c["samples"] else None), c
+assert f"accuracy {100 * r['accuracy']:.2f}%" in sys.argv[2] and f"loss {r['loss']:.4f}" in sys.argv[2]
+assert "tta" not in r and r["dataset"] == "mnist" and r["step"] == 8, r
+PY
+expect eval-json-plot 0 "wrote $tmp/cm.png" -- /usr/bin/python3 "$(dirname "$0")/../../tools/plot.py" \
+  --confusion "$tmp/eval.json" -o "$tmp/cm.png"
+# Fine-tuning: a new run from the trained weights says so; another model's weights are refused.
+expect init-from 0 "init-from   the weights of $tmp/ck/last.ckpt (mnist-cnn, step 8)" "final test accuracy" -- \
+  "$bin/gq-train" "${small[@]/--quiet/--log-every=4}" --lr 0.01 --init-from "$tmp/ck/last.ckpt"
+expect init-from-other-model 1 "does not have this model's (mlp) tensors" -- "$bin/gq-train" \
+  "${small[@]}" --model mlp --init-from "$tmp/ck/last.ckpt"
 expect eval-corrupt 1 "corrupt" -- "$bin/gq-eval" "$tmp/corrupt.ckpt"
 expect eval-missing 1 "not found" -- "$bin/gq-eval" "$tmp/none.ckpt"
 
@@ -93,6 +115,9 @@ assert len(loss) == 8 and sum(loss[-2:]) < sum(loss[:2]), loss
 assert final["tta_level"] == 2 and 0 <= final["test_accuracy_tta"] <= 1, final
 PY
 expect eval-tta 0 "test (TTA)  level 2" -- "$bin/gq-eval" --tta-level 2 --test-subset 128 "$tmp/ab94/last.ckpt"
+"$bin/gq-eval" --json --tta-level 2 --test-subset 128 "$tmp/ab94/last.ckpt" >"$tmp/tta.json" 2>&1
+python3 -c 'import json, sys; t = json.load(open(sys.argv[1]))["tta"]; assert t["level"] == 2 and 0 <= t["accuracy"] <= 1, t' \
+  "$tmp/tta.json" && pass || fail "eval-json-tta" "$(cat "$tmp/tta.json")"
 expect recipe-bad 105 "--recipe: expected one of none, airbench94" -- "$bin/gq-train" --recipe airbench
 expect no-effect-norm-lr 105 "--norm-bias-lr-scale has no effect with --optimizer adamw" -- \
   "$bin/gq-train" --optimizer adamw --norm-bias-lr-scale 64

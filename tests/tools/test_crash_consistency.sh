@@ -1,21 +1,19 @@
 #!/usr/bin/env bash
 # Crash consistency: gq-train killed with SIGKILL at random moments (mid-step, mid-log, mid-
 # checkpoint-write), then resumed from its newest checkpoint, again and again until it finishes,
-# must end with the same final checkpoint (byte for byte) and the same metrics (but for the timing
-# field) as a run that was never interrupted. Usage: test_crash_consistency.sh BIN_DIR [TRIALS]
+# must end with the same final checkpoint (byte for byte) and the same metrics (but for the run
+# headers and the wall-clock fields) as a run that was never interrupted. Usage: test_crash_consistency.sh BIN_DIR [TRIALS]
 # (GQ_DATA_DIR: the shared data; GQ_CRASH_SEED: the random kill times, printed for a rerun).
 set -u
 bin="$1"
 trials="${2:-4}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/expect.sh"  # $tmp, comparable_metrics
 seed="${GQ_CRASH_SEED:-$$}"
 RANDOM=$seed
 echo "kill times from GQ_CRASH_SEED=$seed"
 export GQ_DATA_DIR="${GQ_DATA_DIR:?GQ_DATA_DIR must point at the shared data}"
 run=(--dataset mnist --model mlp --train-subset 512 --test-subset 64 --batch-size 32 --quiet
      --epochs 6 --log-every 2 --checkpoint-every 5 --keep-checkpoints 2)
-no_rate() { sed 's/"images_per_s":[^,]*,//' "$1"; }
 
 started=$(date +%s%N)
 timeout 120 "$bin/gq-train" "${run[@]}" --checkpoint-dir "$tmp/straight" --metrics "$tmp/straight.jsonl" \
@@ -59,9 +57,9 @@ for trial in $(seq "$trials"); do
     elif ! cmp -s "$tmp/straight/last.ckpt" "$dir/last.ckpt"; then
       echo "FAIL trial $trial: last.ckpt differs from the uninterrupted run's"
       failed=$((failed + 1))
-    elif ! cmp -s <(no_rate "$tmp/straight.jsonl") <(no_rate "$dir.jsonl"); then
+    elif ! cmp -s <(comparable_metrics "$tmp/straight.jsonl") <(comparable_metrics "$dir.jsonl"); then
       echo "FAIL trial $trial: metrics differ from the uninterrupted run's"
-      diff <(no_rate "$tmp/straight.jsonl") <(no_rate "$dir.jsonl") | head -5
+      diff <(comparable_metrics "$tmp/straight.jsonl") <(comparable_metrics "$dir.jsonl") | head -5
       failed=$((failed + 1))
     elif ls "$dir"/*.ckpt.tmp >/dev/null 2>&1; then
       echo "FAIL trial $trial: a .ckpt.tmp was left after a clean run"

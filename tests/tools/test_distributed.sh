@@ -96,7 +96,7 @@ signal_rank_1() {  # NAME SIGNAL EXTRA_FLAGS...
     --metrics "$tmp/$name.jsonl" "$@" >"$tmp/$name.out" 2>&1 &
   job=$!
   pids_to_kill+=("$job")
-  for _ in $(seq 600); do [ -s "$tmp/$name.jsonl" ] && break; sleep 0.1; done
+  for _ in $(seq 600); do grep -qs '"type":"train"' "$tmp/$name.jsonl" && break; sleep 0.1; done
   victim=$(rank_pid 1 "$name.jsonl")
   rc=none
   [ -n "$victim" ] || return

@@ -51,7 +51,7 @@ check "every cell has done, metrics, command, log, cell.json" bash -c '
 check "progress shows i/N and ETA" grep -q '^\[10/10\] done .* ETA' "$T/sweep1.out"
 check "sweep.json records the command" grep -q 'sweep.py' "$R/sweep.json"
 check "Grad Queue cells log gradqueue stats" bash -c \
-  'grep -l "\"gradqueue\"" "$1"/*/metrics.jsonl | wc -l | grep -qx 6' _ "$R"
+  'grep -l "\"gradqueue\":{" "$1"/*/metrics.jsonl | wc -l | grep -qx 6' _ "$R"
 
 # A rerun skips every finished cell.
 "$PY" "$SWEEP" "$SPEC" --runs-dir "$T/runs" --bin "$BIN/gq-train" >"$T/sweep2.out" 2>&1
@@ -59,13 +59,13 @@ check "rerun exits 0" test $? -eq 0
 check "rerun skips all 10 cells" grep -q '10 already done, 0 to run' "$T/sweep2.out"
 
 # An unfinished cell (no done marker) is rerun, and only it.
-one=$(basename "$(dirname "$(grep -l "\"gradqueue\"" "$R"/*/metrics.jsonl | head -1)")")
+one=$(basename "$(dirname "$(grep -l "\"gradqueue\":{" "$R"/*/metrics.jsonl | head -1)")")
 cp "$R/$one/metrics.jsonl" "$T/metrics.before"
 rm "$R/$one/done"
 "$PY" "$SWEEP" "$SPEC" --runs-dir "$T/runs" --bin "$BIN/gq-train" >"$T/sweep3.out" 2>&1
 check "an unfinished cell is rerun alone" grep -q '9 already done, 1 to run' "$T/sweep3.out"
-# Same seed -> same numbers (images/s aside).
-strip() { sed -E 's/"images_per_s":[0-9.eE+-]+,?//' "$1"; }
+# Same seed -> same numbers (run headers, times and images/s aside).
+strip() { grep -v '"type":"run"' "$1" | sed -E 's/"(elapsed_s|images_per_s|time)":[0-9.eE+-]+,?//g'; }
 check "rerun cell gives identical metrics" cmp -s <(strip "$T/metrics.before") <(strip "$R/$one/metrics.jsonl")
 
 # --verify reruns finished cells elsewhere and compares; a changed stored metric is caught.

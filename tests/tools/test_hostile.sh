@@ -31,7 +31,6 @@ for c in out:
 open(dst, "wb").write(out + struct.pack("<Q", f))
 EOF
 }
-no_rate() { sed 's/"images_per_s":[^,]*,//' "$1"; }  # metrics without the timing field
 lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
 
 run=(--dataset mnist --model mlp --train-subset 512 --test-subset 64 --batch-size 32 --quiet)
@@ -190,7 +189,7 @@ if [ "$rc" = 130 ] && grep -q "stopped by SIGINT after step" <<<"$out" && [ -n "
   pass
   eval "$resume_cmd" >/dev/null 2>&1 || fail "sigint-resume: the printed command failed: $resume_cmd"
   cmp -s "$tmp/straight/last.ckpt" "$tmp/stop/last.ckpt" && pass || fail "sigint-resume: last.ckpt differs"
-  cmp -s <(no_rate "$tmp/straight.jsonl") <(no_rate "$tmp/stop.jsonl") && pass || \
+  cmp -s <(comparable_metrics "$tmp/straight.jsonl") <(comparable_metrics "$tmp/stop.jsonl") && pass || \
     fail "sigint-resume: metrics differ from the uninterrupted run's (duplicates or gaps?)"
 else
   fail "sigint: exit $rc (want 130), or no resume line" "$out"

@@ -91,6 +91,19 @@ TEST(Settings, RunRecordHoldsWhatIsInEffect) {
   EXPECT_EQ(run_settings(gq).at("gq-clusters"), "auto");
 }
 
+// A run header's settings (runtime/train/run_header.h): every setting in effect, with its value.
+TEST(Settings, ValuesHoldEverySettingInEffect) {
+  const TrainConfig cfg =
+      parse({"--optimizer", "lars", "--lars-eta", "0.002", "--metrics", "m.jsonl"});
+  const nlohmann::json v = setting_values(cfg);
+  for (const Setting& s : all_settings())
+    EXPECT_EQ(v.contains(s.name), in_effect(s, cfg)) << "--" << s.name;
+  EXPECT_FALSE(v.contains("gq-qmin"));        // no --gradqueue
+  EXPECT_EQ(v.at("lars-eta"), 0.002);         // a component's own setting
+  EXPECT_EQ(v.at("metrics"), "m.jsonl");      // a resume may change it: recorded all the same
+  EXPECT_EQ(v.at("model"), "paper-cnn");      // at its default
+}
+
 TEST(Settings, ResumeCheckNamesTheDifferingSetting) {
   TrainConfig a;
   a.gradqueue = true;

@@ -64,6 +64,78 @@ TEST(Trainer, ResumeContinuesBitIdentically) {
   }
 }
 
+// --init-from: a new run starts from another run's weights, at step 0 with its own batch and seed;
+// a model with other tensors is refused naming the first that differs, and so is --resume too.
+TEST(Trainer, InitFromTakesTheWeightsOfACheckpointWithTheSameTensors) {
+  const auto dir = temp_dir("init_from");
+  std::vector<float> trained;
+  {
+    Trainer first(small_config());
+    run_steps(first, 4);
+    first.save(dir / "a.ckpt");
+    trained = params_of(first);
+  }
+  TrainConfig cfg = small_config();
+  cfg.init_from = dir / "a.ckpt";
+  cfg.batch_size = 16;
+  cfg.seed = 9;
+  Trainer tuned(cfg);
+  EXPECT_EQ(tuned.global_step(), 0);
+  EXPECT_EQ(params_of(tuned), trained);
+  TrainConfig fresh = cfg;
+  fresh.init_from.clear();
+  Trainer scratch(fresh);
+  EXPECT_NE(params_of(scratch), trained);
+  cfg.model = "mlp";
+  try {
+    Trainer other(cfg);
+    ADD_FAILURE() << "a model with other tensors was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("does not have this model's (mlp) tensors"),
+              std::string::npos)
+        << e.what();
+  }
+  cfg.model = "mnist-cnn";
+  cfg.resume = dir / "a.ckpt";
+  try {
+    Trainer both(cfg);
+    ADD_FAILURE() << "--init-from with --resume was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--init-from with --resume"), std::string::npos)
+        << e.what();
+  }
+}
+
+// --extend: a finished run continues for longer, from its checkpoint; without --extend the longer
+// run is refused (its settings differ), and so is an "extension" that is not longer.
+TEST(Trainer, ExtendContinuesAFinishedRunForLonger) {
+  const auto dir = temp_dir("extend");
+  TrainConfig cfg = small_config();
+  cfg.max_steps = 4;
+  {
+    Trainer first(cfg);
+    run_steps(first, 4);
+    first.save(dir / "done.ckpt");
+  }
+  TrainConfig longer = cfg;
+  longer.max_steps = 8;
+  longer.resume = dir / "done.ckpt";
+  EXPECT_THROW(Trainer refused(longer), Error);
+  longer.extend = true;
+  Trainer extended(longer);
+  EXPECT_EQ(extended.global_step(), 4);
+  EXPECT_EQ(extended.total_steps(), 8);
+  for (const float loss : run_steps(extended, 4)) EXPECT_TRUE(std::isfinite(loss));
+  longer.max_steps = 3;
+  try {
+    Trainer shorter(longer);
+    ADD_FAILURE() << "a shorter extension was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("is not longer than the checkpoint's (4 steps)"), std::string::npos)
+        << e.what();
+  }
+}
+
 // --val-size holds out the tail of the (subset) training set before anything reads it: training
 // is bit for bit the run on the first n - v samples, and evaluating (either split, at any step)
 // changes nothing in training.

@@ -18,8 +18,8 @@ after another, and writes their training time per step to RUNS/<spec name>/step-
 of each arm measured side by side, which the report prefers to the cells' own times.
 
 --verify N reruns N finished cells (a fixed pseudo-random pick) into a temporary folder and checks
-that their metrics are identical to the stored ones (every field but images_per_s); the outcome is
-appended to RUNS/<spec name>/verify.json, which the report quotes.
+that their metrics are identical to the stored ones (all but run headers, times and images_per_s);
+the outcome is appended to RUNS/<spec name>/verify.json, which the report quotes.
 """
 import argparse
 import concurrent.futures
@@ -149,11 +149,14 @@ def describe(cell):
 
 
 def comparable_metrics(path):
-    """The metrics records without the fields that depend on wall time."""
+    """The metrics records without what depends on wall time: run headers (settings, host,
+    commit), timestamps and images/s. Stored runs from before run headers compare equal too."""
     with open(path) as f:
         rows = [json.loads(line) for line in f if line.strip()]
+    rows = [r for r in rows if r.get("type") != "run"]
     for r in rows:
-        r.pop("images_per_s", None)
+        for key in ("images_per_s", "time", "elapsed_s"):
+            r.pop(key, None)
     return rows
 
 
