@@ -14,6 +14,16 @@
 
 #include "runtime/error.h"
 
+// AddressSanitizer brings its own allocator and SIGSEGV report, which must stay in place: under it
+// neither the allocation functions nor the crash handler are replaced (its reports say the rest).
+#if defined(__SANITIZE_ADDRESS__)
+#define GQ_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GQ_UNDER_ASAN 1
+#endif
+#endif
+
 namespace {
 
 // Process-wide by nature: operator new and std::terminate handlers take no arguments.
@@ -80,6 +90,7 @@ void holdings_text(char* out, std::size_t size) {
   std::_Exit(4);
 }
 
+#ifndef GQ_UNDER_ASAN
 // Some libraries do not check their allocations: oneDNN, its JIT compiler out of memory, crashes
 // (SIGSEGV) on the first use of a kernel. A crash with the process at its memory limit is
 // reported as out of memory; any other crash keeps its default action (the handler is reset).
@@ -94,6 +105,7 @@ extern "C" void on_crash(int sig) {
   std::signal(sig, SIG_DFL);
   std::raise(sig);
 }
+#endif
 
 void on_terminate() {
   if (const std::exception_ptr e = std::current_exception()) {
@@ -109,6 +121,7 @@ void on_terminate() {
 
 }  // namespace
 
+#ifndef GQ_UNDER_ASAN
 // Replaces the global allocation function of these programs (and of the libraries they load):
 // as the standard one, but it remembers what a failed request asked for.
 void* operator new(std::size_t n) {
@@ -143,6 +156,7 @@ void* operator new(std::size_t n, std::align_val_t alignment) {
 void* operator new[](std::size_t n, std::align_val_t alignment) {
   return ::operator new(n, alignment);
 }
+#endif  // GQ_UNDER_ASAN
 
 namespace gq::tools {
 
@@ -150,11 +164,13 @@ void on_out_of_memory_say(const char* tool, const char* doing) {
   g_tool = tool;
   g_doing = doing;
   std::set_terminate(on_terminate);
+#ifndef GQ_UNDER_ASAN
   struct sigaction crash {};
   crash.sa_handler = on_crash;
   crash.sa_flags = SA_RESETHAND;
   sigemptyset(&crash.sa_mask);
   for (const int sig : {SIGSEGV, SIGBUS}) sigaction(sig, &crash, nullptr);
+#endif
   // glibc loads libgcc_s the first time an exception unwinds through a C frame (a bad_alloc
   // through pthread_once in oneDNN's threads); out of memory, that load fails and glibc aborts
   // ("libgcc_s.so.1 must be installed for unwinding to work"). backtrace() loads it now.
