@@ -1,9 +1,14 @@
 #include "runtime/host_threads.h"
 
+#include <pthread.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <thread>
+
+#include "runtime/error.h"
 
 namespace gq {
 
@@ -16,6 +21,21 @@ void prefer_passive_openmp(char** argv) {
 #else
   (void)argv;
 #endif
+}
+
+void handle_signals_on_own_thread(std::initializer_list<int> signals) {
+  sigset_t set;
+  sigemptyset(&set);
+  for (const int sig : signals) sigaddset(&set, sig);
+  const int rc = pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  GQ_CHECK(rc == 0, "handle_signals_on_own_thread: pthread_sigmask failed (error {})", rc);
+  // The kernel delivers a process-directed signal to a thread that does not block it: this one,
+  // which only waits (pause returns after each handler), or a library's thread started before
+  // main (OpenBLAS's, idle under oneDNN). Detached: it ends with the process.
+  std::thread([set] {
+    pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+    for (;;) pause();
+  }).detach();
 }
 
 }  // namespace gq

@@ -5,6 +5,8 @@
 #include <csignal>
 #include <initializer_list>
 
+#include "runtime/host_threads.h"
+
 namespace gq::train {
 namespace {
 
@@ -39,6 +41,10 @@ void install_stop_handlers() {
   // run without a checkpoint: they stop it safely too. Output to a closed pipe then fails with
   // EPIPE, which the writers report; the stop messages go to stderr.
   for (const int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) sigaction(sig, &action, nullptr);
+  // The handler runs on a thread of its own, never on one inside oneDNN or an emulated kernel
+  // (runtime/host_threads.h: there it could corrupt the heap). Not SIGPIPE: the kernel sends it
+  // to the thread whose write failed, inside that write, not in the middle of library code.
+  gq::handle_signals_on_own_thread({SIGINT, SIGTERM, SIGHUP});
   // Past a file-size limit (ulimit -f) write(2) then fails with EFBIG, which the writers report
   // naming the file (a checkpoint's .tmp is removed), instead of the process dying silently.
   std::signal(SIGXFSZ, SIG_IGN);
