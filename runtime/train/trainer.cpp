@@ -247,13 +247,19 @@ long total_steps_for(double epochs, long max_steps, long steps_per_epoch) {
 void Trainer::plan_schedule() {
   steps_per_epoch_ = train_.n / cfg_.batch_size;  // the last partial batch is dropped
   total_steps_ = total_steps_for(cfg_.epochs, cfg_.max_steps, steps_per_epoch_);
-  schedule_.kind = parse_schedule(cfg_.schedule);
-  schedule_.base_lr = cfg_.lr;
-  schedule_.total_steps = total_steps_;
-  const bool own_warmup =
-      schedule_.kind == ScheduleKind::constant || schedule_.kind == ScheduleKind::triangular;
-  schedule_.warmup_steps = own_warmup ? 0 : static_cast<long>(cfg_.warmup_fraction * total_steps_);
-  schedule_.step_size = std::max(1L, steps_per_epoch_ * 30);
+  schedule_ = schedule_over(total_steps_);
+}
+
+// The learning-rate schedule of this run's settings over `total_steps` (--extend compares two).
+ScheduleConfig Trainer::schedule_over(long total_steps) const {
+  ScheduleConfig s;
+  s.kind = parse_schedule(cfg_.schedule);
+  s.base_lr = cfg_.lr;
+  s.total_steps = total_steps;
+  const bool own_warmup = s.kind == ScheduleKind::constant || s.kind == ScheduleKind::triangular;
+  s.warmup_steps = own_warmup ? 0 : static_cast<long>(cfg_.warmup_fraction * total_steps);
+  s.step_size = std::max(1L, steps_per_epoch_ * 30);
+  return s;
 }
 
 void Trainer::allocate_step(const Shape& input) {
@@ -469,10 +475,7 @@ void Trainer::take_weights(const Checkpoint& ck, const std::filesystem::path& pa
     GQ_CHECK(model == cfg_.model, "--init-from {}: a checkpoint of model {}, this run trains {}",
              path.string(), model, cfg_.model);
   }
-  restore_section(ck, path, "params", model_->params().values(), model_->params().size());
-  int i = 0;
-  for (DeviceBuffer<float>* b : model_->state_buffers())
-    restore_section(ck, path, fmt::format("state{}", i++), b->data(), b->size());
+  restore_model(ck, path);
   init_status_ = fmt::format("init-from   the weights of {} ({}, step {})", path.string(), model,
                              ck.header.value("step", 0L));
 }
@@ -1027,20 +1030,25 @@ void restore_section(const Checkpoint& ck, const std::filesystem::path& path,
 std::string Trainer::extension(const nlohmann::json& theirs, long step) const {
   const double epochs = theirs.value("epochs", static_cast<double>(cfg_.epochs));
   const long max_steps = theirs.value("max-steps", cfg_.max_steps);
-  ScheduleConfig before = schedule_;
-  before.total_steps = total_steps_for(epochs, max_steps, steps_per_epoch_);
+  const ScheduleConfig before =
+      schedule_over(total_steps_for(epochs, max_steps, steps_per_epoch_));
   GQ_CHECK(total_steps_ > before.total_steps,
            "--extend: this run ({} steps) is not longer than the checkpoint's ({} steps); give "
            "a larger --epochs or --max-steps",
            total_steps_, before.total_steps);
-  before.warmup_steps = schedule_.warmup_steps == 0
-                            ? 0
-                            : static_cast<long>(cfg_.warmup_fraction * before.total_steps);
   return fmt::format(
       "extend      from step {} of {} to {} steps: the learning rate at step {} is {:.4g} (was "
       "{:.4g}), the {} schedule stretched over {} steps",
       step, before.total_steps, total_steps_, step, learning_rate(schedule_, step),
       learning_rate(before, step), cfg_.schedule, total_steps_);
+}
+
+// The model's own sections: its parameters and state buffers (what gq-eval and --init-from take).
+void Trainer::restore_model(const Checkpoint& ck, const std::filesystem::path& path) {
+  restore_section(ck, path, "params", model_->params().values(), model_->params().size());
+  int i = 0;
+  for (DeviceBuffer<float>* b : model_->state_buffers())
+    restore_section(ck, path, fmt::format("state{}", i++), b->data(), b->size());
 }
 
 void Trainer::load(const std::filesystem::path& path, bool model_only) {
@@ -1094,16 +1102,12 @@ void Trainer::load(const Checkpoint& ck, const std::filesystem::path& path, bool
              "{}: loss_steps {} is past the checkpoint's step {}", path.string(),
              ck.header["loss_steps"].dump(), step);
   }
-  auto& reg = model_->params();
+  restore_model(ck, path);
+  step_ = ck.header.at("step").get<long>();
+  if (model_only) return;
   const auto restore = [&](const std::string& name, float* dst, std::size_t n) {
     restore_section(ck, path, name, dst, n);
   };
-  restore("params", reg.values(), reg.size());
-  int i = 0;
-  for (DeviceBuffer<float>* b : model_->state_buffers())
-    restore(fmt::format("state{}", i++), b->data(), b->size());
-  step_ = ck.header.at("step").get<long>();
-  if (model_only) return;
   for (Optimizer::State& state : optimizer_->state())
     restore(state.name, state.values.data(), state.values.size());
   if (grad_queue_) grad_queue_->load(ck, path.string());

@@ -157,6 +157,8 @@ class Trainer {
   // start.
   void init_weights(const Checkpoint* init);
   void take_weights(const Checkpoint& ck, const std::filesystem::path& path);  // --init-from
+  void restore_model(const Checkpoint& ck, const std::filesystem::path& path);
+  ScheduleConfig schedule_over(long total_steps) const;
   nlohmann::json tensor_list() const;
   std::string extension(const nlohmann::json& checkpoint_settings, long step) const;
   void gather_batch(const DeviceSplit& split, const std::int32_t* indices,

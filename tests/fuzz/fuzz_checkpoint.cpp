@@ -15,6 +15,7 @@
 #include "tests/fuzz/fuzz_check.h"
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/ring_state_check.h"
+#include "runtime/train/train_config.h"
 
 namespace {
 
@@ -22,7 +23,9 @@ void check_ring(const gq::train::Checkpoint& ck) {
   const auto sum = ck.sections.find("gq.sum");
   if (sum == ck.sections.end()) return;
   const nlohmann::json settings = ck.header.value("settings", nlohmann::json::object());
-  const int qmin = settings.value("gq-qmin", 4), qmax = settings.value("gq-qmax", 32);
+  const gq::train::TrainConfig defaults;  // a setting away from its default is recorded
+  const int qmin = settings.value("gq-qmin", defaults.gq.qmin);
+  const int qmax = settings.value("gq-qmax", defaults.gq.qmax);
   if (qmin < 1 || qmax < qmin || qmax > 4096) return;  // the settings' own checks refuse these
   const std::size_t p = sum->second.size() / 2;      // doubles
   const auto r = gq::train::read_ring_sections(ck, p, qmin, qmax, "fuzz.ckpt");
