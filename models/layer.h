@@ -38,6 +38,13 @@ struct MemoryUse {
   std::size_t workspace = 0;  // library workspaces and scratch
 };
 
+// A float tensor of model state on the device.
+struct StateTensor {
+  std::string name;
+  float* data;
+  std::size_t size;
+};
+
 class Layer {
  public:
   virtual ~Layer() = default;
@@ -55,8 +62,10 @@ class Layer {
   virtual double flops_per_sample() const { return 0; }
   virtual MemoryUse memory_use() const { return {}; }
   virtual bool has_params() const { return false; }
-  // Model state that is not a parameter (BatchNorm running statistics): saved in checkpoints.
-  virtual std::vector<DeviceBuffer<float>*> state_buffers() { return {}; }
+  // Model state that is not a parameter (BatchNorm's running statistics), named within the layer
+  // ("running_mean"); the Trainer registers it (runtime/train/state_registry.h): checkpointed,
+  // averaged over data-parallel ranks, averaged by the lookahead EMA.
+  virtual std::vector<StateTensor> state_tensors() { return {}; }
 
   // Grad Queue's per-cluster gradients (docs/GRADQUEUE.md §5.3). A layer with parameters provides
   // them by overriding both; Grad Queue names a layer that does not at start-up and puts its batch

@@ -51,10 +51,12 @@ class BatchNorm2d : public AffineNorm {
   void backward(const Context& ctx, const float* x, const float* y, const float* dy,
                 float* dx) override;
   MemoryUse memory_use() const override {
-    return {saved_.bytes() + running_.bytes() + unused_dgamma_.bytes(), 0};
+    return {saved_.bytes() + unused_dgamma_.bytes(), 0};  // running_: model state
   }
-  // Running mean then running variance (2*C floats).
-  std::vector<DeviceBuffer<float>*> state_buffers() override { return {&running_}; }
+  std::vector<StateTensor> state_tensors() override {
+    return {{"running_mean", running_.data(), running_.size() / 2},
+            {"running_var", running_.data() + running_.size() / 2, running_.size() / 2}};
+  }
 
  private:
   float momentum_, eps_;

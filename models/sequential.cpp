@@ -94,10 +94,13 @@ std::size_t Sequential::workspace_bytes() const {
   return b;
 }
 
-std::vector<DeviceBuffer<float>*> Sequential::state_buffers() {
-  std::vector<DeviceBuffer<float>*> out;
-  for (auto& l : layers_)
-    for (DeviceBuffer<float>* b : l->state_buffers()) out.push_back(b);
+std::vector<StateTensor> Sequential::state_tensors() {
+  std::vector<StateTensor> out;
+  for (std::size_t i = 0; i < layers_.size(); ++i)
+    for (StateTensor t : layers_[i]->state_tensors()) {
+      t.name = names_[i] + "." + t.name;
+      out.push_back(std::move(t));
+    }
   return out;
 }
 

@@ -60,8 +60,8 @@ class Sequential {
   std::size_t activation_grad_bytes() const { return grad_a_.bytes() + grad_b_.bytes(); }
   std::size_t saved_bytes() const;
   std::size_t workspace_bytes() const;
-  // Non-parameter state of all layers, in layer order (checkpoints).
-  std::vector<DeviceBuffer<float>*> state_buffers();
+  // Non-parameter state of all layers, in layer order, named "<layer>.<tensor>" ("bn1.running_mean").
+  std::vector<StateTensor> state_tensors();
 
  private:
   std::vector<std::string> names_;

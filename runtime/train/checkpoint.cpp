@@ -68,7 +68,7 @@ void check_header(const nlohmann::json& h, const std::filesystem::path& path) {
         h[key].get_ref<const std::string&>().size() > 64)
       bad(key, "a name of 1 to 64 characters");
   };
-  integer("format", 1, 2, "1 or 2");
+  integer("format", 1, 3, "1, 2 or 3");
   text("model");
   text("dataset");
   text("optimizer");
@@ -80,7 +80,7 @@ void check_header(const nlohmann::json& h, const std::filesystem::path& path) {
   integer("train_subset", 0, INT_MAX, "an integer 0..2147483647");
   integer("num_classes", 1, INT_MAX, "an integer 1..2147483647");
   integer("params", 0, INT64_MAX, "a non-negative integer");
-  if (h["format"] == 2) {  // written with the state a resume needs and the settings it compares
+  if (h["format"] >= 2) {  // written with the state a resume needs and the settings it compares
     integer("loss_steps", 0, INT64_MAX, "a non-negative integer");
     if (!h.contains("settings") || !h["settings"].is_object()) bad("settings", "a JSON object");
   }

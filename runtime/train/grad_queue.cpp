@@ -13,6 +13,7 @@
 #include "runtime/train/gq_shard.h"
 #include "runtime/train/ring_state_check.h"
 #include "runtime/train/settings.h"
+#include "runtime/train/state_registry.h"
 #include "runtime/error.h"
 #include "runtime/nvtx.h"
 
@@ -336,34 +337,30 @@ GradQueueDiagnostics GradQueue::diagnostics() {
           km.iterations,    std::move(sizes), skips[1]};
 }
 
-std::vector<std::pair<std::string, std::size_t>> GradQueue::memory_rows() const {
-  return {
-      {"gq queue (qmax x P)",
-       slots_.bytes() + sum_.bytes() + sumsq_.bytes() + queue_mean_.bytes() + queue_std_.bytes()},
-      {"gq cluster grads (k x P)", cluster_grads_.bytes() + gbar_.bytes() + gstar_.bytes()},
-      {"gq k-means scratch", feature_buf_.bytes() + centroids_.bytes() + assignment_.bytes() +
-                                 sizes_.bytes() + order_.bytes() + offsets_.bytes() +
-                                 kmeans_scratch_.bytes()},
-      {"gq per-cluster grads", per_cluster_bytes_},
-      {"gq combine scratch", combine_scratch_.bytes() + tensor_offsets_.bytes()},
+// The ring and its statistics are checkpointed (bit for bit: the sums are float64, the state a
+// struct) and checked as a whole on restore (ring_state_check.h); everything else is recomputed
+// every step.
+void GradQueue::register_state(StateRegistry& reg) {
+  const StateUse saved{.checkpointed = true};
+  const std::string ring = "gq queue (qmax x P)";
+  reg.add("gq.slots", StateRole::grad_queue, slots_.span(), saved, {}, ring);
+  reg.add_plain("gq.sum", StateRole::grad_queue, sum_, saved, ring);
+  reg.add_plain("gq.sumsq", StateRole::grad_queue, sumsq_, saved, ring);
+  reg.add_plain("gq.state", StateRole::grad_queue, state_, saved, ring);
+  reg.add_plain("gq.skips", StateRole::grad_queue, skips_, saved, ring);
+  reg.add_restore_check(StateRole::grad_queue, [this](const Checkpoint& ck, const std::string& path) {
+    read_ring_sections(ck, p_, cfg_.qmin, cfg_.qmax, path);
+  });
+  const auto working = [&](const std::string& row, auto&... buffers) {
+    (reg.add_plain("", StateRole::working, buffers, {}, row), ...);
   };
-}
-
-void GradQueue::save(Checkpoint& ck) const {
-  ck.sections["gq.slots"] = slots_.to_host();
-  ck.sections["gq.sum"] = pack(sum_.to_host());
-  ck.sections["gq.sumsq"] = pack(sumsq_.to_host());
-  ck.sections["gq.state"] = pack(state_.to_host());
-  ck.sections["gq.skips"] = pack(skips_.to_host());
-}
-
-void GradQueue::load(const Checkpoint& ck, const std::string& path) {
-  const RingSections r = read_ring_sections(ck, p_, cfg_.qmin, cfg_.qmax, path);
-  slots_.upload(r.slots);
-  sum_.upload(r.sum);
-  sumsq_.upload(r.sumsq);
-  state_.upload(std::span<const kernels::RingState>(&r.state, 1));
-  skips_.upload(r.skips);
+  working(ring, queue_mean_, queue_std_);
+  working("gq cluster grads (k x P)", cluster_grads_, gbar_, gstar_);
+  working("gq k-means scratch", feature_buf_, centroids_, assignment_, sizes_, order_, offsets_,
+          kmeans_result_, kmeans_scratch_, local_order_, local_offsets_, local_sizes_,
+          local_factors_);
+  reg.add_memory("gq per-cluster grads", per_cluster_bytes_);
+  working("gq combine scratch", combine_scratch_, tensor_offsets_, diagnostics_);
 }
 
 }  // namespace gq::train

@@ -16,7 +16,7 @@
 #include "models/sequential.h"
 #include "runtime/comm.h"
 #include "runtime/memory.h"
-#include "runtime/train/checkpoint.h"
+#include "runtime/train/state_registry.h"
 #include "runtime/train/train_config.h"
 
 namespace gq::train {
@@ -64,12 +64,10 @@ class GradQueue {
   const std::vector<std::string>& fallback_layers() const { return fallback_layers_; }
   // Data-parallel: bytes this rank sends per step (features all-gather, k x P sum).
   std::uint64_t comm_bytes_per_step() const;
-  // Device memory by class, for the memory plan: the ring (qmax x P slots, float64 sums), the k
-  // cluster gradients (k x P) and G*, the k-means scratch, the layers' per-cluster gradients
-  // (scratch and library plans) and the combine's scratch.
-  std::vector<std::pair<std::string, std::size_t>> memory_rows() const;
-  void save(Checkpoint& ck) const;
-  void load(const Checkpoint& ck, const std::string& path);
+  // Every device buffer, by memory-plan row: the ring (qmax x P slots, float64 sums: checkpointed),
+  // the k cluster gradients (k x P) and G*, the k-means scratch, the layers' per-cluster
+  // gradients (scratch and library plans) and the combine's scratch.
+  void register_state(StateRegistry& registry);
 
  private:
   // Construction, in this order.

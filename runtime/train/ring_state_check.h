@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 #include <span>
 #include <string>
 #include <vector>
@@ -41,13 +40,5 @@ struct RingSections {
 };
 RingSections read_ring_sections(const Checkpoint& ck, std::size_t p, int qmin, int qmax,
                                 const std::string& path);
-
-// Checkpoint sections hold floats; other plain data travels bit for bit inside them.
-template <class T>
-std::vector<float> pack(const std::vector<T>& v) {
-  std::vector<float> out((v.size() * sizeof(T) + sizeof(float) - 1) / sizeof(float));
-  std::memcpy(out.data(), v.data(), v.size() * sizeof(T));
-  return out;
-}
 
 }  // namespace gq::train

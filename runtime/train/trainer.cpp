@@ -157,6 +157,7 @@ Trainer::Trainer(const TrainConfig& config, Communicator* comm)
   plan_schedule();
   allocate_step(input);
   upload_dataset();
+  register_state();
   if (!resume) init_weights(init ? &*init : nullptr);
   choose_step_graph();
   if (resume) {
@@ -274,8 +275,8 @@ void Trainer::allocate_step(const Shape& input) {
   optimizer_ = make_optimizer(cfg_.optimizer, cfg_.optimizer_settings, model_->params());
   if (cfg_.lookahead_ema) {
     std::vector<kernels::StateSpan> spans{{model_->params().values(), model_->params().size()}};
-    for (DeviceBuffer<float>* state : model_->state_buffers())
-      spans.push_back({state->data(), state->size()});
+    for (const models::StateTensor& state : model_->state_tensors())
+      spans.push_back({state.data, state.size});
     ema_ = std::make_unique<kernels::LookaheadEma>(std::move(spans));
     ema_schedule_.total_steps = static_cast<std::uint64_t>(total_steps_);
     ema_schedule_.every = static_cast<std::uint32_t>(cfg_.lookahead_every);
@@ -293,9 +294,6 @@ void Trainer::allocate_step(const Shape& input) {
   losses_ = DeviceBuffer<float>(b);
   loss_sum_ = DeviceBuffer<float>(2);
   loss_sum_.fill_bytes(0);
-  finite_flags_ = DeviceBuffer<std::int32_t>(model_->params().infos().size() +
-                                             optimizer_->state().size() +
-                                             model_->state_buffers().size() + (ema_ ? 1 : 0));
   grad_norm_ = DeviceBuffer<float>(1);
   reduce_scratch_ = DeviceBuffer<char>(kernels::reduce_scratch_bytes());
   plan_learning_rates(std::max(
@@ -368,46 +366,52 @@ void Trainer::print_configuration(const Shape& input) const {
 Trainer::~Trainer() = default;
 
 std::string Trainer::memory_plan() const {
-  const auto& m = *model_;
-  const std::size_t param_bytes = model_->params().size() * sizeof(float);
-  std::size_t opt = optimizer_->scratch_bytes();
-  for (const Optimizer::State& state : optimizer_->state()) opt += state.values.bytes();
-  const std::size_t data =
-      train_dev_.bytes() + val_dev_.bytes() + test_dev_.bytes() + permutation_.bytes();
-  const std::size_t step = batch_x_.bytes() + batch_y_.bytes() + dlogits_.bytes() +
-                           losses_.bytes() + loss_sum_.bytes() + grad_norm_.bytes() +
-                           finite_flags_.bytes() + reduce_scratch_.bytes() + lr_table_.bytes() +
-                           scalars_.bytes() + batch_indices_.bytes() + tta_logits_.bytes();
-  const std::size_t rows[] = {param_bytes,
-                              param_bytes,
-                              opt,
-                              m.activation_bytes(),
-                              m.activation_grad_bytes(),
-                              m.saved_bytes(),
-                              m.workspace_bytes(),
-                              step,
-                              data};
-  const char* names[] = {"parameters",        "gradients",        "optimizer state",
-                         "activations",       "activation grads", "saved for backward",
-                         "library workspace", "batch buffers",    "datasets"};
   std::string s = "memory plan (allocated once, before the first step)\n";
   std::size_t total = 0;
-  for (std::size_t i = 0; i < std::size(rows); ++i) {
-    s += fmt::format("  {:<24} {}\n", names[i], mib(rows[i]));
-    total += rows[i];
-  }
-  const auto row = [&](const char* name, std::size_t bytes) {
-    s += fmt::format("  {:<24} {}\n", name, mib(bytes));
+  for (const auto& [row, bytes] : state_.memory_rows()) {
+    s += fmt::format("  {:<24} {}\n", row, mib(bytes));
     total += bytes;
-  };
-  if (ema_) row("lookahead EMA", ema_->bytes());
-  if (tta_) row("test-time augmentation", tta_->bytes());
-  if (grad_queue_)
-    for (const auto& [name, bytes] : grad_queue_->memory_rows()) {
-      s += fmt::format("  {:<24} {}\n", name, mib(bytes));
-      total += bytes;
-    }
+  }
   return s + fmt::format("  {:<24} {}\n", "total", mib(total));
+}
+
+// Every buffer of the run, in the memory plan's order (runtime/train/state_registry.h): what a
+// checkpoint holds, what the non-finite check scans and what ranks average are decided here and
+// in the components' register_state, nowhere else.
+void Trainer::register_state() {
+  const models::Sequential& m = *model_;
+  models::ParamRegistry& params = model_->params();
+  std::vector<StatePart> tensors;
+  for (const auto& info : params.infos()) tensors.push_back({info.name, info.offset, info.numel()});
+  const StateUse kept{.checkpointed = true, .finite = true};
+  state_.add("params", StateRole::parameters, {params.values(), params.size()}, kept,
+             std::move(tensors));
+  state_.add_memory("gradients", params.size() * sizeof(float));
+  for (Optimizer::State& s : optimizer_->state())
+    state_.add(s.name, StateRole::optimizer_state, s.values.span(), kept);
+  state_.add_memory("optimizer state", optimizer_->scratch_bytes());
+  for (const models::StateTensor& t : model_->state_tensors())
+    state_.add(t.name, StateRole::model_state, {t.data, t.size},
+               {.checkpointed = true, .finite = true, .averaged_over_ranks = true});
+  state_.add_memory("activations", m.activation_bytes());
+  state_.add_memory("activation grads", m.activation_grad_bytes());
+  state_.add_memory("saved for backward", m.saved_bytes());
+  state_.add_memory("library workspace", m.workspace_bytes());
+  // The training-loss accumulator of the next log line: resumed, it logs what an uninterrupted
+  // run logs.
+  state_.add("loss_sum", StateRole::run_progress, loss_sum_.span(), kept);
+  const auto working = [&](const std::string& row, auto&... buffers) {
+    (state_.add_plain("", StateRole::working, buffers, {}, row), ...);
+  };
+  working("batch buffers", batch_x_, batch_y_, dlogits_, losses_, grad_norm_, reduce_scratch_,
+          lr_table_, scalars_, batch_indices_, tta_logits_);
+  for (DeviceSplit* split : {&train_dev_, &val_dev_, &test_dev_})
+    working("datasets", split->images, split->features, split->labels, split->eval_order);
+  working("datasets", permutation_);
+  if (ema_) state_.add("lookahead_ema", StateRole::weight_average, ema_->state().span(), kept);
+  if (tta_) state_.add_memory("test-time augmentation", tta_->bytes());
+  if (grad_queue_) grad_queue_->register_state(state_);
+  state_.seal();
 }
 
 void DeviceSplit::upload(const data::Dataset& d, int batch) {
@@ -437,7 +441,7 @@ void Trainer::upload_dataset() {
 // Before the first step of a new run: a whitening stem's filters from the first training images
 // (normalised, not augmented, read in whole batches through batch_x_), then the EMA starts from
 // those weights. A resume restores both from the checkpoint instead.
-void Trainer::init_weights(const Checkpoint* init) {
+void Trainer::init_weights(Checkpoint* init) {
   if (init) {
     take_weights(*init, cfg_.init_from);
   } else if (!train_.images.empty()) {
@@ -456,7 +460,7 @@ void Trainer::init_weights(const Checkpoint* init) {
 
 // --init-from: the parameters and model state of a model with the same tensors, which the
 // checkpoint lists by name and shape (older checkpoints: the same model and parameter count).
-void Trainer::take_weights(const Checkpoint& ck, const std::filesystem::path& path) {
+void Trainer::take_weights(Checkpoint& ck, const std::filesystem::path& path) {
   const nlohmann::json mine = tensor_list();
   const std::string model = ck.header.value("model", std::string("?"));
   if (ck.header.contains("tensors")) {
@@ -929,33 +933,7 @@ std::filesystem::path Trainer::save_step_checkpoint() {
   return path;
 }
 
-std::optional<std::string> Trainer::first_nonfinite() {
-  struct Tensor {
-    std::string name;
-    const float* data;
-    std::size_t n;
-  };
-  std::vector<Tensor> tensors;
-  auto& reg = model_->params();
-  for (const auto& info : reg.infos())
-    tensors.push_back({"parameter " + info.name, reg.values() + info.offset, info.numel()});
-  for (Optimizer::State& state : optimizer_->state())
-    tensors.push_back({"optimizer state " + state.name, state.values.data(), state.values.size()});
-  int i = 0;
-  for (DeviceBuffer<float>* b : model_->state_buffers())
-    tensors.push_back({fmt::format("model state buffer {}", i++), b->data(), b->size()});
-  if (ema_) tensors.push_back({"lookahead EMA", ema_->state().data(), ema_->state().size()});
-  GQ_CHECK(tensors.size() <= finite_flags_.size(), "first_nonfinite: {} flags for {} tensors",
-           finite_flags_.size(), tensors.size());
-  for (std::size_t t = 0; t < tensors.size(); ++t)
-    kernels::any_nonfinite(tensors[t].data, tensors[t].n, finite_flags_.data() + t,
-                           reduce_scratch_.data());
-  std::vector<std::int32_t> flags(tensors.size());
-  copy_to_host(flags.data(), finite_flags_.data(), flags.size() * sizeof(std::int32_t));
-  for (std::size_t t = 0; t < tensors.size(); ++t)
-    if (flags[t]) return tensors[t].name;
-  return std::nullopt;
-}
+std::optional<std::string> Trainer::first_nonfinite() { return state_.first_nonfinite(); }
 
 void Trainer::diverged(const std::string& what) const {
   const std::string last = last_good_checkpoint_.string();
@@ -972,7 +950,7 @@ void Trainer::save(const std::filesystem::path& path) {
   // A checkpoint is a promise that the run can go on from it: never one of NaNs.
   if (const auto bad = first_nonfinite()) diverged("the " + *bad + " holds NaN or infinite values");
   Checkpoint ck;
-  ck.header = {{"format", 2},
+  ck.header = {{"format", 3},  // 3: model state by name (state_registry.h)
                {"model", cfg_.model},
                {"dataset", cfg_.dataset},
                {"batch_size", cfg_.batch_size},
@@ -992,37 +970,9 @@ void Trainer::save(const std::filesystem::path& path) {
     last_good_checkpoint_ = path;
     return;
   }
-  auto& reg = model_->params();
-  ck.sections["params"].resize(reg.size());
-  copy_to_host(ck.sections["params"].data(), reg.values(), reg.size() * sizeof(float));
-  for (Optimizer::State& state : optimizer_->state())
-    ck.sections[state.name] = state.values.to_host();
-  int i = 0;
-  for (DeviceBuffer<float>* b : model_->state_buffers())
-    ck.sections[fmt::format("state{}", i++)] = b->to_host();
-  if (grad_queue_) grad_queue_->save(ck);
-  if (ema_) ck.sections["lookahead_ema"] = ema_->state().to_host();
-  // The training-loss accumulator of the next log line: resumed, it logs what an uninterrupted
-  // run logs.
-  ck.sections["loss_sum"] = loss_sum_.to_host();
+  state_.save(ck);
   write_checkpoint(path, ck);
   last_good_checkpoint_ = path;
-}
-
-// A checkpoint is untrusted (its checksum guards against rot, not forgery): nothing non-finite is
-// taken in, or it would be copied into every later "good" checkpoint.
-void restore_section(const Checkpoint& ck, const std::filesystem::path& path,
-                     const std::string& name, float* dst, std::size_t n) {
-  auto it = ck.sections.find(name);
-  GQ_CHECK(it != ck.sections.end() && it->second.size() == n,
-           "{}: section '{}' missing or of the wrong size (expected {} values)", path.string(),
-           name, n);
-  const auto bad = std::find_if_not(it->second.begin(), it->second.end(),
-                                    [](float v) { return std::isfinite(v); });
-  GQ_CHECK(bad == it->second.end(),
-           "{}: section '{}' holds {} at index {}: expected finite values (a corrupt or forged "
-           "checkpoint)", path.string(), name, *bad, bad - it->second.begin());
-  copy_to_device(dst, it->second.data(), n * sizeof(float));
 }
 
 // --extend: the start-up line saying how the schedule changes ("extend      from step 96 of 96
@@ -1044,15 +994,14 @@ std::string Trainer::extension(const nlohmann::json& theirs, long step) const {
 }
 
 // The model's own sections: its parameters and state buffers (what gq-eval and --init-from take).
-void Trainer::restore_model(const Checkpoint& ck, const std::filesystem::path& path) {
-  restore_section(ck, path, "params", model_->params().values(), model_->params().size());
-  int i = 0;
-  for (DeviceBuffer<float>* b : model_->state_buffers())
-    restore_section(ck, path, fmt::format("state{}", i++), b->data(), b->size());
+void Trainer::restore_model(Checkpoint& ck, const std::filesystem::path& path) {
+  name_legacy_model_state(ck, state_, path.string());
+  state_.restore(ck, path.string(), {StateRole::parameters, StateRole::model_state});
 }
 
 void Trainer::load(const std::filesystem::path& path, bool model_only) {
-  load(read_checkpoint(path), path, model_only);
+  Checkpoint ck = read_checkpoint(path);
+  load(ck, path, model_only);
 }
 
 void Trainer::check_settings(const Checkpoint& ck, const std::filesystem::path& path) const {
@@ -1073,7 +1022,7 @@ void Trainer::check_settings(const Checkpoint& ck, const std::filesystem::path& 
         path.string(), diff.size(), fmt::format("{}", fmt::join(diff, "\n  ")));
 }
 
-void Trainer::load(const Checkpoint& ck, const std::filesystem::path& path, bool model_only) {
+void Trainer::load(Checkpoint& ck, const std::filesystem::path& path, bool model_only) {
   auto expect = [&](const char* key, const nlohmann::json& want) {
     GQ_CHECK(ck.header.contains(key) && ck.header[key] == want,
              "{}: checkpoint has {} = {}, but this run has {}; resume with the same settings",
@@ -1102,17 +1051,14 @@ void Trainer::load(const Checkpoint& ck, const std::filesystem::path& path, bool
              "{}: loss_steps {} is past the checkpoint's step {}", path.string(),
              ck.header["loss_steps"].dump(), step);
   }
-  restore_model(ck, path);
+  if (model_only) {
+    restore_model(ck, path);
+    step_ = ck.header.at("step").get<long>();
+    return;
+  }
+  name_legacy_model_state(ck, state_, path.string());
+  state_.restore(ck, path.string());
   step_ = ck.header.at("step").get<long>();
-  if (model_only) return;
-  const auto restore = [&](const std::string& name, float* dst, std::size_t n) {
-    restore_section(ck, path, name, dst, n);
-  };
-  for (Optimizer::State& state : optimizer_->state())
-    restore(state.name, state.values.data(), state.values.size());
-  if (grad_queue_) grad_queue_->load(ck, path.string());
-  if (ema_) restore("lookahead_ema", ema_->state().data(), ema_->state().size());
-  restore("loss_sum", loss_sum_.data(), loss_sum_.size());
   loss_steps_ = ck.header["loss_steps"].get<long>();
   // The device's step counter continues from the checkpoint's (begin_step reads `next`).
   const kernels::StepScalars resumed{0, static_cast<std::uint64_t>(step_), 0.0f};
@@ -1154,12 +1100,7 @@ void Trainer::check_same_data_on_every_rank() const {
 }
 
 void Trainer::sync_state_buffers() {
-  if (!comm_) return;
-  for (DeviceBuffer<float>* b : model_->state_buffers()) {
-    comm_->reserve(b->size());
-    comm_->sum(b->data(), b->size(), nullptr);
-    kernels::scale(b->data(), b->size(), 1.0f / static_cast<float>(ranks_), nullptr);
-  }
+  if (comm_) state_.average_over_ranks(*comm_);
 }
 
 }  // namespace gq::train

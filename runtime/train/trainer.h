@@ -28,6 +28,7 @@
 #include "runtime/train/grad_queue.h"
 #include "runtime/train/metrics_log.h"
 #include "runtime/train/optimizer.h"
+#include "runtime/train/state_registry.h"
 #include "runtime/train/train_config.h"
 
 namespace gq::train {
@@ -83,9 +84,6 @@ struct StepGraphUse {
 // Steps of a run of `epochs` (fractional ones round up) capped by max_steps > 0.
 long total_steps_for(double epochs, long max_steps, long steps_per_epoch);
 
-// Copies checkpoint section `name` (n floats, all finite, else gq::Error naming `path`) to `dst`.
-void restore_section(const Checkpoint& ck, const std::filesystem::path& path,
-                     const std::string& name, float* dst, std::size_t n);
 
 class Trainer {
  public:
@@ -123,7 +121,8 @@ class Trainer {
   void load(const std::filesystem::path& path, bool model_only = false);
   // The same on a checkpoint already read (gq-eval reads the file once: a live run may prune it
   // between two opens); `path` names it in messages.
-  void load(const Checkpoint& ck, const std::filesystem::path& path, bool model_only);
+  // Sections of an older format are renamed in ck (name_legacy_model_state).
+  void load(Checkpoint& ck, const std::filesystem::path& path, bool model_only);
   // The first tensor holding NaN or infinity ("parameter conv1.weight", "optimizer state
   // momentum", ...), checked on the device, or nullopt. One small copy to the host.
   std::optional<std::string> first_nonfinite();
@@ -153,11 +152,12 @@ class Trainer {
   void choose_step_graph();                // --cuda-graph
   void print_configuration(const Shape& input) const;
   void upload_dataset();
+  void register_state();  // every device buffer in state_, then sealed
   // Not on resume: the --init-from weights, or else a whitening stem's filters; then the EMA's
   // start.
-  void init_weights(const Checkpoint* init);
-  void take_weights(const Checkpoint& ck, const std::filesystem::path& path);  // --init-from
-  void restore_model(const Checkpoint& ck, const std::filesystem::path& path);
+  void init_weights(Checkpoint* init);
+  void take_weights(Checkpoint& ck, const std::filesystem::path& path);  // --init-from
+  void restore_model(Checkpoint& ck, const std::filesystem::path& path);
   ScheduleConfig schedule_over(long total_steps) const;
   nlohmann::json tensor_list() const;
   std::string extension(const nlohmann::json& checkpoint_settings, long step) const;
@@ -203,12 +203,12 @@ class Trainer {
   std::unique_ptr<CheckpointDirLock> checkpoint_dir_lock_;  // rank 0 with --checkpoint-dir
   std::filesystem::path last_good_checkpoint_;  // the newest written (or resumed) checkpoint
 
-  // Device state.
+  // Device state: every buffer below and the components' are listed in state_ (register_state).
+  StateRegistry state_;
   DeviceSplit train_dev_, val_dev_, test_dev_;
   DeviceBuffer<std::int32_t> permutation_;
   DeviceBuffer<float> batch_x_, dlogits_, losses_, loss_sum_;
   DeviceBuffer<std::int32_t> batch_y_;
-  DeviceBuffer<std::int32_t> finite_flags_;  // first_nonfinite: one flag per checked tensor
   DeviceBuffer<float> grad_norm_;
   std::unique_ptr<Optimizer> optimizer_;
   DeviceBuffer<char> reduce_scratch_;

@@ -100,7 +100,15 @@ struct BnLayer {
     reg.allocate();
     reg.initialize(1);
   }
-  std::vector<float> running() { return bn.state_buffers()[0]->to_host(); }
+  std::vector<float> running() {  // mean then variance
+    std::vector<float> out;
+    for (const StateTensor& t : bn.state_tensors()) {
+      const std::size_t at = out.size();
+      out.resize(at + t.size);
+      copy_to_host(out.data() + at, t.data, t.size * sizeof(float));
+    }
+    return out;
+  }
 };
 
 class FrozenScaleBatchNorm : public ::testing::TestWithParam<std::tuple<int, int, int, int>> {

@@ -86,7 +86,7 @@ TEST(CheckpointFile, HeaderFieldsAreValidated) {
   h = good_header();
   h.erase("settings");
   expect_refused(forge(h.dump(), 2, 8), {"'settings' is missing", "a JSON object"});
-  expect_refused(forge(with("format", 3), 2, 8), {"'format'", "1 or 2"});
+  expect_refused(forge(with("format", 4), 2, 8), {"'format'", "1, 2 or 3"});
 }
 
 TEST(CheckpointFile, MalformedJsonNamesTheFile) {

@@ -90,7 +90,7 @@ void print_json(const Report& r) {
 // evaluates its model on the test split.
 Report evaluate(const std::string& checkpoint, const std::string& data_dir, int test_subset,
                 int tta_level) {
-  const gq::train::Checkpoint ck = gq::train::read_checkpoint(checkpoint);  // fields validated
+  gq::train::Checkpoint ck = gq::train::read_checkpoint(checkpoint);  // fields validated
   const auto& header = ck.header;
   gq::train::TrainConfig cfg;
   cfg.model = header.at("model").get<std::string>();
