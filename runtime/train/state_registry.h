@@ -72,7 +72,8 @@ class StateRegistry {
                use, {}});
   }
   // Device memory a component holds that is not a buffer of its own to register (a model's
-  // activations, library workspaces): the memory plan counts it.
+  // activations, library workspaces), or a buffer it may reallocate (an entry keeps a pointer):
+  // the memory plan counts it.
   void add_memory(std::string plan_row, std::size_t bytes);
   // A check of restored sections that a section-by-section check cannot make (the invariants
   // between Grad Queue's ring sections): run when entries of `role` are restored, before anything

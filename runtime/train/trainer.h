@@ -1,6 +1,8 @@
 // The Trainer owns one training run: data on the device, the model, the optimizer state, the
 // step, evaluation, metrics and checkpoints. Everything is allocated in the constructor; a step
-// allocates nothing and syncs with the host only when it logs.
+// allocates nothing and syncs with the host only when it logs. Its definitions are split by
+// concern: trainer.cpp (the step: read it first), trainer_setup.cpp, trainer_checkpoint.cpp,
+// trainer_report.cpp, trainer_ranks.cpp.
 #pragma once
 
 #include <chrono>
@@ -30,6 +32,7 @@
 #include "runtime/train/optimizer.h"
 #include "runtime/train/state_registry.h"
 #include "runtime/train/train_config.h"
+#include "runtime/train/training_data.h"
 
 namespace gq::train {
 
@@ -58,17 +61,6 @@ class Stopped : public Error {
   int signal_;
   long step_;
   std::filesystem::path checkpoint_;
-};
-
-// A dataset split on the device: its samples, labels and, for evaluation, the order it is read in
-// whole batches.
-struct DeviceSplit {
-  DeviceBuffer<std::uint8_t> images;
-  DeviceBuffer<float> features;  // text datasets
-  DeviceBuffer<std::int32_t> labels;
-  DeviceBuffer<std::int32_t> eval_order;  // 0..n-1 padded to whole batches (wrapping around)
-  void upload(const data::Dataset& d, int batch);
-  std::size_t bytes() const;
 };
 
 // How the Trainer issues its steps (--cuda-graph): captured once and replayed, or directly.
