@@ -1,5 +1,6 @@
-// relu and exact-erf gelu: forward and backward against double references on awkward sizes,
-// outputs poisoned first, in-place use, and a finite-difference check of each backward.
+// relu and exact-erf gelu: in-place use, a finite-difference check of each backward, edge values.
+// Forward and backward against double references on awkward sizes are kernel cases
+// (kernels/cases/activation_cases.cpp, run by gq_test_kernel_cases).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -18,12 +19,6 @@ double act_ref(Activation a, double x) {
   return 0.5 * x * std::erfc(-x / std::sqrt(2.0));
 }
 
-double grad_ref(Activation a, double x) {
-  if (a == Activation::relu) return x > 0 ? 1 : 0;
-  const double pi = 3.14159265358979323846;
-  return 0.5 * std::erfc(-x / std::sqrt(2.0)) + x * std::exp(-0.5 * x * x) / std::sqrt(2 * pi);
-}
-
 // Inputs in [-5, 5]; for relu, pushed at least 0.05 away from the kink at 0.
 std::vector<float> inputs(Activation a, std::size_t n, std::uint64_t seed) {
   auto x = test::random_vector(n, seed, -5.0f, 5.0f);
@@ -34,31 +29,6 @@ std::vector<float> inputs(Activation a, std::size_t n, std::uint64_t seed) {
 }
 
 class ActivationTest : public ::testing::TestWithParam<std::tuple<Activation, std::size_t>> {};
-
-TEST_P(ActivationTest, ForwardMatchesDoubleReference) {
-  const auto [act, n] = GetParam();
-  const auto x = inputs(act, n, n);
-  auto dx = test::to_device(x);
-  auto y = test::poisoned(n);
-  activation_forward(act, dx.data(), y.data(), n);
-  std::vector<double> want(n);
-  for (std::size_t i = 0; i < n; ++i) want[i] = act_ref(act, x[i]);
-  // normal_cdf's fit is good to ~1.2e-7 relative; float rounding of its exponent grows like
-  // 2z^2 ulp for z = -x/sqrt 2.
-  EXPECT_TRUE(test::all_close(y.to_host(), want, 1e-7, act == Activation::relu ? 0.0 : 1e-5));
-}
-
-TEST_P(ActivationTest, BackwardMatchesDoubleReference) {
-  const auto [act, n] = GetParam();
-  const auto x = inputs(act, n, n + 1);
-  const auto g = test::random_vector(n, n + 2);
-  auto dx_in = test::to_device(x), dg = test::to_device(g);
-  auto grad = test::poisoned(n);
-  activation_backward(act, dx_in.data(), dg.data(), grad.data(), n);
-  std::vector<double> want(n);
-  for (std::size_t i = 0; i < n; ++i) want[i] = double(g[i]) * grad_ref(act, x[i]);
-  EXPECT_TRUE(test::all_close(grad.to_host(), want, 1e-7, act == Activation::relu ? 0.0 : 1e-5));
-}
 
 TEST_P(ActivationTest, InPlaceMatchesOutOfPlace) {
   const auto [act, n] = GetParam();

@@ -174,6 +174,48 @@ TEST(Airbench94Trainer, ResumeInTheMiddleOfTheEmaIsBitIdentical) {
   std::filesystem::remove_all(dir);
 }
 
+// Checkpoints before format 3 held the BatchNorm running statistics unnamed, as sections state0,
+// state1, ... (a layer's mean then variance): such a checkpoint resumes to the same bits.
+TEST(Airbench94Trainer, AnOlderCheckpointsUnnamedModelStateResumesTheSame) {
+  const TrainConfig cfg = small_airbench94();
+  const auto dir = temp_dir();
+  std::vector<std::string> state_names;
+  {
+    Trainer first(cfg);
+    run_steps(first, 7);
+    first.save(dir / "named.ckpt");
+    for (const models::StateTensor& t : first.model().state_tensors()) state_names.push_back(t.name);
+  }
+  ASSERT_EQ(state_names.size(), 12u);  // six BatchNorms, mean and variance each
+  Checkpoint ck = read_checkpoint(dir / "named.ckpt");
+  for (std::size_t i = 0; i < state_names.size(); i += 2) {
+    std::vector<float> layer = ck.sections.at(state_names[i]);
+    const std::vector<float>& var = ck.sections.at(state_names[i + 1]);
+    layer.insert(layer.end(), var.begin(), var.end());
+    ck.sections["state" + std::to_string(i / 2)] = layer;
+    ck.sections.erase(state_names[i]);
+    ck.sections.erase(state_names[i + 1]);
+  }
+  ck.header["format"] = 2;
+  write_checkpoint(dir / "unnamed.ckpt", ck);
+  const auto resume = [&](const char* file) {
+    TrainConfig again = cfg;
+    again.resume = dir / file;
+    Trainer t(again);
+    std::vector<float> out = run_steps(t, 3);
+    for (const models::StateTensor& s : t.model().state_tensors()) {
+      std::vector<float> v(s.size);
+      copy_to_host(v.data(), s.data, s.size * sizeof(float));
+      out.insert(out.end(), v.begin(), v.end());
+    }
+    const std::vector<float> p = params_of(t);
+    out.insert(out.end(), p.begin(), p.end());
+    return out;
+  };
+  EXPECT_EQ(resume("unnamed.ckpt"), resume("named.ckpt"));
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Airbench94Trainer, FinalEvaluationReportsTtaNextToThePlainAccuracy) {
   TrainConfig cfg = small_airbench94();
   cfg.epochs = 1;

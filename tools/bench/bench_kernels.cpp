@@ -1,6 +1,7 @@
-// Throughput of the first kernels: the 1M-element reduction and elementwise maps, in GB/s, next to
-// a plain C++ loop over the same data on the host (the named baseline: what the emulator costs on
-// the CPU; on a GPU the ratio shows the GPU's advantage). Roofline on a GPU: HBM bandwidth.
+// Throughput of the first kernels: the 1M-element reduction, the kernel cases (elementwise maps,
+// activations), pooling and the loss, in GB/s, next to a plain C++ loop over the same data on the
+// host (the named baseline: what the emulator costs on the CPU; on a GPU the ratio shows the GPU's
+// advantage). Roofline on a GPU: HBM bandwidth.
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -9,7 +10,7 @@
 #include <span>
 #include <vector>
 
-#include "kernels/activation.h"
+#include "kernels/cases/kernel_case.h"
 #include "kernels/elementwise.h"
 #include "kernels/loss.h"
 #include "kernels/pool.h"
@@ -50,35 +51,21 @@ void BM_ReduceSumPlainLoop(benchmark::State& state) {
 }
 BENCHMARK(BM_ReduceSumPlainLoop)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
 
-// GELU forward and backward over 1M elements in [-5, 5) (state.range(1): 0 forward, 1 backward):
-// not bandwidth but arithmetic on the emulator (the normal CDF per element), reported in GB/s of
-// the bytes the kernel moves.
-void BM_Gelu(benchmark::State& state) {
-  const std::size_t n = state.range(0);
-  const bool backward = state.range(1) != 0;
-  std::vector<float> h(n);
-  for (std::size_t i = 0; i < n; ++i) h[i] = static_cast<float>(i % 1000) * 1e-2f - 5.0f;
-  DeviceBuffer<float> x{std::span<const float>(h)}, dy = ramp(n), out(n);
-  using gq::kernels::Activation;
-  gq::bench::timed_loop(state, (backward ? 12.0 : 8.0) * n, [&] {
-    if (backward)
-      gq::kernels::activation_backward(Activation::gelu, x.data(), dy.data(), out.data(), n);
-    else
-      gq::kernels::activation_forward(Activation::gelu, x.data(), out.data(), n);
-  });
-}
-BENCHMARK(BM_Gelu)
-    ->Args({1 << 20, 0})
-    ->Args({1 << 20, 1})
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond);
-
-void BM_Axpy(benchmark::State& state) {
-  const std::size_t n = state.range(0);
-  auto x = ramp(n), y = ramp(n);
-  gq::bench::timed_loop(state, 12.0 * n, [&] { gq::kernels::axpy(n, 0.5f, x.data(), y.data()); });
-}
-BENCHMARK(BM_Axpy)->Arg(1 << 20)->UseManualTime()->Unit(benchmark::kMillisecond);
+// Every kernel case (kernels/cases/kernel_case.h: GELU, relu, the elementwise maps) at its
+// benchmark size, in GB/s of the bytes it moves: "BM_Case/activation/gelu backward/1048576".
+const bool kCasesRegistered = [] {
+  for (const gq::cases::KernelCase& c : gq::cases::all_kernel_cases())
+    benchmark::RegisterBenchmark(("BM_Case/" + c.name).c_str(),
+                                 [&c](benchmark::State& state) {
+                                   const auto n = static_cast<std::size_t>(state.range(0));
+                                   gq::cases::PreparedCase p = c.prepare(n, 1);
+                                   gq::bench::timed_loop(state, c.bytes_per_element * n, p.launch);
+                                 })
+        ->Arg(static_cast<std::int64_t>(c.bench_n))
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+  return true;
+}();
 
 void BM_AxpyPlainLoop(benchmark::State& state) {
   const std::size_t n = state.range(0);

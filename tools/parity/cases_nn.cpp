@@ -1,4 +1,5 @@
-// Parity cases for the layer kernels: activations, pooling, bias, dropout, batch augmentation.
+// Parity cases for the layer kernels: pooling, bias, dropout, batch augmentation (activations:
+// kernels/cases/).
 // Zero tolerance where both devices do the same IEEE operations in the same order (comparisons,
 // adds in a fixed order, single multiplies and divisions, explicit fmaf; no multiply-add left for
 // a compiler to contract: tools/parity/check_contraction.py); a few ulps for sums that the
@@ -8,7 +9,6 @@
 #include <span>
 #include <vector>
 
-#include "kernels/activation.h"
 #include "kernels/augment.h"
 #include "kernels/bias.h"
 #include "kernels/dropout.h"
@@ -27,26 +27,6 @@ std::vector<float> seeded(std::size_t n, std::uint64_t seed, float scale = 1.0f)
 std::vector<float> concat(std::vector<float> a, const std::vector<float>& b) {
   a.insert(a.end(), b.begin(), b.end());
   return a;
-}
-
-GQ_PARITY_CASE("activation/relu forward+backward n=65539", 0.0, 0.0) {
-  const std::size_t n = 65539;
-  auto x = upload(seeded(n, 1, 4.0f)), g = upload(seeded(n, 2));
-  DeviceBuffer<float> y(n), dx(n);
-  kernels::activation_forward(kernels::Activation::relu, x.data(), y.data(), n);
-  kernels::activation_backward(kernels::Activation::relu, x.data(), g.data(), dx.data(), n);
-  return concat(y.to_host(), dx.to_host());
-}
-
-// GELU's exp and erfc are the kernel's own fmaf polynomials (kernels/activation.cu), not
-// libdevice's or glibc's: the same correctly rounded operations on both devices.
-GQ_PARITY_CASE("activation/gelu forward+backward n=65539", 0.0, 0.0) {
-  const std::size_t n = 65539;
-  auto x = upload(seeded(n, 3, 6.0f)), g = upload(seeded(n, 4));
-  DeviceBuffer<float> y(n), dx(n);
-  kernels::activation_forward(kernels::Activation::gelu, x.data(), y.data(), n);
-  kernels::activation_backward(kernels::Activation::gelu, x.data(), g.data(), dx.data(), n);
-  return concat(y.to_host(), dx.to_host());
 }
 
 std::vector<float> pool_case(const kernels::PoolShape& s, std::uint64_t seed) {

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "kernels/cases/kernel_case.h"
 #include "runtime/device.h"
 #include "runtime/error.h"
 #include "tools/parity/parity.h"
@@ -20,6 +21,23 @@ std::vector<Case>& registry() {
   static std::vector<Case> cases;
   return cases;
 }
+
+namespace {
+
+// The kernel cases (kernels/cases/kernel_case.h) at their parity size, after the hand-written
+// cases of this folder.
+const bool kKernelCasesAdded = [] {
+  for (const cases::KernelCase& c : cases::all_kernel_cases())
+    registry().push_back({fmt::format("{} n={}", c.name, c.parity_n), c.gpu_vs_emulator.atol,
+                          c.gpu_vs_emulator.rtol, [&c] {
+                            cases::PreparedCase p = c.prepare(c.parity_n, 1);
+                            p.launch();
+                            return p.outputs();
+                          }});
+  return true;
+}();
+
+}  // namespace
 
 namespace {
 

@@ -1,0 +1,26 @@
+#include "kernels/cases/kernel_case.h"
+
+#include "kernels/cases/case_files.h"
+#include "runtime/rng.h"
+
+namespace gq::cases {
+
+const std::vector<KernelCase>& all_kernel_cases() {
+  static const std::vector<KernelCase> all = [] {
+    std::vector<KernelCase> out;
+    for (auto add : {activation_cases, elementwise_cases})
+      for (KernelCase& c : add()) out.push_back(std::move(c));
+    return out;
+  }();
+  return all;
+}
+
+std::vector<float> seeded(std::size_t n, std::uint64_t seed, std::uint64_t stream, float lo,
+                          float hi) {
+  HostRng rng(seed, stream);
+  std::vector<float> v(n);
+  for (float& x : v) x = lo + (hi - lo) * rng.uniform();
+  return v;
+}
+
+}  // namespace gq::cases

@@ -1,0 +1,42 @@
+// The case files of kernels/cases/, one function each (all_kernel_cases.cpp lists them), and what
+// they share.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "kernels/cases/kernel_case.h"
+#include "runtime/memory.h"
+
+namespace gq::cases {
+
+std::vector<KernelCase> activation_cases();   // activation_cases.cpp
+std::vector<KernelCase> elementwise_cases();  // elementwise_cases.cpp
+
+// Device buffers of float inputs and outputs a case owns (shared by its launch and its read-back).
+struct Buffers {
+  std::vector<DeviceBuffer<float>> in, out;
+  std::vector<float> outputs() const {
+    std::vector<float> all;
+    for (const DeviceBuffer<float>& b : out) {
+      const std::vector<float> h = b.to_host();
+      all.insert(all.end(), h.begin(), h.end());
+    }
+    return all;
+  }
+};
+
+// Uploads `inputs` and `outputs` output buffers of n floats, poisoned (NaN) so that an element a
+// kernel fails to write cannot pass for a result.
+inline std::shared_ptr<Buffers> buffers(const std::vector<std::vector<float>>& inputs,
+                                        int outputs, std::size_t n) {
+  auto b = std::make_shared<Buffers>();
+  for (const std::vector<float>& v : inputs) b->in.emplace_back(std::span<const float>(v));
+  for (int i = 0; i < outputs; ++i) {
+    b->out.emplace_back(n);
+    b->out.back().fill_bytes(0xff);
+  }
+  return b;
+}
+
+}  // namespace gq::cases

@@ -1,0 +1,53 @@
+// One description per kernel case, from which its correctness test, its GPU parity check and its
+// benchmark are derived (docs/ARCHITECTURE.md, "Kernel cases"):
+//   - tests/kernels/test_kernel_cases.cpp runs every case at each of its sizes, in both thread
+//     orders, outputs poisoned first, against the case's double-precision host reference, and
+//     twice (the same bits);
+//   - gq-parity runs every case at its parity size on this build's device, so that a GPU build's
+//     outputs can be compared with the emulator's within the case's GPU tolerance;
+//   - gq-bench-kernels times every case at its benchmark size, in GB/s of the bytes it moves,
+//     against the roofline.
+// A case owns its device buffers: prepare(n, seed) uploads seeded inputs and poisoned outputs, and
+// returns the launch (what is timed) and the read-back of its outputs. The reference regenerates
+// the same inputs from (n, seed).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace gq::cases {
+
+// |got - want| <= atol + rtol |want|, elementwise.
+struct Tolerance {
+  double atol = 0, rtol = 0;
+};
+
+struct PreparedCase {
+  std::function<void()> launch;                  // the kernels, on buffers the case owns
+  std::function<std::vector<float>()> outputs;   // every output, flattened (syncs)
+};
+
+struct KernelCase {
+  std::string name;  // "activation/gelu backward"
+  std::function<PreparedCase(std::size_t n, std::uint64_t seed)> prepare;
+  std::function<std::vector<double>(std::size_t n, std::uint64_t seed)> reference;
+  Tolerance vs_reference;
+  Tolerance gpu_vs_emulator;  // 0: the GPU gives the emulator's bits
+  double bytes_per_element = 0;  // device traffic of one launch, per element of n
+  std::vector<std::size_t> sizes = {1, 31, 257, 4097, 65539};  // awkward: partial blocks, tails
+  std::size_t parity_n = 65539;
+  std::size_t bench_n = std::size_t{1} << 20;
+};
+
+// Every case, in a fixed order: each file of cases contributes through one line in
+// all_kernel_cases.cpp.
+const std::vector<KernelCase>& all_kernel_cases();
+
+// Helpers for case files. Inputs: n uniform values in [lo, hi) from Philox (seed, stream).
+std::vector<float> seeded(std::size_t n, std::uint64_t seed, std::uint64_t stream, float lo = -1.0f,
+                          float hi = 1.0f);
+
+}  // namespace gq::cases

@@ -1,0 +1,84 @@
+// Every kernel case (kernels/cases/kernel_case.h) at each of its sizes: outputs poisoned first,
+// against its double-precision host reference within its tolerance, and a second preparation and
+// launch gives the same bits. Registered in both thread orders, like every kernel test.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kernels/cases/kernel_case.h"
+
+namespace gq::cases {
+namespace {
+
+using Param = std::pair<const KernelCase*, std::size_t>;
+
+std::vector<Param> params() {
+  std::vector<Param> out;
+  for (const KernelCase& c : all_kernel_cases())
+    for (std::size_t n : c.sizes) out.emplace_back(&c, n);
+  return out;
+}
+
+std::vector<float> run(const KernelCase& c, std::size_t n, std::uint64_t seed) {
+  PreparedCase p = c.prepare(n, seed);
+  p.launch();
+  return p.outputs();
+}
+
+class KernelCases : public ::testing::TestWithParam<Param> {};
+
+TEST_P(KernelCases, MatchesItsReference) {
+  const auto [c, n] = GetParam();
+  const std::uint64_t seed = 1000 + n;
+  const std::vector<float> got = run(*c, n, seed);
+  const std::vector<double> want = c->reference(n, seed);
+  ASSERT_EQ(got.size(), want.size());
+  int reported = 0;
+  for (std::size_t i = 0; i < got.size() && reported < 5; ++i) {
+    const double err = std::fabs(double(got[i]) - want[i]);
+    if (!(err <= c->vs_reference.atol + c->vs_reference.rtol * std::fabs(want[i]))) {
+      ADD_FAILURE() << c->name << " n=" << n << " [" << i << "]: " << got[i] << ", reference "
+                    << want[i] << " (|error| " << err << ")";
+      ++reported;
+    }
+  }
+}
+
+TEST_P(KernelCases, GivesTheSameBitsTwice) {
+  const auto [c, n] = GetParam();
+  const std::vector<float> a = run(*c, n, 7), b = run(*c, n, 7);
+  ASSERT_EQ(a.size(), b.size());
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << c->name;
+}
+
+// The cases' names are unique (gq-parity matches them across builds by name) and describe them.
+TEST(KernelCaseList, NamesAreUniqueAndEveryCaseIsComplete) {
+  std::vector<std::string> names;
+  for (const KernelCase& c : all_kernel_cases()) {
+    EXPECT_TRUE(c.prepare && c.reference) << c.name;
+    EXPECT_GT(c.bytes_per_element, 0) << c.name;
+    EXPECT_FALSE(c.sizes.empty()) << c.name;
+    names.push_back(c.name);
+  }
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(std::adjacent_find(names.begin(), names.end()), names.end());
+  EXPECT_GE(names.size(), 9u);
+}
+
+INSTANTIATE_TEST_SUITE_P(AwkwardSizes, KernelCases, ::testing::ValuesIn(params()),
+                         [](const auto& info) {
+                           std::string s = info.param.first->name + "_" +
+                                           std::to_string(info.param.second);
+                           for (char& ch : s)
+                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           return s;
+                         });
+
+}  // namespace
+}  // namespace gq::cases
