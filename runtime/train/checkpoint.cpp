@@ -1,9 +1,7 @@
 #include "runtime/train/checkpoint.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <climits>
 #include <cstring>
 
@@ -12,6 +10,7 @@
 #include "runtime/error.h"
 #include "runtime/fnv1a.h"
 #include "runtime/input_file.h"
+#include "runtime/output_file.h"
 
 namespace gq::train {
 namespace {
@@ -110,29 +109,7 @@ void write_checkpoint(const std::filesystem::path& path, const Checkpoint& ckpt)
   put(out, checkpoint_checksum(
                std::span(reinterpret_cast<const std::uint8_t*>(out.data()), out.size())));
 
-  const std::filesystem::path dir = path.parent_path().empty() ? "." : path.parent_path();
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) GQ_FAIL("cannot create the checkpoint folder {}: {}", dir.string(), ec.message());
-  const std::filesystem::path tmp = path.string() + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) GQ_FAIL("cannot write checkpoint {}: {}", tmp.string(), std::strerror(errno));
-  int err = 0;
-  for (std::size_t done = 0; done < out.size() && err == 0;) {
-    const ssize_t n = ::write(fd, out.data() + done, out.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0)
-      err = errno;
-    else
-      done += static_cast<std::size_t>(n);
-  }
-  if (err == 0 && ::fsync(fd) != 0) err = errno;
-  if (::close(fd) != 0 && err == 0) err = errno;
-  if (err == 0 && std::rename(tmp.c_str(), path.c_str()) != 0) err = errno;
-  if (err != 0) {
-    std::filesystem::remove(tmp, ec);
-    GQ_FAIL("writing checkpoint {} failed: {}", path.string(), std::strerror(err));
-  }
+  write_file_atomically(path, out, "checkpoint");
 }
 
 Checkpoint read_checkpoint(const std::filesystem::path& path) {

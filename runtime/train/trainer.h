@@ -152,6 +152,7 @@ class Trainer {
   void restore_model(Checkpoint& ck, const std::filesystem::path& path);
   ScheduleConfig schedule_over(long total_steps) const;
   nlohmann::json tensor_list() const;
+  nlohmann::json model_state_list() const;
   std::string extension(const nlohmann::json& checkpoint_settings, long step) const;
   void gather_batch(const DeviceSplit& split, const std::int32_t* indices,
                     const kernels::AugmentParams& aug, stream_t stream);

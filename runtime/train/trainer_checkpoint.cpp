@@ -73,6 +73,7 @@ void Trainer::save(const std::filesystem::path& path) {
                {"num_classes", train_.num_classes},
                {"params", model_->params().size()},
                {"tensors", tensor_list()},  // what --init-from compares
+               {"model_state", model_state_list()},  // with tensors: what gq-export writes
                {"loss_steps", loss_steps_},
                {"ranks", ranks_},  // informational: a resume may use another number
                {"settings", run_settings(cfg_)}};
@@ -201,6 +202,14 @@ void Trainer::take_weights(Checkpoint& ck, const std::filesystem::path& path) {
   restore_model(ck, path);
   init_status_ = fmt::format("init-from   the weights of {} ({}, step {})", path.string(), model,
                              ck.header.value("step", 0L));
+}
+
+// [["block1.norm1.running_mean", [64]], ...]: the model's state tensors, in the registry's order.
+nlohmann::json Trainer::model_state_list() const {
+  nlohmann::json out = nlohmann::json::array();
+  for (const StateEntry* e : state_.float_entries({StateRole::model_state}))
+    out.push_back({e->name, {e->bytes / sizeof(float)}});
+  return out;
 }
 
 // [["conv1.weight", [8, 1, 3, 3]], ...]: the parameter tensors, in the order of the flat vector.

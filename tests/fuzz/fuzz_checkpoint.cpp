@@ -4,17 +4,20 @@
 // parse_checkpoint accepts, the tools read without further checks: so the header fields they use
 // must have their types and ranges. Grad Queue's sections, when present, go through the checks
 // GradQueue::load applies (with the header's --gq-qmin / --gq-qmax): what they accept must keep
-// the ring's invariants, or a resume would write past the ring.
+// the ring's invariants, or a resume would write past the ring. gq-export's reading of the header's
+// tensor lists (safetensors_export.h) runs on everything parse_checkpoint accepts.
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "runtime/error.h"
 #include "tests/fuzz/fuzz_check.h"
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/ring_state_check.h"
+#include "runtime/train/safetensors_export.h"
 #include "runtime/train/train_config.h"
 
 namespace {
@@ -38,6 +41,17 @@ void check_ring(const gq::train::Checkpoint& ck) {
   }
 }
 
+// What it writes is the header, then at most every value of the checkpoint once.
+void check_export(const gq::train::Checkpoint& ck, std::size_t values) {
+  try {
+    const std::string out = gq::train::safetensors_bytes(ck, "fuzz.ckpt");
+    std::uint64_t n = 0;
+    std::memcpy(&n, out.data(), sizeof n);
+    FUZZ_CHECK(n % 8 == 0 && out.size() >= 8 + n && out.size() - 8 - n <= values * sizeof(float));
+  } catch (const gq::Error&) {
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -56,6 +70,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::size_t values = 0;
     for (const auto& [name, v] : ck.sections) values += v.size();
     FUZZ_CHECK(values * sizeof(float) <= size);
+    check_export(ck, values);
     check_ring(ck);
   } catch (const gq::Error&) {
   }

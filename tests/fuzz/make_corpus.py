@@ -127,6 +127,11 @@ def main():
     ring_header = dict(header, gradqueue=True, settings=dict(header["settings"], **{
         "gradqueue": True, "gq-qmin": 2, "gq-qmax": 3}))
     write(out, "fuzz_checkpoint", "gradqueue", checkpoint_body(ring_header, ring))
+    # Format 3, with the named tensors and model state gq-export writes out.
+    named = dict(header, format=3, tensors=[["fc.weight", [1, 3]], ["fc.bias", [1]]],
+                 model_state=[["bn.running_mean", [2]], ["bn.running_var", [2]]])
+    write(out, "fuzz_checkpoint", "named", checkpoint_body(named, dict(
+        sections, **{"bn.running_mean": [0.0, 0.5], "bn.running_var": [1.0, 2.0]})))
     header.update(format=1, gradqueue=True)
     del header["settings"], header["loss_steps"]
     write(out, "fuzz_checkpoint", "format1", checkpoint_body(header, {"params": [1.0] * 4}))
