@@ -16,13 +16,23 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace gq::cases {
 
-// |got - want| <= atol + rtol |want|, elementwise.
+// |got - want| <= atol + rtol |want| (or the reference's magnitude), elementwise.
 struct Tolerance {
   double atol = 0, rtol = 0;
+};
+
+// A reference's values and, where rtol applies to something else than |value|, that scale per
+// value (a sum's error grows with the sum of its terms' magnitudes, not with the sum).
+struct Reference {
+  Reference(std::vector<double> v, std::vector<double> m = {})
+      : values(std::move(v)), magnitudes(std::move(m)) {}
+  std::vector<double> values;
+  std::vector<double> magnitudes;  // empty: |values[i]|
 };
 
 struct PreparedCase {
@@ -33,7 +43,7 @@ struct PreparedCase {
 struct KernelCase {
   std::string name;  // "activation/gelu backward"
   std::function<PreparedCase(std::size_t n, std::uint64_t seed)> prepare;
-  std::function<std::vector<double>(std::size_t n, std::uint64_t seed)> reference;
+  std::function<Reference(std::size_t n, std::uint64_t seed)> reference;
   Tolerance vs_reference;
   Tolerance gpu_vs_emulator;  // 0: the GPU gives the emulator's bits
   double bytes_per_element = 0;  // device traffic of one launch, per element of n

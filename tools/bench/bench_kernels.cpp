@@ -30,16 +30,6 @@ DeviceBuffer<float> ramp(std::size_t n) {
   return DeviceBuffer<float>(std::span<const float>(h));
 }
 
-void BM_ReduceSum(benchmark::State& state) {
-  const std::size_t n = state.range(0);
-  auto x = ramp(n);
-  DeviceBuffer<float> out(1);
-  DeviceBuffer<char> scratch(gq::kernels::reduce_scratch_bytes());
-  gq::bench::timed_loop(state, 4.0 * n,
-                        [&] { gq::kernels::reduce_sum(x.data(), n, out.data(), scratch.data()); });
-}
-BENCHMARK(BM_ReduceSum)->Arg(1 << 20)->UseManualTime()->Unit(benchmark::kMillisecond);
-
 void BM_ReduceSumPlainLoop(benchmark::State& state) {
   const std::size_t n = state.range(0);
   std::vector<float> x(n, 0.5f);
@@ -51,7 +41,7 @@ void BM_ReduceSumPlainLoop(benchmark::State& state) {
 }
 BENCHMARK(BM_ReduceSumPlainLoop)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
 
-// Every kernel case (kernels/cases/kernel_case.h: GELU, relu, the elementwise maps) at its
+// Every kernel case (kernels/cases/kernel_case.h: reductions, elementwise maps, activations) at its
 // benchmark size, in GB/s of the bytes it moves: "BM_Case/activation/gelu backward/1048576".
 const bool kCasesRegistered = [] {
   for (const gq::cases::KernelCase& c : gq::cases::all_kernel_cases())
