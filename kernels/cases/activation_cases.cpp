@@ -34,13 +34,15 @@ std::vector<float> dys(std::size_t n, std::uint64_t seed) { return seeded(n, see
 KernelCase forward(Activation a, const char* name) {
   KernelCase c;
   c.name = std::string("activation/") + name + " forward";
-  c.prepare = [a](std::size_t n, std::uint64_t seed) {
+  c.prepare = [a](const Dims& size, std::uint64_t seed) {
+    const std::size_t n = size[0];
     auto b = buffers({xs(a, n, seed)}, 1, n);
     return PreparedCase{
         [a, b, n] { kernels::activation_forward(a, b->in[0].data(), b->out[0].data(), n); },
         [b] { return b->outputs(); }};
   };
-  c.reference = [a](std::size_t n, std::uint64_t seed) {
+  c.reference = [a](const Dims& size, std::uint64_t seed) {
+    const std::size_t n = size[0];
     std::vector<double> y;
     for (float x : xs(a, n, seed)) y.push_back(act(a, x));
     return y;
@@ -56,7 +58,8 @@ KernelCase forward(Activation a, const char* name) {
 KernelCase backward(Activation a, const char* name) {
   KernelCase c;
   c.name = std::string("activation/") + name + " backward";
-  c.prepare = [a](std::size_t n, std::uint64_t seed) {
+  c.prepare = [a](const Dims& size, std::uint64_t seed) {
+    const std::size_t n = size[0];
     auto b = buffers({xs(a, n, seed), dys(n, seed)}, 1, n);
     return PreparedCase{[a, b, n] {
                           kernels::activation_backward(a, b->in[0].data(), b->in[1].data(),
@@ -64,7 +67,8 @@ KernelCase backward(Activation a, const char* name) {
                         },
                         [b] { return b->outputs(); }};
   };
-  c.reference = [a](std::size_t n, std::uint64_t seed) {
+  c.reference = [a](const Dims& size, std::uint64_t seed) {
+    const std::size_t n = size[0];
     const std::vector<float> x = xs(a, n, seed), dy = dys(n, seed);
     std::vector<double> dx(n);
     for (std::size_t i = 0; i < n; ++i) dx[i] = double(dy[i]) * act_grad(a, x[i]);

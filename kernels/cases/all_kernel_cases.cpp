@@ -8,11 +8,26 @@ namespace gq::cases {
 const std::vector<KernelCase>& all_kernel_cases() {
   static const std::vector<KernelCase> all = [] {
     std::vector<KernelCase> out;
-    for (auto add : {reduce_cases, elementwise_cases, activation_cases})
+    for (auto add : {reduce_cases, elementwise_cases, transpose_cases, activation_cases})
       for (KernelCase& c : add()) out.push_back(std::move(c));
     return out;
   }();
   return all;
+}
+
+std::size_t numel(const Dims& dims) {
+  std::size_t n = 1;
+  for (std::size_t d : dims) n *= d;
+  return n;
+}
+
+std::string to_string(const Dims& dims) {
+  std::string s;
+  for (std::size_t i = 0; i < dims.size(); ++i) {
+    if (i > 0) s += 'x';
+    s += std::to_string(dims[i]);
+  }
+  return s;
 }
 
 std::vector<float> seeded(std::size_t n, std::uint64_t seed, std::uint64_t stream, float lo,

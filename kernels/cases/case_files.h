@@ -13,6 +13,7 @@ namespace gq::cases {
 std::vector<KernelCase> activation_cases();   // activation_cases.cpp
 std::vector<KernelCase> elementwise_cases();  // elementwise_cases.cpp
 std::vector<KernelCase> reduce_cases();       // reduce_cases.cpp
+std::vector<KernelCase> transpose_cases();    // transpose_cases.cpp
 
 // Device buffers of float inputs and outputs a case owns (shared by its launch and its read-back).
 struct Buffers {

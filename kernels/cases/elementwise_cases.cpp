@@ -19,13 +19,15 @@ KernelCase map_case(const char* name, int inputs, double bytes, Tolerance tol, L
   };
   KernelCase c;
   c.name = std::string("elementwise/") + name;
-  c.prepare = [in, launch, in_place_of](std::size_t n, std::uint64_t seed) {
+  c.prepare = [in, launch, in_place_of](const Dims& size, std::uint64_t seed) {
+    const std::size_t n = size[0];
     auto b = buffers(in(n, seed), 1, n);
     if (in_place_of >= 0)
       copy_on_device(b->out[0].data(), b->in[in_place_of].data(), n * sizeof(float));
     return PreparedCase{[b, n, launch] { launch(*b, n); }, [b] { return b->outputs(); }};
   };
-  c.reference = [in, inputs, f](std::size_t n, std::uint64_t seed) {
+  c.reference = [in, inputs, f](const Dims& size, std::uint64_t seed) {
+    const std::size_t n = size[0];
     const std::vector<std::vector<float>> v = in(n, seed);
     std::vector<double> want(n);
     for (std::size_t i = 0; i < n; ++i)

@@ -7,9 +7,9 @@
 //     outputs can be compared with the emulator's within the case's GPU tolerance;
 //   - gq-bench-kernels times every case at its benchmark size, in GB/s of the bytes it moves,
 //     against the roofline.
-// A case owns its device buffers: prepare(n, seed) uploads seeded inputs and poisoned outputs, and
+// A case owns its device buffers: prepare(size, seed) uploads seeded inputs and poisoned outputs, and
 // returns the launch (what is timed) and the read-back of its outputs. The reference regenerates
-// the same inputs from (n, seed).
+// the same inputs from (size, seed).
 #pragma once
 
 #include <cstddef>
@@ -40,16 +40,21 @@ struct PreparedCase {
   std::function<std::vector<float>()> outputs;   // every output, flattened (syncs)
 };
 
+// A case's problem size: [n] for a map or a reduction, [rows, cols, batch] for a transpose, ...
+using Dims = std::vector<std::size_t>;
+std::size_t numel(const Dims& dims);
+std::string to_string(const Dims& dims);  // "300x41x3"
+
 struct KernelCase {
   std::string name;  // "activation/gelu backward"
-  std::function<PreparedCase(std::size_t n, std::uint64_t seed)> prepare;
-  std::function<Reference(std::size_t n, std::uint64_t seed)> reference;
+  std::function<PreparedCase(const Dims& size, std::uint64_t seed)> prepare;
+  std::function<Reference(const Dims& size, std::uint64_t seed)> reference;
   Tolerance vs_reference;
   Tolerance gpu_vs_emulator;  // 0: the GPU gives the emulator's bits
-  double bytes_per_element = 0;  // device traffic of one launch, per element of n
-  std::vector<std::size_t> sizes = {1, 31, 257, 4097, 65539};  // awkward: partial blocks, tails
-  std::size_t parity_n = 65539;
-  std::size_t bench_n = std::size_t{1} << 20;
+  double bytes_per_element = 0;  // device traffic of one launch, per element of numel(size)
+  std::vector<Dims> sizes = {{1}, {31}, {257}, {4097}, {65539}};  // awkward: partial blocks, tails
+  Dims parity_size = {65539};
+  Dims bench_size = {std::size_t{1} << 20};
 };
 
 // Every case, in a fixed order: each file of cases contributes through one line in

@@ -37,16 +37,18 @@ template <class Launch, class Ref>
 KernelCase reduce_case(const char* name, bool argmax, Launch launch, Ref reference) {
   KernelCase c;
   c.name = std::string("reduce/") + name;
-  c.prepare = [argmax, launch](std::size_t n, std::uint64_t seed) {
+  c.prepare = [argmax, launch](const Dims& size, std::uint64_t seed) {
+    const std::size_t n = size[0];
     auto b = std::make_shared<ReduceBuffers>(inputs(n, seed, argmax));
     return PreparedCase{[b, n, launch] { launch(*b, n); },
                         [b, argmax] { return b->outputs(argmax ? 2 : 1, argmax); }};
   };
-  c.reference = [argmax, reference](std::size_t n, std::uint64_t seed) {
+  c.reference = [argmax, reference](const Dims& size, std::uint64_t seed) {
+    const std::size_t n = size[0];
     return reference(inputs(n, seed, argmax));
   };
-  c.sizes = {1, 31, 257, 4097, 65539, 1000003};
-  c.parity_n = 1000003;
+  c.sizes = {{1}, {31}, {257}, {4097}, {65539}, {1000003}};
+  c.parity_size = {1000003};
   c.bytes_per_element = 4;
   return c;
 }

@@ -16,17 +16,17 @@
 namespace gq::cases {
 namespace {
 
-using Param = std::pair<const KernelCase*, std::size_t>;
+using Param = std::pair<const KernelCase*, Dims>;
 
 std::vector<Param> params() {
   std::vector<Param> out;
   for (const KernelCase& c : all_kernel_cases())
-    for (std::size_t n : c.sizes) out.emplace_back(&c, n);
+    for (const Dims& size : c.sizes) out.emplace_back(&c, size);
   return out;
 }
 
-std::vector<float> run(const KernelCase& c, std::size_t n, std::uint64_t seed) {
-  PreparedCase p = c.prepare(n, seed);
+std::vector<float> run(const KernelCase& c, const Dims& size, std::uint64_t seed) {
+  PreparedCase p = c.prepare(size, seed);
   p.launch();
   return p.outputs();
 }
@@ -34,10 +34,10 @@ std::vector<float> run(const KernelCase& c, std::size_t n, std::uint64_t seed) {
 class KernelCases : public ::testing::TestWithParam<Param> {};
 
 TEST_P(KernelCases, MatchesItsReference) {
-  const auto [c, n] = GetParam();
-  const std::uint64_t seed = 1000 + n;
-  const std::vector<float> got = run(*c, n, seed);
-  const Reference ref = c->reference(n, seed);
+  const auto& [c, size] = GetParam();
+  const std::uint64_t seed = 1000 + numel(size);
+  const std::vector<float> got = run(*c, size, seed);
+  const Reference ref = c->reference(size, seed);
   const std::vector<double>& want = ref.values;
   ASSERT_EQ(got.size(), want.size());
   ASSERT_TRUE(ref.magnitudes.empty() || ref.magnitudes.size() == want.size());
@@ -46,7 +46,7 @@ TEST_P(KernelCases, MatchesItsReference) {
     const double err = std::fabs(double(got[i]) - want[i]);
     const double scale = ref.magnitudes.empty() ? std::fabs(want[i]) : ref.magnitudes[i];
     if (!(err <= c->vs_reference.atol + c->vs_reference.rtol * scale)) {
-      ADD_FAILURE() << c->name << " n=" << n << " [" << i << "]: " << got[i] << ", reference "
+      ADD_FAILURE() << c->name << " " << to_string(size) << " [" << i << "]: " << got[i] << ", reference "
                     << want[i] << " (|error| " << err << ")";
       ++reported;
     }
@@ -54,8 +54,8 @@ TEST_P(KernelCases, MatchesItsReference) {
 }
 
 TEST_P(KernelCases, GivesTheSameBitsTwice) {
-  const auto [c, n] = GetParam();
-  const std::vector<float> a = run(*c, n, 7), b = run(*c, n, 7);
+  const auto& [c, size] = GetParam();
+  const std::vector<float> a = run(*c, size, 7), b = run(*c, size, 7);
   ASSERT_EQ(a.size(), b.size());
   EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << c->name;
 }
@@ -76,8 +76,8 @@ TEST(KernelCaseList, NamesAreUniqueAndEveryCaseIsComplete) {
 
 INSTANTIATE_TEST_SUITE_P(AwkwardSizes, KernelCases, ::testing::ValuesIn(params()),
                          [](const auto& info) {
-                           std::string s = info.param.first->name + "_" +
-                                           std::to_string(info.param.second);
+                           std::string s =
+                               info.param.first->name + "_" + to_string(info.param.second);
                            for (char& ch : s)
                              if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
                            return s;

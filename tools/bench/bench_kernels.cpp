@@ -42,16 +42,15 @@ void BM_ReduceSumPlainLoop(benchmark::State& state) {
 BENCHMARK(BM_ReduceSumPlainLoop)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
 
 // Every kernel case (kernels/cases/kernel_case.h: reductions, elementwise maps, activations) at its
-// benchmark size, in GB/s of the bytes it moves: "BM_Case/activation/gelu backward/1048576".
+// benchmark size, in GB/s of the bytes it moves: "BM_Case/activation/gelu backward 1048576".
 const bool kCasesRegistered = [] {
   for (const gq::cases::KernelCase& c : gq::cases::all_kernel_cases())
-    benchmark::RegisterBenchmark(("BM_Case/" + c.name).c_str(),
+    benchmark::RegisterBenchmark(("BM_Case/" + c.name + " " + gq::cases::to_string(c.bench_size)).c_str(),
                                  [&c](benchmark::State& state) {
-                                   const auto n = static_cast<std::size_t>(state.range(0));
-                                   gq::cases::PreparedCase p = c.prepare(n, 1);
-                                   gq::bench::timed_loop(state, c.bytes_per_element * n, p.launch);
+                                   gq::cases::PreparedCase p = c.prepare(c.bench_size, 1);
+                                   gq::bench::timed_loop(
+                                       state, c.bytes_per_element * gq::cases::numel(c.bench_size), p.launch);
                                  })
-        ->Arg(static_cast<std::int64_t>(c.bench_n))
         ->UseManualTime()
         ->Unit(benchmark::kMillisecond);
   return true;

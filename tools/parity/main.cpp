@@ -28,9 +28,9 @@ namespace {
 // cases of this folder.
 const bool kKernelCasesAdded = [] {
   for (const cases::KernelCase& c : cases::all_kernel_cases())
-    registry().push_back({fmt::format("{} n={}", c.name, c.parity_n), c.gpu_vs_emulator.atol,
-                          c.gpu_vs_emulator.rtol, [&c] {
-                            cases::PreparedCase p = c.prepare(c.parity_n, 1);
+    registry().push_back({fmt::format("{} {}", c.name, cases::to_string(c.parity_size)),
+                          c.gpu_vs_emulator.atol, c.gpu_vs_emulator.rtol, [&c] {
+                            cases::PreparedCase p = c.prepare(c.parity_size, 1);
                             p.launch();
                             return p.outputs();
                           }});
