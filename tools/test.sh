@@ -49,7 +49,7 @@ if [ "$run_gpumode" = 1 ]; then
   # gq_test_trainer holds the Trainer, Grad Queue, launch-count and step-graph tests: the GPU's
   # per-cluster paths and k-means grid inside whole training steps, direct and graph-replayed.
   # On 2 cores these suites' tests take ~7 min here, ~5 of them gq_test_trainer's two orders.
-  gpu_decision_suites=(gq_test_kernels_core gq_test_kernels_nn gq_test_kernels_train gq_test_gradqueue
+  gpu_decision_suites=(gq_test_kernel_cases gq_test_kernels_core gq_test_kernels_nn gq_test_kernels_train gq_test_gradqueue
                        gq_test_kmeans gq_test_per_sample gq_test_models gq_test_kernels_airbench
                        gq_test_trainer gq_test_optimizer gq_test_graph gq_test_runtime)
   cmake -S . -B build-gpumode -G Ninja -DGQ_CUDA=OFF -DGQ_EMU_GPU_DECISIONS=ON -DGQ_WERROR=ON \

@@ -3,7 +3,7 @@
 //   - tests/kernels/test_kernel_cases.cpp runs every case at each of its sizes, in both thread
 //     orders, outputs poisoned first, against the case's double-precision host reference, and
 //     twice (the same bits);
-//   - gq-parity runs every case at its parity size on this build's device, so that a GPU build's
+//   - gq-parity runs every case at its parity sizes on this build's device, so that a GPU build's
 //     outputs can be compared with the emulator's within the case's GPU tolerance;
 //   - gq-bench-kernels times every case at its benchmark size, in GB/s of the bytes it moves,
 //     against the roofline.
@@ -53,7 +53,7 @@ struct KernelCase {
   Tolerance gpu_vs_emulator;  // 0: the GPU gives the emulator's bits
   double bytes_per_element = 0;  // device traffic of one launch, per element of numel(size)
   std::vector<Dims> sizes = {{1}, {31}, {257}, {4097}, {65539}};  // awkward: partial blocks, tails
-  Dims parity_size = {65539};
+  std::vector<Dims> parity_sizes = {{65539}};  // a size per path the GPU takes
   Dims bench_size = {std::size_t{1} << 20};
 };
 

@@ -48,7 +48,7 @@ KernelCase reduce_case(const char* name, bool argmax, Launch launch, Ref referen
     return reference(inputs(n, seed, argmax));
   };
   c.sizes = {{1}, {31}, {257}, {4097}, {65539}, {1000003}};
-  c.parity_size = {1000003};
+  c.parity_sizes = {{1000003}};
   c.bytes_per_element = 4;
   return c;
 }

@@ -33,7 +33,7 @@ std::vector<KernelCase> transpose_cases() {
   };
   c.sizes = {{1, 1, 1},  {1, 257, 1},  {257, 1, 1}, {31, 33, 1},
              {65, 97, 3}, {128, 64, 2}, {300, 41, 1}};
-  c.parity_size = {300, 41, 3};
+  c.parity_sizes = {{300, 41, 3}};
   c.bench_size = {1024, 1024, 1};
   c.bytes_per_element = 8;
   return {c};

@@ -1,16 +1,14 @@
-// Parity cases for the layer kernels: pooling, bias, dropout, batch augmentation (activations:
-// kernels/cases/).
+// Parity cases for the layer kernels: pooling, dropout, batch augmentation (activations and bias
+// are kernel cases: kernels/cases/).
 // Zero tolerance where both devices do the same IEEE operations in the same order (comparisons,
 // adds in a fixed order, single multiplies and divisions, explicit fmaf; no multiply-add left for
 // a compiler to contract: tools/parity/check_contraction.py); a few ulps for sums that the
 // devices split among threads differently (block_range).
-#include <array>
 #include <cstdint>
 #include <span>
 #include <vector>
 
 #include "kernels/augment.h"
-#include "kernels/bias.h"
 #include "kernels/dropout.h"
 #include "kernels/pool.h"
 #include "runtime/memory.h"
@@ -63,35 +61,6 @@ GQ_PARITY_CASE("pool/global avg 8x64x49 forward+backward", 0.0, 0.0) {
   kernels::global_avgpool_forward(n, c, hw, x.data(), y.data());
   kernels::global_avgpool_backward(n, c, hw, g.data(), dx.data());
   return concat(y.to_host(), dx.to_host());
-}
-
-GQ_PARITY_CASE("bias/add conv 16x37x63 and linear 33x1000x1", 0.0, 0.0) {
-  std::vector<float> r;
-  for (const auto [n, ch, inner] :
-       {std::array<int, 3>{16, 37, 63}, std::array<int, 3>{33, 1000, 1}}) {
-    const std::size_t size = std::size_t(n) * ch * inner;
-    auto y = upload(seeded(size, 11)), b = upload(seeded(ch, 12));
-    kernels::bias_add(y.data(), b.data(), n, ch, inner);
-    r = concat(r, y.to_host());
-  }
-  return r;
-}
-
-// The thread-per-channel path (small inner) sums in the same order on both devices; the
-// block-per-channel path splits a channel among threads differently (block_range): a few ulps of
-// a sum of ~1000 terms.
-GQ_PARITY_CASE("bias/grad conv 16x37x63 and linear 33x1000x1, = then +=", 1e-5, 1e-5) {
-  std::vector<float> r;
-  for (const auto [n, ch, inner] :
-       {std::array<int, 3>{16, 37, 63}, std::array<int, 3>{33, 1000, 1}}) {
-    const std::size_t size = std::size_t(n) * ch * inner;
-    auto g = upload(seeded(size, 13));
-    DeviceBuffer<float> db(ch);
-    kernels::bias_grad(g.data(), db.data(), n, ch, inner);
-    kernels::bias_grad(g.data(), db.data(), n, ch, inner, /*accumulate=*/true);
-    r = concat(r, db.to_host());
-  }
-  return r;
 }
 
 GQ_PARITY_CASE("dropout/forward+backward p=0.3 n=65539", 0.0, 0.0) {

@@ -24,16 +24,17 @@ std::vector<Case>& registry() {
 
 namespace {
 
-// The kernel cases (kernels/cases/kernel_case.h) at their parity size, after the hand-written
+// The kernel cases (kernels/cases/kernel_case.h) at their parity sizes, after the hand-written
 // cases of this folder.
 const bool kKernelCasesAdded = [] {
   for (const cases::KernelCase& c : cases::all_kernel_cases())
-    registry().push_back({fmt::format("{} {}", c.name, cases::to_string(c.parity_size)),
-                          c.gpu_vs_emulator.atol, c.gpu_vs_emulator.rtol, [&c] {
-                            cases::PreparedCase p = c.prepare(c.parity_size, 1);
-                            p.launch();
-                            return p.outputs();
-                          }});
+    for (const cases::Dims& size : c.parity_sizes)
+      registry().push_back({fmt::format("{} {}", c.name, cases::to_string(size)),
+                            c.gpu_vs_emulator.atol, c.gpu_vs_emulator.rtol, [&c, size] {
+                              cases::PreparedCase p = c.prepare(size, 1);
+                              p.launch();
+                              return p.outputs();
+                            }});
   return true;
 }();
 
