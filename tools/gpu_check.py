@@ -25,13 +25,14 @@
   one convolution forward and backward, a graph with the fused k-means); data; the GPU test
   binaries (several at a time only in compute mode Default; a failing one's failing cases rerun
   with CUDA_LAUNCH_BLOCKING=1 GQ_SYNC_EVERY_LAUNCH=1); parity against the emulator; a short
-  gq-train, plain and Grad Queue; gq-bench; the kernel benchmarks; Nsight Compute (with
+  gq-train, plain and Grad Queue; the airbench94 recipe once (its time to the last epoch next to
+  the published 3.83 s); gq-bench; the kernel benchmarks; Nsight Compute (with
   --clock-control none) on the top kernels of a Grad Queue step; the host suites last. It writes
   8 files into DIR, summary.md rewritten after every step: summary.md (read first),
   manifest.txt, tests.log, parity.txt, bench.txt, bench.json, train.log, ncu.txt. Exit 0 when
   nothing FAILED (a step cut short by the budget, a skip or ncu failing is reported, not a
   failure), 1 otherwise, 2 on bad arguments. --steps tests,parity,...: those steps only (smoke
-  and data always run first); the steps: smoke, data, tests, parity, train, step-benchmark,
+  and data always run first); the steps: smoke, data, tests, parity, train, airbench94, step-benchmark,
   kernel-benchmarks, ncu, host-suites.
 --dry-run builds the reference emulator (build-bundle-emu; --emu-bin uses an existing emulator
   build's bin/), makes an emulator bundle and runs --run on it: the emulator stands in for the GPU

@@ -23,6 +23,7 @@ STEPS = [  # (row name, function(ctx) -> (result text, failed)), in run order
     ("tests", step_tests.gpu_tests),
     ("parity", step_parity.parity),
     ("train", step_train.train),
+    ("airbench94", step_train.airbench94),
     ("step benchmark", step_bench.step_benchmark),
     ("kernel benchmarks", step_bench.kernel_benchmarks),
     ("ncu", step_ncu.ncu),

@@ -13,6 +13,7 @@ STEP_SHARES: Dict[str, float] = {
     "tests": 110,              # GPU test binaries; a failing one's rerun may take 45 s more
     "parity": 45,
     "train": 50,               # plain and Grad Queue on the CIFAR-10 subset
+    "airbench94": 60,          # the recipe once: its time to the last epoch
     "step benchmark": 45,      # gq-bench
     "kernel benchmarks": 40,
     "ncu": 80,
@@ -30,6 +31,7 @@ class Settings:
     bench_min_time: float = 1.0
     kernel_min_time: float = 0.1
     train_args: list = field(default_factory=lambda: ["--batch-size", "256", "--epochs", "8", "--log-every", "5"])
+    recipe_args: list = field(default_factory=list)  # the recipe's own batch and epochs
     cifar_train: int = 5000
     cifar_test: int = 1000
     ncu: bool = True
@@ -41,9 +43,11 @@ def settings_for(kind: str, quick: bool, cifar_train: int, cifar_test: int) -> S
         s = Settings(test_parallel=2, test_timeout=300, bench_batch="32", bench_k="2",
                      bench_min_time=0.05, kernel_min_time=0.01, cifar_train=512, cifar_test=256,
                      train_args=["--batch-size", "64", "--epochs", "1", "--max-steps", "12",
-                                 "--log-every", "4"], ncu=False)
+                                 "--log-every", "4"], ncu=False,
+                     recipe_args=["--batch-size", "64", "--max-steps", "4"])
     if quick:
         s.test_timeout, s.bench_batch, s.bench_min_time = 60, "8", 0.01
         s.train_args = ["--batch-size", "8", "--epochs", "1", "--max-steps", "3", "--log-every", "1"]
         s.cifar_train, s.cifar_test = 64, 16
+        s.recipe_args = ["--batch-size", "8", "--max-steps", "2"]
     return s
