@@ -6,6 +6,9 @@
 #   GQ_DATA_DIR=DATA tools/bench/airbench94-side-by-side.sh BUILD OUT SEED...
 #   TORCH=0 ...   gq-train only (e.g. the seeds that only count for accuracy)
 #
+# After a gq-train seed: gq-eval on the first 1,000 test images, the only ones this machine's
+# CIFAR-10 holds exactly (the rest were decoded from JPEG; docs/PERF.md), into
+# OUT/gq-sN-exact1000.json (when BUILD/bin has gq-eval).
 # Resumable: gq-train continues from the newest checkpoint in OUT/gq-sN/, the PyTorch port from
 # its last whole epoch (OUT/torch-sN.state), and a finished seed (OUT/gq-sN/last.ckpt,
 # OUT/torch-sN.json) is skipped. OUT/times.tsv gets one line per process: side, seed, first step,
@@ -42,6 +45,15 @@ run_gq() {  # run_gq SEED: a fresh run, or the newest checkpoint's continuation
     >> "$out/gq-s$1.log" 2>&1
 }
 
+exact_subset() {  # exact_subset SEED: the finished run on the exact test images
+  local json="$out/gq-s$1-exact1000.json"
+  if [ -s "$json" ] || [ ! -x "$build/bin/gq-eval" ] || [ ! -f "$out/gq-s$1/last.ckpt" ]; then
+    return 0
+  fi
+  "$build/bin/gq-eval" "$out/gq-s$1/last.ckpt" --test-subset 1000 --tta-level 2 --json \
+    > "$json.tmp" 2>> "$out/gq-s$1.log" && mv "$json.tmp" "$json"
+}
+
 run_torch() {  # run_torch SEED
   [ -s "$out/torch-s$1.json" ] && return 0
   timed torch "$1" 0 /usr/bin/python3 "$here/airbench94_torch.py" --seed "$1" --threads 1 \
@@ -52,6 +64,6 @@ run_torch() {  # run_torch SEED
 
 for seed in "$@"; do
   [ "${TORCH:-1}" = 0 ] || run_torch "$seed" &
-  run_gq "$seed"
+  run_gq "$seed" && exact_subset "$seed"
   wait
 done
