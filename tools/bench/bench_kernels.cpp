@@ -1,7 +1,7 @@
-// Throughput of the first kernels: the 1M-element reduction, the kernel cases (elementwise maps,
-// activations), pooling and the loss, in GB/s, next to a plain C++ loop over the same data on the
-// host (the named baseline: what the emulator costs on the CPU; on a GPU the ratio shows the GPU's
-// advantage). Roofline on a GPU: HBM bandwidth.
+// Throughput of the kernel cases (reductions, elementwise maps, pooling, ...) and the loss, in
+// GB/s, next to a plain C++ loop over the same data on the host (the named baseline: what the
+// emulator costs on the CPU; on a GPU the ratio shows the GPU's advantage). Roofline on a GPU: HBM
+// bandwidth.
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -11,9 +11,7 @@
 #include <vector>
 
 #include "kernels/cases/kernel_case.h"
-#include "kernels/elementwise.h"
 #include "kernels/loss.h"
-#include "kernels/pool.h"
 #include "kernels/reduce.h"
 #include "runtime/device.h"
 #include "runtime/memory.h"
@@ -41,7 +39,8 @@ void BM_ReduceSumPlainLoop(benchmark::State& state) {
 }
 BENCHMARK(BM_ReduceSumPlainLoop)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
 
-// Every kernel case (kernels/cases/kernel_case.h: reductions, elementwise maps, activations) at its
+// Every kernel case (kernels/cases/kernel_case.h: reductions, elementwise maps, transpose, bias,
+// pooling, activations) at its
 // benchmark size, in GB/s of the bytes it moves: "BM_Case/activation/gelu backward 1048576".
 const bool kCasesRegistered = [] {
   for (const gq::cases::KernelCase& c : gq::cases::all_kernel_cases())
@@ -66,34 +65,6 @@ void BM_AxpyPlainLoop(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(12 * n * state.iterations()));
 }
 BENCHMARK(BM_AxpyPlainLoop)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
-
-// 2x2 max-pooling forward at paper-cnn's first block (batch 128, 32 channels, 32x32), the
-// largest pooling of its step: GB/s of the bytes it moves (read x, write y and argmax).
-void BM_MaxPool2x2Forward(benchmark::State& state) {
-  const gq::kernels::PoolShape s{128, 32, 32, 32, 2, 2, 0};
-  const std::size_t in = std::size_t(s.n) * s.c * s.h * s.w, out = in / 4;
-  auto x = ramp(in);
-  DeviceBuffer<float> y(out);
-  DeviceBuffer<std::int32_t> argmax(out);
-  gq::bench::timed_loop(state, 4.0 * in + 8.0 * out, [&] {
-    gq::kernels::maxpool2d_forward(s, x.data(), y.data(), argmax.data());
-  });
-}
-BENCHMARK(BM_MaxPool2x2Forward)->UseManualTime()->Unit(benchmark::kMillisecond);
-
-// Its backward: dx from dy and the forward's argmax (read dy and argmax, write dx).
-void BM_MaxPool2x2Backward(benchmark::State& state) {
-  const gq::kernels::PoolShape s{128, 32, 32, 32, 2, 2, 0};
-  const std::size_t in = std::size_t(s.n) * s.c * s.h * s.w, out = in / 4;
-  auto x = ramp(in), dy = ramp(out);
-  DeviceBuffer<float> y(out), dx(in);
-  DeviceBuffer<std::int32_t> argmax(out);
-  gq::kernels::maxpool2d_forward(s, x.data(), y.data(), argmax.data());
-  gq::bench::timed_loop(state, 8.0 * out + 4.0 * in, [&] {
-    gq::kernels::maxpool2d_backward(s, dy.data(), argmax.data(), dx.data());
-  });
-}
-BENCHMARK(BM_MaxPool2x2Backward)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 // Softmax cross-entropy (loss and dlogits) over a CIFAR-10 batch of 128 x 10 logits, and the sum
 // of its 128 losses: the training step's loss range. Tiny work, so this is launch and warp-shuffle

@@ -1,4 +1,4 @@
-// Parity cases for the layer kernels: pooling, dropout, batch augmentation (activations and bias
+// Parity cases for the layer kernels: dropout, batch augmentation (activations, bias and pooling
 // are kernel cases: kernels/cases/).
 // Zero tolerance where both devices do the same IEEE operations in the same order (comparisons,
 // adds in a fixed order, single multiplies and divisions, explicit fmaf; no multiply-add left for
@@ -10,7 +10,6 @@
 
 #include "kernels/augment.h"
 #include "kernels/dropout.h"
-#include "kernels/pool.h"
 #include "runtime/memory.h"
 #include "runtime/rng.h"
 #include "tools/parity/parity.h"
@@ -25,42 +24,6 @@ std::vector<float> seeded(std::size_t n, std::uint64_t seed, float scale = 1.0f)
 std::vector<float> concat(std::vector<float> a, const std::vector<float>& b) {
   a.insert(a.end(), b.begin(), b.end());
   return a;
-}
-
-std::vector<float> pool_case(const kernels::PoolShape& s, std::uint64_t seed) {
-  const std::size_t in = std::size_t(s.n) * s.c * s.h * s.w;
-  const std::size_t out = std::size_t(s.n) * s.c * s.out_h() * s.out_w();
-  auto x = upload(seeded(in, seed)), g = upload(seeded(out, seed + 1));
-  DeviceBuffer<float> y(out), dx(in), avg(out), avg_dx(in);
-  DeviceBuffer<std::int32_t> argmax(out);
-  kernels::maxpool2d_forward(s, x.data(), y.data(), argmax.data());
-  kernels::maxpool2d_backward(s, g.data(), argmax.data(), dx.data());
-  kernels::avgpool2d_forward(s, x.data(), avg.data());
-  kernels::avgpool2d_backward(s, g.data(), avg_dx.data());
-  std::vector<float> r =
-      concat(concat(concat(y.to_host(), dx.to_host()), avg.to_host()), avg_dx.to_host());
-  for (std::int32_t i : argmax.to_host()) r.push_back(static_cast<float>(i));
-  return r;
-}
-
-GQ_PARITY_CASE("pool/max+avg 3x5x9x7 k3 s2 p1", 0.0, 0.0) {
-  return pool_case({3, 5, 9, 7, 3, 2, 1}, 5);
-}
-
-GQ_PARITY_CASE("pool/max+avg 4x16x32x32 k2 s2", 0.0, 0.0) {
-  return pool_case({4, 16, 32, 32, 2, 2, 0}, 7);
-}
-
-// One thread sums a plane in index order and divides (kernels/pool.cu); the backward is one
-// division: the same bits on both devices.
-GQ_PARITY_CASE("pool/global avg 8x64x49 forward+backward", 0.0, 0.0) {
-  const int n = 8, c = 64, hw = 49;
-  const std::size_t planes = std::size_t(n) * c;
-  auto x = upload(seeded(planes * hw, 9)), g = upload(seeded(planes, 10));
-  DeviceBuffer<float> y(planes), dx(planes * hw);
-  kernels::global_avgpool_forward(n, c, hw, x.data(), y.data());
-  kernels::global_avgpool_backward(n, c, hw, g.data(), dx.data());
-  return concat(y.to_host(), dx.to_host());
 }
 
 GQ_PARITY_CASE("dropout/forward+backward p=0.3 n=65539", 0.0, 0.0) {
