@@ -13,6 +13,7 @@ namespace gq::cases {
 std::vector<KernelCase> activation_cases();   // activation_cases.cpp
 std::vector<KernelCase> bias_cases();         // bias_cases.cpp
 std::vector<KernelCase> pool_cases();         // pool_cases.cpp
+std::vector<KernelCase> dropout_cases();      // dropout_cases.cpp
 std::vector<KernelCase> elementwise_cases();  // elementwise_cases.cpp
 std::vector<KernelCase> reduce_cases();       // reduce_cases.cpp
 std::vector<KernelCase> transpose_cases();    // transpose_cases.cpp

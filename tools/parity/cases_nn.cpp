@@ -1,4 +1,4 @@
-// Parity cases for the layer kernels: dropout, batch augmentation (activations, bias and pooling
+// Parity cases for the layer kernels: batch augmentation (activations, bias, pooling and dropout
 // are kernel cases: kernels/cases/).
 // Zero tolerance where both devices do the same IEEE operations in the same order (comparisons,
 // adds in a fixed order, single multiplies and divisions, explicit fmaf; no multiply-add left for
@@ -9,31 +9,12 @@
 #include <vector>
 
 #include "kernels/augment.h"
-#include "kernels/dropout.h"
 #include "runtime/memory.h"
 #include "runtime/rng.h"
 #include "tools/parity/parity.h"
 
 namespace gq::parity {
 namespace {
-
-std::vector<float> seeded(std::size_t n, std::uint64_t seed, float scale = 1.0f) {
-  return seeded_uniform(n, seed, 0x3c7, -scale, scale);
-}
-
-std::vector<float> concat(std::vector<float> a, const std::vector<float>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
-GQ_PARITY_CASE("dropout/forward+backward p=0.3 n=65539", 0.0, 0.0) {
-  const std::size_t n = 65539;
-  auto x = upload(seeded(n, 14)), g = upload(seeded(n, 15));
-  DeviceBuffer<float> y(n), dx(n);
-  kernels::dropout_forward(x.data(), y.data(), n, 0.3f, 1234, 56);
-  kernels::dropout_backward(g.data(), dx.data(), n, 0.3f, 1234, 56);
-  return concat(y.to_host(), dx.to_host());
-}
 
 GQ_PARITY_CASE("augment/gather+crop+flip 3x32x32 batch 37", 0.0, 0.0) {
   const int count = 50, c = 3, h = 32, w = 32, batch = 37;
