@@ -6,18 +6,19 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <string>
 
 #include "runtime/error.h"
 
 namespace gq {
 
 void write_file_atomically(const std::filesystem::path& path, std::string_view bytes,
-                           std::string_view what) {
+                           std::string_view what, std::string_view tmp_suffix) {
   const std::filesystem::path dir = path.parent_path().empty() ? "." : path.parent_path();
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) GQ_FAIL("cannot create the {} folder {}: {}", what, dir.string(), ec.message());
-  const std::filesystem::path tmp = path.string() + ".tmp";
+  const std::filesystem::path tmp = path.string() + std::string(tmp_suffix);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) GQ_FAIL("cannot write {} {}: {}", what, tmp.string(), std::strerror(errno));
   int err = 0;

@@ -9,8 +9,9 @@
 namespace gq {
 
 // Creates path's folder if needed. Throws gq::Error "cannot write <what> <path>: <OS error>" (the
-// temporary file is removed) when any step fails.
+// temporary file, path + tmp_suffix, is removed) when any step fails. Processes that may write
+// the same path at once give each a suffix of its own.
 void write_file_atomically(const std::filesystem::path& path, std::string_view bytes,
-                           std::string_view what);
+                           std::string_view what, std::string_view tmp_suffix = ".tmp");
 
 }  // namespace gq

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes every parser of untrusted input (tests/fuzz: CIFAR-10 batch, IDX raw/gzip, tar/gz/xz
-# archives, Reuters SGML, checkpoint, config file) with libFuzzer + ASan + UBSan.
-#   tools/fuzz.sh [SECONDS] [TARGET...]     (default: 60 s for each of the six targets)
+# archives, Reuters SGML, checkpoint, config file, decoded-dataset cache) with libFuzzer + ASan +
+# UBSan.
+#   tools/fuzz.sh [SECONDS] [TARGET...]     (default: 60 s for each of the seven targets)
 # Builds build-fuzz with clang (GQ_FUZZ=ON), cuts seed corpora from the real data ($GQ_DATA_DIR)
 # into build-fuzz/seeds, and runs the targets, $GQ_FUZZ_JOBS at a time (default: the cores).
 # Each target starts from its seeds, its regression inputs (tests/fuzz/regressions) and what
@@ -13,7 +14,8 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_cifar10 fuzz_idx fuzz_archive fuzz_reuters fuzz_checkpoint fuzz_config)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_cifar10 fuzz_idx fuzz_archive fuzz_reuters fuzz_checkpoint fuzz_config
+                                      fuzz_decoded_cache)
 export GQ_DATA_DIR="${GQ_DATA_DIR:-$PWD/../shared/data}"
 jobs="${GQ_FUZZ_JOBS:-$(nproc)}"
 out=build-fuzz

@@ -79,6 +79,28 @@ def checkpoint_body(header, sections):
     return out
 
 
+def fnv1a(data, h=0xcbf29ce484222325):
+    for b in data:
+        h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def decoded_cache(records):
+    """A decoded-dataset cache file (datasets/decoded_cache.h) of CIFAR-10 records: 1 + 3072 bytes
+    each, split into a train and a test part; each split's digest as Dataset::digest computes it."""
+    header, body = {}, b""
+    for split, part in (("train", records[:-1]), ("test", records[-1:])):
+        images = b"".join(r[1:] for r in part)
+        labels = struct.pack("<%di" % len(part), *[r[0] for r in part])
+        digest = fnv1a(labels, fnv1a(images, fnv1a(struct.pack("<6i", len(part), 3, 32, 32, 0, 10))))
+        header[split] = {"name": "cifar10", "split": split, "n": len(part), "channels": 3,
+                         "height": 32, "width": 32, "num_classes": 10,
+                         "class_names": ["c%d" % i for i in range(10)], "digest": "%016x" % digest}
+        body += images + labels
+    text = json.dumps(header).encode()
+    return b"GQDATA01" + struct.pack("<Q", len(text)) + text + body
+
+
 def main():
     if len(sys.argv) != 3:
         raise SystemExit(__doc__)
@@ -136,6 +158,8 @@ def main():
     del header["settings"], header["loss_steps"]
     write(out, "fuzz_checkpoint", "format1", checkpoint_body(header, {"params": [1.0] * 4}))
 
+    records = [batch[i * 3073:(i + 1) * 3073] for i in range(3)]
+    write(out, "fuzz_decoded_cache", "three-records", decoded_cache(records))
     write(out, "fuzz_config", "test-cli",
           b'model = "mnist-cnn"\ndataset = "mnist"\ntrain-subset = 256\ntest-subset = 64\n'
           b'batch-size = 32\nmax-steps = 3\n')
