@@ -22,7 +22,9 @@
 #include "kernels/step_scalars.h"
 #include "models/zoo.h"
 #include "runtime/device.h"
+#include "runtime/dnn.h"
 #include "runtime/error.h"
+#include "runtime/gemm_plan.h"
 #include "runtime/nvtx.h"
 #include "runtime/profiler.h"
 #include "runtime/rng.h"
@@ -152,7 +154,7 @@ Trainer::Trainer(const TrainConfig& config, Communicator* comm)
   const Shape input =
       text ? Shape{train_.feature_dim} : Shape{train_.channels, train_.height, train_.width};
   model_ = models::build_model(cfg_.model, input, train_.num_classes);
-  model_->setup(input, local_b_);
+  model_->setup(input, local_b_, cfg_.precision);
   model_->initialize(cfg_.seed);
   plan_schedule();
   allocate_step(input);
@@ -329,6 +331,18 @@ void Trainer::choose_step_graph() {
       : "on: the step is one graph, captured at its second step and replayed";
 }
 
+namespace {
+// The start-up line `precision`: in bf16, what the libraries chose for the model's plans.
+std::string precision_status(Precision precision) {
+  if (precision == Precision::fp32) return "fp32 compute and storage";
+  const std::string conv = dnn::implementations_used(precision);
+  const std::string gemm = blas::gemm_implementations_used();
+  std::string chosen = conv.empty() ? "" : "convolutions " + conv;
+  if (!gemm.empty()) chosen += (chosen.empty() ? "GEMMs " : "; GEMMs ") + gemm;
+  return fmt::format("bf16 compute, fp32 storage ({}: {})", dnn::library_version(), chosen);
+}
+}  // namespace
+
 void Trainer::print_configuration(const Shape& input) const {
   fmt::print("settings    {}\n", changed_settings(cfg_));
   fmt::print("device      {}\n", device_info().name);
@@ -341,6 +355,7 @@ void Trainer::print_configuration(const Shape& input) const {
   fmt::print("schedule    {} steps ({} per epoch), {} lr {} warm-up {} steps\n", total_steps_,
              steps_per_epoch_, cfg_.schedule, cfg_.lr, schedule_.warmup_steps);
   fmt::print("cuda-graph  {}\n", graph_status_);
+  fmt::print("precision   {}\n", precision_status(cfg_.precision));
   if (!init_status_.empty()) fmt::print("{}\n", init_status_);
   if (!extend_status_.empty()) fmt::print("{}\n", extend_status_);
   if (ema_)
