@@ -120,7 +120,12 @@ PrimitiveDescs describe(const Conv2dShape& s, Precision precision, const dnnl::e
   const bool half = precision == Precision::bf16;
   // Each pass's inputs: forward x, w; backward data dy, w; backward weights x, dy.
   const Tensors t = tensors(s, plain, {half, half, false});
-  const Tensors tw = tensors(s, plain, {half, false, half});
+  // bf16 backward weights of a layer that widens 4x or more (k >= 4c) in plain layouts, which
+  // select oneDNN's gemm-based kernel: its jit_bf16 kernel ran 2-19x slower there on this CPU
+  // (2 threads: 64 -> 256 channels at 15x15, n = 1024, 2356 vs 461 ms; 32 -> 128 at 15x15, 64 -> 256
+  // and 128 -> 512 at 8x8 alike), and 1.5-2x faster than gemm below that ratio (24 -> 64 at 31x31,
+  // 64 -> 64 at 15x15, 256 -> 256 at 3x3).
+  const Tensors tw = tensors(s, plain || (half && s.k >= 4 * s.c), {half, false, half});
   // Blocked layouts pad channels to the SIMD block; backward data with few input channels
   // (a first layer) ran faster in plain NCHW (measured: c=3, 26 vs 18 GFLOP/s).
   const Tensors tb = tensors(s, plain || s.c < 8, {false, half, half});  // backward data

@@ -115,11 +115,12 @@ Conv2dShape shape(int n, int c, int h, int k, int r, int stride, int pad) {
 }
 
 // A first layer (c = 3, plain layouts for backward data), blocked layouts (16 and 32 channels),
-// stride 2, a 1x1 and airbench's whitening stem (2x2, no padding).
+// stride 2, a 1x1, a 4x widening (plain layouts for backward weights: the gemm-based kernel) and
+// airbench's whitening stem (2x2, no padding).
 INSTANTIATE_TEST_SUITE_P(Shapes, ConvBf16,
                          ::testing::Values(shape(2, 3, 9, 8, 3, 1, 1), shape(2, 16, 8, 16, 3, 1, 1),
                                            shape(3, 32, 7, 24, 3, 2, 1), shape(2, 16, 6, 32, 1, 1, 0),
-                                           shape(2, 3, 8, 24, 2, 1, 0)));
+                                           shape(3, 8, 7, 32, 3, 1, 1), shape(2, 3, 8, 24, 2, 1, 0)));
 
 }  // namespace
 }  // namespace gq
