@@ -10,7 +10,8 @@ Shape Conv2d::setup(const std::string& name, const Shape& in, int batch, ParamRe
   GQ_CHECK(in.rank == 3, "{}: conv2d needs a [C, H, W] input, got {}", name, in.str());
   const int c = static_cast<int>(in[0]), h = static_cast<int>(in[1]), w = static_cast<int>(in[2]);
   plan_.emplace(
-      dnn::Conv2dShape{batch, c, h, w, out_, kernel_, kernel_, stride_, stride_, pad_, pad_});
+      dnn::Conv2dShape{batch, c, h, w, out_, kernel_, kernel_, stride_, stride_, pad_, pad_},
+      precision());
   params_ = &params;
   weight_ = params.add(name + ".weight", Shape{out_, c, kernel_, kernel_}, true,
                        init_ == WeightInit::dirac ? Init::uniform_fan_in_dirac : Init::uniform_fan_in,

@@ -12,6 +12,7 @@
 #include "models/params.h"
 #include "runtime/device_scalar.h"
 #include "runtime/memory.h"
+#include "runtime/precision.h"
 #include "runtime/stream.h"
 #include "runtime/tensor.h"
 
@@ -53,6 +54,10 @@ class Layer {
   // in: one sample's shape ([C, H, W] or [F]); returns one sample's output shape.
   virtual Shape setup(const std::string& name, const Shape& in, int batch,
                       ParamRegistry& params) = 0;
+  // The arithmetic of this layer's GEMMs and convolutions (--precision, runtime/precision.h),
+  // set before setup (Sequential::setup); layers without either ignore it.
+  void set_precision(Precision p) { precision_ = p; }
+  Precision precision() const { return precision_; }
   virtual void forward(const Context& ctx, const float* x, float* y) = 0;
   // Writes dx (skipped when dx is null: the first layer) and, unless ctx.param_grads is false,
   // this layer's parameter gradients. x and y are the forward's input and output.
@@ -86,6 +91,9 @@ class Layer {
   // with true per-cluster rows must honour ctx.param_grads == false in backward: Grad Queue then
   // skips the batch gradient it would not use.
   virtual bool per_cluster_rows_are_batch_gradient() const { return false; }
+
+ private:
+  Precision precision_ = Precision::fp32;
 };
 
 }  // namespace gq::models

@@ -19,12 +19,24 @@ Shape Linear::setup(const std::string& name, const Shape& in, int batch, ParamRe
   params_ = &params;
   weight_ = params.add(name + ".weight", Shape{out_, in_}, true, Init::uniform_fan_in, in_);
   if (bias_) bias_id_ = params.add(name + ".bias", Shape{out_}, false, Init::uniform_fan_in, in_);
+  const float s = output_scale_;
+  forward_.emplace(blas::GemmShape{Op::N, Op::T, batch_, out_, in_, in_, in_, out_}, 1.0f, 0.0f,
+                   precision());
+  grad_weight_.emplace(blas::GemmShape{Op::T, Op::N, out_, in_, batch_, out_, in_, in_}, s, 0.0f,
+                       precision());
+  grad_input_.emplace(blas::GemmShape{Op::N, Op::N, batch_, in_, out_, out_, in_, in_}, s, 0.0f,
+                      precision());
   return Shape{out_};
 }
 
+MemoryUse Linear::memory_use() const {
+  if (!forward_) return {};
+  return {0, forward_->workspace_bytes() + grad_weight_->workspace_bytes() +
+                 grad_input_->workspace_bytes()};
+}
+
 void Linear::forward(const Context& ctx, const float* x, float* y) {
-  blas::gemm(Op::N, Op::T, batch_, out_, in_, 1.0f, x, in_, params_->value(weight_), in_, 0.0f, y,
-             out_, ctx.stream);
+  forward_->run(x, params_->value(weight_), y, ctx.stream);
   if (bias_) kernels::bias_add(y, params_->value(bias_id_), batch_, out_, 1, ctx.stream);
   if (output_scale_ != 1.0f)
     kernels::scale(y, static_cast<std::size_t>(batch_) * out_, output_scale_, ctx.stream);
@@ -36,16 +48,13 @@ void Linear::backward(const Context& ctx, const float* x, const float*, const fl
   // alpha: dy itself belongs to the layer above and is not scaled in place).
   const float s = output_scale_;
   if (ctx.param_grads) {
-    blas::gemm(Op::T, Op::N, out_, in_, batch_, s, dy, out_, x, in_, 0.0f,
-               params_->grad(weight_), in_, ctx.stream);
+    grad_weight_->run(dy, x, params_->grad(weight_), ctx.stream);
     if (bias_) {
       kernels::bias_grad(dy, params_->grad(bias_id_), batch_, out_, 1, false, ctx.stream);
       if (s != 1.0f) kernels::scale(params_->grad(bias_id_), out_, s, ctx.stream);
     }
   }
-  if (dx)
-    blas::gemm(Op::N, Op::N, batch_, in_, out_, s, dy, out_, params_->value(weight_), in_, 0.0f,
-               dx, in_, ctx.stream);
+  if (dx) grad_input_->run(dy, params_->value(weight_), dx, ctx.stream);
 }
 
 std::optional<std::size_t> Linear::prepare_per_cluster(int k) {

@@ -1,10 +1,12 @@
-// Linear layer, y = x W^T + b with W stored [out, in] (PyTorch's layout), on blas::gemm.
+// Linear layer, y = x W^T + b with W stored [out, in] (PyTorch's layout), on three GEMMs planned
+// at setup in the layer's precision (runtime/gemm_plan.h: fp32 is exactly blas::gemm).
 #pragma once
 
 #include <optional>
 
 #include "kernels/per_cluster_grad.h"
 #include "models/layer.h"
+#include "runtime/gemm_plan.h"
 
 namespace gq::models {
 
@@ -20,6 +22,7 @@ class Linear : public Layer {
   void backward(const Context& ctx, const float* x, const float* y, const float* dy,
                 float* dx) override;
   double flops_per_sample() const override { return 2.0 * in_ * out_; }
+  MemoryUse memory_use() const override;
   bool has_params() const override { return true; }
   std::optional<std::size_t> prepare_per_cluster(int k) override;
   void per_cluster_grads(const float* x, const float* dy, const kernels::Clustering& clusters,
@@ -37,6 +40,8 @@ class Linear : public Layer {
   ParamRegistry* params_ = nullptr;
   ParamRegistry::Id weight_ = -1, bias_id_ = -1;
   std::optional<kernels::LinearPerClusterGrad> per_cluster_;
+  // y = x W^T, dW = s dy^T x, dx = s dy W (s = output_scale_).
+  std::optional<blas::GemmPlan> forward_, grad_weight_, grad_input_;
 };
 
 }  // namespace gq::models

@@ -15,7 +15,7 @@ void Sequential::add(std::string name, std::unique_ptr<Layer> layer) {
   layers_.push_back(std::move(layer));
 }
 
-void Sequential::setup(const Shape& input, int batch) {
+void Sequential::setup(const Shape& input, int batch, Precision precision) {
   GQ_CHECK(!layers_.empty(), "a model needs at least one layer");
   GQ_CHECK(batch > 0, "batch size must be positive, got {}", batch);
   input_ = input;
@@ -24,6 +24,7 @@ void Sequential::setup(const Shape& input, int batch) {
   std::size_t max_elems = static_cast<std::size_t>(input.numel());
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     param_begin_.push_back(static_cast<ParamRegistry::Id>(params_.infos().size()));
+    layers_[i]->set_precision(precision);
     shape = layers_[i]->setup(names_[i], shape, batch, params_);
     shapes_.push_back(shape);
     activations_.emplace_back(static_cast<std::size_t>(shape.numel()) * batch);

@@ -18,8 +18,9 @@ namespace gq::models {
 class Sequential {
  public:
   void add(std::string name, std::unique_ptr<Layer> layer);
-  // Sets up every layer for `batch` samples of one-sample shape `input`, then allocates.
-  void setup(const Shape& input, int batch);
+  // Sets up every layer for `batch` samples of one-sample shape `input`, its GEMMs and
+  // convolutions in `precision`, then allocates.
+  void setup(const Shape& input, int batch, Precision precision = Precision::fp32);
   void initialize(std::uint64_t seed, stream_t stream = nullptr);
 
   // x: [batch, input...] on the device. Returns the last layer's output.

@@ -124,7 +124,7 @@ Shape Whitening::setup(const std::string& name, const Shape& in, int batch, Para
   c_ = static_cast<int>(in[0]);
   const int h = static_cast<int>(in[1]), w = static_cast<int>(in[2]);
   const int out = 2 * c_ * p_ * p_;
-  plan_.emplace(dnn::Conv2dShape{batch, c_, h, w, out, p_, p_, 1, 1, 0, 0});
+  plan_.emplace(dnn::Conv2dShape{batch, c_, h, w, out, p_, p_, 1, 1, 0, 0}, precision());
   params_ = &params;
   const std::int64_t fan_in = static_cast<std::int64_t>(c_) * p_ * p_;
   weight_ = params.add_frozen(name + ".weight", Shape{out, c_, p_, p_}, Init::zeros);

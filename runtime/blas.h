@@ -45,8 +45,7 @@ void set_cpu_gemm(CpuGemm backend);
 CpuGemm cpu_gemm();
 
 // Argument validation shared by both backends: throws gq::Error naming the bad value.
-inline void check_gemm_args(Op op_a, Op op_b, int m, int n, int k, int lda, int ldb, int ldc,
-                            const void* a, const void* b, const void* c) {
+inline void check_gemm_dims(Op op_a, Op op_b, int m, int n, int k, int lda, int ldb, int ldc) {
   GQ_CHECK(m > 0 && n > 0 && k > 0, "blas::gemm: m, n, k must be positive, got m={} n={} k={}", m,
            n, k);
   const int a_cols = op_a == Op::N ? k : m;  // row length of A as stored
@@ -56,6 +55,10 @@ inline void check_gemm_args(Op op_a, Op op_b, int m, int n, int k, int lda, int 
   GQ_CHECK(ldb >= b_cols, "blas::gemm: ldb={} is smaller than the row length {} of B ({} x {}{})",
            ldb, b_cols, k, n, op_b == Op::T ? ", transposed" : "");
   GQ_CHECK(ldc >= n, "blas::gemm: ldc={} is smaller than n={}", ldc, n);
+}
+inline void check_gemm_args(Op op_a, Op op_b, int m, int n, int k, int lda, int ldb, int ldc,
+                            const void* a, const void* b, const void* c) {
+  check_gemm_dims(op_a, op_b, m, n, k, lda, ldb, ldc);
   GQ_CHECK(a != nullptr && b != nullptr && c != nullptr,
            "blas::gemm: null pointer (a={}, b={}, c={})", a, b, c);
 }

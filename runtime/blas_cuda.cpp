@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "runtime/blas.h"
+#include "runtime/cublas_handle.h"
 #include "runtime/cuda_check.h"
 #include "runtime/device.h"
 #include "runtime/memory.h"
@@ -62,6 +63,14 @@ cublasHandle_t handle_for(stream_t stream) {
   handle.bind(stream);
   return handle.get();
 }
+
+}  // namespace
+
+cublasHandle_t detail::cublas_handle_for(stream_t stream) {
+  return handle_for(stream);
+}
+
+namespace {
 
 cublasOperation_t to_cublas(Op op) {
   return op == Op::N ? CUBLAS_OP_N : CUBLAS_OP_T;

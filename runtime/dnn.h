@@ -1,6 +1,8 @@
 // Deep-learning primitives on device memory: planned 2-D convolution.
 // GPU build: cuDNN 9 (legacy convolution API, deterministic algorithms, default fp32 math, no
 // TF32). Emulator build: oneDNN 2.6 CPU primitives on the (host) pointers.
+// Precision::bf16 (mixed precision): each pass rounds its two inputs to bf16 and accumulates in
+// fp32; tensors stay fp32 in memory and the output is written in fp32.
 #pragma once
 
 #include <cstddef>
@@ -8,6 +10,7 @@
 #include <string>
 
 #include "runtime/error.h"
+#include "runtime/precision.h"
 #include "runtime/stream.h"
 
 namespace gq::dnn {
@@ -62,7 +65,7 @@ inline void check_shape(const Conv2dShape& s) {
 // A plan is not thread-safe: one thread (or stream order) at a time per plan.
 class Conv2d {
  public:
-  explicit Conv2d(const Conv2dShape& shape);
+  explicit Conv2d(const Conv2dShape& shape, Precision precision = Precision::fp32);
   ~Conv2d();
   Conv2d(Conv2d&&) noexcept;
   Conv2d& operator=(Conv2d&&) noexcept;
@@ -70,6 +73,10 @@ class Conv2d {
   Conv2d& operator=(const Conv2d&) = delete;
 
   const Conv2dShape& shape() const;
+  Precision precision() const;
+  // What the library runs for each pass, e.g. "forward jit_bf16:avx512_core_bf16, backward data
+  // ..., backward filter ..." (oneDNN's implementation names; cuDNN's algorithm numbers).
+  std::string implementation() const;
 
   // y = conv(x, w).
   void forward(const float* x, const float* w, float* y, stream_t stream = nullptr);
@@ -86,5 +93,10 @@ class Conv2d {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// The distinct implementations of every plan of `precision` made so far in this process, oneDNN's
+// names or cuDNN's algorithms joined by ", " ("" when none): the start-up line of a run says
+// what its convolutions run on.
+std::string implementations_used(Precision precision);
 
 }  // namespace gq::dnn

@@ -8,6 +8,13 @@
 // which stays plain. GQ_DNN_LAYOUT=plain forces plain layouts everywhere (no reorders), for
 // measurement. All memory (reorder buffers, the user-mode scratchpad shared by the three
 // primitives, the accumulate buffer) is allocated at construction; calls allocate no tensors.
+//
+// Precision::bf16: each primitive reads its two inputs as bf16 (explicit bf16 memory
+// descriptors; the reorders from the user's fp32 round to nearest even) and writes fp32. oneDNN
+// 2.6's fpmath_mode::bf16 attribute is not used: on this AVX512-BF16 CPU (no AMX) it still
+// chose the f32 kernels (jit:avx512_core), while bf16 descriptors give jit_bf16:avx512_core_bf16
+// (checked with DNNL_VERBOSE; implementation() reports what was chosen). The reorders convert
+// with the CPU's vcvtneps2bf16, which reads subnormal floats as zero.
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
@@ -22,6 +29,7 @@
 
 #include "runtime/capture.h"
 #include "runtime/dnn.h"
+#include "runtime/implementations.h"
 
 namespace gq::dnn {
 
@@ -78,15 +86,21 @@ bool force_plain_layout() {
   return env != nullptr && std::string(env) == "plain";
 }
 
-// x, w and y of a convolution: plain NCHW / KCRS / NKPQ, or any layout oneDNN prefers.
+// x, w and y of a convolution: plain NCHW / KCRS / NKPQ, or any layout oneDNN prefers; fp32,
+// or bf16 for the tensors named in `bf16` (a pass's two inputs, in mixed precision).
 struct Tensors {
   memory::desc x, w, y;
 };
-Tensors tensors(const Conv2dShape& s, bool plain) {
-  const auto desc = [](const memory::dims& dims, tag t) { return memory::desc(dims, dt::f32, t); };
-  return {desc({s.n, s.c, s.h, s.w}, plain ? tag::nchw : tag::any),
-          desc({s.k, s.c, s.r, s.s}, plain ? tag::oihw : tag::any),
-          desc({s.n, s.k, s.out_h(), s.out_w()}, plain ? tag::nchw : tag::any)};
+struct Bf16Inputs {
+  bool x = false, w = false, y = false;
+};
+Tensors tensors(const Conv2dShape& s, bool plain, Bf16Inputs bf16 = {}) {
+  const auto desc = [](const memory::dims& dims, tag t, bool half) {
+    return memory::desc(dims, half ? dt::bf16 : dt::f32, t);
+  };
+  return {desc({s.n, s.c, s.h, s.w}, plain ? tag::nchw : tag::any, bf16.x),
+          desc({s.k, s.c, s.r, s.s}, plain ? tag::oihw : tag::any, bf16.w),
+          desc({s.n, s.k, s.out_h(), s.out_w()}, plain ? tag::nchw : tag::any, bf16.y)};
 }
 
 // The three primitives' descriptors; their layouts are what oneDNN chose.
@@ -95,7 +109,7 @@ struct PrimitiveDescs {
   dnnl::convolution_backward_data::primitive_desc bwd_data;
   dnnl::convolution_backward_weights::primitive_desc bwd_weights;
 };
-PrimitiveDescs describe(const Conv2dShape& s, const dnnl::engine& eng) {
+PrimitiveDescs describe(const Conv2dShape& s, Precision precision, const dnnl::engine& eng) {
   const memory::dims strides{s.stride_h, s.stride_w};
   const memory::dims pad_l{s.pad_h, s.pad_w};
   // Right/bottom padding that makes the output size exact: with stride > 1 the last rows of
@@ -103,10 +117,18 @@ PrimitiveDescs describe(const Conv2dShape& s, const dnnl::engine& eng) {
   const memory::dims pad_r{(s.out_h() - 1) * s.stride_h + s.r - s.h - s.pad_h,
                            (s.out_w() - 1) * s.stride_w + s.s - s.w - s.pad_w};
   const bool plain = force_plain_layout();
-  const Tensors t = tensors(s, plain);
+  const bool half = precision == Precision::bf16;
+  // Each pass's inputs: forward x, w; backward data dy, w; backward weights x, dy.
+  const Tensors t = tensors(s, plain, {half, half, false});
+  // bf16 backward weights of a layer that widens 4x or more (k >= 4c) in plain layouts, which
+  // select oneDNN's gemm-based kernel: its jit_bf16 kernel ran 2-19x slower there on this CPU
+  // (2 threads: 64 -> 256 channels at 15x15, n = 1024, 2356 vs 461 ms; 32 -> 128 at 15x15, 64 -> 256
+  // and 128 -> 512 at 8x8 alike), and 1.5-2x faster than gemm below that ratio (24 -> 64 at 31x31,
+  // 64 -> 64 at 15x15, 256 -> 256 at 3x3).
+  const Tensors tw = tensors(s, plain || (half && s.k >= 4 * s.c), {half, false, half});
   // Blocked layouts pad channels to the SIMD block; backward data with few input channels
   // (a first layer) ran faster in plain NCHW (measured: c=3, 26 vs 18 GFLOP/s).
-  const Tensors tb = tensors(s, plain || s.c < 8);  // backward data
+  const Tensors tb = tensors(s, plain || s.c < 8, {false, half, half});  // backward data
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   // Direct convolution only: no Winograd (different rounding, less exact).
@@ -121,7 +143,7 @@ PrimitiveDescs describe(const Conv2dShape& s, const dnnl::engine& eng) {
           BwdData::primitive_desc(
               BwdData::desc(algo, tb.x, tb.w, tb.y, strides, pad_l, pad_r), attr, eng, fwd),
           BwdWeights::primitive_desc(
-              BwdWeights::desc(algo, t.x, t.w, t.y, strides, pad_l, pad_r), attr, eng, fwd)};
+              BwdWeights::desc(algo, tw.x, tw.w, tw.y, strides, pad_l, pad_r), attr, eng, fwd)};
 }
 
 }  // namespace
@@ -133,6 +155,8 @@ std::string library_version() {
 
 struct Conv2d::Impl {
   Conv2dShape shape;
+  Precision precision;
+  std::string implementation;  // oneDNN's names for the three primitives
   dnnl::engine eng{dnnl::engine::kind::cpu, 0};
   dnnl::stream strm{eng};
   // Reorder buffers, shared between the passes (which never run concurrently on one plan):
@@ -152,8 +176,9 @@ struct Conv2d::Impl {
   Port w_x, w_dw, w_dy;  // backward weights: x, dy -> dw
   std::unordered_map<int, memory> f_args, d_args, w_args;
 
-  explicit Impl(const Conv2dShape& s) : shape(s) {
-    const PrimitiveDescs pd = describe(s, eng);
+  Impl(const Conv2dShape& s, Precision p) : shape(s), precision(p) {
+    const PrimitiveDescs pd = describe(s, p, eng);
+    implementation = describe_implementation(pd);
     fwd = dnnl::convolution_forward(pd.fwd);
     bwd_data = dnnl::convolution_backward_data(pd.bwd_data);
     bwd_weights = dnnl::convolution_backward_weights(pd.bwd_weights);
@@ -167,6 +192,16 @@ struct Conv2d::Impl {
                         scratch_buf.data());
     dw_tmp.resize(s.w_elems());
     bind_arguments();
+  }
+
+  // oneDNN's implementation of each pass, e.g. "jit_bf16:avx512_core_bf16" (the start-up line).
+  std::string describe_implementation(const PrimitiveDescs& pd) const {
+    const std::array<std::string, 3> names{pd.fwd.impl_info_str(), pd.bwd_data.impl_info_str(),
+                                           pd.bwd_weights.impl_info_str()};
+    const std::string area = fmt::format("dnn {}", name(precision));
+    for (const std::string& n : names) gq::detail::note_implementation(area, n);
+    return fmt::format("forward {}, backward data {}, backward filter {}", names[0], names[1],
+                       names[2]);
   }
 
   // Each tensor as the user passes it (plain) and as its primitive wants it.
@@ -247,9 +282,9 @@ void guarded(const Conv2dShape& s, const char* what, F&& f) {
 }
 }  // namespace
 
-Conv2d::Conv2d(const Conv2dShape& shape) {
+Conv2d::Conv2d(const Conv2dShape& shape, Precision precision) {
   check_shape(shape);
-  guarded(shape, "plan", [&] { impl_ = std::make_unique<Impl>(shape); });
+  guarded(shape, "plan", [&] { impl_ = std::make_unique<Impl>(shape, precision); });
 }
 
 Conv2d::~Conv2d() = default;
@@ -259,6 +294,20 @@ Conv2d& Conv2d::operator=(Conv2d&&) noexcept = default;
 const Conv2dShape& Conv2d::shape() const {
   GQ_CHECK(impl_ != nullptr, "dnn::Conv2d: use of a moved-from plan");
   return impl_->shape;
+}
+
+Precision Conv2d::precision() const {
+  GQ_CHECK(impl_ != nullptr, "dnn::Conv2d: use of a moved-from plan");
+  return impl_->precision;
+}
+
+std::string Conv2d::implementation() const {
+  GQ_CHECK(impl_ != nullptr, "dnn::Conv2d: use of a moved-from plan");
+  return impl_->implementation;
+}
+
+std::string implementations_used(Precision precision) {
+  return gq::detail::noted_implementations(fmt::format("dnn {}", name(precision)));
 }
 
 std::size_t Conv2d::workspace_bytes() const {

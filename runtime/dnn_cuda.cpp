@@ -1,17 +1,28 @@
 // gq::dnn on the GPU: cuDNN 9 through its legacy convolution API (cudnn_cnn). Everything is
 // planned at construction: descriptors, one algorithm per pass (cuDNN's heuristics filtered to
 // deterministic, FMA-only kernels), and one device workspace sized for the largest of the three.
+//
+// Precision::bf16: each pass first rounds its two inputs to bf16 values (runtime/dnn_round.h)
+// into plan-owned fp32 buffers, then runs cuDNN on them with CUDNN_TENSOR_OP_MATH. For fp32 data
+// the tensor cores compute in TF32, whose 10-bit mantissa holds a bf16 value (7 bits) exactly:
+// the products are exactly the bf16 products, accumulated in fp32, and the output stays fp32, as
+// on the CPU. cuDNN's legacy API has no bf16-input, fp32-output configuration
+// (PSEUDO_BFLOAT16_CONFIG writes y in bf16); with bf16 storage (a later step of issue 26) the
+// inputs are bf16 already and the passes switch to CUDNN_DATA_BFLOAT16, at twice TF32's rate.
 #include <cudnn.h>
 
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <string>
 
 #include <fmt/format.h>
 
 #include "runtime/cuda_check.h"
 #include "runtime/device.h"
 #include "runtime/dnn.h"
+#include "runtime/dnn_round.h"
+#include "runtime/implementations.h"
 #include "runtime/memory.h"
 
 namespace gq::dnn {
@@ -51,15 +62,18 @@ cudnnHandle_t handle_for(stream_t stream) {
   return h;
 }
 
-// Picks the first (fastest by cuDNN's heuristic) result that is supported, deterministic, does
-// not use tensor-core math (the descriptor is CUDNN_FMA_MATH, so none should) and fits the
-// workspace cap; `fallback` otherwise.
+// Picks the first (fastest by cuDNN's heuristic) result that is supported, deterministic, fits
+// the workspace cap and, in fp32, does not use tensor-core math (the descriptor is
+// CUDNN_FMA_MATH, so none should); `fallback` otherwise. In bf16 tensor-op math is the point;
+// ALLOW_CONVERSION (down-conversion to fp16) is never taken.
 template <class Perf, class Algo>
-Perf pick(const Perf* perf, int count, Algo fallback, std::size_t fallback_bytes) {
+Perf pick(const Perf* perf, int count, Algo fallback, std::size_t fallback_bytes,
+          bool tensor_ops) {
   for (int i = 0; i < count; ++i) {
     const Perf& p = perf[i];
-    if (p.status == CUDNN_STATUS_SUCCESS && p.determinism == CUDNN_DETERMINISTIC &&
-        p.mathType != CUDNN_TENSOR_OP_MATH && p.mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION &&
+    const bool math_ok = p.mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION &&
+                         (tensor_ops || p.mathType != CUDNN_TENSOR_OP_MATH);
+    if (p.status == CUDNN_STATUS_SUCCESS && p.determinism == CUDNN_DETERMINISTIC && math_ok &&
         p.memory <= kMaxWorkspace) {
       return p;
     }
@@ -69,7 +83,7 @@ Perf pick(const Perf* perf, int count, Algo fallback, std::size_t fallback_bytes
   p.status = CUDNN_STATUS_SUCCESS;
   p.memory = fallback_bytes;
   p.determinism = CUDNN_DETERMINISTIC;
-  p.mathType = CUDNN_FMA_MATH;
+  p.mathType = tensor_ops ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
   return p;
 }
 
@@ -84,6 +98,8 @@ std::string library_version() {
 
 struct Conv2d::Impl {
   Conv2dShape shape;
+  Precision precision;
+  bool bf16;  // precision == bf16: inputs rounded into the buffers below, tensor-op math
   cudnnTensorDescriptor_t x_desc = nullptr, y_desc = nullptr;
   cudnnFilterDescriptor_t w_desc = nullptr;
   cudnnConvolutionDescriptor_t conv_desc = nullptr;
@@ -91,10 +107,23 @@ struct Conv2d::Impl {
   cudnnConvolutionBwdDataAlgo_t bwd_data_algo{};
   cudnnConvolutionBwdFilterAlgo_t bwd_filter_algo{};
   DeviceBuffer<unsigned char> workspace;
+  DeviceBuffer<float> x_round, w_round, y_round;  // bf16: each pass's inputs rounded to bf16
+  std::string implementation;
 
-  explicit Impl(const Conv2dShape& s) : shape(s) {
+  Impl(const Conv2dShape& s, Precision p) : shape(s), precision(p), bf16(p == Precision::bf16) {
     try {
       plan();
+      if (bf16) {
+        x_round = DeviceBuffer<float>(s.x_elems());
+        w_round = DeviceBuffer<float>(s.w_elems());
+        y_round = DeviceBuffer<float>(s.y_elems());
+      }
+      implementation = fmt::format("cuDNN algorithms forward {}, backward data {}, backward filter "
+                                   "{}, {} math",
+                                   static_cast<int>(fwd_algo), static_cast<int>(bwd_data_algo),
+                                   static_cast<int>(bwd_filter_algo),
+                                   bf16 ? "tensor-op (TF32 on bf16 values)" : "FMA");
+      gq::detail::note_implementation(fmt::format("dnn {}", name(p)), implementation);
     } catch (...) {
       destroy();
       throw;
@@ -115,6 +144,12 @@ struct Conv2d::Impl {
   }
 
   void plan() {
+    describe();
+    choose_algorithms();
+  }
+
+  // The tensor, filter and convolution descriptors (the math type in the precision's).
+  void describe() {
     const Conv2dShape& s = shape;
     GQ_CUDNN_CHECK(cudnnCreateTensorDescriptor(&x_desc));
     GQ_CUDNN_CHECK(cudnnCreateTensorDescriptor(&y_desc));
@@ -128,8 +163,10 @@ struct Conv2d::Impl {
                                                    s.stride_w, 1, 1, CUDNN_CROSS_CORRELATION,
                                                    CUDNN_DATA_FLOAT));
     // CUDNN_FMA_MATH, not CUDNN_DEFAULT_MATH: for float data cuDNN's default permits TF32 tensor
-    // cores on A100 and later (10-bit mantissa products). FMA math keeps full fp32 products.
-    GQ_CUDNN_CHECK(cudnnSetConvolutionMathType(conv_desc, CUDNN_FMA_MATH));
+    // cores on A100 and later (10-bit mantissa products). FMA math keeps full fp32 products. In
+    // bf16 the inputs are bf16 values, exact in TF32: tensor-op math changes no product.
+    GQ_CUDNN_CHECK(cudnnSetConvolutionMathType(conv_desc,
+                                               bf16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
     int on = 0, oc = 0, oh = 0, ow = 0;
     GQ_CUDNN_CHECK(
         cudnnGetConvolution2dForwardOutputDim(conv_desc, x_desc, w_desc, &on, &oc, &oh, &ow));
@@ -138,7 +175,10 @@ struct Conv2d::Impl {
              oh, ow, s.n, s.k, s.out_h(), s.out_w());
     GQ_CUDNN_CHECK(
         cudnnSetTensor4dDescriptor(y_desc, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s.n, s.k, oh, ow));
+  }
 
+  // One algorithm per pass, and the workspace for the largest.
+  void choose_algorithms() {
     cudnnHandle_t h = thread_handle();
     std::size_t bytes = 0, ws = 0;
     {
@@ -150,7 +190,7 @@ struct Conv2d::Impl {
       const auto fb = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
       GQ_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, x_desc, w_desc, conv_desc, y_desc,
                                                              fb, &bytes));
-      const auto p = pick(perf.data(), count, fb, bytes);
+      const auto p = pick(perf.data(), count, fb, bytes, bf16);
       fwd_algo = p.algo;
       ws = std::max(ws, p.memory);
     }
@@ -163,7 +203,7 @@ struct Conv2d::Impl {
       const auto fb = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;  // deterministic
       GQ_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(h, w_desc, y_desc, conv_desc,
                                                                   x_desc, fb, &bytes));
-      const auto p = pick(perf.data(), count, fb, bytes);
+      const auto p = pick(perf.data(), count, fb, bytes, bf16);
       bwd_data_algo = p.algo;
       ws = std::max(ws, p.memory);
     }
@@ -177,7 +217,7 @@ struct Conv2d::Impl {
       const auto fb = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1;  // deterministic
       GQ_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(h, x_desc, y_desc, conv_desc,
                                                                     w_desc, fb, &bytes));
-      const auto p = pick(perf.data(), count, fb, bytes);
+      const auto p = pick(perf.data(), count, fb, bytes, bf16);
       bwd_filter_algo = p.algo;
       ws = std::max(ws, p.memory);
     }
@@ -195,9 +235,9 @@ struct Conv2d::Impl {
   }
 };
 
-Conv2d::Conv2d(const Conv2dShape& shape) {
+Conv2d::Conv2d(const Conv2dShape& shape, Precision precision) {
   check_shape(shape);
-  impl_ = std::make_unique<Impl>(shape);
+  impl_ = std::make_unique<Impl>(shape, precision);
 }
 
 Conv2d::~Conv2d() = default;
@@ -209,10 +249,34 @@ const Conv2dShape& Conv2d::shape() const {
   return impl_->shape;
 }
 
+Precision Conv2d::precision() const {
+  GQ_CHECK(impl_ != nullptr, "dnn::Conv2d: use of a moved-from plan");
+  return impl_->precision;
+}
+
+std::string Conv2d::implementation() const {
+  GQ_CHECK(impl_ != nullptr, "dnn::Conv2d: use of a moved-from plan");
+  return impl_->implementation;
+}
+
+std::string implementations_used(Precision precision) {
+  return gq::detail::noted_implementations(fmt::format("dnn {}", name(precision)));
+}
+
 std::size_t Conv2d::workspace_bytes() const {
   GQ_CHECK(impl_ != nullptr, "dnn::Conv2d: use of a moved-from plan");
-  return impl_->workspace.bytes();
+  const Impl& p = *impl_;
+  return p.workspace.bytes() + p.x_round.bytes() + p.w_round.bytes() + p.y_round.bytes();
 }
+
+namespace {
+// In bf16 a pass reads `in` rounded to bf16 values, from `buffer`; in fp32 `in` itself.
+const float* rounded(bool bf16, const float* in, DeviceBuffer<float>& buffer, stream_t stream) {
+  if (!bf16) return in;
+  detail::round_through_bf16(in, buffer.data(), buffer.size(), stream);
+  return buffer.data();
+}
+}  // namespace
 
 void Conv2d::forward(const float* x, const float* w, float* y, stream_t stream) {
   GQ_CHECK(impl_ != nullptr, "dnn::Conv2d: use of a moved-from plan");
@@ -220,6 +284,8 @@ void Conv2d::forward(const float* x, const float* w, float* y, stream_t stream) 
            static_cast<const void*>(x), static_cast<const void*>(w), static_cast<void*>(y));
   Impl& p = *impl_;
   const float one = 1.0f, zero = 0.0f;
+  x = rounded(p.bf16, x, p.x_round, stream);
+  w = rounded(p.bf16, w, p.w_round, stream);
   GQ_CUDNN_CHECK(cudnnConvolutionForward(handle_for(stream), &one, p.x_desc, x, p.w_desc, w,
                                          p.conv_desc, p.fwd_algo, p.workspace.data(),
                                          p.workspace.bytes(), &zero, p.y_desc, y));
@@ -231,6 +297,8 @@ void Conv2d::backward_data(const float* dy, const float* w, float* dx, stream_t 
            static_cast<const void*>(dy), static_cast<const void*>(w), static_cast<void*>(dx));
   Impl& p = *impl_;
   const float one = 1.0f, zero = 0.0f;
+  dy = rounded(p.bf16, dy, p.y_round, stream);
+  w = rounded(p.bf16, w, p.w_round, stream);
   GQ_CUDNN_CHECK(cudnnConvolutionBackwardData(handle_for(stream), &one, p.w_desc, w, p.y_desc, dy,
                                               p.conv_desc, p.bwd_data_algo, p.workspace.data(),
                                               p.workspace.bytes(), &zero, p.x_desc, dx));
@@ -243,6 +311,8 @@ void Conv2d::backward_filter(const float* x, const float* dy, float* dw, bool ac
            static_cast<const void*>(x), static_cast<const void*>(dy), static_cast<void*>(dw));
   Impl& p = *impl_;
   const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+  x = rounded(p.bf16, x, p.x_round, stream);
+  dy = rounded(p.bf16, dy, p.y_round, stream);
   GQ_CUDNN_CHECK(cudnnConvolutionBackwardFilter(handle_for(stream), &one, p.x_desc, x, p.y_desc, dy,
                                                 p.conv_desc, p.bwd_filter_algo, p.workspace.data(),
                                                 p.workspace.bytes(), &beta, p.w_desc, dw));

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/scarcity.h"
+#include "runtime/precision.h"
 
 namespace gq::train {
 
@@ -103,6 +104,9 @@ struct TrainConfig {
   // The step as CUDA graphs (Trainer): auto (on where the step can be captured), on, off. Not a
   // run setting: the results are the same bits either way, so a resume may change it.
   std::string cuda_graph = "auto";
+  // The arithmetic of GEMMs and convolutions: fp32, or bf16 inputs with fp32 accumulation
+  // (runtime/precision.h); tensors are stored in fp32 either way.
+  Precision precision = Precision::fp32;
   bool gradqueue = false;  // Grad Queue on top of the base optimizer
   GradQueueConfig gq;
   bool quiet = false;

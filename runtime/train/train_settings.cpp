@@ -190,6 +190,13 @@ std::vector<Setting> execution_settings() {
                            "same bits as direct launches; auto: on except where the step cannot "
                            "be captured, e.g. under mpirun, and the start-up lines say why)"},
                           GQ_FIELD(cuda_graph), {{"auto", "auto"}, {"on", "on"}, {"off", "off"}}),
+      choice<Precision>({"precision", exec,
+                         "arithmetic of GEMMs and convolutions (forward and both backward "
+                         "passes): fp32, or bf16: inputs rounded to bfloat16, products "
+                         "accumulated in fp32 (tensors stay fp32 in memory)",
+                         ResumeRule::must_match_when_set},
+                        GQ_FIELD(precision),
+                        {{"fp32", Precision::fp32}, {"bf16", Precision::bf16}}),
       real({"comm-timeout", exec,
             "under mpirun: seconds a rank waits for the others in one collective before the job "
             "ends, naming the ranks that do not answer (0: wait for ever)"},

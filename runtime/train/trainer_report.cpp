@@ -9,7 +9,9 @@
 
 #include "kernels/loss.h"
 #include "runtime/device.h"
+#include "runtime/dnn.h"
 #include "runtime/error.h"
+#include "runtime/gemm_plan.h"
 #include "runtime/nvtx.h"
 #include "runtime/train/settings.h"
 #include "runtime/train/tensorboard_writer.h"
@@ -35,6 +37,16 @@ nlohmann::json to_json(const GradQueueDiagnostics& d) {
           {"skipped_steps", d.skipped_steps}};
 }
 
+// The start-up line `precision`: in bf16, what the libraries chose for the model's plans.
+std::string precision_status(Precision precision) {
+  if (precision == Precision::fp32) return "fp32 compute and storage";
+  const std::string conv = dnn::implementations_used(precision);
+  const std::string gemm = blas::gemm_implementations_used();
+  std::string chosen = conv.empty() ? "" : "convolutions " + conv;
+  if (!gemm.empty()) chosen += (chosen.empty() ? "GEMMs " : "; GEMMs ") + gemm;
+  return fmt::format("bf16 compute, fp32 storage ({}: {})", dnn::library_version(), chosen);
+}
+
 }  // namespace
 
 void Trainer::print_configuration(const Shape& input) const {
@@ -49,6 +61,7 @@ void Trainer::print_configuration(const Shape& input) const {
   fmt::print("schedule    {} steps ({} per epoch), {} lr {} warm-up {} steps\n", total_steps_,
              steps_per_epoch_, cfg_.schedule, cfg_.lr, schedule_.warmup_steps);
   fmt::print("cuda-graph  {}\n", graph_status_);
+  fmt::print("precision   {}\n", precision_status(cfg_.precision));
   if (!init_status_.empty()) fmt::print("{}\n", init_status_);
   if (!extend_status_.empty()) fmt::print("{}\n", extend_status_);
   if (ema_)

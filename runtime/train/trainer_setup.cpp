@@ -57,7 +57,7 @@ Trainer::Trainer(const TrainConfig& config, Communicator* comm)
   const Shape input =
       text ? Shape{train_.feature_dim} : Shape{train_.channels, train_.height, train_.width};
   model_ = models::build_model(cfg_.model, input, train_.num_classes);
-  model_->setup(input, local_b_);
+  model_->setup(input, local_b_, cfg_.precision);
   model_->initialize(cfg_.seed);
   plan_schedule();
   allocate_step(input);

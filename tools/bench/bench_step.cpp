@@ -4,8 +4,10 @@
 // the targets in docs/PERF.md ("The Grad Queue step"), overridable from the environment:
 //   GQ_BENCH_MODEL (paper-cnn), GQ_BENCH_BATCH (512; a comma list such as 512,2048 runs each),
 //   GQ_BENCH_K (4; a comma list such as 4,16 runs Grad Queue with each), GQ_BENCH_MIN_TIME (2 s
-//   of timed steps per variant). Variants are named BM_TrainStep/batch:B/k:K, k:0 = plain, so
-//   --benchmark_filter picks them.
+//   of timed steps per variant), GQ_BENCH_RECIPE (none; airbench94: the recipe's settings, then
+//   the model, batch and k above), GQ_BENCH_PRECISION (fp32; fp32,bf16 runs each: --precision).
+//   Variants are named BM_TrainStep/batch:B/k:K/bf16:P, k:0 = plain, bf16:1 = --precision bf16,
+//   so --benchmark_filter picks them; a bf16 variant reports its step time over fp32's (x_fp32).
 // Counters per step (runtime/launch_counters.h), from one untimed step after the warm-up (not the
 // first of an epoch, which also shuffles): `launches` (kernel launches), `copies`, `memsets`, and
 // `device_ops` (their sum; on a GPU each costs microseconds however little it computes).
@@ -30,6 +32,7 @@
 #include "runtime/nvtx.h"
 #include "runtime/comm.h"
 #include "runtime/stream.h"
+#include "runtime/train/recipes.h"
 #include "runtime/train/trainer.h"
 
 namespace {
@@ -62,9 +65,11 @@ std::vector<int> env_ints(const char* name, const char* fallback) {
   return out;
 }
 
-gq::train::TrainConfig config(int batch, int k) {
+gq::train::TrainConfig config(int batch, int k, bool bf16) {
   gq::train::TrainConfig cfg;
-  cfg.model = env_or("GQ_BENCH_MODEL", "paper-cnn");
+  gq::train::apply_recipe(env_or("GQ_BENCH_RECIPE", "none"), cfg);
+  cfg.model = env_or("GQ_BENCH_MODEL", cfg.recipe == "none" ? "paper-cnn" : cfg.model.c_str());
+  cfg.precision = bf16 ? gq::Precision::bf16 : gq::Precision::fp32;
   cfg.dataset = "cifar10";
   cfg.batch_size = batch;
   cfg.train_subset = cfg.batch_size * 8;
@@ -93,16 +98,17 @@ double sent_mib(gq::train::Trainer& t, int batch, int k, int ranks) {
 }
 
 std::map<int, double> plain_seconds_per_step;  // by batch size, for the ratio
+std::map<std::pair<int, int>, double> fp32_seconds_per_step;  // by (batch, k), for x_fp32
 
 // Emulator build: where one step's time goes, by NVTX range (runtime/nvtx.h: data, each layer's
 // forward and backward, loss, Grad Queue's k-means / per-cluster gradients / combine, optimizer),
 // printed before the variant's timing line. The GPU build prints nothing: use Nsight Systems.
 // A replayed graph issues its launches without passing through the ranges, so the breakdown is
 // taken from a second Trainer that issues its steps directly (after the same warm-up).
-void print_phases(int batch, int k, const std::string& label) {
+void print_phases(int batch, int k, bool bf16, const std::string& label) {
   static std::set<std::pair<std::string, int>> printed;  // the library may run a variant twice
   if (!printed.insert({label, batch}).second) return;
-  gq::train::TrainConfig cfg = config(batch, k);
+  gq::train::TrainConfig cfg = config(batch, k, bf16);
   cfg.cuda_graph = "off";
   gq::train::Trainer trainer(cfg);
   for (int i = 0; i < 3; ++i) trainer.step();
@@ -124,17 +130,21 @@ void print_phases(int batch, int k, const std::string& label) {
   std::fflush(stdout);
 }
 
-// range(0) = batch size, range(1) = Grad Queue clusters k (0: the plain step).
+// range(0) = batch size, range(1) = Grad Queue clusters k (0: the plain step), range(2) = 1 for
+// --precision bf16.
 void BM_TrainStep(benchmark::State& state) {
   const int batch = static_cast<int>(state.range(0)), k = static_cast<int>(state.range(1));
-  gq::train::Trainer trainer(config(batch, k));
+  const bool bf16 = state.range(2) != 0;
+  const std::string label = (k > 0 ? "gradqueue k=" + std::to_string(k) : std::string("plain")) +
+                            (bf16 ? " bf16" : "");
+  gq::train::Trainer trainer(config(batch, k, bf16));
   for (int i = 0; i < 3; ++i) trainer.step();  // warm-up: library plans, caches, queue filling
   gq::device_synchronize();
   const gq::LaunchCounters before = gq::launch_counters();
   trainer.step();  // step 3 of an 8-step epoch: no shuffle
   gq::device_synchronize();
   const gq::LaunchCounters ops = gq::launch_counters() - before;
-  print_phases(batch, k, k > 0 ? "gradqueue k=" + std::to_string(k) : "plain");
+  print_phases(batch, k, bf16, label);
   double total = 0;
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -150,21 +160,45 @@ void BM_TrainStep(benchmark::State& state) {
   state.counters["copies"] = static_cast<double>(ops.copies);
   state.counters["memsets"] = static_cast<double>(ops.memsets);
   state.counters["device_ops"] = static_cast<double>(ops.total());
-  if (k == 0) {
-    plain_seconds_per_step[batch] = per_step;
-  } else if (plain_seconds_per_step.count(batch)) {
-    state.counters["x_plain"] = per_step / plain_seconds_per_step[batch];
+  if (bf16) {
+    if (fp32_seconds_per_step.count({batch, k}))
+      state.counters["x_fp32"] = per_step / fp32_seconds_per_step[{batch, k}];
+  } else {
+    fp32_seconds_per_step[{batch, k}] = per_step;
+    if (k == 0) {
+      plain_seconds_per_step[batch] = per_step;
+    } else if (plain_seconds_per_step.count(batch)) {
+      state.counters["x_plain"] = per_step / plain_seconds_per_step[batch];
+    }
   }
   for (const int r : {2, 8})
     state.counters["sent_MiB_R" + std::to_string(r)] = sent_mib(trainer, batch, k, r);
-  state.SetLabel(k > 0 ? "gradqueue k=" + std::to_string(k) : "plain");
+  state.SetLabel(label);
 }
 
-// Per batch size: the plain step first (x_plain needs it), then Grad Queue with each k.
+// --precision values of GQ_BENCH_PRECISION: 0 = fp32, 1 = bf16, in the order given.
+std::vector<int> precisions() {
+  std::vector<int> out;
+  std::stringstream list(env_or("GQ_BENCH_PRECISION", "fp32"));
+  for (std::string item; std::getline(list, item, ',');) {
+    if (item != "fp32" && item != "bf16") {
+      std::fprintf(stderr, "gq-bench: GQ_BENCH_PRECISION: expected fp32 and/or bf16, found '%s'\n",
+                   item.c_str());
+      std::exit(2);
+    }
+    out.push_back(item == "bf16" ? 1 : 0);
+  }
+  return out;
+}
+
+// Per batch size: the plain step first (x_plain needs it), then Grad Queue with each k; each in
+// every precision asked for, fp32 first where given (x_fp32 needs it).
 void step_variants(benchmark::internal::Benchmark* b) {
+  const std::vector<int> precision = precisions();
   for (int batch : env_ints("GQ_BENCH_BATCH", "512")) {
-    b->Args({batch, 0});
-    for (int k : env_ints("GQ_BENCH_K", "4")) b->Args({batch, k});
+    for (int p : precision) b->Args({batch, 0, p});
+    for (int k : env_ints("GQ_BENCH_K", "4"))
+      for (int p : precision) b->Args({batch, k, p});
   }
 }
 
@@ -181,7 +215,7 @@ double min_time() {
 
 BENCHMARK(BM_TrainStep)
     ->Apply(step_variants)
-    ->ArgNames({"batch", "k"})
+    ->ArgNames({"batch", "k", "bf16"})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond)
     ->MinTime(min_time());
