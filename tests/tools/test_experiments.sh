@@ -167,6 +167,8 @@ check "report exits 0" test $? -eq 0
 check "report has a markdown table" grep -q '^| dataset | model | optimizer | batch | method | n | test acc %' "$T/doc/RESULTS.md"
 check "report rows with mean ± std" grep -qE '^\| mnist \| mnist-cnn \| momentum \| 32 \| gq-k4 \| 2 \| [0-9.]+ ± [0-9.]+' "$T/doc/RESULTS.md"
 check "report shows the sweep command" grep -q 'tools/experiments/sweep.py' "$T/doc/RESULTS.md"
+check "report shows the binary as \$BIN, not this machine's path" bash -c '
+  grep -q -- "--bin \$BIN/gq-train" "$0" && ! grep -q -- "--bin /" "$0"' "$T/doc/RESULTS.md"
 check "report quotes the reproducibility check" grep -q 'reran 2 finished cells from scratch; \*\*2 of 2\*\*' "$T/doc/RESULTS.md"
 check "report has a findings section" grep -q '^## What the numbers show' "$T/doc/RESULTS.md"
 check "findings count the rows against plain" grep -qE '^\*\*Overall\*\*: of 3 distinct Grad Queue rows, [0-9] better' "$T/doc/RESULTS.md"

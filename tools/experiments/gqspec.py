@@ -447,3 +447,16 @@ def mean_by_step(series, scale=1.0):
         return [], []
     steps = sorted(set.intersection(*(set(s) for s in series)))
     return steps, [scale * sum(s[x] for s in series) / len(series) for x in steps]
+
+
+def portable_command(command):
+    """A recorded sweep command as the reports print it, without this machine's folders: the data
+    folder as $DATA, a binary outside the repository as $BIN/<name>."""
+    words = command.split()
+    for i, w in enumerate(words):
+        before = words[i - 1] if i > 0 else ""
+        if before == "--data-dir" and os.path.isabs(w):
+            words[i] = "$DATA"
+        elif before == "--bin" and os.path.isabs(w):
+            words[i] = "$BIN/" + os.path.basename(w)
+    return " ".join(words)

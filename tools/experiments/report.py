@@ -357,8 +357,10 @@ def provenance(a, root):
             # Sweeps record their cell count after each cell; older ones only when they ended.
             ran = (f"{h['cells_run']} cells run" if h.get("wall_s") is not None
                    else "killed before it recorded its cells")
-            L.append(f"{h['command']}    # commit {h['commit']}, {h.get('cpus', '?')} CPUs, {ran}")
-        L.append("```")
+            L.append(f"{gqspec.portable_command(h['command'])}    # commit {h['commit']}, "
+                     f"{h.get('cpus', '?')} CPUs, {ran}")
+        L += ["```", "", "(`$DATA`: the data folder the sweep read; `$BIN`: a copy of gq-train kept "
+              "outside the repository.)"]
     else:
         L.append("(no sweep.json found: the run folders were not made by sweep.py)")
     L += ["", "Report:", "", "```sh",
@@ -370,7 +372,7 @@ def provenance(a, root):
         v = verified[-1]
         same = [c for c in v["cells"] if c["identical"]]
         L += [f"Reproducibility check ({v['date'][:10]}, commit {v['commit'][:12]}): "
-              f"`{v['command']}` reran {len(v['cells'])} finished cells from scratch; "
+              f"`{gqspec.portable_command(v['command'])}` reran {len(v['cells'])} finished cells from scratch; "
               f"**{len(same)} of {len(v['cells'])}** gave metrics identical to the stored runs "
               "(every field but images/s): " + "; ".join(
                   f"{c['cell']} ({'identical' if c['identical'] else 'DIFFERENT'})"

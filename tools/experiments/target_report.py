@@ -8,7 +8,8 @@ import json
 import math
 import os
 
-from gqspec import counts_text, mean_by_step, mean_std, pm, pooled_std, read_json, verdict
+from gqspec import (counts_text, mean_by_step, mean_std, pm, pooled_std, portable_command, read_json,
+                    verdict)
 
 import matplotlib
 
@@ -409,7 +410,7 @@ def step_cost_section(root):
     L = [f"Side by side: every arm's training time per step over steps "
          f"{cost['steps'] - cost['window'] + 1}-{cost['steps']} of a {cost['steps']}-step run, "
          f"one arm after another on this machine ({cost['date'][:10]}, {cost['cpus']} CPUs, "
-         f"commit {cost['commit'][:12]}): `{cost['command']}`. This is the fair comparison of "
+         f"commit {cost['commit'][:12]}): `{portable_command(cost['command'])}`. This is the fair comparison of "
          "the arms' cost at equal steps.", "",
          "| task | batch | arm | ms / step | × plain |", "|---|---:|---|---:|---:|"]
     for (task, bs, opt, meth), t in sorted(ms.items()):
