@@ -1,7 +1,6 @@
 #include "runtime/train/safetensors_export.h"
 
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <vector>
 

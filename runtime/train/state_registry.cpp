@@ -93,12 +93,13 @@ std::vector<const StateEntry*> StateRegistry::float_entries(
     std::initializer_list<StateRole> roles) const {
   std::vector<const StateEntry*> out;
   for (const StateEntry& e : entries_)
-    if (e.is_float && selected(e, roles)) out.push_back(&e);
+    if (e.is_float && selected(e.role, roles)) out.push_back(&e);
   return out;
 }
 
-bool StateRegistry::selected(const StateEntry& e, std::initializer_list<StateRole> roles) const {
-  return roles.size() == 0 || std::find(roles.begin(), roles.end(), e.role) != roles.end();
+// An empty list selects every role.
+bool StateRegistry::selected(StateRole role, std::initializer_list<StateRole> roles) {
+  return roles.size() == 0 || std::find(roles.begin(), roles.end(), role) != roles.end();
 }
 
 void StateRegistry::save(Checkpoint& ck) const {
@@ -116,7 +117,7 @@ void StateRegistry::restore(const Checkpoint& ck, const std::string& path,
                             std::initializer_list<StateRole> roles) const {
   std::vector<std::pair<const StateEntry*, const std::vector<float>*>> plan;
   for (const StateEntry& e : entries_) {
-    if (!e.use.checkpointed || !selected(e, roles)) continue;
+    if (!e.use.checkpointed || !selected(e.role, roles)) continue;
     const auto it = ck.sections.find(e.name);
     const std::size_t n = floats_for(e.bytes);
     GQ_CHECK(it != ck.sections.end() && it->second.size() == n,
@@ -131,8 +132,7 @@ void StateRegistry::restore(const Checkpoint& ck, const std::string& path,
     plan.emplace_back(&e, &it->second);
   }
   for (const auto& [role, check] : checks_)
-    if (roles.size() == 0 || std::find(roles.begin(), roles.end(), role) != roles.end())
-      check(ck, path);
+    if (selected(role, roles)) check(ck, path);
   for (const auto& [e, section] : plan) copy_to_device(e->data, section->data(), e->bytes);
 }
 

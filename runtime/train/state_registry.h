@@ -104,7 +104,7 @@ class StateRegistry {
 
  private:
   void add_entry(StateEntry e);
-  bool selected(const StateEntry& e, std::initializer_list<StateRole> roles) const;
+  static bool selected(StateRole role, std::initializer_list<StateRole> roles);
 
   std::vector<StateEntry> entries_;
   std::vector<std::pair<std::string, std::size_t>> memory_;  // add_memory's
