@@ -56,4 +56,15 @@ double Conv2d::flops_per_sample() const {
   return plan_->shape().flops_forward() / plan_->shape().n;
 }
 
+// ONNX's Conv is this layer's cross-correlation, NCHW, [out, in, k, k] weights.
+std::string Conv2d::add_to_graph(InferenceGraph& g, const std::string& name,
+                                 const std::string& x) const {
+  std::vector<std::string> inputs{x, params_->info(weight_).name};
+  if (bias_) inputs.push_back(params_->info(bias_id_).name);
+  return g.add(name, "Conv", inputs,
+               {{"kernel_shape", std::vector<std::int64_t>{kernel_, kernel_}},
+                {"strides", std::vector<std::int64_t>{stride_, stride_}},
+                {"pads", std::vector<std::int64_t>{pad_, pad_, pad_, pad_}}});
+}
+
 }  // namespace gq::models

@@ -9,8 +9,10 @@
 #include <vector>
 
 #include "kernels/clustering.h"
+#include "models/inference_graph.h"
 #include "models/params.h"
 #include "runtime/device_scalar.h"
+#include "runtime/error.h"
 #include "runtime/memory.h"
 #include "runtime/precision.h"
 #include "runtime/stream.h"
@@ -71,6 +73,14 @@ class Layer {
   // ("running_mean"); the Trainer registers it (runtime/train/state_registry.h): checkpointed,
   // averaged over data-parallel ranks, averaged by the lookahead EMA.
   virtual std::vector<StateTensor> state_tensors() { return {}; }
+  // gq-export --format onnx: appends this layer's evaluation-mode computation of input x (a value
+  // name) to g, its tensors named as registered ("<name>.weight", "<name>.running_mean"), and
+  // returns its output's name. A layer without one cannot be exported; gq-export names it.
+  virtual std::string add_to_graph(InferenceGraph& /*g*/, const std::string& name,
+                                   const std::string& /*x*/) const {
+    GQ_FAIL("layer {} ({}) has no ONNX form yet: it cannot be exported (models/layer.h, "
+            "add_to_graph)", name, kind());
+  }
 
   // Grad Queue's per-cluster gradients (docs/GRADQUEUE.md §5.3). A layer with parameters provides
   // them by overriding both; Grad Queue names a layer that does not at start-up and puts its batch

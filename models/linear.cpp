@@ -71,4 +71,14 @@ void Linear::per_cluster_grads(const float* x, const float* dy, const kernels::C
   if (bias_) kernels::scale_rows(params_->columns(bias_id_, rows), output_scale_, stream);
 }
 
+// Gemm (x W^T + b), then the output scale as its own multiply, as forward applies it.
+std::string Linear::add_to_graph(InferenceGraph& g, const std::string& name,
+                                 const std::string& x) const {
+  std::vector<std::string> inputs{x, params_->info(weight_).name};
+  if (bias_) inputs.push_back(params_->info(bias_id_).name);
+  const std::string y = g.add(name, "Gemm", inputs, {{"transB", std::int64_t{1}}});
+  if (output_scale_ == 1.0f) return y;
+  return g.add(name, "Mul", {y, g.constant(name, {}, {output_scale_})});
+}
+
 }  // namespace gq::models

@@ -24,6 +24,8 @@ class Linear : public Layer {
   double flops_per_sample() const override { return 2.0 * in_ * out_; }
   MemoryUse memory_use() const override;
   bool has_params() const override { return true; }
+  std::string add_to_graph(InferenceGraph& g, const std::string& name,
+                           const std::string& x) const override;
   std::optional<std::size_t> prepare_per_cluster(int k) override;
   void per_cluster_grads(const float* x, const float* dy, const kernels::Clustering& clusters,
                          MatrixView rows, stream_t stream) override;

@@ -70,4 +70,29 @@ void GroupNorm::backward(const Context& ctx, const float* x, const float*, const
                               params_->grad(gamma_), params_->grad(beta_), false, ctx.stream);
 }
 
+// In evaluation mode: the running statistics (ONNX's BatchNormalization, inference form).
+std::string BatchNorm2d::add_to_graph(InferenceGraph& g, const std::string& name,
+                                      const std::string& x) const {
+  return g.add(name, "BatchNormalization",
+               {x, gamma_name(), beta_name(), name + ".running_mean", name + ".running_var"},
+               {{"epsilon", eps_}});
+}
+
+// Opset 17 has no GroupNormalization: each sample's groups as the channels of an
+// InstanceNormalization ([N, G, C/G * H * W], unit scale, no shift), then the per-channel affine.
+std::string GroupNorm::add_to_graph(InferenceGraph& g, const std::string& name,
+                                    const std::string& x) const {
+  const std::vector<float> ones(groups_, 1.0f), zeros(groups_, 0.0f);
+  const std::string grouped = g.add(name, "Reshape", {x, g.shape_constant(name, {0, groups_, -1})});
+  const std::string normalised =
+      g.add(name, "InstanceNormalization",
+            {grouped, g.constant(name, {groups_}, ones), g.constant(name, {groups_}, zeros)},
+            {{"epsilon", eps_}});
+  const std::string y = g.add(name, "Reshape", {normalised, g.add(name, "Shape", {x})});
+  const std::string per_channel = g.shape_constant(name, {c_, 1, 1});
+  const std::string gamma = g.add(name, "Reshape", {gamma_name(), per_channel});
+  const std::string beta = g.add(name, "Reshape", {beta_name(), per_channel});
+  return g.add(name, "Add", {g.add(name, "Mul", {y, gamma}), beta});
+}
+
 }  // namespace gq::models

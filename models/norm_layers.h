@@ -33,6 +33,9 @@ class AffineNorm : public Layer {
     params.mark_normalization(gamma_);
     params.mark_normalization(beta_);
   }
+  // The registry names of gamma and beta (graph inputs).
+  const std::string& gamma_name() const { return params_->info(gamma_).name; }
+  const std::string& beta_name() const { return params_->info(beta_).name; }
   ParamRegistry* params_ = nullptr;
   ParamRegistry::Id gamma_ = -1, beta_ = -1;
 };
@@ -53,6 +56,8 @@ class BatchNorm2d : public AffineNorm {
   MemoryUse memory_use() const override {
     return {saved_.bytes() + unused_dgamma_.bytes(), 0};  // running_: model state
   }
+  std::string add_to_graph(InferenceGraph& g, const std::string& name,
+                           const std::string& x) const override;
   std::vector<StateTensor> state_tensors() override {
     return {{"running_mean", running_.data(), running_.size() / 2},
             {"running_var", running_.data() + running_.size() / 2, running_.size() / 2}};
@@ -76,6 +81,8 @@ class GroupNorm : public AffineNorm {
   void backward(const Context& ctx, const float* x, const float* y, const float* dy,
                 float* dx) override;
   MemoryUse memory_use() const override { return {saved_.bytes(), 0}; }
+  std::string add_to_graph(InferenceGraph& g, const std::string& name,
+                           const std::string& x) const override;
 
  private:
   int groups_;

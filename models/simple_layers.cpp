@@ -82,4 +82,25 @@ void Dropout::backward(const Context& ctx, const float*, const float*, const flo
                             ctx.first_sample * per_sample_);
 }
 
+std::string ActivationLayer::add_to_graph(InferenceGraph& g, const std::string& name,
+                                          const std::string& x) const {
+  if (act_ == kernels::Activation::relu) return g.add(name, "Relu", {x});
+  // Opset 17 has no Gelu: the exact (erf) form, x * (1 + erf(x / sqrt 2)) / 2.
+  const std::string erf =
+      g.add(name, "Erf", {g.add(name, "Mul", {x, g.constant(name, {}, {0.70710678118654752f})})});
+  const std::string one_plus = g.add(name, "Add", {erf, g.constant(name, {}, {1.0f})});
+  return g.add(name, "Mul", {g.add(name, "Mul", {x, one_plus}), g.constant(name, {}, {0.5f})});
+}
+
+// Padding is never a candidate for max and never counted by average (kernels/pool.h).
+std::string Pool2d::add_to_graph(InferenceGraph& g, const std::string& name,
+                                 const std::string& x) const {
+  std::vector<GraphAttribute> attributes{
+      {"kernel_shape", std::vector<std::int64_t>{window_, window_}},
+      {"strides", std::vector<std::int64_t>{stride_, stride_}},
+      {"pads", std::vector<std::int64_t>{pad_, pad_, pad_, pad_}}};
+  if (kind_ == PoolKind::avg) attributes.push_back({"count_include_pad", std::int64_t{0}});
+  return g.add(name, kind_ == PoolKind::max ? "MaxPool" : "AveragePool", {x}, attributes);
+}
+
 }  // namespace gq::models

@@ -23,6 +23,8 @@ class ActivationLayer : public Layer {
                 float* dx) override {
     if (dx) kernels::activation_backward(act_, x, dy, dx, n_, ctx.stream);
   }
+  std::string add_to_graph(InferenceGraph& g, const std::string& name,
+                           const std::string& x) const override;
 
  private:
   kernels::Activation act_;
@@ -41,6 +43,8 @@ class Pool2d : public Layer {
   void backward(const Context& ctx, const float* x, const float* y, const float* dy,
                 float* dx) override;
   MemoryUse memory_use() const override { return {argmax_.bytes(), 0}; }
+  std::string add_to_graph(InferenceGraph& g, const std::string& name,
+                           const std::string& x) const override;
 
  private:
   PoolKind kind_;
@@ -59,6 +63,10 @@ class GlobalAvgPool : public Layer {
   void backward(const Context& ctx, const float*, const float*, const float* dy,
                 float* dx) override {
     if (dx) kernels::global_avgpool_backward(n_, c_, hw_, dy, dx, ctx.stream);
+  }
+  std::string add_to_graph(InferenceGraph& g, const std::string& name,
+                           const std::string& x) const override {
+    return g.add(name, "Flatten", {g.add(name, "GlobalAveragePool", {x})}, {{"axis", std::int64_t{1}}});
   }
 
  private:
@@ -80,6 +88,10 @@ class Flatten : public Layer {
                 float* dx) override {
     if (dx) copy_on_device(dx, dy, bytes_, ctx.stream);
   }
+  std::string add_to_graph(InferenceGraph& g, const std::string& name,
+                           const std::string& x) const override {
+    return g.add(name, "Flatten", {x}, {{"axis", std::int64_t{1}}});
+  }
 
  private:
   std::size_t bytes_ = 0;
@@ -94,6 +106,11 @@ class Dropout : public Layer {
   void forward(const Context& ctx, const float* x, float* y) override;
   void backward(const Context& ctx, const float* x, const float* y, const float* dy,
                 float* dx) override;
+  // The identity in evaluation mode.
+  std::string add_to_graph(InferenceGraph&, const std::string&,
+                           const std::string& x) const override {
+    return x;
+  }
 
  private:
   float p_;

@@ -167,4 +167,11 @@ double Whitening::flops_per_sample() const {
   return plan_->shape().flops_forward() / plan_->shape().n;
 }
 
+// The frozen filter bank and its trained bias: a p x p convolution without padding.
+std::string Whitening::add_to_graph(InferenceGraph& g, const std::string& name,
+                                    const std::string& x) const {
+  return g.add(name, "Conv", {x, params_->info(weight_).name, params_->info(bias_).name},
+               {{"kernel_shape", std::vector<std::int64_t>{p_, p_}}});
+}
+
 }  // namespace gq::models

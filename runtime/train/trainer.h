@@ -43,6 +43,7 @@ struct EvalResult {
   double loss = 0, accuracy = 0;
   int n = 0;
   std::vector<std::int64_t> confusion;  // classes x classes, row = true label
+  std::vector<float> logits;  // n x classes, in the split's order (without test-time augmentation)
   // The same split with test-time augmentation (--tta-level > 0, the final evaluation only).
   int tta_level = 0;
   double tta_loss = 0, tta_accuracy = 0;
@@ -152,6 +153,8 @@ class Trainer {
   void restore_model(Checkpoint& ck, const std::filesystem::path& path);
   ScheduleConfig schedule_over(long total_steps) const;
   nlohmann::json tensor_list() const;
+  nlohmann::json tensor_offsets() const;
+  nlohmann::json input_record() const;
   nlohmann::json model_state_list() const;
   std::string extension(const nlohmann::json& checkpoint_settings, long step) const;
   void gather_batch(const DeviceSplit& split, const std::int32_t* indices,

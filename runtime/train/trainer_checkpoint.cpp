@@ -73,6 +73,8 @@ void Trainer::save(const std::filesystem::path& path) {
                {"num_classes", train_.num_classes},
                {"params", model_->params().size()},
                {"tensors", tensor_list()},  // what --init-from compares
+               {"tensor_offsets", tensor_offsets()},  // where each lies in "params"
+               {"input", input_record()},  // what gq-export and gq-predict feed the model
                {"model_state", model_state_list()},  // with tensors: what gq-export writes
                {"loss_steps", loss_steps_},
                {"ranks", ranks_},  // informational: a resume may use another number
@@ -212,7 +214,8 @@ nlohmann::json Trainer::model_state_list() const {
   return out;
 }
 
-// [["conv1.weight", [8, 1, 3, 3]], ...]: the parameter tensors, in the order of the flat vector.
+// [["conv1.weight", [8, 1, 3, 3]], ...]: the parameter tensors, in registration order (not the flat
+// vector's: tensor_offsets says where each lies).
 nlohmann::json Trainer::tensor_list() const {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& info : model_->params().infos()) {
@@ -220,6 +223,20 @@ nlohmann::json Trainer::tensor_list() const {
     out.push_back({info.name, dims});
   }
   return out;
+}
+
+nlohmann::json Trainer::tensor_offsets() const {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& info : model_->params().infos()) out.push_back(info.offset);
+  return out;
+}
+
+// One sample's shape, the normalisation the step applies (kernels/augment.h) and the class names:
+// enough to run the model on new data without the training set (runtime/train/checkpoint_tensors.h).
+nlohmann::json Trainer::input_record() const {
+  const Shape& in = model_->input_shape();
+  std::vector<std::int64_t> dims(in.dims.begin(), in.dims.begin() + in.rank);
+  return {{"shape", dims}, {"mean", mean_}, {"std", std_}, {"classes", train_.class_names}};
 }
 
 }  // namespace gq::train

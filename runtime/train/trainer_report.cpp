@@ -121,6 +121,7 @@ EvalResult Trainer::evaluate(bool validation, int tta_level) {
   models::Context ctx{nullptr, false, cfg_.seed, 0, 0};
   EvalResult res;
   res.confusion.assign(static_cast<std::size_t>(classes) * classes, 0);
+  if (tta_level == 0) res.logits.reserve(static_cast<std::size_t>(split.n) * classes);
   std::vector<float> logits(static_cast<std::size_t>(b) * classes), losses(b);
   double loss_sum = 0;
   std::int64_t correct = 0;
@@ -140,6 +141,9 @@ EvalResult Trainer::evaluate(bool validation, int tta_level) {
     copy_to_host(logits.data(), out, logits.size() * sizeof(float));
     copy_to_host(losses.data(), losses_.data(), losses.size() * sizeof(float));
     const int valid = std::min(b, split.n - start);
+    if (tta_level == 0)
+      res.logits.insert(res.logits.end(), logits.begin(),
+                        logits.begin() + static_cast<std::ptrdiff_t>(valid) * classes);
     for (int i = 0; i < valid; ++i) {
       const float* row = logits.data() + static_cast<std::size_t>(i) * classes;
       const int pred = static_cast<int>(std::max_element(row, row + classes) - row);

@@ -1,6 +1,7 @@
 // safetensors_bytes (runtime/train/safetensors_export.h): the file's layout (little-endian header
-// length, 8-byte aligned data, contiguous byte ranges in listing order, the values bit for bit)
-// and the refusal of a checkpoint whose header does not describe its sections, naming the file.
+// length, 8-byte aligned data, contiguous byte ranges in listing order, each tensor's values taken
+// from its recorded offset, bit for bit) and the refusal of a checkpoint whose header does not
+// describe its sections (runtime/train/checkpoint_tensors.h), naming the file.
 // The safetensors package's own loader reads a real export in tests/tools/test_export.sh.
 #include <gtest/gtest.h>
 
@@ -28,6 +29,9 @@ Checkpoint small() {
                {"step", 9},
                {"num_classes", 3},
                {"tensors", json::array({entry("fc.weight", {3, 2}), entry("fc.bias", {3})})},
+               // The registry's layout puts undecayed tensors after decayed ones; here the bias
+               // comes first, so listing order is not layout order.
+               {"tensor_offsets", json::array({3, 0})},
                {"model_state", json::array({entry("bn.running_mean", {2})})}};
   ck.sections["params"] = {1, 2, 3, 4, 5, 6, -7, 8.5f, 9};
   ck.sections["bn.running_mean"] = {0.25f, -0.5f};
@@ -52,9 +56,8 @@ TEST(SafetensorsExport, LaysOutTheHeaderAndTheTensorsAsTheFormatSays) {
   ASSERT_EQ(out.size(), 8 + n + 44);
   float values[11];
   std::memcpy(values, out.data() + 8 + n, sizeof values);
-  EXPECT_EQ(values[6], -7.0f);
-  EXPECT_EQ(values[7], 8.5f);
-  EXPECT_EQ(values[10], -0.5f);
+  const float want[11] = {4, 5, 6, -7, 8.5f, 9, 1, 2, 3, 0.25f, -0.5f};
+  for (int i = 0; i < 11; ++i) EXPECT_EQ(values[i], want[i]) << i;
 }
 
 void expect_refused(const Checkpoint& ck, const std::string& expected) {
@@ -73,17 +76,34 @@ TEST(SafetensorsExport, AHeaderThatDoesNotDescribeTheSectionsIsRefused) {
   expect_refused(ck, "does not name its tensors");
   ck = small();
   ck.header["tensors"][1][1] = json::array({4});
-  expect_refused(ck, "need more than the 9 parameters it holds (at 'fc.bias')");
+  expect_refused(ck, "its tensors overlap the parameters at offset 3");
   ck = small();
   ck.header["tensors"][1][1] = json::array({2});
-  expect_refused(ck, "its header lists 8 parameters, its params section holds 9");
+  expect_refused(ck, "its tensors leave a gap in the parameters at offset 2");
   ck = small();
   ck.header["tensors"][0][1] = json::array({2147483647, 2147483647, 2147483647});
-  expect_refused(ck, "need more than the 9 parameters");
+  expect_refused(ck, "lies outside its 9 parameters");
+  ck = small();
+  ck.header.erase("tensor_offsets");
+  expect_refused(ck, "does not record where each tensor lies in its parameters");
+  for (const json& offsets : {json::array({3}), json::array({3, 0, 0}), json(3)}) {
+    ck = small();
+    ck.header["tensor_offsets"] = offsets;
+    expect_refused(ck, "header field 'tensor_offsets': expected a list of 2 offsets");
+  }
+  for (const json& offsets : {json::array({-3, 0}), json::array({"3", 0}), json::array({4, 0})}) {
+    ck = small();
+    ck.header["tensor_offsets"] = offsets;
+    expect_refused(ck, "tensor 'fc.weight' (6 values) at offset");
+  }
+  ck = small();
+  ck.header["tensor_offsets"] = json::array({0, 0});
+  expect_refused(ck, "its tensors overlap the parameters at offset 0");
   for (const json& bad : {json::array({"fc.weight"}), entry("", {9}), entry("w", {0}),
                           entry("w", {-1}), entry("w", {"9"}), json::array({7, {9}})}) {
     ck = small();
     ck.header["tensors"] = json::array({bad});
+    ck.header["tensor_offsets"] = json::array({0});
     expect_refused(ck, "header field 'tensors' entry #0");
   }
   ck = small();
@@ -92,6 +112,7 @@ TEST(SafetensorsExport, AHeaderThatDoesNotDescribeTheSectionsIsRefused) {
                      "missing or of another size");
   ck = small();
   ck.header["tensors"] = json::array({entry("fc.weight", {3, 2}), entry("fc.weight", {3})});
+  ck.header["tensor_offsets"] = json::array({3, 0});
   expect_refused(ck, "tensor 'fc.weight' is listed twice");
 }
 

@@ -13,6 +13,7 @@
 
 #include "datasets/dataset.h"
 #include "runtime/error.h"
+#include "runtime/output_file.h"
 #include "runtime/host_threads.h"
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/settings.h"
@@ -86,6 +87,21 @@ void print_json(const Report& r) {
   fmt::print("{}\n", out.dump(2));
 }
 
+// NumPy's .npy format (version 1.0): float32 little-endian, C order, shape (n, classes); what
+// numpy.load reads (tests/tools/test_export.sh compares it with onnxruntime's logits).
+std::string npy_bytes(const std::vector<float>& values, std::size_t rows, std::size_t cols) {
+  std::string header = fmt::format(
+      "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}", rows, cols);
+  header.append(63 - (10 + header.size()) % 64, ' ');  // the data starts 64-byte aligned
+  header += '\n';
+  std::string out("\x93NUMPY\x01\x00", 8);
+  out += static_cast<char>(header.size() & 0xff);
+  out += static_cast<char>(header.size() >> 8);
+  out += header;
+  out.append(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float));
+  return out;
+}
+
 // Reads the checkpoint once (a live run may prune it, --keep-checkpoints, right after) and
 // evaluates its model on the test split.
 Report evaluate(const std::string& checkpoint, const std::string& data_dir, int test_subset,
@@ -117,6 +133,7 @@ int main(int argc, char** argv) {
   std::string checkpoint, data_dir;
   int test_subset = 0, tta_level = 0;
   bool json = false;
+  std::string logits_path;
   CLI::App app{"gq-eval: test accuracy, per-class accuracy and confusion matrix of a checkpoint"};
   app.add_option("checkpoint", checkpoint, "checkpoint written by gq-train")->required();
   app.add_option("--data-dir", data_dir,
@@ -133,6 +150,9 @@ int main(int argc, char** argv) {
   app.add_flag("--json", json,
                "print one JSON object (accuracy, loss, n, per-class accuracy, confusion matrix, "
                "TTA) instead of the text report");
+  app.add_option("--logits", logits_path,
+                 "also write the test samples' logits (without TTA) to this file as a NumPy .npy "
+                 "array [n, classes], for comparing with another runtime (an ONNX export)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -141,6 +161,10 @@ int main(int argc, char** argv) {
   gq::tools::on_out_of_memory_say("gq-eval", "reading the checkpoint and the data, and evaluating");
   try {
     const Report report = evaluate(checkpoint, data_dir, test_subset, tta_level);
+    if (!logits_path.empty())
+      gq::write_file_atomically(
+          logits_path, npy_bytes(report.result.logits, report.result.n, report.classes.size()),
+          "logits file");
     if (json)
       print_json(report);
     else
