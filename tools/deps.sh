@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev
   libarchive-dev zlib1g-dev liblzma-dev  # datasets straight from .tar.xz / .gz
+  libpng-dev libturbojpeg0-dev  # single PNG/JPEG images as model inputs (datasets/image_file.h)
   dataset-fashion-mnist    # fallback dataset when CIFAR-10 is absent
   python3-numpy python3-matplotlib       # tools/plot.py
   python3-venv             # tools/test-venv.sh: the tests' readers from PyPI (TensorBoard's)
