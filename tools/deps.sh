@@ -13,6 +13,7 @@ packages=(
   libcli11-dev libfmt-dev nlohmann-json3-dev
   libarchive-dev zlib1g-dev liblzma-dev  # datasets straight from .tar.xz / .gz
   libonnx-dev libprotobuf-dev  # gq-export --format onnx: ONNX's protobuf classes and checker
+  libpng-dev libturbojpeg0-dev  # gq-predict: PNG/JPEG images as model inputs (datasets/image_file.h)
   dataset-fashion-mnist    # fallback dataset when CIFAR-10 is absent
   python3-numpy python3-matplotlib       # tools/plot.py
   python3-venv             # tools/test-venv.sh: the tests' readers from PyPI (TensorBoard's)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes every parser of untrusted input (tests/fuzz: CIFAR-10 batch, IDX raw/gzip, tar/gz/xz
-# archives, Reuters SGML, checkpoint, config file, decoded-dataset cache) with libFuzzer + ASan +
-# UBSan.
-#   tools/fuzz.sh [SECONDS] [TARGET...]     (default: 60 s for each of the seven targets)
+# archives, Reuters SGML, checkpoint, config file, decoded-dataset cache, PNG/JPEG image file) with
+# libFuzzer + ASan + UBSan.
+#   tools/fuzz.sh [SECONDS] [TARGET...]     (default: 60 s for each of the eight targets)
 # Builds build-fuzz with clang (GQ_FUZZ=ON), cuts seed corpora from the real data ($GQ_DATA_DIR)
 # into build-fuzz/seeds, and runs the targets, $GQ_FUZZ_JOBS at a time (default: the cores).
 # Each target starts from its seeds, its regression inputs (tests/fuzz/regressions) and what
@@ -15,7 +15,7 @@ seconds="${1:-60}"
 shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(fuzz_cifar10 fuzz_idx fuzz_archive fuzz_reuters fuzz_checkpoint fuzz_config
-                                      fuzz_decoded_cache)
+                                      fuzz_decoded_cache fuzz_image)
 export GQ_DATA_DIR="${GQ_DATA_DIR:-$PWD/../shared/data}"
 jobs="${GQ_FUZZ_JOBS:-$(nproc)}"
 out=build-fuzz
@@ -23,7 +23,10 @@ out=build-fuzz
 cmake -S . -B "$out" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DGQ_CUDA=OFF -DGQ_FUZZ=ON \
       -DGQ_BUILD_TESTS=OFF -DGQ_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$out" -j "$(nproc)" --target "${targets[@]}"
-[ -d "$out/seeds" ] || python3 tests/fuzz/make_corpus.py "$GQ_DATA_DIR" "$out/seeds"
+# Again when a target has no seeds yet (one added since the seeds were cut).
+for t in "${targets[@]}"; do
+  [ -d "$out/seeds/$t" ] || { python3 tests/fuzz/make_corpus.py "$GQ_DATA_DIR" "$out/seeds"; break; }
+done
 
 run_one() {
   local t="$1" dict=()

@@ -85,7 +85,7 @@ if [ "$run_cuda" = 1 ]; then
   fi
 fi
 if [ "$run_fuzz" = 1 ]; then
-  section "fuzz smoke: CIFAR-10, IDX, archive, Reuters, checkpoint, config and decoded-cache parsers (libFuzzer + ASan/UBSan, 20 s each)"
+  section "fuzz smoke: CIFAR-10, IDX, archive, Reuters, checkpoint, config, decoded-cache and image parsers (libFuzzer + ASan/UBSan, 20 s each)"
   tools/fuzz.sh 20
 fi
 section "all done in $((SECONDS - started)) s"

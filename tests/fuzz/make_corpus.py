@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Seed corpora for the fuzz targets, cut from the real data files (GQ_DATA_DIR): small pieces
-of real inputs, so the fuzzers start from what the parsers really see. Usage:
+of real inputs, so the fuzzers start from what the parsers really see (the image seeds are tiny
+PNGs written here). Usage:
     make_corpus.py DATA_DIR OUT_DIR      (writes OUT_DIR/<target>/seed-*)
 Not committed: the inputs come from the datasets, and the script rebuilds them in a second."""
 import bz2
@@ -12,6 +13,7 @@ import os
 import struct
 import sys
 import tarfile
+import zlib
 
 
 def write(out, target, name, data):
@@ -101,10 +103,34 @@ def decoded_cache(records):
     return b"GQDATA01" + struct.pack("<Q", len(text)) + text + body
 
 
+def png(width, height, depth, colour_type, rows, extra=()):
+    """A PNG written chunk by chunk: `rows` are the filtered scanlines; `extra` chunks (type, data)
+    go before IDAT (PLTE, tRNS)."""
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + b"".join(chunk(k, d) for k, d in extra)
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def image_seeds(out):
+    """Tiny PNGs of each colour type and depth the decoder converts (the JPEG seeds, which Python
+    cannot write, are regression inputs: tests/fuzz/regressions/fuzz_image)."""
+    write(out, "fuzz_image", "grey-4x2.png", png(4, 2, 8, 0, bytes([0, 1, 2, 3, 4, 0, 5, 6, 7, 8])))
+    write(out, "fuzz_image", "rgb-2x2.png", png(2, 2, 8, 2, bytes([0] + list(range(6)) + [1] + list(range(6)))))
+    write(out, "fuzz_image", "rgba16-1x2.png",
+          png(1, 2, 16, 6, bytes([0] + list(range(8)) + [2] + list(range(8, 16)))))
+    write(out, "fuzz_image", "palette-trns-3x1.png",
+          png(3, 1, 8, 3, bytes([0, 0, 1, 2]), [(b"PLTE", bytes(range(9))), (b"tRNS", b"\x00\x80")]))
+    write(out, "fuzz_image", "grey2-8x1.png", png(8, 1, 2, 0, bytes([0, 0x1b, 0xe4])))
+
+
 def main():
     if len(sys.argv) != 3:
         raise SystemExit(__doc__)
     data_dir, out = sys.argv[1], sys.argv[2]
+    image_seeds(out)
     meta, batch = cifar_members(data_dir)
     sgm = reuters_file(data_dir)
 
