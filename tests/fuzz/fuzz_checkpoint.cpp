@@ -5,7 +5,8 @@
 // must have their types and ranges. Grad Queue's sections, when present, go through the checks
 // GradQueue::load applies (with the header's --gq-qmin / --gq-qmax): what they accept must keep
 // the ring's invariants, or a resume would write past the ring. gq-export's reading of the header's
-// tensor lists (safetensors_export.h) runs on everything parse_checkpoint accepts.
+// tensor lists and offsets (checkpoint_tensors.h, through safetensors_export.h) and of the model's
+// input record run on everything parse_checkpoint accepts.
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -16,6 +17,7 @@
 #include "runtime/error.h"
 #include "tests/fuzz/fuzz_check.h"
 #include "runtime/train/checkpoint.h"
+#include "runtime/train/checkpoint_tensors.h"
 #include "runtime/train/ring_state_check.h"
 #include "runtime/train/safetensors_export.h"
 #include "runtime/train/train_config.h"
@@ -48,6 +50,13 @@ void check_export(const gq::train::Checkpoint& ck, std::size_t values) {
     std::uint64_t n = 0;
     std::memcpy(&n, out.data(), sizeof n);
     FUZZ_CHECK(n % 8 == 0 && out.size() >= 8 + n && out.size() - 8 - n <= values * sizeof(float));
+  } catch (const gq::Error&) {
+  }
+  try {
+    const gq::train::ModelInput in = gq::train::checkpoint_input(ck, "fuzz.ckpt");
+    FUZZ_CHECK(in.shape.size() == 1 || (in.mean.size() == static_cast<std::size_t>(in.shape[0]) &&
+                                        in.stddev.size() == in.mean.size()));
+    for (float s : in.stddev) FUZZ_CHECK(s > 0 && std::isfinite(s));
   } catch (const gq::Error&) {
   }
 }

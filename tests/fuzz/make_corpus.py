@@ -177,7 +177,9 @@ def main():
     write(out, "fuzz_checkpoint", "gradqueue", checkpoint_body(ring_header, ring))
     # Format 3, with the named tensors and model state gq-export writes out.
     named = dict(header, format=3, tensors=[["fc.weight", [1, 3]], ["fc.bias", [1]]],
-                 model_state=[["bn.running_mean", [2]], ["bn.running_var", [2]]])
+                 tensor_offsets=[1, 0],
+                 model_state=[["bn.running_mean", [2]], ["bn.running_var", [2]]],
+                 input={"shape": [1, 2, 2], "mean": [0.5], "std": [0.25], "classes": ["a", "b"]})
     write(out, "fuzz_checkpoint", "named", checkpoint_body(named, dict(
         sections, **{"bn.running_mean": [0.0, 0.5], "bn.running_var": [1.0, 2.0]})))
     header.update(format=1, gradqueue=True)

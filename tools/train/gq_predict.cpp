@@ -47,18 +47,34 @@ std::vector<std::pair<int, double>> top_classes(const float* logits, int classes
   return out;
 }
 
-// Classifies `files` (already decoded to planes) in batches; appends to `out`.
-void classify(gq::train::CheckpointModel& model, const std::vector<std::string>& files,
-              const std::vector<std::vector<float>>& planes, int k, std::vector<Prediction>& out) {
-  const int classes = static_cast<int>(model.input().classes.size());
+// Decodes and classifies `files` in batches (so that memory does not grow with their number),
+// appending to `out`; an unreadable file is named on stderr and counted in the return value.
+int classify(gq::train::CheckpointModel& model, const std::vector<std::string>& files, int k,
+             std::vector<Prediction>& out) {
+  const gq::train::ModelInput& in = model.input();
+  const int classes = static_cast<int>(in.classes.size()), channels = static_cast<int>(in.shape[0]);
+  int failed = 0;
   for (std::size_t start = 0; start < files.size(); start += kMaxBatch) {
-    const int n = static_cast<int>(std::min<std::size_t>(kMaxBatch, files.size() - start));
+    std::vector<std::string> read;
     std::vector<float> batch;
-    for (int i = 0; i < n; ++i) batch.insert(batch.end(), planes[start + i].begin(), planes[start + i].end());
-    const std::vector<float> logits = model.logits(batch, n);
-    for (int i = 0; i < n; ++i)
-      out.push_back({files[start + i], top_classes(logits.data() + static_cast<std::size_t>(i) * classes, classes, k)});
+    for (std::size_t i = start; i < std::min(files.size(), start + kMaxBatch); ++i) {
+      try {
+        const std::vector<float> planes = gq::data::image_planes(
+            gq::data::read_image_file(files[i], channels), static_cast<int>(in.shape[1]),
+            static_cast<int>(in.shape[2]));
+        batch.insert(batch.end(), planes.begin(), planes.end());
+        read.push_back(files[i]);
+      } catch (const gq::data::DataError& e) {
+        std::fprintf(stderr, "gq-predict: %s\n", e.what());
+        ++failed;
+      }
+    }
+    if (read.empty()) continue;
+    const std::vector<float> logits = model.logits(batch, static_cast<int>(read.size()));
+    for (std::size_t i = 0; i < read.size(); ++i)
+      out.push_back({read[i], top_classes(logits.data() + i * classes, classes, k)});
   }
+  return failed;
 }
 
 void print(const std::vector<Prediction>& predictions, const std::vector<std::string>& names,
@@ -73,8 +89,10 @@ void print(const std::vector<Prediction>& predictions, const std::vector<std::st
     fmt::print("{}\n", all.dump(2));
     return;
   }
+  std::size_t width = 0;
+  for (const Prediction& p : predictions) width = std::max(width, p.file.size());
   for (const Prediction& p : predictions) {
-    std::string line = p.file;
+    std::string line = fmt::format("{:<{}}", p.file, width);
     for (const auto& [c, prob] : p.top) line += fmt::format("   {} {:.1f}%", names[c], 100 * prob);
     fmt::print("{}\n", line);
   }
@@ -103,24 +121,11 @@ int main(int argc, char** argv) {
     const gq::train::Checkpoint ck = gq::train::read_checkpoint(checkpoint);
     const int batch = static_cast<int>(std::min<std::size_t>(kMaxBatch, images.size()));
     gq::train::CheckpointModel model(ck, checkpoint, batch);
-    const gq::train::ModelInput& in = model.input();
-    GQ_CHECK(in.image(), "{}: model {} reads text features, not images", checkpoint, model.name());
-    std::vector<std::string> read;
-    std::vector<std::vector<float>> planes;
-    int failed = 0;
-    for (const std::string& path : images) {
-      try {
-        const gq::data::DecodedImage image = gq::data::read_image_file(path, static_cast<int>(in.shape[0]));
-        planes.push_back(gq::data::image_planes(image, static_cast<int>(in.shape[1]), static_cast<int>(in.shape[2])));
-        read.push_back(path);
-      } catch (const gq::data::DataError& e) {
-        std::fprintf(stderr, "gq-predict: %s\n", e.what());
-        ++failed;
-      }
-    }
+    GQ_CHECK(model.input().image(), "{}: model {} reads text features, not images", checkpoint,
+             model.name());
     std::vector<Prediction> predictions;
-    classify(model, read, planes, top, predictions);
-    print(predictions, in.classes, json);
+    const int failed = classify(model, images, top, predictions);
+    print(predictions, model.input().classes, json);
     return failed ? 3 : 0;
   } catch (const std::exception& e) {
     gq::tools::exit_if_out_of_memory(e);  // exit 4
