@@ -266,5 +266,35 @@ TEST(Zoo, UnknownModelListsTheValidNames) {
   EXPECT_THROW(build_model("paper-cnn", Shape{100}, 10), Error);
 }
 
+// Every layer of every zoo model has an ONNX form (onnxruntime runs them in test_export.sh); one
+// without is named when asked, so that gq-export can say which layer stops it.
+TEST(InferenceGraph, EveryZooLayerDescribesItselfAndOneWithoutIsNamed) {
+  for (const std::string name : {"mnist-cnn", "mlp", "paper-cnn", "airbench", "airbench94"}) {
+    const bool small = name != "airbench" && name != "airbench94";
+    const Shape in = small ? Shape{1, 28, 28} : Shape{3, 32, 32};
+    auto m = build_model(name, in, 10);
+    m->setup(in, 2);
+    InferenceGraph g;
+    std::string x = "input";
+    for (int i = 0; i < m->num_layers(); ++i) x = m->layer(i).add_to_graph(g, m->layer_name(i), x);
+    EXPECT_GT(g.nodes().size(), 3u) << name;
+    EXPECT_EQ(g.nodes().back().output, x) << name;
+  }
+  struct Opaque : Layer {
+    std::string kind() const override { return "opaque"; }
+    Shape setup(const std::string&, const Shape& in, int, ParamRegistry&) override { return in; }
+    void forward(const Context&, const float*, float*) override {}
+    void backward(const Context&, const float*, const float*, const float*, float*) override {}
+  } opaque;
+  InferenceGraph g;
+  try {
+    opaque.add_to_graph(g, "head.mystery", "input");
+    ADD_FAILURE() << "an opaque layer was exported";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("layer head.mystery (opaque) has no ONNX form"),
+              std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace gq::models
