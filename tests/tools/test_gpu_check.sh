@@ -63,7 +63,7 @@ else
   summary_has "$out/summary.md" "^- time budget: 360 s" "^## Smoke and versions" "^smoke graph: OK" \
     "^cublas: emulator" "^- compute mode: Default: test binaries run 2 at a time" \
     "^| tests | [0-9]* passed" "^| gq_test_gpu_smoke | pass" "^| parity | [0-9]* passed, 0 failed" \
-    "^| train | ok" "^| airbench94 | ok" "^## airbench94 recipe" "^| step benchmark | ok" "^| kernel benchmarks | ok" "^| ncu | skipped: emulator" \
+    "^| train | ok" "^| airbench94 | ok" "^## airbench94 recipe" "^- fp32: ok: " "^- bf16: ok: " "^| step benchmark | ok" "^| kernel benchmarks | ok" "^| ncu | skipped: emulator" \
     "^| host suites | [0-9]* passed" "^Files: summary.md "
   [ "$failed" = 0 ] || { echo "--- summary.md:"; cat "$out/summary.md" 2>/dev/null; }
 

@@ -12,7 +12,8 @@ smoothing 0.2 on a summed loss, the triangular schedule, a lookahead EMA every 5
 padding + translation by 2, the alternating flip, and test-time augmentation level 2.
 
 Usage: tools/bench/airbench94_torch.py [--data-dir DIR] [--seed N] [--threads N] [--epochs 9.9]
-           [--batch-size 1024] [--metrics FILE] [--state FILE]
+           [--batch-size 1024] [--metrics FILE] [--state FILE] [--precision fp32|bf16]
+           [--bench-steps N (time the training step only, print ms per step)]
 Prints one JSON line: seed, accuracy without and with TTA on the full test set, wall time of the
 training (whitening init to the last step; evaluation apart; a run continued from --state adds
 the time of each part, its data preparation included), and the steps run.
@@ -240,7 +241,8 @@ def train(args, data):
     for epoch in range(first_epoch, math.ceil(args.epochs)):
         net[0].bias.requires_grad = epoch < HYP["whiten_bias_epochs"]
         for xb, yb in loader:
-            loss = loss_fn(net(xb), yb).sum()
+            with autocast(args.precision):
+                loss = loss_fn(net(xb), yb).sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -266,6 +268,40 @@ def train(args, data):
                 acc=evaluate(net, test_x, test_y, False), tta_acc=evaluate(net, test_x, test_y, True))
 
 
+def autocast(precision):
+    """--precision bf16: PyTorch's CPU autocast (convolutions and matmuls in bf16 through oneDNN,
+    their accumulation, the loss, BatchNorm and the weights in fp32)."""
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def bench(args, data):
+    """--bench-steps N: the training step alone (the first epoch's batches, 2 warm-up steps, then N
+    timed), for the step-time comparison with gq-bench; no evaluation."""
+    train_x, train_y = data[0], data[1]
+    gen = torch.Generator().manual_seed(args.seed)
+    torch.manual_seed(args.seed)
+    loader = Loader(train_x, train_y, args.batch_size, gen)
+    net = make_net()
+    init_whitening(net[0], normalise(train_x[:5000]))
+    opt = optimizer_for(net, args.batch_size)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=HYP["label_smoothing"], reduction="none")
+    times = []
+    for i, (xb, yb) in enumerate(loader):
+        if i == args.bench_steps + 2:
+            break
+        start = time.perf_counter()
+        with autocast(args.precision):
+            loss = loss_fn(net(xb), yb).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        times.append(time.perf_counter() - start)
+    timed = times[2:]
+    return dict(precision=args.precision, batch=args.batch_size, steps=len(timed),
+                ms_per_step=round(1000 * sum(timed) / len(timed), 1),
+                best_ms=round(1000 * min(timed), 1))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-dir", default=os.environ.get("GQ_DATA_DIR", "../shared/data"))
@@ -276,10 +312,15 @@ def main():
     ap.add_argument("--metrics", default="", help="JSONL of the loss per step")
     ap.add_argument("--state", default="",
                     help="save the run here after every epoch and continue from it when it exists")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                    help="bf16: CPU autocast around the forward pass and the loss")
+    ap.add_argument("--bench-steps", type=int, default=0,
+                    help="time this many training steps (after 2 warm-up steps) and stop")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = train(args, load_cifar10(args.data_dir))
+    data = load_cifar10(args.data_dir)
+    result = bench(args, data) if args.bench_steps else train(args, data)
     result.update(threads=torch.get_num_threads(), torch=torch.__version__)
     print(json.dumps(result), flush=True)
 

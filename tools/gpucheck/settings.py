@@ -13,8 +13,8 @@ STEP_SHARES: Dict[str, float] = {
     "tests": 110,              # GPU test binaries; a failing one's rerun may take 45 s more
     "parity": 45,
     "train": 50,               # plain and Grad Queue on the CIFAR-10 subset
-    "airbench94": 60,          # the recipe once: its time to the last epoch
-    "step benchmark": 45,      # gq-bench
+    "airbench94": 90,          # the recipe in fp32 and in bf16: their times to the last epoch
+    "step benchmark": 70,      # gq-bench, fp32 and bf16
     "kernel benchmarks": 40,
     "ncu": 80,
     "host suites": 1e9,        # the shell suites and host-only tests: whatever is left
@@ -28,6 +28,7 @@ class Settings:
     test_timeout: float = 100
     bench_batch: str = "512,2048"
     bench_k: str = "4,16"
+    bench_precision: str = "fp32,bf16"  # GQ_BENCH_PRECISION: each variant in both
     bench_min_time: float = 1.0
     kernel_min_time: float = 0.1
     train_args: list = field(default_factory=lambda: ["--batch-size", "256", "--epochs", "8", "--log-every", "5"])

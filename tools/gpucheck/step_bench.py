@@ -45,7 +45,8 @@ def write_outputs(ctx: RunContext) -> List[str]:
     s = ctx.settings
     ctx.report.section("bench", "\n".join([
         "## Benchmarks", "",
-        f"gq-bench: GQ_BENCH_BATCH={s.bench_batch} GQ_BENCH_K={s.bench_k} (k:0 = plain), "
+        f"gq-bench: GQ_BENCH_BATCH={s.bench_batch} GQ_BENCH_K={s.bench_k} (k:0 = plain) "
+        f"GQ_BENCH_PRECISION={s.bench_precision} (bf16:1 = --precision bf16), "
         f"{s.bench_min_time} s of steps per variant; kernel benchmarks --benchmark_min_time="
         f"{s.kernel_min_time}. pct_of_roofline is against the memory peak the device reports "
         "(device_info().memory_bandwidth_gbs).", "", "```", *table[:80], "```", ""]))
@@ -55,7 +56,7 @@ def write_outputs(ctx: RunContext) -> List[str]:
 def step_benchmark(ctx: RunContext) -> Tuple[str, bool]:
     s = ctx.settings
     env = dict(ctx.env, GQ_BENCH_BATCH=s.bench_batch, GQ_BENCH_K=s.bench_k,
-               GQ_BENCH_MIN_TIME=str(s.bench_min_time))
+               GQ_BENCH_MIN_TIME=str(s.bench_min_time), GQ_BENCH_PRECISION=s.bench_precision)
     problem, failed = run_benchmark(ctx, "gq-bench", [], ctx.budget.left(), env)
     return problem or "ok", failed
 
