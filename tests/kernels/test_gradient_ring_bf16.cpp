@@ -207,7 +207,8 @@ TEST(Bf16Ring, SumsReturnToExactlyZeroAfterEvictingEverything) {
     DeviceRingOf d(Precision::bf16, p, 1, qmax, qmax);
     for (int round = 0; round < 3; ++round) {  // the ring wraps
       ring_set_length(d.state.data(), held + 1);
-      for (int i = 0; i < held; ++i) d.push(held == 1 ? wide_values(p, rng) : bounded_values(p, rng));
+      for (int i = 0; i < held; ++i)
+        d.push(held == 1 ? wide_values(p, rng) : bounded_values(p, rng));
       ring_set_length(d.state.data(), 1);
       d.push(std::vector<float>(p, 0.0f));  // evicts all `held`, adds 0
       ASSERT_EQ(d.host_state().count, 1);
