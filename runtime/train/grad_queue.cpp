@@ -202,7 +202,8 @@ void GradQueue::allocate_queue() {
   gstar_ = DeviceBuffer<float>(p_);
   queue_mean_ = DeviceBuffer<float>(p_);
   queue_std_ = DeviceBuffer<float>(p_);
-  if (ring_precision(cfg_) == Precision::bf16)
+  slot_type_ = ring_precision(cfg_);
+  if (slot_type_ == Precision::bf16)
     slots_bf16_ = DeviceBuffer<bf16>(p_ * cfg_.qmax);
   else
     slots_ = DeviceBuffer<float>(p_ * cfg_.qmax);
@@ -235,10 +236,9 @@ kernels::Clustering GradQueue::clustering() {
 }
 
 kernels::GradientRing GradQueue::ring() {
-  const Precision slot_type = ring_precision(cfg_);
-  void* slots = slot_type == Precision::bf16 ? static_cast<void*>(slots_bf16_.data())
-                                             : static_cast<void*>(slots_.data());
-  return {slots, sum_.data(), sumsq_.data(), state_.data(), p_, cfg_.qmax, slot_type};
+  void* slots = slot_type_ == Precision::bf16 ? static_cast<void*>(slots_bf16_.data())
+                                              : static_cast<void*>(slots_.data());
+  return {slots, sum_.data(), sumsq_.data(), state_.data(), p_, cfg_.qmax, slot_type_};
 }
 
 void GradQueue::cluster(const float* input, DeviceScalar<std::uint64_t> step, stream_t stream) {
@@ -362,7 +362,7 @@ void GradQueue::register_state(StateRegistry& reg) {
   const StateUse saved{.checkpointed = true};
   const std::string ring = "gq queue (qmax x P)";
   // bf16 slots travel as plain data (their bits, two to a float of the section).
-  if (ring_precision(cfg_) == Precision::bf16)
+  if (slot_type_ == Precision::bf16)
     reg.add_plain("gq.slots", StateRole::grad_queue, slots_bf16_, saved, ring);
   else
     reg.add("gq.slots", StateRole::grad_queue, slots_.span(), saved, {}, ring);
@@ -371,7 +371,7 @@ void GradQueue::register_state(StateRegistry& reg) {
   reg.add_plain("gq.state", StateRole::grad_queue, state_, saved, ring);
   reg.add_plain("gq.skips", StateRole::grad_queue, skips_, saved, ring);
   reg.add_restore_check(StateRole::grad_queue, [this](const Checkpoint& ck, const std::string& path) {
-    read_ring_sections(ck, p_, cfg_.qmin, cfg_.qmax, ring_precision(cfg_), path);
+    read_ring_sections(ck, p_, cfg_.qmin, cfg_.qmax, slot_type_, path);
   });
   const auto working = [&](const std::string& row, auto&... buffers) {
     (reg.add_plain("", StateRole::working, buffers, {}, row), ...);

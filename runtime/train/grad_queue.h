@@ -108,8 +108,9 @@ class GradQueue {
   DeviceBuffer<char> kmeans_scratch_, combine_scratch_;
   DeviceBuffer<float> cluster_grads_;  // k x p
   DeviceBuffer<float> gbar_, gstar_, queue_mean_, queue_std_;
-  DeviceBuffer<float> slots_;      // qmax x p with --gq-ring-precision fp32, else empty
-  DeviceBuffer<bf16> slots_bf16_;  // qmax x p with bf16, else empty
+  Precision slot_type_ = Precision::fp32;  // --gq-ring-precision
+  DeviceBuffer<float> slots_;      // qmax x p with fp32 slots, else empty
+  DeviceBuffer<bf16> slots_bf16_;  // qmax x p with bf16 slots, else empty
   DeviceBuffer<double> sum_, sumsq_;
   DeviceBuffer<kernels::RingState> state_;
   DeviceBuffer<kernels::CombineDiagnostics> diagnostics_;
