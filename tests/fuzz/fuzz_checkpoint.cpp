@@ -3,10 +3,9 @@
 // check. So every input is a forgery, and field values are forged, not only bytes. What
 // parse_checkpoint accepts, the tools read without further checks: so the header fields they use
 // must have their types and ranges. Grad Queue's sections, when present, go through the checks
-// GradQueue::load applies (with the header's --gq-qmin / --gq-qmax / --gq-ring-precision): what
-// they accept must keep the ring's invariants, or a resume would write past the ring. gq-export's
-// reading of the header's tensor lists (safetensors_export.h) runs on everything parse_checkpoint
-// accepts.
+// GradQueue::load applies (with the header's --gq-qmin / --gq-qmax): what they accept must keep
+// the ring's invariants, or a resume would write past the ring. gq-export's reading of the header's
+// tensor lists (safetensors_export.h) runs on everything parse_checkpoint accepts.
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -32,7 +31,8 @@ void check_ring(const gq::train::Checkpoint& ck) {
   const int qmax = settings.value("gq-qmax", defaults.gq.qmax);
   if (qmin < 1 || qmax < qmin || qmax > 4096) return;  // the settings' own checks refuse these
   const std::size_t p = sum->second.size() / 2;      // doubles
-  // Recorded only when bf16 (comparing, not reading, so that a forged type is no exception).
+  // --gq-ring-precision is recorded only when bf16 (compared, not read, so that a forged type is
+  // no exception).
   const auto slot_type = settings.contains("gq-ring-precision") &&
                                  settings["gq-ring-precision"] == "bf16"
                              ? gq::Precision::bf16
