@@ -4,16 +4,22 @@
 // Launch shape: the per-parameter kernels are grid-stride maps (kBlock threads, grid from
 // grid_stride_blocks, grid_range shares; every parameter is independent, so the result does not
 // depend on the launch shape); the state updates are one thread.
-// Memory traffic per push (bytes per parameter): g read 4 + slot write 4 + 4 per evicted entry
-// (usually 1) + sum and sumsq read and written 32 = 44. Statistics from the sums: 16 read + 8
-// written = 24. Two-pass statistics: 8 * count read + 8 written; recompute: 4 * count + 16.
+// Slots are float or bf16 (GradientRing::slot_type): the kernels that touch them are templates
+// over the slot type, loading with to_float and storing with stored_as (runtime/bf16.h), so the
+// float instantiation is the plain fp32 code and bf16 differs only in the rounding on store.
+// Memory traffic per push (bytes per parameter, s = 4 for float slots, 2 for bf16): g read 4 +
+// slot write s + s per evicted entry (usually 1) + sum and sumsq read and written 32 = 44 (fp32)
+// or 40 (bf16). Statistics from the sums: 16 read + 8 written = 24. Two-pass statistics:
+// 2 s * count read + 8 written; recompute: s * count + 16.
 // The running sums are double: float32 sums of g and g^2 drift by ~2% relative after 2,000 pushes
 // (docs/GRADQUEUE.md §3.1); each element's additions and subtractions happen in push order on both
 // devices, so the sums are identical on the GPU and the emulator.
 #include "kernels/gradient_ring.h"
 
 #include <algorithm>
+#include <type_traits>
 
+#include "runtime/bf16.h"
 #include "runtime/error.h"
 #include "runtime/portable.cuh"
 
@@ -28,8 +34,11 @@ __device__ __forceinline__ int held_slot(const RingState& s, int i) {
   return slot < 0 ? slot + s.qmax : slot;
 }
 
+// The value pushed is the one stored: g rounded to the slot type. The sums take that value, so
+// the eviction's subtraction of the stored value cancels the push's addition exactly.
+template <class Slot>
 __global__ void __launch_bounds__(kBlock)
-    push_kernel(float* __restrict__ slots, double* __restrict__ sum, double* __restrict__ sumsq,
+    push_kernel(Slot* __restrict__ slots, double* __restrict__ sum, double* __restrict__ sumsq,
                 const RingState* state, const float* __restrict__ g, std::size_t p,
                 const std::int32_t* apply) {
   if (apply && *apply == 0) return;
@@ -38,13 +47,13 @@ __global__ void __launch_bounds__(kBlock)
   for (std::size_t j : grid_range(p)) {
     double acc = sum[j], acc2 = sumsq[j];
     for (int i = 0; i < evict; ++i) {
-      const double old = slots[static_cast<std::size_t>(held_slot(s, i)) * p + j];
+      const double old = to_float(slots[static_cast<std::size_t>(held_slot(s, i)) * p + j]);
       acc -= old;
       acc2 -= old * old;
     }
-    const float v = g[j];
+    const Slot v = stored_as<Slot>(g[j]);
     slots[static_cast<std::size_t>(s.head) * p + j] = v;
-    const double dv = v;
+    const double dv = to_float(v);
     sum[j] = acc + dv;
     sumsq[j] = acc2 + dv * dv;
   }
@@ -96,19 +105,20 @@ __global__ void __launch_bounds__(kBlock)
   }
 }
 
+template <class Slot>
 __global__ void __launch_bounds__(kBlock)
-    statistics_two_pass_kernel(const float* __restrict__ slots, const RingState* state,
+    statistics_two_pass_kernel(const Slot* __restrict__ slots, const RingState* state,
                                float* __restrict__ mean, float* __restrict__ stddev,
                                std::size_t p) {
   const RingState s = *state;
   for (std::size_t j : grid_range(p)) {
     double acc = 0.0;
     for (int i = 0; i < s.count; ++i)
-      acc += slots[static_cast<std::size_t>(held_slot(s, i)) * p + j];
+      acc += to_float(slots[static_cast<std::size_t>(held_slot(s, i)) * p + j]);
     const double m = s.count > 0 ? acc / s.count : 0.0;
     double acc2 = 0.0;
     for (int i = 0; i < s.count; ++i) {
-      const double d = slots[static_cast<std::size_t>(held_slot(s, i)) * p + j] - m;
+      const double d = to_float(slots[static_cast<std::size_t>(held_slot(s, i)) * p + j]) - m;
       acc2 += d * d;
     }
     mean[j] = static_cast<float>(m);
@@ -116,14 +126,15 @@ __global__ void __launch_bounds__(kBlock)
   }
 }
 
+template <class Slot>
 __global__ void __launch_bounds__(kBlock)
-    recompute_sums_kernel(const float* __restrict__ slots, const RingState* state,
+    recompute_sums_kernel(const Slot* __restrict__ slots, const RingState* state,
                           double* __restrict__ sum, double* __restrict__ sumsq, std::size_t p) {
   const RingState s = *state;
   for (std::size_t j : grid_range(p)) {
     double acc = 0.0, acc2 = 0.0;
     for (int i = 0; i < s.count; ++i) {
-      const double v = slots[static_cast<std::size_t>(held_slot(s, i)) * p + j];
+      const double v = to_float(slots[static_cast<std::size_t>(held_slot(s, i)) * p + j]);
       acc += v;
       acc2 += v * v;
     }
@@ -135,6 +146,17 @@ __global__ void __launch_bounds__(kBlock)
 void check_ring(const char* what, const GradientRing& ring) {
   GQ_CHECK(ring.state != nullptr, "{}: the ring state pointer is null", what);
   GQ_CHECK(ring.p >= 1, "{}: needs at least one parameter (p = {})", what, ring.p);
+  GQ_CHECK(ring.slot_type == Precision::fp32 || ring.slot_type == Precision::bf16,
+           "{}: unknown slot type {}", what, static_cast<int>(ring.slot_type));
+}
+
+// Calls f with the ring's slots as a pointer to their type (float* or bf16*).
+template <class F>
+void with_typed_slots(const GradientRing& ring, F&& f) {
+  if (ring.slot_type == Precision::bf16)
+    f(static_cast<bf16*>(ring.slots));
+  else
+    f(static_cast<float*>(ring.slots));
 }
 
 }  // namespace
@@ -158,8 +180,11 @@ void ring_push(const GradientRing& ring, const float* g, stream_t stream,
   check_ring("ring_push", ring);
   GQ_CHECK(ring.slots && ring.sum && ring.sumsq && g,
            "ring_push: slots, sum, sumsq and g must be non-null");
-  launch(push_kernel, grid_stride_blocks(ring.p, kBlock), kBlock, 0, stream, ring.slots, ring.sum,
-         ring.sumsq, ring.state, g, ring.p, apply);
+  with_typed_slots(ring, [&](auto* slots) {
+    using Slot = std::remove_pointer_t<decltype(slots)>;
+    launch(push_kernel<Slot>, grid_stride_blocks(ring.p, kBlock), kBlock, 0, stream, slots,
+           ring.sum, ring.sumsq, ring.state, g, ring.p, apply);
+  });
   launch(advance_kernel, 1, 1, 0, stream, ring.state, apply);
 }
 
@@ -187,14 +212,20 @@ void ring_statistics(const GradientRing& ring, float* mean, float* stddev, strea
 void ring_statistics_two_pass(const GradientRing& ring, float* mean, float* stddev,
                               stream_t stream) {
   check_ring("ring_statistics_two_pass", ring);
-  launch(statistics_two_pass_kernel, grid_stride_blocks(ring.p, kBlock), kBlock, 0, stream,
-         ring.slots, ring.state, mean, stddev, ring.p);
+  with_typed_slots(ring, [&](auto* slots) {
+    using Slot = std::remove_pointer_t<decltype(slots)>;
+    launch(statistics_two_pass_kernel<Slot>, grid_stride_blocks(ring.p, kBlock), kBlock, 0,
+           stream, static_cast<const Slot*>(slots), ring.state, mean, stddev, ring.p);
+  });
 }
 
 void ring_recompute_sums(const GradientRing& ring, stream_t stream) {
   check_ring("ring_recompute_sums", ring);
-  launch(recompute_sums_kernel, grid_stride_blocks(ring.p, kBlock), kBlock, 0, stream, ring.slots,
-         ring.state, ring.sum, ring.sumsq, ring.p);
+  with_typed_slots(ring, [&](auto* slots) {
+    using Slot = std::remove_pointer_t<decltype(slots)>;
+    launch(recompute_sums_kernel<Slot>, grid_stride_blocks(ring.p, kBlock), kBlock, 0, stream,
+           static_cast<const Slot*>(slots), ring.state, ring.sum, ring.sumsq, ring.p);
+  });
 }
 
 }  // namespace gq::kernels

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "kernels/ring_state.h"
+#include "runtime/precision.h"
 #include "runtime/stream.h"
 
 namespace gq::kernels {
@@ -19,12 +20,16 @@ RingState initial_ring_state(int qmin, int qmax, int qlen_init);
 
 // The ring: device memory the caller owns, passed by value.
 struct GradientRing {
-  float* slots = nullptr;   // qmax x p (slot s at slots + s * p)
+  void* slots = nullptr;    // qmax x p values of slot_type (slot s at element s * p)
   double* sum = nullptr;    // p: running sum of the held entries
   double* sumsq = nullptr;  // p: running sum of their squares
   RingState* state = nullptr;
   std::size_t p = 0;
   int qmax = 0;  // slots allocated (the state's qmax must not exceed it)
+  // fp32: float slots. bf16: gq::bf16 slots (runtime/bf16.h), half the memory: a push rounds g to
+  // bf16 (nearest even) and adds the rounded value to the sums, so that an eviction subtracts
+  // exactly what was added. The sums stay float64 either way.
+  Precision slot_type = Precision::fp32;
 };
 
 // What scarcity_combine reads from the ring: the per-parameter statistics and the state (warm-up
@@ -37,7 +42,9 @@ struct RingStatistics {
 
 // Appends g (p floats). First evicts the oldest entries so that count <= qlen - 1 (subtracting
 // them from the sums, oldest first), then writes g at head and adds g and g^2 to the sums; then
-// head and count advance. All on the device (two launches).
+// head and count advance. All on the device (two launches). With bf16 slots, "g" is g rounded to
+// bf16 (a NaN becomes the canonical NaN, a value beyond bf16's range infinity), in the slot and
+// in the sums alike.
 // apply (optional, device): when it holds 0 nothing changes (a skipped step's gradient, possibly
 // non-finite, must not enter the ring).
 void ring_push(const GradientRing& ring, const float* g, stream_t stream = nullptr,

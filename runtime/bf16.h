@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "runtime/host_device.h"
 
@@ -72,5 +73,19 @@ GQ_HD bf16 bf16_from_bits(std::uint16_t bits) {
 #endif
 
 static_assert(sizeof(bf16) == 2, "bf16 is two bytes in device memory");
+
+// For kernels written once over their storage type T (float or bf16): load with to_float, store
+// with stored_as<T>. Both are the identity for float, so a float instantiation is exactly the code
+// it would be without the template (same bits); bf16 rounds to nearest even as above.
+GQ_HD float to_float(float f) {
+  return f;
+}
+template <class T>
+GQ_HD T stored_as(float f) {
+  if constexpr (std::is_same_v<T, float>)
+    return f;
+  else
+    return to_bf16(f);
+}
 
 }  // namespace gq

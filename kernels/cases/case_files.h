@@ -16,6 +16,7 @@ std::vector<KernelCase> pool_cases();         // pool_cases.cpp
 std::vector<KernelCase> dropout_cases();      // dropout_cases.cpp
 std::vector<KernelCase> elementwise_cases();  // elementwise_cases.cpp
 std::vector<KernelCase> reduce_cases();       // reduce_cases.cpp
+std::vector<KernelCase> ring_cases();         // ring_cases.cpp
 std::vector<KernelCase> transpose_cases();    // transpose_cases.cpp
 
 // Device buffers of float inputs and outputs a case owns (shared by its launch and its read-back).

@@ -24,6 +24,10 @@ using kernels::Granularity;
 using kernels::ScarcityFamily;
 using kernels::SigmaScale;
 
+Precision& ring_precision(const GradQueueConfig& c) {
+  return c.slots.get("gq-ring-precision", Precision::fp32);
+}
+
 // Grad Queue's settings (docs/GRADQUEUE.md §6 states each one's meaning, default and range).
 const bool kSettingsDeclared = declare([] {
   const auto match = ResumeRule::must_match;
@@ -68,6 +72,14 @@ const bool kSettingsDeclared = declare([] {
            0.999999),
       choice<std::string>(about("gq-features", "what k-means clusters"), GQ_FIELD(gq.features),
                           {{"penultimate", "penultimate"}, {"input", "input"}}),
+      // Recorded only as bf16, so fp32 runs' checkpoints stay those of the builds before it.
+      choice<Precision>({"gq-ring-precision", gq,
+                         "storage of the queue's gradients: fp32, or bf16 (half the queue's "
+                         "memory; each gradient rounded to nearest even as it is pushed; the "
+                         "running sums stay float64)",
+                         ResumeRule::must_match_when_set, "gradqueue"},
+                        +[](TrainConfig& c) -> Precision& { return ring_precision(c.gq); },
+                        {{"fp32", Precision::fp32}, {"bf16", Precision::bf16}}),
   };
 }());
 
@@ -190,7 +202,11 @@ void GradQueue::allocate_queue() {
   gstar_ = DeviceBuffer<float>(p_);
   queue_mean_ = DeviceBuffer<float>(p_);
   queue_std_ = DeviceBuffer<float>(p_);
-  slots_ = DeviceBuffer<float>(p_ * cfg_.qmax);
+  slot_type_ = ring_precision(cfg_);
+  if (slot_type_ == Precision::bf16)
+    slots_bf16_ = DeviceBuffer<bf16>(p_ * cfg_.qmax);
+  else
+    slots_ = DeviceBuffer<float>(p_ * cfg_.qmax);
   sum_ = DeviceBuffer<double>(p_);
   sumsq_ = DeviceBuffer<double>(p_);
   sum_.fill_bytes(0);
@@ -220,7 +236,9 @@ kernels::Clustering GradQueue::clustering() {
 }
 
 kernels::GradientRing GradQueue::ring() {
-  return {slots_.data(), sum_.data(), sumsq_.data(), state_.data(), p_, cfg_.qmax};
+  void* slots = slot_type_ == Precision::bf16 ? static_cast<void*>(slots_bf16_.data())
+                                              : static_cast<void*>(slots_.data());
+  return {slots, sum_.data(), sumsq_.data(), state_.data(), p_, cfg_.qmax, slot_type_};
 }
 
 void GradQueue::cluster(const float* input, DeviceScalar<std::uint64_t> step, stream_t stream) {
@@ -343,13 +361,17 @@ GradQueueDiagnostics GradQueue::diagnostics() {
 void GradQueue::register_state(StateRegistry& reg) {
   const StateUse saved{.checkpointed = true};
   const std::string ring = "gq queue (qmax x P)";
-  reg.add("gq.slots", StateRole::grad_queue, slots_.span(), saved, {}, ring);
+  // bf16 slots travel as plain data (their bits, two to a float of the section).
+  if (slot_type_ == Precision::bf16)
+    reg.add_plain("gq.slots", StateRole::grad_queue, slots_bf16_, saved, ring);
+  else
+    reg.add("gq.slots", StateRole::grad_queue, slots_.span(), saved, {}, ring);
   reg.add_plain("gq.sum", StateRole::grad_queue, sum_, saved, ring);
   reg.add_plain("gq.sumsq", StateRole::grad_queue, sumsq_, saved, ring);
   reg.add_plain("gq.state", StateRole::grad_queue, state_, saved, ring);
   reg.add_plain("gq.skips", StateRole::grad_queue, skips_, saved, ring);
   reg.add_restore_check(StateRole::grad_queue, [this](const Checkpoint& ck, const std::string& path) {
-    read_ring_sections(ck, p_, cfg_.qmin, cfg_.qmax, path);
+    read_ring_sections(ck, p_, cfg_.qmin, cfg_.qmax, slot_type_, path);
   });
   const auto working = [&](const std::string& row, auto&... buffers) {
     (reg.add_plain("", StateRole::working, buffers, {}, row), ...);

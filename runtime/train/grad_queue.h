@@ -14,12 +14,17 @@
 #include "kernels/kmeans.h"
 #include "kernels/scarcity.h"
 #include "models/sequential.h"
+#include "runtime/bf16.h"
 #include "runtime/comm.h"
 #include "runtime/memory.h"
 #include "runtime/train/state_registry.h"
 #include "runtime/train/train_config.h"
 
 namespace gq::train {
+
+// --gq-ring-precision (declared in grad_queue.cpp, its value in GradQueueConfig's slots): how the
+// ring stores its gradients. A test sets it with ring_precision(cfg.gq) = Precision::bf16.
+Precision& ring_precision(const GradQueueConfig& c);
 
 // What one step of Grad Queue did (docs/GRADQUEUE.md, "Diagnostics"), read back from the device.
 struct GradQueueDiagnostics {
@@ -64,9 +69,9 @@ class GradQueue {
   const std::vector<std::string>& fallback_layers() const { return fallback_layers_; }
   // Data-parallel: bytes this rank sends per step (features all-gather, k x P sum).
   std::uint64_t comm_bytes_per_step() const;
-  // Every device buffer, by memory-plan row: the ring (qmax x P slots, float64 sums: checkpointed),
-  // the k cluster gradients (k x P) and G*, the k-means scratch, the layers' per-cluster
-  // gradients (scratch and library plans) and the combine's scratch.
+  // Every device buffer, by memory-plan row: the ring (qmax x P slots of fp32 or bf16, float64
+  // sums: checkpointed), the k cluster gradients (k x P) and G*, the k-means scratch, the layers'
+  // per-cluster gradients (scratch and library plans) and the combine's scratch.
   void register_state(StateRegistry& registry);
 
  private:
@@ -103,7 +108,9 @@ class GradQueue {
   DeviceBuffer<char> kmeans_scratch_, combine_scratch_;
   DeviceBuffer<float> cluster_grads_;  // k x p
   DeviceBuffer<float> gbar_, gstar_, queue_mean_, queue_std_;
-  DeviceBuffer<float> slots_;  // qmax x p
+  Precision slot_type_ = Precision::fp32;  // --gq-ring-precision
+  DeviceBuffer<float> slots_;      // qmax x p with fp32 slots, else empty
+  DeviceBuffer<bf16> slots_bf16_;  // qmax x p with bf16 slots, else empty
   DeviceBuffer<double> sum_, sumsq_;
   DeviceBuffer<kernels::RingState> state_;
   DeviceBuffer<kernels::CombineDiagnostics> diagnostics_;

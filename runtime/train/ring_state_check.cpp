@@ -1,6 +1,7 @@
 #include "runtime/train/ring_state_check.h"
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #include "runtime/error.h"
@@ -47,6 +48,19 @@ std::vector<T> unpack(const std::vector<float>& v, std::size_t count) {
   return out;
 }
 
+// The first `count` bf16 values packed in `v`, widened: the 16 bits become a float's upper half,
+// exactly as runtime/bf16.h's to_float (not included: this host-only library must not need
+// cuda_bf16.h in the GPU build).
+std::vector<float> widen_bf16(const std::vector<float>& v, std::size_t count) {
+  const std::vector<std::uint16_t> bits = unpack<std::uint16_t>(v, count);
+  std::vector<float> out(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::uint32_t x = static_cast<std::uint32_t>(bits[i]) << 16;
+    std::memcpy(&out[i], &x, sizeof x);
+  }
+  return out;
+}
+
 }  // namespace
 
 void check_restored_ring(const RestoredRing& ring, int qmin, int qmax, const std::string& path) {
@@ -72,7 +86,7 @@ void check_restored_ring(const RestoredRing& ring, int qmin, int qmax, const std
 }
 
 RingSections read_ring_sections(const Checkpoint& ck, std::size_t p, int qmin, int qmax,
-                                const std::string& path) {
+                                Precision slot_type, const std::string& path) {
   auto section = [&](const char* name, std::size_t bytes) -> const std::vector<float>& {
     auto it = ck.sections.find(name);
     GQ_CHECK(it != ck.sections.end() && it->second.size() * sizeof(float) >= bytes,
@@ -83,9 +97,13 @@ RingSections read_ring_sections(const Checkpoint& ck, std::size_t p, int qmin, i
   };
   RingSections r;
   const std::size_t slot_values = static_cast<std::size_t>(qmax) * p;
-  r.slots = section("gq.slots", slot_values * sizeof(float));
-  GQ_CHECK(r.slots.size() == slot_values, "{}: gq.slots has {} values, this run needs {}", path,
-           r.slots.size(), slot_values);
+  const std::size_t floats = (slot_values * value_bytes(slot_type) + 3) / sizeof(float);
+  const std::vector<float>& slots = section("gq.slots", 0);  // its size is checked here
+  GQ_CHECK(slots.size() == floats,
+           "{}: gq.slots holds {} floats, this run's {} ring of {} x {} needs {} (was it written "
+           "with another --gq-ring-precision?)",
+           path, slots.size(), name(slot_type), qmax, p, floats);
+  r.slots = slot_type == Precision::bf16 ? widen_bf16(slots, slot_values) : slots;
   r.sum = unpack<double>(section("gq.sum", p * sizeof(double)), p);
   r.sumsq = unpack<double>(section("gq.sumsq", p * sizeof(double)), p);
   r.state = unpack<kernels::RingState>(section("gq.state", sizeof(kernels::RingState)), 1)[0];

@@ -10,13 +10,14 @@
 #include <vector>
 
 #include "kernels/ring_state.h"
+#include "runtime/precision.h"
 #include "runtime/train/checkpoint.h"
 
 namespace gq::train {
 
 struct RestoredRing {
   const kernels::RingState& state;
-  std::span<const float> slots;  // qmax x p as allocated for this run
+  std::span<const float> slots;  // qmax x p as allocated for this run (bf16 slots widened)
   std::span<const double> sum, sumsq;
   std::span<const std::int32_t> skips;  // consecutive, total
   std::size_t p;
@@ -30,15 +31,17 @@ struct RestoredRing {
 void check_restored_ring(const RestoredRing& ring, int qmin, int qmax, const std::string& path);
 
 // Grad Queue's sections of a checkpoint (gq.slots, gq.sum, gq.sumsq, gq.state, gq.skips) for a
-// ring of qmax slots of p values, unpacked and checked as above: what GradQueue::load uploads.
-// gq::Error naming `path` and the section when one is missing or of another size.
+// ring of qmax slots of p values of `slot_type` (--gq-ring-precision: gq.slots holds the bf16 bits
+// two to a float, the last float zero-padded when qmax x p is odd), unpacked and checked as above:
+// what GradQueue::load uploads. gq::Error naming `path` and the section when one is missing or of
+// another size.
 struct RingSections {
-  std::vector<float> slots;
+  std::vector<float> slots;  // widened from bf16 with bf16 slots
   std::vector<double> sum, sumsq;
   kernels::RingState state{};
   std::vector<std::int32_t> skips;
 };
 RingSections read_ring_sections(const Checkpoint& ck, std::size_t p, int qmin, int qmax,
-                                const std::string& path);
+                                Precision slot_type, const std::string& path);
 
 }  // namespace gq::train

@@ -74,9 +74,10 @@ void Trainer::print_configuration(const Shape& input) const {
              cfg_.optimizer_settings.weight_decay, reg.decayed_count(), reg.size(),
              cfg_.clip_norm > 0 ? fmt::format(", clip norm {}", cfg_.clip_norm) : "");
   if (grad_queue_) {
-    fmt::print("gradqueue   k={} features={} kmeans-iters={} qmin={} qmax={} rho={} {}\n",
+    fmt::print("gradqueue   k={} features={} kmeans-iters={} qmin={} qmax={} rho={} {} ring={}\n",
                grad_queue_->clusters(), cfg_.gq.features, cfg_.gq.kmeans_iters, cfg_.gq.qmin,
-               cfg_.gq.qmax, cfg_.gq.scarcity.rho, cfg_.gq.scarcity.renorm ? "renorm" : "no-renorm");
+               cfg_.gq.qmax, cfg_.gq.scarcity.rho, cfg_.gq.scarcity.renorm ? "renorm" : "no-renorm",
+               name(ring_precision(cfg_.gq)));
     for (const std::string& layer : grad_queue_->fallback_layers())
       fmt::print(
           "gradqueue   {} has no per-cluster gradient: its batch gradient is used for every "

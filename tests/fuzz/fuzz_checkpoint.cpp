@@ -33,7 +33,13 @@ void check_ring(const gq::train::Checkpoint& ck) {
   const int qmax = settings.value("gq-qmax", defaults.gq.qmax);
   if (qmin < 1 || qmax < qmin || qmax > 4096) return;  // the settings' own checks refuse these
   const std::size_t p = sum->second.size() / 2;      // doubles
-  const auto r = gq::train::read_ring_sections(ck, p, qmin, qmax, "fuzz.ckpt");
+  // --gq-ring-precision is recorded only when bf16 (compared, not read, so that a forged type is
+  // no exception).
+  const auto slot_type = settings.contains("gq-ring-precision") &&
+                                 settings["gq-ring-precision"] == "bf16"
+                             ? gq::Precision::bf16
+                             : gq::Precision::fp32;
+  const auto r = gq::train::read_ring_sections(ck, p, qmin, qmax, slot_type, "fuzz.ckpt");
   const auto& s = r.state;
   FUZZ_CHECK(s.head >= 0 && s.head < qmax && s.count >= 0 && s.count <= qmax);
   FUZZ_CHECK(s.qlen >= qmin && s.qlen <= qmax && r.slots.size() == p * qmax);

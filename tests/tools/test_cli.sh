@@ -17,7 +17,7 @@ for bad in "--model resnet18:paper-cnn, airbench, airbench94, mnist-cnn, mlp" "-
     "--device gpu:auto, cuda, cpu" "--cuda-graph sometimes:auto, on, off" \
     "--gq-scarcity foo:powtanh, clip, chebyshev, none" "--gq-sigma-scale x:cluster, batch" \
     "--gq-granularity x:element, cluster" "--gq-cluster-weight x:size, uniform" "--gq-renorm x:on, off" \
-    "--gq-features x:penultimate, input"; do
+    "--gq-features x:penultimate, input" "--gq-ring-precision x:fp32, bf16"; do
   flag="${bad%%:*}" valid="${bad#*:}"
   started=$(date +%s%N)
   expect "bad ${flag}" 105 "${flag% *}: expected one of" "$valid" -- \

@@ -13,8 +13,10 @@
 #include <string>
 
 #include "kernels/gradient_ring.h"
+#include "runtime/bf16.h"
 #include "runtime/error.h"
 #include "runtime/train/checkpoint.h"
+#include "runtime/train/ring_state_check.h"
 #include "tests/train/trainer_steps.h"
 
 namespace gq::train {
@@ -126,6 +128,47 @@ TEST_F(RingForgery, NonFiniteStatisticsAndHeldSlotsAreRefusedByName) {
   expect_refused([&](Checkpoint& ck) {
     ck.sections.at("gq.slots")[newest * p + 11] = std::numeric_limits<float>::quiet_NaN();
   }, "gq.slots slot " + std::to_string(newest) + " (held)[11] = nan");
+}
+
+// A bf16 ring's gq.slots holds the bits two to a float: unpacked and widened, checked as fp32's are,
+// and a section of the other ring precision's size is refused naming the setting.
+TEST_F(RingForgery, Bf16SlotsAreUnpackedAndCheckedAndTheOtherPrecisionIsRefused) {
+  const Checkpoint honest = read_checkpoint(dir_ / "honest.ckpt");
+  const std::vector<float>& fp32 = honest.sections.at("gq.slots");
+  const std::size_t p = fp32.size() / kQmax;
+  try {
+    read_ring_sections(honest, p, kQmin, kQmax, Precision::bf16, "x.ckpt");
+    ADD_FAILURE() << "an fp32 ring was read as bf16";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("another --gq-ring-precision"), std::string::npos)
+        << e.what();
+  }
+  Checkpoint ck = honest;  // the same ring, rounded to bf16 and packed
+  std::vector<std::uint16_t> bits(fp32.size() + 1, 0);
+  for (std::size_t i = 0; i < fp32.size(); ++i) bits[i] = bits_of(to_bf16(fp32[i]));
+  std::vector<float>& packed = ck.sections.at("gq.slots");
+  packed.assign((fp32.size() + 1) / 2, 0.0f);
+  std::memcpy(packed.data(), bits.data(), packed.size() * sizeof(float));
+  const RingSections r = read_ring_sections(ck, p, kQmin, kQmax, Precision::bf16, "x.ckpt");
+  ASSERT_EQ(r.slots.size(), fp32.size());
+  for (std::size_t i = 0; i < fp32.size(); ++i) {  // bits: slots not held may hold NaN
+    const float want = to_float(bf16_from_bits(bits[i]));
+    ASSERT_EQ(std::memcmp(&r.slots[i], &want, sizeof want), 0) << i;
+  }
+  kernels::RingState s;
+  std::memcpy(&s, ck.sections.at("gq.state").data(), sizeof s);
+  const int newest = (s.head + kQmax - 1) % kQmax;
+  const std::uint16_t nan = 0x7FC0;
+  std::memcpy(reinterpret_cast<char*>(packed.data()) + (newest * p + 11) * 2, &nan, 2);
+  try {
+    read_ring_sections(ck, p, kQmin, kQmax, Precision::bf16, "x.ckpt");
+    ADD_FAILURE() << "a NaN in a held bf16 slot was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("gq.slots slot " + std::to_string(newest) +
+                                         " (held)[11] = nan"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 // The same holds for every other section: a NaN in the optimizer's momentum or the parameters
