@@ -5,6 +5,7 @@
 #
 #   GQ_DATA_DIR=DATA tools/bench/airbench94-side-by-side.sh BUILD OUT SEED...
 #   TORCH=0 ...   gq-train only (e.g. the seeds that only count for accuracy)
+#   GQ_ARGS="--precision bf16" ...   more gq-train flags (word-split)
 #
 # After a gq-train seed: gq-eval on the first 1,000 test images, the only ones this machine's
 # CIFAR-10 holds exactly (the rest were decoded from JPEG; docs/PERF.md), into
@@ -42,6 +43,7 @@ run_gq() {  # run_gq SEED: a fresh run, or the newest checkpoint's continuation
   fi
   timed gq "$1" "${first:-0}" "$build/bin/gq-train" --recipe airbench94 --seed "$1" \
     --checkpoint-dir "$dir" --checkpoint-every 48 --metrics "$out/gq-s$1.jsonl" "${resume[@]}" \
+    ${GQ_ARGS:-} \
     >> "$out/gq-s$1.log" 2>&1
 }
 
