@@ -72,11 +72,11 @@ class Conv2d {
   Conv2d(const Conv2d&) = delete;
   Conv2d& operator=(const Conv2d&) = delete;
 
-  const Conv2dShape& shape() const;
-  Precision precision() const;
+  const Conv2dShape& shape() const { return shape_; }
+  Precision precision() const { return precision_; }
   // What the library runs for each pass, e.g. "forward jit_bf16:avx512_core_bf16, backward data
   // ..., backward filter ..." (oneDNN's implementation names; cuDNN's algorithm numbers).
-  std::string implementation() const;
+  const std::string& implementation() const { return implementation_; }
 
   // y = conv(x, w).
   void forward(const float* x, const float* w, float* y, stream_t stream = nullptr);
@@ -90,8 +90,11 @@ class Conv2d {
   std::size_t workspace_bytes() const;
 
  private:
-  struct Impl;
+  struct Impl;  // the library's plan: dnn_cpu.cpp (oneDNN) or dnn_cuda.cpp (cuDNN)
   std::unique_ptr<Impl> impl_;
+  Conv2dShape shape_;
+  Precision precision_;
+  std::string implementation_;  // what the plan chose, set once by the constructor
 };
 
 // The distinct implementations of every plan of `precision` made so far in this process, oneDNN's

@@ -198,7 +198,7 @@ struct Conv2d::Impl {
   std::string describe_implementation(const PrimitiveDescs& pd) const {
     const std::array<std::string, 3> names{pd.fwd.impl_info_str(), pd.bwd_data.impl_info_str(),
                                            pd.bwd_weights.impl_info_str()};
-    const std::string area = fmt::format("dnn {}", name(precision));
+    const std::string area = gq::detail::dnn_area(precision);
     for (const std::string& n : names) gq::detail::note_implementation(area, n);
     return fmt::format("forward {}, backward data {}, backward filter {}", names[0], names[1],
                        names[2]);
@@ -282,33 +282,16 @@ void guarded(const Conv2dShape& s, const char* what, F&& f) {
 }
 }  // namespace
 
-Conv2d::Conv2d(const Conv2dShape& shape, Precision precision) {
+Conv2d::Conv2d(const Conv2dShape& shape, Precision precision)
+    : shape_(shape), precision_(precision) {
   check_shape(shape);
   guarded(shape, "plan", [&] { impl_ = std::make_unique<Impl>(shape, precision); });
+  implementation_ = impl_->implementation;
 }
 
 Conv2d::~Conv2d() = default;
 Conv2d::Conv2d(Conv2d&&) noexcept = default;
 Conv2d& Conv2d::operator=(Conv2d&&) noexcept = default;
-
-const Conv2dShape& Conv2d::shape() const {
-  GQ_CHECK(impl_ != nullptr, "dnn::Conv2d: use of a moved-from plan");
-  return impl_->shape;
-}
-
-Precision Conv2d::precision() const {
-  GQ_CHECK(impl_ != nullptr, "dnn::Conv2d: use of a moved-from plan");
-  return impl_->precision;
-}
-
-std::string Conv2d::implementation() const {
-  GQ_CHECK(impl_ != nullptr, "dnn::Conv2d: use of a moved-from plan");
-  return impl_->implementation;
-}
-
-std::string implementations_used(Precision precision) {
-  return gq::detail::noted_implementations(fmt::format("dnn {}", name(precision)));
-}
 
 std::size_t Conv2d::workspace_bytes() const {
   GQ_CHECK(impl_ != nullptr, "dnn::Conv2d: use of a moved-from plan");

@@ -123,7 +123,7 @@ struct Conv2d::Impl {
                                    static_cast<int>(fwd_algo), static_cast<int>(bwd_data_algo),
                                    static_cast<int>(bwd_filter_algo),
                                    bf16 ? "tensor-op (TF32 on bf16 values)" : "FMA");
-      gq::detail::note_implementation(fmt::format("dnn {}", name(p)), implementation);
+      gq::detail::note_implementation(gq::detail::dnn_area(p), implementation);
     } catch (...) {
       destroy();
       throw;
@@ -235,33 +235,16 @@ struct Conv2d::Impl {
   }
 };
 
-Conv2d::Conv2d(const Conv2dShape& shape, Precision precision) {
+Conv2d::Conv2d(const Conv2dShape& shape, Precision precision)
+    : shape_(shape), precision_(precision) {
   check_shape(shape);
   impl_ = std::make_unique<Impl>(shape, precision);
+  implementation_ = impl_->implementation;
 }
 
 Conv2d::~Conv2d() = default;
 Conv2d::Conv2d(Conv2d&&) noexcept = default;
 Conv2d& Conv2d::operator=(Conv2d&&) noexcept = default;
-
-const Conv2dShape& Conv2d::shape() const {
-  GQ_CHECK(impl_ != nullptr, "dnn::Conv2d: use of a moved-from plan");
-  return impl_->shape;
-}
-
-Precision Conv2d::precision() const {
-  GQ_CHECK(impl_ != nullptr, "dnn::Conv2d: use of a moved-from plan");
-  return impl_->precision;
-}
-
-std::string Conv2d::implementation() const {
-  GQ_CHECK(impl_ != nullptr, "dnn::Conv2d: use of a moved-from plan");
-  return impl_->implementation;
-}
-
-std::string implementations_used(Precision precision) {
-  return gq::detail::noted_implementations(fmt::format("dnn {}", name(precision)));
-}
 
 std::size_t Conv2d::workspace_bytes() const {
   GQ_CHECK(impl_ != nullptr, "dnn::Conv2d: use of a moved-from plan");

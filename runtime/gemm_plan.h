@@ -41,16 +41,19 @@ class GemmPlan {
   // C = alpha op(A) op(B) + beta C. Device pointers; allocates nothing.
   void run(const float* a, const float* b, float* c, stream_t stream = nullptr);
 
-  const GemmShape& shape() const;
-  Precision precision() const;
+  const GemmShape& shape() const { return shape_; }
+  Precision precision() const { return precision_; }
   // What runs: "blas::gemm" (fp32), oneDNN's matmul implementation or the cuBLAS compute type.
-  std::string implementation() const;
+  const std::string& implementation() const { return implementation_; }
   // Memory this plan owns (the emulator's bf16 copies of A and B), in bytes.
   std::size_t workspace_bytes() const;
 
  private:
-  struct Impl;
+  struct Impl;  // gemm_plan_cpu.cpp (oneDNN) or gemm_plan_cuda.cpp (cuBLAS)
   std::unique_ptr<Impl> impl_;
+  GemmShape shape_;
+  Precision precision_;
+  std::string implementation_;  // set once by the constructor
 };
 
 // The distinct implementations of every bf16 GemmPlan made so far in this process ("" if none).

@@ -21,7 +21,6 @@ namespace {
 
 using dnnl::memory;
 using dt = memory::data_type;
-constexpr const char* kArea = "gemm bf16";
 
 // A stored matrix (rows x cols, leading dimension ld) rounded to a compact bf16 copy.
 void round_rows(const float* src, int rows, int cols, int ld, bf16* dst) {
@@ -77,7 +76,7 @@ struct GemmPlan::Impl {
     const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), attr, eng);
     matmul = dnnl::matmul(pd);
     implementation = pd.impl_info_str();
-    gq::detail::note_implementation(kArea, implementation);
+    gq::detail::note_implementation(gq::detail::kGemmBf16Area, implementation);
     scratch.resize(pd.scratchpad_desc().get_size());
     a_mem = memory(a_md, eng, a16.data());
     b_mem = memory(b_md, eng, b16.data());
@@ -100,7 +99,8 @@ struct GemmPlan::Impl {
   }
 };
 
-GemmPlan::GemmPlan(const GemmShape& s, float alpha, float beta, Precision precision) {
+GemmPlan::GemmPlan(const GemmShape& s, float alpha, float beta, Precision precision)
+    : shape_(s), precision_(precision) {
   detail::check_gemm_dims(s.op_a, s.op_b, s.m, s.n, s.k, s.lda, s.ldb, s.ldc);
   try {
     impl_ = std::make_unique<Impl>(s, alpha, beta, precision);
@@ -108,6 +108,7 @@ GemmPlan::GemmPlan(const GemmShape& s, float alpha, float beta, Precision precis
     GQ_FAIL("blas::GemmPlan (m={} n={} k={}, {}): oneDNN error {}: {}", s.m, s.n, s.k,
             name(precision), static_cast<int>(e.status), e.what());
   }
+  implementation_ = impl_->implementation;
 }
 
 GemmPlan::~GemmPlan() = default;
@@ -135,25 +136,10 @@ void GemmPlan::run(const float* a, const float* b, float* c, stream_t stream) {
   }
 }
 
-const GemmShape& GemmPlan::shape() const {
-  GQ_CHECK(impl_ != nullptr, "blas::GemmPlan: use of a moved-from plan");
-  return impl_->shape;
-}
-Precision GemmPlan::precision() const {
-  GQ_CHECK(impl_ != nullptr, "blas::GemmPlan: use of a moved-from plan");
-  return impl_->precision;
-}
-std::string GemmPlan::implementation() const {
-  GQ_CHECK(impl_ != nullptr, "blas::GemmPlan: use of a moved-from plan");
-  return impl_->implementation;
-}
 std::size_t GemmPlan::workspace_bytes() const {
   GQ_CHECK(impl_ != nullptr, "blas::GemmPlan: use of a moved-from plan");
   return (impl_->a16.size() + impl_->b16.size()) * sizeof(bf16) + impl_->scratch.size();
 }
 
-std::string gemm_implementations_used() {
-  return gq::detail::noted_implementations(kArea);
-}
 
 }  // namespace gq::blas

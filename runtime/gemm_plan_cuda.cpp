@@ -15,7 +15,6 @@
 namespace gq::blas {
 
 namespace {
-constexpr const char* kArea = "gemm bf16";
 constexpr const char* kBf16Compute = "cuBLAS CUBLAS_COMPUTE_32F_FAST_16BF";
 
 cublasOperation_t to_cublas(Op op) {
@@ -30,9 +29,13 @@ struct GemmPlan::Impl {
 };
 
 GemmPlan::GemmPlan(const GemmShape& s, float alpha, float beta, Precision precision)
-    : impl_(std::make_unique<Impl>(Impl{s, alpha, beta, precision})) {
+    : impl_(std::make_unique<Impl>(Impl{s, alpha, beta, precision})),
+      shape_(s),
+      precision_(precision),
+      implementation_(precision == Precision::bf16 ? kBf16Compute : "blas::gemm") {
   detail::check_gemm_dims(s.op_a, s.op_b, s.m, s.n, s.k, s.lda, s.ldb, s.ldc);
-  if (precision == Precision::bf16) gq::detail::note_implementation(kArea, kBf16Compute);
+  if (precision == Precision::bf16)
+    gq::detail::note_implementation(gq::detail::kGemmBf16Area, kBf16Compute);
 }
 
 GemmPlan::~GemmPlan() = default;
@@ -55,25 +58,10 @@ void GemmPlan::run(const float* a, const float* b, float* c, stream_t stream) {
                                CUBLAS_COMPUTE_32F_FAST_16BF, CUBLAS_GEMM_DEFAULT));
 }
 
-const GemmShape& GemmPlan::shape() const {
-  GQ_CHECK(impl_ != nullptr, "blas::GemmPlan: use of a moved-from plan");
-  return impl_->shape;
-}
-Precision GemmPlan::precision() const {
-  GQ_CHECK(impl_ != nullptr, "blas::GemmPlan: use of a moved-from plan");
-  return impl_->precision;
-}
-std::string GemmPlan::implementation() const {
-  GQ_CHECK(impl_ != nullptr, "blas::GemmPlan: use of a moved-from plan");
-  return impl_->precision == Precision::bf16 ? kBf16Compute : "blas::gemm";
-}
 std::size_t GemmPlan::workspace_bytes() const {
   GQ_CHECK(impl_ != nullptr, "blas::GemmPlan: use of a moved-from plan");
   return 0;
 }
 
-std::string gemm_implementations_used() {
-  return gq::detail::noted_implementations(kArea);
-}
 
 }  // namespace gq::blas

@@ -6,7 +6,12 @@
 #include <mutex>
 #include <vector>
 
+#include "runtime/dnn.h"
+#include "runtime/gemm_plan.h"
+
 namespace gq::detail {
+
+std::string dnn_area(Precision precision) { return "dnn " + std::string(name(precision)); }
 
 namespace {
 struct Notes {
@@ -37,3 +42,15 @@ std::string noted_implementations(std::string_view area) {
 }
 
 }  // namespace gq::detail
+
+namespace gq::dnn {
+std::string implementations_used(Precision precision) {
+  return gq::detail::noted_implementations(gq::detail::dnn_area(precision));
+}
+}  // namespace gq::dnn
+
+namespace gq::blas {
+std::string gemm_implementations_used() {
+  return gq::detail::noted_implementations(gq::detail::kGemmBf16Area);
+}
+}  // namespace gq::blas

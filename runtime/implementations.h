@@ -6,7 +6,13 @@
 #include <string>
 #include <string_view>
 
+#include "runtime/precision.h"
+
 namespace gq::detail {
+
+// The areas: convolutions of one precision ("dnn bf16"), bf16 GEMMs.
+std::string dnn_area(Precision precision);
+inline constexpr std::string_view kGemmBf16Area = "gemm bf16";
 
 // Adds `name` to `area`'s note unless it is there already.
 void note_implementation(std::string_view area, std::string_view name);
