@@ -9,7 +9,8 @@ const std::vector<KernelCase>& all_kernel_cases() {
   static const std::vector<KernelCase> all = [] {
     std::vector<KernelCase> out;
     for (auto add : {reduce_cases, elementwise_cases, transpose_cases, bias_cases, pool_cases,
-                     activation_cases, dropout_cases})
+                     activation_cases, dropout_cases, matrix_rows_cases, gather_cases,
+                     loss_cases})
       for (KernelCase& c : add()) out.push_back(std::move(c));
     return out;
   }();

@@ -17,6 +17,9 @@ std::vector<KernelCase> dropout_cases();      // dropout_cases.cpp
 std::vector<KernelCase> elementwise_cases();  // elementwise_cases.cpp
 std::vector<KernelCase> reduce_cases();       // reduce_cases.cpp
 std::vector<KernelCase> transpose_cases();    // transpose_cases.cpp
+std::vector<KernelCase> matrix_rows_cases();  // matrix_rows_cases.cpp
+std::vector<KernelCase> gather_cases();       // gather_cases.cpp
+std::vector<KernelCase> loss_cases();         // loss_cases.cpp
 
 // Device buffers of float inputs and outputs a case owns (shared by its launch and its read-back).
 struct Buffers {

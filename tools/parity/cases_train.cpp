@@ -1,12 +1,11 @@
-// Parity cases for the training kernels: BatchNorm2d, GroupNorm, softmax cross-entropy and
-// accuracy, SGD, AdamW, gradient clipping and the non-finite detector.
+// Parity cases for the training kernels: BatchNorm2d, GroupNorm, SGD, AdamW, gradient clipping and
+// the non-finite detector (the loss is a kernel case: kernels/cases/loss_cases.cpp).
 #include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <span>
 #include <vector>
 
-#include "kernels/loss.h"
 #include "kernels/norm.h"
 #include "kernels/optim.h"
 #include "kernels/reduce.h"
@@ -55,26 +54,6 @@ GQ_PARITY_CASE("norm/groupnorm forward+backward n=3 c=6 hw=63 groups=3", 1e-6, 1
                               invstd.data(), dx.data(), dgamma.data(), dbeta.data());
   std::vector<float> out;
   for (const auto* b : {&y, &mean, &invstd, &dx, &dgamma, &dbeta}) append(out, *b);
-  return out;
-}
-
-// expf / logf differ by an ulp or two between CUDA's libdevice and glibc.
-GQ_PARITY_CASE("loss/softmax_xent+correct n=257 classes=46 smoothing=0.1", 1e-6, 1e-5) {
-  const int n = 257, classes = 46;
-  auto logits = upload(seeded(std::size_t(n) * classes, 11, -6.0f, 6.0f));
-  HostRng rng(12, 0x1ab);
-  std::vector<std::int32_t> labels_h(n);
-  for (auto& l : labels_h) l = std::min(classes - 1, static_cast<int>(rng.uniform() * classes));
-  DeviceBuffer<std::int32_t> labels{std::span<const std::int32_t>(labels_h)}, correct(n);
-  DeviceBuffer<float> losses(n), dlogits(std::size_t(n) * classes), losses0(n);
-  kernels::softmax_xent(logits.data(), labels.data(), n, classes, 0.1f, losses.data(),
-                        dlogits.data(), 1.0f / n);
-  kernels::softmax_xent(logits.data(), labels.data(), n, classes, 0.0f, losses0.data(), nullptr,
-                        1.0f);
-  kernels::correct_predictions(logits.data(), labels.data(), n, classes, correct.data());
-  std::vector<float> out;
-  for (const auto* b : {&losses, &dlogits, &losses0}) append(out, *b);
-  for (std::int32_t v : correct.to_host()) out.push_back(static_cast<float>(v));
   return out;
 }
 
