@@ -20,6 +20,7 @@ std::vector<KernelCase> transpose_cases();    // transpose_cases.cpp
 std::vector<KernelCase> matrix_rows_cases();  // matrix_rows_cases.cpp
 std::vector<KernelCase> gather_cases();       // gather_cases.cpp
 std::vector<KernelCase> loss_cases();         // loss_cases.cpp
+std::vector<KernelCase> norm_cases();         // norm_cases.cpp
 
 // Device buffers of float inputs and outputs a case owns (shared by its launch and its read-back).
 struct Buffers {
@@ -34,17 +35,23 @@ struct Buffers {
   }
 };
 
-// Uploads `inputs` and `outputs` output buffers of n floats, poisoned (NaN) so that an element a
+// Uploads `inputs`, and output buffers of the given sizes poisoned (NaN) so that an element a
 // kernel fails to write cannot pass for a result.
 inline std::shared_ptr<Buffers> buffers(const std::vector<std::vector<float>>& inputs,
-                                        int outputs, std::size_t n) {
+                                        const std::vector<std::size_t>& output_sizes) {
   auto b = std::make_shared<Buffers>();
   for (const std::vector<float>& v : inputs) b->in.emplace_back(std::span<const float>(v));
-  for (int i = 0; i < outputs; ++i) {
+  for (std::size_t n : output_sizes) {
     b->out.emplace_back(n);
     b->out.back().fill_bytes(0xff);
   }
   return b;
+}
+
+// `outputs` poisoned output buffers of n floats each.
+inline std::shared_ptr<Buffers> buffers(const std::vector<std::vector<float>>& inputs,
+                                        int outputs, std::size_t n) {
+  return buffers(inputs, std::vector<std::size_t>(outputs, n));
 }
 
 }  // namespace gq::cases

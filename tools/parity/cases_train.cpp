@@ -1,12 +1,11 @@
-// Parity cases for the training kernels: BatchNorm2d, GroupNorm, SGD, AdamW, gradient clipping and
-// the non-finite detector (the loss is a kernel case: kernels/cases/loss_cases.cpp).
+// Parity cases for the training kernels: SGD, AdamW, gradient clipping and the non-finite detector
+// (the loss and the norms are kernel cases: kernels/cases/).
 #include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <span>
 #include <vector>
 
-#include "kernels/norm.h"
 #include "kernels/optim.h"
 #include "kernels/reduce.h"
 #include "runtime/memory.h"
@@ -18,43 +17,6 @@ namespace {
 
 std::vector<float> seeded(std::size_t n, std::uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
   return seeded_uniform(n, seed, 0x7a1, lo, hi);
-}
-
-// The statistics are block reductions, which the GPU and the emulator share among threads
-// differently (block_range): they agree to rounding, not bit for bit.
-GQ_PARITY_CASE("norm/batchnorm2d train+eval+backward n=3 c=5 hw=63", 1e-6, 1e-5) {
-  const int n = 3, c = 5, hw = 63;
-  const std::size_t total = std::size_t(n) * c * hw;
-  auto x = upload(seeded(total, 1, -1.0f, 3.0f)), dy = upload(seeded(total, 2));
-  auto gamma = upload(seeded(c, 3, 0.5f, 1.5f)), beta = upload(seeded(c, 4));
-  auto rm = upload(seeded(c, 5)), rv = upload(seeded(c, 6, 0.5f, 2.0f));
-  DeviceBuffer<float> y(total), y_eval(total), mean(c), invstd(c), dx(total), dgamma(c), dbeta(c);
-  kernels::batchnorm2d_forward_train(n, c, hw, x.data(), gamma.data(), beta.data(), y.data(),
-                                     mean.data(), invstd.data(), rm.data(), rv.data(), 0.1f, 1e-5f);
-  kernels::batchnorm2d_backward(n, c, hw, x.data(), dy.data(), gamma.data(), mean.data(),
-                                invstd.data(), dx.data(), dgamma.data(), dbeta.data());
-  kernels::batchnorm2d_forward_eval(n, c, hw, x.data(), gamma.data(), beta.data(), rm.data(),
-                                    rv.data(), 1e-5f, y_eval.data());
-  std::vector<float> out;
-  for (const auto* b : {&y, &mean, &invstd, &rm, &rv, &dx, &dgamma, &dbeta, &y_eval})
-    append(out, *b);
-  return out;
-}
-
-GQ_PARITY_CASE("norm/groupnorm forward+backward n=3 c=6 hw=63 groups=3", 1e-6, 1e-5) {
-  const int n = 3, c = 6, hw = 63, groups = 3;
-  const std::size_t total = std::size_t(n) * c * hw;
-  auto x = upload(seeded(total, 7, -2.0f, 1.0f)), dy = upload(seeded(total, 8));
-  auto gamma = upload(seeded(c, 9, 0.5f, 1.5f)), beta = upload(seeded(c, 10));
-  DeviceBuffer<float> y(total), mean(n * groups), invstd(n * groups), dx(total), dgamma(c),
-      dbeta(c);
-  kernels::groupnorm_forward(n, c, hw, groups, x.data(), gamma.data(), beta.data(), 1e-5f, y.data(),
-                             mean.data(), invstd.data());
-  kernels::groupnorm_backward(n, c, hw, groups, x.data(), dy.data(), gamma.data(), mean.data(),
-                              invstd.data(), dx.data(), dgamma.data(), dbeta.data());
-  std::vector<float> out;
-  for (const auto* b : {&y, &mean, &invstd, &dx, &dgamma, &dbeta}) append(out, *b);
-  return out;
 }
 
 // Every multiply-add is an explicit fmaf: bit-identical on both devices.
