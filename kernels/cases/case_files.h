@@ -21,6 +21,7 @@ std::vector<KernelCase> matrix_rows_cases();  // matrix_rows_cases.cpp
 std::vector<KernelCase> gather_cases();       // gather_cases.cpp
 std::vector<KernelCase> loss_cases();         // loss_cases.cpp
 std::vector<KernelCase> norm_cases();         // norm_cases.cpp
+std::vector<KernelCase> optim_cases();        // optim_cases.cpp
 
 // Device buffers of float inputs and outputs a case owns (shared by its launch and its read-back).
 struct Buffers {
@@ -33,6 +34,21 @@ struct Buffers {
     }
     return all;
   }
+};
+
+// A reference built value by value, each with the scale its tolerance applies to (a formula
+// evaluated on its terms' magnitudes: no cancellation).
+struct ScaledValues {
+  std::vector<double> values, magnitudes;
+  void add(double value, double magnitude) {
+    values.push_back(value);
+    magnitudes.push_back(magnitude);
+  }
+  void append(const ScaledValues& more) {
+    values.insert(values.end(), more.values.begin(), more.values.end());
+    magnitudes.insert(magnitudes.end(), more.magnitudes.begin(), more.magnitudes.end());
+  }
+  Reference reference() { return Reference(std::move(values), std::move(magnitudes)); }
 };
 
 // Uploads `inputs`, and output buffers of the given sizes poisoned (NaN) so that an element a

@@ -49,13 +49,6 @@ std::vector<std::vector<float>> inputs(const Norm& s, std::uint64_t seed) {
           std::vector<float>(s.segments())};
 }
 
-// Values with the scale their tolerance applies to.
-struct Values {
-  std::vector<double> v, m;
-  void add(double value, double magnitude) { v.push_back(value), m.push_back(magnitude); }
-  Reference reference() { return Reference(std::move(v), std::move(m)); }
-};
-
 struct Stats {
   std::vector<double> mean, var, abs_mean, count;
   Stats(const Norm& s, const std::vector<float>& x)
@@ -85,7 +78,7 @@ Reference forward_reference(const Norm& s, std::uint64_t seed) {
   const std::vector<std::vector<float>> in = inputs(s, seed);
   const std::vector<float>&x = in[kX], &gamma = in[kGamma], &beta = in[kBeta];
   const Stats st(s, x);
-  Values out;
+  ScaledValues out;
   for (std::size_t e = 0; e < x.size(); ++e) {
     const int ch = s.channel(e);
     out.add(gamma[ch] * st.xhat(s, x, e) + beta[ch],
@@ -119,7 +112,7 @@ Reference backward_reference(const Norm& s, std::uint64_t seed, bool accumulate)
     dgamma[ch] += dy[e] * xh, dbeta[ch] += dy[e];
     dgamma_m[ch] += std::fabs(dy[e]) * xs, dbeta_m[ch] += std::fabs(dy[e]);
   }
-  Values out;
+  ScaledValues out;
   for (std::size_t e = 0; e < x.size(); ++e) {
     const int k = s.segment(e);
     const double d = dy[e] * double(gamma[s.channel(e)]), n = st.count[k];
@@ -195,7 +188,7 @@ PreparedCase prepare(Op op, const Dims& size, std::uint64_t seed, bool accumulat
 Reference eval_reference(const Dims& size, std::uint64_t seed) {
   const Norm s(size, false);
   const std::vector<std::vector<float>> in = inputs(s, seed);
-  Values out;
+  ScaledValues out;
   for (std::size_t e = 0; e < s.size(); ++e) {
     const int ch = s.channel(e);
     const double g = in[kGamma][ch] / std::sqrt(double(in[kRunVar][ch]) + kEps),
