@@ -23,6 +23,7 @@ std::vector<KernelCase> loss_cases();         // loss_cases.cpp
 std::vector<KernelCase> norm_cases();         // norm_cases.cpp
 std::vector<KernelCase> optim_cases();        // optim_cases.cpp
 std::vector<KernelCase> lars_cases();         // lars_cases.cpp
+std::vector<KernelCase> precision_cases();    // precision_cases.cpp
 
 // Device buffers of float inputs and outputs a case owns (shared by its launch and its read-back).
 struct Buffers {
