@@ -40,7 +40,8 @@ std::vector<double> augment_plane(const std::uint8_t* plane, int h, int w, Augme
       int sy = y + t.dy, fx = x + t.dx;
       if (mode == kernels::PadMode::reflect) sy = reflect(sy, h), fx = reflect(fx, w);
       if (sy < 0 || sy >= h || fx < 0 || fx >= w) continue;
-      out[std::size_t(y) * w + x] = (plane[sy * w + (t.flip ? w - 1 - fx : fx)] / 255.0 - mean) / sd;
+      out[std::size_t(y) * w + x] =
+          (plane[sy * w + (t.flip ? w - 1 - fx : fx)] / 255.0 - mean) / sd;
     }
   return out;
 }
@@ -54,8 +55,13 @@ struct Dataset {
   std::vector<std::uint8_t> pixels;
   std::vector<std::int32_t> labels, indices;
   Dataset(const Dims& size, std::uint64_t seed)
-      : batch(int(size[0])), c(int(size[1])), h(int(size[2])), w(int(size[3])),
-        pixels((batch + 7) * numel(size) / batch), labels(batch + 7), indices(batch) {
+      : batch(int(size[0])),
+        c(int(size[1])),
+        h(int(size[2])),
+        w(int(size[3])),
+        pixels((batch + 7) * numel(size) / batch),
+        labels(batch + 7),
+        indices(batch) {
     HostRng rng(seed, 1);
     for (std::uint8_t& p : pixels) p = static_cast<std::uint8_t>(rng.below(256));
     for (std::int32_t& l : labels) l = static_cast<std::int32_t>(rng.below(10));
@@ -70,7 +76,8 @@ struct AugmentBuffers {
   explicit AugmentBuffers(const Dataset& d)
       : pixels(std::span<const std::uint8_t>(d.pixels)),
         labels(std::span<const std::int32_t>(d.labels)),
-        indices(std::span<const std::int32_t>(d.indices)), labels_out(d.batch),
+        indices(std::span<const std::int32_t>(d.indices)),
+        labels_out(d.batch),
         out(d.pixels.size() / (d.batch + 7) * d.batch) {
     labels_out.fill_bytes(0xff);
     out.fill_bytes(0xff);
@@ -115,8 +122,8 @@ KernelCase augment_case(const char* name, const kernels::AugmentParams& params) 
   };
   c.vs_reference = {0, 4e-7};
   c.bytes_per_element = 5;  // a byte read, a float written
-  c.sizes = {{37, 3, 9, 7}, {5, 1, 28, 28}, {1, 1, 5, 6}, {41, 4, 3, 5}, {3, 3, 32, 32},
-             {2, 2, 31, 33}, {257, 1, 3, 3}};
+  c.sizes = {{37, 3, 9, 7},  {5, 1, 28, 28}, {1, 1, 5, 6},  {41, 4, 3, 5},
+             {3, 3, 32, 32}, {2, 2, 31, 33}, {257, 1, 3, 3}};
   c.parity_sizes = {{37, 3, 32, 32}};
   c.bench_size = {512, 3, 32, 32};  // airbench94's training batch
   return c;
@@ -136,12 +143,13 @@ kernels::AugmentParams params(int pad, bool flip, kernels::PadMode pad_mode,
 
 std::vector<KernelCase> augment_cases() {
   using kernels::FlipMode, kernels::PadMode;
-  return {augment_case("normalize", params(0, false, PadMode::zero, FlipMode::coin)),
-          augment_case("crop pad=2 zero, coin flip", params(2, true, PadMode::zero, FlipMode::coin)),
-          augment_case("crop pad=2 reflect, coin flip",
-                       params(2, true, PadMode::reflect, FlipMode::coin)),
-          augment_case("crop pad=2 reflect, alternating flip",
-                       params(2, true, PadMode::reflect, FlipMode::alternating))};
+  return {
+      augment_case("normalize", params(0, false, PadMode::zero, FlipMode::coin)),
+      augment_case("crop pad=2 zero, coin flip", params(2, true, PadMode::zero, FlipMode::coin)),
+      augment_case("crop pad=2 reflect, coin flip",
+                   params(2, true, PadMode::reflect, FlipMode::coin)),
+      augment_case("crop pad=2 reflect, alternating flip",
+                   params(2, true, PadMode::reflect, FlipMode::alternating))};
 }
 
 }  // namespace gq::cases

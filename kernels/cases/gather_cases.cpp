@@ -13,8 +13,12 @@ struct Dataset {
   std::vector<float> features;
   std::vector<std::int32_t> labels, indices;
   Dataset(const Dims& size, std::uint64_t seed)
-      : batch(static_cast<int>(size[0])), dim(static_cast<int>(size[1])), rows(batch + 13),
-        features(seeded(std::size_t(rows) * dim, seed, 1)), labels(rows), indices(batch) {
+      : batch(static_cast<int>(size[0])),
+        dim(static_cast<int>(size[1])),
+        rows(batch + 13),
+        features(seeded(std::size_t(rows) * dim, seed, 1)),
+        labels(rows),
+        indices(batch) {
     HostRng rng(seed, 2);
     for (std::int32_t& l : labels) l = static_cast<std::int32_t>(rng.below(46));
     for (std::int32_t& i : indices) i = static_cast<std::int32_t>(rng.below(rows));
@@ -25,9 +29,11 @@ struct GatherBuffers {
   DeviceBuffer<float> features, out;
   DeviceBuffer<std::int32_t> labels, indices, labels_out;
   explicit GatherBuffers(const Dataset& d)
-      : features(std::span<const float>(d.features)), out(std::size_t(d.batch) * d.dim),
+      : features(std::span<const float>(d.features)),
+        out(std::size_t(d.batch) * d.dim),
         labels(std::span<const std::int32_t>(d.labels)),
-        indices(std::span<const std::int32_t>(d.indices)), labels_out(d.batch) {
+        indices(std::span<const std::int32_t>(d.indices)),
+        labels_out(d.batch) {
     out.fill_bytes(0xff);
     labels_out.fill_bytes(0xff);
   }

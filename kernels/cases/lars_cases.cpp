@@ -77,7 +77,7 @@ KernelCase lars_case(int adapted) {
   };
   c.vs_reference = {0, 1e-5};  // the trust ratio's float norms, carried into every update
   c.gpu_vs_emulator = {1e-7, 1e-5};
-  c.bytes_per_element = 28;  // the norms' 8 B, the update's 20
+  c.bytes_per_element = 28;                        // the norms' 8 B, the update's 20
   c.sizes = {{43}, {51}, {341}, {4097}, {70342}};  // 43: the first tensor is empty
   c.parity_sizes = {{70342}};
   return c;
@@ -85,6 +85,8 @@ KernelCase lars_case(int adapted) {
 
 }  // namespace
 
-std::vector<KernelCase> lars_cases() { return {lars_case(0), lars_case(3), lars_case(5)}; }
+std::vector<KernelCase> lars_cases() {
+  return {lars_case(0), lars_case(3), lars_case(5)};
+}
 
 }  // namespace gq::cases

@@ -21,8 +21,10 @@ struct Batch {
   std::vector<float> logits;
   std::vector<std::int32_t> labels;
   Batch(const Dims& size, std::uint64_t seed, bool ties)
-      : n(static_cast<int>(size[0])), classes(static_cast<int>(size[1])),
-        logits(seeded(numel(size), seed, 1, -4.0f, 4.0f)), labels(n) {
+      : n(static_cast<int>(size[0])),
+        classes(static_cast<int>(size[1])),
+        logits(seeded(numel(size), seed, 1, -4.0f, 4.0f)),
+        labels(n) {
     HostRng rng(seed, 2);
     for (std::int32_t& l : labels) l = static_cast<std::int32_t>(rng.below(classes));
     if (!ties) return;
@@ -37,8 +39,11 @@ struct LossBuffers {
   DeviceBuffer<float> logits, losses, dlogits;
   DeviceBuffer<std::int32_t> labels, correct;
   explicit LossBuffers(const Batch& b)
-      : logits(std::span<const float>(b.logits)), losses(b.n), dlogits(b.logits.size()),
-        labels(std::span<const std::int32_t>(b.labels)), correct(b.n) {
+      : logits(std::span<const float>(b.logits)),
+        losses(b.n),
+        dlogits(b.logits.size()),
+        labels(std::span<const std::int32_t>(b.labels)),
+        correct(b.n) {
     losses.fill_bytes(0xff);
     dlogits.fill_bytes(0xff);
     correct.fill_bytes(0xff);

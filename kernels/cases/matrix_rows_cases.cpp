@@ -39,8 +39,10 @@ KernelCase rows_case(bool broadcast) {
     copy_on_device(b->out[0].data(), b->in[0].data(), s.size() * sizeof(float));
     return PreparedCase{[b, s, broadcast] {
                           const MatrixView m{b->out[0].data(), s.rows, s.cols, s.ld};
-                          if (broadcast) kernels::broadcast_row(b->in[1].data(), m);
-                          else kernels::scale_rows(m, kAlpha);
+                          if (broadcast)
+                            kernels::broadcast_row(b->in[1].data(), m);
+                          else
+                            kernels::scale_rows(m, kAlpha);
                         },
                         [b] { return b->outputs(); }};
   };
@@ -54,7 +56,7 @@ KernelCase rows_case(bool broadcast) {
   };
   c.vs_reference = {0, broadcast ? 0.0 : 1e-7};  // one float multiply
   c.bytes_per_element = 8;
-  c.sizes = {{1, 1, 0},    {3, 31, 5},     {7, 257, 0}, {64, 4097, 5},
+  c.sizes = {{1, 1, 0},     {3, 31, 5},    {7, 257, 0}, {64, 4097, 5},
              {3, 65539, 0}, {1, 65539, 5}, {64, 1, 5},  {7, 1, 0}};
   // 2 blocks per row on the GPU; its maximum of 64, each with a strided share of the row.
   c.parity_sizes = {{7, 257, 5}, {3, 65539, 5}};
@@ -64,6 +66,8 @@ KernelCase rows_case(bool broadcast) {
 
 }  // namespace
 
-std::vector<KernelCase> matrix_rows_cases() { return {rows_case(false), rows_case(true)}; }
+std::vector<KernelCase> matrix_rows_cases() {
+  return {rows_case(false), rows_case(true)};
+}
 
 }  // namespace gq::cases

@@ -19,8 +19,10 @@ constexpr float kEps = 1e-5f, kMomentum = 0.1f;
 struct Norm {
   int n, c, hw, groups;  // groups 0: BatchNorm, a segment per channel
   Norm(const Dims& d, bool group)
-      : n(static_cast<int>(d[0])), c(static_cast<int>(group ? d[1] * d[2] : d[1])),
-        hw(static_cast<int>(group ? d[3] : d[2])), groups(group ? static_cast<int>(d[1]) : 0) {}
+      : n(static_cast<int>(d[0])),
+        c(static_cast<int>(group ? d[1] * d[2] : d[1])),
+        hw(static_cast<int>(group ? d[3] : d[2])),
+        groups(group ? static_cast<int>(d[1]) : 0) {}
   std::size_t size() const { return std::size_t(n) * c * hw; }
   int segments() const { return groups == 0 ? c : n * groups; }
   int channel(std::size_t e) const { return static_cast<int>(e / hw % c); }
@@ -92,7 +94,8 @@ Reference forward_reference(const Norm& s, std::uint64_t seed) {
     out.add(keep * rm + kMomentum * st.mean[k], keep * std::fabs(rm) + kMomentum * st.abs_mean[k]);
   }
   for (int k = 0; s.groups == 0 && k < s.c; ++k) {
-    const double rv = keep * in[kRunVar][k] + kMomentum * st.var[k] * st.count[k] / (st.count[k] - 1);
+    const double rv =
+        keep * in[kRunVar][k] + kMomentum * st.var[k] * st.count[k] / (st.count[k] - 1);
     out.add(rv, rv);
   }
   return out.reference();
@@ -149,8 +152,7 @@ void launch(Op op, const Norm& s, Buffers& b, bool accumulate) {
                                out(0), out(1), out(2));
   if (op == Op::gn_backward)
     kernels::groupnorm_backward(s.n, s.c, s.hw, s.groups, in(kX), in(kDy), in(kGamma),
-                                in(kSaveMean), in(kSaveInvstd), out(0), out(1), out(2),
-                                accumulate);
+                                in(kSaveMean), in(kSaveInvstd), out(0), out(1), out(2), accumulate);
 }
 
 PreparedCase prepare(Op op, const Dims& size, std::uint64_t seed, bool accumulate) {
@@ -158,10 +160,10 @@ PreparedCase prepare(Op op, const Dims& size, std::uint64_t seed, bool accumulat
   const std::size_t segs = s.segments(), c = s.c;
   const bool backward = op == Op::bn_backward || op == Op::gn_backward;
   const std::vector<std::size_t> sizes =
-      op == Op::bn_train ? std::vector<std::size_t>{s.size(), c, c, c, c}
+      op == Op::bn_train  ? std::vector<std::size_t>{s.size(), c, c, c, c}
       : op == Op::bn_eval ? std::vector<std::size_t>{s.size()}
-      : backward ? std::vector<std::size_t>{s.size(), c, c}
-                 : std::vector<std::size_t>{s.size(), segs, segs};
+      : backward          ? std::vector<std::size_t>{s.size(), c, c}
+                          : std::vector<std::size_t>{s.size(), segs, segs};
   auto b = buffers(inputs(s, seed), sizes);
   const auto copy = [&](int to, In from, std::size_t n) {
     copy_on_device(b->out[to].data(), b->in[from].data(), n * sizeof(float));
@@ -191,8 +193,8 @@ Reference eval_reference(const Dims& size, std::uint64_t seed) {
   ScaledValues out;
   for (std::size_t e = 0; e < s.size(); ++e) {
     const int ch = s.channel(e);
-    const double g = in[kGamma][ch] / std::sqrt(double(in[kRunVar][ch]) + kEps),
-                 x = in[kX][e], rm = in[kRunMean][ch], beta = in[kBeta][ch];
+    const double g = in[kGamma][ch] / std::sqrt(double(in[kRunVar][ch]) + kEps), x = in[kX][e],
+                 rm = in[kRunMean][ch], beta = in[kBeta][ch];
     out.add(g * (x - rm) + beta, std::fabs(g) * (std::fabs(x) + std::fabs(rm)) + std::fabs(beta));
   }
   return out.reference();
@@ -217,12 +219,13 @@ KernelCase norm_case(const char* name, Op op, bool accumulate, double bytes) {
   c.gpu_vs_emulator = {1e-6, 1e-5};
   c.bytes_per_element = bytes;
   if (group) {
-    c.sizes = {{3, 3, 2, 63}, {3, 1, 6, 63}, {3, 6, 1, 63}, {2, 2, 2, 1000},
+    c.sizes = {{3, 3, 2, 63}, {3, 1, 6, 63}, {3, 6, 1, 63},  {2, 2, 2, 1000},
                {1, 5, 1, 1},  {31, 1, 3, 7}, {2, 4, 2, 4097}};
     c.parity_sizes = {{3, 3, 2, 63}, {4, 8, 8, 1024}};
     c.bench_size = {128, 8, 8, 1024};  // airbench's widest layer: 64 channels of 32 x 32
   } else {
-    c.sizes = {{3, 5, 63}, {2, 3, 4097}, {257, 2, 1}, {1, 4, 2}, {1, 1, 2}, {31, 7, 31}, {4, 3, 1000}};
+    c.sizes = {{3, 5, 63}, {2, 3, 4097}, {257, 2, 1}, {1, 4, 2},
+               {1, 1, 2},  {31, 7, 31},  {4, 3, 1000}};
     c.parity_sizes = {{3, 5, 63}, {16, 64, 1024}};
     c.bench_size = {128, 64, 1024};
   }

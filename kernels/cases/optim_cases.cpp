@@ -181,9 +181,13 @@ KernelCase nonfinite_case() {
 }  // namespace
 
 std::vector<KernelCase> optim_cases() {
-  return {sgd_case("plain", 0.0f, false, 0.0f), sgd_case("plain l2", 0.0f, false, 1e-2f),
-          sgd_case("momentum", 0.9f, false, 0.0f), sgd_case("momentum l2", 0.9f, false, 5e-4f),
-          sgd_case("nesterov l2", 0.9f, true, 5e-4f), adamw_case(), clip_case(),
+  return {sgd_case("plain", 0.0f, false, 0.0f),
+          sgd_case("plain l2", 0.0f, false, 1e-2f),
+          sgd_case("momentum", 0.9f, false, 0.0f),
+          sgd_case("momentum l2", 0.9f, false, 5e-4f),
+          sgd_case("nesterov l2", 0.9f, true, 5e-4f),
+          adamw_case(),
+          clip_case(),
           nonfinite_case()};
 }
 

@@ -50,7 +50,8 @@ double round_to_bf16(double f) {
 // A bf16 from its fields: (-1)^s 1.m 2^(e - 127), or 0.m 2^-126 when e is 0.
 double decode(std::uint16_t b) {
   const int e = b >> 7 & 0xFF, m = b & 0x7F;
-  const double magnitude = e == 0 ? std::ldexp(m / 128.0, -126) : std::ldexp(1 + m / 128.0, e - 127);
+  const double magnitude =
+      e == 0 ? std::ldexp(m / 128.0, -126) : std::ldexp(1 + m / 128.0, e - 127);
   return b & 0x8000 ? -magnitude : magnitude;
 }
 

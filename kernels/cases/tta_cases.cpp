@@ -58,8 +58,8 @@ KernelCase views_case(int level) {
     return Reference(std::move(out));
   };
   c.bytes_per_element = 8.0 * views;  // an input read and an output written per view
-  c.sizes = {{3, 3, 32, 32}, {1, 1, 2, 2}, {5, 2, 7, 3}, {2, 4, 17, 31}, {257, 1, 3, 5}, {4, 3, 9, 9},
-             {1, 1, 3, 97}};
+  c.sizes = {{3, 3, 32, 32}, {1, 1, 2, 2}, {5, 2, 7, 3}, {2, 4, 17, 31},
+             {257, 1, 3, 5}, {4, 3, 9, 9}, {1, 1, 3, 97}};
   c.parity_sizes = {{37, 3, 32, 32}};
   c.bench_size = {500, 3, 32, 32};  // airbench94's evaluation batch
   return c;

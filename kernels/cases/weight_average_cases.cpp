@@ -48,16 +48,20 @@ struct Model {
 KernelCase weight_average_case(float decay, bool reset) {
   KernelCase c;
   char name[48];
-  std::snprintf(name, sizeof name, reset ? "weight_average/reset" : "weight_average/update decay=%.3g",
-                decay);
+  std::snprintf(name, sizeof name,
+                reset ? "weight_average/reset" : "weight_average/update decay=%.3g", decay);
   c.name = name;
   c.prepare = [decay, reset](const Dims& size, std::uint64_t seed) {
     auto m = std::make_shared<Model>(size[0], seed);
-    if (reset) m->ema.state().fill_bytes(0xff);
-    else copy_on_device(m->ema.state().data(), m->b->in[1].data(), size[0] * sizeof(float));
+    if (reset)
+      m->ema.state().fill_bytes(0xff);
+    else
+      copy_on_device(m->ema.state().data(), m->b->in[1].data(), size[0] * sizeof(float));
     return PreparedCase{[m, decay, reset] {
-                          if (reset) m->ema.reset();
-                          else m->ema.update(decay);
+                          if (reset)
+                            m->ema.reset();
+                          else
+                            m->ema.update(decay);
                         },
                         [m] { return m->outputs(); }};
   };

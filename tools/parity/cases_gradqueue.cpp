@@ -1,5 +1,5 @@
-// Parity cases for the Grad Queue: gradient-ring pushes with eviction, the length rule, the
-// statistics (running sums and two-pass) and scarcity_combine in element and cluster granularity.
+// Parity cases for the Grad Queue: the gradient ring's length rule and scarcity_combine in element
+// and cluster granularity (the ring's pushes and statistics are kernel cases).
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -19,34 +19,22 @@ std::vector<float> seeded(std::size_t n, std::uint64_t seed, float lo = -1.0f, f
   return seeded_uniform(n, seed, 0x9a7, lo, hi);
 }
 
-// The running sums are the same additions in the same order on both devices; the statistics
-// may differ by FMA contraction of sumsq / count - mean^2 (nvcc) and sqrt rounding.
-GQ_PARITY_CASE("gradqueue/push+length+statistics p=4097 qmax=6 pushes=12", 1e-7, 1e-5) {
-  const std::size_t p = 4097;
-  const int qmin = 2, qmax = 6;
-  DeviceBuffer<float> slots(qmax * p);
-  DeviceBuffer<double> sum(p), sumsq(p);
-  sum.fill_bytes(0);
-  sumsq.fill_bytes(0);
-  const RingState init = initial_ring_state(qmin, qmax, qmin);
+// The length rule's loss EMA in double, one thread on both devices, whose multiply-add nvcc may
+// contract: an ulp of the float it is read as (the pushes and statistics are kernel cases:
+// kernels/cases/gradient_ring_cases.cpp).
+GQ_PARITY_CASE("gradqueue/length rule over 12 losses qmin=2 qmax=6", 0.0, 1.2e-7) {
+  const RingState init = initial_ring_state(2, 6, 2);
   DeviceBuffer<RingState> state{std::span<const RingState>(&init, 1)};
-  const GradientRing ring{slots.data(), sum.data(), sumsq.data(), state.data(), p, qmax};
   DeviceBuffer<float> loss(1);
   const float losses[] = {2.0f, 1.9f, 1.8f, 1.7f, 1.6f, 1.5f, 1.4f, 5.0f, 4.0f, 3.0f, 2.9f, 2.8f};
-  for (int i = 0; i < 12; ++i) {
-    auto g = upload(seeded(p, 100 + i, -0.01f, 0.03f));
-    ring_push(ring, g.data());
-    loss.upload(std::span<const float>(&losses[i], 1));
-    ring_update_length(state.data(), loss.data(), 0.9f, 1e-3f);
-  }
-  DeviceBuffer<float> mean(p), sd(p), mean2(p), sd2(p);
-  ring_statistics(ring, mean.data(), sd.data());
-  ring_statistics_two_pass(ring, mean2.data(), sd2.data());
   std::vector<float> out;
-  for (const auto* b : {&mean, &sd, &mean2, &sd2}) append(out, *b);
-  const RingState s = state.to_host()[0];
-  for (int v : {s.head, s.count, s.qlen, s.have_ema}) out.push_back(static_cast<float>(v));
-  out.push_back(static_cast<float>(s.loss_ema));
+  for (float l : losses) {
+    loss.upload(std::span<const float>(&l, 1));
+    ring_update_length(state.data(), loss.data(), 0.9f, 1e-3f);
+    const RingState s = state.to_host()[0];
+    out.push_back(static_cast<float>(s.qlen));
+    out.push_back(static_cast<float>(s.loss_ema));
+  }
   return out;
 }
 
