@@ -12,7 +12,7 @@ const std::vector<KernelCase>& all_kernel_cases() {
                      activation_cases, dropout_cases, matrix_rows_cases, gather_cases,
                      loss_cases, norm_cases, optim_cases, lars_cases, precision_cases,
                      tta_cases, weight_average_cases, augment_cases, gradient_ring_cases,
-                     scarcity_cases, kmeans_cases})
+                     scarcity_cases, kmeans_cases, per_sample_cases})
       for (KernelCase& c : add()) out.push_back(std::move(c));
     return out;
   }();

@@ -2,9 +2,10 @@
 // (kernels/per_cluster_grad.h) on awkward shapes, outputs poisoned: against finite differences of
 // each sample's own loss L_i = sum(y_i * g_i) (double reference forward), against the layer's
 // ordinary weight gradient run on that sample alone (blas::gemm / dnn::Conv2d with n = 1), sums
-// against the batch gradient, norms against the materialised gradients (both conv methods),
-// per-cluster means against sums of per-sample gradients (every path), strided output rows, and
-// run-to-run determinism.
+// against the batch gradient, per-cluster means against sums of per-sample gradients (every path;
+// the conv reference is kernels/cases/per_sample_reference.h), strided output rows, and run-to-run
+// determinism. The gradients and norms against double references are kernel cases
+// (kernels/cases/per_sample_cases.cpp).
 #include "kernels/per_sample.h"
 
 #include <gtest/gtest.h>
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cases/per_sample_reference.h"
 #include "kernels/im2col.h"
 #include "kernels/per_cluster_grad.h"
 #include "runtime/blas.h"
@@ -204,24 +206,6 @@ TEST_P(LinearPerSample, MatchesTheOrdinaryGradientOfEachSampleAloneAndSumsToTheB
   EXPECT_TRUE(test::all_close(batch.to_host(), sum, 1e-5, 1e-5));
 }
 
-TEST_P(LinearPerSample, NormsMatchTheMaterialisedGradients) {
-  const auto [b, in, out] = GetParam();
-  const auto g = ref_gw();
-  for (bool with_bias : {false, true}) {
-    auto sq = test::poisoned(b);
-    linear_per_sample_sq_norms(x.data(), dy.data(), b, in, out, with_bias, sq.data());
-    std::vector<double> want(b, 0.0);
-    for (int i = 0; i < b; ++i) {
-      for (int e = 0; e < out * in; ++e)
-        want[i] += g[std::size_t(i) * out * in + e] * g[std::size_t(i) * out * in + e];
-      if (with_bias)
-        for (int o = 0; o < out; ++o)
-          want[i] += double(hdy[std::size_t(i) * out + o]) * hdy[std::size_t(i) * out + o];
-    }
-    EXPECT_TRUE(test::all_close(sq.to_host(), want, 1e-6, 1e-5)) << "bias " << with_bias;
-  }
-}
-
 TEST_P(LinearPerSample, PerClusterMeansMatchSumsOfPerSampleGradients) {
   const auto [b, in, out] = GetParam();
   const auto g = ref_gw();
@@ -350,29 +334,8 @@ class ConvPerSample : public ::testing::TestWithParam<Conv2dShape> {
     return l;
   }
   // Reference per-sample gradients [b, k, c, r, s] and bias gradients [b, k] in double.
-  std::vector<double> ref_gw() const {
-    std::vector<double> g(std::size_t(s.n) * s.w_elems(), 0.0);
-    for (int i = 0; i < s.n; ++i)
-      for (int o = 0; o < s.k; ++o)
-        for (int ch = 0; ch < s.c; ++ch)
-          for (int rr = 0; rr < s.r; ++rr)
-            for (int ss = 0; ss < s.s; ++ss) {
-              double acc = 0;
-              for (int oh = 0; oh < s.out_h(); ++oh)
-                for (int ow = 0; ow < s.out_w(); ++ow)
-                  acc += hdy[((std::size_t(i) * s.k + o) * s.out_h() + oh) * s.out_w() + ow] *
-                         xat(i, ch, oh * s.stride_h - s.pad_h + rr, ow * s.stride_w - s.pad_w + ss);
-              g[std::size_t(i) * s.w_elems() + ((std::size_t(o) * s.c + ch) * s.r + rr) * s.s +
-                ss] = acc;
-            }
-    return g;
-  }
-  std::vector<double> ref_gb() const {
-    std::vector<double> g(std::size_t(s.n) * s.k, 0.0);
-    for (std::size_t row = 0; row < g.size(); ++row)
-      for (int l = 0; l < L; ++l) g[row] += hdy[row * L + l];
-    return g;
-  }
+  std::vector<double> ref_gw() const { return cases::conv_per_sample_reference(s, hx, hdy).gw; }
+  std::vector<double> ref_gb() const { return cases::conv_per_sample_reference(s, hx, hdy).gb; }
   Conv2dShape s;
   int L = 0, p = 0;
   std::vector<float> hx, hdy, hw, hbias;
@@ -437,29 +400,6 @@ TEST_P(ConvPerSample, MatchesTheOrdinaryGradientOfEachSampleAloneAndSumsToTheBat
     for (int o = 0; o < s.k; ++o) want_b[o] += gbr[std::size_t(i) * s.k + o];
   std::vector<float> sum_bf(sum_b.begin(), sum_b.end());
   EXPECT_TRUE(test::all_close(sum_bf, want_b, 1e-4, 1e-5));
-}
-
-TEST_P(ConvPerSample, NormsMatchTheMaterialisedGradientsWithBothMethods) {
-  const auto g = ref_gw(), gbr = ref_gb();
-  for (bool with_bias : {false, true}) {
-    std::vector<double> want(s.n, 0.0);
-    for (int i = 0; i < s.n; ++i) {
-      for (std::size_t e = 0; e < s.w_elems(); ++e)
-        want[i] += g[i * s.w_elems() + e] * g[i * s.w_elems() + e];
-      if (with_bias)
-        for (int o = 0; o < s.k; ++o)
-          want[i] += gbr[std::size_t(i) * s.k + o] * gbr[std::size_t(i) * s.k + o];
-    }
-    for (NormMethod m : {NormMethod::instantiate, NormMethod::ghost}) {
-      auto sq = test::poisoned(s.n);
-      conv2d_per_sample_sq_norms(s, m, x.data(), dy.data(), with_bias, sq.data(), scratch.data());
-      EXPECT_TRUE(test::all_close(sq.to_host(), want, 1e-3, 1e-4))
-          << (m == NormMethod::ghost ? "ghost" : "instantiate") << " bias " << with_bias;
-    }
-    auto sq = test::poisoned(s.n);
-    conv2d_per_sample_sq_norms(s, x.data(), dy.data(), with_bias, sq.data(), scratch.data());
-    EXPECT_TRUE(test::all_close(sq.to_host(), want, 1e-3, 1e-4)) << "chosen method";
-  }
 }
 
 TEST_P(ConvPerSample, PerClusterMeansMatchSumsOfPerSampleGradients) {

@@ -1,5 +1,5 @@
-// Parity cases for per-sample and per-cluster weight gradients (kernels/per_sample.h,
-// kernels/per_cluster_grad.h).
+// Parity cases for per-cluster weight gradients (kernels/per_cluster_grad.h; the per-sample
+// gradients and norms are kernel cases: kernels/cases/per_sample_cases.cpp).
 // The segmented per-cluster kernel accumulates every output with fmaf over the same reduction
 // order on both devices (only the tile shape differs, and zero-padded steps add exact zeros), and
 // its bias means are ordered sums: zero tolerance. Cases that go through blas (cuBLAS vs oneDNN)
@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "kernels/per_cluster_grad.h"
-#include "kernels/per_sample.h"
 #include "runtime/dnn.h"
 #include "runtime/memory.h"
 #include "runtime/rng.h"
@@ -19,7 +18,6 @@
 namespace gq::parity {
 namespace {
 
-using kernels::NormMethod;
 using kernels::PerClusterPath;
 
 std::vector<float> seeded(std::size_t n, std::uint64_t seed) {
@@ -82,20 +80,6 @@ std::vector<float> conv_per_cluster(PerClusterPath path) {
   return r;
 }
 
-GQ_PARITY_CASE("per_sample/linear grads+norms b=37 in=70 out=41", 1e-6, 1e-6) {
-  const int b = 37, in = 70, out = 41;
-  auto x = upload(seeded(std::size_t(b) * in, 5)), dy = upload(seeded(std::size_t(b) * out, 6));
-  DeviceBuffer<float> gw(std::size_t(b) * out * in), gb(std::size_t(b) * out), sq(2 * b);
-  kernels::linear_per_sample_grads(x.data(), dy.data(), b, in, out, gw.data(), gb.data());
-  kernels::linear_per_sample_sq_norms(x.data(), dy.data(), b, in, out, false, sq.data());
-  kernels::linear_per_sample_sq_norms(x.data(), dy.data(), b, in, out, true, sq.data() + b);
-  std::vector<float> r;
-  append(r, gw);
-  append(r, gb);
-  append(r, sq);
-  return r;
-}
-
 // The GPU's tiles split each cluster's sum into pieces added at the end
 // (kernels/per_cluster_grad.cu);
 // the emulator's own tiles sum in one piece: equal to rounding unless both take the GPU's shapes.
@@ -105,23 +89,6 @@ GQ_PARITY_CASE("per_sample/linear per-cluster segmented b=37 k=4 (one empty)", 1
 
 GQ_PARITY_CASE("per_sample/linear per-cluster library b=37 k=4 (one empty)", 1e-5, 1e-5) {
   return linear_per_cluster(PerClusterPath::library);
-}
-
-GQ_PARITY_CASE("per_sample/conv 6x5x11x9 k7 3x3 s2 p1 grads+norms", 1e-5, 1e-5) {
-  const dnn::Conv2dShape s = conv_shape();
-  auto x = upload(seeded(s.x_elems(), 7)), dy = upload(seeded(s.y_elems(), 8));
-  DeviceBuffer<char> scratch(kernels::conv2d_per_sample_scratch_bytes(s));
-  DeviceBuffer<float> gw(s.n * s.w_elems()), gb(std::size_t(s.n) * s.k), sq(2 * s.n);
-  kernels::conv2d_per_sample_grads(s, x.data(), dy.data(), gw.data(), gb.data(), scratch.data());
-  kernels::conv2d_per_sample_sq_norms(s, NormMethod::instantiate, x.data(), dy.data(), true,
-                                      sq.data(), scratch.data());
-  kernels::conv2d_per_sample_sq_norms(s, NormMethod::ghost, x.data(), dy.data(), true,
-                                      sq.data() + s.n, scratch.data());
-  std::vector<float> r;
-  append(r, gw);
-  append(r, gb);
-  append(r, sq);
-  return r;
 }
 
 GQ_PARITY_CASE("per_sample/conv per-cluster segmented 3x3 s2 p1 k=3 (one empty)", 1e-6, 1e-5) {
