@@ -31,6 +31,7 @@ std::vector<KernelCase> gradient_ring_cases();  // gradient_ring_cases.cpp
 std::vector<KernelCase> scarcity_cases();     // scarcity_cases.cpp
 std::vector<KernelCase> kmeans_cases();       // kmeans_cases.cpp
 std::vector<KernelCase> per_sample_cases();   // per_sample_cases.cpp
+std::vector<KernelCase> per_cluster_grad_cases();  // per_cluster_grad_cases.cpp
 
 // Device buffers of float inputs and outputs a case owns (shared by its launch and its read-back).
 struct Buffers {

@@ -46,6 +46,14 @@ PerSampleGrads conv_per_sample_reference(const dnn::Conv2dShape& s, const std::v
   return g;
 }
 
+dnn::Conv2dShape conv_shape_of(const Dims& d) {
+  const auto i = [&](int k) { return static_cast<int>(d[k]); };
+  dnn::Conv2dShape s{i(0), i(1), i(2), i(3), i(4), i(5), i(5)};
+  s.stride_h = s.stride_w = i(6);
+  s.pad_h = s.pad_w = i(7);
+  return s;
+}
+
 namespace {
 
 KernelCase linear_grads_case() {
@@ -108,14 +116,6 @@ KernelCase linear_norms_case(bool with_bias) {
   return c;
 }
 
-dnn::Conv2dShape conv_shape(const Dims& d) {
-  const auto i = [&](int k) { return static_cast<int>(d[k]); };
-  dnn::Conv2dShape s{i(0), i(1), i(2), i(3), i(4), i(5), i(5)};
-  s.stride_h = s.stride_w = i(6);
-  s.pad_h = s.pad_w = i(7);
-  return s;
-}
-
 enum class ConvOp { grads, bias_grads, norms_instantiate, norms_ghost, norms_chosen };
 
 void conv_launch(ConvOp op, const dnn::Conv2dShape& s, Buffers& b, void* scratch) {
@@ -133,7 +133,7 @@ void conv_launch(ConvOp op, const dnn::Conv2dShape& s, Buffers& b, void* scratch
 }
 
 Reference conv_reference(ConvOp op, const Dims& size, std::uint64_t seed) {
-  const dnn::Conv2dShape s = conv_shape(size);
+  const dnn::Conv2dShape s = conv_shape_of(size);
   const PerSampleGrads g =
       conv_per_sample_reference(s, seeded(s.x_elems(), seed, 1), seeded(s.y_elems(), seed, 2));
   ScaledValues out;
@@ -158,7 +158,7 @@ KernelCase conv_case(const char* name, ConvOp op) {
   KernelCase c;
   c.name = std::string("per_sample/conv ") + name;
   c.prepare = [op](const Dims& size, std::uint64_t seed) {
-    const dnn::Conv2dShape s = conv_shape(size);
+    const dnn::Conv2dShape s = conv_shape_of(size);
     const std::size_t n = s.n;
     auto b = buffers({seeded(s.x_elems(), seed, 1), seeded(s.y_elems(), seed, 2)},
                      op == ConvOp::grads        ? std::vector<std::size_t>{n * s.w_elems(), n * s.k}
@@ -179,7 +179,7 @@ KernelCase conv_case(const char* name, ConvOp op) {
   c.parity_sizes = {{6, 5, 11, 9, 7, 3, 2, 1}};
   c.bench_size = {32, 64, 16, 16, 64, 3, 1, 1};
   // Per element of numel(size): bench_size's x, dy and outputs, over its numel.
-  const dnn::Conv2dShape s = conv_shape(c.bench_size);
+  const dnn::Conv2dShape s = conv_shape_of(c.bench_size);
   const double written = op == ConvOp::grads ? s.n * (s.w_elems() + s.k) : s.n * s.k;
   const double read = op == ConvOp::bias_grads ? s.y_elems() : s.x_elems() + s.y_elems();
   c.bytes_per_element = 4.0 * (read + written) / numel(c.bench_size);
