@@ -9,7 +9,11 @@ const std::vector<KernelCase>& all_kernel_cases() {
   static const std::vector<KernelCase> all = [] {
     std::vector<KernelCase> out;
     for (auto add : {reduce_cases, elementwise_cases, transpose_cases, bias_cases, pool_cases,
-                     activation_cases, dropout_cases, ring_cases})
+                     activation_cases, dropout_cases, matrix_rows_cases, gather_cases, loss_cases,
+                     norm_cases, optim_cases, lars_cases, precision_cases, tta_cases,
+                     weight_average_cases, augment_cases, gradient_ring_cases,
+                     gradient_ring_bf16_cases, scarcity_cases, kmeans_cases, per_sample_cases,
+                     per_cluster_grad_cases})
       for (KernelCase& c : add()) out.push_back(std::move(c));
     return out;
   }();

@@ -16,8 +16,23 @@ std::vector<KernelCase> pool_cases();         // pool_cases.cpp
 std::vector<KernelCase> dropout_cases();      // dropout_cases.cpp
 std::vector<KernelCase> elementwise_cases();  // elementwise_cases.cpp
 std::vector<KernelCase> reduce_cases();       // reduce_cases.cpp
-std::vector<KernelCase> ring_cases();         // ring_cases.cpp
+std::vector<KernelCase> gradient_ring_bf16_cases();  // gradient_ring_bf16_cases.cpp
 std::vector<KernelCase> transpose_cases();    // transpose_cases.cpp
+std::vector<KernelCase> matrix_rows_cases();  // matrix_rows_cases.cpp
+std::vector<KernelCase> gather_cases();       // gather_cases.cpp
+std::vector<KernelCase> loss_cases();         // loss_cases.cpp
+std::vector<KernelCase> norm_cases();         // norm_cases.cpp
+std::vector<KernelCase> optim_cases();        // optim_cases.cpp
+std::vector<KernelCase> lars_cases();         // lars_cases.cpp
+std::vector<KernelCase> precision_cases();    // precision_cases.cpp
+std::vector<KernelCase> tta_cases();          // tta_cases.cpp
+std::vector<KernelCase> weight_average_cases();  // weight_average_cases.cpp
+std::vector<KernelCase> augment_cases();      // augment_cases.cpp
+std::vector<KernelCase> gradient_ring_cases();  // gradient_ring_cases.cpp
+std::vector<KernelCase> scarcity_cases();     // scarcity_cases.cpp
+std::vector<KernelCase> kmeans_cases();       // kmeans_cases.cpp
+std::vector<KernelCase> per_sample_cases();   // per_sample_cases.cpp
+std::vector<KernelCase> per_cluster_grad_cases();  // per_cluster_grad_cases.cpp
 
 // Device buffers of float inputs and outputs a case owns (shared by its launch and its read-back).
 struct Buffers {
@@ -32,17 +47,38 @@ struct Buffers {
   }
 };
 
-// Uploads `inputs` and `outputs` output buffers of n floats, poisoned (NaN) so that an element a
+// A reference built value by value, each with the scale its tolerance applies to (a formula
+// evaluated on its terms' magnitudes: no cancellation).
+struct ScaledValues {
+  std::vector<double> values, magnitudes;
+  void add(double value, double magnitude) {
+    values.push_back(value);
+    magnitudes.push_back(magnitude);
+  }
+  void append(const ScaledValues& more) {
+    values.insert(values.end(), more.values.begin(), more.values.end());
+    magnitudes.insert(magnitudes.end(), more.magnitudes.begin(), more.magnitudes.end());
+  }
+  Reference reference() { return Reference(std::move(values), std::move(magnitudes)); }
+};
+
+// Uploads `inputs`, and output buffers of the given sizes poisoned (NaN) so that an element a
 // kernel fails to write cannot pass for a result.
 inline std::shared_ptr<Buffers> buffers(const std::vector<std::vector<float>>& inputs,
-                                        int outputs, std::size_t n) {
+                                        const std::vector<std::size_t>& output_sizes) {
   auto b = std::make_shared<Buffers>();
   for (const std::vector<float>& v : inputs) b->in.emplace_back(std::span<const float>(v));
-  for (int i = 0; i < outputs; ++i) {
+  for (std::size_t n : output_sizes) {
     b->out.emplace_back(n);
     b->out.back().fill_bytes(0xff);
   }
   return b;
+}
+
+// `outputs` poisoned output buffers of n floats each.
+inline std::shared_ptr<Buffers> buffers(const std::vector<std::vector<float>>& inputs,
+                                        int outputs, std::size_t n) {
+  return buffers(inputs, std::vector<std::size_t>(outputs, n));
 }
 
 }  // namespace gq::cases

@@ -1,14 +1,16 @@
-// gather_augment: exact normalization without augmentation; with crop and flip, every output plane
-// against a reference that makes the documented Philox draws, and (independently of the draws)
-// against a search over every valid (dy, dx, flip); labels gathered; determinism in (seed, step).
+// gather_augment: what its kernel cases (kernels/cases/augment_cases.cpp: normalisation, crops
+// with zero and reflect padding, coin and alternating flips against the documented draws) cannot
+// say: each sample is some valid crop and flip (by search, independently of the draws),
+// determinism in (seed, step), a rank's share, torch's reflect padding by hand, the alternating
+// flip's sequence over epochs from a device step, labels skipped, argument checks.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
-#include <set>
 #include <tuple>
 
 #include "kernels/augment.h"
+#include "kernels/cases/augment_reference.h"
 #include "runtime/error.h"
 #include "tests/test_util.h"
 
@@ -31,46 +33,15 @@ Images make_images(int count, int c, int h, int w, std::uint64_t seed) {
   return im;
 }
 
-struct Transform {
-  int dy, dx;
-  bool flip;
-  bool operator<(const Transform& o) const {
-    return std::tie(dy, dx, flip) < std::tie(o.dy, o.dx, o.flip);
-  }
-};
-
-// The draws as augment.h documents them.
-Transform documented_draw(const AugmentParams& p, int b) {
-  const Philox4 r = philox_random4(p.seed, p.step, static_cast<std::uint64_t>(b));
-  const std::uint32_t span = 2u * static_cast<std::uint32_t>(p.pad) + 1u;
-  return {static_cast<int>(r.v[0] % span) - p.pad, static_cast<int>(r.v[1] % span) - p.pad,
-          p.flip && (r.v[2] & 1u) != 0};
-}
-
-int reflect_ref(int i, int n) {
-  while (i < 0 || i >= n) i = i < 0 ? -i : 2 * (n - 1) - i;
-  return i;
-}
+using cases::AugmentTransform;
 
 // One output plane of sample `sample`, channel ch, under transform t, in double.
-std::vector<double> plane_ref(const Images& im, int sample, int ch, Transform t,
+std::vector<double> plane_ref(const Images& im, int sample, int ch, AugmentTransform t,
                               const std::vector<float>& mean, const std::vector<float>& sd,
                               PadMode pad_mode = PadMode::zero) {
-  std::vector<double> out(std::size_t(im.h) * im.w);
   const std::uint8_t* in =
       im.pixels.data() + sample * im.sample_size() + std::size_t(ch) * im.h * im.w;
-  for (int y = 0; y < im.h; ++y)
-    for (int x = 0; x < im.w; ++x) {
-      int sy = y + t.dy, fx = x + t.dx;
-      if (pad_mode == PadMode::reflect) sy = reflect_ref(sy, im.h), fx = reflect_ref(fx, im.w);
-      double v = 0;
-      if (sy >= 0 && sy < im.h && fx >= 0 && fx < im.w) {
-        const int sx = t.flip ? im.w - 1 - fx : fx;
-        v = (in[sy * im.w + sx] / 255.0 - mean[ch]) / sd[ch];
-      }
-      out[std::size_t(y) * im.w + x] = v;
-    }
-  return out;
+  return cases::augment_plane(in, im.h, im.w, t, mean[ch], sd[ch], pad_mode);
 }
 
 bool planes_match(std::span<const float> got, const std::vector<double>& want) {
@@ -101,50 +72,7 @@ Output augment(const Images& im, const std::vector<std::int32_t>& indices,
 const std::vector<float> kMean = {0.49f, 0.48f, 0.45f, 0.5f};
 const std::vector<float> kStd = {0.25f, 0.24f, 0.26f, 0.3f};
 
-TEST(Augment, WithoutCropOrFlipNormalizesExactly) {
-  const Images im = make_images(11, 3, 9, 7, 1);
-  const std::vector<std::int32_t> indices = {3, 0, 10, 3, 7};
-  const Output r = augment(im, indices, kMean, kStd, AugmentParams{0, false, 42, 5});
-  for (std::size_t b = 0; b < indices.size(); ++b) {
-    EXPECT_EQ(r.labels[b], im.labels[indices[b]]);
-    for (int ch = 0; ch < im.c; ++ch) {
-      const auto want = plane_ref(im, indices[b], ch, {0, 0, false}, kMean, kStd);
-      const std::span<const float> got(r.out.data() + (b * im.c + ch) * want.size(), want.size());
-      EXPECT_TRUE(test::all_close(got, want, 1e-6, 1e-6)) << "sample " << b << " channel " << ch;
-    }
-  }
-}
-
 class AugmentShapes : public ::testing::TestWithParam<std::tuple<int, int, int, int, bool>> {};
-
-TEST_P(AugmentShapes, CropAndFlipFollowTheDocumentedDraws) {
-  const auto [c, h, w, pad, flip] = GetParam();
-  const Images im = make_images(13, c, h, w, 2 + c + h);
-  std::vector<std::int32_t> indices;
-  for (int b = 0; b < 37; ++b) indices.push_back((b * 5 + 3) % im.count);
-  const AugmentParams params{pad, flip, 1234, 99};
-  const Output r = augment(im, indices, kMean, kStd, params);
-  std::set<Transform> seen;
-  for (int b = 0; b < static_cast<int>(indices.size()); ++b) {
-    ASSERT_EQ(r.labels[b], im.labels[indices[b]]);
-    const Transform t = documented_draw(params, b);
-    ASSERT_LE(std::abs(t.dy), pad);
-    ASSERT_LE(std::abs(t.dx), pad);
-    seen.insert(t);
-    for (int ch = 0; ch < c; ++ch) {
-      const auto want = plane_ref(im, indices[b], ch, t, kMean, kStd);
-      const std::span<const float> got(r.out.data() + (std::size_t(b) * c + ch) * want.size(),
-                                       want.size());
-      ASSERT_TRUE(test::all_close(got, want, 1e-6, 1e-6)) << "sample " << b << " channel " << ch;
-    }
-  }
-  // The draws vary across the batch (37 samples; the chance of one repeated transform is tiny).
-  EXPECT_GT(seen.size(), 1u);
-  if (flip) {
-    EXPECT_TRUE(std::any_of(seen.begin(), seen.end(), [](const Transform& t) { return t.flip; }));
-    EXPECT_TRUE(std::any_of(seen.begin(), seen.end(), [](const Transform& t) { return !t.flip; }));
-  }
-}
 
 // Independent of how the draws are made: each output sample is the crop/flip of its source for
 // some valid (dy, dx, flip), the same for all of its channels.
@@ -213,7 +141,8 @@ INSTANTIATE_TEST_SUITE_P(Shapes, AugmentShapes,
 // ---- reflect padding and the alternating flip (airbench94) ------------------------------------
 
 // PyTorch's F.pad(x, (2, 2, 2, 2), 'reflect') of a 4-wide row [a b c d] is [c b a b c d c b]:
-// the edge is not repeated. Written out by hand, independent of reflect_ref.
+// the edge is not repeated. Written out by hand: this holds the reference the augment kernel
+// cases compare with (cases::augment_plane) to torch.
 TEST(AugmentReflect, MatchesTorchReflectPaddingByHand) {
   const Images im = make_images(1, 1, 4, 4, 8);
   const std::vector<float> mean = {0.0f}, sd = {1.0f / 255.0f};  // out = raw pixel value
@@ -229,80 +158,8 @@ TEST(AugmentReflect, MatchesTorchReflectPaddingByHand) {
     }
 }
 
-class AugmentReflectShapes : public ::testing::TestWithParam<std::tuple<int, int, int, int>> {};
-
-TEST_P(AugmentReflectShapes, CropReadsTheReflectPaddedImage) {
-  const auto [c, h, w, pad] = GetParam();
-  const Images im = make_images(9, c, h, w, 9 + h);
-  std::vector<std::int32_t> indices;
-  for (int b = 0; b < 41; ++b) indices.push_back((b * 7 + 2) % im.count);
-  AugmentParams params{pad, true, 321, 17};
-  params.pad_mode = PadMode::reflect;
-  const Output r = augment(im, indices, kMean, kStd, params);
-  for (int b = 0; b < static_cast<int>(indices.size()); ++b) {
-    ASSERT_EQ(r.labels[b], im.labels[indices[b]]);
-    const Transform t = documented_draw(params, b);  // the draws do not depend on the pad mode
-    for (int ch = 0; ch < c; ++ch) {
-      const auto want = plane_ref(im, indices[b], ch, t, kMean, kStd, PadMode::reflect);
-      const std::span<const float> got(r.out.data() + (std::size_t(b) * c + ch) * want.size(),
-                                       want.size());
-      ASSERT_TRUE(test::all_close(got, want, 1e-6, 1e-6)) << "sample " << b << " channel " << ch;
-    }
-  }
-  // Same draws, zero padding: identical wherever the crop stays inside the image.
-  params.pad_mode = PadMode::zero;
-  const Output z = augment(im, indices, kMean, kStd, params);
-  for (int b = 0; b < static_cast<int>(indices.size()); ++b) {
-    const Transform t = documented_draw(params, b);
-    if (t.dy != 0 || t.dx != 0) continue;
-    const std::size_t n = im.sample_size();
-    EXPECT_TRUE(std::equal(z.out.begin() + b * n, z.out.begin() + (b + 1) * n,
-                           r.out.begin() + b * n));
-  }
-}
-
-INSTANTIATE_TEST_SUITE_P(Shapes, AugmentReflectShapes,
-                         ::testing::Values(std::make_tuple(3, 32, 32, 2), std::make_tuple(3, 9, 7, 2),
-                                           std::make_tuple(1, 3, 5, 2), std::make_tuple(4, 5, 3, 1),
-                                           std::make_tuple(2, 31, 33, 4)));
-
 bool preflip(std::uint64_t seed, int sample) {
   return (philox_random4(seed, kPreflipStream, static_cast<std::uint64_t>(sample)).v[0] & 1u) != 0;
-}
-
-// Image i is mirrored in epoch e iff preflip(i) XOR (e odd), for every batch of every epoch, at
-// any batch position and rank offset; the crops still follow the per-step draws.
-TEST(AugmentAlternatingFlip, EachImageAlternatesFromItsPreflip) {
-  const Images im = make_images(23, 3, 6, 5, 10);
-  const std::uint64_t steps_per_epoch = 3, seed = 99;
-  int coin_ones = 0;
-  for (int i = 0; i < im.count; ++i) coin_ones += preflip(seed, i);
-  EXPECT_GT(coin_ones, 0);
-  EXPECT_LT(coin_ones, im.count);
-  for (std::uint64_t step = 0; step < 4 * steps_per_epoch; ++step) {
-    const std::uint64_t epoch = step / steps_per_epoch;
-    std::vector<std::int32_t> indices;
-    for (int b = 0; b < 11; ++b) indices.push_back(static_cast<int>((b * 5 + step * 3) % im.count));
-    AugmentParams params{2, true, seed, step};
-    params.pad_mode = PadMode::reflect;
-    params.flip_mode = FlipMode::alternating;
-    params.steps_per_epoch = steps_per_epoch;
-    params.first = step % 2 == 0 ? 0 : 40;  // a rank's offset changes the crops, not the flips
-    const Output r = augment(im, indices, kMean, kStd, params);
-    for (int b = 0; b < static_cast<int>(indices.size()); ++b) {
-      const Philox4 d = philox_random4(seed, step, params.first + static_cast<std::uint64_t>(b));
-      const bool want_flip = preflip(seed, indices[b]) != ((epoch & 1) != 0);
-      const Transform t{static_cast<int>(d.v[0] % 5) - 2, static_cast<int>(d.v[1] % 5) - 2,
-                        want_flip};
-      for (int ch = 0; ch < im.c; ++ch) {
-        const auto want = plane_ref(im, indices[b], ch, t, kMean, kStd, PadMode::reflect);
-        const std::span<const float> got(r.out.data() + (std::size_t(b) * im.c + ch) * want.size(),
-                                         want.size());
-        ASSERT_TRUE(test::all_close(got, want, 1e-6, 1e-6))
-            << "step " << step << " sample " << b << " channel " << ch;
-      }
-    }
-  }
 }
 
 // The per-epoch sequence of one image, through the step read from device memory (a captured

@@ -1,6 +1,9 @@
 // The gradient ring against a host double-precision model: long random sequences of pushes,
 // length-rule updates and fixed lengths, with the running-sum statistics checked against the
-// two-pass kernel and a host two-pass of the contents to 1e-5 relative (docs/GRADQUEUE.md §3.1).
+// two-pass kernel and a host two-pass of the contents to 1e-5 relative (docs/GRADQUEUE.md §3.1);
+// the length rule, a shrink, a one-slot ring, the skip flag. One push with eviction, the
+// statistics and the recomputed sums at awkward sizes are kernel cases
+// (kernels/cases/gradient_ring_cases.cpp).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -335,26 +338,6 @@ INSTANTIATE_TEST_SUITE_P(Sizes, GradientRingSequence,
                                            std::make_tuple(std::size_t{257}, 2000),
                                            std::make_tuple(std::size_t{4097}, 600),
                                            std::make_tuple(std::size_t{65539}, 60)));
-
-TEST(GradientRingPush, RecomputeSumsReanchorsCorruptedSums) {
-  const std::size_t p = 4097;
-  DeviceRing q(p, 2, 6, 5);
-  HostRing h(2, 6, 5);
-  for (int i = 0; i < 9; ++i) {
-    const auto g = test::random_vector(p, 400 + i, -2.0f, 3.0f);
-    q.push(g);
-    h.push(g);
-  }
-  q.sum.fill_bytes(0xFF);  // as after restoring slots and state from a checkpoint
-  q.sumsq.fill_bytes(0xFF);
-  ring_recompute_sums(q.ring());
-  check_statistics(q, h, std::vector<double>(p, 1e3));
-  // and pushing continues from the re-anchored sums
-  const auto g = test::random_vector(p, 500);
-  q.push(g);
-  h.push(g);
-  check_statistics(q, h, std::vector<double>(p, 1e3));
-}
 
 }  // namespace
 }  // namespace gq::kernels

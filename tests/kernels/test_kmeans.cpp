@@ -1,8 +1,8 @@
-// k-means against a host reference that follows kmeans.h's definition operation for operation
-// (same Philox draws, same float distance order, same chunked tree sums, same tie rules), so the
-// assignments, sizes, order and offsets must be identical and the centroids agree to 1e-5 (they
-// are in fact computed by the same float operations). Plus blobs, convergence, empty clusters,
-// the k = 1 / k = b / k > distinct-points edges, determinism, and l2_normalize_rows.
+// k-means against the host reference that follows kmeans.h's definition operation for operation
+// (kernels/cases/kmeans_reference.h, shared with the k-means kernel case, which holds the default
+// plan to it at awkward sizes): every launch plan gives the same bits, the largest problem, blobs,
+// convergence, empty clusters, the k = 1 / k = b / k > distinct-points edges, determinism, and
+// l2_normalize_rows out of place and on tiny rows.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,6 +13,7 @@
 #include <tuple>
 #include <vector>
 
+#include "kernels/cases/kmeans_reference.h"
 #include "kernels/kmeans.h"
 #include "runtime/error.h"
 #include "runtime/launch_counters.h"
@@ -23,160 +24,8 @@
 namespace gq::kernels {
 namespace {
 
-// ---- host reference ---------------------------------------------------------------------------
-
-struct HostClustering {
-  std::vector<int> assignment, sizes, order, offsets;
-  std::vector<float> centroids;
-  int iterations = 0, converged = 0, k_effective = 0;
-  int reseeds = 0;  // reference only: re-seeds that moved a centroid
-};
-
-float dist2(const float* x, const float* c, int f) {
-  float acc = 0.0f;
-  for (int j = 0; j < f; ++j) {
-    const float d = x[j] - c[j];
-    acc = std::fmaf(d, d, acc);
-  }
-  return acc;
-}
-
-HostClustering reference_kmeans(const std::vector<float>& x, int b, int f, int k, int max_iters,
-                                std::uint64_t seed, std::uint64_t stream) {
-  constexpr int kChunk = 256;
-  HostClustering r;
-  std::vector<float>& C = r.centroids;
-  C.assign(std::size_t(k) * f, 0.0f);
-  auto row = [&](int i) { return x.data() + std::size_t(i) * f; };
-  auto set_centre = [&](int c, int p) {
-    std::copy(row(p), row(p) + f, C.begin() + std::size_t(c) * f);
-  };
-
-  // Seeding.
-  std::vector<int> chosen(b, 0);
-  std::vector<float> D(b, 0.0f);
-  {
-    const float u = uniform01(philox_random4(seed, stream, 0).v[0]);
-    int p = static_cast<int>(u * static_cast<float>(b));
-    p = std::min(p, b - 1);
-    set_centre(0, p);
-    chosen[p] = 1;
-  }
-  const int chunks = (b + kChunk - 1) / kChunk;
-  for (int c = 1; c < std::min(k, b); ++c) {
-    for (int i = 0; i < b; ++i) {
-      const float d = dist2(row(i), C.data() + std::size_t(c - 1) * f, f);
-      D[i] = c == 1 ? d : std::fmin(D[i], d);
-    }
-    std::vector<float> sums(chunks);
-    for (int ch = 0; ch < chunks; ++ch) {
-      float v[kChunk];
-      for (int t = 0; t < kChunk; ++t) v[t] = ch * kChunk + t < b ? D[ch * kChunk + t] : 0.0f;
-      for (int s = kChunk / 2; s > 0; s >>= 1)
-        for (int t = 0; t < s; ++t) v[t] += v[t + s];
-      sums[ch] = v[0];
-    }
-    float total = 0.0f;
-    for (float s : sums) total += s;
-    int p = -1;
-    if (total > 0.0f) {
-      const float target = uniform01(philox_random4(seed, stream, c).v[0]) * total;
-      float running = 0.0f;
-      for (int ch = 0; ch < chunks && p < 0; ++ch) {
-        const float next = running + sums[ch];
-        if (next > target) {
-          float acc = running;
-          int last_positive = -1;
-          for (int i = ch * kChunk; i < std::min(b, (ch + 1) * kChunk); ++i) {
-            if (D[i] > 0.0f) last_positive = i;
-            acc += D[i];
-            if (acc > target) {
-              p = i;
-              break;
-            }
-          }
-          if (p < 0) p = last_positive;
-        }
-        running = next;
-      }
-      for (int i = b - 1; i >= 0 && p < 0; --i)
-        if (D[i] > 0.0f) p = i;
-    }
-    for (int i = 0; i < b && p < 0; ++i)
-      if (!chosen[i]) p = i;
-    chosen[p] = 1;
-    set_centre(c, p);
-  }
-  for (int c = b; c < k; ++c) set_centre(c, 0);
-
-  std::vector<float> dist(b);
-  r.assignment.assign(b, 0);
-  auto assign = [&]() {
-    bool changed = false;
-    for (int i = 0; i < b; ++i) {
-      int best = 0;
-      float best_d = dist2(row(i), C.data(), f);
-      for (int c = 1; c < k; ++c) {
-        const float d = dist2(row(i), C.data() + std::size_t(c) * f, f);
-        if (d < best_d) best_d = d, best = c;
-      }
-      changed |= r.assignment[i] != best;
-      r.assignment[i] = best;
-      dist[i] = best_d;
-    }
-    return changed;
-  };
-  auto sort = [&]() {
-    r.sizes.assign(k, 0);
-    for (int a : r.assignment) ++r.sizes[a];
-    r.offsets.assign(k + 1, 0);
-    for (int c = 0; c < k; ++c) r.offsets[c + 1] = r.offsets[c] + r.sizes[c];
-    r.order.assign(b, -1);
-    std::vector<int> next(r.offsets.begin(), r.offsets.end() - 1);
-    for (int i = 0; i < b; ++i) r.order[next[r.assignment[i]]++] = i;
-  };
-  auto update = [&]() {
-    for (int c = 0; c < k; ++c) {
-      const int n = r.sizes[c];
-      if (n == 0) continue;
-      for (int j = 0; j < f; ++j) {
-        float acc = 0.0f;
-        for (int m = 0; m < n; ++m) acc += row(r.order[r.offsets[c] + m])[j];
-        C[std::size_t(c) * f + j] = acc / static_cast<float>(n);
-      }
-    }
-  };
-  auto reseed = [&]() {
-    for (int c = 0; c < k; ++c) {
-      if (r.sizes[c] != 0) continue;
-      float best = -INFINITY;
-      int p = -1;
-      for (int i = 0; i < b; ++i)
-        if (dist[i] > best) best = dist[i], p = i;
-      if (best < 0.0f) continue;
-      set_centre(c, p);
-      dist[p] = -1.0f;
-      ++r.reseeds;
-    }
-  };
-
-  assign();
-  r.converged = k == 1;
-  if (k > 1) {
-    for (int it = 1; it <= max_iters && !r.converged; ++it) {
-      sort();
-      reseed();
-      update();
-      const bool changed = assign();
-      r.iterations = it;
-      if (!changed) r.converged = 1;
-    }
-  }
-  sort();
-  update();
-  for (int s : r.sizes) r.k_effective += s > 0;
-  return r;
-}
+using cases::HostClustering;
+using cases::kmeans_reference;
 
 // ---- device run -------------------------------------------------------------------------------
 
@@ -251,21 +100,26 @@ void expect_consistent(const HostClustering& r, int b, int k) {
 
 class KMeansSizes : public ::testing::TestWithParam<std::tuple<int, int, int>> {};
 
-TEST_P(KMeansSizes, MatchesHostReferenceExactly) {
+// The kernel case (kernels/cases/kmeans_cases.cpp) holds the default plan to the host reference;
+// here every plan gives its bits: a launch per phase, and the fused kernel on one block, on the
+// automatic grid and on 3 blocks (grid syncs between OS threads on the emulator).
+TEST_P(KMeansSizes, EveryPlanGivesTheSameBits) {
   const auto [b, f, k] = GetParam();
   const auto x = test::random_vector(std::size_t(b) * f, 1000 * b + 10 * f + k);
   const std::uint64_t seed = 1234 + b, stream = 77;
-  const auto want = reference_kmeans(x, b, f, k, 10, seed, stream);
-  // Both plans, and the fused kernel on one block, on the automatic grid and on 3 blocks (grid
-  // syncs between OS threads on the emulator): the same bits as the reference every time.
-  for (const auto& [plan, blocks] : {std::pair{KMeansPlan::per_phase, 0},
-                                     std::pair{KMeansPlan::fused, 0}, std::pair{KMeansPlan::fused, 1},
-                                     std::pair{KMeansPlan::fused, 3}}) {
+  const auto want = device_kmeans(x, b, f, k, 10, seed, stream);
+  expect_consistent(want, b, k);
+  for (const auto& [plan, blocks] :
+       {std::pair{KMeansPlan::per_phase, 0}, std::pair{KMeansPlan::fused, 1},
+        std::pair{KMeansPlan::fused, 3}}) {
     SCOPED_TRACE(std::string(plan == KMeansPlan::fused ? "fused" : "per_phase") + ", blocks " +
                  std::to_string(blocks));
     const auto got = device_kmeans(x, b, f, k, 10, seed, stream, plan, blocks);
-    expect_same(got, want, f);
-    expect_consistent(got, b, k);
+    EXPECT_EQ(got.assignment, want.assignment);
+    EXPECT_EQ(got.order, want.order);
+    EXPECT_EQ(got.offsets, want.offsets);
+    EXPECT_EQ(got.iterations, want.iterations);
+    EXPECT_EQ(got.centroids, want.centroids);
   }
 }
 
@@ -280,7 +134,7 @@ INSTANTIATE_TEST_SUITE_P(Awkward, KMeansSizes,
 TEST(KMeansLimits, LargestSupportedProblemMatchesTheReference) {
   const int b = 16384, f = 1024, k = 64;
   const auto x = test::random_vector(std::size_t(b) * f, 99);
-  const auto want = reference_kmeans(x, b, f, k, 1, 5, 6);
+  const auto want = kmeans_reference(x, b, f, k, 1, 5, 6);
   const auto got = device_kmeans(x, b, f, k, 1, 5, 6);
   expect_same(got, want, f);
   expect_consistent(got, b, k);
@@ -305,7 +159,7 @@ TEST(KMeans, RecoversSeparatedBlobs) {
     }
   }
   const auto got = device_kmeans(x, b, f, k, 20, 42, 3);
-  expect_same(got, reference_kmeans(x, b, f, k, 20, 42, 3), f);
+  expect_same(got, kmeans_reference(x, b, f, k, 20, 42, 3), f);
   EXPECT_EQ(got.converged, 1);
   EXPECT_EQ(got.k_effective, k);
   // A bijection between blobs and clusters.
@@ -332,7 +186,7 @@ TEST(KMeans, ConvergenceFlagAndIterationCount) {
   const auto x = test::random_vector(std::size_t(b) * f, 31);
   // Enough iterations: converges early, and further iterations are no-ops.
   const auto many = device_kmeans(x, b, f, k, 100, 9, 1);
-  expect_same(many, reference_kmeans(x, b, f, k, 100, 9, 1), f);
+  expect_same(many, kmeans_reference(x, b, f, k, 100, 9, 1), f);
   EXPECT_EQ(many.converged, 1);
   EXPECT_GT(many.iterations, 1);
   EXPECT_LT(many.iterations, 100);
@@ -341,12 +195,12 @@ TEST(KMeans, ConvergenceFlagAndIterationCount) {
   EXPECT_EQ(more.assignment, many.assignment);
   // One iteration: not converged yet on random data.
   const auto one = device_kmeans(x, b, f, k, 1, 9, 1);
-  expect_same(one, reference_kmeans(x, b, f, k, 1, 9, 1), f);
+  expect_same(one, kmeans_reference(x, b, f, k, 1, 9, 1), f);
   EXPECT_EQ(one.iterations, 1);
   EXPECT_EQ(one.converged, 0);
   // No iterations: the initial assignment of the k-means++ seeds.
   const auto none = device_kmeans(x, b, f, k, 0, 9, 1);
-  expect_same(none, reference_kmeans(x, b, f, k, 0, 9, 1), f);
+  expect_same(none, kmeans_reference(x, b, f, k, 0, 9, 1), f);
   EXPECT_EQ(none.iterations, 0);
   EXPECT_EQ(none.converged, 0);
 }
@@ -364,7 +218,7 @@ TEST(KMeans, EmptyClusterIsReseededWithTheFarthestPoint) {
       x[i * f] = clump == 2 ? 10.0f * rng.uniform() : 3.0f * clump;
       x[i * f + 1] = clump == 2 ? 10.0f * rng.uniform() : 0.0f;
     }
-    const auto want = reference_kmeans(x, b, f, k, 10, data_seed, 2);
+    const auto want = kmeans_reference(x, b, f, k, 10, data_seed, 2);
     if (want.reseeds == 0) continue;
     ++found;
     SCOPED_TRACE("data seed " + std::to_string(data_seed));
@@ -402,7 +256,7 @@ TEST(KMeans, KEqualsBGivesEachPointItsOwnCluster) {
   const int b = 31, f = 3;
   const auto x = test::random_vector(std::size_t(b) * f, 4);
   const auto got = device_kmeans(x, b, f, b, 10, 8, 8);
-  expect_same(got, reference_kmeans(x, b, f, b, 10, 8, 8), f);
+  expect_same(got, kmeans_reference(x, b, f, b, 10, 8, 8), f);
   EXPECT_EQ(got.sizes, std::vector<int>(b, 1));
   EXPECT_EQ(got.k_effective, b);
   EXPECT_EQ(got.converged, 1);
@@ -424,7 +278,7 @@ TEST(KMeans, MoreClustersThanDistinctPointsLeavesTheRestEmpty) {
       x.insert(x.end(), distinct.begin() + p * f, distinct.begin() + (p + 1) * f);
   const int b = 30;
   const auto got = device_kmeans(x, b, f, k, 10, 3, 3);
-  expect_same(got, reference_kmeans(x, b, f, k, 10, 3, 3), f);
+  expect_same(got, kmeans_reference(x, b, f, k, 10, 3, 3), f);
   expect_consistent(got, b, k);
   EXPECT_EQ(got.k_effective, 3);
   EXPECT_EQ(got.converged, 1);
@@ -435,7 +289,7 @@ TEST(KMeans, MoreClustersThanPoints) {
   const int b = 5, f = 3, k = 9;
   const auto x = test::random_vector(std::size_t(b) * f, 6);
   const auto got = device_kmeans(x, b, f, k, 10, 4, 4);
-  expect_same(got, reference_kmeans(x, b, f, k, 10, 4, 4), f);
+  expect_same(got, kmeans_reference(x, b, f, k, 10, 4, 4), f);
   expect_consistent(got, b, k);
   EXPECT_EQ(got.k_effective, b);
   for (int c = b; c < k; ++c) EXPECT_EQ(got.sizes[c], 0);
@@ -445,7 +299,7 @@ TEST(KMeans, AllPointsIdentical) {
   const int b = 40, f = 4, k = 4;
   std::vector<float> x(std::size_t(b) * f, 0.25f);
   const auto got = device_kmeans(x, b, f, k, 10, 1, 1);
-  expect_same(got, reference_kmeans(x, b, f, k, 10, 1, 1), f);
+  expect_same(got, kmeans_reference(x, b, f, k, 10, 1, 1), f);
   EXPECT_EQ(got.k_effective, 1);
   EXPECT_EQ(got.sizes[0], b);
 }
@@ -491,7 +345,7 @@ TEST(KMeans, SeedingStreamFromDeviceMemory) {
     };
     const auto from_device = run(DeviceScalar<std::uint64_t>::read(step.data()).affine(1, 100));
     EXPECT_EQ(from_device, run(host_step + 100));
-    EXPECT_EQ(from_device, reference_kmeans(x, b, f, k, 3, 9, host_step + 100).assignment);
+    EXPECT_EQ(from_device, kmeans_reference(x, b, f, k, 3, 9, host_step + 100).assignment);
     step.upload(std::span<const std::uint64_t>(&other_step, 1));
     EXPECT_EQ(run(DeviceScalar<std::uint64_t>::read(step.data()).affine(1, 100)),
               run(other_step + 100));
@@ -515,7 +369,7 @@ TEST(KMeans, LaunchesDoNotDependOnK) {
       auto centroids = test::poisoned(std::size_t(k) * f);
       auto result = test::poisoned<KMeansResult>(1);
       DeviceBuffer<char> scratch(kmeans_scratch_bytes(b, f, k));
-      const auto want = reference_kmeans(x, b, f, k, max_iters, 8, 9);
+      const auto want = kmeans_reference(x, b, f, k, max_iters, 8, 9);
       for (const KMeansPlan plan : {KMeansPlan::per_phase, KMeansPlan::fused}) {
         const LaunchCounters before = launch_counters();
         kmeans({dx.data(), Shape{b, f}}, {k, max_iters, 8, 9, plan},
@@ -578,7 +432,7 @@ TEST(KMeans, RunsOnTheLargestCooperativeGrid) {
   EXPECT_LE(kmeans_fused_blocks_limit(kKMeansMaxClusters), kmeans_fused_blocks_limit(1))
       << "more clusters take more shared memory, never fewer";
   const auto x = test::random_vector(std::size_t(b) * f, 4242);
-  const auto want = reference_kmeans(x, b, f, k, 4, 31, 5);
+  const auto want = kmeans_reference(x, b, f, k, 4, 31, 5);
   const auto got = device_kmeans(x, b, f, k, 4, 31, 5, KMeansPlan::fused, static_cast<int>(limit));
   expect_consistent(got, b, k);
   expect_same(got, want, f);
@@ -588,23 +442,14 @@ TEST(KMeans, RunsOnTheLargestCooperativeGrid) {
 
 class L2Normalize : public ::testing::TestWithParam<std::tuple<int, int>> {};
 
-TEST_P(L2Normalize, MatchesDoubleReferenceAndKeepsZeroRows) {
+// Out of place: the in-place bits into a poisoned output, the input untouched, one launch (the
+// reference comparison is a kernel case: kernels/cases/kmeans_cases.cpp).
+TEST_P(L2Normalize, OutOfPlaceGivesTheInPlaceBitsInOneLaunch) {
   const auto [rows, cols] = GetParam();
   auto x = test::random_vector(std::size_t(rows) * cols, rows * 7 + cols);
   for (int j = 0; j < cols; ++j) x[j] = 0.0f;  // row 0 is zero
   auto dx = test::to_device(x);
   l2_normalize_rows(dx.data(), rows, cols);
-  std::vector<double> want(x.size());
-  for (int r = 0; r < rows; ++r) {
-    double ss = 0;
-    for (int j = 0; j < cols; ++j)
-      ss += double(x[std::size_t(r) * cols + j]) * x[std::size_t(r) * cols + j];
-    const double s = std::max(std::sqrt(ss), 1e-12);
-    for (int j = 0; j < cols; ++j)
-      want[std::size_t(r) * cols + j] = x[std::size_t(r) * cols + j] / s;
-  }
-  EXPECT_TRUE(test::all_close(dx.to_host(), want, 1e-6, 1e-5));
-  // Out of place: the same bits into a poisoned output, the input untouched, one launch.
   const auto src = test::to_device(x);
   auto out = test::poisoned(x.size());
   const LaunchCounters before = launch_counters();

@@ -1,10 +1,10 @@
-// Row maps over strided matrices (kernels/matrix_rows.h) against a CPU reference: every row of
-// awkward widths and counts (k not a power of two, widths not multiples of the block), strided
-// rows whose padding must stay untouched, poisoned outputs, one launch whatever the row count.
+// Row maps over strided matrices (kernels/matrix_rows.h): one launch whatever the row count,
+// scale_rows' bits, empty and bad shapes. The reference comparison (awkward shapes, padding left
+// untouched, poisoned outputs) is a kernel case: kernels/cases/matrix_rows_cases.cpp.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
-#include <tuple>
 
 #include "kernels/elementwise.h"
 #include "kernels/matrix_rows.h"
@@ -20,12 +20,13 @@ std::uint32_t bits(float v) {
   return u;
 }
 
-// (rows, cols, padding of each row beyond cols)
-class MatrixRows : public ::testing::TestWithParam<std::tuple<int, std::size_t, std::size_t>> {};
+// What the kernel cases (kernels/cases/matrix_rows_cases.cpp) cannot say: one launch whatever the
+// row count, and scale_rows gives kernels::scale's bits on each row.
+class MatrixRows : public ::testing::TestWithParam<int> {};
 
-TEST_P(MatrixRows, ScaleRowsScalesEveryRowAsScaleDoesAndLeavesThePadding) {
-  const auto [rows, cols, pad] = GetParam();
-  const std::size_t ld = cols + pad, n = rows * ld;
+TEST_P(MatrixRows, ScaleRowsIsOneLaunchWithTheBitsOfScale) {
+  const int rows = GetParam();
+  const std::size_t cols = 257, ld = cols + 5, n = rows * ld;
   const auto h = test::random_vector(n, 7 + rows);
   auto m = test::to_device(h), per_row = test::to_device(h);
   const LaunchCounters before = launch_counters();
@@ -33,39 +34,20 @@ TEST_P(MatrixRows, ScaleRowsScalesEveryRowAsScaleDoesAndLeavesThePadding) {
   EXPECT_EQ((launch_counters() - before).total(), 1u) << "one launch for " << rows << " rows";
   for (int r = 0; r < rows; ++r) scale(per_row.data() + r * ld, cols, 512.0f / 3.0f);
   const auto got = m.to_host(), want = per_row.to_host();
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::size_t c = i % ld;
-    const double ref =
-        c < cols ? static_cast<double>(h[i]) * static_cast<float>(512.0 / 3.0) : h[i];
-    ASSERT_NEAR(got[i], ref, 1e-6 * std::fabs(ref)) << "row " << i / ld << " col " << c;
-    ASSERT_EQ(bits(got[i]), bits(want[i]))
-        << "row " << i / ld << " col " << c << ": not the bits of kernels::scale";
-  }
+  for (std::size_t i = 0; i < n; ++i)
+    ASSERT_EQ(bits(got[i]), bits(want[i])) << "row " << i / ld << " col " << i % ld;
 }
 
-TEST_P(MatrixRows, BroadcastRowFillsEveryRowAndLeavesThePadding) {
-  const auto [rows, cols, pad] = GetParam();
-  const std::size_t ld = cols + pad, n = rows * ld;
-  const auto src = test::random_vector(cols, 3 + rows);
-  const auto d_src = test::to_device(src);
-  auto m = test::poisoned(n);
+TEST_P(MatrixRows, BroadcastRowIsOneLaunch) {
+  const int rows = GetParam();
+  const auto d_src = test::to_device(test::random_vector(31, 3));
+  auto m = test::poisoned(std::size_t(rows) * 31);
   const LaunchCounters before = launch_counters();
-  broadcast_row(d_src.data(), {m.data(), std::size_t(rows), cols, ld});
+  broadcast_row(d_src.data(), MatrixView::dense(m.data(), rows, 31));
   EXPECT_EQ((launch_counters() - before).total(), 1u) << "one launch for " << rows << " rows";
-  const auto got = m.to_host();
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::size_t c = i % ld;
-    if (c < cols)
-      ASSERT_EQ(bits(got[i]), bits(src[c])) << "row " << i / ld << " col " << c;
-    else
-      ASSERT_EQ(bits(got[i]), 0xFFFFFFFFu) << "padding written at row " << i / ld << " col " << c;
-  }
 }
 
-INSTANTIATE_TEST_SUITE_P(AwkwardShapes, MatrixRows,
-                         ::testing::Combine(::testing::Values(1, 3, 7, 64),
-                                            ::testing::Values(1, 31, 257, 4097, 65539),
-                                            ::testing::Values(0, 5)));
+INSTANTIATE_TEST_SUITE_P(RowCounts, MatrixRows, ::testing::Values(1, 7, 64));
 
 TEST(MatrixRowsEdges, EmptyMatricesLaunchNothing) {
   auto m = test::poisoned(4);

@@ -2,9 +2,11 @@
 // (kernels/per_cluster_grad.h) on awkward shapes, outputs poisoned: against finite differences of
 // each sample's own loss L_i = sum(y_i * g_i) (double reference forward), against the layer's
 // ordinary weight gradient run on that sample alone (blas::gemm / dnn::Conv2d with n = 1), sums
-// against the batch gradient, norms against the materialised gradients (both conv methods),
-// per-cluster means against sums of per-sample gradients (every path), strided output rows, and
-// run-to-run determinism.
+// against the batch gradient, one cluster against the ordinary gradient over b, the chunked and
+// piecewise library paths against the segmented one, strided output rows, and run-to-run
+// determinism. The per-sample gradients and norms and the per-cluster means (every path) against
+// double references are kernel cases (kernels/cases/per_sample_cases.cpp,
+// per_cluster_grad_cases.cpp).
 #include "kernels/per_sample.h"
 
 #include <gtest/gtest.h>
@@ -17,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cases/per_sample_reference.h"
 #include "kernels/im2col.h"
 #include "kernels/per_cluster_grad.h"
 #include "runtime/blas.h"
@@ -61,28 +64,6 @@ Clusters random_clusters(int b, int k, unsigned seed, int empty = -1) {
     out.offsets.push_back(static_cast<int>(out.order.size()));
   }
   return out;
-}
-
-// k = b: every sample its own cluster, in a shuffled order.
-Clusters singleton_clusters(int b, unsigned seed) {
-  Clusters out{b, std::vector<int>(b), std::vector<int>(b + 1)};
-  std::iota(out.order.begin(), out.order.end(), 0);
-  std::shuffle(out.order.begin(), out.order.end(), std::mt19937(seed));
-  std::iota(out.offsets.begin(), out.offsets.end(), 0);
-  return out;
-}
-
-// g_c = (1/n_c) sum_{i in c} per_sample[i] (rows of `width`), 0 for an empty cluster.
-std::vector<double> cluster_means(const std::vector<double>& per_sample, std::size_t width,
-                                  const Clusters& cl) {
-  std::vector<double> g(cl.k * width, 0.0);
-  for (int c = 0; c < cl.k; ++c) {
-    const int n = cl.offsets[c + 1] - cl.offsets[c];
-    for (int j = cl.offsets[c]; j < cl.offsets[c + 1]; ++j)
-      for (std::size_t e = 0; e < width; ++e)
-        g[c * width + e] += per_sample[cl.order[j] * width + e] / n;
-  }
-  return g;
 }
 
 struct DeviceClusters {
@@ -140,17 +121,6 @@ class LinearPerSample : public ::testing::TestWithParam<LinearCase> {
     }
     return l;
   }
-  // Reference per-sample gradients [b, out, in] in double.
-  std::vector<double> ref_gw() const {
-    const auto [b, in, out] = GetParam();
-    std::vector<double> g(std::size_t(b) * out * in);
-    for (int i = 0; i < b; ++i)
-      for (int o = 0; o < out; ++o)
-        for (int p = 0; p < in; ++p)
-          g[(std::size_t(i) * out + o) * in + p] =
-              double(hdy[std::size_t(i) * out + o]) * hx[std::size_t(i) * in + p];
-    return g;
-  }
   std::vector<float> hx, hdy, hw, hbias;
   DeviceBuffer<float> x, dy;
 };
@@ -202,50 +172,6 @@ TEST_P(LinearPerSample, MatchesTheOrdinaryGradientOfEachSampleAloneAndSumsToTheB
   auto batch = test::poisoned(std::size_t(out) * in);
   blas::gemm(Op::T, Op::N, out, in, b, 1.0f, dy.data(), out, x.data(), in, 0.0f, batch.data(), in);
   EXPECT_TRUE(test::all_close(batch.to_host(), sum, 1e-5, 1e-5));
-}
-
-TEST_P(LinearPerSample, NormsMatchTheMaterialisedGradients) {
-  const auto [b, in, out] = GetParam();
-  const auto g = ref_gw();
-  for (bool with_bias : {false, true}) {
-    auto sq = test::poisoned(b);
-    linear_per_sample_sq_norms(x.data(), dy.data(), b, in, out, with_bias, sq.data());
-    std::vector<double> want(b, 0.0);
-    for (int i = 0; i < b; ++i) {
-      for (int e = 0; e < out * in; ++e)
-        want[i] += g[std::size_t(i) * out * in + e] * g[std::size_t(i) * out * in + e];
-      if (with_bias)
-        for (int o = 0; o < out; ++o)
-          want[i] += double(hdy[std::size_t(i) * out + o]) * hdy[std::size_t(i) * out + o];
-    }
-    EXPECT_TRUE(test::all_close(sq.to_host(), want, 1e-6, 1e-5)) << "bias " << with_bias;
-  }
-}
-
-TEST_P(LinearPerSample, PerClusterMeansMatchSumsOfPerSampleGradients) {
-  const auto [b, in, out] = GetParam();
-  const auto g = ref_gw();
-  const auto gbias = to_double(hdy);
-  std::vector<Clusters> clusterings = {
-      random_clusters(b, 1, 1), singleton_clusters(b, 2), random_clusters(b, 3, 3, /*empty=*/1),
-      random_clusters(b, 4, 4, /*empty=*/0), random_clusters(b, 2, 5)};
-  for (const Clusters& cl : clusterings) {
-    DeviceClusters dcl(cl);
-    const auto want_w = cluster_means(g, std::size_t(out) * in, cl);
-    const auto want_b = cluster_means(gbias, out, cl);
-    for (PerClusterPath path : kPaths) {
-      LinearPerClusterGrad grads(b, in, out, cl.k, path);
-      auto gw = test::poisoned(std::size_t(cl.k) * out * in),
-           gb = test::poisoned(std::size_t(cl.k) * out);
-      grads.compute(x.data(), dy.data(), dcl.view(),
-                    MatrixView::dense(gw.data(), cl.k, std::size_t(out) * in),
-                    MatrixView::dense(gb.data(), cl.k, out));
-      EXPECT_TRUE(test::all_close(gw.to_host(), want_w, 1e-6, 1e-5))
-          << path_name(path) << " k=" << cl.k;
-      EXPECT_TRUE(test::all_close(gb.to_host(), want_b, 1e-6, 1e-5))
-          << path_name(path) << " k=" << cl.k;
-    }
-  }
 }
 
 TEST_P(LinearPerSample, OneClusterIsTheOrdinaryGradientOverB) {
@@ -349,30 +275,8 @@ class ConvPerSample : public ::testing::TestWithParam<Conv2dShape> {
         }
     return l;
   }
-  // Reference per-sample gradients [b, k, c, r, s] and bias gradients [b, k] in double.
-  std::vector<double> ref_gw() const {
-    std::vector<double> g(std::size_t(s.n) * s.w_elems(), 0.0);
-    for (int i = 0; i < s.n; ++i)
-      for (int o = 0; o < s.k; ++o)
-        for (int ch = 0; ch < s.c; ++ch)
-          for (int rr = 0; rr < s.r; ++rr)
-            for (int ss = 0; ss < s.s; ++ss) {
-              double acc = 0;
-              for (int oh = 0; oh < s.out_h(); ++oh)
-                for (int ow = 0; ow < s.out_w(); ++ow)
-                  acc += hdy[((std::size_t(i) * s.k + o) * s.out_h() + oh) * s.out_w() + ow] *
-                         xat(i, ch, oh * s.stride_h - s.pad_h + rr, ow * s.stride_w - s.pad_w + ss);
-              g[std::size_t(i) * s.w_elems() + ((std::size_t(o) * s.c + ch) * s.r + rr) * s.s +
-                ss] = acc;
-            }
-    return g;
-  }
-  std::vector<double> ref_gb() const {
-    std::vector<double> g(std::size_t(s.n) * s.k, 0.0);
-    for (std::size_t row = 0; row < g.size(); ++row)
-      for (int l = 0; l < L; ++l) g[row] += hdy[row * L + l];
-    return g;
-  }
+  // Reference per-sample bias gradients [b, k] in double.
+  std::vector<double> ref_gb() const { return cases::conv_per_sample_reference(s, hx, hdy).gb; }
   Conv2dShape s;
   int L = 0, p = 0;
   std::vector<float> hx, hdy, hw, hbias;
@@ -437,54 +341,6 @@ TEST_P(ConvPerSample, MatchesTheOrdinaryGradientOfEachSampleAloneAndSumsToTheBat
     for (int o = 0; o < s.k; ++o) want_b[o] += gbr[std::size_t(i) * s.k + o];
   std::vector<float> sum_bf(sum_b.begin(), sum_b.end());
   EXPECT_TRUE(test::all_close(sum_bf, want_b, 1e-4, 1e-5));
-}
-
-TEST_P(ConvPerSample, NormsMatchTheMaterialisedGradientsWithBothMethods) {
-  const auto g = ref_gw(), gbr = ref_gb();
-  for (bool with_bias : {false, true}) {
-    std::vector<double> want(s.n, 0.0);
-    for (int i = 0; i < s.n; ++i) {
-      for (std::size_t e = 0; e < s.w_elems(); ++e)
-        want[i] += g[i * s.w_elems() + e] * g[i * s.w_elems() + e];
-      if (with_bias)
-        for (int o = 0; o < s.k; ++o)
-          want[i] += gbr[std::size_t(i) * s.k + o] * gbr[std::size_t(i) * s.k + o];
-    }
-    for (NormMethod m : {NormMethod::instantiate, NormMethod::ghost}) {
-      auto sq = test::poisoned(s.n);
-      conv2d_per_sample_sq_norms(s, m, x.data(), dy.data(), with_bias, sq.data(), scratch.data());
-      EXPECT_TRUE(test::all_close(sq.to_host(), want, 1e-3, 1e-4))
-          << (m == NormMethod::ghost ? "ghost" : "instantiate") << " bias " << with_bias;
-    }
-    auto sq = test::poisoned(s.n);
-    conv2d_per_sample_sq_norms(s, x.data(), dy.data(), with_bias, sq.data(), scratch.data());
-    EXPECT_TRUE(test::all_close(sq.to_host(), want, 1e-3, 1e-4)) << "chosen method";
-  }
-}
-
-TEST_P(ConvPerSample, PerClusterMeansMatchSumsOfPerSampleGradients) {
-  const auto g = ref_gw(), gbr = ref_gb();
-  const std::vector<Clusters> clusterings = {random_clusters(s.n, 1, 1), singleton_clusters(s.n, 2),
-                                             random_clusters(s.n, 3, 3, /*empty=*/1),
-                                             random_clusters(s.n, 2, 4),
-                                             random_clusters(s.n, 4, 5, /*empty=*/3)};
-  for (const Clusters& cl : clusterings) {
-    DeviceClusters dcl(cl);
-    const auto want_w = cluster_means(g, s.w_elems(), cl);
-    const auto want_b = cluster_means(gbr, s.k, cl);
-    for (PerClusterPath path : kPaths) {
-      Conv2dPerClusterGrad grads(s, cl.k, path);
-      auto gw = test::poisoned(std::size_t(cl.k) * s.w_elems()),
-           gb = test::poisoned(std::size_t(cl.k) * s.k);
-      grads.compute(x.data(), dy.data(), dcl.view(),
-                    MatrixView::dense(gw.data(), cl.k, s.w_elems()),
-                    MatrixView::dense(gb.data(), cl.k, s.k));
-      EXPECT_TRUE(test::all_close(gw.to_host(), want_w, kAtol, kRtol))
-          << path_name(path) << " k=" << cl.k;
-      EXPECT_TRUE(test::all_close(gb.to_host(), want_b, kAtol, kRtol))
-          << path_name(path) << " k=" << cl.k;
-    }
-  }
 }
 
 TEST_P(ConvPerSample, OneClusterIsTheOrdinaryGradientOverB) {

@@ -1,7 +1,8 @@
 // float32 <-> bfloat16 (runtime/bf16.h, kernels/precision.h): the device's conversions, through the
 // kernels, against a reference written another way (the two bf16 neighbours of each float compared
 // in double), on every bf16 value, the bit patterns around every rounding boundary, NaN payloads,
-// infinities, subnormals and the largest finite values. On a GPU this holds the hardware's
+// infinities, subnormals and the largest finite values. Random finite bit patterns are a kernel
+// case (kernels/cases/precision_cases.cpp). On a GPU this holds the hardware's
 // cvt.rn.bf16.f32 to the same reference.
 #include <gtest/gtest.h>
 
@@ -12,7 +13,6 @@
 
 #include "kernels/precision.h"
 #include "runtime/memory.h"
-#include "runtime/rng.h"
 
 namespace gq::kernels {
 namespace {
@@ -77,13 +77,6 @@ TEST(Bf16, RoundsEveryBinadeAtEveryBoundaryAsTheReference) {
     for (std::uint32_t lower : {0x0000u, 0x0001u, 0x7FFFu, 0x8000u, 0x8001u, 0xFFFFu})
       in.push_back(from_bits(upper << 16 | lower));
   in.push_back(0.0f);  // an odd count: the grid's last partial share
-  expect_rounded_as_reference(in);
-}
-
-TEST(Bf16, RoundsRandomFloatsAsTheReference) {
-  HostRng rng(7, 0);
-  std::vector<float> in(1'000'003);
-  for (float& f : in) f = from_bits(rng.next_u32());
   expect_rounded_as_reference(in);
 }
 

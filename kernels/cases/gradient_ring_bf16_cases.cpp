@@ -91,7 +91,7 @@ KernelCase push_case() {
 
 }  // namespace
 
-std::vector<KernelCase> ring_cases() {
+std::vector<KernelCase> gradient_ring_bf16_cases() {
   return {push_case()};
 }
 
