@@ -52,6 +52,12 @@ struct KernelCase {
   Tolerance vs_reference;
   Tolerance gpu_vs_emulator;  // 0: the GPU gives the emulator's bits
   double bytes_per_element = 0;  // device traffic of one launch, per element of numel(size)
+  // Where numel(size) is not the element count (a size holding a window and a padding that may be
+  // 0), the traffic of one launch at `size`; bench_bytes() takes it first.
+  std::function<double(const Dims& size)> bytes_moved;
+  double bench_bytes() const {
+    return bytes_moved ? bytes_moved(bench_size) : bytes_per_element * double(numel(bench_size));
+  }
   std::vector<Dims> sizes = {{1}, {31}, {257}, {4097}, {65539}};  // awkward: partial blocks, tails
   std::vector<Dims> parity_sizes = {{65539}};  // a size per path the GPU takes
   Dims bench_size = {std::size_t{1} << 20};

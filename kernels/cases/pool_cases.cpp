@@ -113,6 +113,7 @@ KernelCase pool_case(const char* name, Op op, Tolerance tol, double bytes) {
   c.reference = [op](const Dims& size, std::uint64_t seed) { return reference(op, size, seed); };
   c.vs_reference = tol;
   c.bytes_per_element = bytes;  // per input element
+  c.bytes_moved = [bytes](const Dims& s) { return bytes * double(s[0] * s[1] * s[2] * s[3]); };
   c.sizes = {{3, 5, 9, 7, 2, 2, 0},   {3, 5, 9, 7, 3, 2, 1}, {3, 5, 9, 7, 3, 1, 1},
              {2, 3, 8, 8, 2, 2, 0},   {3, 2, 4, 150, 2, 2, 0}, {1, 2, 13, 6, 3, 2, 0},
              {2, 3, 5, 11, 3, 3, 1},  {2, 2, 6, 5, 4, 1, 2}, {4, 1, 1, 1, 1, 1, 0},

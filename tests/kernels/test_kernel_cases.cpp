@@ -66,6 +66,7 @@ TEST(KernelCaseList, NamesAreUniqueAndEveryCaseIsComplete) {
   for (const KernelCase& c : all_kernel_cases()) {
     EXPECT_TRUE(c.prepare && c.reference) << c.name;
     EXPECT_GT(c.bytes_per_element, 0) << c.name;
+    EXPECT_GT(c.bench_bytes(), 0) << c.name;  // the benchmark's GB/s
     EXPECT_FALSE(c.sizes.empty()) << c.name;
     names.push_back(c.name);
   }

@@ -32,8 +32,7 @@ const bool kCasesRegistered = [] {
     benchmark::RegisterBenchmark(("BM_Case/" + c.name + " " + gq::cases::to_string(c.bench_size)).c_str(),
                                  [&c](benchmark::State& state) {
                                    gq::cases::PreparedCase p = c.prepare(c.bench_size, 1);
-                                   gq::bench::timed_loop(
-                                       state, c.bytes_per_element * gq::cases::numel(c.bench_size), p.launch);
+                                   gq::bench::timed_loop(state, c.bench_bytes(), p.launch);
                                  })
         ->UseManualTime()
         ->Unit(benchmark::kMillisecond);
