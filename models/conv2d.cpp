@@ -67,4 +67,8 @@ std::string Conv2d::add_to_graph(InferenceGraph& g, const std::string& name,
                 {"pads", std::vector<std::int64_t>{pad_, pad_, pad_, pad_}}});
 }
 
+void Conv2d::add_library_choices(LibraryChoices& choices) const {
+  LibraryChoices::add(choices.convolutions, plan_->implementation_names());
+}
+
 }  // namespace gq::models

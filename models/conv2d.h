@@ -25,6 +25,7 @@ class Conv2d : public Layer {
   double flops_per_sample() const override;
   MemoryUse memory_use() const override { return {0, plan_ ? plan_->workspace_bytes() : 0}; }
   bool has_params() const override { return true; }
+  void add_library_choices(LibraryChoices& choices) const override;
   std::string add_to_graph(InferenceGraph& g, const std::string& name,
                            const std::string& x) const override;
   std::optional<std::size_t> prepare_per_cluster(int k) override;

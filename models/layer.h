@@ -3,6 +3,7 @@
 // plans, workspaces). forward/backward then allocate nothing.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -41,6 +42,16 @@ struct MemoryUse {
   std::size_t workspace = 0;  // library workspaces and scratch
 };
 
+// What the libraries chose for a model's plans (dnn::Conv2d, blas::GemmPlan), each name once in
+// the order first added: the start-up line `precision`.
+struct LibraryChoices {
+  std::vector<std::string> convolutions, gemms;
+  static void add(std::vector<std::string>& to, const std::vector<std::string>& names) {
+    for (const std::string& n : names)
+      if (std::find(to.begin(), to.end(), n) == to.end()) to.push_back(n);
+  }
+};
+
 // A float tensor of model state on the device.
 struct StateTensor {
   std::string name;
@@ -68,6 +79,8 @@ class Layer {
   // Multiply-adds x 2 of one sample's forward pass.
   virtual double flops_per_sample() const { return 0; }
   virtual MemoryUse memory_use() const { return {}; }
+  // Adds what its library plans run on (layers with convolutions or GEMMs).
+  virtual void add_library_choices(LibraryChoices& /*choices*/) const {}
   virtual bool has_params() const { return false; }
   // Model state that is not a parameter (BatchNorm's running statistics), named within the layer
   // ("running_mean"); the Trainer registers it (runtime/train/state_registry.h): checkpointed,

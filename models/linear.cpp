@@ -81,4 +81,9 @@ std::string Linear::add_to_graph(InferenceGraph& g, const std::string& name,
   return g.add(name, "Mul", {y, g.constant(name, {}, {output_scale_})});
 }
 
+void Linear::add_library_choices(LibraryChoices& choices) const {
+  for (const auto* plan : {&forward_, &grad_weight_, &grad_input_})
+    LibraryChoices::add(choices.gemms, {(*plan)->implementation()});
+}
+
 }  // namespace gq::models

@@ -24,6 +24,7 @@ class Linear : public Layer {
   double flops_per_sample() const override { return 2.0 * in_ * out_; }
   MemoryUse memory_use() const override;
   bool has_params() const override { return true; }
+  void add_library_choices(LibraryChoices& choices) const override;
   std::string add_to_graph(InferenceGraph& g, const std::string& name,
                            const std::string& x) const override;
   std::optional<std::size_t> prepare_per_cluster(int k) override;

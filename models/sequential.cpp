@@ -124,4 +124,10 @@ std::string Sequential::summary() const {
   return s;
 }
 
+LibraryChoices Sequential::library_choices() const {
+  LibraryChoices choices;
+  for (const auto& layer : layers_) layer->add_library_choices(choices);
+  return choices;
+}
+
 }  // namespace gq::models

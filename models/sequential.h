@@ -61,6 +61,8 @@ class Sequential {
   std::size_t activation_grad_bytes() const { return grad_a_.bytes() + grad_b_.bytes(); }
   std::size_t saved_bytes() const;
   std::size_t workspace_bytes() const;
+  // What every layer's library plans run on (the start-up line `precision`).
+  LibraryChoices library_choices() const;
   // Non-parameter state of all layers, in layer order, named "<layer>.<tensor>" ("bn1.running_mean").
   std::vector<StateTensor> state_tensors();
 

@@ -174,4 +174,8 @@ std::string Whitening::add_to_graph(InferenceGraph& g, const std::string& name,
                {{"kernel_shape", std::vector<std::int64_t>{p_, p_}}});
 }
 
+void Whitening::add_library_choices(LibraryChoices& choices) const {
+  LibraryChoices::add(choices.convolutions, plan_->implementation_names());
+}
+
 }  // namespace gq::models

@@ -65,6 +65,7 @@ class Whitening : public Layer {
   double flops_per_sample() const override;
   MemoryUse memory_use() const override { return {0, plan_ ? plan_->workspace_bytes() : 0}; }
   bool has_params() const override { return true; }
+  void add_library_choices(LibraryChoices& choices) const override;
   std::string add_to_graph(InferenceGraph& g, const std::string& name,
                            const std::string& x) const override;
   // The bias's batch gradient in every cluster's row (the weight's columns: its zero gradient).

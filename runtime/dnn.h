@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "runtime/error.h"
 #include "runtime/precision.h"
@@ -77,6 +78,9 @@ class Conv2d {
   // What the library runs for each pass, e.g. "forward jit_bf16:avx512_core_bf16, backward data
   // ..., backward filter ..." (oneDNN's implementation names; cuDNN's algorithm numbers).
   const std::string& implementation() const { return implementation_; }
+  // The distinct names in it (oneDNN's per pass, "jit_bf16:avx512_core_bf16"; cuDNN's one line):
+  // what a run's start-up line lists (models::LibraryChoices).
+  const std::vector<std::string>& implementation_names() const { return implementation_names_; }
 
   // y = conv(x, w).
   void forward(const float* x, const float* w, float* y, stream_t stream = nullptr);
@@ -95,11 +99,7 @@ class Conv2d {
   Conv2dShape shape_;
   Precision precision_;
   std::string implementation_;  // what the plan chose, set once by the constructor
+  std::vector<std::string> implementation_names_;
 };
-
-// The distinct implementations of every plan of `precision` made so far in this process, oneDNN's
-// names or cuDNN's algorithms joined by ", " ("" when none): the start-up line of a run says
-// what its convolutions run on.
-std::string implementations_used(Precision precision);
 
 }  // namespace gq::dnn

@@ -29,7 +29,6 @@
 
 #include "runtime/capture.h"
 #include "runtime/dnn.h"
-#include "runtime/implementations.h"
 
 namespace gq::dnn {
 
@@ -157,6 +156,7 @@ struct Conv2d::Impl {
   Conv2dShape shape;
   Precision precision;
   std::string implementation;  // oneDNN's names for the three primitives
+  std::vector<std::string> names;  // the distinct ones
   dnnl::engine eng{dnnl::engine::kind::cpu, 0};
   dnnl::stream strm{eng};
   // Reorder buffers, shared between the passes (which never run concurrently on one plan):
@@ -195,13 +195,13 @@ struct Conv2d::Impl {
   }
 
   // oneDNN's implementation of each pass, e.g. "jit_bf16:avx512_core_bf16" (the start-up line).
-  std::string describe_implementation(const PrimitiveDescs& pd) const {
-    const std::array<std::string, 3> names{pd.fwd.impl_info_str(), pd.bwd_data.impl_info_str(),
-                                           pd.bwd_weights.impl_info_str()};
-    const std::string area = gq::detail::dnn_area(precision);
-    for (const std::string& n : names) gq::detail::note_implementation(area, n);
-    return fmt::format("forward {}, backward data {}, backward filter {}", names[0], names[1],
-                       names[2]);
+  std::string describe_implementation(const PrimitiveDescs& pd) {
+    const std::array<std::string, 3> pass{pd.fwd.impl_info_str(), pd.bwd_data.impl_info_str(),
+                                          pd.bwd_weights.impl_info_str()};
+    for (const std::string& n : pass)
+      if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+    return fmt::format("forward {}, backward data {}, backward filter {}", pass[0], pass[1],
+                       pass[2]);
   }
 
   // Each tensor as the user passes it (plain) and as its primitive wants it.
@@ -287,6 +287,7 @@ Conv2d::Conv2d(const Conv2dShape& shape, Precision precision)
   check_shape(shape);
   guarded(shape, "plan", [&] { impl_ = std::make_unique<Impl>(shape, precision); });
   implementation_ = impl_->implementation;
+  implementation_names_ = impl_->names;
 }
 
 Conv2d::~Conv2d() = default;

@@ -22,7 +22,6 @@
 #include "runtime/device.h"
 #include "runtime/dnn.h"
 #include "runtime/dnn_round.h"
-#include "runtime/implementations.h"
 #include "runtime/memory.h"
 
 namespace gq::dnn {
@@ -123,7 +122,6 @@ struct Conv2d::Impl {
                                    static_cast<int>(fwd_algo), static_cast<int>(bwd_data_algo),
                                    static_cast<int>(bwd_filter_algo),
                                    bf16 ? "tensor-op (TF32 on bf16 values)" : "FMA");
-      gq::detail::note_implementation(gq::detail::dnn_area(p), implementation);
     } catch (...) {
       destroy();
       throw;
@@ -240,6 +238,7 @@ Conv2d::Conv2d(const Conv2dShape& shape, Precision precision)
   check_shape(shape);
   impl_ = std::make_unique<Impl>(shape, precision);
   implementation_ = impl_->implementation;
+  implementation_names_ = {implementation_};
 }
 
 Conv2d::~Conv2d() = default;

@@ -56,7 +56,4 @@ class GemmPlan {
   std::string implementation_;  // set once by the constructor
 };
 
-// The distinct implementations of every bf16 GemmPlan made so far in this process ("" if none).
-std::string gemm_implementations_used();
-
 }  // namespace gq::blas

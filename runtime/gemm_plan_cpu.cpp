@@ -13,7 +13,6 @@
 #include "runtime/bf16.h"
 #include "runtime/capture.h"
 #include "runtime/gemm_plan.h"
-#include "runtime/implementations.h"
 
 namespace gq::blas {
 
@@ -76,7 +75,6 @@ struct GemmPlan::Impl {
     const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), attr, eng);
     matmul = dnnl::matmul(pd);
     implementation = pd.impl_info_str();
-    gq::detail::note_implementation(gq::detail::kGemmBf16Area, implementation);
     scratch.resize(pd.scratchpad_desc().get_size());
     a_mem = memory(a_md, eng, a16.data());
     b_mem = memory(b_md, eng, b16.data());

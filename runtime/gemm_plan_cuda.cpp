@@ -10,7 +10,6 @@
 #include "runtime/cublas_handle.h"
 #include "runtime/cuda_check.h"
 #include "runtime/gemm_plan.h"
-#include "runtime/implementations.h"
 
 namespace gq::blas {
 
@@ -34,8 +33,6 @@ GemmPlan::GemmPlan(const GemmShape& s, float alpha, float beta, Precision precis
       precision_(precision),
       implementation_(precision == Precision::bf16 ? kBf16Compute : "blas::gemm") {
   detail::check_gemm_dims(s.op_a, s.op_b, s.m, s.n, s.k, s.lda, s.ldb, s.ldc);
-  if (precision == Precision::bf16)
-    gq::detail::note_implementation(gq::detail::kGemmBf16Area, kBf16Compute);
 }
 
 GemmPlan::~GemmPlan() = default;

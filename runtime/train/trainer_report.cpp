@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "kernels/loss.h"
 #include "runtime/device.h"
@@ -38,10 +39,10 @@ nlohmann::json to_json(const GradQueueDiagnostics& d) {
 }
 
 // The start-up line `precision`: in bf16, what the libraries chose for the model's plans.
-std::string precision_status(Precision precision) {
+std::string precision_status(Precision precision, const models::LibraryChoices& choices) {
   if (precision == Precision::fp32) return "fp32 compute and storage";
-  const std::string conv = dnn::implementations_used(precision);
-  const std::string gemm = blas::gemm_implementations_used();
+  const std::string conv = fmt::format("{}", fmt::join(choices.convolutions, ", "));
+  const std::string gemm = fmt::format("{}", fmt::join(choices.gemms, ", "));
   std::string chosen = conv.empty() ? "" : "convolutions " + conv;
   if (!gemm.empty()) chosen += (chosen.empty() ? "GEMMs " : "; GEMMs ") + gemm;
   return fmt::format("bf16 compute, fp32 storage ({}: {})", dnn::library_version(), chosen);
@@ -61,7 +62,7 @@ void Trainer::print_configuration(const Shape& input) const {
   fmt::print("schedule    {} steps ({} per epoch), {} lr {} warm-up {} steps\n", total_steps_,
              steps_per_epoch_, cfg_.schedule, cfg_.lr, schedule_.warmup_steps);
   fmt::print("cuda-graph  {}\n", graph_status_);
-  fmt::print("precision   {}\n", precision_status(cfg_.precision));
+  fmt::print("precision   {}\n", precision_status(cfg_.precision, model_->library_choices()));
   if (!init_status_.empty()) fmt::print("{}\n", init_status_);
   if (!extend_status_.empty()) fmt::print("{}\n", extend_status_);
   if (ema_)

@@ -15,6 +15,7 @@
 #include "models/conv2d.h"
 #include "models/linear.h"
 #include "models/whitening.h"
+#include "models/zoo.h"
 #include "tests/runtime/conv_reference.h"
 #include "tests/test_util.h"
 
@@ -143,6 +144,24 @@ TEST(Bf16Layers, LinearForwardAndBackwardWithOutputScale) {
   expect_bf16_close(rb.dx, rf.dx, m.dx, "dx");
   expect_bf16_close(b.grad(lin.weight_id()), f.grad(lin.weight_id()), m.dw, "dw");
   EXPECT_EQ(b.grad(lin.bias_id()), f.grad(lin.bias_id())) << "the bias gradient is fp32";
+}
+
+
+// What a run's start-up line lists: each plan's library choice, once, from the model's own plans
+// (no process-wide note: two models in one process report their own).
+TEST(Bf16Layers, TheModelNamesWhatItsPlansRunOn) {
+  const Shape in{3, 32, 32};
+  auto bf16 = build_model("airbench94", in, 10);
+  bf16->setup(in, 4, Precision::bf16);
+  const LibraryChoices chosen = bf16->library_choices();
+  ASSERT_FALSE(chosen.convolutions.empty());
+  ASSERT_FALSE(chosen.gemms.empty());
+  for (std::size_t i = 0; i < chosen.convolutions.size(); ++i)
+    for (std::size_t j = i + 1; j < chosen.convolutions.size(); ++j)
+      EXPECT_NE(chosen.convolutions[i], chosen.convolutions[j]);
+  auto fp32 = build_model("airbench94", in, 10);
+  fp32->setup(in, 4, Precision::fp32);
+  EXPECT_EQ(fp32->library_choices().gemms, std::vector<std::string>{"blas::gemm"});
 }
 
 }  // namespace
