@@ -15,6 +15,15 @@ namespace {
 
 using Listed = std::vector<std::pair<std::string, std::vector<std::int64_t>>>;
 
+// A header field older gq-train versions did not write: what is missing, and how to get a
+// checkpoint that has it.
+void require(bool present, const std::string& source, const char* lacks) {
+  GQ_CHECK(present,
+           "{}: this checkpoint {} (written by an older gq-train); start a run from it with "
+           "--init-from {} --max-steps 1 --checkpoint-dir DIR, then use DIR's checkpoint",
+           source, lacks, source);
+}
+
 // [[name, [dims...]], ...] from the header, each checked: a name of 1 to 256 characters, dims
 // 1 .. 2^31 - 1.
 Listed listed(const nlohmann::json& h, const char* key, const std::string& source) {
@@ -56,11 +65,8 @@ std::size_t numel(const std::vector<std::int64_t>& dims) {
 // Each listed tensor's offset into `params`, checked: the ranges tile [0, params) exactly.
 std::vector<std::size_t> offsets_of(const Checkpoint& ck, const Listed& tensors,
                                     std::size_t params, const std::string& source) {
-  GQ_CHECK(ck.header.contains("tensor_offsets"),
-           "{}: this checkpoint does not record where each tensor lies in its parameters (written "
-           "by an older gq-train); start a run from it with --init-from {} --max-steps 1 "
-           "--checkpoint-dir DIR, then use DIR's checkpoint",
-           source, source);
+  require(ck.header.contains("tensor_offsets"), source,
+          "does not record where each tensor lies in its parameters");
   const nlohmann::json& o = ck.header["tensor_offsets"];
   GQ_CHECK(o.is_array() && o.size() == tensors.size(),
            "{}: header field 'tensor_offsets': expected a list of {} offsets, one per tensor",
@@ -91,11 +97,7 @@ std::vector<std::size_t> offsets_of(const Checkpoint& ck, const Listed& tensors,
 }  // namespace
 
 std::vector<CheckpointTensor> checkpoint_tensors(const Checkpoint& ck, const std::string& source) {
-  GQ_CHECK(ck.header.contains("tensors"),
-           "{}: this checkpoint does not name its tensors (written by an older gq-train); start a "
-           "run from it with --init-from {} --max-steps 1 --checkpoint-dir DIR, then use DIR's "
-           "checkpoint",
-           source, source);
+  require(ck.header.contains("tensors"), source, "does not name its tensors");
   const auto params = ck.sections.find("params");
   GQ_CHECK(params != ck.sections.end(), "{}: no params section", source);
   const Listed tensors = listed(ck.header, "tensors", source);
@@ -133,11 +135,8 @@ std::vector<float> floats_of(const nlohmann::json& a, std::size_t n, bool positi
 }  // namespace
 
 ModelInput checkpoint_input(const Checkpoint& ck, const std::string& source) {
-  GQ_CHECK(ck.header.contains("input") && ck.header["input"].is_object(),
-           "{}: this checkpoint does not record its model's input (shape, normalisation, class "
-           "names; written by an older gq-train); start a run from it with --init-from {} "
-           "--max-steps 1 --checkpoint-dir DIR, then use DIR's checkpoint",
-           source, source);
+  require(ck.header.contains("input") && ck.header["input"].is_object(), source,
+          "does not record its model's input (shape, normalisation, class names)");
   const nlohmann::json& in = ck.header["input"];
   const std::string what = source + ": header field 'input'";
   ModelInput m;

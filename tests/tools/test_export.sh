@@ -89,28 +89,15 @@ for pair in mnist-cnn:mnist mlp:mnist paper-cnn:mnist airbench:cifar10 airbench9
     "$bin/gq-export" "$run/last.ckpt" "$run/model.onnx"
   expect "eval $model" 0 "1000 samples" -- "$bin/gq-eval" "$run/last.ckpt" --test-subset 1000 \
     --logits "$run/logits.npy"
-  if out=$("$here/../../.venv-test/bin/python" - "$run/model.onnx" "$run/logits.npy" \
+  if out=$(PYTHONPATH="$here" "$here/../../.venv-test/bin/python" - "$run/model.onnx" "$run/logits.npy" \
       "$dataset" "$GQ_DATA_DIR" "$tmp/$dataset-test-1000.npy" 2>&1 <<'PY'
-import gzip, json, os, sys, tarfile
+import json, sys
 import numpy as np
 import onnxruntime as ort
+from first_test_images import first_test_images
 
 model, logits, dataset, data, cache = sys.argv[1:6]
-
-def first_test_images(n=1000):
-    """The first n test images as uint8 [n, C, H, W], read from the official files."""
-    if dataset == "mnist":
-        raw = gzip.open(os.path.join(data, "mnist/t10k-images-idx3-ubyte.gz")).read()
-        assert raw[:4] == b"\x00\x00\x08\x03", "not an IDX image file"
-        return np.frombuffer(raw, np.uint8, n * 784, 16).reshape(n, 1, 28, 28)
-    with tarfile.open(os.path.join(data, "cifar10/cifar-10-binary.tar.xz")) as t:
-        member = next(m for m in t if m.name.endswith("/test_batch.bin"))
-        raw = t.extractfile(member).read(n * 3073)  # label byte, then R, G and B planes
-    return np.frombuffer(raw, np.uint8).reshape(n, 3073)[:, 1:].reshape(n, 3, 32, 32)
-
-if not os.path.exists(cache):
-    np.save(cache, first_test_images())
-x = np.load(cache).astype(np.float32) / np.float32(255)  # the export's input: pixel / 255
+x = first_test_images(dataset, data, 1000, cache).astype(np.float32) / np.float32(255)  # pixel / 255
 session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
 got = session.run(["logits"], {"input": x})[0]
 want = np.load(logits)
