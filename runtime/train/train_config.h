@@ -77,7 +77,8 @@ struct TrainConfig {
   std::string device = "auto";
   int train_subset = 0;  // 0: all
   int test_subset = 0;   // 0: all
-  int val_size = 0;      // the last N training samples (after train_subset) held out; 0: none
+  int val_size = 0;      // N training samples (after train_subset) held out; 0: none
+  std::string val_pick = "tail";  // which: the last N, or "balanced" (the last N/classes per class)
   int eval_every = 0;    // steps between evaluations; 0: at each epoch's end only
   bool augment = true;
   int crop_pad = 4;                // random translation by up to this many pixels
@@ -87,6 +88,7 @@ struct TrainConfig {
   bool lookahead_ema = false;      // airbench94's lookahead EMA (kernels/weight_average.h)
   int lookahead_every = 5;         // steps between its updates
   int tta_level = 0;               // test-time augmentation of the final evaluation: 0, 1, 2
+  bool tta_every_eval = false;     // and at every evaluation, not only the final one
   int whiten_images = 5000;        // training images whose patches set a whitening stem
   double whiten_eps = 5e-4;        // added to the patch covariance's eigenvalues
   std::string recipe = "none";     // a named set of settings (runtime/train/recipes.h)

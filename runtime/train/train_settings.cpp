@@ -68,6 +68,11 @@ std::vector<Setting> technique_settings() {
                "test-time augmentation of the final evaluation, reported next to the plain "
                "accuracy: 0 none, 1 mirror, 2 mirror and +-1 pixel translations (airbench94)"},
               GQ_FIELD(tta_level), 0, 2),
+      flag({"tta-every-eval", out,
+            "test-time augmentation at every evaluation (--eval-every, epoch ends), not only the "
+            "final one: the steps to a TTA accuracy (costs the views' passes each time)",
+            ResumeRule::may_change, "tta-level"},
+           GQ_FIELD(tta_every_eval)),
   };
 }
 
@@ -103,6 +108,12 @@ std::vector<Setting> core_settings() {
                "split: never trained on, evaluated with the test split (0: none)",
                ResumeRule::must_match_when_set},
               GQ_FIELD(val_size), 0, kInt),
+      choice<std::string>({"val-pick", run,
+                           "which samples --val-size holds out: the last N, or the last "
+                           "N / classes of each class (a validation split with the uniform class "
+                           "mix, whatever order the file lists its samples in)",
+                           ResumeRule::must_match_when_set, "val-size"},
+                          GQ_FIELD(val_pick), {{"tail", "tail"}, {"balanced", "balanced"}}),
       flag({"no-augment", run, "disable random crop and flip", kMatch}, GQ_FIELD(augment),
            /*inverted=*/true),
       epochs_setting(),

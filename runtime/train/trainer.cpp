@@ -255,7 +255,7 @@ EvalResult Trainer::run(const std::function<int()>& stop_requested) {
     }
     if (eval_now) {
       const auto te = clock::now();
-      last = step_ == total_steps_ ? evaluate_final() : evaluate();
+      last = step_ == total_steps_ || cfg_.tta_every_eval ? evaluate_with_tta() : evaluate();
       log_evaluation(last);
       t_log += clock::now() - te;  // evaluation time is not training throughput
     }

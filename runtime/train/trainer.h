@@ -102,7 +102,7 @@ class Trainer {
   // (models/tta_eval.h) instead of the plain forward.
   EvalResult evaluate(bool validation = false, int tta_level = 0);
   // The plain evaluation and, with --tta-level > 0, the augmented one in its tta_* fields.
-  EvalResult evaluate_final();
+  EvalResult evaluate_with_tta();
   // Mean training loss of the steps since the last call (syncs with the device).
   double take_train_loss();
 

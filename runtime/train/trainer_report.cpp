@@ -98,7 +98,7 @@ std::string Trainer::memory_plan() const {
   return s + fmt::format("  {:<24} {}\n", "total", mib(total));
 }
 
-EvalResult Trainer::evaluate_final() {
+EvalResult Trainer::evaluate_with_tta() {
   EvalResult r = evaluate();
   if (!tta_) return r;
   const EvalResult t = evaluate(false, tta_->level());

@@ -91,7 +91,8 @@ void Trainer::load_data() {
   test_ = std::move(tt.test);
   take_subset(train_, cfg_.train_subset);
   take_subset(test_, cfg_.test_subset);
-  if (cfg_.val_size > 0) val_ = split_off_tail(train_, cfg_.val_size);
+  if (cfg_.val_size > 0)
+    val_ = split_off_validation(train_, cfg_.val_size, cfg_.val_pick == "balanced");
   if (comm_) check_same_data_on_every_rank();
   GQ_CHECK(train_.n >= cfg_.batch_size,
            "--batch-size {} is larger than the training set ({} samples); lower it",

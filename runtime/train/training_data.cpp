@@ -17,27 +17,62 @@ void take_subset(data::Dataset& d, int n) {
   d.labels.resize(n);
 }
 
-data::Dataset split_off_tail(data::Dataset& d, int n) {
+namespace {
+
+// Which samples a validation split of n takes: the last n, or (balanced) from the end of the set
+// the last n / classes of each class, the first n % classes classes one more, so that the split's
+// class mix is the uniform one whatever order the file lists its samples in.
+std::vector<bool> validation_mask(const data::Dataset& d, int n, bool balanced) {
+  std::vector<bool> held(d.n, false);
+  if (!balanced) {
+    std::fill(held.end() - n, held.end(), true);
+    return held;
+  }
+  const int classes = d.num_classes;
+  std::vector<std::int64_t> wanted(classes), counts = d.class_counts();
+  for (int c = 0; c < classes; ++c) {
+    wanted[c] = n / classes + (c < n % classes ? 1 : 0);
+    GQ_CHECK(wanted[c] < counts[c],
+             "--val-size {} --val-pick balanced holds out {} samples of class {} ('{}'), which has "
+             "{} in the training set: it would leave none to train on; use a smaller --val-size",
+             n, wanted[c], c, c < static_cast<int>(d.class_names.size()) ? d.class_names[c] : "",
+             counts[c]);
+  }
+  for (int i = d.n - 1; i >= 0; --i) {
+    std::int64_t& left = wanted[d.labels[i]];
+    if (left > 0) held[i] = true, --left;
+  }
+  return held;
+}
+
+// Moves the samples `take` marks from `from` into a new vector, in their order.
+template <typename T>
+std::vector<T> move_marked(std::vector<T>& from, const std::vector<bool>& take, std::size_t size) {
+  std::vector<T> kept, taken;
+  if (from.empty()) return taken;
+  kept.reserve(from.size());
+  for (std::size_t i = 0; i < take.size(); ++i) {
+    std::vector<T>& to = take[i] ? taken : kept;
+    to.insert(to.end(), from.begin() + i * size, from.begin() + (i + 1) * size);
+  }
+  from = std::move(kept);
+  return taken;
+}
+
+}  // namespace
+
+data::Dataset split_off_validation(data::Dataset& d, int n, bool balanced) {
   GQ_CHECK(n > 0 && n < d.n, "--val-size {} must leave training samples (the training set has {})",
            n, d.n);
-  const std::size_t keep = static_cast<std::size_t>(d.n - n), size = d.sample_size();
-  std::vector<std::uint8_t> images = std::move(d.images);
-  std::vector<float> features = std::move(d.features);
-  std::vector<std::int32_t> labels = std::move(d.labels);
-  data::Dataset tail = d;  // the metadata; the sample vectors were moved out
-  tail.split = "validation";
-  tail.n = n;
-  if (!images.empty()) tail.images.assign(images.begin() + keep * size, images.end());
-  if (!features.empty()) tail.features.assign(features.begin() + keep * size, features.end());
-  tail.labels.assign(labels.begin() + keep, labels.end());
-  images.resize(images.empty() ? 0 : keep * size);
-  features.resize(features.empty() ? 0 : keep * size);
-  labels.resize(keep);
-  d.images = std::move(images);
-  d.features = std::move(features);
-  d.labels = std::move(labels);
-  d.n = static_cast<int>(keep);
-  return tail;
+  const std::vector<bool> held = validation_mask(d, n, balanced);
+  data::Dataset val = d;  // the metadata; the sample vectors are replaced below
+  val.split = "validation";
+  val.n = n;
+  val.images = move_marked(d.images, held, d.sample_size());
+  val.features = move_marked(d.features, held, d.sample_size());
+  val.labels = move_marked(d.labels, held, 1);
+  d.n -= n;
+  return val;
 }
 
 void channel_stats(const data::Dataset& d, std::vector<float>& mean, std::vector<float>& stddev) {

@@ -13,9 +13,10 @@ namespace gq::train {
 
 // Keeps the first n samples of d (n <= 0 or >= d.n: all of them).
 void take_subset(data::Dataset& d, int n);
-// Removes the last n samples from d and returns them: a validation split training never sees.
-// gq::Error when n leaves no training sample (--val-size).
-data::Dataset split_off_tail(data::Dataset& d, int n);
+// Removes n samples from d and returns them, in their order: a validation split training never
+// sees. The last n (--val-pick tail), or the last n / classes of each class (balanced). gq::Error
+// when n leaves no training sample (of some class, when balanced).
+data::Dataset split_off_validation(data::Dataset& d, int n, bool balanced);
 // Per-channel mean and standard deviation of d's images, in [0, 1] units.
 void channel_stats(const data::Dataset& d, std::vector<float>& mean, std::vector<float>& stddev);
 

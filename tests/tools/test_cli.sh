@@ -114,6 +114,20 @@ final = [r for r in recs if r["type"] == "eval"][-1]
 assert len(loss) == 8 and sum(loss[-2:]) < sum(loss[:2]), loss
 assert final["tta_level"] == 2 and 0 <= final["test_accuracy_tta"] <= 1, final
 PY
+# --tta-every-eval: every evaluation reports TTA too (steps to a TTA target), and evaluating changes
+# nothing in training: the same losses, bit for bit.
+expect tta-every-eval 0 "with TTA level 2" -- "$bin/gq-train" "${ab94[@]}" --eval-every 2 \
+  --tta-every-eval --metrics "$tmp/ab94-tta.jsonl"
+python3 - "$tmp/ab94.jsonl" "$tmp/ab94-tta.jsonl" <<'PY' && pass || fail "tta-every-eval records" "$(cat "$tmp/ab94-tta.jsonl")"
+import json, sys
+once, every = ([json.loads(l) for l in open(f)] for f in sys.argv[1:])
+train = lambda recs: [r["loss"] for r in recs if r["type"] == "train"]
+evals = [r for r in every if r["type"] == "eval"]
+assert train(once) == train(every), (train(once), train(every))
+assert [r["step"] for r in evals] == [2, 4, 6, 8] and all("test_accuracy_tta" in r for r in evals), evals
+PY
+expect tta-every-eval-alone 105 "--tta-every-eval has no effect without --tta-level" -- \
+  "$bin/gq-train" --model mnist-cnn --dataset mnist --tta-every-eval
 expect eval-tta 0 "test (TTA)  level 2" -- "$bin/gq-eval" --tta-level 2 --test-subset 128 "$tmp/ab94/last.ckpt"
 "$bin/gq-eval" --json --tta-level 2 --test-subset 128 "$tmp/ab94/last.ckpt" >"$tmp/tta.json" 2>&1
 python3 -c 'import json, sys; t = json.load(open(sys.argv[1]))["tta"]; assert t["level"] == 2 and 0 <= t["accuracy"] <= 1, t' \

@@ -123,7 +123,7 @@ Report evaluate(const std::string& checkpoint, const std::string& data_dir, int 
   // A model of NaNs would "evaluate" to chance accuracy with a NaN loss: load() refuses any
   // non-finite value, naming the section.
   return {checkpoint, cfg.model, cfg.dataset, header.at("step").get<long>(),
-          trainer.test_set().class_names, trainer.evaluate_final()};
+          trainer.test_set().class_names, trainer.evaluate_with_tta()};
 }
 
 }  // namespace
