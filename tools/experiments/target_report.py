@@ -594,9 +594,9 @@ def moon_test(g, plain, p, s_plain, ratio, costs, key):
     both = "no" if "no" in (vs, vt) else "yes" if vs == vt == "yes" else "cannot decide"
 
     def rel(ci, base):  # the arm's mean over plain's, with the interval's ends
-        return "—" if ci is None else (f"{(ci['d'] + ratio * base) / base:.2f} "
-                                       f"[{(ci['lo'] + ratio * base) / base:.2f}, "
-                                       f"{(ci['hi'] + ratio * base) / base:.2f}]")
+        return "—" if ci is None else (f"{(ci['d'] + ratio * base) / base:.3f} "
+                                       f"[{(ci['lo'] + ratio * base) / base:.3f}, "
+                                       f"{(ci['hi'] + ratio * base) / base:.3f}]")
     pm_s = psecs if side else sum(psecs) / len(psecs)
     return {"rule": both, "steps": rel(st, s_plain), "time": rel(tt, pm_s) + ("" if side else " ‡"),
             "reach": reach_text(*reach_stats(g["runs"], p)), "censored": cens}
@@ -629,7 +629,7 @@ def moonshot_rows(groups, tg, moon_batch, moon_ratio, control, costs):
          "| steps to P / S [95%] | seconds to P / T [95%] | rule | controls: steps to P; / S; / T; rule "
          "| answer |",
          "|---|---:|---|---:|---:|---|---:|---:|---:|---|---|---|"]
-    found = {"rows": [], "pending": False, "untrained": set(), "trained": []}
+    found = {"rows": [], "pending": False, "untrained": set(), "trained": [], "ctrl": {}}
     for (task, bs, opt, meth), g in sorted(groups.items()):
         if bs < moon_batch or not g["gradqueue"]:
             continue
@@ -647,6 +647,8 @@ def moonshot_rows(groups, tg, moon_batch, moon_ratio, control, costs):
             ct = (moon_test(groups[ck], base, p, s_plain, moon_ratio, costs, ck)
                   if complete(groups[ck]) and groups[ck]["runs"] else None)
             cts.append((cm, ct))
+            if ct:
+                found["ctrl"][f"{task} b{bs} {arm(opt, cm)}"] = ct["rule"]
         ans = outcome(t["rule"], [ct["rule"] if ct else "pending" for _, ct in cts])
         reached, trained = plain_trained(groups, main_target(tg, task), task, bs, opt, base, control)
         row = f"{task} b{bs} {arm(opt, meth)}"
@@ -671,15 +673,15 @@ def moonshot_rule_text(moon_batch, moon_ratio, control):
             f"by its 95% Welch interval (steps: the arm's seeds against the constant "
             f"{moon_ratio:g} × S; seconds: against {moon_ratio:g} × plain's seeds); an interval "
             f"wholly above the bound is a *no*, one that straddles it *cannot decide*. A seed that "
-            f"never reaches P counts at its run's last step and its whole training time, a lower "
+            f"never reaches P counts at its run's last step + 1 and its whole training time, a lower "
             f"bound of what it needs: with such a seed the rule can say *no* but never *yes*. "
-            f"The control (the spec's `control_method`"
-            + (f", here `{control}`" if control else "")
-            + ", else another plain arm at that batch, e.g. plain at 4× the steps: plain with "
-            "another schedule) takes the same test against the same P, S and T. A Grad Queue row "
-            "answers **yes** only when it meets the rule and its control does not (a control "
-            "that meets it too turns the yes into a no; one that cannot be decided, or no "
-            "control, into *cannot decide*). The answer is yes if any row says yes; no if every "
+            f"The controls, the spec's `control_method`"
+            + (f" (here `{control}`)" if control else "")
+            + " and every other plain arm at that task, batch and optimizer (e.g. plain at 4× the "
+            "steps: plain with another schedule), take the same test against the same P, S and T. "
+            "A Grad Queue row answers **yes** only when it meets the rule and every control says "
+            "no (a control that meets the rule too turns the yes into a no; an undecided control, "
+            "or none, into *cannot decide*). The answer is yes if any row says yes; no if every "
             "row says no; else cannot decide. Training seconds are steps × the arm's side-by-side "
             "step cost (*Where the time goes*: every arm timed on one machine state; a plain arm "
             "with another schedule takes plain's), where one was measured; ‡ marks the cells' own "
@@ -707,9 +709,13 @@ def moonshot_section(spec, root, groups, tg, size):
         answer = "no" if f["rows"] and all(a.startswith("no") for _, a in f["rows"]) else "cannot decide"
     L.append(f"**Answer: {answer}**" + (f" ({'; '.join(yes)})" if yes else "")
              + ("" if size["done"] == size["want"] else f" — incomplete: {size['done']} of {size['want']} cells") + ".")
-    met = [r for r, a in f["rows"] if a.startswith("no (the control")]
+    met = [r for r, a in f["rows"] if a.startswith("no (a control")]
     if met:
         L.append(f"Rows that meet the rule but whose control meets it too: {'; '.join(met)}.")
+    if f["ctrl"]:
+        L.append("The controls by themselves: " + "; ".join(f"{c} {v}" for c, v in sorted(f["ctrl"].items()))
+                 + " (a control that says yes reaches plain's accuracy in the rule's budget without "
+                   "Grad Queue: there a Grad Queue yes would say nothing about Grad Queue).")
     if f["untrained"]:
         L.append(f"Caveat: plain did not reach the task's target at {', '.join(sorted(f['untrained']))}, "
                  f"where a yes was found: it beats an under-trained baseline.")
@@ -821,7 +827,7 @@ def diag_row(spec, key, g):
     line = (f"| {task} | {bs} | {arm(opt, meth)} | {len(runs)} | {pm(*md_all, 1, 3)} | {pm(*md, 1, 3)} | "
             f"{floor:.3f} | {pm(*fr, 100, 1)} | {pm(*cs, 1, 3)} | {angle:.0f} | {pm(*ns, 1, 2)} | "
             f"{'/'.join(map(str, ke)) or '—'} | {sk} |")
-    return line, small
+    return line, small, cs[0], fr[0]
 
 
 def diagnostics_section(spec, groups, tasks):
@@ -841,13 +847,17 @@ def diagnostics_section(spec, groups, tasks):
          "| task | batch | arm | n | mean Δ (run) | mean Δ (2nd half) | floor | Δ > 1 % | cos(G*, ḡ) "
          "| angle ° | noise scale | k used | skipped |",
          "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    small = []
+    small, coss, fracs = [], [], []
     for key in keys:
-        line, sm = diag_row(spec, key, groups[key])
+        line, sm, c, fr = diag_row(spec, key, groups[key])
         L.append(line)
+        coss.append(c), fracs.append(fr)
         if sm:
             small.append(f"{key[0]} b{key[1]} {arm(key[2], key[3])}")
-    L += ["", f"In {len(small)} of {len(keys)} arms the mechanism hardly changes the gradient: in the "
+    L += ["", f"Across the {len(keys)} arms, cos(G*, ḡ) in the second half lies between "
+          f"{min(coss):.3f} and {max(coss):.3f} (angles of {math.degrees(math.acos(min(1.0, max(coss)))):.0f}° "
+          f"to {math.degrees(math.acos(min(1.0, min(coss)))):.0f}°) and {100 * min(fracs):.1f}% to "
+          f"{100 * max(fracs):.1f}% of the components are amplified. In {len(small)} of {len(keys)} arms the mechanism hardly changes the gradient: in the "
           "second half the mean weight lies within 0.05 of its floor, under 5% of the components "
           "are amplified and cos(G*, ḡ) ≥ 0.95, so after the renormalisation G* is nearly ḡ "
           "itself" + (f" (the others: {'; '.join(f'{k[0]} b{k[1]} {arm(k[2], k[3])}' for k in keys if f'{k[0]} b{k[1]} {arm(k[2], k[3])}' not in small)})" if len(small) < len(keys) else "")
