@@ -477,7 +477,8 @@ def task_figures(spec, groups, task, target, fig_dir):
     keys = [k for k in groups if k[0] == task]
     bss = sorted({k[1] for k in keys})
     arms = dict.fromkeys(arm(k[2], k[3]) for k in sorted(keys, key=spec_order(spec, with_batch=False)))
-    color = {x: f"C{i % 10}" for i, x in enumerate(arms)}
+    # Matplotlib's 10 default colours while they suffice, else tab20's 20 (a task with more arms).
+    color = {x: f"C{i}" if len(arms) <= 10 else plt.get_cmap("tab20")(i % 20) for i, x in enumerate(arms)}
     figs = [plot_lr_sensitivity(task, groups, keys, bss, color, fig_dir)]
     if target is not None:
         figs.append(plot_steps_vs_batch(task, target, groups, keys, bss, color, fig_dir))
