@@ -206,9 +206,12 @@ assert tr.reach_text(*tr.reach_stats([run], 0.99)) == "not reached (0/1)"
 assert abs(tr.train_s_per_step({"train": [{"step": 10, "images_per_s": 100.0},
                                           {"step": 20, "images_per_s": 50.0}]}, 10) - 0.15) < 1e-12
 assert tr.claim_verdict([{"verdict": "better"}, {"verdict": "better"}, {"verdict": "worse"}]) == "supports"
-assert tr.claim_verdict([{"verdict": "within noise"}, {"verdict": "worse"}]) == "contradicts"
-assert tr.claim_verdict([{"verdict": "within noise"}, {"verdict": "better"}]) == "cannot decide"
+assert tr.claim_verdict([{"verdict": "includes 0"}, {"verdict": "worse"}]) == "contradicts"
+assert tr.claim_verdict([{"verdict": "includes 0"}, {"verdict": "better"}]) == "cannot decide"
 PYEOF
+# Welch intervals (t quantiles, the textbook example, a difference of differences) and the report's
+# rules built on them: the moonshot's censored seeds and its control (issue 28).
+check "scale: Welch intervals and the moonshot rule (test_welch.py)" "$PY" "$REPO/tests/tools/test_welch.py"
 "$PY" "$SWEEP" "$SCALE" --runs-dir "$T/res" --bin "$BIN/gq-train" >"$T/scale1.out" 2>&1
 rc=$?
 check "scale: sweep exits 0 with 24 cells (12 tuning, 12 final)" bash -c \
@@ -230,13 +233,23 @@ check "scale: a cell whose metrics are missing is rerun alone" bash -c \
 check "scale report: exits 0, complete" bash -c "test $? -eq 0 && grep -q '^\*\*Complete: 24 of 24 cells finished\*\*' '$T/sdoc/RESULTS-scale.md'"
 [ -s "$T/sdoc/RESULTS-scale.md" ] || cat "$T/scale-report.out"
 check "scale report: moonshot answer and three claim lines" bash -c "
-  grep -qE '^\*\*Answer: (yes|no)\*\*' '$T/sdoc/RESULTS-scale.md' &&
+  grep -qE '^\*\*Answer: (yes|no|cannot decide)\*\*' '$T/sdoc/RESULTS-scale.md' &&
   test \$(grep -cE '^- \*\*(Grad Queue beats|More clusters)[^:]*: (supports|contradicts|cannot decide)' '$T/sdoc/RESULTS-scale.md') -eq 3"
 check "scale report: the moonshot answer where plain reached the target" bash -c "
-  grep -qE '^Where plain reached the target within S steps: (\*\*(yes|no)\*\* \([0-9]+ of [0-9]+ such rows|no row)' '$T/sdoc/RESULTS-scale.md'"
+  grep -qE '^Where plain reached the target within S steps: (\*\*(yes|no|cannot decide)\*\* \([0-9]+ of [0-9]+ such rows|no row)' '$T/sdoc/RESULTS-scale.md'"
 check "scale report: the moonshot rows say whether plain reached the target" bash -c "
   grep -qF '| plain trained? |' '$T/sdoc/RESULTS-scale.md' &&
   grep -E '^\| [a-z0-9]+ \| [0-9]+ \| [a-z]+ gq' '$T/sdoc/RESULTS-scale.md' | grep -qE '\| (yes|no \([0-9]+/[0-9]+\))[^|]* \|'"
+check "scale report: steps and seconds to each target (target_from, then targets = [10.0])" bash -c "
+  grep -qF '| steps to 10.00% | train s to 10.00% |' '$T/sdoc/RESULTS-scale.md' &&
+  grep -qE '^- \`mnist\`: target [0-9.]+% .*; target 10.00% \(fixed at 10.00%' '$T/sdoc/RESULTS-scale.md'"
+check "scale report: Δ accuracy against plain with its Welch interval" bash -c "
+  grep -qE '^\| 32 \| nesterov gq-k16 \|.*\| [+-][0-9.]+ \[[+-][0-9.]+, [+-][0-9.]+\] vs nesterov plain \|' '$T/sdoc/RESULTS-scale.md'"
+check "scale report: Grad Queue's diagnostics, one row per Grad Queue arm" bash -c "
+  grep -q '^## What Grad Queue does to the gradient' '$T/sdoc/RESULTS-scale.md' &&
+  test \$(grep -cE '^\| mnist \| (16|32) \| nesterov gq-k(1|16) \| 2 \| [0-9.]+ ± [0-9.]+ \|' '$T/sdoc/RESULTS-scale.md') -eq 4"
+check "scale report: the moonshot rows name their control (none in this spec)" bash -c "
+  grep -E '^\| mnist \| 32 \| nesterov gq-k16 \| [0-9.]+ ± ' '$T/sdoc/RESULTS-scale.md' | grep -qE '\| none \| [a-z(). ]+ \|\$'"
 check "scale report: 3 PNGs (lr sensitivity, steps vs batch, curves)" test \
   "$(find "$T/sdoc/results/smoke-scale" -name '*.png' -size +1k | wc -l)" -eq 3
 # The table's steps to target and final accuracy, recomputed here from the metrics files.
@@ -291,7 +304,7 @@ moved=$(grep -l '"method": "gq-k16"' "$T"/res-days/smoke-scale/*/cell.json | xar
 sed -i -E 's/"finished": "[0-9-]{10}/"finished": "2001-01-01/' "$(dirname "$moved")/done"
 "$PY" "$REPORT" "$SCALE" --runs-dir "$T/res-days" --out "$T/sdoc-days/RESULTS-scale.md" >/dev/null 2>&1
 check "scale report: a row timed on another day than plain is marked and named" bash -c "
-  grep -qE '^\| [0-9]+ \| nesterov gq-k16 \|.* [0-9.]+ † \|\$' '$T/sdoc-days/RESULTS-scale.md' &&
+  grep -qE '^\| [0-9]+ \| nesterov gq-k16 \|.* [0-9.]+ † \| [^|]* \| [^|]* \|\$' '$T/sdoc-days/RESULTS-scale.md' &&
   grep -qE 'different days \([a-z0-9-]+ b[0-9]+ nesterov gq-k16' '$T/sdoc-days/RESULTS-scale.md'"
 
 # A finished cell that the spec no longer has (a moved lr grid) still counts in the compute line.

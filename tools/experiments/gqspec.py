@@ -28,7 +28,7 @@ GRID_KEYS = {"name", "note", "tasks", "optimizers", "batch_sizes", "methods", "s
              "compare_to", "lr_grid", "tune_seeds", "tune_flags", "arms"}
 # Keys of a [tasks.X] table for the report, not gq-train flags: `target` (an accuracy), or
 # `target_from` (a baseline row whose mean final test accuracy, minus `minus`, is the target).
-TASK_REPORT_KEYS = {"target", "target_from", "lr_scale"}
+TASK_REPORT_KEYS = {"target", "targets", "target_from", "lr_scale"}
 # Flags the runner owns: a spec must not set them.
 RUNNER_FLAGS = {"metrics", "data-dir", "config", "checkpoint-dir", "checkpoint-every", "resume",
                 "help", "profile", "quiet", "batch-size", "seed", "lr"}
