@@ -317,6 +317,16 @@ check "scale report: cells the spec dropped are counted apart" bash -c "
   grep -q 'plus 1.00 h in 1 finished cell(s) that a later edit of the spec dropped' '$T/sdoc-dropped/RESULTS-scale.md' &&
   ! grep -q 'that a later edit' '$T/sdoc/RESULTS-scale.md'"
 
+# An untuned block (no lr_grid, e.g. airbench94-cpu.toml: every arm at the recipe's lr) in the
+# steps-to-target report: its rows run at the policy's lr, say so, and the report completes.
+sed -e 's/^name = "smoke-scale"/name = "smoke-fixed"/' -e '/^lr_grid/d' -e '/^tune_flags/d' "$SCALE" >"$T/smoke-fixed.toml"
+"$PY" "$SWEEP" "$T/smoke-fixed.toml" --bin "$BIN/gq-train" --runs-dir "$T/res-fixed" >"$T/fixed.out" 2>&1
+rc=$?
+"$PY" "$REPORT" "$T/smoke-fixed.toml" --runs-dir "$T/res-fixed" --out "$T/fdoc/RESULTS.md" >>"$T/fixed.out" 2>&1
+check "untuned target block: 12 cells, the report complete and its lr 'not tuned'" bash -c "
+  test $rc -eq 0 && test \$(ls -d '$T'/res-fixed/smoke-fixed/*/ | wc -l) -eq 12 &&
+  grep -q '^\*\*Complete: 12 of 12' '$T/fdoc/RESULTS.md' && grep -q '(×1, not tuned)' '$T/fdoc/RESULTS.md'"
+
 if [ $fail -ne 0 ]; then
   echo "---- check log ----"
   tail -40 "$T/check.log"

@@ -75,13 +75,17 @@ def collect(spec, results):
     """groups[(task, batch, opt, meth)] = {label, runs (finished, final stage), diverged seeds,
     want (seeds asked), tuning: {mult: [val acc]}, choice, grid}."""
     groups = {}
+
+    def group(block, key, choice, grid):
+        return groups.setdefault(key, {
+            "runs": [], "diverged": [], "want": len(block["seeds"]), "tuning": {},
+            "tune_ids": [], "choice": choice, "grid": grid, "final_ids": [],
+            "gradqueue": bool(spec["methods"][key[3]].get("gradqueue")), "label": None})
+
     for block in spec["blocks"]:
         for key, t in block["tuning"].items():
             task, opt, bs, meth = key
-            g = groups.setdefault((task, bs, opt, meth), {
-                "runs": [], "diverged": [], "want": len(block["seeds"]), "tuning": {},
-                "tune_ids": [], "choice": t["choice"], "grid": block["lr_grid"], "final_ids": [],
-                "gradqueue": bool(spec["methods"][meth].get("gradqueue")), "label": None})
+            g = group(block, (task, bs, opt, meth), t["choice"], block["lr_grid"])
             for mult, cid in t["cells"]:
                 g["tune_ids"].append(cid)
                 r = results.get(cid)
@@ -90,8 +94,9 @@ def collect(spec, results):
                 acc = 0.0 if r["diverged"] or "val_accuracy" not in r["evals"][-1] \
                     else r["evals"][-1]["val_accuracy"]
                 g["tuning"].setdefault(mult, []).append(acc)
-        for cid, lb in block["rows"]:
-            g = groups[(lb["task"], lb["batch"], lb["optimizer"], lb["method"])]
+        for cid, lb in block["rows"]:  # an untuned block's rows: at the policy's lr
+            g = group(block, (lb["task"], lb["batch"], lb["optimizer"], lb["method"]),
+                      (lb["lr_mult"], {}), [lb["lr_mult"]])
             g["label"] = lb
             g["final_ids"].append(cid)
             r = results.get(cid)
@@ -209,7 +214,7 @@ def study_size(spec, root, groups, results):
             if r is not None:
                 walls.setdefault(task, []).append(r["wall_s"])
     dropped = []
-    for c in sorted(os.listdir(root)):
+    for c in sorted(os.listdir(root)) if os.path.isdir(root) else []:
         if c not in spec["cells"] and os.path.isfile(os.path.join(root, c, "done")):
             with open(os.path.join(root, c, "done")) as f:
                 dropped.append(json.load(f).get("wall_s", 0.0))
@@ -276,6 +281,8 @@ def lr_text(g, row, edges):
         return f"tuning ({sum(len(v) for v in g['tuning'].values())}/{len(g['tune_ids'])})"
     mult = g["choice"][0]
     lr = g["label"]["lr"] if g["label"] else float("nan")
+    if len(g["grid"]) == 1:
+        return f"{lr:g} (×{mult:g}, not tuned)"
     edge = ""
     if mult == min(g["grid"]):
         edge = " (low edge)"
@@ -868,9 +875,24 @@ def diagnostics_section(spec, groups, tasks):
     return L
 
 
+def with_tta_accuracy(spec, results):
+    """`[report] accuracy = "tta"`: every test accuracy the report reads is the test-time
+    augmented one (airbench94's measure). Evaluations without it are left out, so the runs need
+    --tta-every-eval for steps to a target finer than the final evaluation."""
+    if spec.get("report", {}).get("accuracy", "plain") != "tta":
+        return results
+    out = {}
+    for cid, r in results.items():
+        evals = [dict(e, test_accuracy=e["test_accuracy_tta"]) for e in (r or {}).get("evals", [])
+                 if "test_accuracy_tta" in e]
+        out[cid] = dict(r, evals=evals, acc=evals[-1]["test_accuracy"]) if evals else r
+    return out
+
+
 def write(spec, root, results, L, fig_dir, out_dir):
     """Appends the study's sections to the lines L (and its size under their title) and writes its
     PNGs."""
+    results = with_tta_accuracy(spec, results)
     groups = collect(spec, results)
     tg = targets(spec, groups)
     tasks = list(dict.fromkeys(k[0] for k in groups))
