@@ -405,7 +405,7 @@ def table_row(block, groups, key, findings, diverged_rows):
     am, asd = mean_std([r["acc"] for r in g["runs"]])
     lm, lsd = mean_std([r["loss"] for r in g["runs"]])
     d_plain = compare(g, groups.get((task, opt, bs, "plain")))
-    if d_plain and meth != "plain":
+    if d_plain and lb["gradqueue"]:  # Grad Queue against plain (not, e.g., plain in bf16)
         findings.append({"block": block["name"], "task": task, "opt": opt, "batch": bs,
                          "method": meth, "cells": frozenset(g["cells"]), **d_plain})
     cols = [delta_text(d_plain) if meth != "plain" else "—"]

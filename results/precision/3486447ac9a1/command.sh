@@ -1,0 +1,2 @@
+#!/bin/sh
+/work/runs/build-4bfd292/bin/gq-train --batch-size 128 --dataset cifar10 --epochs 1 --gq-clusters 4 --gradqueue --log-every 50 --lr 0.1 --model paper-cnn --optimizer nesterov --seed 2 --data-dir /work/shared/data --metrics /work/main/results/precision/3486447ac9a1/metrics.jsonl
