@@ -65,12 +65,19 @@ data::Dataset split_off_validation(data::Dataset& d, int n, bool balanced) {
   GQ_CHECK(n > 0 && n < d.n, "--val-size {} must leave training samples (the training set has {})",
            n, d.n);
   const std::vector<bool> held = validation_mask(d, n, balanced);
-  data::Dataset val = d;  // the metadata; the sample vectors are replaced below
+  const std::size_t size = d.sample_size();
+  std::vector<std::uint8_t> images = std::move(d.images);
+  std::vector<float> features = std::move(d.features);
+  std::vector<std::int32_t> labels = std::move(d.labels);
+  data::Dataset val = d;  // the metadata (the samples were moved out, not copied)
   val.split = "validation";
   val.n = n;
-  val.images = move_marked(d.images, held, d.sample_size());
-  val.features = move_marked(d.features, held, d.sample_size());
-  val.labels = move_marked(d.labels, held, 1);
+  val.images = move_marked(images, held, size);
+  val.features = move_marked(features, held, size);
+  val.labels = move_marked(labels, held, 1);
+  d.images = std::move(images);
+  d.features = std::move(features);
+  d.labels = std::move(labels);
   d.n -= n;
   return val;
 }
