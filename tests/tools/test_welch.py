@@ -2,7 +2,8 @@
 """tools/experiments/welch.py and the steps-to-target report's rules built on it (issue 28):
 Student-t quantiles against the printed table, Welch intervals against Welch's t-test worked
 by hand and the textbook example (Wikipedia, "Welch's t-test", example 1: t = -2.46, df = 25.0,
-p = 0.021), a difference of differences, and the moonshot rule's verdicts. Run: python3 THIS."""
+p = 0.021), a difference of differences, the moonshot rule's verdicts, the report's TTA accuracy and
+compare.py's intervals. Run: python3 THIS."""
 import math
 import os
 import sys
@@ -93,6 +94,35 @@ check("to_bar: a seed that never reaches the bar counts at its last step + 1, it
       steps == [20, 21] and cens == 1 and close(secs[0], 3.0, 1e-12) and close(secs[1], 3.0, 1e-12))
 check("train_s_until cuts an interval pro rata",
       close(tr.train_s_until(run, 10, 15), 1.0 + 5 * 10 / 50.0, 1e-12))
+
+# [report] accuracy = "tta": the report reads the TTA accuracy, leaving out evaluations without it.
+runs = {"c": {"evals": [{"step": 1, "test_accuracy": 0.5},
+                        {"step": 2, "test_accuracy": 0.6, "test_accuracy_tta": 0.7}],
+              "acc": 0.6, "diverged": False}, "unfinished": None}
+tta = tr.with_tta_accuracy({"report": {"accuracy": "tta"}}, runs)
+check("accuracy = tta: TTA accuracies only, the final one as acc",
+      tta["c"]["evals"] == [{"step": 2, "test_accuracy": 0.7, "test_accuracy_tta": 0.7}]
+      and tta["c"]["acc"] == 0.7 and tta["unfinished"] is None)
+check("accuracy unset: the plain accuracies", tr.with_tta_accuracy({}, runs) is runs)
+
+# compare.py (the intervals docs/PERF.md quotes): A = {90, 92, 94}, B = {89, 90, 91}, paired by
+# order: Welch against welch.diff; paired differences {1, 2, 3}:
+# mean 2, sd 1, se 1/sqrt(3), t(0.975, 2) 4.303 -> [-0.48, +4.48].
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+with tempfile.TemporaryDirectory() as tmp:
+    def metrics(name, acc):
+        path = os.path.join(tmp, name)
+        with open(path, "w") as f:
+            f.write('{"type": "train", "step": 1}\n{"type": "eval", "step": 2, "test_accuracy": %r}\n' % acc)
+        return path
+    a = [metrics(f"a{i}", v) for i, v in enumerate((0.90, 0.92, 0.94))]
+    b = [metrics(f"b{i}", v) for i, v in enumerate((0.89, 0.90, 0.91))]
+    out = subprocess.run([sys.executable, os.path.join(HERE, "..", "..", "tools", "experiments", "compare.py"),
+                          "--a", *a, "--b", *b], capture_output=True, text=True).stdout
+    want = welch.ci_text(welch.diff([90, 92, 94], [89, 90, 91]))
+    check("compare.py: Welch interval of the last eval records", f"Welch 95%: {want}" in out)
+    check("compare.py: paired by order, 2 ± 4.303/sqrt(3)", "paired 95%: +2.00 [-0.48, +4.48]" in out)
 
 print(f"{len(failures)} failed" if failures else "all passed")
 sys.exit(1 if failures else 0)
