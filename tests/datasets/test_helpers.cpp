@@ -2,30 +2,13 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <unistd.h>
 #include <zlib.h>
 
-#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <stdexcept>
 
-#include <fmt/format.h>
-
 namespace gq::data::test {
-
-TempDir::TempDir() {
-  static std::atomic<int> counter{0};
-  path_ = std::filesystem::temp_directory_path() /
-          fmt::format("gq_test_datasets_{}_{}", ::getpid(), counter++);
-  std::filesystem::remove_all(path_);
-  std::filesystem::create_directories(path_);
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
 
 void write_file(const std::filesystem::path& file, const Bytes& bytes) {
   std::ofstream out(file, std::ios::binary | std::ios::trunc);

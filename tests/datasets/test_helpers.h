@@ -9,23 +9,13 @@
 #include <utility>
 #include <vector>
 
+#include "tests/temp_dir.h"
+
 namespace gq::data::test {
 
 using Bytes = std::vector<std::uint8_t>;
 
-// A fresh directory under the system temp dir, removed on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
-};
+using TempDir = gq::test::TempDir;
 
 void write_file(const std::filesystem::path& file, const Bytes& bytes);
 Bytes read_bytes(const std::filesystem::path& file);

@@ -4,7 +4,6 @@
 // Trainer tests run the airbench94 model on small MNIST subsets (1 channel: an 8-filter stem):
 // CIFAR-10's archive takes seconds per Trainer to decode.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -15,10 +14,13 @@
 #include "runtime/train/recipes.h"
 #include "runtime/train/trainer.h"
 #include "runtime/triangular_schedule.h"
+#include "tests/temp_dir.h"
 #include "tests/train/trainer_steps.h"
 
 namespace gq::train {
 namespace {
+
+using gq::test::TempDir;
 
 // One Nesterov step of PyTorch's SGD (dampening 0) on the SUMMED loss of a batch of B, in double:
 // g = B * mean_grad + wd * p; buf = m * buf + g; p -= lr * (g + m * buf).
@@ -39,7 +41,8 @@ TEST(Airbench94Optimizer, MeanLossGroupsStepAsPyTorchSgdOnTheSummedLoss) {
   reg.add_frozen("norm.weight", Shape{3}, models::Init::ones);
   reg.allocate();
   const std::vector<float> p0 = {0.5f, -0.25f, 1.0f, 0.125f, -2.0f, 0.3f, -0.1f, 0.0f, 1, 1, 1};
-  const std::vector<float> g = {0.01f, -0.02f, 0.03f, 0.0f, 0.05f, 0.004f, -0.003f, 0.002f, 9, 9, 9};
+  const std::vector<float> g = {0.01f,   -0.02f, 0.03f, 0.0f, 0.05f, 0.004f,
+                                -0.003f, 0.002f, 9,     9,    9};
   copy_to_device(reg.values(), p0.data(), p0.size() * sizeof(float));
   copy_to_device(reg.grads(), g.data(), g.size() * sizeof(float));  // frozen: must stay ignored
 
@@ -58,8 +61,8 @@ TEST(Airbench94Optimizer, MeanLossGroupsStepAsPyTorchSgdOnTheSummedLoss) {
   std::vector<double> want(p0.begin(), p0.end()), buf(p0.size(), 0.0);
   std::vector<double> gd(g.begin(), g.end());
   for (int step = 0; step < 2; ++step) {
-    opt->step({reg.values(), reg.grads(), recipe.lr, static_cast<std::uint64_t>(step), nullptr,
-               nullptr});
+    opt->step(
+        {reg.values(), reg.grads(), recipe.lr, static_cast<std::uint64_t>(step), nullptr, nullptr});
     std::vector<double> w(want.begin(), want.begin() + 5), wb(buf.begin(), buf.begin() + 5);
     std::vector<double> b(want.begin() + 5, want.begin() + 8), bb(buf.begin() + 5, buf.begin() + 8);
     pytorch_step(w, wb, {gd.begin(), gd.begin() + 5}, batch, lr, wd / lr, momentum);
@@ -138,20 +141,12 @@ TEST(Airbench94Trainer, StemBiasTrainsForItsEpochsThenStops) {
   EXPECT_NE(tensor_of(t, "block1.conv1.weight"), conv4) << "the rest stopped training too";
 }
 
-std::filesystem::path temp_dir() {
-  auto dir = std::filesystem::temp_directory_path() /
-             ("gq_test_airbench94_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
-
 TEST(Airbench94Trainer, ResumeInTheMiddleOfTheEmaIsBitIdentical) {
   const TrainConfig cfg = small_airbench94();
   Trainer straight(cfg);
   ASSERT_NE(straight.lookahead(), nullptr);
   const auto want = run_steps(straight, 12);
-  const auto dir = temp_dir();
+  const TempDir dir("airbench94");
   {
     Trainer first(cfg);
     run_steps(first, 7);  // between the EMA updates after steps 5 and 10
@@ -171,20 +166,20 @@ TEST(Airbench94Trainer, ResumeInTheMiddleOfTheEmaIsBitIdentical) {
     ema.resize(params_of(straight).size());
     return ema;
   }());
-  std::filesystem::remove_all(dir);
 }
 
 // Checkpoints before format 3 held the BatchNorm running statistics unnamed, as sections state0,
 // state1, ... (a layer's mean then variance): such a checkpoint resumes to the same bits.
 TEST(Airbench94Trainer, AnOlderCheckpointsUnnamedModelStateResumesTheSame) {
   const TrainConfig cfg = small_airbench94();
-  const auto dir = temp_dir();
+  const TempDir dir("airbench94");
   std::vector<std::string> state_names;
   {
     Trainer first(cfg);
     run_steps(first, 7);
     first.save(dir / "named.ckpt");
-    for (const models::StateTensor& t : first.model().state_tensors()) state_names.push_back(t.name);
+    for (const models::StateTensor& t : first.model().state_tensors())
+      state_names.push_back(t.name);
   }
   ASSERT_EQ(state_names.size(), 12u);  // six BatchNorms, mean and variance each
   Checkpoint ck = read_checkpoint(dir / "named.ckpt");
@@ -213,7 +208,6 @@ TEST(Airbench94Trainer, AnOlderCheckpointsUnnamedModelStateResumesTheSame) {
     return out;
   };
   EXPECT_EQ(resume("unnamed.ckpt"), resume("named.ckpt"));
-  std::filesystem::remove_all(dir);
 }
 
 TEST(Airbench94Trainer, FinalEvaluationReportsTtaNextToThePlainAccuracy) {

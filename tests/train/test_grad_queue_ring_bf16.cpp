@@ -3,7 +3,6 @@
 // resumed run writes the same last checkpoint as an uninterrupted one, and a resume with the other
 // ring precision is refused naming the setting.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -19,10 +18,13 @@
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/grad_queue.h"
 #include "runtime/train/trainer.h"
+#include "tests/temp_dir.h"
 #include "tests/train/trainer_steps.h"
 
 namespace gq::train {
 namespace {
+
+using gq::test::TempDir;
 
 constexpr int kQmax = 4;  // small, so that nine steps wrap the ring and evict
 
@@ -34,14 +36,6 @@ TrainConfig ring_config(Precision ring) {
   cfg.gq.qmax = kQmax;
   ring_precision(cfg.gq) = ring;
   return cfg;
-}
-
-std::filesystem::path temp_dir(const char* name) {
-  auto dir = std::filesystem::temp_directory_path() /
-             ("gq_test_ring_bf16_" + std::string(name) + "_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
 }
 
 std::string file_bytes(const std::filesystem::path& p) {
@@ -90,7 +84,7 @@ TEST(GradQueueRingBf16, HalvesTheSlotsInTheMemoryPlanAndTheCheckpoint) {
 // interrupted at step 5 and resumed; it records the setting, and its ring differs from fp32's.
 TEST(GradQueueRingBf16, ResumeWritesTheSameLastCheckpointAsAnUninterruptedRun) {
   const TrainConfig cfg = ring_config(Precision::bf16);
-  const auto dir = temp_dir("resume");
+  const TempDir dir("ring_bf16_resume");
   Trainer straight(cfg);
   run_steps(straight, 9);
   straight.save(dir / "straight.ckpt");
@@ -122,12 +116,11 @@ TEST(GradQueueRingBf16, ResumeWritesTheSameLastCheckpointAsAnUninterruptedRun) {
   const Checkpoint c = read_checkpoint(dir / "fp32.ckpt");
   EXPECT_FALSE(c.header.at("settings").contains("gq-ring-precision"));  // as before the setting
   EXPECT_NE(params_of(fp32), params_of(straight)) << "the bf16 ring trained fp32's bits";
-  std::filesystem::remove_all(dir);
 }
 
 // A resume must keep the ring's precision: either way round the setting is named.
 TEST(GradQueueRingBf16, ResumeWithTheOtherRingPrecisionIsRefused) {
-  const auto dir = temp_dir("refuse");
+  const TempDir dir("ring_bf16_refuse");
   for (const Precision written : {Precision::fp32, Precision::bf16}) {
     const Precision other = written == Precision::bf16 ? Precision::fp32 : Precision::bf16;
     const std::string file = std::string(name(written)) + ".ckpt";
@@ -149,7 +142,6 @@ TEST(GradQueueRingBf16, ResumeWithTheOtherRingPrecisionIsRefused) {
       EXPECT_NE(msg.find(want), std::string::npos) << msg;
     }
   }
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

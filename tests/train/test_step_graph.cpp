@@ -5,7 +5,6 @@
 // checks that graphs were really captured and replayed (a test that passes with graphs silently
 // off would show nothing), and that a replayed step issues the device operations of a direct one.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -20,10 +19,13 @@
 #include "runtime/launch_counters.h"
 #include "runtime/memory.h"
 #include "runtime/train/trainer.h"
+#include "tests/temp_dir.h"
 #include "tests/train/trainer_steps.h"
 
 namespace gq::train {
 namespace {
+
+using gq::test::TempDir;
 
 constexpr int kSteps = 8;  // 5 steps per epoch: the epoch boundary is crossed at step 5
 
@@ -38,14 +40,6 @@ TrainConfig gq(TrainConfig cfg) {
   cfg.gq.clusters = 3;  // k > 1: k-means runs every step
   cfg.gq.qmin = 2;
   return cfg;
-}
-
-std::filesystem::path temp_dir(const char* name) {
-  auto dir = std::filesystem::temp_directory_path() /
-             ("gq_test_step_graph_" + std::string(name) + "_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
 }
 
 // What a run shows per step: the mean loss, Grad Queue's diagnostics and the step's device
@@ -66,10 +60,10 @@ void steps(Trainer& t, int n, Record& r) {
     r.ops.push_back((launch_counters() - before).total());
     if (GradQueue* q = t.grad_queue()) {
       const GradQueueDiagnostics d = q->diagnostics();
-      r.values.insert(r.values.end(), {double(d.qlen), double(d.queue_count), d.mean_delta,
-                                       d.frac_delta_gt1, d.cos_gstar_gbar, d.norm_gbar,
-                                       d.noise_scale, double(d.k_effective),
-                                       double(d.kmeans_iterations), double(d.skipped_steps)});
+      r.values.insert(r.values.end(),
+                      {double(d.qlen), double(d.queue_count), d.mean_delta, d.frac_delta_gt1,
+                       d.cos_gstar_gbar, d.norm_gbar, d.noise_scale, double(d.k_effective),
+                       double(d.kmeans_iterations), double(d.skipped_steps)});
       r.values.insert(r.values.end(), d.cluster_sizes.begin(), d.cluster_sizes.end());
     }
   }
@@ -81,7 +75,7 @@ std::string save_bytes(Trainer& t, const std::filesystem::path& path) {
   return {std::istreambuf_iterator<char>(f), {}};
 }
 
-Record run(const TrainConfig& cfg, int n, const std::filesystem::path& dir, const char* name,
+Record run(const TrainConfig& cfg, int n, const TempDir& dir, const char* name,
            StepGraphUse* use = nullptr) {
   Trainer t(cfg);
   Record r;
@@ -109,7 +103,7 @@ void expect_same(const Record& graph, const Record& direct, const std::string& w
 }
 
 TEST(StepGraph, PlainStepsReplayBitIdenticallyAcrossAnEpoch) {
-  const auto dir = temp_dir("plain");
+  const TempDir dir("step_graph_plain");
   // sgd and lars read the learning rate on the device, adamw the step too (bias correction); the
   // mlp has dropout (its masks' stream is the step, read on the device).
   for (const char* opt : {"sgd", "adamw", "lars", "mlp"}) {
@@ -132,7 +126,7 @@ TEST(StepGraph, PlainStepsReplayBitIdenticallyAcrossAnEpoch) {
 }
 
 TEST(StepGraph, GradQueueStepsReplayBitIdenticallyAcrossAnEpoch) {
-  const auto dir = temp_dir("gq");
+  const TempDir dir("step_graph_gq");
   StepGraphUse use;
   const Record graph = run(gq(config("auto")), kSteps, dir, "graph.ckpt", &use);
   const Record direct = run(gq(config("off")), kSteps, dir, "direct.ckpt");
@@ -151,7 +145,7 @@ TEST(StepGraph, GradQueueStepsReplayBitIdenticallyAcrossAnEpoch) {
 // A run with graphs, stopped mid-epoch and resumed (again with graphs) across the epoch boundary,
 // ends with the checkpoint of an uninterrupted run of direct launches.
 TEST(StepGraph, ResumedGraphRunEqualsUninterruptedDirectRun) {
-  const auto dir = temp_dir("resume");
+  const TempDir dir("step_graph_resume");
   for (const TrainConfig& base : {config("on"), gq(config("on"))}) {
     const std::string what = base.gradqueue ? "Grad Queue" : "plain";
     TrainConfig direct_cfg = base;
@@ -180,7 +174,7 @@ TEST(StepGraph, ResumedGraphRunEqualsUninterruptedDirectRun) {
 // Steps past the run's end (which the Trainer allows) grow the learning-rate table and capture
 // the graph again, still with the direct steps' bits.
 TEST(StepGraph, StepsPastTheEndRecaptureAndKeepTheBits) {
-  const auto dir = temp_dir("past");
+  const TempDir dir("step_graph_past");
   TrainConfig cfg = config("on");
   cfg.epochs = 1;  // 5 steps
   StepGraphUse use;
@@ -197,7 +191,9 @@ TEST(StepGraph, FlagValuesAreChecked) {
     Trainer t(cfg);
     FAIL() << "accepted --cuda-graph sometimes";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("--cuda-graph: expected one of auto, on, off, found 'sometimes'"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find(
+                  "--cuda-graph: expected one of auto, on, off, found 'sometimes'"),
+              std::string::npos)
         << e.what();
   }
 }
@@ -232,8 +228,8 @@ TEST(StepGraph, DeviceScalarArgumentsAreReadAtReplay) {
     kernels::gather_augment(d_images.data(), nullptr, d_indices.data(), kBatch, kC, kH, kW, mean,
                             sd, aug, out.data(), nullptr, stream);
     kernels::dropout_forward(out.data(), dropped.data(), n, 0.5f, 9, s.affine(1 << 16, 5), stream);
-    kernels::adamw_step(param.data(), grad.data(), m.data(), v.data(), n, rate, 0.9f, 0.999f,
-                        1e-8f, 0.01f, s.affine(1, 1), stream);
+    kernels::adamw_step(param.data(), grad.data(), m.data(), v.data(), n, rate, 0.9f, 0.999f, 1e-8f,
+                        0.01f, s.affine(1, 1), stream);
   };
   const auto reset = [&] {
     param.upload(std::vector<float>(n, 0.5f));

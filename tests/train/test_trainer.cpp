@@ -1,7 +1,6 @@
 // The trainer end to end on real MNIST (GQ_DATA_DIR): determinism, bit-identical resume,
 // checkpoint validation, and a short run that learns.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -11,24 +10,19 @@
 #include "runtime/error.h"
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/trainer.h"
+#include "tests/temp_dir.h"
 #include "tests/train/trainer_steps.h"
 
 namespace gq::train {
 namespace {
+
+using gq::test::TempDir;
 
 TrainConfig small_config() {
   return small_mnist_config(32, 1, 640, 200, 7);
 }
 
 // Per process: ctest runs the forward- and reverse-order instances of this suite side by side.
-std::filesystem::path temp_dir(const char* name) {
-  auto dir = std::filesystem::temp_directory_path() /
-             ("gq_test_trainer_" + std::string(name) + "_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
-
 TEST(Trainer, SameSeedGivesBitIdenticalLosses) {
   Trainer a(small_config()), b(small_config());
   const auto la = run_steps(a, 6), lb = run_steps(b, 6);
@@ -49,7 +43,7 @@ TEST(Trainer, ResumeContinuesBitIdentically) {
     Trainer straight(cfg);
     const auto want = run_steps(straight, 9);
 
-    const auto dir = temp_dir(opt);
+    const TempDir dir(std::string("trainer_") + opt);
     {
       Trainer first(cfg);
       run_steps(first, 5);  // mid-epoch (20 steps per epoch)
@@ -67,7 +61,7 @@ TEST(Trainer, ResumeContinuesBitIdentically) {
 // --init-from: a new run starts from another run's weights, at step 0 with its own batch and seed;
 // a model with other tensors is refused naming the first that differs, and so is --resume too.
 TEST(Trainer, InitFromTakesTheWeightsOfACheckpointWithTheSameTensors) {
-  const auto dir = temp_dir("init_from");
+  const TempDir dir("trainer_init_from");
   std::vector<float> trained;
   {
     Trainer first(small_config());
@@ -109,7 +103,7 @@ TEST(Trainer, InitFromTakesTheWeightsOfACheckpointWithTheSameTensors) {
 // --extend: a finished run continues for longer, from its checkpoint; without --extend the longer
 // run is refused (its settings differ), and so is an "extension" that is not longer.
 TEST(Trainer, ExtendContinuesAFinishedRunForLonger) {
-  const auto dir = temp_dir("extend");
+  const TempDir dir("trainer_extend");
   TrainConfig cfg = small_config();
   cfg.max_steps = 4;
   {
@@ -131,7 +125,8 @@ TEST(Trainer, ExtendContinuesAFinishedRunForLonger) {
     Trainer shorter(longer);
     ADD_FAILURE() << "a shorter extension was accepted";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("is not longer than the checkpoint's (4 steps)"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("is not longer than the checkpoint's (4 steps)"),
+              std::string::npos)
         << e.what();
   }
 }
@@ -172,7 +167,7 @@ TEST(Trainer, ValidationSplitIsHeldOutAndEvaluationDoesNotPerturbTraining) {
 }
 
 TEST(Trainer, CorruptOrTruncatedCheckpointsAreRejectedWithTheFileName) {
-  const auto dir = temp_dir("corrupt");
+  const TempDir dir("trainer_corrupt");
   Trainer t(small_config());
   run_steps(t, 1);
   t.save(dir / "good.ckpt");
@@ -232,7 +227,7 @@ TEST(Trainer, OneEpochOnMnistLearns) {
 
 // Issue 14: a checkpoint is never written from non-finite state, and the error names the tensor.
 TEST(Trainer, SaveRefusesNonFiniteParameters) {
-  const auto dir = temp_dir("nonfinite");
+  const TempDir dir("trainer_nonfinite");
   Trainer t(small_config());
   run_steps(t, 1);
   EXPECT_EQ(t.first_nonfinite(), std::nullopt);
@@ -255,7 +250,7 @@ TEST(Trainer, SaveRefusesNonFiniteParameters) {
 
 // Issue 14: a resume names every setting that differs from the checkpoint's run.
 TEST(Trainer, ResumeWithOtherSettingsIsRefused) {
-  const auto dir = temp_dir("settings");
+  const TempDir dir("trainer_settings");
   {
     Trainer t(small_config());
     run_steps(t, 2);
@@ -342,7 +337,7 @@ TEST(TrainerGradQueue, ResumeContinuesBitIdentically) {
   const TrainConfig cfg = gq_config(4);
   Trainer straight(cfg);
   const auto want = run_steps(straight, 9);
-  const auto dir = temp_dir("gq");
+  const TempDir dir("trainer_gq");
   {
     Trainer first(cfg);
     run_steps(first, 5);  // the queue holds entries and its length has moved

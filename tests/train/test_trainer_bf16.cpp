@@ -2,30 +2,24 @@
 // layer): a few steps are bit-identical on a rerun, differ from fp32's, resume bit-identically, and
 // a resume in the other precision is refused naming --precision.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <string>
 
 #include "runtime/error.h"
 #include "runtime/train/trainer.h"
+#include "tests/temp_dir.h"
 #include "tests/train/trainer_steps.h"
 
 namespace gq::train {
 namespace {
 
+using gq::test::TempDir;
+
 TrainConfig bf16_config() {
   TrainConfig cfg = small_mnist_config(32, 1, 640, 200, 7);
   cfg.precision = Precision::bf16;
   return cfg;
-}
-
-std::filesystem::path temp_dir(const char* name) {
-  auto dir = std::filesystem::temp_directory_path() /
-             ("gq_test_trainer_bf16_" + std::string(name) + "_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
 }
 
 TEST(TrainerBf16, SameSeedGivesBitIdenticalStepsThatDifferFromFp32) {
@@ -46,7 +40,7 @@ TEST(TrainerBf16, ResumeContinuesBitIdenticallyAndRefusesFp32) {
   const TrainConfig cfg = bf16_config();
   Trainer straight(cfg);
   const auto want = run_steps(straight, 7);
-  const auto dir = temp_dir("resume");
+  const TempDir dir("trainer_bf16_resume");
   {
     Trainer first(cfg);
     run_steps(first, 4);
@@ -68,7 +62,6 @@ TEST(TrainerBf16, ResumeContinuesBitIdenticallyAndRefusesFp32) {
     const std::string msg = e.what();
     EXPECT_NE(msg.find("--precision: checkpoint bf16"), std::string::npos) << msg;
   }
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
