@@ -33,6 +33,12 @@ jobs=$(nproc)
 export GQ_DATA_DIR="${GQ_DATA_DIR:-$PWD/../shared/data}"
 section() { printf '\n==== %s ====\n' "$*"; }
 started=$SECONDS
+# The tests' scratch files go under one folder this run owns and removes at exit, so a failed run
+# leaves nothing behind; what a test leaves there is a failure (a test that kept ~500 MiB of
+# checkpoints a run once filled this machine's disk over a few hundred runs).
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/gq-test.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
+export TMPDIR="$scratch"
 
 section "emulator build (g++ + cuemu, -Werror)"
 cmake -S . -B build-emu -G Ninja -DGQ_CUDA=OFF -DGQ_MPI=ON -DGQ_WERROR=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -88,4 +94,12 @@ if [ "$run_fuzz" = 1 ]; then
   section "fuzz smoke: CIFAR-10, IDX, archive, Reuters, checkpoint, config, decoded-cache and image parsers (libFuzzer + ASan/UBSan, 20 s each)"
   tools/fuzz.sh 20
 fi
+section "scratch files the tests left in $scratch (Open MPI's session folder aside)"
+leftover=$(find "$scratch" -mindepth 1 -maxdepth 1 ! -name 'ompi.*' ! -name 'prte.*' -printf '%f\n')
+if [ -n "$leftover" ]; then
+  printf '%s\n' "$leftover" | head -20
+  echo "test.sh: the tests above did not remove their scratch files (use gq::test::TempDir, or mktemp with a trap)"
+  exit 1
+fi
+echo "none"
 section "all done in $((SECONDS - started)) s"
