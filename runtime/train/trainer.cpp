@@ -263,7 +263,11 @@ EvalResult Trainer::run(const std::function<int()>& stop_requested) {
     // so a resume from it drops exactly the records after S and writes them again.
     const bool dir = !cfg_.checkpoint_dir.empty();
     const bool periodic = dir && cfg_.checkpoint_every > 0 && step_ % cfg_.checkpoint_every == 0;
-    if (periodic) save_step_checkpoint();
+    if (periodic) {
+      const auto tc = clock::now();
+      save_step_checkpoint();
+      t_log += clock::now() - tc;  // nor is writing a checkpoint
+    }
     if (sig != 0 && step_ < total_steps_) {
       if (!cfg_.quiet && progress_redraws_) fmt::print("\n");  // ends the redrawn line
       throw Stopped(sig, step_,

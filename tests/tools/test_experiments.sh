@@ -3,7 +3,8 @@
 # the cell folders, that a rerun skips every cell, that a failing gq-train stops the sweep with its
 # log kept, that a cell rerun alone gives the same metrics (same seed -> same numbers), that
 # --verify confirms stored runs and catches a changed one, that two sweeps of disjoint cells may
-# share a results folder, that a killed sweep has recorded the cells it finished, that
+# share a results folder, that a killed sweep has recorded the cells it finished, that a sweep
+# stopped by SIGTERM resumes its cell from a checkpoint to the same metrics, that
 # --step-cost times every arm, and that report.py writes a markdown table, findings and PNGs. Usage: test_experiments.sh BIN_DIR
 # Needs GQ_DATA_DIR with mnist/, and /usr/bin/python3 with numpy and matplotlib.
 set -u
@@ -96,6 +97,32 @@ kill -9 $sweep_pid
 wait $sweep_pid 2>/dev/null
 check "killed sweep: sweep.json counts the cell it finished" \
   $PY -c 'import json,sys; h=json.load(open(sys.argv[1])); sys.exit(not (len(h) == 1 and h[0]["cells_run"] >= 1 and h[0]["wall_s"] is not None))' "$T/killed/smoke/sweep.json"
+
+# A sweep stopped by SIGTERM (or Ctrl-C) forwards it: gq-train checkpoints and the sweep exits
+# 143; run again, the cell resumes there and its metrics equal an uninterrupted run's.
+sed 's/^max-steps = 4/max-steps = 60/' "$SPEC" >"$T/long.toml"
+one_cell=(--only "b16 plain seed 0")
+"$PY" "$SWEEP" "$T/long.toml" --runs-dir "$T/straight" --bin "$BIN/gq-train" "${one_cell[@]}" \
+  --checkpoint-every 0 >"$T/straight.out" 2>&1
+"$PY" "$SWEEP" "$T/long.toml" --runs-dir "$T/stop" --bin "$BIN/gq-train" "${one_cell[@]}" \
+  --checkpoint-every 5 >"$T/stop1.out" 2>&1 &
+sweep_pid=$!
+for _ in $(seq 600); do ls "$T"/stop/smoke/*/checkpoints/step*.ckpt >/dev/null 2>&1 && break; sleep 0.1; done
+kill -TERM $sweep_pid
+wait $sweep_pid
+rc=$?
+cell=$(ls -d "$T"/stop/smoke/*/ | head -1)
+check "stopped sweep: exit 143, says the cell resumes from its checkpoint" bash -c \
+  "test $rc -eq 143 && grep -q 'STOPPED .* resumes it from .*step[0-9]*.ckpt' '$T/stop1.out' && ! test -e '$cell/done'"
+"$PY" "$SWEEP" "$T/long.toml" --runs-dir "$T/stop" --bin "$BIN/gq-train" "${one_cell[@]}" \
+  --checkpoint-every 5 >"$T/stop2.out" 2>&1
+rc=$?
+check "stopped sweep: the rerun resumes the cell and finishes it" bash -c \
+  "test $rc -eq 0 && grep -q 'sweep: resuming from' '$cell/stdout.log' && test -e '$cell/done' && ! test -e '$cell/checkpoints'"
+check "stopped sweep: two segments in cell.json" \
+  $PY -c 'import json,sys; sys.exit(len(json.load(open(sys.argv[1]))["segments"]) != 2)' "$cell/cell.json"
+check "stopped sweep: metrics equal the uninterrupted run's" \
+  cmp -s <(strip "$cell/metrics.jsonl") <(strip "$(ls -d "$T"/straight/smoke/*/)/metrics.jsonl")
 
 # A run that diverges is an outcome, not a failure: recorded as done/diverged, reported as such.
 sed 's/lr_base = 0.05/lr_base = 1e5/' "$SPEC" >"$T/diverge.toml"

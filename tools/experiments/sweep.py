@@ -3,13 +3,16 @@
 
 Usage: tools/experiments/sweep.py SPEC.toml [--runs-dir runs] [--data-dir DIR] [--bin GQ_TRAIN]
                                   [--only SUBSTR] [--list] [--dry-run] [--force] [--keep-going]
-                                  [--jobs N] [--verify N] [--step-cost STEPS]
+                                  [--jobs N] [--checkpoint-every STEPS] [--verify N]
+                                  [--step-cost STEPS]
 
 Each cell runs into RUNS/<spec name>/<cell id>/: cell.json (flags and labels), command.sh (the exact
 command), stdout.log, metrics.jsonl, and `done` (written only after gq-train exited 0 and wrote a
 test evaluation, status "finished", or stopped because training diverged, status "diverged": the
-same flags and seed diverge again). A cell with `done` is skipped; any other cell folder is cleared
-and rerun.
+same flags and seed diverge again). A cell with `done` is skipped. A cell checkpoints into its
+checkpoints/ folder every --checkpoint-every steps and when the sweep gets SIGINT or SIGTERM (which
+it forwards to gq-train, then starts no other cell); the next run of the sweep resumes it there,
+bit-identically (tools/experiments/cell_run.py). Any other cell folder is cleared and rerun.
 The data directory (default: the spec's data_dir, else $GQ_DATA_DIR, else ../shared/data) is not
 part of a cell's identity. Every invocation is appended to RUNS/<spec name>/sweep.json.
 
@@ -28,7 +31,6 @@ import json
 import os
 import random
 import shlex
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,6 +39,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gqspec  # noqa: E402
+from cell_run import Stopper, run_cell, write_json  # noqa: E402
 
 
 def fmt_time(s):
@@ -55,34 +58,10 @@ def git_commit():
         return "unknown"
 
 
-# gq-train's messages when training stops on a non-finite loss or gradient: (where the message
-# starts, what it must contain).
-DIVERGENCE_MESSAGES = (("training diverged:", "training diverged:"),
-                       ("Grad Queue:", "consecutive steps were not applied"))
-
-
-def divergence(log_path):
-    """gq-train's message if the run stopped because training diverged, else None."""
-    with open(log_path, errors="replace") as f:
-        for line in f:
-            for start, needle in DIVERGENCE_MESSAGES:
-                if needle in line and start in line:
-                    return line[line.index(start):].strip()
-    return None
-
-
 def made_by(command, binary):
     """What verify.json and step-cost.json record of the invocation that wrote them."""
     return {"command": command, "commit": git_commit(), "gq_train": binary,
             "date": time.strftime("%Y-%m-%dT%H:%M:%S")}
-
-
-def write_json(path, value):
-    """Writes atomically: a reader sees the old file or the new one, never a torn one."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(value, f, indent=1)
-    os.replace(tmp, path)
 
 
 def record_invocation(path, entry):
@@ -99,46 +78,6 @@ def record_invocation(path, entry):
         else:
             history.append(entry)
         write_json(path, history)
-
-
-def run_cell(cell, folder, binary, data_dir):
-    """Runs one cell; returns (ok, wall seconds, message)."""
-    if os.path.isdir(folder):
-        shutil.rmtree(folder)  # an unfinished attempt: start clean
-    os.makedirs(folder)
-    cmd = [binary] + gqspec.argv(cell["flags"]) + ["--data-dir", data_dir,
-                                                   "--metrics", os.path.join(folder, "metrics.jsonl")]
-    with open(os.path.join(folder, "cell.json"), "w") as f:
-        json.dump({"id": cell["id"], "flags": cell["flags"], "labels": cell["labels"]}, f, indent=1)
-    with open(os.path.join(folder, "command.sh"), "w") as f:
-        f.write("#!/bin/sh\n" + shlex.join(cmd) + "\n")
-    t0 = time.time()
-    with open(os.path.join(folder, "stdout.log"), "w") as log:
-        rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
-    wall = time.time() - t0
-    log_path = os.path.join(folder, "stdout.log")
-    if rc != 0:
-        diverged = divergence(log_path)
-        if not diverged:
-            return False, wall, f"gq-train exited with {rc}; log kept in {log_path}"
-        # Divergence is an outcome of the cell's flags (the same seed diverges again): record it.
-        write_json(os.path.join(folder, "done"), {"status": "diverged", "message": diverged,
-                                                  "wall_s": round(wall, 2),
-                                                  "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
-        return True, wall, f"DIVERGED ({diverged})"
-    try:
-        train, evals = gqspec.read_metrics(os.path.join(folder, "metrics.jsonl"))
-    except (OSError, ValueError) as e:
-        return False, wall, f"metrics unreadable ({e}); log kept in {log_path}"
-    if not evals:
-        return False, wall, f"gq-train wrote no test evaluation; log kept in {log_path}"
-    last = evals[-1]
-    write_json(os.path.join(folder, "done"), {"status": "finished", "wall_s": round(wall, 2),
-                                              "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                                              "steps": train[-1]["step"] if train else 0,
-                                              "test_accuracy": last["test_accuracy"],
-                                              "test_loss": last["test_loss"]})
-    return True, wall, f"acc {100 * last['test_accuracy']:.2f}% loss {last['test_loss']:.4f}"
 
 
 def describe(cell):
@@ -172,8 +111,8 @@ def verify(cells, root, binary, data_dir, count, command):
     results = []
     with tempfile.TemporaryDirectory(prefix="gq-verify-") as tmp:
         for i, cell in enumerate(picked, 1):
-            ok, wall, msg = run_cell(cell, os.path.join(tmp, cell["id"]), binary, data_dir)
-            if ok:
+            status, wall, msg = run_cell(cell, os.path.join(tmp, cell["id"]), binary, data_dir)
+            if status == "done":
                 same = comparable_metrics(os.path.join(tmp, cell["id"], "metrics.jsonl")) == \
                     comparable_metrics(os.path.join(root, cell["id"], "metrics.jsonl"))
                 msg = "identical metrics" if same else "metrics DIFFER from the stored run"
@@ -242,6 +181,10 @@ def parse_args():
     ap.add_argument("--force", action="store_true", help="rerun cells even if done")
     ap.add_argument("--keep-going", action="store_true", help="continue after a failed cell (exit 1 at the end)")
     ap.add_argument("--jobs", type=int, default=1, help="cells run at once (default 1)")
+    ap.add_argument("--checkpoint-every", type=int, default=50, metavar="STEPS",
+                    help="a cell checkpoints every STEPS steps, and on SIGINT/SIGTERM, into its "
+                         "checkpoints/ folder, from which the next run of the sweep resumes it "
+                         "(default 50; 0: no checkpoints, a stopped cell starts again)")
     ap.add_argument("--verify", type=int, default=0, metavar="N",
                     help="rerun N finished cells elsewhere and check that their metrics are identical")
     ap.add_argument("--step-cost", type=int, default=0, metavar="STEPS",
@@ -293,6 +236,8 @@ class Sweep:
 
     def __init__(self, a, root, binary, data_dir, todo, entry):
         self.a, self.root, self.binary, self.data_dir = a, root, binary, data_dir
+        self.stopper = Stopper()
+        self.stopper.install()
         self.todo, self.pending = todo, list(todo)
         self.entry, self.log_path = entry, os.path.join(root, "sweep.json")
         self.lock = threading.Lock()
@@ -313,27 +258,31 @@ class Sweep:
         return fmt_time(total / max(1, self.a.jobs))
 
     def work(self, i, cell):
+        """Runs one cell; True if the sweep goes on after it."""
         folder = os.path.join(self.root, cell["id"])
+        if self.stopper.stopping:
+            return False  # a queued cell of --jobs N after a stop: left for the next run
         with self.lock:
             print(f"[{i}/{len(self.todo)}] start {cell['id']} {describe(cell)}", flush=True)
-        ok, wall, msg = run_cell(cell, folder, self.binary, self.data_dir)
+        status, wall, msg = run_cell(cell, folder, self.binary, self.data_dir,
+                                     self.a.checkpoint_every, self.stopper)
         with self.lock:
             self.finished += 1
             self.pending.remove(cell)
-            if ok:
+            if status == "done":
                 self.walls.setdefault(cell["task"], []).append(wall)
                 self.entry["cells_run"] += 1
                 self.entry["wall_s"] = round(time.time() - self.t_start, 1)
                 record_invocation(self.log_path, self.entry)
-            else:
+            elif status == "failed":
                 self.failures.append((cell, msg))
-            print(f"[{self.finished}/{len(self.todo)}] {'done' if ok else 'FAILED'} {cell['id']} "
-                  f"{describe(cell)}: {msg} ({wall:.1f} s) | elapsed {fmt_time(time.time() - self.t_start)}"
-                  f" ETA {self.eta()}", flush=True)
-            if not ok:
+            print(f"[{self.finished}/{len(self.todo)}] {status.upper() if status != 'done' else status} "
+                  f"{cell['id']} {describe(cell)}: {msg} ({wall:.1f} s) | elapsed "
+                  f"{fmt_time(time.time() - self.t_start)} ETA {self.eta()}", flush=True)
+            if status == "failed":
                 tail = open(os.path.join(folder, "stdout.log"), errors="replace").read()[-2000:]
                 print("---- last lines of the log ----\n" + tail.rstrip() + "\n----", flush=True)
-        return ok
+        return status == "done" or (status == "failed" and self.a.keep_going)
 
     def run_in_order(self, current_cells):
         """One cell at a time, in spec order; a tuned group's cells at its chosen learning rate
@@ -344,7 +293,7 @@ class Sweep:
             c = queue.pop(0)
             i += 1
             ran.add(c["id"])
-            if not self.work(i, c) and not self.a.keep_going:
+            if not self.work(i, c):
                 break
             if self.a.force:
                 continue
@@ -364,7 +313,7 @@ class Sweep:
         with concurrent.futures.ThreadPoolExecutor(self.a.jobs) as ex:
             futs = [ex.submit(self.work, i, c) for i, c in enumerate(self.todo, 1)]
             for f in concurrent.futures.as_completed(futs):
-                if not f.result() and not self.a.keep_going:
+                if not f.result():
                     for g in futs:
                         g.cancel()
 
@@ -388,6 +337,10 @@ def run_sweep(a, root, binary, data_dir, todo, command, current_cells):
         entry["wall_s"] = round(time.time() - sweep.t_start, 1)
         entry["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         record_invocation(sweep.log_path, entry)
+    if sweep.stopper.stopping:
+        print(f"stopped by signal {sweep.stopper.signum} after {entry['cells_run']} cell(s): run the "
+              "same command again to go on (a stopped cell resumes from its checkpoint)", file=sys.stderr)
+        return 128 + sweep.stopper.signum
     if sweep.failures:
         print(f"{len(sweep.failures)} cell(s) FAILED:", file=sys.stderr)
         for c, msg in sweep.failures:
@@ -430,8 +383,9 @@ def main():
     if not todo:
         print("nothing to do")
         return 0
-    if run_sweep(a, root, binary, data_dir, todo, command, current_cells):
-        return 1
+    rc = run_sweep(a, root, binary, data_dir, todo, command, current_cells)
+    if rc:
+        return rc
     # Finished tuning cells may have added cells at their chosen learning rate: run those too.
     more = unfinished(current_cells(), root, skip={c["id"] for c in todo})
     if more and a.force:
