@@ -140,8 +140,7 @@ __device__ __forceinline__ void pair_max(const float* __restrict__ row, float* _
   }
 }
 
-// kPairs: 0 for any window; 2 for the 2x2, stride 2, unpadded windows of even-sized inputs (every
-// window whole), unrolled. Both visit a window's elements row by row, so they give the same bits.
+// kPairs: 0 for any window; 2 for 2x2, stride 2, unpadded windows (every window whole), unrolled. Both visit a window's elements row by row, so they give the same bits.
 template <int kPairs>
 __global__ void __launch_bounds__(kBlock)
     maxpool_forward_kernel(Geometry g, const float* __restrict__ x, float* __restrict__ y,
@@ -228,8 +227,8 @@ __global__ void __launch_bounds__(kBlock)
   }
 }
 
-// Windows that tile the input exactly (stride = window, no padding, sides divisible by it: every
-// max-pool of our nets): each output writes its whole window, dy at its argmax and 0 elsewhere, so
+// Windows that tile the input exactly (stride = window, no padding, sides divisible by it: the
+// max-pools of paper-cnn; airbench94's odd sides take the scatter): each output writes its whole window, dy at its argmax and 0 elsewhere, so
 // every dx element is written once and no memset is needed. The scatter's bits. kPairs = 2: 2x2
 // windows, unrolled.
 template <int kPairs>
@@ -361,7 +360,9 @@ void maxpool2d_forward(const PoolShape& s, const float* x, float* y, std::int32_
   const Geometry g = checked_geometry(s, "maxpool2d_forward");
   GQ_CHECK(x && y && argmax, "maxpool2d_forward: null device pointer");
   const std::size_t total = planes(s) * g.out_h * g.out_w;
-  const bool pairs = g.window == 2 && g.stride == 2 && g.pad == 0 && g.h % 2 == 0 && g.w % 2 == 0;
+  // Unpadded 2x2 windows at stride 2 are all whole, odd sides too (the floor drops the last row
+  // and column): airbench94 pools 31x31 planes.
+  const bool pairs = g.window == 2 && g.stride == 2 && g.pad == 0;
   launch(pairs ? maxpool_forward_kernel<2> : maxpool_forward_kernel<0>,
          grid_stride_blocks(total, kBlock), kBlock, 0, stream, g, x, y, argmax, total);
 }
