@@ -13,6 +13,8 @@ set -u
 bin="$1"
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/expect.sh"
+# onnxruntime leaves a session file (.ses) in $TMPDIR: keep it in this test's own folder.
+export TMPDIR="$tmp"
 
 expect train 0 "final test accuracy" -- "$bin/gq-train" --model airbench94 --dataset mnist \
   --train-subset 64 --test-subset 40 --batch-size 16 --max-steps 3 --whiten-images 48 \
