@@ -39,7 +39,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gqspec  # noqa: E402
-from cell_run import Stopper, run_cell, write_json  # noqa: E402
+from cell_run import Stopper, newest_checkpoint, run_cell, write_json  # noqa: E402
 
 
 def fmt_time(s):
@@ -223,7 +223,10 @@ def print_plan(spec, cells, todo, root, binary, data_dir):
 def list_cells(cells, root, binary, data_dir, commands):
     """--list: each cell and its state; --dry-run: and its exact command."""
     for c in cells:
-        state = "done" if gqspec.cell_complete(os.path.join(root, c["id"])) else "todo"
+        folder = os.path.join(root, c["id"])
+        kept = newest_checkpoint(folder)
+        state = ("done" if gqspec.cell_complete(folder)
+                 else f"unfinished, checkpoint {os.path.basename(kept)}" if kept else "todo")
         line = f"{c['id']}  {state}  {describe(c)}"
         if commands:
             line += "\n    " + shlex.join([binary] + gqspec.argv(c["flags"]) + ["--data-dir", data_dir])
