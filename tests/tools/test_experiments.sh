@@ -156,6 +156,13 @@ sed 's/gq-clusters = 4/gq-klusters = 4/' "$SPEC" >"$T/badspec.toml"
 "$PY" "$SWEEP" "$T/badspec.toml" --runs-dir "$T/bad2" --bin "$BIN/gq-train" >"$T/badspec.out" 2>&1
 rc=$?
 check "unknown flag in spec rejected" bash -c "test $rc -ne 0 && grep -q 'not a gq-train flag' '$T/badspec.out' && ! test -e '$T/bad2'"
+# Accuracies are fractions: a target 100 points below the baseline (minus = 1.0) is a typo.
+sed 's/^train-subset = 256/train-subset = 256\ntarget_from = { optimizer = "momentum", method = "plain", batch = 16, minus = 1.0 }/' \
+  "$SPEC" >"$T/badminus.toml"
+"$PY" "$SWEEP" "$T/badminus.toml" --runs-dir "$T/bad4" --list >"$T/badminus.out" 2>&1
+rc=$?
+check "target_from.minus of 100 points rejected" bash -c \
+  "test $rc -ne 0 && grep -q 'target_from.minus = 1.0: a fraction of accuracy' '$T/badminus.out'"
 sed 's/compare_to = "gq-k4"/compare_to = "gq-k16"/' "$SPEC" >"$T/badspec2.toml"
 "$PY" "$SWEEP" "$T/badspec2.toml" --runs-dir "$T/bad3" --bin "$BIN/gq-train" >"$T/badspec2.out" 2>&1
 rc=$?

@@ -190,6 +190,14 @@ def _flag_checker(flags_ok):
 def _need_task(t, w):
     if "dataset" not in t or "model" not in t:
         raise SpecError(f"{w}: needs 'dataset' and 'model'")
+    # Accuracies are fractions here (gq-train's metrics): `minus = 1.0` would mean 100 points.
+    minus = t.get("target_from", {}).get("minus", 0.0)
+    if not 0.0 <= minus < 0.5:
+        raise SpecError(f"{w}: target_from.minus = {minus}: a fraction of accuracy in [0, 0.5) "
+                        "(0.01 is one point)")
+    if "target" in t and not 0.0 < t["target"] <= 1.0:
+        raise SpecError(f"{w}: target = {t['target']}: a fraction of accuracy in (0, 1] "
+                        "(0.94 is 94%; `targets` takes percentages)")
 
 
 def _need_optimizer(o, w):
