@@ -114,6 +114,8 @@ rc=$?
 cell=$(ls -d "$T"/stop/smoke/*/ | head -1)
 check "stopped sweep: exit 143, says the cell resumes from its checkpoint" bash -c \
   "test $rc -eq 143 && grep -q 'STOPPED .* resumes it from .*step[0-9]*.ckpt' '$T/stop1.out' && ! test -e '$cell/done'"
+check "stopped sweep: sweep.json records the signal" \
+  $PY -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))[0].get("stopped_by") != 15)' "$T/stop/smoke/sweep.json"
 check "stopped sweep: --list shows the cell's checkpoint" bash -c \
   "'$PY' '$SWEEP' '$T/long.toml' --runs-dir '$T/stop' --only 'b16 plain seed 0' --list | grep -q 'unfinished, checkpoint step[0-9]*.ckpt'"
 "$PY" "$SWEEP" "$T/long.toml" --runs-dir "$T/stop" --bin "$BIN/gq-train" "${one_cell[@]}" \

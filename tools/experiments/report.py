@@ -356,7 +356,9 @@ def provenance(a, root):
         for h in history:
             # Sweeps record their cell count after each cell; older ones only when they ended.
             ran = (f"{h['cells_run']} cells run" if h.get("wall_s") is not None
-                   else "killed before it recorded its cells")
+                   else "no cell finished yet (running, or killed)")
+            if h.get("stopped_by"):
+                ran += f", stopped by signal {h['stopped_by']} (its cell resumes)"
             L.append(f"{gqspec.portable_command(h['command'])}    # commit {h['commit']}, "
                      f"{h.get('cpus', '?')} CPUs, {ran}")
         L += ["```", "", "(`$DATA`: the data folder the sweep read; `$BIN`: a copy of gq-train kept "

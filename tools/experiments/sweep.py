@@ -339,6 +339,8 @@ def run_sweep(a, root, binary, data_dir, todo, command, current_cells):
     finally:
         entry["wall_s"] = round(time.time() - sweep.t_start, 1)
         entry["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        if sweep.stopper.stopping:
+            entry["stopped_by"] = sweep.stopper.signum
         record_invocation(sweep.log_path, entry)
     if sweep.stopper.stopping:
         print(f"stopped by signal {sweep.stopper.signum} after {entry['cells_run']} cell(s): run the "
