@@ -270,9 +270,10 @@ check "scale: a cell whose metrics are missing is rerun alone" bash -c \
 "$PY" "$REPORT" "$SCALE" --runs-dir "$T/res" --out "$T/sdoc/RESULTS-scale.md" >"$T/scale-report.out" 2>&1
 check "scale report: exits 0, complete" bash -c "test $? -eq 0 && grep -q '^\*\*Complete: 24 of 24 cells finished\*\*' '$T/sdoc/RESULTS-scale.md'"
 [ -s "$T/sdoc/RESULTS-scale.md" ] || cat "$T/scale-report.out"
-check "scale report: moonshot answer and three claim lines" bash -c "
+check "scale report: moonshot answer and three claim lines (no AdamW arm: not in this study)" bash -c "
   grep -qE '^\*\*Answer: (yes|no|cannot decide)\*\*' '$T/sdoc/RESULTS-scale.md' &&
-  test \$(grep -cE '^- \*\*(Grad Queue beats|More clusters)[^:]*: (supports|contradicts|cannot decide)' '$T/sdoc/RESULTS-scale.md') -eq 3"
+  test \$(grep -cE '^- \*\*(Grad Queue beats|More clusters)[^:]*: (supports|contradicts|cannot decide)' '$T/sdoc/RESULTS-scale.md') -eq 2 &&
+  grep -qF -- '- **Grad Queue beats Adam (AdamW)**: not in this study' '$T/sdoc/RESULTS-scale.md'"
 check "scale report: the moonshot answer where plain reached the target" bash -c "
   grep -qE '^Where plain reached the target within S steps: (\*\*(yes|no|cannot decide)\*\* \([0-9]+ of [0-9]+ such rows|no row)' '$T/sdoc/RESULTS-scale.md'"
 check "scale report: the moonshot rows say whether plain reached the target" bash -c "
@@ -364,6 +365,16 @@ rc=$?
 check "untuned target block: 12 cells, the report complete and its lr 'not tuned'" bash -c "
   test $rc -eq 0 && test \$(ls -d '$T'/res-fixed/smoke-fixed/*/ | wc -l) -eq 12 &&
   grep -q '^\*\*Complete: 12 of 12' '$T/fdoc/RESULTS.md' && grep -q '(×1, not tuned)' '$T/fdoc/RESULTS.md'"
+check "untuned target block: says no lr was tuned; no tuning table or lr figure" bash -c "
+  grep -q '^Every arm runs at its optimizer.s lr policy' '$T/fdoc/RESULTS.md' &&
+  ! grep -q '^Tuning (final validation' '$T/fdoc/RESULTS.md' &&
+  ! grep -q 'one tuning run per multiplier' '$T/fdoc/RESULTS.md' &&
+  test ! -e '$T/fdoc/results/smoke-fixed/lr-sensitivity_mnist.png'"
+# A report rewrites its figures: one the last report drew and this one does not is removed.
+touch "$T/fdoc/results/smoke-fixed/stale.png"
+"$PY" "$REPORT" "$T/smoke-fixed.toml" --runs-dir "$T/res-fixed" --out "$T/fdoc/RESULTS.md" >>"$T/fixed.out" 2>&1
+check "report: a figure of an earlier report is removed" bash -c "
+  test ! -e '$T/fdoc/results/smoke-fixed/stale.png' && test -s '$T/fdoc/results/smoke-fixed/curves_mnist.png'"
 
 if [ $fail -ne 0 ]; then
   echo "---- check log ----"

@@ -14,6 +14,7 @@ the metrics files; nothing in the tables depends on wall time, so the same seeds
 report.
 """
 import argparse
+import glob
 import json
 import math
 import os
@@ -526,6 +527,8 @@ def main():
     out_dir = os.path.dirname(out)
     fig_dir = os.path.abspath(a.fig_dir or os.path.join(out_dir, "results", spec["name"]))
     os.makedirs(fig_dir, exist_ok=True)
+    for stale in glob.glob(os.path.join(fig_dir, "*.png")):  # the last report's: drop a figure
+        os.remove(stale)                                       # this one no longer draws
     os.makedirs(out_dir, exist_ok=True)
     results = {cid: load_cell(os.path.join(root, cid)) for cid in spec["cells"]}
     L = header(spec, a, results) + provenance(a, root)

@@ -236,9 +236,12 @@ def size_lines(size):
             + ".", ""]
 
 
-def targets_section(spec, tasks, tg):
-    L = ["## Targets and method", "",
-         "Each (task, batch size, optimizer, method) group gets its own learning rate: one "
+def any_tuned(groups, keys=None):
+    """Whether any of these groups (all by default) chose its lr from a grid of several values."""
+    return any(len(groups[k]["grid"]) > 1 for k in (groups if keys is None else keys))
+
+
+TUNED = ("Each (task, batch size, optimizer, method) group gets its own learning rate: one "
          "tuning run per multiplier of the optimizer's lr policy (the same grid and number of "
          "tuning runs for every group of a block), scored by the final accuracy on a validation "
          "slice held out of the training set (never the test set); then the seeds at the chosen "
@@ -246,7 +249,15 @@ def targets_section(spec, tasks, tg):
          "lower mean final validation loss, then to the smaller multiplier. The validation slice is "
          "the last `--val-size` samples of the training split: for Reuters-21578 a time-ordered "
          "tail whose class mix need not match the test set's, so the choice can differ from the "
-         "one the test set would make. "
+         "one the test set would make. ")
+UNTUNED = ("Every arm runs at its optimizer's lr policy (the rows' `×1, not tuned`): no arm's "
+           "learning rate was tuned, so an arm that would do better at another one is at a "
+           "disadvantage these tables cannot show. ")
+
+
+def targets_section(spec, tasks, tg, tuned):
+    L = ["## Targets and method", "",
+         (TUNED if tuned else UNTUNED) +
          "Steps to target = the step of the first evaluation whose test accuracy reaches the "
          "task's target (resolution: the task's `--eval-every`); mean ± sample std over the "
          "seeds that reached it, with how many did. Training seconds to a target add the seeds' "
@@ -403,7 +414,8 @@ def task_tables(spec, groups, task, tlist, edges, other_day):
         L += reach_table(groups, keys, tlist)
     notes = [f"*{b['name']}*: {b['note'].strip()}" for b in spec["blocks"]
              if b.get("note") and task in b["tasks"]]
-    return L + tuning_table(groups, keys) + ([f"Notes: {' '.join(notes)}", ""] if notes else [])
+    tuned = tuning_table(groups, keys) if any_tuned(groups, keys) else []
+    return L + tuned + ([f"Notes: {' '.join(notes)}", ""] if notes else [])
 
 
 def plot_lr_sensitivity(task, groups, keys, bss, color, fig_dir):
@@ -486,8 +498,10 @@ def task_figures(spec, groups, task, target, fig_dir):
     arms = dict.fromkeys(arm(k[2], k[3]) for k in sorted(keys, key=spec_order(spec, with_batch=False)))
     # Matplotlib's 10 default colours while they suffice, else tab20's 20 (a task with more arms).
     color = {x: f"C{i}" if len(arms) <= 10 else plt.get_cmap("tab20")(i % 20) for i, x in enumerate(arms)}
-    figs = [plot_lr_sensitivity(task, groups, keys, bss, color, fig_dir)]
-    if target is not None:
+    figs = []
+    if any_tuned(groups, keys):
+        figs.append(plot_lr_sensitivity(task, groups, keys, bss, color, fig_dir))
+    if target is not None and len(bss) > 1:
         figs.append(plot_steps_vs_batch(task, target, groups, keys, bss, color, fig_dir))
     figs.append(plot_curves(task, target, groups, keys, bss, color, fig_dir))
     return figs
@@ -741,6 +755,8 @@ def moonshot_section(spec, root, groups, tg, size):
 
 def optimizer_claim(name, base_opt, groups):
     """'Grad Queue beats <base_opt>': each Grad Queue row against plain with that optimizer."""
+    if not any(o == base_opt and g["gradqueue"] for (_, _, o, _), g in groups.items()):
+        return f"- **{name}**: not in this study (no Grad Queue arm with `{base_opt}`)"
     cs = []
     for (task, bs, opt, meth), g in groups.items():
         if opt != base_opt or not g["gradqueue"]:
@@ -764,6 +780,11 @@ def clusters_claim(spec, groups, tasks):
     """More clusters help larger batches: Δ(k16 − k1) should grow from the smallest to the largest
     batch; the change is a difference of differences of four rows, its Welch interval combining
     the four variances of the mean."""
+    line = ("- **More clusters help larger batches** (k = 16 vs k = 1, the change of their gap from the "
+            "smallest to the largest batch): ")
+    if not any(len({k[1] for k in groups if k[0] == t and k[3] == m}) > 1
+               for t in tasks for m in ("gq-k1", "gq-k16")):
+        return line + "not in this study (no k = 1 and k = 16 arms at two batch sizes)"
     series = []
     for task in tasks:
         for opt in spec["optimizers"]:
@@ -781,8 +802,7 @@ def clusters_claim(spec, groups, tasks):
             series.append({"verdict": ci_verdict(ci), "d": ci["d"], "ci": ci,
                            "row": f"{task} {opt}: Δ(k16 − k1) {ci_text(d0, 100)} at b{b0} → "
                                   f"{ci_text(d1, 100)} at b{b1}"})
-    line = ("- **More clusters help larger batches** (k = 16 vs k = 1, the change of their gap from the "
-            f"smallest to the largest batch): {claim_verdict(series)}")
+    line += claim_verdict(series)
     if series:
         line += " — " + "; ".join(f"{s['row']}; change {ci_text(s['ci'], 100)} points "
                                   f"(df {s['ci']['df']:.1f}; interval {s['verdict']})" for s in series) + "."
@@ -898,7 +918,7 @@ def write(spec, root, results, L, fig_dir, out_dir):
     tasks = list(dict.fromkeys(k[0] for k in groups))
     size = study_size(spec, root, groups, results)
     L[2:2] = size_lines(size)  # under the title
-    L += targets_section(spec, tasks, tg)
+    L += targets_section(spec, tasks, tg, any_tuned(groups))
     edges, other_day = [], []  # rows whose lr is at an edge of the grid; rows timed on other days
     for task in tasks:
         L += task_tables(spec, groups, task, tg[task], edges, other_day)
