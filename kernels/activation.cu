@@ -1,10 +1,12 @@
-// Pointwise activations (relu, exact-erf gelu) and their backward passes.
+// Pointwise activations (relu, exact-erf gelu) and their backward passes, over activations stored
+// as float or bf16 (T): each element is loaded, computed in float and rounded once when stored.
 // Launch shape: kBlock threads per block, grid from grid_stride_blocks(n), each thread looping
-// over its grid_range share. Memory traffic: forward 8 bytes per element (read x, write y);
-// backward 12 bytes per element (read x and dy, write dx); bandwidth-bound. Outputs may alias their
-// matching input.
+// over its grid_range share. Memory traffic per element: forward 2 sizeof(T) (read x, write y),
+// backward 3 sizeof(T) (read x and dy, write dx), so 8 / 12 bytes in float and 4 / 6 in bf16;
+// bandwidth-bound. Outputs may alias their matching input.
 #include "kernels/activation.h"
 
+#include "runtime/bf16.h"
 #include "runtime/error.h"
 #include "runtime/portable.cuh"
 
@@ -74,15 +76,16 @@ struct Gelu {
   }
 };
 
-template <class Act>
-__global__ void __launch_bounds__(kBlock) forward_kernel(const float* x, float* y, std::size_t n) {
-  for (const std::size_t i : grid_range(n)) y[i] = Act::forward(x[i]);
+template <class Act, class T>
+__global__ void __launch_bounds__(kBlock) forward_kernel(const T* x, T* y, std::size_t n) {
+  for (const std::size_t i : grid_range(n)) y[i] = stored_as<T>(Act::forward(to_float(x[i])));
 }
 
-template <class Act>
+template <class Act, class T>
 __global__ void __launch_bounds__(kBlock)
-    backward_kernel(const float* x, const float* dy, float* dx, std::size_t n) {
-  for (const std::size_t i : grid_range(n)) dx[i] = Act::backward(x[i], dy[i]);
+    backward_kernel(const T* x, const T* dy, T* dx, std::size_t n) {
+  for (const std::size_t i : grid_range(n))
+    dx[i] = stored_as<T>(Act::backward(to_float(x[i]), to_float(dy[i])));
 }
 
 void check_args(Activation act, const void* a, const void* b, std::size_t n, const char* what) {
@@ -93,26 +96,35 @@ void check_args(Activation act, const void* a, const void* b, std::size_t n, con
 
 }  // namespace
 
-void activation_forward(Activation act, const float* x, float* y, std::size_t n, stream_t stream) {
+template <class T>
+void activation_forward(Activation act, const T* x, T* y, std::size_t n, stream_t stream) {
   check_args(act, x, y, n, "activation_forward");
   if (n == 0) return;
   const unsigned grid = grid_stride_blocks(n, kBlock);
   if (act == Activation::relu)
-    launch(forward_kernel<Relu>, grid, kBlock, 0, stream, x, y, n);
+    launch(forward_kernel<Relu, T>, grid, kBlock, 0, stream, x, y, n);
   else
-    launch(forward_kernel<Gelu>, grid, kBlock, 0, stream, x, y, n);
+    launch(forward_kernel<Gelu, T>, grid, kBlock, 0, stream, x, y, n);
 }
 
-void activation_backward(Activation act, const float* x, const float* dy, float* dx, std::size_t n,
+template <class T>
+void activation_backward(Activation act, const T* x, const T* dy, T* dx, std::size_t n,
                          stream_t stream) {
   check_args(act, x, dx, n, "activation_backward");
   GQ_CHECK(n == 0 || dy != nullptr, "activation_backward: null dy for n = {}", n);
   if (n == 0) return;
   const unsigned grid = grid_stride_blocks(n, kBlock);
   if (act == Activation::relu)
-    launch(backward_kernel<Relu>, grid, kBlock, 0, stream, x, dy, dx, n);
+    launch(backward_kernel<Relu, T>, grid, kBlock, 0, stream, x, dy, dx, n);
   else
-    launch(backward_kernel<Gelu>, grid, kBlock, 0, stream, x, dy, dx, n);
+    launch(backward_kernel<Gelu, T>, grid, kBlock, 0, stream, x, dy, dx, n);
 }
+
+#define GQ_ACTIVATION_STORAGE(T)                                                        \
+  template void activation_forward<T>(Activation, const T*, T*, std::size_t, stream_t); \
+  template void activation_backward<T>(Activation, const T*, const T*, T*, std::size_t, stream_t);
+GQ_ACTIVATION_STORAGE(float)
+GQ_ACTIVATION_STORAGE(bf16)
+#undef GQ_ACTIVATION_STORAGE
 
 }  // namespace gq::kernels

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 
+#include "runtime/bf16.h"
 #include "runtime/stream.h"
 
 namespace gq::kernels {
@@ -12,11 +13,15 @@ namespace gq::kernels {
 // x.
 enum class Activation { relu, gelu };
 
+// T, the activations' storage: float, or bf16 (mixed precision), where each result is computed in
+// float and rounded once to nearest even, the bits of to_bf16 of the float kernel's result on the
+// same (bf16-valued) inputs.
 // y[i] = act(x[i]). y may alias x.
-void activation_forward(Activation act, const float* x, float* y, std::size_t n,
-                        stream_t stream = nullptr);
+template <class T>
+void activation_forward(Activation act, const T* x, T* y, std::size_t n, stream_t stream = nullptr);
 // dx[i] = dy[i] * act'(x[i]), with x the layer input. dx may alias dy. relu'(0) = 0.
-void activation_backward(Activation act, const float* x, const float* dy, float* dx, std::size_t n,
+template <class T>
+void activation_backward(Activation act, const T* x, const T* dy, T* dx, std::size_t n,
                          stream_t stream = nullptr);
 
 }  // namespace gq::kernels

@@ -1,4 +1,6 @@
-// BatchNorm2d and GroupNorm over NCHW float32 tensors: forward (training and eval) and backward.
+// BatchNorm2d and GroupNorm over NCHW tensors: forward (training and eval) and backward. BatchNorm
+// reads and writes float or bf16 activations (T; statistics, affine parameters and arithmetic in
+// float, each output rounded once), GroupNorm float.
 // Launch shape: statistics kernels run one block of kBlock threads per reduction segment (one per
 // channel for BatchNorm and for GroupNorm's dgamma/dbeta, one per (sample, group) for GroupNorm's
 // statistics and dx); each thread loops over its block_range share of the segment, then block_sum
@@ -7,9 +9,10 @@
 // thread and takes kLanes segments (channels) side by side, each summed in its own order (the
 // float chains overlap; the bits are those of one segment per block). BatchNorm eval is an
 // elementwise map (grid_stride_blocks blocks, grid_range shares).
-// Memory traffic: BN train forward reads x twice and writes y (12 B/elem); BN backward reads x, dy
-// twice and writes dx (20 B/elem); GN forward 12 B/elem; GN backward reads x, dy three times and
-// writes dx (28 B/elem); BN eval 8 B/elem. Bandwidth-bound; one block per channel limits
+// Memory traffic: BN train forward reads x three times and writes y (16 B/elem in float, half in
+// bf16); BN backward reads x, dy twice and writes dx (20 B/elem; 10 in bf16); BN eval 8 B/elem
+// (4); GN forward 12 B/elem; GN backward reads x, dy three times and writes dx (28 B/elem).
+// Bandwidth-bound; one block per channel limits
 // parallelism to c blocks, which is enough for CNN widths (c >= 64) and simple to keep exact.
 // Multiply-adds are written as fmaf so nvcc's contraction cannot make the two devices differ.
 #include "kernels/norm.h"
@@ -17,6 +20,7 @@
 #include <climits>
 
 #include "kernels/block_reduce.cuh"
+#include "runtime/bf16.h"
 #include "runtime/error.h"
 #include "runtime/fast_divmod.h"
 #include "runtime/portable.cuh"
@@ -119,10 +123,12 @@ __device__ __forceinline__ void store_affine_grads(int ch, float sum_dy_xhat, fl
 // ---- BatchNorm2d ----------------------------------------------------------------------------
 
 // kLanes channels per block (one on the GPU): mean, variance, running statistics, then the map.
+// T: the storage of x and y (float or bf16); statistics and arithmetic in float.
+template <class T>
 __global__ void __launch_bounds__(kBlock)
-    bn_forward_train_kernel(int n, int c, FastDivmod hw_div, const float* __restrict__ x,
+    bn_forward_train_kernel(int n, int c, FastDivmod hw_div, const T* __restrict__ x,
                             const float* __restrict__ gamma, const float* __restrict__ beta,
-                            float* __restrict__ y, float* save_mean, float* save_invstd,
+                            T* __restrict__ y, float* save_mean, float* save_invstd,
                             float* running_mean, float* running_var, float momentum, float eps) {
   const std::size_t count = static_cast<std::size_t>(n) * hw_div.divisor();
   int ch[kLanes];
@@ -131,13 +137,13 @@ __global__ void __launch_bounds__(kBlock)
     ch[l] = lane_item(l, c);
     acc[l] = 0.0f;
   }
-  walk_channels(n, c, hw_div, ch, [&](int l, int, std::size_t at) { acc[l] += x[at]; });
+  walk_channels(n, c, hw_div, ch, [&](int l, int, std::size_t at) { acc[l] += to_float(x[at]); });
   for (int l = 0; l < kLanes; ++l) {
     mean[l] = block_sum_all(acc[l]) / static_cast<float>(count);
     acc[l] = 0.0f;
   }
   walk_channels(n, c, hw_div, ch, [&](int l, int, std::size_t at) {
-    const float d = x[at] - mean[l];
+    const float d = to_float(x[at]) - mean[l];
     acc[l] = fmaf(d, d, acc[l]);
   });
   for (int l = 0; l < kLanes; ++l) {
@@ -153,29 +159,32 @@ __global__ void __launch_bounds__(kBlock)
     }
   }
   walk_channels(n, c, hw_div, ch, [&](int l, int, std::size_t at) {
-    if (lane_writes(l, c)) y[at] = fmaf(x[at] - mean[l], scale[l], beta[ch[l]]);
+    if (lane_writes(l, c))
+      y[at] = stored_as<T>(fmaf(to_float(x[at]) - mean[l], scale[l], beta[ch[l]]));
   });
 }
 
+template <class T>
 __global__ void __launch_bounds__(kBlock)
-    bn_forward_eval_kernel(std::size_t total, int c, FastDivmod hw_div, const float* __restrict__ x,
+    bn_forward_eval_kernel(std::size_t total, int c, FastDivmod hw_div, const T* __restrict__ x,
                            const float* __restrict__ gamma, const float* __restrict__ beta,
                            const float* __restrict__ running_mean,
-                           const float* __restrict__ running_var, float eps, float* y) {
+                           const float* __restrict__ running_var, float eps, T* y) {
   for (std::size_t i : grid_range(total)) {
     const int ch =
         static_cast<int>(hw_div.div(static_cast<std::uint32_t>(i)) % static_cast<std::uint32_t>(c));
     const float scale = gamma[ch] / sqrtf(running_var[ch] + eps);
-    y[i] = fmaf(x[i] - running_mean[ch], scale, beta[ch]);
+    y[i] = stored_as<T>(fmaf(to_float(x[i]) - running_mean[ch], scale, beta[ch]));
   }
 }
 
-// kLanes channels per block (one on the GPU).
+// kLanes channels per block (one on the GPU). T: the storage of x, dy and dx.
+template <class T>
 __global__ void __launch_bounds__(kBlock)
-    bn_backward_kernel(int n, int c, FastDivmod hw_div, const float* __restrict__ x,
-                       const float* __restrict__ dy, const float* __restrict__ gamma,
+    bn_backward_kernel(int n, int c, FastDivmod hw_div, const T* __restrict__ x,
+                       const T* __restrict__ dy, const float* __restrict__ gamma,
                        const float* __restrict__ save_mean, const float* __restrict__ save_invstd,
-                       float* __restrict__ dx, float* dgamma, float* dbeta, bool accumulate) {
+                       T* __restrict__ dx, float* dgamma, float* dbeta, bool accumulate) {
   const std::size_t count = static_cast<std::size_t>(n) * hw_div.divisor();
   int ch[kLanes];
   float mean[kLanes], invstd[kLanes], acc_dy[kLanes], acc_dy_xhat[kLanes];
@@ -186,9 +195,9 @@ __global__ void __launch_bounds__(kBlock)
     acc_dy[l] = acc_dy_xhat[l] = 0.0f;
   }
   walk_channels(n, c, hw_div, ch, [&](int l, int, std::size_t at) {
-    const float g = dy[at];
+    const float g = to_float(dy[at]);
     acc_dy[l] += g;
-    acc_dy_xhat[l] = fmaf(g, (x[at] - mean[l]) * invstd[l], acc_dy_xhat[l]);
+    acc_dy_xhat[l] = fmaf(g, (to_float(x[at]) - mean[l]) * invstd[l], acc_dy_xhat[l]);
   });
   const float inv_count = 1.0f / static_cast<float>(count);
   float mean_dy[kLanes], mean_dy_xhat[kLanes], scale[kLanes];
@@ -204,8 +213,8 @@ __global__ void __launch_bounds__(kBlock)
   // Lanes past the end write nothing: their channel is another lane's.
   walk_channels(n, c, hw_div, ch, [&](int l, int, std::size_t at) {
     if (!lane_writes(l, c)) return;
-    const float xhat = (x[at] - mean[l]) * invstd[l];
-    dx[at] = scale[l] * (dy[at] - fmaf(xhat, mean_dy_xhat[l], mean_dy[l]));
+    const float xhat = (to_float(x[at]) - mean[l]) * invstd[l];
+    dx[at] = stored_as<T>(scale[l] * (to_float(dy[at]) - fmaf(xhat, mean_dy_xhat[l], mean_dy[l])));
   });
 }
 
@@ -347,8 +356,9 @@ void check_groups(const char* what, int n, int c, int groups) {
 
 }  // namespace
 
-void batchnorm2d_forward_train(int n, int c, int hw, const float* x, const float* gamma,
-                               const float* beta, float* y, float* save_mean, float* save_invstd,
+template <class T>
+void batchnorm2d_forward_train(int n, int c, int hw, const T* x, const float* gamma,
+                               const float* beta, T* y, float* save_mean, float* save_invstd,
                                float* running_mean, float* running_var, float momentum, float eps,
                                stream_t stream) {
   check_nchw("batchnorm2d_forward_train", n, c, hw);
@@ -357,30 +367,45 @@ void batchnorm2d_forward_train(int n, int c, int hw, const float* x, const float
            "batchnorm2d_forward_train: needs more than one value per channel (n={}, hw={})", n, hw);
   GQ_CHECK(momentum >= 0.0f && momentum <= 1.0f,
            "batchnorm2d_forward_train: momentum must be in [0, 1] (got {})", momentum);
-  launch(bn_forward_train_kernel, lane_blocks(c), kBlock, 0, stream, n, c,
+  launch(bn_forward_train_kernel<T>, lane_blocks(c), kBlock, 0, stream, n, c,
          FastDivmod(static_cast<std::uint32_t>(hw)), x, gamma, beta, y, save_mean, save_invstd,
          running_mean, running_var, momentum, eps);
 }
 
-void batchnorm2d_forward_eval(int n, int c, int hw, const float* x, const float* gamma,
+template <class T>
+void batchnorm2d_forward_eval(int n, int c, int hw, const T* x, const float* gamma,
                               const float* beta, const float* running_mean,
-                              const float* running_var, float eps, float* y, stream_t stream) {
+                              const float* running_var, float eps, T* y, stream_t stream) {
   check_nchw("batchnorm2d_forward_eval", n, c, hw);
   check_eps("batchnorm2d_forward_eval", eps);
   const std::size_t total = static_cast<std::size_t>(n) * c * hw;
-  launch(bn_forward_eval_kernel, grid_stride_blocks(total, kBlock), kBlock, 0, stream, total, c,
+  launch(bn_forward_eval_kernel<T>, grid_stride_blocks(total, kBlock), kBlock, 0, stream, total, c,
          FastDivmod(static_cast<std::uint32_t>(hw)), x, gamma, beta, running_mean, running_var, eps,
          y);
 }
 
-void batchnorm2d_backward(int n, int c, int hw, const float* x, const float* dy, const float* gamma,
-                          const float* save_mean, const float* save_invstd, float* dx,
-                          float* dgamma, float* dbeta, bool accumulate, stream_t stream) {
+template <class T>
+void batchnorm2d_backward(int n, int c, int hw, const T* x, const T* dy, const float* gamma,
+                          const float* save_mean, const float* save_invstd, T* dx, float* dgamma,
+                          float* dbeta, bool accumulate, stream_t stream) {
   check_nchw("batchnorm2d_backward", n, c, hw);
-  launch(bn_backward_kernel, lane_blocks(c), kBlock, 0, stream, n, c,
+  launch(bn_backward_kernel<T>, lane_blocks(c), kBlock, 0, stream, n, c,
          FastDivmod(static_cast<std::uint32_t>(hw)), x, dy, gamma, save_mean, save_invstd, dx,
          dgamma, dbeta, accumulate);
 }
+
+#define GQ_BATCHNORM_STORAGE(T)                                                                   \
+  template void batchnorm2d_forward_train<T>(int, int, int, const T*, const float*, const float*, \
+                                             T*, float*, float*, float*, float*, float, float,    \
+                                             stream_t);                                           \
+  template void batchnorm2d_forward_eval<T>(int, int, int, const T*, const float*, const float*,  \
+                                            const float*, const float*, float, T*, stream_t);     \
+  template void batchnorm2d_backward<T>(int, int, int, const T*, const T*, const float*,          \
+                                        const float*, const float*, T*, float*, float*, bool,     \
+                                        stream_t);
+GQ_BATCHNORM_STORAGE(float)
+GQ_BATCHNORM_STORAGE(bf16)
+#undef GQ_BATCHNORM_STORAGE
 
 void groupnorm_forward(int n, int c, int hw, int groups, const float* x, const float* gamma,
                        const float* beta, float eps, float* y, float* save_mean, float* save_invstd,

@@ -11,14 +11,17 @@
 // forward on the emulator steps through its contiguous share instead; whole 2x2 stride-2 windows
 // are unrolled on the GPU and, on the emulator, taken a row chunk at a time in two vectorised
 // passes).
-// Memory traffic: max forward reads each input ~(window/stride)^2 times (cached) and writes
-// 8 bytes per output (value + int32 argmax); max backward reads the dy and argmax of the windows
-// around each input and writes 4 bytes per input; average pooling the same without argmax;
+// Max pooling reads and writes float or bf16 (T: the activations' storage; a maximum is exact in
+// either, and a backward sum is taken in float and rounded once). Memory traffic: max forward
+// reads each input ~(window/stride)^2 times (cached) and writes sizeof(T) + 4 bytes per output
+// (value + int32 argmax); max backward reads the dy and argmax of the windows around each input
+// and writes sizeof(T) per input; average pooling the same without argmax;
 // global average pooling reads the input once and writes one float per plane (backward: the
 // reverse). All bandwidth-bound.
 #include "kernels/pool.h"
 
 #include "kernels/block_reduce.cuh"
+#include "runtime/bf16.h"
 #include "runtime/error.h"
 #include "runtime/fast_divmod.h"
 #include "runtime/memory.h"
@@ -130,20 +133,23 @@ __device__ __forceinline__ void keep_max(float v, int index, float& best, int& b
 
 // max[j] = the larger of row[2j] and row[2j + 1] by keep_max's rule, second[j] = 1 where that is
 // row[2j + 1].
-__device__ __forceinline__ void pair_max(const float* __restrict__ row, float* __restrict__ max,
+template <class T>
+__device__ __forceinline__ void pair_max(const T* __restrict__ row, float* __restrict__ max,
                                          std::int32_t* __restrict__ second, int n) {
   for (int j = 0; j < n; ++j) {
-    const float a = row[2 * j], b = row[2 * j + 1];
+    const float a = to_float(row[2 * j]), b = to_float(row[2 * j + 1]);
     const bool take = takes(b, a);
     max[j] = take ? b : a;
     second[j] = take;
   }
 }
 
-// kPairs: 0 for any window; 2 for 2x2, stride 2, unpadded windows (every window whole), unrolled. Both visit a window's elements row by row, so they give the same bits.
-template <int kPairs>
+// kPairs: 0 for any window; 2 for 2x2, stride 2, unpadded windows (every window whole), unrolled.
+// Both visit a window's elements row by row, so they give the same bits. T: the storage (float or
+// bf16); a maximum is one of its inputs, so y holds it exactly.
+template <int kPairs, class T>
 __global__ void __launch_bounds__(kBlock)
-    maxpool_forward_kernel(Geometry g, const float* __restrict__ x, float* __restrict__ y,
+    maxpool_forward_kernel(Geometry g, const T* __restrict__ x, T* __restrict__ y,
                            std::int32_t* __restrict__ argmax, std::size_t total) {
   if constexpr (kPairs == 2 && kEmulatorShapes) {
     // The emulator's contiguous share, a chunk of one output row at a time, in two passes the
@@ -156,12 +162,12 @@ __global__ void __launch_bounds__(kBlock)
     std::int32_t second0[kChunk], second1[kChunk];
     auto run_of_outputs = [&](std::size_t o, std::size_t plane, int oh, int ow, int run) {
       const int top = 2 * oh * g.w + 2 * ow;
-      const float* r0 = x + plane * g.h * g.w + top;
+      const T* r0 = x + plane * g.h * g.w + top;
       pair_max(r0, max0, second0, run);
       pair_max(r0 + g.w, max1, second1, run);
       for (int j = 0; j < run; ++j) {
         const bool lower = takes(max1[j], max0[j]);
-        y[o + j] = lower ? max1[j] : max0[j];
+        y[o + j] = stored_as<T>(lower ? max1[j] : max0[j]);
         argmax[o + j] = top + 2 * j + (lower ? g.w + second1[j] : second0[j]);
       }
     };
@@ -169,32 +175,34 @@ __global__ void __launch_bounds__(kBlock)
     return;
   }
   for_each_output(total, g, [&](std::size_t o, std::size_t plane, int oh, int ow) {
-    const float* in = x + plane * g.h * g.w;
+    const T* in = x + plane * g.h * g.w;
     int best_index;
     float best;
     if constexpr (kPairs == 2) {
       const int top = 2 * oh * g.w + 2 * ow;
       best_index = top;
-      best = in[top];
-      keep_max(in[top + 1], top + 1, best, best_index);
-      keep_max(in[top + g.w], top + g.w, best, best_index);
-      keep_max(in[top + g.w + 1], top + g.w + 1, best, best_index);
+      best = to_float(in[top]);
+      keep_max(to_float(in[top + 1]), top + 1, best, best_index);
+      keep_max(to_float(in[top + g.w]), top + g.w, best, best_index);
+      keep_max(to_float(in[top + g.w + 1]), top + g.w + 1, best, best_index);
     } else {
       const auto [h_begin, h_end, w_begin, w_end] = window_of(oh, ow, g);
       best_index = h_begin * g.w + w_begin;  // the window always holds an input element
-      best = in[best_index];
+      best = to_float(in[best_index]);
       for (int ih = h_begin; ih < h_end; ++ih)
         for (int iw = w_begin; iw < w_end; ++iw)
-          keep_max(in[ih * g.w + iw], ih * g.w + iw, best, best_index);
+          keep_max(to_float(in[ih * g.w + iw]), ih * g.w + iw, best, best_index);
     }
-    y[o] = best;
+    y[o] = stored_as<T>(best);
     argmax[o] = best_index;
   });
 }
 
+// T: the storage; the gradients that reach an input are summed in float and rounded once.
+template <class T>
 __global__ void __launch_bounds__(kBlock)
-    maxpool_backward_kernel(Geometry g, const float* __restrict__ dy,
-                            const std::int32_t* __restrict__ argmax, float* __restrict__ dx,
+    maxpool_backward_kernel(Geometry g, const T* __restrict__ dy,
+                            const std::int32_t* __restrict__ argmax, T* __restrict__ dx,
                             std::size_t total) {
   for (const std::size_t i : grid_range(total)) {
     const auto [plane, ih, iw] = locate(i, g.w_div, g.h_div);
@@ -207,18 +215,19 @@ __global__ void __launch_bounds__(kBlock)
     for (int oh = oh_first; oh <= oh_last; ++oh)
       for (int ow = ow_first; ow <= ow_last; ++ow) {
         const std::size_t o = out_base + std::size_t(oh) * g.out_w + ow;
-        if (argmax[o] == me) acc += dy[o];
+        if (argmax[o] == me) acc += to_float(dy[o]);
       }
-    dx[i] = acc;
+    dx[i] = stored_as<T>(acc);
   }
 }
 
 // Non-overlapping windows (stride >= window): every input lies in at most one window, so the
 // gradient is scattered from the outputs without conflicts onto a zeroed dx. A quarter of the
 // work of the gather for 2x2 windows.
+template <class T>
 __global__ void __launch_bounds__(kBlock)
-    maxpool_backward_scatter_kernel(Geometry g, const float* __restrict__ dy,
-                                    const std::int32_t* __restrict__ argmax, float* __restrict__ dx,
+    maxpool_backward_scatter_kernel(Geometry g, const T* __restrict__ dy,
+                                    const std::int32_t* __restrict__ argmax, T* __restrict__ dx,
                                     std::size_t total_out) {
   const FastDivmod& plane_size = g.out_plane_div;
   for (const std::size_t o : grid_range(total_out)) {
@@ -231,28 +240,29 @@ __global__ void __launch_bounds__(kBlock)
 // max-pools of paper-cnn; airbench94's odd sides take the scatter): each output writes its whole window, dy at its argmax and 0 elsewhere, so
 // every dx element is written once and no memset is needed. The scatter's bits. kPairs = 2: 2x2
 // windows, unrolled.
-template <int kPairs>
+template <int kPairs, class T>
 __global__ void __launch_bounds__(kBlock)
-    maxpool_backward_tiles_kernel(Geometry g, const float* __restrict__ dy,
-                                  const std::int32_t* __restrict__ argmax, float* __restrict__ dx,
+    maxpool_backward_tiles_kernel(Geometry g, const T* __restrict__ dy,
+                                  const std::int32_t* __restrict__ argmax, T* __restrict__ dx,
                                   std::size_t total_out) {
+  const T zero = stored_as<T>(0.0f);
   // Output o's window in plane `out`, its top-left element at `top`.
-  auto write_window = [&](std::size_t o, float* out, int top) {
+  auto write_window = [&](std::size_t o, T* out, int top) {
     const int pick = argmax[o] - top;  // the window-relative offset of the max
-    const float d = dy[o];
+    const T d = dy[o];
     if constexpr (kPairs == 2) {
-      out[top] = pick == 0 ? d : 0.0f;
-      out[top + 1] = pick == 1 ? d : 0.0f;
-      out[top + g.w] = pick == g.w ? d : 0.0f;
-      out[top + g.w + 1] = pick == g.w + 1 ? d : 0.0f;
+      out[top] = pick == 0 ? d : zero;
+      out[top + 1] = pick == 1 ? d : zero;
+      out[top + g.w] = pick == g.w ? d : zero;
+      out[top + g.w + 1] = pick == g.w + 1 ? d : zero;
     } else {
       for (int r = 0; r < g.window; ++r)
-        for (int q = 0; q < g.window; ++q) out[top + r * g.w + q] = r * g.w + q == pick ? d : 0.0f;
+        for (int q = 0; q < g.window; ++q) out[top + r * g.w + q] = r * g.w + q == pick ? d : zero;
     }
   };
   if constexpr (kEmulatorShapes) {  // a run of windows along an output row at a time
     auto run_of_outputs = [&](std::size_t o, std::size_t plane, int oh, int ow, int run) {
-      float* out = dx + plane * g.h * g.w;
+      T* out = dx + plane * g.h * g.w;
       const int window = kPairs == 2 ? 2 : g.window;  // a constant stride lets g++ vectorise
       const int top = (oh * g.w + ow) * window;
       for (int j = 0; j < run; ++j) write_window(o + j, out, top + j * window);
@@ -355,7 +365,8 @@ std::size_t planes(const PoolShape& s) {
 
 }  // namespace
 
-void maxpool2d_forward(const PoolShape& s, const float* x, float* y, std::int32_t* argmax,
+template <class T>
+void maxpool2d_forward(const PoolShape& s, const T* x, T* y, std::int32_t* argmax,
                        stream_t stream) {
   const Geometry g = checked_geometry(s, "maxpool2d_forward");
   GQ_CHECK(x && y && argmax, "maxpool2d_forward: null device pointer");
@@ -363,31 +374,41 @@ void maxpool2d_forward(const PoolShape& s, const float* x, float* y, std::int32_
   // Unpadded 2x2 windows at stride 2 are all whole, odd sides too (the floor drops the last row
   // and column): airbench94 pools 31x31 planes.
   const bool pairs = g.window == 2 && g.stride == 2 && g.pad == 0;
-  launch(pairs ? maxpool_forward_kernel<2> : maxpool_forward_kernel<0>,
+  launch(pairs ? maxpool_forward_kernel<2, T> : maxpool_forward_kernel<0, T>,
          grid_stride_blocks(total, kBlock), kBlock, 0, stream, g, x, y, argmax, total);
 }
 
-void maxpool2d_backward(const PoolShape& s, const float* dy, const std::int32_t* argmax, float* dx,
+template <class T>
+void maxpool2d_backward(const PoolShape& s, const T* dy, const std::int32_t* argmax, T* dx,
                         stream_t stream) {
   const Geometry g = checked_geometry(s, "maxpool2d_backward");
   GQ_CHECK(dy && argmax && dx, "maxpool2d_backward: null device pointer");
   if (g.stride == g.window && g.pad == 0 && g.h % g.window == 0 && g.w % g.window == 0) {
     const std::size_t total_out = planes(s) * g.out_h * g.out_w;
-    launch(g.window == 2 ? maxpool_backward_tiles_kernel<2> : maxpool_backward_tiles_kernel<0>,
-           grid_stride_blocks(total_out, kBlock), kBlock, 0, stream, g, dy, argmax, dx, total_out);
+    launch(
+        g.window == 2 ? maxpool_backward_tiles_kernel<2, T> : maxpool_backward_tiles_kernel<0, T>,
+        grid_stride_blocks(total_out, kBlock), kBlock, 0, stream, g, dy, argmax, dx, total_out);
     return;
   }
   if (g.stride >= g.window) {
     const std::size_t total_out = planes(s) * g.out_h * g.out_w;
-    memset_device(dx, 0, planes(s) * g.h * g.w * sizeof(float), stream);
-    launch(maxpool_backward_scatter_kernel, grid_stride_blocks(total_out, kBlock), kBlock, 0,
+    memset_device(dx, 0, planes(s) * g.h * g.w * sizeof(T), stream);  // +0 in float and bf16
+    launch(maxpool_backward_scatter_kernel<T>, grid_stride_blocks(total_out, kBlock), kBlock, 0,
            stream, g, dy, argmax, dx, total_out);
     return;
   }
   const std::size_t total = planes(s) * g.h * g.w;
-  launch(maxpool_backward_kernel, grid_stride_blocks(total, kBlock), kBlock, 0, stream, g, dy,
+  launch(maxpool_backward_kernel<T>, grid_stride_blocks(total, kBlock), kBlock, 0, stream, g, dy,
          argmax, dx, total);
 }
+
+#define GQ_MAXPOOL_STORAGE(T)                                                                  \
+  template void maxpool2d_forward<T>(const PoolShape&, const T*, T*, std::int32_t*, stream_t); \
+  template void maxpool2d_backward<T>(const PoolShape&, const T*, const std::int32_t*, T*,     \
+                                      stream_t);
+GQ_MAXPOOL_STORAGE(float)
+GQ_MAXPOOL_STORAGE(bf16)
+#undef GQ_MAXPOOL_STORAGE
 
 void avgpool2d_forward(const PoolShape& s, const float* x, float* y, stream_t stream) {
   const Geometry g = checked_geometry(s, "avgpool2d_forward");

@@ -1,10 +1,12 @@
-// 2-D max and average pooling over NCHW float tensors, and global average pooling. Backward passes
+// 2-D max and average pooling over NCHW tensors (max pooling also over bf16 storage), and global
+// average pooling. Backward passes
 // are gathers (each input element sums the output gradients that reach it): no atomics, so the
 // result is deterministic.
 #pragma once
 
 #include <cstdint>
 
+#include "runtime/bf16.h"
 #include "runtime/stream.h"
 
 namespace gq::kernels {
@@ -27,12 +29,15 @@ struct PoolShape {
 };
 
 // y = max over each window; argmax[o] = ih * w + iw of that max within its input plane (the first
-// one in row-major window order on ties; a NaN wins over numbers).
-void maxpool2d_forward(const PoolShape& s, const float* x, float* y, std::int32_t* argmax,
+// one in row-major window order on ties; a NaN wins over numbers). T: float, or bf16 storage.
+template <class T>
+void maxpool2d_forward(const PoolShape& s, const T* x, T* y, std::int32_t* argmax,
                        stream_t stream = nullptr);
 // dx[i] = sum of dy[o] over the windows o that contain input element i and picked it; every
-// element of dx is written (0 where no window picked it).
-void maxpool2d_backward(const PoolShape& s, const float* dy, const std::int32_t* argmax, float* dx,
+// element of dx is written (0 where no window picked it). In bf16 the sum is taken in float and
+// rounded once: to_bf16 of the float kernel's result on the same inputs.
+template <class T>
+void maxpool2d_backward(const PoolShape& s, const T* dy, const std::int32_t* argmax, T* dx,
                         stream_t stream = nullptr);
 // y = mean over the input elements inside each window (padding excluded from the count).
 void avgpool2d_forward(const PoolShape& s, const float* x, float* y, stream_t stream = nullptr);

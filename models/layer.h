@@ -12,6 +12,7 @@
 #include "kernels/clustering.h"
 #include "models/inference_graph.h"
 #include "models/params.h"
+#include "runtime/bf16.h"
 #include "runtime/device_scalar.h"
 #include "runtime/error.h"
 #include "runtime/memory.h"
@@ -76,6 +77,19 @@ class Layer {
   // this layer's parameter gradients. x and y are the forward's input and output.
   virtual void backward(const Context& ctx, const float* x, const float* y, const float* dy,
                         float* dx) = 0;
+  // bf16 activation storage (--activations bf16, models/sequential_bf16.cpp): a layer that reads
+  // and writes bf16 itself returns true and overrides the two passes below, with forward /
+  // backward's contract and, as its tests check, the bits to_bf16 gives of the float passes'
+  // results on the same inputs. Any other layer runs its float passes between a widening of its
+  // inputs and a rounding of its outputs, which Sequential does.
+  virtual bool stores_bf16() const { return false; }
+  virtual void forward_bf16(const Context& /*ctx*/, const bf16* /*x*/, bf16* /*y*/) {
+    GQ_FAIL("layer {} has no bf16 pass (models/layer.h, stores_bf16)", kind());
+  }
+  virtual void backward_bf16(const Context& /*ctx*/, const bf16* /*x*/, const bf16* /*y*/,
+                             const bf16* /*dy*/, bf16* /*dx*/) {
+    GQ_FAIL("layer {} has no bf16 pass (models/layer.h, stores_bf16)", kind());
+  }
   // Multiply-adds x 2 of one sample's forward pass.
   virtual double flops_per_sample() const { return 0; }
   virtual MemoryUse memory_use() const { return {}; }

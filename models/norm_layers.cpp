@@ -22,6 +22,22 @@ Shape BatchNorm2d::setup(const std::string& name, const Shape& in, int batch,
 }
 
 void BatchNorm2d::forward(const Context& ctx, const float* x, float* y) {
+  forward_as(ctx, x, y);
+}
+void BatchNorm2d::forward_bf16(const Context& ctx, const bf16* x, bf16* y) {
+  forward_as(ctx, x, y);
+}
+void BatchNorm2d::backward(const Context& ctx, const float* x, const float*, const float* dy,
+                           float* dx) {
+  backward_as(ctx, x, dy, dx);
+}
+void BatchNorm2d::backward_bf16(const Context& ctx, const bf16* x, const bf16*, const bf16* dy,
+                                bf16* dx) {
+  backward_as(ctx, x, dy, dx);
+}
+
+template <class T>
+void BatchNorm2d::forward_as(const Context& ctx, const T* x, T* y) {
   const float* gamma = params_->value(gamma_);
   const float* beta = params_->value(beta_);
   if (ctx.training)
@@ -33,8 +49,8 @@ void BatchNorm2d::forward(const Context& ctx, const float* x, float* y) {
                                       running_.data() + c_, eps_, y, ctx.stream);
 }
 
-void BatchNorm2d::backward(const Context& ctx, const float* x, const float*, const float* dy,
-                           float* dx) {
+template <class T>
+void BatchNorm2d::backward_as(const Context& ctx, const T* x, const T* dy, T* dx) {
   GQ_CHECK(dx, "batchnorm2d as the first layer is not supported (its backward writes dx)");
   // A frozen scale's gradient stays 0 in the registry: an optimizer stepping every tensor
   // leaves it at 1, and Grad Queue's rows get zeros for it.

@@ -53,6 +53,10 @@ class BatchNorm2d : public AffineNorm {
   void forward(const Context& ctx, const float* x, float* y) override;
   void backward(const Context& ctx, const float* x, const float* y, const float* dy,
                 float* dx) override;
+  bool stores_bf16() const override { return true; }
+  void forward_bf16(const Context& ctx, const bf16* x, bf16* y) override;
+  void backward_bf16(const Context& ctx, const bf16* x, const bf16* y, const bf16* dy,
+                     bf16* dx) override;
   MemoryUse memory_use() const override {
     return {saved_.bytes() + unused_dgamma_.bytes(), 0};  // running_: model state
   }
@@ -70,6 +74,12 @@ class BatchNorm2d : public AffineNorm {
   DeviceBuffer<float> saved_;          // mean, invstd
   DeviceBuffer<float> running_;        // running mean, running var
   DeviceBuffer<float> unused_dgamma_;  // frozen scale: where the kernel's dgamma goes
+
+  // The passes over activations stored as T (float or bf16).
+  template <class T>
+  void forward_as(const Context& ctx, const T* x, T* y);
+  template <class T>
+  void backward_as(const Context& ctx, const T* x, const T* dy, T* dx);
 };
 
 class GroupNorm : public AffineNorm {

@@ -15,11 +15,12 @@ void Sequential::add(std::string name, std::unique_ptr<Layer> layer) {
   layers_.push_back(std::move(layer));
 }
 
-void Sequential::setup(const Shape& input, int batch, Precision precision) {
+void Sequential::setup(const Shape& input, int batch, Precision precision, Precision storage) {
   GQ_CHECK(!layers_.empty(), "a model needs at least one layer");
   GQ_CHECK(batch > 0, "batch size must be positive, got {}", batch);
   input_ = input;
   batch_ = batch;
+  storage_ = storage;
   Shape shape = input;
   std::size_t max_elems = static_cast<std::size_t>(input.numel());
   for (std::size_t i = 0; i < layers_.size(); ++i) {
@@ -27,22 +28,37 @@ void Sequential::setup(const Shape& input, int batch, Precision precision) {
     layers_[i]->set_precision(precision);
     shape = layers_[i]->setup(names_[i], shape, batch, params_);
     shapes_.push_back(shape);
-    activations_.emplace_back(static_cast<std::size_t>(shape.numel()) * batch);
     max_elems = std::max(max_elems, static_cast<std::size_t>(shape.numel()));
   }
   param_begin_.push_back(static_cast<ParamRegistry::Id>(params_.infos().size()));
+  params_.allocate();
+  if (storage == Precision::bf16) {
+    allocate_bf16(max_elems);
+    return;
+  }
+  for (const Shape& s : shapes_)
+    activations_.emplace_back(static_cast<std::size_t>(s.numel()) * batch);
   grad_a_ = DeviceBuffer<float>(max_elems * batch);
   grad_b_ = DeviceBuffer<float>(max_elems * batch);
-  params_.allocate();
 }
 
 void Sequential::initialize(std::uint64_t seed, stream_t stream) {
   params_.initialize(seed, stream);
 }
 
+const float* Sequential::activation(int i) const {
+  GQ_CHECK(!bf16_, "Sequential::activation({}): the model stores its activations in bf16", i);
+  return activations_[i].data();
+}
+
+const float* Sequential::output() const {
+  return bf16_ ? bf16_->output.data() : activations_.back().data();
+}
+
 const float* Sequential::forward(const Context& ctx, const float* x) {
   GQ_NVTX_FUNCTION();
   last_input_ = x;
+  if (bf16_) return forward_bf16(ctx, x);
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     NvtxRange range(names_[i]);
     layers_[i]->forward(ctx, i == 0 ? x : activations_[i - 1].data(), activations_[i].data());
@@ -56,6 +72,13 @@ void Sequential::backward(const Context& ctx, const float* dout, const BackwardH
   GQ_CHECK(hook.takes_param_grads.empty() || hook.takes_param_grads.size() == layers_.size(),
            "backward hook: takes_param_grads has {} entries for {} layers",
            hook.takes_param_grads.size(), layers_.size());
+  if (bf16_) {
+    GQ_CHECK(!hook.after_layer && hook.takes_param_grads.empty(),
+             "a backward hook (Grad Queue's per-cluster gradients) needs float activations: "
+             "bf16 storage has no hook yet");
+    backward_bf16(ctx, dout);
+    return;
+  }
   const float* dy = dout;
   Context layer_ctx = ctx;
   for (int i = num_layers() - 1; i >= 0; --i) {
@@ -80,7 +103,16 @@ double Sequential::flops_per_sample() const {
 std::size_t Sequential::activation_bytes() const {
   std::size_t b = 0;
   for (const auto& a : activations_) b += a.bytes();
+  if (bf16_) {
+    for (const auto& a : bf16_->activations) b += a.bytes();
+    b += bf16_->input.bytes() + bf16_->output.bytes();
+  }
   return b;
+}
+
+std::size_t Sequential::activation_grad_bytes() const {
+  return grad_a_.bytes() + grad_b_.bytes() +
+         (bf16_ ? bf16_->grad_a.bytes() + bf16_->grad_b.bytes() : 0);
 }
 
 std::size_t Sequential::saved_bytes() const {

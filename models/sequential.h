@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,8 +20,11 @@ class Sequential {
  public:
   void add(std::string name, std::unique_ptr<Layer> layer);
   // Sets up every layer for `batch` samples of one-sample shape `input`, its GEMMs and
-  // convolutions in `precision`, then allocates.
-  void setup(const Shape& input, int batch, Precision precision = Precision::fp32);
+  // convolutions in `precision`, then allocates the activations and their gradients, stored in
+  // `storage` (bf16: models/sequential_bf16.cpp; the model's input, output and output gradient stay
+  // float either way).
+  void setup(const Shape& input, int batch, Precision precision = Precision::fp32,
+             Precision storage = Precision::fp32);
   void initialize(std::uint64_t seed, stream_t stream = nullptr);
 
   // x: [batch, input...] on the device. Returns the last layer's output.
@@ -35,7 +39,7 @@ class Sequential {
     std::vector<char> takes_param_grads;
   };
   // dout: gradient of the loss w.r.t. the output. Writes every parameter gradient the hook does
-  // not take.
+  // not take. With bf16 storage, no hook yet (Grad Queue reads float activations).
   void backward(const Context& ctx, const float* dout, const BackwardHook& hook = {});
 
   int batch() const { return batch_; }
@@ -45,8 +49,10 @@ class Sequential {
   const Shape& input_shape() const { return input_; }
   const Shape& output_shape(int i) const { return shapes_[i]; }  // one sample
   const Shape& output_shape() const { return shapes_.back(); }
-  const float* activation(int i) const { return activations_[i].data(); }
-  const float* output() const { return activations_.back().data(); }
+  Precision storage() const { return storage_; }
+  // Layer i's output with float storage (bf16 storage keeps none in float).
+  const float* activation(int i) const;
+  const float* output() const;  // the last forward's output, float in either storage
   ParamRegistry& params() { return params_; }
   // The parameter tensors layer i registered: ids [first, second).
   std::pair<ParamRegistry::Id, ParamRegistry::Id> param_ids(int i) const {
@@ -58,7 +64,11 @@ class Sequential {
   double flops_per_sample() const;  // forward
   // Bytes by class for the memory plan.
   std::size_t activation_bytes() const;
-  std::size_t activation_grad_bytes() const { return grad_a_.bytes() + grad_b_.bytes(); }
+  std::size_t activation_grad_bytes() const;
+  // bf16 storage: the float buffers a layer without bf16 passes runs between (0 otherwise).
+  std::size_t widening_bytes() const;
+  // bf16 storage: the kinds of the layers that run in float between a widening and a rounding.
+  std::vector<std::string> widened_kinds() const;
   std::size_t saved_bytes() const;
   std::size_t workspace_bytes() const;
   // What every layer's library plans run on (the start-up line `precision`).
@@ -67,12 +77,26 @@ class Sequential {
   std::vector<StateTensor> state_tensors();
 
  private:
+  // bf16 storage's buffers (models/sequential_bf16.cpp).
+  struct Bf16Storage {
+    std::vector<DeviceBuffer<bf16>> activations;           // each layer's output
+    DeviceBuffer<bf16> input, grad_a, grad_b;              // the model's input, rounded; gradients
+    DeviceBuffer<float> output;                            // the last layer's output, widened
+    DeviceBuffer<float> wide_x, wide_y, wide_dy, wide_dx;  // a widened layer's float passes
+  };
+  void allocate_bf16(std::size_t max_elems);
+  const float* forward_bf16(const Context& ctx, const float* x);
+  void backward_bf16(const Context& ctx, const float* dout);
+  void backward_widened(int i, const Context& ctx, const bf16* dy, bf16* dx);
+
   std::vector<std::string> names_;
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<Shape> shapes_;
   std::vector<ParamRegistry::Id> param_begin_;  // per layer, then the total
-  std::vector<DeviceBuffer<float>> activations_;
+  Precision storage_ = Precision::fp32;
+  std::vector<DeviceBuffer<float>> activations_;  // float storage
   DeviceBuffer<float> grad_a_, grad_b_;
+  std::optional<Bf16Storage> bf16_;  // bf16 storage
   ParamRegistry params_;
   Shape input_;
   int batch_ = 0;

@@ -37,6 +37,16 @@ void Pool2d::backward(const Context& ctx, const float*, const float*, const floa
     kernels::avgpool2d_backward(shape_, dy, dx, ctx.stream);
 }
 
+void Pool2d::forward_bf16(const Context& ctx, const bf16* x, bf16* y) {
+  GQ_CHECK(kind_ == PoolKind::max, "avgpool2d has no bf16 pass");
+  kernels::maxpool2d_forward(shape_, x, y, argmax_.data(), ctx.stream);
+}
+
+void Pool2d::backward_bf16(const Context& ctx, const bf16*, const bf16*, const bf16* dy, bf16* dx) {
+  GQ_CHECK(kind_ == PoolKind::max, "avgpool2d has no bf16 pass");
+  if (dx) kernels::maxpool2d_backward(shape_, dy, argmax_.data(), dx, ctx.stream);
+}
+
 Shape GlobalAvgPool::setup(const std::string& name, const Shape& in, int batch, ParamRegistry&) {
   GQ_CHECK(in.rank == 3, "{}: global pooling needs a [C, H, W] input, got {}", name, in.str());
   n_ = batch;

@@ -23,6 +23,14 @@ class ActivationLayer : public Layer {
                 float* dx) override {
     if (dx) kernels::activation_backward(act_, x, dy, dx, n_, ctx.stream);
   }
+  bool stores_bf16() const override { return true; }
+  void forward_bf16(const Context& ctx, const bf16* x, bf16* y) override {
+    kernels::activation_forward(act_, x, y, n_, ctx.stream);
+  }
+  void backward_bf16(const Context& ctx, const bf16* x, const bf16*, const bf16* dy,
+                     bf16* dx) override {
+    if (dx) kernels::activation_backward(act_, x, dy, dx, n_, ctx.stream);
+  }
   std::string add_to_graph(InferenceGraph& g, const std::string& name,
                            const std::string& x) const override;
 
@@ -42,6 +50,10 @@ class Pool2d : public Layer {
   void forward(const Context& ctx, const float* x, float* y) override;
   void backward(const Context& ctx, const float* x, const float* y, const float* dy,
                 float* dx) override;
+  bool stores_bf16() const override { return kind_ == PoolKind::max; }
+  void forward_bf16(const Context& ctx, const bf16* x, bf16* y) override;
+  void backward_bf16(const Context& ctx, const bf16* x, const bf16* y, const bf16* dy,
+                     bf16* dx) override;
   MemoryUse memory_use() const override { return {argmax_.bytes(), 0}; }
   std::string add_to_graph(InferenceGraph& g, const std::string& name,
                            const std::string& x) const override;
@@ -78,15 +90,23 @@ class Flatten : public Layer {
  public:
   std::string kind() const override { return "flatten"; }
   Shape setup(const std::string&, const Shape& in, int batch, ParamRegistry&) override {
-    bytes_ = static_cast<std::size_t>(in.numel()) * batch * sizeof(float);
+    n_ = static_cast<std::size_t>(in.numel()) * batch;
     return Shape{in.numel()};
   }
   void forward(const Context& ctx, const float* x, float* y) override {
-    copy_on_device(y, x, bytes_, ctx.stream);
+    copy_on_device(y, x, n_ * sizeof(float), ctx.stream);
   }
   void backward(const Context& ctx, const float*, const float*, const float* dy,
                 float* dx) override {
-    if (dx) copy_on_device(dx, dy, bytes_, ctx.stream);
+    if (dx) copy_on_device(dx, dy, n_ * sizeof(float), ctx.stream);
+  }
+  bool stores_bf16() const override { return true; }
+  void forward_bf16(const Context& ctx, const bf16* x, bf16* y) override {
+    copy_on_device(y, x, n_ * sizeof(bf16), ctx.stream);
+  }
+  void backward_bf16(const Context& ctx, const bf16*, const bf16*, const bf16* dy,
+                     bf16* dx) override {
+    if (dx) copy_on_device(dx, dy, n_ * sizeof(bf16), ctx.stream);
   }
   std::string add_to_graph(InferenceGraph& g, const std::string& name,
                            const std::string& x) const override {
@@ -94,7 +114,7 @@ class Flatten : public Layer {
   }
 
  private:
-  std::size_t bytes_ = 0;
+  std::size_t n_ = 0;
 };
 
 // Inverted dropout; the mask is regenerated from (seed, step, layer index) in backward.

@@ -1,7 +1,7 @@
 // The arithmetic of GEMMs and convolutions (--precision): fp32 throughout, or mixed precision
 // with the inputs rounded to bfloat16 (round to nearest even) and the products accumulated in
-// fp32. Tensors are stored in fp32 either way (bf16 storage is a later step of issue 26; Grad
-// Queue's ring may store bf16 already: --gq-ring-precision).
+// fp32. Also how tensors are stored: activations and their gradients (--activations,
+// models/sequential_bf16.cpp) and Grad Queue's ring (--gq-ring-precision).
 #pragma once
 
 #include <cstddef>

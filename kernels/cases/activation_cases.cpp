@@ -1,6 +1,10 @@
 // relu and exact-erf GELU (kernels/activation.h), forward and backward, on x in [-5, 5) (relu's
-// inputs kept 0.05 away from its kink) and dy in [-1, 1).
+// inputs kept 0.05 away from its kink) and dy in [-1, 1), with float and with bf16 storage (the
+// inputs rounded to bf16, as the reference reads them).
 #include <cmath>
+#include <string>
+#include <type_traits>
+#include <utility>
 
 #include "kernels/activation.h"
 #include "kernels/cases/case_files.h"
@@ -31,36 +35,63 @@ std::vector<float> xs(Activation a, std::size_t n, std::uint64_t seed) {
 
 std::vector<float> dys(std::size_t n, std::uint64_t seed) { return seeded(n, seed, 2); }
 
+// The inputs as T stores them (bf16: rounded), on the device, with n poisoned outputs.
+template <class T>
+auto upload(const std::vector<std::vector<float>>& inputs, std::size_t n) {
+  if constexpr (std::is_same_v<T, bf16>)
+    return bf16_buffers(inputs, 1, n);
+  else
+    return buffers(inputs, 1, n);
+}
+
+template <class T>
+std::vector<float> stored(std::vector<float> v) {
+  return std::is_same_v<T, bf16> ? round_bf16(std::move(v)) : v;
+}
+
+// In bf16 the kernel rounds its float result once: half an ulp, 2^-8 relative, on top of float's.
+template <class T>
+Tolerance tolerance(Activation a) {
+  const double rounding = std::is_same_v<T, bf16> ? std::ldexp(1.0, -8) : 0.0;
+  return a == Activation::relu ? Tolerance{0.0, 0.0} : Tolerance{1e-7, 1e-5 + rounding};
+}
+
+template <class T>
+std::string case_name(const char* name, const char* pass) {
+  return std::string("activation/") + name + " " + pass + (std::is_same_v<T, bf16> ? " bf16" : "");
+}
+
+template <class T>
 KernelCase forward(Activation a, const char* name) {
   KernelCase c;
-  c.name = std::string("activation/") + name + " forward";
+  c.name = case_name<T>(name, "forward");
   c.prepare = [a](const Dims& size, std::uint64_t seed) {
     const std::size_t n = size[0];
-    auto b = buffers({xs(a, n, seed)}, 1, n);
+    auto b = upload<T>({xs(a, n, seed)}, n);
     return PreparedCase{
         [a, b, n] { kernels::activation_forward(a, b->in[0].data(), b->out[0].data(), n); },
         [b] { return b->outputs(); }};
   };
   c.reference = [a](const Dims& size, std::uint64_t seed) {
-    const std::size_t n = size[0];
     std::vector<double> y;
-    for (float x : xs(a, n, seed)) y.push_back(act(a, x));
+    for (float x : stored<T>(xs(a, size[0], seed))) y.push_back(act(a, x));
     return y;
   };
   // normal_cdf's fit is good to ~1.2e-7 relative; float rounding of its exponent grows like 2z^2
   // ulp for z = -x / sqrt 2. GELU's exp and erfc are the kernel's own fmaf polynomials, not
   // libdevice's, so the GPU gives the emulator's bits.
-  c.vs_reference = {1e-7, a == Activation::relu ? 0.0 : 1e-5};
-  c.bytes_per_element = 8;
+  c.vs_reference = tolerance<T>(a);
+  c.bytes_per_element = 2 * sizeof(T);
   return c;
 }
 
+template <class T>
 KernelCase backward(Activation a, const char* name) {
   KernelCase c;
-  c.name = std::string("activation/") + name + " backward";
+  c.name = case_name<T>(name, "backward");
   c.prepare = [a](const Dims& size, std::uint64_t seed) {
     const std::size_t n = size[0];
-    auto b = buffers({xs(a, n, seed), dys(n, seed)}, 1, n);
+    auto b = upload<T>({xs(a, n, seed), dys(n, seed)}, n);
     return PreparedCase{[a, b, n] {
                           kernels::activation_backward(a, b->in[0].data(), b->in[1].data(),
                                                        b->out[0].data(), n);
@@ -69,21 +100,25 @@ KernelCase backward(Activation a, const char* name) {
   };
   c.reference = [a](const Dims& size, std::uint64_t seed) {
     const std::size_t n = size[0];
-    const std::vector<float> x = xs(a, n, seed), dy = dys(n, seed);
+    const std::vector<float> x = stored<T>(xs(a, n, seed)), dy = stored<T>(dys(n, seed));
     std::vector<double> dx(n);
     for (std::size_t i = 0; i < n; ++i) dx[i] = double(dy[i]) * act_grad(a, x[i]);
     return dx;
   };
-  c.vs_reference = {1e-7, a == Activation::relu ? 0.0 : 1e-5};
-  c.bytes_per_element = 12;
+  c.vs_reference = tolerance<T>(a);
+  c.bytes_per_element = 3 * sizeof(T);
   return c;
 }
 
 }  // namespace
 
 std::vector<KernelCase> activation_cases() {
-  return {forward(Activation::relu, "relu"), backward(Activation::relu, "relu"),
-          forward(Activation::gelu, "gelu"), backward(Activation::gelu, "gelu")};
+  std::vector<KernelCase> out;
+  for (auto [a, name] : {std::pair{Activation::relu, "relu"}, std::pair{Activation::gelu, "gelu"}})
+    for (KernelCase c : {forward<float>(a, name), backward<float>(a, name), forward<bf16>(a, name),
+                         backward<bf16>(a, name)})
+      out.push_back(std::move(c));
+  return out;
 }
 
 }  // namespace gq::cases

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels/cases/kernel_case.h"
+#include "runtime/bf16.h"
 #include "runtime/memory.h"
 
 namespace gq::cases {
@@ -79,6 +80,54 @@ inline std::shared_ptr<Buffers> buffers(const std::vector<std::vector<float>>& i
 inline std::shared_ptr<Buffers> buffers(const std::vector<std::vector<float>>& inputs,
                                         int outputs, std::size_t n) {
   return buffers(inputs, std::vector<std::size_t>(outputs, n));
+}
+
+// v on the device as T (float, or bf16: rounded to nearest even), and a device buffer of T read
+// back as floats (bf16 widened exactly).
+template <class T>
+DeviceBuffer<T> device_values(const std::vector<float>& v) {
+  std::vector<T> h;
+  for (float x : v) h.push_back(stored_as<T>(x));
+  return DeviceBuffer<T>(std::span<const T>(h));
+}
+template <class T>
+std::vector<float> host_floats(const DeviceBuffer<T>& b) {
+  std::vector<float> out;
+  for (T v : b.to_host()) out.push_back(to_float(v));
+  return out;
+}
+
+// Device buffers of bf16 activations a case owns: inputs rounded to bf16 on upload (to_bf16, so a
+// reference reads them back with round_bf16), outputs poisoned (0xFFFF, a NaN) and read back
+// widened to float.
+struct Bf16Buffers {
+  std::vector<DeviceBuffer<bf16>> in, out;
+  std::vector<float> outputs() const {
+    std::vector<float> all;
+    for (const DeviceBuffer<bf16>& b : out) {
+      const std::vector<float> h = host_floats(b);
+      all.insert(all.end(), h.begin(), h.end());
+    }
+    return all;
+  }
+};
+
+// v's values as bf16 storage holds them (round to nearest even, runtime/bf16.h).
+inline std::vector<float> round_bf16(std::vector<float> v) {
+  for (float& x : v) x = to_float(to_bf16(x));
+  return v;
+}
+
+// `outputs` poisoned bf16 output buffers of n values each.
+inline std::shared_ptr<Bf16Buffers> bf16_buffers(const std::vector<std::vector<float>>& inputs,
+                                                 int outputs, std::size_t n) {
+  auto b = std::make_shared<Bf16Buffers>();
+  for (const std::vector<float>& v : inputs) b->in.push_back(device_values<bf16>(v));
+  for (int i = 0; i < outputs; ++i) {
+    b->out.emplace_back(n);
+    b->out.back().fill_bytes(0xff);
+  }
+  return b;
 }
 
 }  // namespace gq::cases

@@ -1,12 +1,14 @@
 // The normalisation kernels (kernels/norm.h): BatchNorm2d sized [n, c, hw] (training forward with
 // its saved statistics and running statistics, eval forward, backward) and GroupNorm sized
 // [n, groups, channels per group, hw] (forward with its statistics, backward), the backward passes'
-// dgamma and dbeta written and accumulated. Channels with distinct offsets and scales; channel
-// counts that are not multiples of the emulator's 4 side-by-side channels; segments of one
-// element, and longer than a block. The devices split the statistics' sums among threads
-// differently: GPU and emulator agree to rounding. A value's tolerance scales with its terms'
-// magnitudes (|x| and |mean|, not |x - mean|). Finite differences stay in tests/kernels/test_norm.
+// dgamma and dbeta written and accumulated; BatchNorm also with bf16 storage of x, dy, y and dx.
+// Channels with distinct offsets and scales; channel counts that are not multiples of the
+// emulator's 4 side-by-side channels; segments of one element, and longer than a block. The devices
+// split the statistics' sums among threads differently: GPU and emulator agree to rounding. A
+// value's tolerance scales with its terms' magnitudes (|x| and |mean|, not |x - mean|). Finite
+// differences stay in tests/kernels/test_norm.
 #include <cmath>
+#include <memory>
 
 #include "kernels/cases/case_files.h"
 #include "kernels/norm.h"
@@ -18,11 +20,13 @@ constexpr float kEps = 1e-5f, kMomentum = 0.1f;
 
 struct Norm {
   int n, c, hw, groups;  // groups 0: BatchNorm, a segment per channel
-  Norm(const Dims& d, bool group)
+  bool half;             // x, dy, y and dx stored in bf16 (BatchNorm)
+  Norm(const Dims& d, bool group, bool half_ = false)
       : n(static_cast<int>(d[0])),
         c(static_cast<int>(group ? d[1] * d[2] : d[1])),
         hw(static_cast<int>(group ? d[3] : d[2])),
-        groups(group ? static_cast<int>(d[1]) : 0) {}
+        groups(group ? static_cast<int>(d[1]) : 0),
+        half(half_) {}
   std::size_t size() const { return std::size_t(n) * c * hw; }
   int segments() const { return groups == 0 ? c : n * groups; }
   int channel(std::size_t e) const { return static_cast<int>(e / hw % c); }
@@ -34,15 +38,17 @@ struct Norm {
 
 enum In { kX, kGamma, kBeta, kDy, kRunMean, kRunVar, kDgamma0, kDbeta0, kSaveMean, kSaveInvstd };
 
-// The inputs, indexed by In (the saved statistics are written by a forward pass in prepare).
+// The inputs, indexed by In (the saved statistics are written by a forward pass in prepare); with
+// bf16 storage x and dy as bf16 holds them.
 std::vector<std::vector<float>> inputs(const Norm& s, std::uint64_t seed) {
   std::vector<float> x = seeded(s.size(), seed, 1, -1.5f, 2.5f);
   for (std::size_t e = 0; e < x.size(); ++e)  // per-channel statistics that differ
     x[e] = x[e] * (0.5f + 0.3f * s.channel(e)) + 0.7f * s.channel(e);
-  return {x,
+  const auto stored = [&](std::vector<float> v) { return s.half ? round_bf16(std::move(v)) : v; };
+  return {stored(x),
           seeded(s.c, seed, 2, 0.5f, 1.5f),
           seeded(s.c, seed, 3, -0.5f, 0.5f),
-          seeded(s.size(), seed, 4),
+          stored(seeded(s.size(), seed, 4)),
           seeded(s.c, seed, 5),
           seeded(s.c, seed, 6, 0.5f, 2.0f),
           seeded(s.c, seed, 7),
@@ -135,28 +141,53 @@ Reference backward_reference(const Norm& s, std::uint64_t seed, bool accumulate)
 
 enum class Op { bn_train, bn_eval, bn_backward, gn_forward, gn_backward };
 
-void launch(Op op, const Norm& s, Buffers& b, bool accumulate) {
+// With bf16 storage, x, dy and the first output (y or dx) in bf16 (b.in[kX], b.in[kDy] and
+// b.out[0] unused).
+struct Bf16Io {
+  DeviceBuffer<bf16> x, dy, out;
+};
+
+template <class T>
+void launch_bn(Op op, const Norm& s, Buffers& b, bool accumulate, const T* x, const T* dy, T* y) {
   const auto in = [&](In i) { return b.in[i].data(); };
   const auto out = [&](int i) { return b.out[i].data(); };
   if (op == Op::bn_train)
-    kernels::batchnorm2d_forward_train(s.n, s.c, s.hw, in(kX), in(kGamma), in(kBeta), out(0),
-                                       out(1), out(2), out(3), out(4), kMomentum, kEps);
+    kernels::batchnorm2d_forward_train(s.n, s.c, s.hw, x, in(kGamma), in(kBeta), y, out(1), out(2),
+                                       out(3), out(4), kMomentum, kEps);
   if (op == Op::bn_eval)
-    kernels::batchnorm2d_forward_eval(s.n, s.c, s.hw, in(kX), in(kGamma), in(kBeta), in(kRunMean),
-                                      in(kRunVar), kEps, out(0));
+    kernels::batchnorm2d_forward_eval(s.n, s.c, s.hw, x, in(kGamma), in(kBeta), in(kRunMean),
+                                      in(kRunVar), kEps, y);
   if (op == Op::bn_backward)
-    kernels::batchnorm2d_backward(s.n, s.c, s.hw, in(kX), in(kDy), in(kGamma), in(kSaveMean),
-                                  in(kSaveInvstd), out(0), out(1), out(2), accumulate);
+    kernels::batchnorm2d_backward(s.n, s.c, s.hw, x, dy, in(kGamma), in(kSaveMean), in(kSaveInvstd),
+                                  y, out(1), out(2), accumulate);
+}
+
+void launch(Op op, const Norm& s, Buffers& b, bool accumulate, Bf16Io* half) {
+  const auto in = [&](In i) { return b.in[i].data(); };
+  const auto out = [&](int i) { return b.out[i].data(); };
+  if (half)
+    return launch_bn(op, s, b, accumulate, half->x.data(), half->dy.data(), half->out.data());
   if (op == Op::gn_forward)
     kernels::groupnorm_forward(s.n, s.c, s.hw, s.groups, in(kX), in(kGamma), in(kBeta), kEps,
                                out(0), out(1), out(2));
-  if (op == Op::gn_backward)
+  else if (op == Op::gn_backward)
     kernels::groupnorm_backward(s.n, s.c, s.hw, s.groups, in(kX), in(kDy), in(kGamma),
                                 in(kSaveMean), in(kSaveInvstd), out(0), out(1), out(2), accumulate);
+  else
+    launch_bn(op, s, b, accumulate, in(kX), in(kDy), out(0));
 }
 
-PreparedCase prepare(Op op, const Dims& size, std::uint64_t seed, bool accumulate) {
-  const Norm s(size, op == Op::gn_forward || op == Op::gn_backward);
+// The outputs in order, the first (y or dx) from the bf16 buffer where it is one.
+std::vector<float> outputs(const Buffers& b, const Bf16Io* half) {
+  std::vector<float> all = b.outputs();
+  if (!half) return all;
+  std::vector<float> first = host_floats(half->out);
+  first.insert(first.end(), all.begin() + static_cast<std::ptrdiff_t>(first.size()), all.end());
+  return first;
+}
+
+PreparedCase prepare(Op op, const Dims& size, std::uint64_t seed, bool accumulate, bool in_bf16) {
+  const Norm s(size, op == Op::gn_forward || op == Op::gn_backward, in_bf16);
   const std::size_t segs = s.segments(), c = s.c;
   const bool backward = op == Op::bn_backward || op == Op::gn_backward;
   const std::vector<std::size_t> sizes =
@@ -164,7 +195,14 @@ PreparedCase prepare(Op op, const Dims& size, std::uint64_t seed, bool accumulat
       : op == Op::bn_eval ? std::vector<std::size_t>{s.size()}
       : backward          ? std::vector<std::size_t>{s.size(), c, c}
                           : std::vector<std::size_t>{s.size(), segs, segs};
-  auto b = buffers(inputs(s, seed), sizes);
+  const std::vector<std::vector<float>> in = inputs(s, seed);
+  auto b = buffers(in, sizes);
+  std::shared_ptr<Bf16Io> half;
+  if (in_bf16) {
+    half = std::make_shared<Bf16Io>(Bf16Io{
+        device_values<bf16>(in[kX]), device_values<bf16>(in[kDy]), DeviceBuffer<bf16>(s.size())});
+    half->out.fill_bytes(0xff);
+  }
   const auto copy = [&](int to, In from, std::size_t n) {
     copy_on_device(b->out[to].data(), b->in[from].data(), n * sizeof(float));
   };
@@ -183,12 +221,13 @@ PreparedCase prepare(Op op, const Dims& size, std::uint64_t seed, bool accumulat
     b->out[0].fill_bytes(0xff);
     if (accumulate) copy(1, kDgamma0, c), copy(2, kDbeta0, c);
   }
-  return {[op, s, b, accumulate] { launch(op, s, *b, accumulate); }, [b] { return b->outputs(); }};
+  return {[op, s, b, accumulate, half] { launch(op, s, *b, accumulate, half.get()); },
+          [b, half] { return outputs(*b, half.get()); }};
 }
 
 // Eval: y = gamma (x - running mean) / sqrt(running var + eps) + beta.
-Reference eval_reference(const Dims& size, std::uint64_t seed) {
-  const Norm s(size, false);
+Reference eval_reference(const Dims& size, std::uint64_t seed, bool in_bf16) {
+  const Norm s(size, false, in_bf16);
   const std::vector<std::vector<float>> in = inputs(s, seed);
   ScaledValues out;
   for (std::size_t e = 0; e < s.size(); ++e) {
@@ -200,23 +239,26 @@ Reference eval_reference(const Dims& size, std::uint64_t seed) {
   return out.reference();
 }
 
-KernelCase norm_case(const char* name, Op op, bool accumulate, double bytes) {
+KernelCase norm_case(const char* name, Op op, bool accumulate, double bytes, bool in_bf16 = false) {
   KernelCase c;
   c.name = std::string("norm/") + name;
   const bool group = op == Op::gn_forward || op == Op::gn_backward;
-  c.prepare = [op, accumulate](const Dims& size, std::uint64_t seed) {
-    return prepare(op, size, seed, accumulate);
+  c.prepare = [op, accumulate, in_bf16](const Dims& size, std::uint64_t seed) {
+    return prepare(op, size, seed, accumulate, in_bf16);
   };
-  c.reference = [op, group, accumulate](const Dims& size, std::uint64_t seed) {
-    if (op == Op::bn_eval) return eval_reference(size, seed);
-    const Norm s(size, group);
+  c.reference = [op, group, accumulate, in_bf16](const Dims& size, std::uint64_t seed) {
+    if (op == Op::bn_eval) return eval_reference(size, seed, in_bf16);
+    const Norm s(size, group, in_bf16);
     if (op == Op::bn_backward || op == Op::gn_backward)
       return backward_reference(s, seed, accumulate);
     return forward_reference(s, seed);
   };
-  // The emulator sums a segment in one float chain (up to 8194 values here): ~sqrt(count) eps.
-  c.vs_reference = {1e-9, 1e-5};
-  c.gpu_vs_emulator = {1e-6, 1e-5};
+  // The emulator sums a segment in one float chain (up to 8194 values here): ~sqrt(count) eps. In
+  // bf16 y or dx is rounded once more (2^-8), and where the devices' float sums differ the
+  // rounding may differ by one bf16 ulp (2^-7).
+  const double rounding = in_bf16 ? 1.0 / 256 : 0.0;
+  c.vs_reference = {1e-9, 1e-5 + rounding};
+  c.gpu_vs_emulator = {1e-6, 1e-5 + 2 * rounding};
   c.bytes_per_element = bytes;
   if (group) {
     c.sizes = {{3, 3, 2, 63}, {3, 1, 6, 63}, {3, 6, 1, 63},  {2, 2, 2, 1000},
@@ -235,10 +277,13 @@ KernelCase norm_case(const char* name, Op op, bool accumulate, double bytes) {
 }  // namespace
 
 std::vector<KernelCase> norm_cases() {
-  return {norm_case("batchnorm2d train forward", Op::bn_train, false, 12),
+  return {norm_case("batchnorm2d train forward", Op::bn_train, false, 16),
           norm_case("batchnorm2d eval forward", Op::bn_eval, false, 8),
           norm_case("batchnorm2d backward", Op::bn_backward, false, 20),
           norm_case("batchnorm2d backward accumulated", Op::bn_backward, true, 20),
+          norm_case("batchnorm2d train forward bf16", Op::bn_train, false, 8, true),
+          norm_case("batchnorm2d eval forward bf16", Op::bn_eval, false, 4, true),
+          norm_case("batchnorm2d backward bf16", Op::bn_backward, false, 10, true),
           norm_case("groupnorm forward", Op::gn_forward, false, 12),
           norm_case("groupnorm backward", Op::gn_backward, false, 28),
           norm_case("groupnorm backward accumulated", Op::gn_backward, true, 28)};

@@ -1,8 +1,10 @@
 // Pooling (kernels/pool.h) on odd, non-square shapes, sized [n, c, h, w, window, stride, pad]:
 // max-pool forward (values and argmax, inputs continuous: no ties), its backward (a scatter of dy
 // through the forward's argmax), average-pool forward and backward (padding excluded from the
-// count), and global average pooling sized [n, c, hw]. Comparisons and sums in a fixed order: the
-// GPU gives the emulator's bits. Ties, NaNs and finite differences stay in tests/kernels/test_pool.
+// count), and global average pooling sized [n, c, hw]; max pooling also over bf16 storage.
+// Comparisons and sums in a fixed order: the GPU gives the emulator's bits. Ties, NaNs and finite
+// differences stay in tests/kernels/test_pool.
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cases/case_files.h"
@@ -46,13 +48,23 @@ std::vector<int> argmax_ref(const kernels::PoolShape& s, const std::vector<float
   return best;
 }
 
+// The inputs as T stores them: bf16 rounds them (which makes ties common: the first max wins).
+template <class T>
+std::vector<float> inputs(std::size_t n, std::uint64_t seed, std::uint64_t stream) {
+  const std::vector<float> v = seeded(n, seed, stream);
+  return std::is_same_v<T, bf16> ? round_bf16(v) : v;
+}
+
+template <class T>
 struct PoolBuffers {
-  DeviceBuffer<float> x, dy, y, dx;
+  DeviceBuffer<T> x, dy, y, dx;
   DeviceBuffer<std::int32_t> argmax;
   PoolBuffers(const kernels::PoolShape& s, std::uint64_t seed)
-      : x(std::span<const float>(seeded(in_size(s), seed, 1))),
-        dy(std::span<const float>(seeded(out_size(s), seed, 2))),
-        y(out_size(s)), dx(in_size(s)), argmax(out_size(s)) {
+      : x(device_values<T>(inputs<T>(in_size(s), seed, 1))),
+        dy(device_values<T>(inputs<T>(out_size(s), seed, 2))),
+        y(out_size(s)),
+        dx(in_size(s)),
+        argmax(out_size(s)) {
     y.fill_bytes(0xff);
     dx.fill_bytes(0xff);
     argmax.fill_bytes(0xff);
@@ -61,23 +73,27 @@ struct PoolBuffers {
 
 enum class Op { max_forward, max_backward, avg_forward, avg_backward };
 
+template <class T>
 PreparedCase prepare(Op op, const Dims& size, std::uint64_t seed) {
   const kernels::PoolShape s = pool_shape(size);
-  auto b = std::make_shared<PoolBuffers>(s, seed);
-  PoolBuffers& p = *b;
+  auto b = std::make_shared<PoolBuffers<T>>(s, seed);
+  PoolBuffers<T>& p = *b;
   if (op == Op::max_backward)  // the argmax it scatters through, once
     kernels::maxpool2d_forward(s, p.x.data(), p.y.data(), p.argmax.data());
   const auto launch = [b, s, op] {
-    PoolBuffers& p = *b;
-    if (op == Op::max_forward) kernels::maxpool2d_forward(s, p.x.data(), p.y.data(), p.argmax.data());
+    PoolBuffers<T>& p = *b;
+    if (op == Op::max_forward)
+      kernels::maxpool2d_forward(s, p.x.data(), p.y.data(), p.argmax.data());
     if (op == Op::max_backward)
       kernels::maxpool2d_backward(s, p.dy.data(), p.argmax.data(), p.dx.data());
-    if (op == Op::avg_forward) kernels::avgpool2d_forward(s, p.x.data(), p.y.data());
-    if (op == Op::avg_backward) kernels::avgpool2d_backward(s, p.dy.data(), p.dx.data());
+    if constexpr (std::is_same_v<T, float>) {  // average pooling stores float only
+      if (op == Op::avg_forward) kernels::avgpool2d_forward(s, p.x.data(), p.y.data());
+      if (op == Op::avg_backward) kernels::avgpool2d_backward(s, p.dy.data(), p.dx.data());
+    }
   };
   const auto outputs = [b, op] {
-    if (op == Op::max_backward || op == Op::avg_backward) return b->dx.to_host();
-    std::vector<float> r = b->y.to_host();
+    if (op == Op::max_backward || op == Op::avg_backward) return host_floats(b->dx);
+    std::vector<float> r = host_floats(b->y);
     if (op == Op::max_forward)
       for (std::int32_t i : b->argmax.to_host()) r.push_back(static_cast<float>(i));
     return r;
@@ -85,9 +101,10 @@ PreparedCase prepare(Op op, const Dims& size, std::uint64_t seed) {
   return {launch, outputs};
 }
 
+template <class T>
 Reference reference(Op op, const Dims& size, std::uint64_t seed) {
   const kernels::PoolShape s = pool_shape(size);
-  const std::vector<float> x = seeded(in_size(s), seed, 1), dy = seeded(out_size(s), seed, 2);
+  const std::vector<float> x = inputs<T>(in_size(s), seed, 1), dy = inputs<T>(out_size(s), seed, 2);
   const std::vector<int> best = argmax_ref(s, x);
   std::vector<double> y(out_size(s)), dx(in_size(s), 0.0), arg;
   for_each_window(s, [&](std::size_t p, std::size_t o, const std::vector<int>& members) {
@@ -106,11 +123,12 @@ Reference reference(Op op, const Dims& size, std::uint64_t seed) {
   return Reference(std::move(y));
 }
 
+template <class T = float>
 KernelCase pool_case(const char* name, Op op, Tolerance tol, double bytes) {
   KernelCase c;
   c.name = std::string("pool/") + name;
-  c.prepare = [op](const Dims& size, std::uint64_t seed) { return prepare(op, size, seed); };
-  c.reference = [op](const Dims& size, std::uint64_t seed) { return reference(op, size, seed); };
+  c.prepare = [op](const Dims& size, std::uint64_t seed) { return prepare<T>(op, size, seed); };
+  c.reference = [op](const Dims& size, std::uint64_t seed) { return reference<T>(op, size, seed); };
   c.vs_reference = tol;
   c.bytes_per_element = bytes;  // per input element
   c.bytes_moved = [bytes](const Dims& s) { return bytes * double(s[0] * s[1] * s[2] * s[3]); };
@@ -164,11 +182,15 @@ KernelCase global_case(bool backward) {
 }  // namespace
 
 std::vector<KernelCase> pool_cases() {
+  // bf16: a maximum is exact; a backward sum of overlapping windows' dy is rounded once (2^-8).
   return {pool_case("max forward", Op::max_forward, {0, 0}, 6),
           pool_case("max backward", Op::max_backward, {1e-6, 1e-6}, 6),
+          pool_case<bf16>("max forward bf16", Op::max_forward, {0, 0}, 4),
+          pool_case<bf16>("max backward bf16", Op::max_backward, {1e-6, 1e-6 + 1.0 / 256}, 4),
           pool_case("avg forward", Op::avg_forward, {1e-7, 1e-6}, 5),
           pool_case("avg backward", Op::avg_backward, {1e-7, 1e-6}, 5),
-          global_case(false), global_case(true)};
+          global_case(false),
+          global_case(true)};
 }
 
 }  // namespace gq::cases

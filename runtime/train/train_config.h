@@ -107,8 +107,11 @@ struct TrainConfig {
   // run setting: the results are the same bits either way, so a resume may change it.
   std::string cuda_graph = "auto";
   // The arithmetic of GEMMs and convolutions: fp32, or bf16 inputs with fp32 accumulation
-  // (runtime/precision.h); tensors are stored in fp32 either way.
+  // (runtime/precision.h).
   Precision precision = Precision::fp32;
+  // How the model stores its activations and their gradients between layers (--activations;
+  // models/sequential_bf16.cpp); bf16 needs precision bf16.
+  Precision activations = Precision::fp32;
   bool gradqueue = false;  // Grad Queue on top of the base optimizer
   GradQueueConfig gq;
   bool quiet = false;

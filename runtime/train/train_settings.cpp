@@ -204,9 +204,17 @@ std::vector<Setting> execution_settings() {
       choice<Precision>({"precision", exec,
                          "arithmetic of GEMMs and convolutions (forward and both backward "
                          "passes): fp32, or bf16: inputs rounded to bfloat16, products "
-                         "accumulated in fp32 (tensors stay fp32 in memory)",
+                         "accumulated in fp32 (--activations: how tensors are stored)",
                          ResumeRule::must_match_when_set},
                         GQ_FIELD(precision),
+                        {{"fp32", Precision::fp32}, {"bf16", Precision::bf16}}),
+      choice<Precision>({"activations", exec,
+                         "how activations and their gradients are stored between layers: fp32, "
+                         "or bf16 (half the memory; needs --precision bf16; a layer without bf16 "
+                         "passes, named at start-up, runs in fp32 between a widening and a "
+                         "rounding; not with Grad Queue yet)",
+                         ResumeRule::must_match_when_set},
+                        GQ_FIELD(activations),
                         {{"fp32", Precision::fp32}, {"bf16", Precision::bf16}}),
       real({"comm-timeout", exec,
             "under mpirun: seconds a rank waits for the others in one collective before the job "

@@ -38,14 +38,22 @@ nlohmann::json to_json(const GradQueueDiagnostics& d) {
           {"skipped_steps", d.skipped_steps}};
 }
 
-// The start-up line `precision`: in bf16, what the libraries chose for the model's plans.
-std::string precision_status(Precision precision, const models::LibraryChoices& choices) {
+// The start-up line `precision`: in bf16, what the libraries chose for the model's plans and, with
+// bf16 storage, the layers that run in fp32 between a widening and a rounding.
+std::string precision_status(Precision precision, const models::Sequential& model) {
   if (precision == Precision::fp32) return "fp32 compute and storage";
+  const models::LibraryChoices choices = model.library_choices();
   const std::string conv = fmt::format("{}", fmt::join(choices.convolutions, ", "));
   const std::string gemm = fmt::format("{}", fmt::join(choices.gemms, ", "));
   std::string chosen = conv.empty() ? "" : "convolutions " + conv;
   if (!gemm.empty()) chosen += (chosen.empty() ? "GEMMs " : "; GEMMs ") + gemm;
-  return fmt::format("bf16 compute, fp32 storage ({}: {})", dnn::library_version(), chosen);
+  if (model.storage() == Precision::fp32)
+    return fmt::format("bf16 compute, fp32 storage ({}: {})", dnn::library_version(), chosen);
+  const std::vector<std::string> widened = model.widened_kinds();
+  return fmt::format("bf16 compute, bf16 storage ({}: {}; {})", dnn::library_version(), chosen,
+                     widened.empty() ? std::string("every layer stores bf16 itself")
+                                     : fmt::format("widened to fp32 around their passes: {}",
+                                                   fmt::join(widened, ", ")));
 }
 
 }  // namespace
@@ -62,7 +70,7 @@ void Trainer::print_configuration(const Shape& input) const {
   fmt::print("schedule    {} steps ({} per epoch), {} lr {} warm-up {} steps\n", total_steps_,
              steps_per_epoch_, cfg_.schedule, cfg_.lr, schedule_.warmup_steps);
   fmt::print("cuda-graph  {}\n", graph_status_);
-  fmt::print("precision   {}\n", precision_status(cfg_.precision, model_->library_choices()));
+  fmt::print("precision   {}\n", precision_status(cfg_.precision, *model_));
   if (!init_status_.empty()) fmt::print("{}\n", init_status_);
   if (!extend_status_.empty()) fmt::print("{}\n", extend_status_);
   if (ema_)

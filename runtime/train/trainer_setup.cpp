@@ -29,6 +29,11 @@ Trainer::Trainer(const TrainConfig& config, Communicator* comm)
     : cfg_(config), comm_(comm), progress_redraws_(::isatty(STDOUT_FILENO) == 1) {
   check_values(cfg_);  // what the command line checks, for a TrainConfig built in code
   GQ_CHECK(cfg_.epochs > 0 || cfg_.max_steps > 0, "--epochs or --max-steps must be positive");
+  GQ_CHECK(cfg_.activations == Precision::fp32 || cfg_.precision == Precision::bf16,
+           "--activations bf16 needs --precision bf16 (mixed precision stores bf16 activations)");
+  GQ_CHECK(cfg_.activations == Precision::fp32 || !cfg_.gradqueue,
+           "--activations bf16 does not work with Grad Queue yet: its per-cluster gradients and "
+           "k-means features read fp32 activations; use --activations fp32");
   join_ranks();
   // Outputs and the checkpoint to resume first: a bad path fails now, not after the data has been
   // decoded (CIFAR-10: 15 s) or after the whole run.
@@ -57,7 +62,7 @@ Trainer::Trainer(const TrainConfig& config, Communicator* comm)
   const Shape input =
       text ? Shape{train_.feature_dim} : Shape{train_.channels, train_.height, train_.width};
   model_ = models::build_model(cfg_.model, input, train_.num_classes);
-  model_->setup(input, local_b_, cfg_.precision);
+  model_->setup(input, local_b_, cfg_.precision, cfg_.activations);
   model_->initialize(cfg_.seed);
   plan_schedule();
   allocate_step(input);
@@ -196,6 +201,7 @@ void Trainer::register_state() {
                {.checkpointed = true, .finite = true, .averaged_over_ranks = true});
   state_.add_memory("activations", m.activation_bytes());
   state_.add_memory("activation grads", m.activation_grad_bytes());
+  if (m.widening_bytes() > 0) state_.add_memory("fp32 widening", m.widening_bytes());
   state_.add_memory("saved for backward", m.saved_bytes());
   state_.add_memory("library workspace", m.workspace_bytes());
   // The training-loss accumulator of the next log line: resumed, it logs what an uninterrupted

@@ -1,4 +1,5 @@
-// relu and exact-erf gelu: in-place use, a finite-difference check of each backward, edge values.
+// relu and exact-erf gelu: in-place use, a finite-difference check of each backward, edge values,
+// and bf16 storage against the float kernel.
 // Forward and backward against double references on awkward sizes are kernel cases
 // (kernels/cases/activation_cases.cpp, run by gq_test_kernel_cases).
 #include <gtest/gtest.h>
@@ -79,6 +80,38 @@ TEST_P(ActivationTest, BackwardMatchesFiniteDifferences) {
   }
 }
 
+// bf16 storage: each result is to_bf16 of what the float kernel computes from the same
+// (bf16-valued) inputs, bit for bit; in place too. Together with the float kernel's own checks this
+// is the whole of the bf16 kernel's numerics.
+TEST_P(ActivationTest, Bf16StorageRoundsTheFloatResultOnce) {
+  const auto [act, n] = GetParam();
+  std::vector<float> x = inputs(act, n, n + 7), g = test::random_vector(n, n + 8);
+  std::vector<bf16> x16, g16;
+  for (std::size_t i = 0; i < n; ++i) {
+    x16.push_back(to_bf16(x[i]));
+    g16.push_back(to_bf16(g[i]));
+    x[i] = to_float(x16[i]);
+    g[i] = to_float(g16[i]);
+  }
+  auto d_x = test::to_device(x), d_g = test::to_device(g);
+  auto y = test::poisoned(n), dx = test::poisoned(n);
+  activation_forward(act, d_x.data(), y.data(), n);
+  activation_backward(act, d_x.data(), d_g.data(), dx.data(), n);
+  DeviceBuffer<bf16> d_x16{std::span<const bf16>(x16)}, d_g16{std::span<const bf16>(g16)};
+  auto y16 = test::poisoned<bf16>(n), dx16 = test::poisoned<bf16>(n);
+  activation_forward(act, d_x16.data(), y16.data(), n);
+  activation_backward(act, d_x16.data(), d_g16.data(), dx16.data(), n);
+  activation_forward(act, d_x16.data(), d_x16.data(), n);                 // in place: y over x
+  activation_backward(act, d_x16.data(), d_g16.data(), d_g16.data(), n);  // dx over dy, x now y
+  const auto want_y = y.to_host(), want_dx = dx.to_host();
+  const auto got_y = y16.to_host(), got_dx = dx16.to_host(), got_inplace = d_x16.to_host();
+  for (std::size_t i = 0; i < n; ++i) {
+    ASSERT_EQ(bits_of(got_y[i]), bits_of(to_bf16(want_y[i]))) << "y at " << i << " x " << x[i];
+    ASSERT_EQ(bits_of(got_dx[i]), bits_of(to_bf16(want_dx[i]))) << "dx at " << i << " x " << x[i];
+    ASSERT_EQ(bits_of(got_inplace[i]), bits_of(got_y[i])) << "in-place y at " << i;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AwkwardSizes, ActivationTest,
                          ::testing::Combine(::testing::Values(Activation::relu, Activation::gelu),
                                             ::testing::ValuesIn(test::kAwkwardSizes)),
@@ -116,11 +149,11 @@ TEST(ActivationEdges, GeluKeepsRelativeAccuracyFarLeft) {
 }
 
 TEST(ActivationEdges, ZeroLengthIsANoOpAndBadEnumThrows) {
-  activation_forward(Activation::gelu, nullptr, nullptr, 0);
-  activation_backward(Activation::relu, nullptr, nullptr, nullptr, 0);
+  activation_forward<float>(Activation::gelu, nullptr, nullptr, 0);
+  activation_backward<bf16>(Activation::relu, nullptr, nullptr, nullptr, 0);
   auto x = test::poisoned(4);
   EXPECT_THROW(activation_forward(static_cast<Activation>(7), x.data(), x.data(), 4), gq::Error);
-  EXPECT_THROW(activation_forward(Activation::relu, nullptr, x.data(), 4), gq::Error);
+  EXPECT_THROW(activation_forward<float>(Activation::relu, nullptr, x.data(), 4), gq::Error);
 }
 
 }  // namespace

@@ -1,8 +1,10 @@
 // BatchNorm2d and GroupNorm: what their kernel cases (kernels/cases/norm_cases.cpp: the double
 // references on awkward shapes, outputs poisoned, accumulation) cannot say: the backward passes
-// against central differences of L = sum(y * g), a fixed shape's bits run to run, bad arguments.
+// against central differences of L = sum(y * g), a fixed shape's bits run to run, bad arguments,
+// and BatchNorm's bf16 storage against its float kernels, bit for bit.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -185,6 +187,47 @@ TEST(BatchNormDeterminism, TrainForwardAndBackwardAreBitIdenticalRunToRun) {
   EXPECT_EQ(std::memcmp(outs[0].data(), outs[1].data(), outs[0].size() * sizeof(float)), 0);
 }
 
+// bf16 storage: to_bf16 of the float kernels' outputs on the same (bf16-valued) x and dy, bit for
+// bit, and the same float statistics (saved and running) and dgamma, dbeta; eval forward too.
+template <class T>
+std::vector<std::uint32_t> bn_pass_bits(const NormShape& s, const std::vector<float>& x,
+                                        const std::vector<float>& dy, const Inputs& in) {
+  std::vector<T> x_t, dy_t;
+  for (float v : x) x_t.push_back(stored_as<T>(v));
+  for (float v : dy) dy_t.push_back(stored_as<T>(v));
+  DeviceBuffer<T> d_x{std::span<const T>(x_t)}, d_dy{std::span<const T>(dy_t)};
+  auto gamma = test::to_device(in.gamma), beta = test::to_device(in.beta);
+  auto y = test::poisoned<T>(x.size()), y_eval = test::poisoned<T>(x.size()),
+       dx = test::poisoned<T>(x.size());
+  auto mean = test::poisoned(s.c), invstd = test::poisoned(s.c), dg = test::poisoned(s.c),
+       db = test::poisoned(s.c);
+  auto rm = test::to_device(std::vector<float>(s.c, 0.25f));
+  auto rv = test::to_device(std::vector<float>(s.c, 1.5f));
+  batchnorm2d_forward_eval(s.n, s.c, s.hw, d_x.data(), gamma.data(), beta.data(), rm.data(),
+                           rv.data(), kEps, y_eval.data());
+  batchnorm2d_forward_train(s.n, s.c, s.hw, d_x.data(), gamma.data(), beta.data(), y.data(),
+                            mean.data(), invstd.data(), rm.data(), rv.data(), 0.1f, kEps);
+  batchnorm2d_backward(s.n, s.c, s.hw, d_x.data(), d_dy.data(), gamma.data(), mean.data(),
+                       invstd.data(), dx.data(), dg.data(), db.data());
+  std::vector<std::uint32_t> bits;
+  for (const DeviceBuffer<T>* b : {&y, &y_eval, &dx})  // as bf16 bits (float rounded)
+    for (T v : b->to_host()) bits.push_back(bits_of(to_bf16(to_float(v))));
+  for (const DeviceBuffer<float>* b : {&mean, &invstd, &rm, &rv, &dg, &db})
+    for (float v : b->to_host()) bits.push_back(std::bit_cast<std::uint32_t>(v));
+  return bits;
+}
+
+TEST_P(BatchNorm, Bf16StorageGivesTheFloatKernelsBitsRounded) {
+  const NormShape s = GetParam();
+  const Inputs in(s, 15);
+  std::vector<float> x = in.x, dy = in.dy;
+  for (float& v : x) v = to_float(to_bf16(v));
+  for (float& v : dy) v = to_float(to_bf16(v));
+  const auto want = bn_pass_bits<float>(s, x, dy, in), got = bn_pass_bits<bf16>(s, x, dy, in);
+  ASSERT_EQ(got.size(), want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], want[i]) << "output value " << i;
+}
+
 TEST(BatchNormChecks, RejectsBadArguments) {
   DeviceBuffer<float> buf(64);
   float* p = buf.data();
@@ -192,7 +235,7 @@ TEST(BatchNormChecks, RejectsBadArguments) {
   EXPECT_THROW(batchnorm2d_forward_train(1, 2, 1, p, p, p, p, p, p, p, p, 0.1f, 1e-5f), Error);
   EXPECT_THROW(batchnorm2d_forward_train(2, 2, 2, p, p, p, p, p, p, p, p, 1.5f, 1e-5f), Error);
   EXPECT_THROW(batchnorm2d_forward_eval(0, 2, 2, p, p, p, p, p, 1e-5f, p), Error);
-  EXPECT_THROW(batchnorm2d_backward(2, 0, 2, p, p, p, p, p, p, p, p), Error);
+  EXPECT_THROW(batchnorm2d_backward<float>(2, 0, 2, p, p, p, p, p, p, p, p), Error);
 }
 
 // ---- GroupNorm ------------------------------------------------------------------------------

@@ -148,6 +148,36 @@ TEST_P(Pool, MaxForwardTiesPickTheFirstMaximum) {
   expect_max_forward_matches_reference(s, x);
 }
 
+// bf16 storage: the float kernel's argmax and to_bf16 of its values and gradients, bit for bit, on
+// the same bf16-valued inputs (rounding makes ties common; NaNs included).
+TEST_P(Pool, MaxBf16StorageGivesTheFloatKernelsBitsRounded) {
+  const PoolShape s = GetParam();
+  auto x = test::random_vector(in_size(s), 6 + s.h);
+  for (std::size_t i = 5; i < x.size(); i += 13) x[i] = std::numeric_limits<float>::quiet_NaN();
+  const auto g = test::random_vector(out_size(s), 7);
+  std::vector<bf16> x16, g16;
+  for (float& v : x) v = to_float(x16.emplace_back(to_bf16(v)));
+  std::vector<float> gr;
+  for (float v : g) gr.push_back(to_float(g16.emplace_back(to_bf16(v))));
+  auto d_x = test::to_device(x), d_g = test::to_device(gr);
+  auto y = test::poisoned(out_size(s)), dx = test::poisoned(in_size(s));
+  auto argmax = test::poisoned<std::int32_t>(out_size(s));
+  maxpool2d_forward(s, d_x.data(), y.data(), argmax.data());
+  maxpool2d_backward(s, d_g.data(), argmax.data(), dx.data());
+  DeviceBuffer<bf16> d_x16{std::span<const bf16>(x16)}, d_g16{std::span<const bf16>(g16)};
+  auto y16 = test::poisoned<bf16>(out_size(s)), dx16 = test::poisoned<bf16>(in_size(s));
+  auto argmax16 = test::poisoned<std::int32_t>(out_size(s));
+  maxpool2d_forward(s, d_x16.data(), y16.data(), argmax16.data());
+  maxpool2d_backward(s, d_g16.data(), argmax16.data(), dx16.data());
+  EXPECT_EQ(argmax16.to_host(), argmax.to_host());
+  const auto want_y = y.to_host(), want_dx = dx.to_host();
+  const auto got_y = y16.to_host(), got_dx = dx16.to_host();
+  for (std::size_t o = 0; o < got_y.size(); ++o)
+    ASSERT_EQ(bits_of(got_y[o]), bits_of(to_bf16(want_y[o]))) << "y at " << o;
+  for (std::size_t i = 0; i < got_dx.size(); ++i)
+    ASSERT_EQ(bits_of(got_dx[i]), bits_of(to_bf16(want_dx[i]))) << "dx at " << i;
+}
+
 TEST_P(Pool, MaxBackwardMatchesFiniteDifferences) {
   const PoolShape s = GetParam();
   const auto x = separated(in_size(s), 4 + s.pad);

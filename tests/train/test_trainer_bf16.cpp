@@ -1,6 +1,7 @@
 // --precision bf16 end to end on real MNIST (GQ_DATA_DIR; mnist-cnn: convolutions and a linear
 // layer): a few steps are bit-identical on a rerun, differ from fp32's, resume bit-identically, and
-// a resume in the other precision is refused naming --precision.
+// a resume in the other precision is refused naming --precision. The same for --activations bf16
+// (bf16 storage), which is refused without --precision bf16 and with Grad Queue.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -36,11 +37,13 @@ TEST(TrainerBf16, SameSeedGivesBitIdenticalStepsThatDifferFromFp32) {
   EXPECT_NEAR(la[0], lc[0], 1e-2 * std::abs(lc[0]));
 }
 
-TEST(TrainerBf16, ResumeContinuesBitIdenticallyAndRefusesFp32) {
-  const TrainConfig cfg = bf16_config();
+// A run of cfg stopped after 4 steps and resumed gives the straight run's 3 next steps and
+// weights, bit for bit; resuming its checkpoint with `other` is refused, naming `refusal`.
+void expect_resume_and_refusal(const TrainConfig& cfg, const TrainConfig& other,
+                               const std::string& refusal, const char* folder) {
   Trainer straight(cfg);
   const auto want = run_steps(straight, 7);
-  const TempDir dir("trainer_bf16_resume");
+  const TempDir dir(folder);
   {
     Trainer first(cfg);
     run_steps(first, 4);
@@ -51,17 +54,59 @@ TEST(TrainerBf16, ResumeContinuesBitIdenticallyAndRefusesFp32) {
   const auto got = run_steps(resumed, 3);
   for (int i = 0; i < 3; ++i) EXPECT_EQ(got[i], want[4 + i]) << "step " << 4 + i;
   EXPECT_EQ(params_of(resumed), params_of(straight));
-
-  TrainConfig fp32 = cfg;
-  fp32.precision = Precision::fp32;
   try {
-    Trainer u(fp32);
+    Trainer u(other);
     u.load(dir / "mid.ckpt");
-    FAIL() << "resumed a bf16 run in fp32";
+    FAIL() << "resumed with another setting: " << refusal;
   } catch (const Error& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find("--precision: checkpoint bf16"), std::string::npos) << msg;
+    EXPECT_NE(std::string(e.what()).find(refusal), std::string::npos) << e.what();
   }
+}
+
+TEST(TrainerBf16, ResumeContinuesBitIdenticallyAndRefusesFp32) {
+  TrainConfig fp32 = bf16_config();
+  fp32.precision = Precision::fp32;
+  expect_resume_and_refusal(bf16_config(), fp32, "--precision: checkpoint bf16",
+                            "trainer_bf16_resume");
+}
+
+TrainConfig bf16_storage_config() {
+  TrainConfig cfg = bf16_config();
+  cfg.activations = Precision::bf16;
+  return cfg;
+}
+
+TEST(TrainerBf16, Bf16StorageIsBitIdenticalOnARerunAndCloseToFloatStorage) {
+  Trainer a(bf16_storage_config()), b(bf16_storage_config()), f(bf16_config());
+  const auto la = run_steps(a, 5), lb = run_steps(b, 5), lf = run_steps(f, 5);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(la[i], lb[i]) << "step " << i;
+  EXPECT_EQ(params_of(a), params_of(b));
+  EXPECT_NE(la, lf) << "--activations bf16 trained float storage's bits";
+  EXPECT_NEAR(la[0], lf[0], 1e-2 * std::abs(lf[0]));
+}
+
+TEST(TrainerBf16, Bf16StorageResumesBitIdenticallyAndRefusesFloatStorage) {
+  expect_resume_and_refusal(bf16_storage_config(), bf16_config(), "--activations: checkpoint bf16",
+                            "trainer_bf16_storage_resume");
+}
+
+// Constructing a Trainer with cfg fails with an error that says `why`.
+void expect_refused(const TrainConfig& cfg, const std::string& why) {
+  try {
+    Trainer t(cfg);
+    ADD_FAILURE() << "accepted: " << why;
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+  }
+}
+
+TEST(TrainerBf16, Bf16StorageNeedsBf16ComputeAndRefusesGradQueue) {
+  TrainConfig fp32 = bf16_storage_config();
+  fp32.precision = Precision::fp32;
+  expect_refused(fp32, "--activations bf16 needs --precision bf16");
+  TrainConfig gq = bf16_storage_config();
+  gq.gradqueue = true;
+  expect_refused(gq, "does not work with Grad Queue yet");
 }
 
 }  // namespace

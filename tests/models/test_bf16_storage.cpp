@@ -1,0 +1,133 @@
+// Sequential with bf16 activation storage (models/sequential_bf16.cpp), on a model with every kind
+// airbench94 has (conv, GELU, max-pool, BatchNorm, flatten, linear):
+// - a layer's bf16 passes give the bits of its float passes between a widening and a rounding:
+//   the model with its native layers (max-pool, BatchNorm, GELU, flatten) and the same model with
+//   every layer widened agree bit for bit on the output and every parameter gradient;
+// - bf16 storage against float storage (both in bf16 compute) stays close, and is not the same;
+// - the memory halves, and a backward hook (Grad Queue) is refused with a clear error.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "models/conv2d.h"
+#include "models/linear.h"
+#include "models/norm_layers.h"
+#include "models/sequential.h"
+#include "models/simple_layers.h"
+#include "runtime/error.h"
+#include "tests/test_util.h"
+
+namespace gq::models {
+namespace {
+
+// A layer's float passes only, so that Sequential widens around it: the reference for the bf16
+// passes of the layer it wraps.
+class Widened : public Layer {
+ public:
+  explicit Widened(std::unique_ptr<Layer> inner) : inner_(std::move(inner)) {}
+  std::string kind() const override { return inner_->kind(); }
+  Shape setup(const std::string& name, const Shape& in, int batch, ParamRegistry& p) override {
+    inner_->set_precision(precision());
+    return inner_->setup(name, in, batch, p);
+  }
+  void forward(const Context& ctx, const float* x, float* y) override {
+    inner_->forward(ctx, x, y);
+  }
+  void backward(const Context& ctx, const float* x, const float* y, const float* dy,
+                float* dx) override {
+    inner_->backward(ctx, x, y, dy, dx);
+  }
+
+ private:
+  std::unique_ptr<Layer> inner_;
+};
+
+constexpr int kBatch = 6, kClasses = 10;
+const Shape kInput{3, 11, 9};
+
+std::unique_ptr<Sequential> model(Precision storage, bool widen_all) {
+  auto m = std::make_unique<Sequential>();
+  const auto add = [&](const char* name, std::unique_ptr<Layer> l) {
+    m->add(name, widen_all ? std::make_unique<Widened>(std::move(l)) : std::move(l));
+  };
+  add("conv", std::make_unique<Conv2d>(16, 3, 1, 1, /*bias=*/false));
+  add("pool", std::make_unique<Pool2d>(PoolKind::max, 2, 2));
+  add("norm", std::make_unique<BatchNorm2d>());
+  add("gelu", std::make_unique<ActivationLayer>(kernels::Activation::gelu));
+  add("flatten", std::make_unique<Flatten>());
+  add("fc", std::make_unique<Linear>(kClasses));
+  m->setup(kInput, kBatch, Precision::bf16, storage);
+  m->initialize(11);
+  return m;
+}
+
+struct Pass {
+  std::vector<float> out, grads;
+};
+Pass run(Sequential& m) {
+  const auto x = test::to_device(test::random_vector(kBatch * kInput.numel(), 3, -2.0f, 2.0f));
+  const auto dout = test::to_device(test::random_vector(kBatch * kClasses, 4));
+  Context ctx;
+  const float* y = m.forward(ctx, x.data());
+  memset_device(m.params().grads(), 0xff, m.params().size() * sizeof(float));  // NaN: unwritten
+  m.backward(ctx, dout.data());
+  Pass p{std::vector<float>(kBatch * kClasses), std::vector<float>(m.params().size())};
+  copy_to_host(p.out.data(), y, p.out.size() * sizeof(float));
+  copy_to_host(p.grads.data(), m.params().grads(), p.grads.size() * sizeof(float));
+  return p;
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+TEST(Bf16Storage, NativeLayersGiveTheWidenedLayersBits) {
+  auto native = model(Precision::bf16, false), widened = model(Precision::bf16, true);
+  EXPECT_EQ(native->widened_kinds(), (std::vector<std::string>{"conv2d", "linear"}));
+  EXPECT_EQ(widened->widened_kinds().size(), 6u);
+  const Pass a = run(*native), b = run(*widened);
+  EXPECT_TRUE(same_bits(a.out, b.out)) << "forward output";
+  EXPECT_TRUE(same_bits(a.grads, b.grads)) << "parameter gradients";
+  const Pass again = run(*native);
+  EXPECT_TRUE(same_bits(a.out, again.out) && same_bits(a.grads, again.grads)) << "rerun";
+}
+
+// Relative to the largest value: storage rounds every activation and gradient to 8 significant
+// bits, layer after layer (6 layers, each ~2^-8 relative), so a few percent of the scale at most.
+TEST(Bf16Storage, StaysCloseToFloatStorage) {
+  auto f = model(Precision::fp32, false), b = model(Precision::bf16, false);
+  const Pass pf = run(*f), pb = run(*b);
+  for (const auto& [got, want, what] :
+       {std::tuple{pb.out, pf.out, "output"}, std::tuple{pb.grads, pf.grads, "gradients"}}) {
+    double scale = 0, worst = 0;
+    for (float v : want) scale = std::max(scale, double(std::fabs(v)));
+    for (std::size_t i = 0; i < want.size(); ++i)
+      worst = std::max(worst, std::fabs(double(got[i]) - want[i]));
+    EXPECT_GT(scale, 0.0) << what;
+    EXPECT_LE(worst, 0.03 * scale) << what;
+    EXPECT_FALSE(same_bits(got, want)) << what << ": bf16 storage gave float storage's bits";
+  }
+}
+
+TEST(Bf16Storage, HalvesTheActivationsAndRefusesAHook) {
+  auto f = model(Precision::fp32, false), b = model(Precision::bf16, false);
+  // bf16 adds the input rounded and the output widened; gradients exactly half.
+  const std::size_t io = kBatch * (kInput.numel() * 2 + kClasses * 4);
+  EXPECT_EQ(b->activation_bytes(), f->activation_bytes() / 2 + io);
+  EXPECT_EQ(b->activation_grad_bytes(), f->activation_grad_bytes() / 2);
+  EXPECT_EQ(f->widening_bytes(), 0u);
+  EXPECT_GT(b->widening_bytes(), 0u);
+  EXPECT_THROW(b->activation(0), Error);
+  Sequential::BackwardHook hook;
+  hook.after_layer = [](int, const float*, const float*) {};
+  const auto x = test::to_device(test::random_vector(kBatch * kInput.numel(), 5));
+  const auto dout = test::to_device(test::random_vector(kBatch * kClasses, 6));
+  b->forward(Context{}, x.data());
+  EXPECT_THROW(b->backward(Context{}, dout.data(), hook), Error);
+}
+
+}  // namespace
+}  // namespace gq::models
