@@ -41,6 +41,16 @@ void Conv2d::backward(const Context& ctx, const float* x, const float*, const fl
   if (dx) plan_->backward_data(dy, params_->value(weight_), dx, ctx.stream);
 }
 
+void Conv2d::forward_bf16(const Context& ctx, const bf16* x, bf16* y) {
+  plan_->forward(x, params_->value(weight_), y, ctx.stream);
+}
+
+void Conv2d::backward_bf16(const Context& ctx, const bf16* x, const bf16*, const bf16* dy,
+                           bf16* dx) {
+  if (ctx.param_grads) plan_->backward_filter(x, dy, params_->grad(weight_), false, ctx.stream);
+  if (dx) plan_->backward_data(dy, params_->value(weight_), dx, ctx.stream);
+}
+
 std::optional<std::size_t> Conv2d::prepare_per_cluster(int k) {
   per_cluster_.emplace(plan_->shape(), k);
   return per_cluster_->bytes();

@@ -22,6 +22,12 @@ class Conv2d : public Layer {
   void forward(const Context& ctx, const float* x, float* y) override;
   void backward(const Context& ctx, const float* x, const float* y, const float* dy,
                 float* dx) override;
+  // bf16 storage: the library's bf16 passes where it has them (the CPU) and there is no bias (a
+  // separate kernel adding to a rounded output would round twice).
+  bool stores_bf16() const override { return !bias_ && plan_->bf16_activations(); }
+  void forward_bf16(const Context& ctx, const bf16* x, bf16* y) override;
+  void backward_bf16(const Context& ctx, const bf16* x, const bf16* y, const bf16* dy,
+                     bf16* dx) override;
   double flops_per_sample() const override;
   MemoryUse memory_use() const override { return {0, plan_ ? plan_->workspace_bytes() : 0}; }
   bool has_params() const override { return true; }

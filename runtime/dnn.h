@@ -2,7 +2,7 @@
 // GPU build: cuDNN 9 (legacy convolution API, deterministic algorithms, default fp32 math, no
 // TF32). Emulator build: oneDNN 2.6 CPU primitives on the (host) pointers.
 // Precision::bf16 (mixed precision): each pass rounds its two inputs to bf16 and accumulates in
-// fp32; tensors stay fp32 in memory and the output is written in fp32.
+// fp32; the activations are float or (bf16 activation storage, on the CPU) bf16 in memory.
 #pragma once
 
 #include <cstddef>
@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/bf16.h"
 #include "runtime/error.h"
 #include "runtime/precision.h"
 #include "runtime/stream.h"
@@ -90,11 +91,29 @@ class Conv2d {
   void backward_filter(const float* x, const float* dy, float* dw, bool accumulate = false,
                        stream_t stream = nullptr);
 
+  // The same passes over activations stored in bf16 (x, y, dy, dx; weights and dw stay float),
+  // where bf16_activations(): on the CPU in a bf16 plan, whose library rounds the fp32 results
+  // to bf16 (to nearest even, as gq::to_bf16 does, except that subnormal results become zero and
+  // a NaN keeps its payload); not yet on the GPU.
+  bool bf16_activations() const;
+  void forward(const bf16* x, const float* w, bf16* y, stream_t stream = nullptr);
+  void backward_data(const bf16* dy, const float* w, bf16* dx, stream_t stream = nullptr);
+  void backward_filter(const bf16* x, const bf16* dy, float* dw, bool accumulate = false,
+                       stream_t stream = nullptr);
+
   // Device (GPU) or host (CPU) scratch memory this plan owns, in bytes.
   std::size_t workspace_bytes() const;
 
  private:
   struct Impl;  // the library's plan: dnn_cpu.cpp (oneDNN) or dnn_cuda.cpp (cuDNN)
+  // The passes over either storage (dnn_cpu.cpp).
+  template <class T>
+  void run_forward(const T* x, const float* w, T* y, stream_t stream);
+  template <class T>
+  void run_backward_data(const T* dy, const float* w, T* dx, stream_t stream);
+  template <class T>
+  void run_backward_filter(const T* x, const T* dy, float* dw, bool accumulate, stream_t stream);
+
   std::unique_ptr<Impl> impl_;
   Conv2dShape shape_;
   Precision precision_;

@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -152,6 +153,16 @@ std::string library_version() {
   return fmt::format("emulator: oneDNN {}.{}.{}", v->major, v->minor, v->patch);
 }
 
+// The nine ports of the three passes for one storage of the user's x, y, dy and dx (float, or
+// bf16 for bf16 activation storage; weights and their gradient are float either way), and the
+// arguments each primitive runs with.
+struct PortSet {
+  Port f_x, f_w, f_y;    // forward: x, w -> y
+  Port d_dy, d_w, d_dx;  // backward data: dy, w -> dx
+  Port w_x, w_dw, w_dy;  // backward weights: x, dy -> dw
+  std::unordered_map<int, memory> f_args, d_args, w_args;
+};
+
 struct Conv2d::Impl {
   Conv2dShape shape;
   Precision precision;
@@ -159,10 +170,10 @@ struct Conv2d::Impl {
   std::vector<std::string> names;  // the distinct ones
   dnnl::engine eng{dnnl::engine::kind::cpu, 0};
   dnnl::stream strm{eng};
-  // Reorder buffers, shared between the passes (which never run concurrently on one plan):
-  // slot 0 holds the first input of each pass, slot 1 the weights (or dw), slot 2 the other
-  // tensor. Plus the user-mode scratchpad shared by the three primitives, and the accumulate
-  // buffer (backward_filter writes there, then adds to dw).
+  // Reorder buffers, shared between the passes (which never run concurrently on one plan) and
+  // the port sets: slot 0 holds the first input of each pass, slot 1 the weights (or dw), slot 2
+  // the other tensor. Plus the user-mode scratchpad shared by the three primitives, and the
+  // accumulate buffer (backward_filter writes there, then adds to dw).
   std::array<Buffer, 3> slots;
   Buffer scratch_buf;
   std::vector<float> dw_tmp;
@@ -171,10 +182,9 @@ struct Conv2d::Impl {
   dnnl::convolution_forward fwd;
   dnnl::convolution_backward_data bwd_data;
   dnnl::convolution_backward_weights bwd_weights;
-  Port f_x, f_w, f_y;    // forward: x, w -> y
-  Port d_dy, d_w, d_dx;  // backward data: dy, w -> dx
-  Port w_x, w_dw, w_dy;  // backward weights: x, dy -> dw
-  std::unordered_map<int, memory> f_args, d_args, w_args;
+  PortSet f32;   // the user's activations in float
+  PortSet bf16;  // in bf16 (a bf16 plan only): the reorders from the primitives' fp32 outputs
+                 // round with oneDNN's conversion (subnormal results become zero)
 
   Impl(const Conv2dShape& s, Precision p) : shape(s), precision(p) {
     const PrimitiveDescs pd = describe(s, p, eng);
@@ -182,7 +192,8 @@ struct Conv2d::Impl {
     fwd = dnnl::convolution_forward(pd.fwd);
     bwd_data = dnnl::convolution_backward_data(pd.bwd_data);
     bwd_weights = dnnl::convolution_backward_weights(pd.bwd_weights);
-    make_ports(pd);
+    make_ports(f32, pd, false);
+    if (p == Precision::bf16) make_ports(bf16, pd, true);
     share_reorder_buffers();
     const std::size_t scratch = std::max({pd.fwd.scratchpad_desc().get_size(),
                                           pd.bwd_data.scratchpad_desc().get_size(),
@@ -191,7 +202,8 @@ struct Conv2d::Impl {
     scratchpad = memory(memory::desc({static_cast<memory::dim>(scratch)}, dt::u8, tag::x), eng,
                         scratch_buf.data());
     dw_tmp.resize(s.w_elems());
-    bind_arguments();
+    bind_arguments(f32);
+    if (p == Precision::bf16) bind_arguments(bf16);
   }
 
   // oneDNN's implementation of each pass, e.g. "jit_bf16:avx512_core_bf16" (the start-up line).
@@ -204,18 +216,19 @@ struct Conv2d::Impl {
                        pass[2]);
   }
 
-  // Each tensor as the user passes it (plain) and as its primitive wants it.
-  void make_ports(const PrimitiveDescs& pd) {
-    const Tensors plain = tensors(shape, true);
-    f_x = Port(eng, plain.x, pd.fwd.src_desc());
-    f_w = Port(eng, plain.w, pd.fwd.weights_desc());
-    f_y = Port(eng, plain.y, pd.fwd.dst_desc());
-    d_dy = Port(eng, plain.y, pd.bwd_data.diff_dst_desc());
-    d_w = Port(eng, plain.w, pd.bwd_data.weights_desc());
-    d_dx = Port(eng, plain.x, pd.bwd_data.diff_src_desc());
-    w_x = Port(eng, plain.x, pd.bwd_weights.src_desc());
-    w_dw = Port(eng, plain.w, pd.bwd_weights.diff_weights_desc());
-    w_dy = Port(eng, plain.y, pd.bwd_weights.diff_dst_desc());
+  // Each tensor as the user passes it (plain; activations in bf16 for `half`) and as its
+  // primitive wants it.
+  void make_ports(PortSet& ps, const PrimitiveDescs& pd, bool half) {
+    const Tensors plain = tensors(shape, true, {half, false, half});
+    ps.f_x = Port(eng, plain.x, pd.fwd.src_desc());
+    ps.f_w = Port(eng, plain.w, pd.fwd.weights_desc());
+    ps.f_y = Port(eng, plain.y, pd.fwd.dst_desc());
+    ps.d_dy = Port(eng, plain.y, pd.bwd_data.diff_dst_desc());
+    ps.d_w = Port(eng, plain.w, pd.bwd_data.weights_desc());
+    ps.d_dx = Port(eng, plain.x, pd.bwd_data.diff_src_desc());
+    ps.w_x = Port(eng, plain.x, pd.bwd_weights.src_desc());
+    ps.w_dw = Port(eng, plain.w, pd.bwd_weights.diff_weights_desc());
+    ps.w_dy = Port(eng, plain.y, pd.bwd_weights.diff_dst_desc());
   }
 
   // Each slot is as large as the largest reorder buffer of its ports (see `slots`).
@@ -224,11 +237,13 @@ struct Conv2d::Impl {
       Port* port;
       bool is_input;
     };
-    const std::array<std::array<Use, 3>, 3> by_slot{{
-        {{{&f_x, true}, {&d_dy, true}, {&w_x, true}}},
-        {{{&f_w, true}, {&d_w, true}, {&w_dw, false}}},
-        {{{&f_y, false}, {&d_dx, false}, {&w_dy, true}}},
-    }};
+    std::array<std::vector<Use>, 3> by_slot;
+    for (PortSet* ps : {&f32, &bf16}) {
+      by_slot[0].insert(by_slot[0].end(), {{&ps->f_x, true}, {&ps->d_dy, true}, {&ps->w_x, true}});
+      by_slot[1].insert(by_slot[1].end(), {{&ps->f_w, true}, {&ps->d_w, true}, {&ps->w_dw, false}});
+      by_slot[2].insert(by_slot[2].end(),
+                        {{&ps->f_y, false}, {&ps->d_dx, false}, {&ps->w_dy, true}});
+    }
     for (std::size_t i = 0; i < by_slot.size(); ++i) {
       std::size_t bytes = 0;
       for (const Use& u : by_slot[i]) bytes = std::max(bytes, u.port->buffer_bytes());
@@ -237,24 +252,36 @@ struct Conv2d::Impl {
     }
   }
 
-  void bind_arguments() {
-    f_args = {{DNNL_ARG_SRC, f_x.prim},
-              {DNNL_ARG_WEIGHTS, f_w.prim},
-              {DNNL_ARG_DST, f_y.prim},
-              {DNNL_ARG_SCRATCHPAD, scratchpad}};
-    d_args = {{DNNL_ARG_DIFF_DST, d_dy.prim},
-              {DNNL_ARG_WEIGHTS, d_w.prim},
-              {DNNL_ARG_DIFF_SRC, d_dx.prim},
-              {DNNL_ARG_SCRATCHPAD, scratchpad}};
-    w_args = {{DNNL_ARG_SRC, w_x.prim},
-              {DNNL_ARG_DIFF_DST, w_dy.prim},
-              {DNNL_ARG_DIFF_WEIGHTS, w_dw.prim},
-              {DNNL_ARG_SCRATCHPAD, scratchpad}};
+  void bind_arguments(PortSet& ps) {
+    ps.f_args = {{DNNL_ARG_SRC, ps.f_x.prim},
+                 {DNNL_ARG_WEIGHTS, ps.f_w.prim},
+                 {DNNL_ARG_DST, ps.f_y.prim},
+                 {DNNL_ARG_SCRATCHPAD, scratchpad}};
+    ps.d_args = {{DNNL_ARG_DIFF_DST, ps.d_dy.prim},
+                 {DNNL_ARG_WEIGHTS, ps.d_w.prim},
+                 {DNNL_ARG_DIFF_SRC, ps.d_dx.prim},
+                 {DNNL_ARG_SCRATCHPAD, scratchpad}};
+    ps.w_args = {{DNNL_ARG_SRC, ps.w_x.prim},
+                 {DNNL_ARG_DIFF_DST, ps.w_dy.prim},
+                 {DNNL_ARG_DIFF_WEIGHTS, ps.w_dw.prim},
+                 {DNNL_ARG_SCRATCHPAD, scratchpad}};
   }
 
   std::size_t owned_bytes() const {
     return slots[0].bytes() + slots[1].bytes() + slots[2].bytes() + scratch_buf.bytes() +
            dw_tmp.size() * sizeof(float);
+  }
+
+  // The port set of activations stored as T; bf16 needs a bf16 plan.
+  template <class T>
+  PortSet& ports(const char* what) {
+    if constexpr (std::is_same_v<T, float>) {
+      return f32;
+    } else {
+      GQ_CHECK(precision == Precision::bf16,
+               "dnn::Conv2d::{}: bf16 activations need a plan made in Precision::bf16", what);
+      return bf16;
+    }
   }
 
   static void bind(Port& p, const void* ptr) { p.user.set_data_handle(const_cast<void*>(ptr)); }
@@ -263,6 +290,42 @@ struct Conv2d::Impl {
   }
   void out(Port& p) {
     if (p.needs_reorder) p.reorder.execute(strm, p.prim, p.user);
+  }
+
+  void forward(PortSet& ps, const void* x, const float* w, void* y) {
+    bind(ps.f_x, x);
+    bind(ps.f_w, w);
+    bind(ps.f_y, y);
+    in(ps.f_x);
+    in(ps.f_w);
+    fwd.execute(strm, ps.f_args);
+    out(ps.f_y);
+    strm.wait();
+  }
+  void backward_data(PortSet& ps, const void* dy, const float* w, void* dx) {
+    bind(ps.d_dy, dy);
+    bind(ps.d_w, w);
+    bind(ps.d_dx, dx);
+    in(ps.d_dy);
+    in(ps.d_w);
+    bwd_data.execute(strm, ps.d_args);
+    out(ps.d_dx);
+    strm.wait();
+  }
+  // oneDNN has no beta / sum post-op for backward weights: with accumulate, compute into the
+  // plan's buffer, then add it to dw in a fixed order (deterministic).
+  void backward_filter(PortSet& ps, const void* x, const void* dy, float* dw, bool accumulate) {
+    bind(ps.w_x, x);
+    bind(ps.w_dy, dy);
+    bind(ps.w_dw, accumulate ? dw_tmp.data() : dw);
+    in(ps.w_x);
+    in(ps.w_dy);
+    bwd_weights.execute(strm, ps.w_args);
+    out(ps.w_dw);
+    strm.wait();
+    if (!accumulate) return;
+    const float* g = dw_tmp.data();
+    for (std::size_t i = 0; i < dw_tmp.size(); ++i) dw[i] += g[i];
   }
 };
 
@@ -300,73 +363,69 @@ std::size_t Conv2d::workspace_bytes() const {
 }
 
 void Conv2d::forward(const float* x, const float* w, float* y, stream_t stream) {
+  run_forward(x, w, y, stream);
+}
+void Conv2d::forward(const bf16* x, const float* w, bf16* y, stream_t stream) {
+  run_forward(x, w, y, stream);
+}
+void Conv2d::backward_data(const float* dy, const float* w, float* dx, stream_t stream) {
+  run_backward_data(dy, w, dx, stream);
+}
+void Conv2d::backward_data(const bf16* dy, const float* w, bf16* dx, stream_t stream) {
+  run_backward_data(dy, w, dx, stream);
+}
+void Conv2d::backward_filter(const float* x, const float* dy, float* dw, bool accumulate,
+                             stream_t stream) {
+  run_backward_filter(x, dy, dw, accumulate, stream);
+}
+void Conv2d::backward_filter(const bf16* x, const bf16* dy, float* dw, bool accumulate,
+                             stream_t stream) {
+  run_backward_filter(x, dy, dw, accumulate, stream);
+}
+
+template <class T>
+void Conv2d::run_forward(const T* x, const float* w, T* y, stream_t stream) {
   GQ_CHECK(impl_ != nullptr, "dnn::Conv2d: use of a moved-from plan");
   GQ_CHECK(x && w && y, "dnn::Conv2d::forward: null pointer (x={}, w={}, y={})",
            static_cast<const void*>(x), static_cast<const void*>(w), static_cast<void*>(y));
   // In a graph capture: the same call at each replay (the plan must stay where it is).
   if (gq::detail::record_library_call(stream, "dnn::Conv2d::forward",
-                                      [=, this] { forward(x, w, y, stream); }))
+                                      [=, this] { run_forward(x, w, y, stream); }))
     return;
   Impl& p = *impl_;
-  guarded(p.shape, "forward", [&] {
-    p.bind(p.f_x, x);
-    p.bind(p.f_w, w);
-    p.bind(p.f_y, y);
-    p.in(p.f_x);
-    p.in(p.f_w);
-    p.fwd.execute(p.strm, p.f_args);
-    p.out(p.f_y);
-    p.strm.wait();
-  });
+  guarded(p.shape, "forward", [&] { p.forward(p.ports<T>("forward"), x, w, y); });
 }
 
-void Conv2d::backward_data(const float* dy, const float* w, float* dx, stream_t stream) {
+template <class T>
+void Conv2d::run_backward_data(const T* dy, const float* w, T* dx, stream_t stream) {
   GQ_CHECK(impl_ != nullptr, "dnn::Conv2d: use of a moved-from plan");
   GQ_CHECK(dy && w && dx, "dnn::Conv2d::backward_data: null pointer (dy={}, w={}, dx={})",
            static_cast<const void*>(dy), static_cast<const void*>(w), static_cast<void*>(dx));
   if (gq::detail::record_library_call(stream, "dnn::Conv2d::backward_data",
-                                      [=, this] { backward_data(dy, w, dx, stream); }))
+                                      [=, this] { run_backward_data(dy, w, dx, stream); }))
     return;
   Impl& p = *impl_;
-  guarded(p.shape, "backward_data", [&] {
-    p.bind(p.d_dy, dy);
-    p.bind(p.d_w, w);
-    p.bind(p.d_dx, dx);
-    p.in(p.d_dy);
-    p.in(p.d_w);
-    p.bwd_data.execute(p.strm, p.d_args);
-    p.out(p.d_dx);
-    p.strm.wait();
-  });
+  guarded(p.shape, "backward_data",
+          [&] { p.backward_data(p.ports<T>("backward_data"), dy, w, dx); });
 }
 
-void Conv2d::backward_filter(const float* x, const float* dy, float* dw, bool accumulate,
-                             stream_t stream) {
+template <class T>
+void Conv2d::run_backward_filter(const T* x, const T* dy, float* dw, bool accumulate,
+                                 stream_t stream) {
   GQ_CHECK(impl_ != nullptr, "dnn::Conv2d: use of a moved-from plan");
   GQ_CHECK(x && dy && dw, "dnn::Conv2d::backward_filter: null pointer (x={}, dy={}, dw={})",
            static_cast<const void*>(x), static_cast<const void*>(dy), static_cast<void*>(dw));
   if (gq::detail::record_library_call(stream, "dnn::Conv2d::backward_filter", [=, this] {
-        backward_filter(x, dy, dw, accumulate, stream);
+        run_backward_filter(x, dy, dw, accumulate, stream);
       }))
     return;
   Impl& p = *impl_;
-  guarded(p.shape, "backward_filter", [&] {
-    p.bind(p.w_x, x);
-    p.bind(p.w_dy, dy);
-    // oneDNN has no beta / sum post-op for backward weights: with accumulate, compute into the
-    // plan's buffer, then add it to dw in a fixed order (deterministic).
-    p.bind(p.w_dw, accumulate ? p.dw_tmp.data() : dw);
-    p.in(p.w_x);
-    p.in(p.w_dy);
-    p.bwd_weights.execute(p.strm, p.w_args);
-    p.out(p.w_dw);
-    p.strm.wait();
-  });
-  if (accumulate) {
-    const float* g = p.dw_tmp.data();
-    const std::size_t count = p.dw_tmp.size();
-    for (std::size_t i = 0; i < count; ++i) dw[i] += g[i];
-  }
+  guarded(p.shape, "backward_filter",
+          [&] { p.backward_filter(p.ports<T>("backward_filter"), x, dy, dw, accumulate); });
+}
+
+bool Conv2d::bf16_activations() const {
+  return precision_ == Precision::bf16;
 }
 
 }  // namespace gq::dnn

@@ -300,4 +300,21 @@ void Conv2d::backward_filter(const float* x, const float* dy, float* dw, bool ac
                                                 p.workspace.bytes(), &beta, p.w_desc, dw));
 }
 
+// bf16 activations: not on the GPU yet (cuDNN's bf16 configuration writes y in bf16 through its
+// own conversion; it comes with a lent GPU to test it on). bf16_activations() says so, and the
+// layers then widen around the float passes (models/sequential_bf16.cpp), as on the CPU for the
+// layers without bf16 passes.
+bool Conv2d::bf16_activations() const {
+  return false;
+}
+void Conv2d::forward(const bf16*, const float*, bf16*, stream_t) {
+  GQ_FAIL("dnn::Conv2d: bf16 activations are not implemented on the GPU (bf16_activations())");
+}
+void Conv2d::backward_data(const bf16*, const float*, bf16*, stream_t) {
+  GQ_FAIL("dnn::Conv2d: bf16 activations are not implemented on the GPU (bf16_activations())");
+}
+void Conv2d::backward_filter(const bf16*, const bf16*, float*, bool, stream_t) {
+  GQ_FAIL("dnn::Conv2d: bf16 activations are not implemented on the GPU (bf16_activations())");
+}
+
 }  // namespace gq::dnn

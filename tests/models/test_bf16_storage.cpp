@@ -1,8 +1,8 @@
 // Sequential with bf16 activation storage (models/sequential_bf16.cpp), on a model with every kind
 // airbench94 has (conv, GELU, max-pool, BatchNorm, flatten, linear):
 // - a layer's bf16 passes give the bits of its float passes between a widening and a rounding:
-//   the model with its native layers (max-pool, BatchNorm, GELU, flatten) and the same model with
-//   every layer widened agree bit for bit on the output and every parameter gradient;
+//   the model with its native layers (conv, max-pool, BatchNorm, GELU, flatten) and the same model
+//   with every layer widened agree bit for bit on the output and every parameter gradient;
 // - bf16 storage against float storage (both in bf16 compute) stays close, and is not the same;
 // - the memory halves, and a backward hook (Grad Queue) is refused with a clear error.
 #include <gtest/gtest.h>
@@ -86,7 +86,11 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
 
 TEST(Bf16Storage, NativeLayersGiveTheWidenedLayersBits) {
   auto native = model(Precision::bf16, false), widened = model(Precision::bf16, true);
-  EXPECT_EQ(native->widened_kinds(), (std::vector<std::string>{"conv2d", "linear"}));
+  // The convolution has no bias: the emulator's library stores it bf16 (the GPU's does not yet).
+  const std::vector<std::string> widened_kinds = GQ_WITH_CUDA
+                                                     ? std::vector<std::string>{"conv2d", "linear"}
+                                                     : std::vector<std::string>{"linear"};
+  EXPECT_EQ(native->widened_kinds(), widened_kinds);
   EXPECT_EQ(widened->widened_kinds().size(), 6u);
   const Pass a = run(*native), b = run(*widened);
   EXPECT_TRUE(same_bits(a.out, b.out)) << "forward output";

@@ -1,14 +1,15 @@
 // dnn::Conv2d in bf16 (mixed precision): each pass against a host reference that rounds its two
 // inputs to bf16 (runtime/bf16.h) and accumulates in double, within fp32 accumulation's
 // tolerance; against the fp32 path within the bound bf16 rounding allows; different from fp32
-// (the precision is not ignored); bit-identical reruns.
+// (the precision is not ignored); bit-identical reruns; activations stored in bf16 against the
+// float passes, bit for bit.
 //
 // Tolerances. A bf16 has 8 significant bits: rounding to nearest moves a value by at most
 // u = 2^-8 of itself. Products of bf16 values are exact in fp32 (8 + 8 significant bits), so a
 // bf16 pass differs from the exact sum of the rounded products only by fp32 accumulation, the
-// fp32 tests' 1e-6 + 1e-5 sum|x w|. Against the fp32 pass, each product x~ w~ = x w (1 + d1)(1 + d2)
-// moves by at most (2u + u^2) |x w| < 2^-7 |x w|, so |y_bf16 - y_fp32| <= 2^-7 sum|x w| plus both
-// accumulations' error.
+// fp32 tests' 1e-6 + 1e-5 sum|x w|. Against the fp32 pass, each product x~ w~ = x w (1 + d1)(1 +
+// d2) moves by at most (2u + u^2) |x w| < 2^-7 |x w|, so |y_bf16 - y_fp32| <= 2^-7 sum|x w| plus
+// both accumulations' error.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -18,6 +19,7 @@
 
 #include "runtime/bf16.h"
 #include "runtime/dnn.h"
+#include "runtime/error.h"
 #include "runtime/memory.h"
 #include "tests/runtime/conv_reference.h"
 #include "tests/test_util.h"
@@ -101,6 +103,48 @@ TEST_P(ConvBf16, BitIdenticalReruns) {
   EXPECT_EQ(std::memcmp(a.y.data(), b.y.data(), a.y.size() * sizeof(float)), 0);
   EXPECT_EQ(std::memcmp(a.dx.data(), b.dx.data(), a.dx.size() * sizeof(float)), 0);
   EXPECT_EQ(std::memcmp(a.dw.data(), b.dw.data(), a.dw.size() * sizeof(float)), 0);
+}
+
+// bf16 activations (x, y, dy, dx stored in bf16; where the build has them): the float passes'
+// results on the same bf16-valued x and dy, rounded to bf16, bit for bit (dw: the float pass's
+// own bits, and accumulated). The library rounds a subnormal result to zero, which these inputs
+// cannot produce (checked).
+TEST_P(ConvBf16, Bf16ActivationsGiveTheFloatPassesBitsRounded) {
+  Conv2d conv(s, Precision::bf16);
+  if (!conv.bf16_activations()) GTEST_SKIP() << "no bf16 activations on this build";
+  const std::vector<float> xr = rounded(x), gr = rounded(g);
+  const Passes want = run(conv, xr, w, gr);
+  std::vector<bf16> x16, g16;
+  for (float v : xr) x16.push_back(to_bf16(v));
+  for (float v : gr) g16.push_back(to_bf16(v));
+  DeviceBuffer<bf16> dx_in{std::span<const bf16>(x16)}, dg{std::span<const bf16>(g16)};
+  auto dw_in = test::to_device(w);
+  auto y = test::poisoned<bf16>(s.y_elems()), dx = test::poisoned<bf16>(s.x_elems());
+  auto dw = test::to_device(std::vector<float>(s.w_elems(), 0.5f));
+  conv.forward(dx_in.data(), dw_in.data(), y.data());
+  conv.backward_data(dg.data(), dw_in.data(), dx.data());
+  conv.backward_filter(dx_in.data(), dg.data(), dw.data(), /*accumulate=*/true);
+  const auto expect_rounded = [](const std::vector<bf16>& got, const std::vector<float>& f,
+                                 const char* what) {
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      ASSERT_FALSE(std::fpclassify(f[i]) == FP_SUBNORMAL) << what << " " << i;
+      ASSERT_EQ(bits_of(got[i]), bits_of(to_bf16(f[i]))) << what << " at " << i;
+    }
+  };
+  expect_rounded(y.to_host(), want.y, "y");
+  expect_rounded(dx.to_host(), want.dx, "dx");
+  const std::vector<float> got_dw = dw.to_host();
+  for (std::size_t i = 0; i < got_dw.size(); ++i)
+    ASSERT_EQ(got_dw[i], 0.5f + want.dw[i]) << "dw at " << i;
+}
+
+TEST(ConvBf16Plan, Bf16ActivationsNeedABf16Plan) {
+  Conv2d conv(Conv2dShape{2, 4, 5, 5, 4, 3, 3, 1, 1, 1, 1});
+  if (!Conv2d(conv.shape(), Precision::bf16).bf16_activations()) GTEST_SKIP() << "GPU build";
+  DeviceBuffer<bf16> x(conv.shape().x_elems()), y(conv.shape().y_elems());
+  DeviceBuffer<float> w(conv.shape().w_elems());
+  EXPECT_FALSE(conv.bf16_activations());
+  EXPECT_THROW(conv.forward(x.data(), w.data(), y.data()), Error);
 }
 
 TEST(ConvBf16Plan, NamesItsImplementation) {
