@@ -292,37 +292,28 @@ struct Conv2d::Impl {
     if (p.needs_reorder) p.reorder.execute(strm, p.prim, p.user);
   }
 
-  void forward(PortSet& ps, const void* x, const float* w, void* y) {
-    bind(ps.f_x, x);
-    bind(ps.f_w, w);
-    bind(ps.f_y, y);
-    in(ps.f_x);
-    in(ps.f_w);
-    fwd.execute(strm, ps.f_args);
-    out(ps.f_y);
+  // One pass: its two inputs bound and reordered in, the primitive, its output reordered out.
+  void pass(const dnnl::primitive& prim, const std::unordered_map<int, memory>& args, Port& a,
+            const void* a_ptr, Port& b, const void* b_ptr, Port& result, void* result_ptr) {
+    bind(a, a_ptr);
+    bind(b, b_ptr);
+    bind(result, result_ptr);
+    in(a);
+    in(b);
+    prim.execute(strm, args);
+    out(result);
     strm.wait();
   }
+  void forward(PortSet& ps, const void* x, const float* w, void* y) {
+    pass(fwd, ps.f_args, ps.f_x, x, ps.f_w, w, ps.f_y, y);
+  }
   void backward_data(PortSet& ps, const void* dy, const float* w, void* dx) {
-    bind(ps.d_dy, dy);
-    bind(ps.d_w, w);
-    bind(ps.d_dx, dx);
-    in(ps.d_dy);
-    in(ps.d_w);
-    bwd_data.execute(strm, ps.d_args);
-    out(ps.d_dx);
-    strm.wait();
+    pass(bwd_data, ps.d_args, ps.d_dy, dy, ps.d_w, w, ps.d_dx, dx);
   }
   // oneDNN has no beta / sum post-op for backward weights: with accumulate, compute into the
   // plan's buffer, then add it to dw in a fixed order (deterministic).
   void backward_filter(PortSet& ps, const void* x, const void* dy, float* dw, bool accumulate) {
-    bind(ps.w_x, x);
-    bind(ps.w_dy, dy);
-    bind(ps.w_dw, accumulate ? dw_tmp.data() : dw);
-    in(ps.w_x);
-    in(ps.w_dy);
-    bwd_weights.execute(strm, ps.w_args);
-    out(ps.w_dw);
-    strm.wait();
+    pass(bwd_weights, ps.w_args, ps.w_x, x, ps.w_dy, dy, ps.w_dw, accumulate ? dw_tmp.data() : dw);
     if (!accumulate) return;
     const float* g = dw_tmp.data();
     for (std::size_t i = 0; i < dw_tmp.size(); ++i) dw[i] += g[i];
