@@ -272,16 +272,13 @@ struct Conv2d::Impl {
            dw_tmp.size() * sizeof(float);
   }
 
-  // The port set of activations stored as T; bf16 needs a bf16 plan.
+  // The port set of activations stored as T (bf16: a bf16 plan's, checked by the caller).
   template <class T>
-  PortSet& ports(const char* what) {
-    if constexpr (std::is_same_v<T, float>) {
+  PortSet& ports() {
+    if constexpr (std::is_same_v<T, float>)
       return f32;
-    } else {
-      GQ_CHECK(precision == Precision::bf16,
-               "dnn::Conv2d::{}: bf16 activations need a plan made in Precision::bf16", what);
+    else
       return bf16;
-    }
   }
 
   static void bind(Port& p, const void* ptr) { p.user.set_data_handle(const_cast<void*>(ptr)); }
@@ -374,9 +371,19 @@ void Conv2d::backward_filter(const bf16* x, const bf16* dy, float* dw, bool accu
   run_backward_filter(x, dy, dw, accumulate, stream);
 }
 
+namespace {
+// Checked when called, not when a deferred stream runs the pass (the error names the call).
+template <class T>
+void check_storage(Precision precision, const char* what) {
+  GQ_CHECK((std::is_same_v<T, float> || precision == Precision::bf16),
+           "dnn::Conv2d::{}: bf16 activations need a plan made in Precision::bf16", what);
+}
+}  // namespace
+
 template <class T>
 void Conv2d::run_forward(const T* x, const float* w, T* y, stream_t stream) {
   GQ_CHECK(impl_ != nullptr, "dnn::Conv2d: use of a moved-from plan");
+  check_storage<T>(precision_, "forward");
   GQ_CHECK(x && w && y, "dnn::Conv2d::forward: null pointer (x={}, w={}, y={})",
            static_cast<const void*>(x), static_cast<const void*>(w), static_cast<void*>(y));
   // In a graph capture: the same call at each replay (the plan must stay where it is).
@@ -384,12 +391,13 @@ void Conv2d::run_forward(const T* x, const float* w, T* y, stream_t stream) {
                                       [=, this] { run_forward(x, w, y, stream); }))
     return;
   Impl& p = *impl_;
-  guarded(p.shape, "forward", [&] { p.forward(p.ports<T>("forward"), x, w, y); });
+  guarded(p.shape, "forward", [&] { p.forward(p.ports<T>(), x, w, y); });
 }
 
 template <class T>
 void Conv2d::run_backward_data(const T* dy, const float* w, T* dx, stream_t stream) {
   GQ_CHECK(impl_ != nullptr, "dnn::Conv2d: use of a moved-from plan");
+  check_storage<T>(precision_, "backward_data");
   GQ_CHECK(dy && w && dx, "dnn::Conv2d::backward_data: null pointer (dy={}, w={}, dx={})",
            static_cast<const void*>(dy), static_cast<const void*>(w), static_cast<void*>(dx));
   if (gq::detail::record_library_call(stream, "dnn::Conv2d::backward_data",
@@ -397,13 +405,14 @@ void Conv2d::run_backward_data(const T* dy, const float* w, T* dx, stream_t stre
     return;
   Impl& p = *impl_;
   guarded(p.shape, "backward_data",
-          [&] { p.backward_data(p.ports<T>("backward_data"), dy, w, dx); });
+          [&] { p.backward_data(p.ports<T>(), dy, w, dx); });
 }
 
 template <class T>
 void Conv2d::run_backward_filter(const T* x, const T* dy, float* dw, bool accumulate,
                                  stream_t stream) {
   GQ_CHECK(impl_ != nullptr, "dnn::Conv2d: use of a moved-from plan");
+  check_storage<T>(precision_, "backward_filter");
   GQ_CHECK(x && dy && dw, "dnn::Conv2d::backward_filter: null pointer (x={}, dy={}, dw={})",
            static_cast<const void*>(x), static_cast<const void*>(dy), static_cast<void*>(dw));
   if (gq::detail::record_library_call(stream, "dnn::Conv2d::backward_filter", [=, this] {
@@ -412,7 +421,7 @@ void Conv2d::run_backward_filter(const T* x, const T* dy, float* dw, bool accumu
     return;
   Impl& p = *impl_;
   guarded(p.shape, "backward_filter",
-          [&] { p.backward_filter(p.ports<T>("backward_filter"), x, dy, dw, accumulate); });
+          [&] { p.backward_filter(p.ports<T>(), x, dy, dw, accumulate); });
 }
 
 bool Conv2d::bf16_activations() const {
