@@ -62,8 +62,10 @@ def code_sections(path):
     for name_off, _type, _flags, _addr, offset, size, *_ in headers:
         name = data[names_at + name_off:data.index(b"\0", names_at + name_off)].decode()
         if name.startswith(".text.") and size:
-            # nvcc names the anonymous namespace after a hash of the command line: drop it.
-            name = re.sub(r"_GLOBAL__N__[0-9a-f]{8}_\d+_\w+?_cu_[0-9a-f]{8}", "(anon)", name[6:])
+            # nvcc names the anonymous namespace after a hash of the command line (and, in a
+            # file with explicit instantiations, a numbered suffix): drop it.
+            name = re.sub(r"_GLOBAL__N__[0-9a-f]{8}_\d+_\w+?_cu_[0-9a-f]{8}(_\d+)?", "(anon)",
+                          name[6:])
             out[name] = data[offset:offset + size]
     return out
 
