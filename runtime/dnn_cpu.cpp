@@ -14,7 +14,9 @@
 // 2.6's fpmath_mode::bf16 attribute is not used: on this AVX512-BF16 CPU (no AMX) it still
 // chose the f32 kernels (jit:avx512_core), while bf16 descriptors give jit_bf16:avx512_core_bf16
 // (checked with DNNL_VERBOSE; implementation() reports what was chosen). The reorders convert
-// with the CPU's vcvtneps2bf16, which reads subnormal floats as zero.
+// with the CPU's vcvtneps2bf16, which reads subnormal floats as zero. A bf16 plan also takes
+// activations stored in bf16 (bf16 activation storage: x, y, dy, dx), through a second set of
+// ports whose reorders convert the primitives' fp32 outputs to bf16 the same way.
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
