@@ -35,20 +35,6 @@ std::vector<float> xs(Activation a, std::size_t n, std::uint64_t seed) {
 
 std::vector<float> dys(std::size_t n, std::uint64_t seed) { return seeded(n, seed, 2); }
 
-// The inputs as T stores them (bf16: rounded), on the device, with n poisoned outputs.
-template <class T>
-auto upload(const std::vector<std::vector<float>>& inputs, std::size_t n) {
-  if constexpr (std::is_same_v<T, bf16>)
-    return bf16_buffers(inputs, 1, n);
-  else
-    return buffers(inputs, 1, n);
-}
-
-template <class T>
-std::vector<float> stored(std::vector<float> v) {
-  return std::is_same_v<T, bf16> ? round_bf16(std::move(v)) : v;
-}
-
 // In bf16 the kernel rounds its float result once: half an ulp, 2^-8 relative, on top of float's.
 template <class T>
 Tolerance tolerance(Activation a) {
@@ -67,14 +53,14 @@ KernelCase forward(Activation a, const char* name) {
   c.name = case_name<T>(name, "forward");
   c.prepare = [a](const Dims& size, std::uint64_t seed) {
     const std::size_t n = size[0];
-    auto b = upload<T>({xs(a, n, seed)}, n);
+    auto b = buffers<T>({xs(a, n, seed)}, 1, n);
     return PreparedCase{
         [a, b, n] { kernels::activation_forward(a, b->in[0].data(), b->out[0].data(), n); },
         [b] { return b->outputs(); }};
   };
   c.reference = [a](const Dims& size, std::uint64_t seed) {
     std::vector<double> y;
-    for (float x : stored<T>(xs(a, size[0], seed))) y.push_back(act(a, x));
+    for (float x : as_stored<T>(xs(a, size[0], seed))) y.push_back(act(a, x));
     return y;
   };
   // normal_cdf's fit is good to ~1.2e-7 relative; float rounding of its exponent grows like 2z^2
@@ -91,7 +77,7 @@ KernelCase backward(Activation a, const char* name) {
   c.name = case_name<T>(name, "backward");
   c.prepare = [a](const Dims& size, std::uint64_t seed) {
     const std::size_t n = size[0];
-    auto b = upload<T>({xs(a, n, seed), dys(n, seed)}, n);
+    auto b = buffers<T>({xs(a, n, seed), dys(n, seed)}, 1, n);
     return PreparedCase{[a, b, n] {
                           kernels::activation_backward(a, b->in[0].data(), b->in[1].data(),
                                                        b->out[0].data(), n);
@@ -100,7 +86,7 @@ KernelCase backward(Activation a, const char* name) {
   };
   c.reference = [a](const Dims& size, std::uint64_t seed) {
     const std::size_t n = size[0];
-    const std::vector<float> x = stored<T>(xs(a, n, seed)), dy = stored<T>(dys(n, seed));
+    const std::vector<float> x = as_stored<T>(xs(a, n, seed)), dy = as_stored<T>(dys(n, seed));
     std::vector<double> dx(n);
     for (std::size_t i = 0; i < n; ++i) dx[i] = double(dy[i]) * act_grad(a, x[i]);
     return dx;

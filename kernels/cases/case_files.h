@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cases/kernel_case.h"
@@ -35,19 +36,6 @@ std::vector<KernelCase> kmeans_cases();       // kmeans_cases.cpp
 std::vector<KernelCase> per_sample_cases();   // per_sample_cases.cpp
 std::vector<KernelCase> per_cluster_grad_cases();  // per_cluster_grad_cases.cpp
 
-// Device buffers of float inputs and outputs a case owns (shared by its launch and its read-back).
-struct Buffers {
-  std::vector<DeviceBuffer<float>> in, out;
-  std::vector<float> outputs() const {
-    std::vector<float> all;
-    for (const DeviceBuffer<float>& b : out) {
-      const std::vector<float> h = b.to_host();
-      all.insert(all.end(), h.begin(), h.end());
-    }
-    return all;
-  }
-};
-
 // A reference built value by value, each with the scale its tolerance applies to (a formula
 // evaluated on its terms' magnitudes: no cancellation).
 struct ScaledValues {
@@ -62,25 +50,6 @@ struct ScaledValues {
   }
   Reference reference() { return Reference(std::move(values), std::move(magnitudes)); }
 };
-
-// Uploads `inputs`, and output buffers of the given sizes poisoned (NaN) so that an element a
-// kernel fails to write cannot pass for a result.
-inline std::shared_ptr<Buffers> buffers(const std::vector<std::vector<float>>& inputs,
-                                        const std::vector<std::size_t>& output_sizes) {
-  auto b = std::make_shared<Buffers>();
-  for (const std::vector<float>& v : inputs) b->in.emplace_back(std::span<const float>(v));
-  for (std::size_t n : output_sizes) {
-    b->out.emplace_back(n);
-    b->out.back().fill_bytes(0xff);
-  }
-  return b;
-}
-
-// `outputs` poisoned output buffers of n floats each.
-inline std::shared_ptr<Buffers> buffers(const std::vector<std::vector<float>>& inputs,
-                                        int outputs, std::size_t n) {
-  return buffers(inputs, std::vector<std::size_t>(outputs, n));
-}
 
 // v on the device as T (float, or bf16: rounded to nearest even), and a device buffer of T read
 // back as floats (bf16 widened exactly).
@@ -97,37 +66,49 @@ std::vector<float> host_floats(const DeviceBuffer<T>& b) {
   return out;
 }
 
-// Device buffers of bf16 activations a case owns: inputs rounded to bf16 on upload (to_bf16, so a
-// reference reads them back with round_bf16), outputs poisoned (0xFFFF, a NaN) and read back
-// widened to float.
-struct Bf16Buffers {
-  std::vector<DeviceBuffer<bf16>> in, out;
+// v's values as storage T holds them (bf16: rounded to nearest even, runtime/bf16.h).
+template <class T>
+std::vector<float> as_stored(std::vector<float> v) {
+  if constexpr (std::is_same_v<T, bf16>)
+    for (float& x : v) x = to_float(to_bf16(x));
+  return v;
+}
+
+// Device buffers of a case's inputs and outputs stored as T (float, or bf16 activations), shared
+// by its launch and its read-back; outputs() reads them back as floats.
+template <class T = float>
+struct StoredBuffers {
+  std::vector<DeviceBuffer<T>> in, out;
   std::vector<float> outputs() const {
     std::vector<float> all;
-    for (const DeviceBuffer<bf16>& b : out) {
+    for (const DeviceBuffer<T>& b : out) {
       const std::vector<float> h = host_floats(b);
       all.insert(all.end(), h.begin(), h.end());
     }
     return all;
   }
 };
+using Buffers = StoredBuffers<float>;
 
-// v's values as bf16 storage holds them (round to nearest even, runtime/bf16.h).
-inline std::vector<float> round_bf16(std::vector<float> v) {
-  for (float& x : v) x = to_float(to_bf16(x));
-  return v;
-}
-
-// `outputs` poisoned bf16 output buffers of n values each.
-inline std::shared_ptr<Bf16Buffers> bf16_buffers(const std::vector<std::vector<float>>& inputs,
-                                                 int outputs, std::size_t n) {
-  auto b = std::make_shared<Bf16Buffers>();
-  for (const std::vector<float>& v : inputs) b->in.push_back(device_values<bf16>(v));
-  for (int i = 0; i < outputs; ++i) {
+// Uploads `inputs` as T, and output buffers of the given sizes poisoned (every byte 0xFF: NaN in
+// float and bf16) so that an element a kernel fails to write cannot pass for a result.
+template <class T = float>
+std::shared_ptr<StoredBuffers<T>> buffers(const std::vector<std::vector<float>>& inputs,
+                                          const std::vector<std::size_t>& output_sizes) {
+  auto b = std::make_shared<StoredBuffers<T>>();
+  for (const std::vector<float>& v : inputs) b->in.push_back(device_values<T>(v));
+  for (std::size_t n : output_sizes) {
     b->out.emplace_back(n);
     b->out.back().fill_bytes(0xff);
   }
   return b;
+}
+
+// `outputs` poisoned output buffers of n values each.
+template <class T = float>
+std::shared_ptr<StoredBuffers<T>> buffers(const std::vector<std::vector<float>>& inputs,
+                                          int outputs, std::size_t n) {
+  return buffers<T>(inputs, std::vector<std::size_t>(outputs, n));
 }
 
 }  // namespace gq::cases

@@ -44,7 +44,9 @@ std::vector<std::vector<float>> inputs(const Norm& s, std::uint64_t seed) {
   std::vector<float> x = seeded(s.size(), seed, 1, -1.5f, 2.5f);
   for (std::size_t e = 0; e < x.size(); ++e)  // per-channel statistics that differ
     x[e] = x[e] * (0.5f + 0.3f * s.channel(e)) + 0.7f * s.channel(e);
-  const auto stored = [&](std::vector<float> v) { return s.half ? round_bf16(std::move(v)) : v; };
+  const auto stored = [&](std::vector<float> v) {
+    return s.half ? as_stored<bf16>(std::move(v)) : v;
+  };
   return {stored(x),
           seeded(s.c, seed, 2, 0.5f, 1.5f),
           seeded(s.c, seed, 3, -0.5f, 0.5f),

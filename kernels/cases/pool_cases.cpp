@@ -51,8 +51,7 @@ std::vector<int> argmax_ref(const kernels::PoolShape& s, const std::vector<float
 // The inputs as T stores them: bf16 rounds them (which makes ties common: the first max wins).
 template <class T>
 std::vector<float> inputs(std::size_t n, std::uint64_t seed, std::uint64_t stream) {
-  const std::vector<float> v = seeded(n, seed, stream);
-  return std::is_same_v<T, bf16> ? round_bf16(v) : v;
+  return as_stored<T>(seeded(n, seed, stream));
 }
 
 template <class T>

@@ -782,8 +782,8 @@ def clusters_claim(spec, groups, tasks):
     the four variances of the mean."""
     line = ("- **More clusters help larger batches** (k = 16 vs k = 1, the change of their gap from the "
             "smallest to the largest batch): ")
-    if not any(len({k[1] for k in groups if k[0] == t and k[3] == m}) > 1
-               for t in tasks for m in ("gq-k1", "gq-k16")):
+    if not any(all(len({k[1] for k in groups if k[0] == t and k[3] == m}) > 1
+                   for m in ("gq-k1", "gq-k16")) for t in tasks):
         return line + "not in this study (no k = 1 and k = 16 arms at two batch sizes)"
     series = []
     for task in tasks:
