@@ -20,7 +20,6 @@ void Sequential::setup(const Shape& input, int batch, Precision precision, Preci
   GQ_CHECK(batch > 0, "batch size must be positive, got {}", batch);
   input_ = input;
   batch_ = batch;
-  storage_ = storage;
   Shape shape = input;
   std::size_t max_elems = static_cast<std::size_t>(input.numel());
   for (std::size_t i = 0; i < layers_.size(); ++i) {

@@ -49,7 +49,7 @@ class Sequential {
   const Shape& input_shape() const { return input_; }
   const Shape& output_shape(int i) const { return shapes_[i]; }  // one sample
   const Shape& output_shape() const { return shapes_.back(); }
-  Precision storage() const { return storage_; }
+  Precision storage() const { return bf16_ ? Precision::bf16 : Precision::fp32; }
   // Layer i's output with float storage (bf16 storage keeps none in float).
   const float* activation(int i) const;
   const float* output() const;  // the last forward's output, float in either storage
@@ -93,7 +93,6 @@ class Sequential {
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<Shape> shapes_;
   std::vector<ParamRegistry::Id> param_begin_;  // per layer, then the total
-  Precision storage_ = Precision::fp32;
   std::vector<DeviceBuffer<float>> activations_;  // float storage
   DeviceBuffer<float> grad_a_, grad_b_;
   std::optional<Bf16Storage> bf16_;  // bf16 storage
