@@ -50,6 +50,11 @@ const float* Sequential::activation(int i) const {
   return activations_[i].data();
 }
 
+const bf16* Sequential::activation_bf16(int i) const {
+  GQ_CHECK(bf16_, "Sequential::activation_bf16({}): the model stores its activations in float", i);
+  return bf16_->activations[i].data();
+}
+
 const float* Sequential::output() const {
   return bf16_ ? bf16_->output.data() : activations_.back().data();
 }
@@ -71,26 +76,31 @@ void Sequential::backward(const Context& ctx, const float* dout, const BackwardH
   GQ_CHECK(hook.takes_param_grads.empty() || hook.takes_param_grads.size() == layers_.size(),
            "backward hook: takes_param_grads has {} entries for {} layers",
            hook.takes_param_grads.size(), layers_.size());
+  GQ_CHECK(hook.reads_activations.empty() || hook.reads_activations.size() == layers_.size(),
+           "backward hook: reads_activations has {} entries for {} layers",
+           hook.reads_activations.size(), layers_.size());
   if (bf16_) {
-    GQ_CHECK(!hook.after_layer && hook.takes_param_grads.empty(),
-             "a backward hook (Grad Queue's per-cluster gradients) needs float activations: "
-             "bf16 storage has no hook yet");
-    backward_bf16(ctx, dout);
+    backward_bf16(ctx, dout, hook);
     return;
   }
   const float* dy = dout;
-  Context layer_ctx = ctx;
   for (int i = num_layers() - 1; i >= 0; --i) {
     NvtxRange range(names_[i] + ".backward");
     // Ping-pong: the gradient flowing in never shares a buffer with the one flowing out.
     float* dx = i == 0 ? nullptr : (dy == grad_a_.data() ? grad_b_.data() : grad_a_.data());
     const float* x = i == 0 ? last_input_ : activations_[i - 1].data();
-    layer_ctx.param_grads = ctx.param_grads && (hook.takes_param_grads.empty() ||
-                                                 !hook.takes_param_grads[i]);
-    layers_[i]->backward(layer_ctx, x, activations_[i].data(), dy, dx);
-    if (hook.after_layer) hook.after_layer(i, x, dy);
+    layers_[i]->backward(layer_context(ctx, hook, i), x, activations_[i].data(), dy, dx);
+    if (hook.after_layer && layers_[i]->has_params())
+      hook.reads(i) ? hook.after_layer(i, x, dy) : hook.after_layer(i, nullptr, nullptr);
     dy = dx;
   }
+}
+
+Context Sequential::layer_context(const Context& ctx, const BackwardHook& hook, int i) {
+  Context layer_ctx = ctx;
+  layer_ctx.param_grads =
+      ctx.param_grads && (hook.takes_param_grads.empty() || !hook.takes_param_grads[i]);
+  return layer_ctx;
 }
 
 double Sequential::flops_per_sample() const {

@@ -31,16 +31,25 @@ class Sequential {
   const float* forward(const Context& ctx, const float* x);
   // Per-cluster gradients hook into backward without the model knowing about them.
   struct BackwardHook {
-    // Called for each layer right after its backward, with the layer's input x and the gradient
-    // dy w.r.t. its output (valid only during the call).
+    // Called for each layer with parameters right after its backward, with the layer's input x
+    // and the gradient dy w.r.t. its output (valid only during the call), or with two nulls for a
+    // layer it does not read. Float with either storage: bf16 storage passes exact widenings of
+    // what it stores (prepare_backward_hook).
     std::function<void(int layer, const float* x, const float* dy)> after_layer;
+    // Per layer, nonzero: after_layer reads x and dy. Empty: it reads every layer's.
+    std::vector<char> reads_activations;
     // Per layer, nonzero: after_layer computes this layer's parameter gradients itself, so its
     // backward writes dx only (Context::param_grads). Empty: every layer writes them.
     std::vector<char> takes_param_grads;
+    bool reads(int layer) const { return reads_activations.empty() || reads_activations[layer]; }
   };
   // dout: gradient of the loss w.r.t. the output. Writes every parameter gradient the hook does
-  // not take. With bf16 storage, no hook yet (Grad Queue reads float activations).
+  // not take.
   void backward(const Context& ctx, const float* dout, const BackwardHook& hook = {});
+  // bf16 storage: sizes the float copies of the x and dy that `hook` reads (the memory plan's
+  // fp32 widening). Call once after setup, before a backward with this hook. Float storage hands
+  // a hook its own buffers: nothing to do.
+  void prepare_backward_hook(const BackwardHook& hook);
 
   int batch() const { return batch_; }
   int num_layers() const { return static_cast<int>(layers_.size()); }
@@ -50,8 +59,10 @@ class Sequential {
   const Shape& output_shape(int i) const { return shapes_[i]; }  // one sample
   const Shape& output_shape() const { return shapes_.back(); }
   Precision storage() const { return bf16_ ? Precision::bf16 : Precision::fp32; }
-  // Layer i's output with float storage (bf16 storage keeps none in float).
+  // Layer i's output with float storage (bf16 storage keeps none in float) ...
   const float* activation(int i) const;
+  // ... and with bf16 storage.
+  const bf16* activation_bf16(int i) const;
   const float* output() const;  // the last forward's output, float in either storage
   ParamRegistry& params() { return params_; }
   // The parameter tensors layer i registered: ids [first, second).
@@ -84,10 +95,16 @@ class Sequential {
     DeviceBuffer<float> output;                            // the last layer's output, widened
     DeviceBuffer<float> wide_x, wide_y, wide_dy, wide_dx;  // a widened layer's float passes
   };
+  // The largest input and output, in elements of the batch, of the layers that run widened and
+  // of those `hook` (if any) reads.
+  std::pair<std::size_t, std::size_t> widened_extent(const BackwardHook* hook) const;
   void allocate_bf16(std::size_t max_elems);
   const float* forward_bf16(const Context& ctx, const float* x);
-  void backward_bf16(const Context& ctx, const float* dout);
+  void backward_bf16(const Context& ctx, const float* dout, const BackwardHook& hook);
   void backward_widened(int i, const Context& ctx, const bf16* dy, bf16* dx);
+  void call_hook_bf16(int i, const Context& ctx, const BackwardHook& hook, const bf16* dy);
+  // The Context of layer i's backward: no parameter gradients where the hook takes them.
+  static Context layer_context(const Context& ctx, const BackwardHook& hook, int i);
 
   std::vector<std::string> names_;
   std::vector<std::unique_ptr<Layer>> layers_;

@@ -6,7 +6,8 @@
 // change speed and memory, never results. The model's edges stay float: its input is rounded into
 // `input`, its last output widened into `output` (the loss reads float logits), and the loss
 // gradient rounded before the backward pass. Memory: the bf16 buffers, plus four float buffers as
-// large as the largest widened layer's input and output.
+// large as the largest widened layer's input and output; a backward hook (Grad Queue) reads float
+// copies of the x and dy of the layers it names, widened into two of them, grown to fit.
 #include <algorithm>
 
 #include "kernels/precision.h"
@@ -15,26 +16,41 @@
 
 namespace gq::models {
 
-void Sequential::allocate_bf16(std::size_t max_elems) {
-  Bf16Storage& s = bf16_.emplace();
+std::pair<std::size_t, std::size_t> Sequential::widened_extent(const BackwardHook* hook) const {
   const auto count = [&](const Shape& one) {
     return static_cast<std::size_t>(one.numel()) * batch_;
   };
-  std::size_t wide_in = 0, wide_out = 0;
+  std::size_t in = 0, out = 0;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
-    s.activations.emplace_back(count(shapes_[i]));
-    if (layers_[i]->stores_bf16()) continue;
-    wide_in = std::max(wide_in, count(i == 0 ? input_ : shapes_[i - 1]));
-    wide_out = std::max(wide_out, count(shapes_[i]));
+    const bool hooked = hook && layers_[i]->has_params() && hook->reads(static_cast<int>(i));
+    if (layers_[i]->stores_bf16() && !hooked) continue;
+    in = std::max(in, count(i == 0 ? input_ : shapes_[i - 1]));
+    out = std::max(out, count(shapes_[i]));
   }
-  s.input = DeviceBuffer<bf16>(count(input_));
+  return {in, out};
+}
+
+void Sequential::allocate_bf16(std::size_t max_elems) {
+  Bf16Storage& s = bf16_.emplace();
+  for (const Shape& shape : shapes_)
+    s.activations.emplace_back(static_cast<std::size_t>(shape.numel()) * batch_);
+  const auto [wide_in, wide_out] = widened_extent(nullptr);
+  s.input = DeviceBuffer<bf16>(static_cast<std::size_t>(input_.numel()) * batch_);
   s.grad_a = DeviceBuffer<bf16>(max_elems * batch_);
   s.grad_b = DeviceBuffer<bf16>(max_elems * batch_);
-  s.output = DeviceBuffer<float>(count(shapes_.back()));
+  s.output = DeviceBuffer<float>(s.activations.back().size());
   s.wide_x = DeviceBuffer<float>(wide_in);
   s.wide_dx = DeviceBuffer<float>(wide_in);
   s.wide_y = DeviceBuffer<float>(wide_out);
   s.wide_dy = DeviceBuffer<float>(wide_out);
+}
+
+void Sequential::prepare_backward_hook(const BackwardHook& hook) {
+  GQ_CHECK(batch_ > 0, "Sequential::prepare_backward_hook before setup");
+  if (!bf16_) return;
+  const auto [in, out] = widened_extent(&hook);
+  if (in > bf16_->wide_x.size()) bf16_->wide_x = DeviceBuffer<float>(in);
+  if (out > bf16_->wide_dy.size()) bf16_->wide_dy = DeviceBuffer<float>(out);
 }
 
 const float* Sequential::forward_bf16(const Context& ctx, const float* x) {
@@ -70,7 +86,7 @@ void Sequential::backward_widened(int i, const Context& ctx, const bf16* dy, bf1
   if (dx) kernels::round_to_bf16(s.wide_dx.data(), dx, x.size(), ctx.stream);
 }
 
-void Sequential::backward_bf16(const Context& ctx, const float* dout) {
+void Sequential::backward_bf16(const Context& ctx, const float* dout, const BackwardHook& hook) {
   Bf16Storage& s = *bf16_;
   bf16* dy = s.grad_a.data();
   kernels::round_to_bf16(dout, dy, s.activations.back().size(), ctx.stream);
@@ -79,12 +95,36 @@ void Sequential::backward_bf16(const Context& ctx, const float* dout) {
     // Ping-pong: the gradient flowing in never shares a buffer with the one flowing out.
     bf16* dx = i == 0 ? nullptr : (dy == s.grad_a.data() ? s.grad_b.data() : s.grad_a.data());
     const bf16* x = i == 0 ? s.input.data() : s.activations[i - 1].data();
+    const Context layer_ctx = layer_context(ctx, hook, i);
     if (layers_[i]->stores_bf16())
-      layers_[i]->backward_bf16(ctx, x, s.activations[i].data(), dy, dx);
+      layers_[i]->backward_bf16(layer_ctx, x, s.activations[i].data(), dy, dx);
     else
-      backward_widened(i, ctx, dy, dx);
+      backward_widened(i, layer_ctx, dy, dx);
+    if (hook.after_layer && layers_[i]->has_params()) call_hook_bf16(i, ctx, hook, dy);
     dy = dx;
   }
+}
+
+// The hook reads float x and dy: a widened layer's own copies, still in wide_x and wide_dy after
+// its backward, or for a layer with bf16 passes, copies made now.
+void Sequential::call_hook_bf16(int i, const Context& ctx, const BackwardHook& hook,
+                                const bf16* dy) {
+  if (!hook.reads(i)) {
+    hook.after_layer(i, nullptr, nullptr);
+    return;
+  }
+  Bf16Storage& s = *bf16_;
+  const DeviceBuffer<bf16>& x = i == 0 ? s.input : s.activations[i - 1];
+  const std::size_t dy_size = s.activations[i].size();
+  if (layers_[i]->stores_bf16()) {
+    GQ_CHECK(x.size() <= s.wide_x.size() && dy_size <= s.wide_dy.size(),
+             "a backward hook reads layer '{}' with bf16 storage: call "
+             "Sequential::prepare_backward_hook with that hook first",
+             names_[i]);
+    kernels::widen_to_float(x.data(), s.wide_x.data(), x.size(), ctx.stream);
+    kernels::widen_to_float(dy, s.wide_dy.data(), dy_size, ctx.stream);
+  }
+  hook.after_layer(i, s.wide_x.data(), s.wide_dy.data());
 }
 
 std::size_t Sequential::widening_bytes() const {

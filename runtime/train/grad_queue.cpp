@@ -9,13 +9,14 @@
 
 #include <fmt/format.h>
 
+#include "kernels/precision.h"
 #include "kernels/step_guard.h"
+#include "runtime/error.h"
+#include "runtime/nvtx.h"
 #include "runtime/train/gq_shard.h"
 #include "runtime/train/ring_state_check.h"
 #include "runtime/train/settings.h"
 #include "runtime/train/state_registry.h"
-#include "runtime/error.h"
-#include "runtime/nvtx.h"
 
 namespace gq::train {
 
@@ -161,18 +162,24 @@ void GradQueue::prepare_per_cluster_gradients() {
   hook_.after_layer = [this](int layer, const float* x, const float* dy) {
     per_cluster_rows(layer, x, dy, hook_stream_);
   };
-  // A layer with true per-cluster rows needs no batch gradient: gbar is their weighted sum.
+  // A layer with true per-cluster rows reads x and dy, and needs no batch gradient: gbar is their
+  // weighted sum. The others' rows are their batch gradient.
   for (int i = 0; i < model_.num_layers(); ++i) {
     const models::Layer& l = model_.layer(i);
-    hook_.takes_param_grads.push_back(l.has_params() && !layer_fallback_[i] &&
-                                      !l.per_cluster_rows_are_batch_gradient());
+    const bool rows =
+        l.has_params() && !layer_fallback_[i] && !l.per_cluster_rows_are_batch_gradient();
+    hook_.reads_activations.push_back(rows);
+    hook_.takes_param_grads.push_back(rows);
   }
+  model_.prepare_backward_hook(hook_);
 }
 
 // k-means' buffers and its result, the clustering. With one cluster k-means never runs: the
 // clustering is the whole batch in order, written once here.
 void GradQueue::allocate_clustering() {
   feature_buf_ = DeviceBuffer<float>(static_cast<std::size_t>(b_) * features_);
+  if (cfg_.features == "penultimate" && model_.storage() == Precision::bf16)
+    features_widened_ = DeviceBuffer<float>(static_cast<std::size_t>(local_b_) * features_);
   centroids_ = DeviceBuffer<float>(static_cast<std::size_t>(k_) * features_);
   assignment_ = DeviceBuffer<int>(b_);
   sizes_ = DeviceBuffer<int>(k_);
@@ -247,7 +254,14 @@ void GradQueue::cluster(const float* input, DeviceScalar<std::uint64_t> step, st
     return;
   }
   NvtxRange range("gq.kmeans");
-  const float* src = cfg_.features == "input" ? input : model_.activation(model_.num_layers() - 2);
+  const float* src = input;
+  if (features_widened_.size() > 0) {
+    kernels::widen_to_float(model_.activation_bf16(model_.num_layers() - 2),
+                            features_widened_.data(), features_widened_.size(), stream);
+    src = features_widened_.data();
+  } else if (cfg_.features == "penultimate") {
+    src = model_.activation(model_.num_layers() - 2);
+  }
   // The features are normalised into k-means' own buffer (the model's activation stays as it is).
   // Data-parallel, every rank clusters the whole global batch: the ranks' features, in rank order.
   if (comm_) {
@@ -378,9 +392,9 @@ void GradQueue::register_state(StateRegistry& reg) {
   };
   working(ring, queue_mean_, queue_std_);
   working("gq cluster grads (k x P)", cluster_grads_, gbar_, gstar_);
-  working("gq k-means scratch", feature_buf_, centroids_, assignment_, sizes_, order_, offsets_,
-          kmeans_result_, kmeans_scratch_, local_order_, local_offsets_, local_sizes_,
-          local_factors_);
+  working("gq k-means scratch", feature_buf_, features_widened_, centroids_, assignment_, sizes_,
+          order_, offsets_, kmeans_result_, kmeans_scratch_, local_order_, local_offsets_,
+          local_sizes_, local_factors_);
   reg.add_memory("gq per-cluster grads", per_cluster_bytes_);
   working("gq combine scratch", combine_scratch_, tensor_offsets_, diagnostics_);
 }

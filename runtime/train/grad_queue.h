@@ -103,6 +103,7 @@ class GradQueue {
   std::size_t per_cluster_bytes_ = 0;  // what the layers' per-cluster gradients hold
 
   DeviceBuffer<float> feature_buf_, centroids_;
+  DeviceBuffer<float> features_widened_;  // bf16 storage: the penultimate activation, in float
   DeviceBuffer<int> assignment_, sizes_, order_, offsets_, tensor_offsets_;
   DeviceBuffer<kernels::KMeansResult> kmeans_result_;
   DeviceBuffer<char> kmeans_scratch_, combine_scratch_;

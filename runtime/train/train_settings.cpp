@@ -212,7 +212,7 @@ std::vector<Setting> execution_settings() {
                          "how activations and their gradients are stored between layers: fp32, "
                          "or bf16 (half the memory; needs --precision bf16; a layer without bf16 "
                          "passes, named at start-up, runs in fp32 between a widening and a "
-                         "rounding; not with Grad Queue yet)",
+                         "rounding; Grad Queue reads widened copies)",
                          ResumeRule::must_match_when_set},
                         GQ_FIELD(activations),
                         {{"fp32", Precision::fp32}, {"bf16", Precision::bf16}}),

@@ -31,9 +31,6 @@ Trainer::Trainer(const TrainConfig& config, Communicator* comm)
   GQ_CHECK(cfg_.epochs > 0 || cfg_.max_steps > 0, "--epochs or --max-steps must be positive");
   GQ_CHECK(cfg_.activations == Precision::fp32 || cfg_.precision == Precision::bf16,
            "--activations bf16 needs --precision bf16 (mixed precision stores bf16 activations)");
-  GQ_CHECK(cfg_.activations == Precision::fp32 || !cfg_.gradqueue,
-           "--activations bf16 does not work with Grad Queue yet: its per-cluster gradients and "
-           "k-means features read fp32 activations; use --activations fp32");
   join_ranks();
   // Outputs and the checkpoint to resume first: a bad path fails now, not after the data has been
   // decoded (CIFAR-10: 15 s) or after the whole run.

@@ -4,7 +4,9 @@
 //   the model with its native layers (conv, max-pool, BatchNorm, GELU, flatten) and the same model
 //   with every layer widened agree bit for bit on the output and every parameter gradient;
 // - bf16 storage against float storage (both in bf16 compute) stays close, and is not the same;
-// - the memory halves, and a backward hook (Grad Queue) is refused with a clear error.
+// - the memory halves;
+// - a backward hook (Grad Queue) reads exact float copies of the stored bf16 x and dy, for the
+//   layers with parameters, and the gradients it takes are the ones left unwritten.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -29,6 +31,7 @@ class Widened : public Layer {
  public:
   explicit Widened(std::unique_ptr<Layer> inner) : inner_(std::move(inner)) {}
   std::string kind() const override { return inner_->kind(); }
+  bool has_params() const override { return inner_->has_params(); }
   Shape setup(const std::string& name, const Shape& in, int batch, ParamRegistry& p) override {
     inner_->set_precision(precision());
     return inner_->setup(name, in, batch, p);
@@ -116,7 +119,7 @@ TEST(Bf16Storage, StaysCloseToFloatStorage) {
   }
 }
 
-TEST(Bf16Storage, HalvesTheActivationsAndRefusesAHook) {
+TEST(Bf16Storage, HalvesTheActivations) {
   auto f = model(Precision::fp32, false), b = model(Precision::bf16, false);
   // bf16 adds the input rounded and the output widened; gradients exactly half.
   const std::size_t io = kBatch * (kInput.numel() * 2 + kClasses * 4);
@@ -125,12 +128,103 @@ TEST(Bf16Storage, HalvesTheActivationsAndRefusesAHook) {
   EXPECT_EQ(f->widening_bytes(), 0u);
   EXPECT_GT(b->widening_bytes(), 0u);
   EXPECT_THROW(b->activation(0), Error);
+  EXPECT_THROW(f->activation_bf16(0), Error);
+}
+
+bool is_bf16(float v) {
+  std::uint32_t bits;
+  std::memcpy(&bits, &v, 4);
+  return (bits & 0xffffu) == 0;
+}
+
+// What a hook saw: the layers it was called for, each one's x and dy (empty: passed null); then
+// the gradients.
+struct Hooked {
+  std::vector<int> called;
+  std::vector<std::vector<float>> x, dy;
+  std::vector<float> grads;
+};
+
+// Takes the conv's and the linear layer's gradients and reads their x and dy, as Grad Queue
+// does; BatchNorm's are not read.
+Sequential::BackwardHook make_hook(const Sequential& m, Hooked& h) {
+  h = Hooked{{},
+             std::vector<std::vector<float>>(m.num_layers()),
+             std::vector<std::vector<float>>(m.num_layers()),
+             {}};
   Sequential::BackwardHook hook;
-  hook.after_layer = [](int, const float*, const float*) {};
-  const auto x = test::to_device(test::random_vector(kBatch * kInput.numel(), 5));
-  const auto dout = test::to_device(test::random_vector(kBatch * kClasses, 6));
-  b->forward(Context{}, x.data());
-  EXPECT_THROW(b->backward(Context{}, dout.data(), hook), Error);
+  hook.after_layer = [&m, &h](int i, const float* x, const float* dy) {
+    h.called.push_back(i);
+    if (!x || !dy) return;
+    h.x[i].resize(kBatch * (i == 0 ? kInput : m.output_shape(i - 1)).numel());
+    h.dy[i].resize(kBatch * m.output_shape(i).numel());
+    copy_to_host(h.x[i].data(), x, h.x[i].size() * sizeof(float));
+    copy_to_host(h.dy[i].data(), dy, h.dy[i].size() * sizeof(float));
+  };
+  hook.reads_activations = {1, 0, 0, 0, 0, 1};
+  hook.takes_param_grads = {1, 0, 0, 0, 0, 1};
+  return hook;
+}
+
+// A pass with the hook, the gradients poisoned first: NaN where nothing wrote.
+Hooked run_hooked(Sequential& m, const float* x, const float* dout, bool prepare = true) {
+  Hooked h;
+  const Sequential::BackwardHook hook = make_hook(m, h);
+  if (prepare) m.prepare_backward_hook(hook);
+  m.forward(Context{}, x);
+  memset_device(m.params().grads(), 0xff, m.params().size() * sizeof(float));
+  m.backward(Context{}, dout, hook);
+  h.grads.resize(m.params().size());
+  copy_to_host(h.grads.data(), m.params().grads(), h.grads.size() * sizeof(float));
+  return h;
+}
+
+// Called for the layers with parameters only (with nulls for BatchNorm, which it does not read),
+// with float copies of the stored bf16: the same bits whether a layer has bf16 passes (copies
+// made for the hook) or is widened (its own copies); each x is the stored output before it; the
+// gradients the hook takes stay unwritten, the others are the plain backward's; and the linear
+// layer's (x, dy) give the weight gradient it writes without a hook. Float storage calls the same
+// layers.
+TEST(Bf16Storage, AHookReadsWidenedCopiesAndTakesParameterGradients) {
+  auto m = model(Precision::bf16, false), widened = model(Precision::bf16, true);
+  const auto x = test::to_device(test::random_vector(kBatch * kInput.numel(), 3, -2.0f, 2.0f));
+  const auto dout = test::to_device(test::random_vector(kBatch * kClasses, 4));
+  const std::size_t widening = m->widening_bytes();
+  EXPECT_THROW(run_hooked(*m, x.data(), dout.data(), false), Error) << "not prepared";
+  const Pass plain = run(*m);  // the same x and dout
+  const Hooked h = run_hooked(*m, x.data(), dout.data());
+  EXPECT_GT(m->widening_bytes(), widening) << "the conv's x and dy need float copies";
+  const Hooked hw = run_hooked(*widened, x.data(), dout.data());
+  auto f = model(Precision::fp32, false);
+  EXPECT_EQ(run_hooked(*f, x.data(), dout.data()).called, (std::vector<int>{5, 2, 0}));
+  EXPECT_EQ(h.called, (std::vector<int>{5, 2, 0}));
+  EXPECT_EQ(hw.called, h.called);
+  EXPECT_TRUE(h.x[2].empty() && h.dy[2].empty()) << "BatchNorm's x and dy were passed";
+  for (int i : {5, 0}) {
+    ASSERT_FALSE(h.x[i].empty()) << "layer " << i;
+    EXPECT_TRUE(same_bits(h.x[i], hw.x[i])) << "layer " << i << " x";
+    EXPECT_TRUE(same_bits(h.dy[i], hw.dy[i])) << "layer " << i << " dy";
+    for (float v : h.dy[i]) ASSERT_TRUE(is_bf16(v)) << "layer " << i << " dy " << v;
+  }
+  std::vector<bf16> stored(h.x[5].size());
+  copy_to_host(stored.data(), m->activation_bf16(4), stored.size() * sizeof(bf16));
+  for (std::size_t j = 0; j < stored.size(); ++j) ASSERT_EQ(h.x[5][j], to_float(stored[j]));
+  for (const ParamInfo& p : m->params().infos())
+    for (std::size_t j = p.offset; j < p.offset + p.numel(); ++j)
+      if (p.name.rfind("norm", 0) == 0)
+        ASSERT_EQ(h.grads[j], plain.grads[j]) << p.name;
+      else
+        ASSERT_TRUE(std::isnan(h.grads[j])) << p.name << " was written";
+  // dW[o][f] = sum over the batch of dy[n][o] x[n][f].
+  const int features = static_cast<int>(m->output_shape(4).numel());
+  const std::size_t w = m->params().infos()[m->param_ids(5).first].offset;
+  for (int o = 0; o < kClasses; ++o)
+    for (int f = 0; f < features; ++f) {
+      double want = 0;
+      for (int n = 0; n < kBatch; ++n)
+        want += double(h.dy[5][n * kClasses + o]) * h.x[5][n * features + f];
+      ASSERT_NEAR(plain.grads[w + o * features + f], want, 1e-5 * (1 + std::fabs(want)));
+    }
 }
 
 }  // namespace

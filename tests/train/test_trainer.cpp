@@ -299,19 +299,26 @@ TrainConfig gq_config(int clusters) {
 
 // The identity of docs/GRADQUEUE.md §4.4: with one cluster and no scarcity weighting, G* is the
 // batch gradient, so a Grad Queue step is the plain step up to float rounding (the batch gradient
-// is summed in another order by the per-cluster path).
-TEST(TrainerGradQueue, OneClusterWithoutScarcityIsThePlainStep) {
+// is summed in another order by the per-cluster path). With bf16 activation storage the
+// per-cluster path reads widened copies of the bf16 the layers' own backward reads; there the
+// identity holds for the first step only, where both runs start from the same weights: after it,
+// weights ~1e-6 apart round some activations to the neighbouring bf16 value, and the runs drift
+// apart at bf16's precision (~1e-2 of the update by the third step on paper-cnn).
+void expect_one_cluster_is_the_plain_step(Precision storage, const std::string& model) {
   TrainConfig plain_cfg = small_config();
+  plain_cfg.model = model;
   plain_cfg.optimizer = "sgd";
   plain_cfg.schedule = "constant";  // onecycle's first step has lr 0: nothing to compare
-  TrainConfig gq_cfg = gq_config(1);
-  gq_cfg.optimizer = "sgd";
-  gq_cfg.schedule = "constant";
+  if (storage == Precision::bf16) plain_cfg.precision = plain_cfg.activations = Precision::bf16;
+  TrainConfig gq_cfg = plain_cfg;
+  gq_cfg.gradqueue = true;
+  gq_cfg.gq.clusters = 1;
+  gq_cfg.gq.qmin = 2;
   gq_cfg.gq.scarcity.family = kernels::ScarcityFamily::none;
   Trainer plain(plain_cfg), with_gq(gq_cfg);
   const auto before = params_of(plain);
   ASSERT_EQ(before, params_of(with_gq));
-  for (int step = 0; step < 3; ++step) {
+  for (int step = 0; step < (storage == Precision::bf16 ? 1 : 3); ++step) {
     plain.step();
     with_gq.step();
     const auto a = params_of(plain), b = params_of(with_gq);
@@ -324,6 +331,17 @@ TEST(TrainerGradQueue, OneClusterWithoutScarcityIsThePlainStep) {
     ASSERT_GT(norm, 0.0);
     EXPECT_LT(std::sqrt(diff / norm), 1e-5) << "update differs at step " << step;
   }
+}
+
+TEST(TrainerGradQueue, OneClusterWithoutScarcityIsThePlainStep) {
+  expect_one_cluster_is_the_plain_step(Precision::fp32, "mnist-cnn");
+}
+
+TEST(TrainerGradQueue, OneClusterWithoutScarcityIsThePlainStepWithBf16Storage) {
+  // mnist-cnn's layers with parameters all run widened; paper-cnn's convolutions store bf16
+  // themselves on the CPU, so the hook reads copies made for it.
+  expect_one_cluster_is_the_plain_step(Precision::bf16, "mnist-cnn");
+  expect_one_cluster_is_the_plain_step(Precision::bf16, "paper-cnn");
 }
 
 TEST(TrainerGradQueue, SameSeedGivesBitIdenticalLosses) {

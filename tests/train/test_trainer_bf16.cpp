@@ -1,7 +1,8 @@
 // --precision bf16 end to end on real MNIST (GQ_DATA_DIR; mnist-cnn: convolutions and a linear
 // layer): a few steps are bit-identical on a rerun, differ from fp32's, resume bit-identically, and
 // a resume in the other precision is refused naming --precision. The same for --activations bf16
-// (bf16 storage), which is refused without --precision bf16 and with Grad Queue.
+// (bf16 storage), which is refused without --precision bf16, and for Grad Queue with bf16 storage
+// (its hook and k-means read widened copies of the stored bf16).
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -100,13 +101,37 @@ void expect_refused(const TrainConfig& cfg, const std::string& why) {
   }
 }
 
-TEST(TrainerBf16, Bf16StorageNeedsBf16ComputeAndRefusesGradQueue) {
+TEST(TrainerBf16, Bf16StorageNeedsBf16Compute) {
   TrainConfig fp32 = bf16_storage_config();
   fp32.precision = Precision::fp32;
   expect_refused(fp32, "--activations bf16 needs --precision bf16");
-  TrainConfig gq = bf16_storage_config();
-  gq.gradqueue = true;
-  expect_refused(gq, "does not work with Grad Queue yet");
+}
+
+// Four clusters, so that k-means runs on the widened penultimate activation.
+TrainConfig with_grad_queue(TrainConfig cfg) {
+  cfg.gradqueue = true;
+  cfg.gq.clusters = 4;
+  cfg.gq.qmin = 2;
+  cfg.gq.qmax = 4;
+  return cfg;
+}
+
+// Grad Queue's first step sees the plain run's forward (same loss, to the bit); its per-cluster
+// gradients then come from widened x and dy, and training stays close to float storage's.
+TEST(TrainerBf16, GradQueueWithBf16StorageIsBitIdenticalOnARerunAndCloseToFloatStorage) {
+  const TrainConfig cfg = with_grad_queue(bf16_storage_config());
+  Trainer a(cfg), b(cfg), f(with_grad_queue(bf16_config())), plain(bf16_storage_config());
+  const auto la = run_steps(a, 6), lb = run_steps(b, 6), lf = run_steps(f, 6);
+  EXPECT_EQ(la, lb);
+  EXPECT_EQ(params_of(a), params_of(b));
+  EXPECT_EQ(la[0], run_steps(plain, 1)[0]) << "the first forward is the plain run's";
+  EXPECT_NE(la, lf) << "Grad Queue with bf16 storage trained float storage's bits";
+  for (int i = 0; i < 6; ++i) EXPECT_NEAR(la[i], lf[i], 0.05 * std::abs(lf[i])) << "step " << i;
+}
+
+TEST(TrainerBf16, GradQueueWithBf16StorageResumesBitIdentically) {
+  expect_resume_and_refusal(with_grad_queue(bf16_storage_config()), with_grad_queue(bf16_config()),
+                            "--activations: checkpoint bf16", "trainer_bf16_storage_gq_resume");
 }
 
 }  // namespace
