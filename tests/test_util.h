@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/bf16.h"
 #include "runtime/memory.h"
 #include "runtime/rng.h"
 
@@ -29,6 +30,21 @@ inline std::vector<float> random_vector(std::size_t n, std::uint64_t seed, float
 // A device copy of `host`.
 inline DeviceBuffer<float> to_device(const std::vector<float>& host) {
   return DeviceBuffer<float>(std::span<const float>(host));
+}
+
+// v with each value rounded to bf16 (to nearest even), as floats: exact inputs for a float pass
+// that a bf16 pass is compared with ...
+inline std::vector<float> rounded_to_bf16(std::vector<float> v) {
+  for (float& x : v) x = to_float(to_bf16(x));
+  return v;
+}
+
+// ... and a device copy of v rounded to bf16, the bf16 pass's input.
+inline DeviceBuffer<bf16> to_device_bf16(const std::vector<float>& v) {
+  std::vector<bf16> host;
+  host.reserve(v.size());
+  for (float x : v) host.push_back(to_bf16(x));
+  return DeviceBuffer<bf16>(std::span<const bf16>(host));
 }
 
 // A device buffer of n floats, every byte 0xFF (NaN), so an unwritten output cannot pass.

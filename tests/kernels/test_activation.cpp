@@ -85,19 +85,13 @@ TEST_P(ActivationTest, BackwardMatchesFiniteDifferences) {
 // is the whole of the bf16 kernel's numerics.
 TEST_P(ActivationTest, Bf16StorageRoundsTheFloatResultOnce) {
   const auto [act, n] = GetParam();
-  std::vector<float> x = inputs(act, n, n + 7), g = test::random_vector(n, n + 8);
-  std::vector<bf16> x16, g16;
-  for (std::size_t i = 0; i < n; ++i) {
-    x16.push_back(to_bf16(x[i]));
-    g16.push_back(to_bf16(g[i]));
-    x[i] = to_float(x16[i]);
-    g[i] = to_float(g16[i]);
-  }
+  const std::vector<float> x = test::rounded_to_bf16(inputs(act, n, n + 7)),
+                           g = test::rounded_to_bf16(test::random_vector(n, n + 8));
   auto d_x = test::to_device(x), d_g = test::to_device(g);
   auto y = test::poisoned(n), dx = test::poisoned(n);
   activation_forward(act, d_x.data(), y.data(), n);
   activation_backward(act, d_x.data(), d_g.data(), dx.data(), n);
-  DeviceBuffer<bf16> d_x16{std::span<const bf16>(x16)}, d_g16{std::span<const bf16>(g16)};
+  auto d_x16 = test::to_device_bf16(x), d_g16 = test::to_device_bf16(g);
   auto y16 = test::poisoned<bf16>(n), dx16 = test::poisoned<bf16>(n);
   activation_forward(act, d_x16.data(), y16.data(), n);
   activation_backward(act, d_x16.data(), d_g16.data(), dx16.data(), n);

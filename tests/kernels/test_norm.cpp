@@ -220,9 +220,7 @@ std::vector<std::uint32_t> bn_pass_bits(const NormShape& s, const std::vector<fl
 TEST_P(BatchNorm, Bf16StorageGivesTheFloatKernelsBitsRounded) {
   const NormShape s = GetParam();
   const Inputs in(s, 15);
-  std::vector<float> x = in.x, dy = in.dy;
-  for (float& v : x) v = to_float(to_bf16(v));
-  for (float& v : dy) v = to_float(to_bf16(v));
+  const std::vector<float> x = test::rounded_to_bf16(in.x), dy = test::rounded_to_bf16(in.dy);
   const auto want = bn_pass_bits<float>(s, x, dy, in), got = bn_pass_bits<bf16>(s, x, dy, in);
   ASSERT_EQ(got.size(), want.size());
   for (std::size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], want[i]) << "output value " << i;

@@ -34,12 +34,6 @@ using namespace conv_reference;
 constexpr double kFp32Rel = 1e-5, kAbs = 1e-6;
 constexpr double kBf16Rel = 1.0 / 128;  // 2^-7: one product's bound, see above
 
-std::vector<float> rounded(const std::vector<float>& v) {
-  std::vector<float> out(v.size());
-  for (std::size_t i = 0; i < v.size(); ++i) out[i] = to_float(to_bf16(v[i]));
-  return out;
-}
-
 // Elements with |got - want| > abs + rel * magnitude.
 int count_outside(const std::vector<float>& got, const Ref& want, double rel) {
   int bad = 0;
@@ -75,7 +69,8 @@ TEST_P(ConvBf16, EachPassIsTheRoundedInputsAccumulatedInFp32) {
   Conv2d conv(s, Precision::bf16);
   EXPECT_EQ(conv.precision(), Precision::bf16);
   const Passes got = run(conv, x, w, g);
-  const std::vector<float> xr = rounded(x), wr = rounded(w), gr = rounded(g);
+  const std::vector<float> xr = test::rounded_to_bf16(x), wr = test::rounded_to_bf16(w),
+                           gr = test::rounded_to_bf16(g);
   EXPECT_EQ(count_outside(got.y, ref_forward(s, xr, wr), kFp32Rel), 0) << "y";
   EXPECT_EQ(count_outside(got.dx, ref_backward_data(s, gr, wr), kFp32Rel), 0) << "dx";
   EXPECT_EQ(count_outside(got.dw, ref_backward_filter(s, xr, gr), kFp32Rel), 0) << "dw";
@@ -112,12 +107,9 @@ TEST_P(ConvBf16, BitIdenticalReruns) {
 TEST_P(ConvBf16, Bf16ActivationsGiveTheFloatPassesBitsRounded) {
   Conv2d conv(s, Precision::bf16);
   if (!conv.bf16_activations()) GTEST_SKIP() << "no bf16 activations on this build";
-  const std::vector<float> xr = rounded(x), gr = rounded(g);
+  const std::vector<float> xr = test::rounded_to_bf16(x), gr = test::rounded_to_bf16(g);
   const Passes want = run(conv, xr, w, gr);
-  std::vector<bf16> x16, g16;
-  for (float v : xr) x16.push_back(to_bf16(v));
-  for (float v : gr) g16.push_back(to_bf16(v));
-  DeviceBuffer<bf16> dx_in{std::span<const bf16>(x16)}, dg{std::span<const bf16>(g16)};
+  auto dx_in = test::to_device_bf16(xr), dg = test::to_device_bf16(gr);
   auto dw_in = test::to_device(w);
   auto y = test::poisoned<bf16>(s.y_elems()), dx = test::poisoned<bf16>(s.x_elems());
   auto dw = test::to_device(std::vector<float>(s.w_elems(), 0.5f));
