@@ -253,6 +253,25 @@ TEST(DistributedGradQueue, RepeatsBitIdentically) {
   EXPECT_EQ(a.params, b.params);
 }
 
+// With bf16 activation storage each rank gathers its widened features: the ranks agree bit for
+// bit, a rerun repeats, and the first step clusters the global batch as one process does (the
+// same stored bf16 widened exactly). Later steps drift from one process at bf16's precision.
+TEST(DistributedGradQueue, Bf16StorageRanksAgreeRepeatAndClusterAsOneProcess) {
+  TrainConfig cfg = gradqueue_config(4);
+  cfg.precision = cfg.activations = Precision::bf16;
+  const GqTrace a = run_gradqueue(cfg, g_comm, 6), b = run_gradqueue(cfg, g_comm, 6);
+  EXPECT_EQ(a.losses, b.losses);
+  EXPECT_EQ(a.params, b.params);
+  const auto hashes = g_comm->all_gather(hash_of(a.params));
+  for (int r = 1; r < ranks(); ++r) EXPECT_EQ(hashes[r], hashes[0]) << "rank " << r;
+  if (g_comm->rank() == 0) {
+    const GqTrace one = run_gradqueue(cfg, nullptr, 1);
+    EXPECT_EQ(a.diagnostics[0].cluster_sizes, one.diagnostics[0].cluster_sizes);
+    EXPECT_NEAR(a.losses[0], one.losses[0], 1e-5 * std::fabs(one.losses[0]));
+  }
+  g_comm->barrier();
+}
+
 // The queue is the same on every rank, so a Grad Queue checkpoint written by rank 0 resumes in
 // R ranks bit-identically and in one process to rounding.
 TEST(DistributedGradQueue, CheckpointResumesWithTheSameOrAnotherNumberOfProcesses) {

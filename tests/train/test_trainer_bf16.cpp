@@ -129,6 +129,18 @@ TEST(TrainerBf16, GradQueueWithBf16StorageIsBitIdenticalOnARerunAndCloseToFloatS
   for (int i = 0; i < 6; ++i) EXPECT_NEAR(la[i], lf[i], 0.05 * std::abs(lf[i])) << "step " << i;
 }
 
+// k-means reads the penultimate activation widened: its first clustering is float storage's (the
+// features differ by bf16 rounding only, and L2-normalised they fall in the same clusters here).
+TEST(TrainerBf16, GradQueueWithBf16StorageClustersTheWidenedFeatures) {
+  const auto first_clusters = [](const TrainConfig& cfg) {
+    Trainer t(cfg);
+    t.step();
+    return t.grad_queue()->diagnostics().cluster_sizes;
+  };
+  const auto sizes = first_clusters(with_grad_queue(bf16_storage_config()));
+  EXPECT_EQ(sizes, first_clusters(with_grad_queue(bf16_config())));
+}
+
 TEST(TrainerBf16, GradQueueWithBf16StorageResumesBitIdentically) {
   expect_resume_and_refusal(with_grad_queue(bf16_storage_config()), with_grad_queue(bf16_config()),
                             "--activations: checkpoint bf16", "trainer_bf16_storage_gq_resume");
