@@ -294,7 +294,6 @@ const models::Sequential::BackwardHook& GradQueue::hook(stream_t stream) {
 // One layer's columns of the k x p matrix of per-cluster gradients.
 void GradQueue::per_cluster_rows(int layer, const float* x, const float* dy, stream_t stream) {
   models::Layer& l = model_.layer(layer);
-  if (!l.has_params()) return;
   NvtxRange range("gq.per_cluster." + model_.layer_name(layer));
   const MatrixView rows{cluster_grads_.data(), static_cast<std::size_t>(k_), p_, p_};
   if (!layer_fallback_[layer]) {
