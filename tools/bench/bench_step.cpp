@@ -5,9 +5,11 @@
 //   GQ_BENCH_MODEL (paper-cnn), GQ_BENCH_BATCH (512; a comma list such as 512,2048 runs each),
 //   GQ_BENCH_K (4; a comma list such as 4,16 runs Grad Queue with each), GQ_BENCH_MIN_TIME (2 s
 //   of timed steps per variant), GQ_BENCH_RECIPE (none; airbench94: the recipe's settings, then
-//   the model, batch and k above), GQ_BENCH_PRECISION (fp32; fp32,bf16 runs each: --precision).
-//   Variants are named BM_TrainStep/batch:B/k:K/bf16:P, k:0 = plain, bf16:1 = --precision bf16,
-//   so --benchmark_filter picks them; a bf16 variant reports its step time over fp32's (x_fp32).
+//   the model, batch and k above), GQ_BENCH_PRECISION (fp32; fp32,bf16 runs each: --precision;
+//   bf16-storage: --precision bf16 --activations bf16). Variants are named
+//   BM_TrainStep/batch:B/k:K/bf16:P, k:0 = plain, bf16:1 = --precision bf16, bf16:2 = bf16 storage
+//   too, so --benchmark_filter picks them; a bf16 variant reports its step time over fp32's
+//   (x_fp32).
 // Counters per step (runtime/launch_counters.h), from one untimed step after the warm-up (not the
 // first of an epoch, which also shuffles): `launches` (kernel launches), `copies`, `memsets`, and
 // `device_ops` (their sum; on a GPU each costs microseconds however little it computes).
@@ -65,11 +67,13 @@ std::vector<int> env_ints(const char* name, const char* fallback) {
   return out;
 }
 
-gq::train::TrainConfig config(int batch, int k, bool bf16) {
+// precision: 0 fp32, 1 bf16 compute, 2 bf16 compute and storage (GQ_BENCH_PRECISION).
+gq::train::TrainConfig config(int batch, int k, int precision) {
   gq::train::TrainConfig cfg;
   gq::train::apply_recipe(env_or("GQ_BENCH_RECIPE", "none"), cfg);
   cfg.model = env_or("GQ_BENCH_MODEL", cfg.recipe == "none" ? "paper-cnn" : cfg.model.c_str());
-  cfg.precision = bf16 ? gq::Precision::bf16 : gq::Precision::fp32;
+  cfg.precision = precision > 0 ? gq::Precision::bf16 : gq::Precision::fp32;
+  cfg.activations = precision == 2 ? gq::Precision::bf16 : gq::Precision::fp32;
   cfg.dataset = "cifar10";
   cfg.batch_size = batch;
   cfg.train_subset = cfg.batch_size * 8;
@@ -105,10 +109,10 @@ std::map<std::pair<int, int>, double> fp32_seconds_per_step;  // by (batch, k), 
 // printed before the variant's timing line. The GPU build prints nothing: use Nsight Systems.
 // A replayed graph issues its launches without passing through the ranges, so the breakdown is
 // taken from a second Trainer that issues its steps directly (after the same warm-up).
-void print_phases(int batch, int k, bool bf16, const std::string& label) {
+void print_phases(int batch, int k, int precision, const std::string& label) {
   static std::set<std::pair<std::string, int>> printed;  // the library may run a variant twice
   if (!printed.insert({label, batch}).second) return;
-  gq::train::TrainConfig cfg = config(batch, k, bf16);
+  gq::train::TrainConfig cfg = config(batch, k, precision);
   cfg.cuda_graph = "off";
   gq::train::Trainer trainer(cfg);
   for (int i = 0; i < 3; ++i) trainer.step();
@@ -131,20 +135,23 @@ void print_phases(int batch, int k, bool bf16, const std::string& label) {
 }
 
 // range(0) = batch size, range(1) = Grad Queue clusters k (0: the plain step), range(2) = 1 for
-// --precision bf16.
+// --precision bf16, 2 for bf16 storage too.
 void BM_TrainStep(benchmark::State& state) {
   const int batch = static_cast<int>(state.range(0)), k = static_cast<int>(state.range(1));
-  const bool bf16 = state.range(2) != 0;
+  const int precision = static_cast<int>(state.range(2));
+  const bool bf16 = precision != 0;
   const std::string label = (k > 0 ? "gradqueue k=" + std::to_string(k) : std::string("plain")) +
-                            (bf16 ? " bf16" : "");
-  gq::train::Trainer trainer(config(batch, k, bf16));
+                            (precision == 2 ? " bf16 storage"
+                             : bf16         ? " bf16"
+                                            : "");
+  gq::train::Trainer trainer(config(batch, k, precision));
   for (int i = 0; i < 3; ++i) trainer.step();  // warm-up: library plans, caches, queue filling
   gq::device_synchronize();
   const gq::LaunchCounters before = gq::launch_counters();
   trainer.step();  // step 3 of an 8-step epoch: no shuffle
   gq::device_synchronize();
   const gq::LaunchCounters ops = gq::launch_counters() - before;
-  print_phases(batch, k, bf16, label);
+  print_phases(batch, k, precision, label);
   double total = 0;
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -176,17 +183,21 @@ void BM_TrainStep(benchmark::State& state) {
   state.SetLabel(label);
 }
 
-// --precision values of GQ_BENCH_PRECISION: 0 = fp32, 1 = bf16, in the order given.
+// The values of GQ_BENCH_PRECISION: 0 = fp32, 1 = bf16, 2 = bf16-storage, in the order given.
 std::vector<int> precisions() {
+  const std::vector<std::string> names = {"fp32", "bf16", "bf16-storage"};
   std::vector<int> out;
   std::stringstream list(env_or("GQ_BENCH_PRECISION", "fp32"));
   for (std::string item; std::getline(list, item, ',');) {
-    if (item != "fp32" && item != "bf16") {
-      std::fprintf(stderr, "gq-bench: GQ_BENCH_PRECISION: expected fp32 and/or bf16, found '%s'\n",
+    const auto found = std::find(names.begin(), names.end(), item);
+    if (found == names.end()) {
+      std::fprintf(stderr,
+                   "gq-bench: GQ_BENCH_PRECISION: expected fp32, bf16 and/or bf16-storage, found "
+                   "'%s'\n",
                    item.c_str());
       std::exit(2);
     }
-    out.push_back(item == "bf16" ? 1 : 0);
+    out.push_back(static_cast<int>(found - names.begin()));
   }
   return out;
 }
