@@ -1,6 +1,6 @@
-// BatchNorm2d and GroupNorm over NCHW tensors: forward (training and eval) and backward. BatchNorm
-// reads and writes float or bf16 activations (T; statistics, affine parameters and arithmetic in
-// float, each output rounded once), GroupNorm float.
+// BatchNorm2d and GroupNorm over NCHW tensors: forward (training and eval) and backward. Both read
+// and write float or bf16 activations (T; statistics, affine parameters and arithmetic in float,
+// each output rounded once).
 // Launch shape: statistics kernels run one block of kBlock threads per reduction segment (one per
 // channel for BatchNorm and for GroupNorm's dgamma/dbeta, one per (sample, group) for GroupNorm's
 // statistics and dx); each thread loops over its block_range share of the segment, then block_sum
@@ -11,7 +11,8 @@
 // elementwise map (grid_stride_blocks blocks, grid_range shares).
 // Memory traffic: BN train forward reads x three times and writes y (16 B/elem in float, half in
 // bf16); BN backward reads x, dy twice and writes dx (20 B/elem; 10 in bf16); BN eval 8 B/elem
-// (4); GN forward 12 B/elem; GN backward reads x, dy three times and writes dx (28 B/elem).
+// (4); GN forward 12 B/elem (6 in bf16); GN backward reads x, dy three times and writes dx (28
+// B/elem; 14).
 // Bandwidth-bound; one block per channel limits
 // parallelism to c blocks, which is enough for CNN widths (c >= 64) and simple to keep exact.
 // Multiply-adds are written as fmaf so nvcc's contraction cannot make the two devices differ.
@@ -223,28 +224,29 @@ __global__ void __launch_bounds__(kBlock)
 // hw.
 
 // kLanes (sample, group) segments per block (one on the GPU): mean, variance, then the map.
+// T: the storage of x and y (float or bf16); statistics and arithmetic in float.
+template <class T>
 __global__ void __launch_bounds__(kBlock)
-    gn_forward_kernel(int segments, int c, FastDivmod hw_div, int groups,
-                      const float* __restrict__ x, const float* __restrict__ gamma,
-                      const float* __restrict__ beta, float eps, float* __restrict__ y,
-                      float* save_mean, float* save_invstd) {
+    gn_forward_kernel(int segments, int c, FastDivmod hw_div, int groups, const T* __restrict__ x,
+                      const float* __restrict__ gamma, const float* __restrict__ beta, float eps,
+                      T* __restrict__ y, float* save_mean, float* save_invstd) {
   const int cg = c / groups;
   const std::size_t count = static_cast<std::size_t>(cg) * hw_div.divisor();
-  const float* xs[kLanes];
+  const T* xs[kLanes];
   float acc[kLanes], mean[kLanes], invstd[kLanes];
   for (int l = 0; l < kLanes; ++l) {
     xs[l] = x + static_cast<std::size_t>(lane_item(l, segments)) * count;
     acc[l] = 0.0f;
   }
   for (const std::size_t k : block_range(count))
-    for (int l = 0; l < kLanes; ++l) acc[l] += xs[l][k];
+    for (int l = 0; l < kLanes; ++l) acc[l] += to_float(xs[l][k]);
   for (int l = 0; l < kLanes; ++l) {
     mean[l] = block_sum_all(acc[l]) / static_cast<float>(count);
     acc[l] = 0.0f;
   }
   for (const std::size_t k : block_range(count))
     for (int l = 0; l < kLanes; ++l) {
-      const float d = xs[l][k] - mean[l];
+      const float d = to_float(xs[l][k]) - mean[l];
       acc[l] = fmaf(d, d, acc[l]);
     }
   for (int l = 0; l < kLanes; ++l) {
@@ -259,23 +261,26 @@ __global__ void __launch_bounds__(kBlock)
       save_mean[segment] = mean[l];
       save_invstd[segment] = invstd[l];
     }
-    float* ys = y + static_cast<std::size_t>(segment) * count;
+    T* ys = y + static_cast<std::size_t>(segment) * count;
     walk_segment(cg, hw_div, [&](std::size_t k, int j) {
-      ys[k] = fmaf((xs[l][k] - mean[l]) * invstd[l], gamma[g * cg + j], beta[g * cg + j]);
+      ys[k] = stored_as<T>(
+          fmaf((to_float(xs[l][k]) - mean[l]) * invstd[l], gamma[g * cg + j], beta[g * cg + j]));
     });
   }
 }
 
 // kLanes segments per block. With dxhat = dy * gamma:
 // dx = invstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)).
+template <class T>
 __global__ void __launch_bounds__(kBlock)
     gn_backward_dx_kernel(int segments, int c, FastDivmod hw_div, int groups,
-                          const float* __restrict__ x, const float* __restrict__ dy,
+                          const T* __restrict__ x, const T* __restrict__ dy,
                           const float* __restrict__ gamma, const float* __restrict__ save_mean,
-                          const float* __restrict__ save_invstd, float* __restrict__ dx) {
+                          const float* __restrict__ save_invstd, T* __restrict__ dx) {
   const int cg = c / groups;
   const std::size_t count = static_cast<std::size_t>(cg) * hw_div.divisor();
-  const float *xs[kLanes], *dys[kLanes], *gammas[kLanes];
+  const T *xs[kLanes], *dys[kLanes];
+  const float* gammas[kLanes];
   float mean[kLanes], invstd[kLanes], acc[kLanes], acc_xhat[kLanes];
   for (int l = 0; l < kLanes; ++l) {
     const int segment = lane_item(l, segments);
@@ -288,9 +293,9 @@ __global__ void __launch_bounds__(kBlock)
   }
   walk_segment(cg, hw_div, [&](std::size_t k, int j) {
     for (int l = 0; l < kLanes; ++l) {
-      const float dxhat = dys[l][k] * gammas[l][j];
+      const float dxhat = to_float(dys[l][k]) * gammas[l][j];
       acc[l] += dxhat;
-      acc_xhat[l] = fmaf(dxhat, (xs[l][k] - mean[l]) * invstd[l], acc_xhat[l]);
+      acc_xhat[l] = fmaf(dxhat, (to_float(xs[l][k]) - mean[l]) * invstd[l], acc_xhat[l]);
     }
   });
   const float inv_count = 1.0f / static_cast<float>(count);
@@ -298,20 +303,20 @@ __global__ void __launch_bounds__(kBlock)
     const float mean_dxhat = block_sum_all(acc[l]) * inv_count;
     const float mean_dxhat_xhat = block_sum_all(acc_xhat[l]) * inv_count;
     if (!lane_writes(l, segments)) break;
-    float* dxs = dx + static_cast<std::size_t>(lane_item(l, segments)) * count;
+    T* dxs = dx + static_cast<std::size_t>(lane_item(l, segments)) * count;
     walk_segment(cg, hw_div, [&](std::size_t k, int j) {
-      const float dxhat = dys[l][k] * gammas[l][j];
-      const float xhat = (xs[l][k] - mean[l]) * invstd[l];
-      dxs[k] = invstd[l] * (dxhat - fmaf(xhat, mean_dxhat_xhat, mean_dxhat));
+      const float dxhat = to_float(dys[l][k]) * gammas[l][j];
+      const float xhat = (to_float(xs[l][k]) - mean[l]) * invstd[l];
+      dxs[k] = stored_as<T>(invstd[l] * (dxhat - fmaf(xhat, mean_dxhat_xhat, mean_dxhat)));
     });
   }
 }
 
 // kLanes channels per block: dgamma = sum over (sample, spatial) of dy * xhat, dbeta = sum of dy.
+template <class T>
 __global__ void __launch_bounds__(kBlock)
-    gn_backward_affine_kernel(int n, int c, FastDivmod hw_div, int groups,
-                              const float* __restrict__ x, const float* __restrict__ dy,
-                              const float* __restrict__ save_mean,
+    gn_backward_affine_kernel(int n, int c, FastDivmod hw_div, int groups, const T* __restrict__ x,
+                              const T* __restrict__ dy, const float* __restrict__ save_mean,
                               const float* __restrict__ save_invstd, float* dgamma, float* dbeta,
                               bool accumulate) {
   const int cg = c / groups;
@@ -324,9 +329,9 @@ __global__ void __launch_bounds__(kBlock)
   }
   walk_channels(n, c, hw_div, ch, [&](int l, int i, std::size_t at) {
     const int seg = i * groups + g[l];
-    const float d = dy[at];
+    const float d = to_float(dy[at]);
     acc_dy[l] += d;
-    acc_dy_xhat[l] = fmaf(d, (x[at] - save_mean[seg]) * save_invstd[seg], acc_dy_xhat[l]);
+    acc_dy_xhat[l] = fmaf(d, (to_float(x[at]) - save_mean[seg]) * save_invstd[seg], acc_dy_xhat[l]);
   });
   for (int l = 0; l < kLanes; ++l) {
     const float sum_dy = block_sum_all(acc_dy[l]);
@@ -407,28 +412,40 @@ GQ_BATCHNORM_STORAGE(float)
 GQ_BATCHNORM_STORAGE(bf16)
 #undef GQ_BATCHNORM_STORAGE
 
-void groupnorm_forward(int n, int c, int hw, int groups, const float* x, const float* gamma,
-                       const float* beta, float eps, float* y, float* save_mean, float* save_invstd,
+template <class T>
+void groupnorm_forward(int n, int c, int hw, int groups, const T* x, const float* gamma,
+                       const float* beta, float eps, T* y, float* save_mean, float* save_invstd,
                        stream_t stream) {
   check_nchw("groupnorm_forward", n, c, hw);
   check_groups("groupnorm_forward", n, c, groups);
   check_eps("groupnorm_forward", eps);
-  launch(gn_forward_kernel, lane_blocks(n * groups), kBlock, 0, stream, n * groups, c,
+  launch(gn_forward_kernel<T>, lane_blocks(n * groups), kBlock, 0, stream, n * groups, c,
          FastDivmod(static_cast<std::uint32_t>(hw)), groups, x, gamma, beta, eps, y, save_mean,
          save_invstd);
 }
 
-void groupnorm_backward(int n, int c, int hw, int groups, const float* x, const float* dy,
-                        const float* gamma, const float* save_mean, const float* save_invstd,
-                        float* dx, float* dgamma, float* dbeta, bool accumulate, stream_t stream) {
+template <class T>
+void groupnorm_backward(int n, int c, int hw, int groups, const T* x, const T* dy,
+                        const float* gamma, const float* save_mean, const float* save_invstd, T* dx,
+                        float* dgamma, float* dbeta, bool accumulate, stream_t stream) {
   check_nchw("groupnorm_backward", n, c, hw);
   check_groups("groupnorm_backward", n, c, groups);
-  launch(gn_backward_dx_kernel, lane_blocks(n * groups), kBlock, 0, stream, n * groups, c,
+  launch(gn_backward_dx_kernel<T>, lane_blocks(n * groups), kBlock, 0, stream, n * groups, c,
          FastDivmod(static_cast<std::uint32_t>(hw)), groups, x, dy, gamma, save_mean, save_invstd,
          dx);
-  launch(gn_backward_affine_kernel, lane_blocks(c), kBlock, 0, stream, n, c,
+  launch(gn_backward_affine_kernel<T>, lane_blocks(c), kBlock, 0, stream, n, c,
          FastDivmod(static_cast<std::uint32_t>(hw)), groups, x, dy, save_mean, save_invstd, dgamma,
          dbeta, accumulate);
 }
+
+#define GQ_GROUPNORM_STORAGE(T)                                                                \
+  template void groupnorm_forward<T>(int, int, int, int, const T*, const float*, const float*, \
+                                     float, T*, float*, float*, stream_t);                     \
+  template void groupnorm_backward<T>(int, int, int, int, const T*, const T*, const float*,    \
+                                      const float*, const float*, T*, float*, float*, bool,    \
+                                      stream_t);
+GQ_GROUPNORM_STORAGE(float)
+GQ_GROUPNORM_STORAGE(bf16)
+#undef GQ_GROUPNORM_STORAGE
 
 }  // namespace gq::kernels

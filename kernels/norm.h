@@ -1,7 +1,7 @@
 // Normalisation layers' kernels: BatchNorm2d (training and eval forward, backward) and GroupNorm
 // (forward, backward; groups == c is InstanceNorm, groups == 1 is LayerNorm over (c, h, w)).
-// NCHW, device pointers; BatchNorm's activations float or bf16, GroupNorm's float. Statistics are
-// reduced in a fixed order (no atomics), so results are bit-reproducible run to run.
+// NCHW, device pointers; activations float or bf16 (T), statistics and parameters float.
+// Statistics are reduced in a fixed order (no atomics), so results are bit-reproducible run to run.
 #pragma once
 
 #include "runtime/bf16.h"
@@ -37,16 +37,19 @@ void batchnorm2d_backward(int n, int c, int hw, const T* x, const T* dy, const f
 
 // GroupNorm: c channels in `groups` groups (c % groups == 0); mean and biased variance per
 // (sample, group) over (c / groups) * hw values; per-channel affine gamma, beta (c each).
-// save_mean and save_invstd hold n * groups values, indexed sample * groups + group.
-void groupnorm_forward(int n, int c, int hw, int groups, const float* x, const float* gamma,
-                       const float* beta, float eps, float* y, float* save_mean, float* save_invstd,
+// save_mean and save_invstd hold n * groups values, indexed sample * groups + group. T as for
+// BatchNorm: float, or bf16 (each output to_bf16 of the float kernel's on the same inputs).
+template <class T>
+void groupnorm_forward(int n, int c, int hw, int groups, const T* x, const float* gamma,
+                       const float* beta, float eps, T* y, float* save_mean, float* save_invstd,
                        stream_t stream = nullptr);
 
 // Gradients of groupnorm_forward: dx, and dgamma, dbeta (c each; written, or added to when
 // accumulate is true), each reduced over the batch in a fixed order.
-void groupnorm_backward(int n, int c, int hw, int groups, const float* x, const float* dy,
-                        const float* gamma, const float* save_mean, const float* save_invstd,
-                        float* dx, float* dgamma, float* dbeta, bool accumulate = false,
+template <class T>
+void groupnorm_backward(int n, int c, int hw, int groups, const T* x, const T* dy,
+                        const float* gamma, const float* save_mean, const float* save_invstd, T* dx,
+                        float* dgamma, float* dbeta, bool accumulate = false,
                         stream_t stream = nullptr);
 
 }  // namespace gq::kernels

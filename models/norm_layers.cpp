@@ -73,13 +73,29 @@ Shape GroupNorm::setup(const std::string& name, const Shape& in, int batch, Para
 }
 
 void GroupNorm::forward(const Context& ctx, const float* x, float* y) {
+  forward_as(ctx, x, y);
+}
+void GroupNorm::forward_bf16(const Context& ctx, const bf16* x, bf16* y) {
+  forward_as(ctx, x, y);
+}
+void GroupNorm::backward(const Context& ctx, const float* x, const float*, const float* dy,
+                         float* dx) {
+  backward_as(ctx, x, dy, dx);
+}
+void GroupNorm::backward_bf16(const Context& ctx, const bf16* x, const bf16*, const bf16* dy,
+                              bf16* dx) {
+  backward_as(ctx, x, dy, dx);
+}
+
+template <class T>
+void GroupNorm::forward_as(const Context& ctx, const T* x, T* y) {
   kernels::groupnorm_forward(n_, c_, hw_, groups_, x, params_->value(gamma_), params_->value(beta_),
                              eps_, y, saved_.data(),
                              saved_.data() + static_cast<std::size_t>(n_) * groups_, ctx.stream);
 }
 
-void GroupNorm::backward(const Context& ctx, const float* x, const float*, const float* dy,
-                         float* dx) {
+template <class T>
+void GroupNorm::backward_as(const Context& ctx, const T* x, const T* dy, T* dx) {
   GQ_CHECK(dx, "groupnorm as the first layer is not supported (its backward writes dx)");
   kernels::groupnorm_backward(n_, c_, hw_, groups_, x, dy, params_->value(gamma_), saved_.data(),
                               saved_.data() + static_cast<std::size_t>(n_) * groups_, dx,

@@ -90,6 +90,10 @@ class GroupNorm : public AffineNorm {
   void forward(const Context& ctx, const float* x, float* y) override;
   void backward(const Context& ctx, const float* x, const float* y, const float* dy,
                 float* dx) override;
+  bool stores_bf16() const override { return true; }
+  void forward_bf16(const Context& ctx, const bf16* x, bf16* y) override;
+  void backward_bf16(const Context& ctx, const bf16* x, const bf16* y, const bf16* dy,
+                     bf16* dx) override;
   MemoryUse memory_use() const override { return {saved_.bytes(), 0}; }
   std::string add_to_graph(InferenceGraph& g, const std::string& name,
                            const std::string& x) const override;
@@ -99,6 +103,11 @@ class GroupNorm : public AffineNorm {
   float eps_;
   int n_ = 0, c_ = 0, hw_ = 0;
   DeviceBuffer<float> saved_;  // mean, invstd per (sample, group)
+
+  template <class T>
+  void forward_as(const Context& ctx, const T* x, T* y);
+  template <class T>
+  void backward_as(const Context& ctx, const T* x, const T* dy, T* dx);
 };
 
 }  // namespace gq::models

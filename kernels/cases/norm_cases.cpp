@@ -1,7 +1,7 @@
 // The normalisation kernels (kernels/norm.h): BatchNorm2d sized [n, c, hw] (training forward with
 // its saved statistics and running statistics, eval forward, backward) and GroupNorm sized
 // [n, groups, channels per group, hw] (forward with its statistics, backward), the backward passes'
-// dgamma and dbeta written and accumulated; BatchNorm also with bf16 storage of x, dy, y and dx.
+// dgamma and dbeta written and accumulated; both also with bf16 storage of x, dy, y and dx.
 // Channels with distinct offsets and scales; channel counts that are not multiples of the
 // emulator's 4 side-by-side channels; segments of one element, and longer than a block. The devices
 // split the statistics' sums among threads differently: GPU and emulator agree to rounding. A
@@ -20,7 +20,7 @@ constexpr float kEps = 1e-5f, kMomentum = 0.1f;
 
 struct Norm {
   int n, c, hw, groups;  // groups 0: BatchNorm, a segment per channel
-  bool half;             // x, dy, y and dx stored in bf16 (BatchNorm)
+  bool half;             // x, dy, y and dx stored in bf16
   Norm(const Dims& d, bool group, bool half_ = false)
       : n(static_cast<int>(d[0])),
         c(static_cast<int>(group ? d[1] * d[2] : d[1])),
@@ -149,8 +149,9 @@ struct Bf16Io {
   DeviceBuffer<bf16> x, dy, out;
 };
 
+// Every op, on x, dy and the first output (y or dx) stored as T.
 template <class T>
-void launch_bn(Op op, const Norm& s, Buffers& b, bool accumulate, const T* x, const T* dy, T* y) {
+void launch_as(Op op, const Norm& s, Buffers& b, bool accumulate, const T* x, const T* dy, T* y) {
   const auto in = [&](In i) { return b.in[i].data(); };
   const auto out = [&](int i) { return b.out[i].data(); };
   if (op == Op::bn_train)
@@ -162,21 +163,18 @@ void launch_bn(Op op, const Norm& s, Buffers& b, bool accumulate, const T* x, co
   if (op == Op::bn_backward)
     kernels::batchnorm2d_backward(s.n, s.c, s.hw, x, dy, in(kGamma), in(kSaveMean), in(kSaveInvstd),
                                   y, out(1), out(2), accumulate);
+  if (op == Op::gn_forward)
+    kernels::groupnorm_forward(s.n, s.c, s.hw, s.groups, x, in(kGamma), in(kBeta), kEps, y, out(1),
+                               out(2));
+  if (op == Op::gn_backward)
+    kernels::groupnorm_backward(s.n, s.c, s.hw, s.groups, x, dy, in(kGamma), in(kSaveMean),
+                                in(kSaveInvstd), y, out(1), out(2), accumulate);
 }
 
 void launch(Op op, const Norm& s, Buffers& b, bool accumulate, Bf16Io* half) {
-  const auto in = [&](In i) { return b.in[i].data(); };
-  const auto out = [&](int i) { return b.out[i].data(); };
   if (half)
-    return launch_bn(op, s, b, accumulate, half->x.data(), half->dy.data(), half->out.data());
-  if (op == Op::gn_forward)
-    kernels::groupnorm_forward(s.n, s.c, s.hw, s.groups, in(kX), in(kGamma), in(kBeta), kEps,
-                               out(0), out(1), out(2));
-  else if (op == Op::gn_backward)
-    kernels::groupnorm_backward(s.n, s.c, s.hw, s.groups, in(kX), in(kDy), in(kGamma),
-                                in(kSaveMean), in(kSaveInvstd), out(0), out(1), out(2), accumulate);
-  else
-    launch_bn(op, s, b, accumulate, in(kX), in(kDy), out(0));
+    return launch_as(op, s, b, accumulate, half->x.data(), half->dy.data(), half->out.data());
+  launch_as(op, s, b, accumulate, b.in[kX].data(), b.in[kDy].data(), b.out[0].data());
 }
 
 // The outputs in order, the first (y or dx) from the bf16 buffer where it is one.
@@ -288,7 +286,9 @@ std::vector<KernelCase> norm_cases() {
           norm_case("batchnorm2d backward bf16", Op::bn_backward, false, 10, true),
           norm_case("groupnorm forward", Op::gn_forward, false, 12),
           norm_case("groupnorm backward", Op::gn_backward, false, 28),
-          norm_case("groupnorm backward accumulated", Op::gn_backward, true, 28)};
+          norm_case("groupnorm backward accumulated", Op::gn_backward, true, 28),
+          norm_case("groupnorm forward bf16", Op::gn_forward, false, 6, true),
+          norm_case("groupnorm backward bf16", Op::gn_backward, false, 14, true)};
 }
 
 }  // namespace gq::cases

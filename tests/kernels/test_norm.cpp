@@ -1,7 +1,7 @@
 // BatchNorm2d and GroupNorm: what their kernel cases (kernels/cases/norm_cases.cpp: the double
 // references on awkward shapes, outputs poisoned, accumulation) cannot say: the backward passes
 // against central differences of L = sum(y * g), a fixed shape's bits run to run, bad arguments,
-// and BatchNorm's bf16 storage against its float kernels, bit for bit.
+// and bf16 storage against the float kernels, bit for bit.
 #include <gtest/gtest.h>
 
 #include <bit>
@@ -188,42 +188,56 @@ TEST(BatchNormDeterminism, TrainForwardAndBackwardAreBitIdenticalRunToRun) {
 }
 
 // bf16 storage: to_bf16 of the float kernels' outputs on the same (bf16-valued) x and dy, bit for
-// bit, and the same float statistics (saved and running) and dgamma, dbeta; eval forward too.
+// bit, and the same float statistics and dgamma, dbeta. `pass(T{}, x, dy)` runs the kernels on x
+// and dy stored as T and returns the stored outputs and the float ones.
 template <class T>
-std::vector<std::uint32_t> bn_pass_bits(const NormShape& s, const std::vector<float>& x,
-                                        const std::vector<float>& dy, const Inputs& in) {
-  std::vector<T> x_t, dy_t;
-  for (float v : x) x_t.push_back(stored_as<T>(v));
-  for (float v : dy) dy_t.push_back(stored_as<T>(v));
-  DeviceBuffer<T> d_x{std::span<const T>(x_t)}, d_dy{std::span<const T>(dy_t)};
-  auto gamma = test::to_device(in.gamma), beta = test::to_device(in.beta);
-  auto y = test::poisoned<T>(x.size()), y_eval = test::poisoned<T>(x.size()),
-       dx = test::poisoned<T>(x.size());
-  auto mean = test::poisoned(s.c), invstd = test::poisoned(s.c), dg = test::poisoned(s.c),
-       db = test::poisoned(s.c);
-  auto rm = test::to_device(std::vector<float>(s.c, 0.25f));
-  auto rv = test::to_device(std::vector<float>(s.c, 1.5f));
-  batchnorm2d_forward_eval(s.n, s.c, s.hw, d_x.data(), gamma.data(), beta.data(), rm.data(),
-                           rv.data(), kEps, y_eval.data());
-  batchnorm2d_forward_train(s.n, s.c, s.hw, d_x.data(), gamma.data(), beta.data(), y.data(),
-                            mean.data(), invstd.data(), rm.data(), rv.data(), 0.1f, kEps);
-  batchnorm2d_backward(s.n, s.c, s.hw, d_x.data(), d_dy.data(), gamma.data(), mean.data(),
-                       invstd.data(), dx.data(), dg.data(), db.data());
-  std::vector<std::uint32_t> bits;
-  for (const DeviceBuffer<T>* b : {&y, &y_eval, &dx})  // as bf16 bits (float rounded)
-    for (T v : b->to_host()) bits.push_back(bits_of(to_bf16(to_float(v))));
-  for (const DeviceBuffer<float>* b : {&mean, &invstd, &rm, &rv, &dg, &db})
-    for (float v : b->to_host()) bits.push_back(std::bit_cast<std::uint32_t>(v));
-  return bits;
-}
+using PassOutputs = std::pair<std::vector<DeviceBuffer<T>>, std::vector<DeviceBuffer<float>>>;
 
-TEST_P(BatchNorm, Bf16StorageGivesTheFloatKernelsBitsRounded) {
-  const NormShape s = GetParam();
-  const Inputs in(s, 15);
+template <class Pass>
+void expect_bf16_storage_gives_float_bits(const NormShape& s, std::uint64_t seed, Pass pass) {
+  const Inputs in(s, seed);
   const std::vector<float> x = test::rounded_to_bf16(in.x), dy = test::rounded_to_bf16(in.dy);
-  const auto want = bn_pass_bits<float>(s, x, dy, in), got = bn_pass_bits<bf16>(s, x, dy, in);
+  const auto bits = [&](auto zero) {
+    using T = decltype(zero);
+    std::vector<T> x_t, dy_t;
+    for (float v : x) x_t.push_back(stored_as<T>(v));
+    for (float v : dy) dy_t.push_back(stored_as<T>(v));
+    const DeviceBuffer<T> d_x{std::span<const T>(x_t)}, d_dy{std::span<const T>(dy_t)};
+    const PassOutputs<T> out = pass(zero, in, d_x.data(), d_dy.data());
+    std::vector<std::uint32_t> all;
+    for (const DeviceBuffer<T>& b : out.first)  // as bf16 bits (float rounded)
+      for (T v : b.to_host()) all.push_back(bits_of(to_bf16(to_float(v))));
+    for (const DeviceBuffer<float>& b : out.second)
+      for (float v : b.to_host()) all.push_back(std::bit_cast<std::uint32_t>(v));
+    return all;
+  };
+  const auto want = bits(0.0f), got = bits(to_bf16(0.0f));
   ASSERT_EQ(got.size(), want.size());
   for (std::size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], want[i]) << "output value " << i;
+}
+
+// Training and eval forward, backward; the running statistics too.
+TEST_P(BatchNorm, Bf16StorageGivesTheFloatKernelsBitsRounded) {
+  const NormShape s = GetParam();
+  expect_bf16_storage_gives_float_bits(s, 15, [&](auto zero, const Inputs& in, auto x, auto dy) {
+    using T = decltype(zero);
+    const std::size_t total = in.x.size();
+    auto gamma = test::to_device(in.gamma), beta = test::to_device(in.beta);
+    PassOutputs<T> o;
+    for (int i = 0; i < 3; ++i) o.first.push_back(test::poisoned<T>(total));  // y, y_eval, dx
+    for (int i = 0; i < 4; ++i) o.second.push_back(test::poisoned(s.c));  // mean, invstd, dg, db
+    o.second.push_back(test::to_device(std::vector<float>(s.c, 0.25f)));  // running mean
+    o.second.push_back(test::to_device(std::vector<float>(s.c, 1.5f)));   // running var
+    T *y = o.first[0].data(), *y_eval = o.first[1].data(), *dx = o.first[2].data();
+    float *mean = o.second[0].data(), *invstd = o.second[1].data(), *rm = o.second[4].data(),
+          *rv = o.second[5].data();
+    batchnorm2d_forward_eval(s.n, s.c, s.hw, x, gamma.data(), beta.data(), rm, rv, kEps, y_eval);
+    batchnorm2d_forward_train(s.n, s.c, s.hw, x, gamma.data(), beta.data(), y, mean, invstd, rm, rv,
+                              0.1f, kEps);
+    batchnorm2d_backward(s.n, s.c, s.hw, x, dy, gamma.data(), mean, invstd, dx, o.second[2].data(),
+                         o.second[3].data());
+    return o;
+  });
 }
 
 TEST(BatchNormChecks, RejectsBadArguments) {
@@ -257,6 +271,26 @@ TEST_P(GroupNorm, BackwardMatchesFiniteDifferences) {
   expect_finite_differences(s.n, s.c, s.hw, s.groups, to_double(in.x), to_double(in.gamma),
                             to_double(in.beta), to_double(in.dy), kEps, dx.to_host(),
                             dgamma.to_host(), dbeta.to_host());
+}
+
+// bf16 storage, as for BatchNorm.
+TEST_P(GroupNorm, Bf16StorageGivesTheFloatKernelsBitsRounded) {
+  const NormShape s = GetParam();
+  expect_bf16_storage_gives_float_bits(s, 16, [&](auto zero, const Inputs& in, auto x, auto dy) {
+    using T = decltype(zero);
+    const std::size_t segments = std::size_t(s.n) * s.groups;
+    auto gamma = test::to_device(in.gamma), beta = test::to_device(in.beta);
+    PassOutputs<T> o;
+    for (int i = 0; i < 2; ++i) o.first.push_back(test::poisoned<T>(in.x.size()));  // y, dx
+    for (int i = 0; i < 2; ++i) o.second.push_back(test::poisoned(segments));       // mean, invstd
+    for (int i = 0; i < 2; ++i) o.second.push_back(test::poisoned(s.c));            // dgamma, dbeta
+    float *mean = o.second[0].data(), *invstd = o.second[1].data();
+    groupnorm_forward(s.n, s.c, s.hw, s.groups, x, gamma.data(), beta.data(), kEps,
+                      o.first[0].data(), mean, invstd);
+    groupnorm_backward(s.n, s.c, s.hw, s.groups, x, dy, gamma.data(), mean, invstd,
+                       o.first[1].data(), o.second[2].data(), o.second[3].data());
+    return o;
+  });
 }
 
 // groups 3, 1 (LayerNorm over c,h,w), 6 (InstanceNorm); a segment longer than the block.

@@ -1,5 +1,5 @@
 // Sequential with bf16 activation storage (models/sequential_bf16.cpp), on a model with every kind
-// airbench94 has (conv, GELU, max-pool, BatchNorm, flatten, linear):
+// airbench94 has (conv, GELU, max-pool, BatchNorm, flatten, linear), or GroupNorm for BatchNorm:
 // - a layer's bf16 passes give the bits of its float passes between a widening and a rounding:
 //   the model with its native layers (conv, max-pool, BatchNorm, GELU, flatten) and the same model
 //   with every layer widened agree bit for bit on the output and every parameter gradient;
@@ -51,14 +51,20 @@ class Widened : public Layer {
 constexpr int kBatch = 6, kClasses = 10;
 const Shape kInput{3, 11, 9};
 
-std::unique_ptr<Sequential> model(Precision storage, bool widen_all) {
+// The normalisation between pool and GELU: airbench94's BatchNorm, or paper-cnn's GroupNorm.
+enum class Norm { batch, group };
+
+std::unique_ptr<Sequential> model(Precision storage, bool widen_all, Norm norm = Norm::batch) {
   auto m = std::make_unique<Sequential>();
   const auto add = [&](const char* name, std::unique_ptr<Layer> l) {
     m->add(name, widen_all ? std::make_unique<Widened>(std::move(l)) : std::move(l));
   };
   add("conv", std::make_unique<Conv2d>(16, 3, 1, 1, /*bias=*/false));
   add("pool", std::make_unique<Pool2d>(PoolKind::max, 2, 2));
-  add("norm", std::make_unique<BatchNorm2d>());
+  if (norm == Norm::batch)
+    add("norm", std::make_unique<BatchNorm2d>());
+  else
+    add("norm", std::make_unique<GroupNorm>(4));
   add("gelu", std::make_unique<ActivationLayer>(kernels::Activation::gelu));
   add("flatten", std::make_unique<Flatten>());
   add("fc", std::make_unique<Linear>(kClasses));
@@ -88,18 +94,21 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
 }
 
 TEST(Bf16Storage, NativeLayersGiveTheWidenedLayersBits) {
-  auto native = model(Precision::bf16, false), widened = model(Precision::bf16, true);
-  // The convolution has no bias: the emulator's library stores it bf16 (the GPU's does not yet).
-  const std::vector<std::string> widened_kinds = GQ_WITH_CUDA
-                                                     ? std::vector<std::string>{"conv2d", "linear"}
-                                                     : std::vector<std::string>{"linear"};
-  EXPECT_EQ(native->widened_kinds(), widened_kinds);
-  EXPECT_EQ(widened->widened_kinds().size(), 6u);
-  const Pass a = run(*native), b = run(*widened);
-  EXPECT_TRUE(same_bits(a.out, b.out)) << "forward output";
-  EXPECT_TRUE(same_bits(a.grads, b.grads)) << "parameter gradients";
-  const Pass again = run(*native);
-  EXPECT_TRUE(same_bits(a.out, again.out) && same_bits(a.grads, again.grads)) << "rerun";
+  for (const Norm norm : {Norm::batch, Norm::group}) {
+    SCOPED_TRACE(norm == Norm::batch ? "BatchNorm" : "GroupNorm");
+    auto native = model(Precision::bf16, false, norm), widened = model(Precision::bf16, true, norm);
+    // The convolution has no bias: the emulator's library stores it bf16 (the GPU's does not yet).
+    const std::vector<std::string> widened_kinds =
+        GQ_WITH_CUDA ? std::vector<std::string>{"conv2d", "linear"}
+                     : std::vector<std::string>{"linear"};
+    EXPECT_EQ(native->widened_kinds(), widened_kinds);
+    EXPECT_EQ(widened->widened_kinds().size(), 6u);
+    const Pass a = run(*native), b = run(*widened);
+    EXPECT_TRUE(same_bits(a.out, b.out)) << "forward output";
+    EXPECT_TRUE(same_bits(a.grads, b.grads)) << "parameter gradients";
+    const Pass again = run(*native);
+    EXPECT_TRUE(same_bits(a.out, again.out) && same_bits(a.grads, again.grads)) << "rerun";
+  }
 }
 
 // Relative to the largest value: storage rounds every activation and gradient to 8 significant

@@ -289,8 +289,7 @@ TEST(Trainer, BadSettingsAreClearErrors) {
 namespace gq::train {
 namespace {
 
-TrainConfig gq_config(int clusters) {
-  TrainConfig cfg = small_config();
+TrainConfig gq_config(int clusters, TrainConfig cfg = small_config()) {
   cfg.gradqueue = true;
   cfg.gq.clusters = clusters;
   cfg.gq.qmin = 2;
@@ -310,10 +309,7 @@ void expect_one_cluster_is_the_plain_step(Precision storage, const std::string& 
   plain_cfg.optimizer = "sgd";
   plain_cfg.schedule = "constant";  // onecycle's first step has lr 0: nothing to compare
   if (storage == Precision::bf16) plain_cfg.precision = plain_cfg.activations = Precision::bf16;
-  TrainConfig gq_cfg = plain_cfg;
-  gq_cfg.gradqueue = true;
-  gq_cfg.gq.clusters = 1;
-  gq_cfg.gq.qmin = 2;
+  TrainConfig gq_cfg = gq_config(1, plain_cfg);
   gq_cfg.gq.scarcity.family = kernels::ScarcityFamily::none;
   Trainer plain(plain_cfg), with_gq(gq_cfg);
   const auto before = params_of(plain);
