@@ -1,0 +1,2 @@
+#!/bin/sh
+/work/runs/build-0b549df/bin/gq-train --batch-size 1024 --dataset cifar10 --eval-every 24 --gq-clusters 4 --gq-rho 8.0 --gradqueue --log-every 8 --lr 1.5 --model airbench94 --optimizer nesterov --precision bf16 --recipe airbench94 --seed 2 --data-dir /work/shared/data --metrics /work/main/results/airbench94-cpu/f0c57684397d/metrics.jsonl --checkpoint-dir /work/main/results/airbench94-cpu/f0c57684397d/checkpoints --checkpoint-every 50 --keep-checkpoints 2
